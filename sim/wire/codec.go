@@ -1,0 +1,48 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// MaxFrame is the largest encoded frame either side accepts. Bigger payloads
+// (media, large history bundles) go through the relay's blob store instead.
+const MaxFrame = 1 << 20
+
+// ErrFrameTooLarge is returned for frames over MaxFrame, encoded or decoded.
+var ErrFrameTooLarge = fmt.Errorf("frame larger than %d bytes", MaxFrame)
+
+// Encode serializes a frame, refusing one the peer would refuse.
+func Encode(f *pb.Frame) ([]byte, error) {
+	if f.GetBody() == nil {
+		return nil, errors.New("encode frame: no body")
+	}
+	b, err := proto.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode frame: %w", err)
+	}
+	if len(b) > MaxFrame {
+		return nil, fmt.Errorf("encode frame: %w", ErrFrameTooLarge)
+	}
+	return b, nil
+}
+
+// Decode parses a frame. A frame without a body, or with a body this version
+// does not know, is an error, so callers never have to guess.
+func Decode(b []byte) (*pb.Frame, error) {
+	if len(b) > MaxFrame {
+		return nil, fmt.Errorf("decode frame: %w", ErrFrameTooLarge)
+	}
+	var f pb.Frame
+	if err := proto.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("decode frame: %w", err)
+	}
+	if f.GetBody() == nil {
+		return nil, errors.New("decode frame: no known body")
+	}
+	return &f, nil
+}

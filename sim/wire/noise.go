@@ -1,0 +1,175 @@
+package wire
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/flynn/noise"
+
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// Prologue binds the handshake to this protocol version: a peer speaking
+// another version fails the handshake instead of misreading frames.
+const Prologue = "linksim/1"
+
+// segment is the largest plaintext one Noise transport message may carry
+// (noise.MaxMsgLen includes the 16-byte AEAD tag).
+const segment = noise.MaxMsgLen - 16
+
+var suite = noise.NewCipherSuite(noise.DH25519, noise.CipherAESGCM, noise.HashSHA256)
+
+// ErrRelayKey means the relay proved a static key other than the pinned one.
+var ErrRelayKey = errors.New("relay static key does not match the pinned key")
+
+// KeyPair is a Noise static key pair (Curve25519).
+type KeyPair = noise.DHKey
+
+// GenerateKey makes a new static key pair.
+func GenerateKey() (KeyPair, error) {
+	return suite.GenerateKeypair(rand.Reader)
+}
+
+// Conn is an established, encrypted frame connection. Reads must come from one
+// goroutine; writes may come from many.
+type Conn struct {
+	ws        *websocket.Conn
+	remoteKey []byte
+	writeMu   sync.Mutex
+	send      *noise.CipherState
+	recv      *noise.CipherState
+}
+
+// Dial connects to a relay's WebSocket URL (ws://host/ws) as the device whose
+// static key is local, and checks that the relay proves relayKey.
+func Dial(ctx context.Context, url string, local KeyPair, relayKey []byte) (*Conn, error) {
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
+	c, err := handshake(ctx, ws, local, true)
+	if err != nil {
+		ws.Close(websocket.StatusProtocolError, "handshake failed")
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
+	if !bytes.Equal(c.remoteKey, relayKey) {
+		ws.Close(websocket.StatusPolicyViolation, "relay key mismatch")
+		return nil, fmt.Errorf("dial %s: %w", url, ErrRelayKey)
+	}
+	return c, nil
+}
+
+// Accept runs the responder side of the handshake on an accepted WebSocket.
+func Accept(ctx context.Context, ws *websocket.Conn, local KeyPair) (*Conn, error) {
+	c, err := handshake(ctx, ws, local, false)
+	if err != nil {
+		ws.Close(websocket.StatusProtocolError, "handshake failed")
+		return nil, err
+	}
+	return c, nil
+}
+
+// handshake runs Noise XX: -> e; <- e, ee, s, es; -> s, se. Each handshake
+// message is one binary WebSocket message.
+func handshake(ctx context.Context, ws *websocket.Conn, local KeyPair, initiator bool) (*Conn, error) {
+	ws.SetReadLimit(int64(MaxFrame + MaxFrame/segment*16 + 64))
+	hs, err := noise.NewHandshakeState(noise.Config{
+		CipherSuite:   suite,
+		Pattern:       noise.HandshakeXX,
+		Initiator:     initiator,
+		Prologue:      []byte(Prologue),
+		StaticKeypair: local,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("noise handshake: %w", err)
+	}
+	var cs1, cs2 *noise.CipherState
+	for step := 0; step < 3; step++ {
+		writing := (step%2 == 0) == initiator
+		if writing {
+			var msg []byte
+			msg, cs1, cs2, err = hs.WriteMessage(nil, nil)
+			if err != nil {
+				return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
+			}
+			if err := ws.Write(ctx, websocket.MessageBinary, msg); err != nil {
+				return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
+			}
+			continue
+		}
+		typ, msg, err := ws.Read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
+		}
+		if typ != websocket.MessageBinary {
+			return nil, fmt.Errorf("noise handshake step %d: text message", step+1)
+		}
+		if _, cs1, cs2, err = hs.ReadMessage(nil, msg); err != nil {
+			return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
+		}
+	}
+	c := &Conn{ws: ws, remoteKey: hs.PeerStatic()}
+	// cs1 encrypts initiator -> responder, cs2 the other way.
+	if initiator {
+		c.send, c.recv = cs1, cs2
+	} else {
+		c.send, c.recv = cs2, cs1
+	}
+	return c, nil
+}
+
+// RemoteKey is the static key the peer proved in the handshake.
+func (c *Conn) RemoteKey() []byte { return c.remoteKey }
+
+// WriteFrame encodes, encrypts and sends one frame as one WebSocket message.
+// Frames longer than a Noise message are split into consecutive segments.
+func (c *Conn) WriteFrame(ctx context.Context, f *pb.Frame) error {
+	plain, err := Encode(f)
+	if err != nil {
+		return err
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	out := make([]byte, 0, len(plain)+(len(plain)/segment+1)*16)
+	for first := true; first || len(plain) > 0; first = false {
+		n := min(len(plain), segment)
+		if out, err = c.send.Encrypt(out, nil, plain[:n]); err != nil {
+			return fmt.Errorf("encrypt frame: %w", err)
+		}
+		plain = plain[n:]
+	}
+	return c.ws.Write(ctx, websocket.MessageBinary, out)
+}
+
+// ReadFrame receives, decrypts and decodes the next frame.
+func (c *Conn) ReadFrame(ctx context.Context) (*pb.Frame, error) {
+	typ, msg, err := c.ws.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.MessageBinary {
+		return nil, errors.New("read frame: text message")
+	}
+	plain := make([]byte, 0, len(msg))
+	for len(msg) > 0 {
+		n := min(len(msg), noise.MaxMsgLen)
+		if plain, err = c.recv.Decrypt(plain, nil, msg[:n]); err != nil {
+			return nil, fmt.Errorf("decrypt frame: %w", err)
+		}
+		msg = msg[n:]
+	}
+	return Decode(plain)
+}
+
+// Close closes the connection with a normal status and a reason for the peer.
+func (c *Conn) Close(reason string) error {
+	return c.ws.Close(websocket.StatusNormalClosure, reason)
+}
+
+// CloseNow drops the connection without a closing handshake.
+func (c *Conn) CloseNow() error { return c.ws.CloseNow() }
