@@ -2468,7 +2468,7 @@ type Send struct {
 	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	Envelopes     []*Envelope            `protobuf:"bytes,2,rep,name=envelopes,proto3" json:"envelopes,omitempty"`
 	ListHashes    map[string]string      `protobuf:"bytes,3,rep,name=list_hashes,json=listHashes,proto3" json:"list_hashes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // user -> DeviceList.hash used
-	Retry         bool                   `protobuf:"varint,4,opt,name=retry,proto3" json:"retry,omitempty"`                                                                                                      // a resend to one device after a retry receipt
+	Direct        bool                   `protobuf:"varint,4,opt,name=direct,proto3" json:"direct,omitempty"`                                                                                                    // one envelope to one device, no list check:
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2524,9 +2524,9 @@ func (x *Send) GetListHashes() map[string]string {
 	return nil
 }
 
-func (x *Send) GetRetry() bool {
+func (x *Send) GetDirect() bool {
 	if x != nil {
-		return x.Retry
+		return x.Direct
 	}
 	return false
 }
@@ -2832,7 +2832,6 @@ type Message struct {
 	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	Type          CipherType             `protobuf:"varint,2,opt,name=type,proto3,enum=linksim.v1.CipherType" json:"type,omitempty"`
 	Ciphertext    []byte                 `protobuf:"bytes,3,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
-	Retry         bool                   `protobuf:"varint,4,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2886,13 +2885,6 @@ func (x *Message) GetCiphertext() []byte {
 		return x.Ciphertext
 	}
 	return nil
-}
-
-func (x *Message) GetRetry() bool {
-	if x != nil {
-		return x.Retry
-	}
-	return false
 }
 
 type Receipt struct {
@@ -3888,14 +3880,14 @@ const file_linksim_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"4\n" +
 	"\x06Linked\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
-	"\x06device\x18\x02 \x01(\rR\x06device\"\xf1\x01\n" +
+	"\x06device\x18\x02 \x01(\rR\x06device\"\xf3\x01\n" +
 	"\x04Send\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x122\n" +
 	"\tenvelopes\x18\x02 \x03(\v2\x14.linksim.v1.EnvelopeR\tenvelopes\x12A\n" +
 	"\vlist_hashes\x18\x03 \x03(\v2 .linksim.v1.Send.ListHashesEntryR\n" +
-	"listHashes\x12\x14\n" +
-	"\x05retry\x18\x04 \x01(\bR\x05retry\x1a=\n" +
+	"listHashes\x12\x16\n" +
+	"\x06direct\x18\x04 \x01(\bR\x06direct\x1a=\n" +
 	"\x0fListHashesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"{\n" +
@@ -3922,15 +3914,14 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04from\x18\x03 \x01(\v2\x13.linksim.v1.AddressR\x04from\x12/\n" +
 	"\amessage\x18\x04 \x01(\v2\x13.linksim.v1.MessageH\x00R\amessage\x12/\n" +
 	"\areceipt\x18\x05 \x01(\v2\x13.linksim.v1.ReceiptH\x00R\areceiptB\x06\n" +
-	"\x04item\"\x8a\x01\n" +
+	"\x04item\"t\n" +
 	"\aMessage\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12*\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.linksim.v1.CipherTypeR\x04type\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
-	"ciphertext\x12\x14\n" +
-	"\x05retry\x18\x04 \x01(\bR\x05retry\"\x80\x01\n" +
+	"ciphertext\"\x80\x01\n" +
 	"\aReceipt\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.linksim.v1.ReceiptTypeR\x04type\x12\x1f\n" +
 	"\vmessage_ids\x18\x02 \x03(\tR\n" +

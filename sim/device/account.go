@@ -1,0 +1,58 @@
+package device
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// SetProfile changes this user's push name and/or about text; nil leaves a
+// field as it is.
+func (d *Device) SetProfile(ctx context.Context, pushName, about *string) error {
+	p := &pb.SetProfile{PushName: pushName, About: about}
+	if _, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_SetProfile{SetProfile: p}}); err != nil {
+		return fmt.Errorf("%s: set profile: %w", d.cfg.Name, err)
+	}
+	return nil
+}
+
+// SetAbout changes this user's about (status) text.
+func (d *Device) SetAbout(ctx context.Context, about string) error {
+	return d.SetProfile(ctx, nil, &about)
+}
+
+// Profile fetches user's profile: push name, about text, devices.
+func (d *Device) Profile(ctx context.Context, user string) (*pb.Profile, error) {
+	ans, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_GetProfile{GetProfile: &pb.GetProfile{User: user}}})
+	if err != nil {
+		return nil, fmt.Errorf("%s: profile of %s: %w", d.cfg.Name, user, err)
+	}
+	return ans.GetProfile_(), nil
+}
+
+// RemoveDevices unlinks companions: the phone may name any, or all; a
+// companion may name only itself.
+func (d *Device) RemoveDevices(ctx context.Context, devices []uint32, all bool) error {
+	r := &pb.RemoveDevices{Devices: devices, AllCompanions: all}
+	if _, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_RemoveDevices{RemoveDevices: r}}); err != nil {
+		return fmt.Errorf("%s: remove devices %v (all: %v): %w", d.cfg.Name, devices, all, err)
+	}
+	return nil
+}
+
+// Logout unlinks this companion, wipes its state and stops it.
+func (d *Device) Logout(ctx context.Context) error {
+	if d.Primary() {
+		return fmt.Errorf("%s: logout: the phone owns the account and cannot log out", d.cfg.Name)
+	}
+	if err := d.RemoveDevices(ctx, nil, false); err != nil {
+		return err
+	}
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return fmt.Errorf("%s: logout: waiting for the relay to drop us: %w", d.cfg.Name, ctx.Err())
+	}
+	return nil
+}

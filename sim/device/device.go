@@ -1,0 +1,424 @@
+// Package device is what every linksim device does, phone or companion: keep a
+// connection to the relay (reconnecting with backoff), keep Signal sessions,
+// send messages to every device of a recipient and of its own user, receive,
+// acknowledge and deduplicate deliveries, send and apply receipts, answer
+// retry receipts, and keep chats. Package phone and webclient/app build on it.
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/kv"
+	"github.com/linksim/linksim/sim/wire"
+	"github.com/linksim/linksim/sim/wire/pb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Config says where the relay is and how the device behaves. Only RelayURL
+// and RelayKey are required.
+type Config struct {
+	// Name labels the device in logs, events and errors, e.g. "alice/web-1".
+	Name string
+	// RelayURL is the relay's WebSocket URL, ws://host:port/ws.
+	RelayURL string
+	// RelayKey is the relay's pinned Noise static public key.
+	RelayKey []byte
+	// State holds everything the device knows; nil keeps it in memory.
+	// Reopening a device on the same State resumes it.
+	State kv.KV
+	// Logger gets connection and protocol events; nil discards them.
+	Logger *slog.Logger
+	// Events, if set, is called for every observable step (see Event). It is
+	// called from the device's goroutines and must not block.
+	Events func(Event)
+	// KeepAlive is the ping interval that keeps the link up and finds dead
+	// ones; 0 means 20 s.
+	KeepAlive time.Duration
+	// BackoffBase and BackoffMax bound the reconnect delay, which doubles per
+	// failed attempt, with full jitter; 0 means 250 ms and 10 s.
+	BackoffBase, BackoffMax time.Duration
+	// CallTimeout bounds one request's round trip; 0 means 10 s.
+	CallTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = "device"
+	}
+	if c.State == nil {
+		c.State = kv.NewMem()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Events == nil {
+		c.Events = func(Event) {}
+	}
+	c.KeepAlive = orDefault(c.KeepAlive, 20*time.Second)
+	c.BackoffBase = orDefault(c.BackoffBase, 250*time.Millisecond)
+	c.BackoffMax = orDefault(c.BackoffMax, 10*time.Second)
+	c.CallTimeout = orDefault(c.CallTimeout, 10*time.Second)
+	return c
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// ErrNotLinked means State holds no registered or linked device.
+var ErrNotLinked = errors.New("no registered or linked device in this state")
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("device closed")
+
+// Device is one registered or linked device, connected to the relay for as
+// long as it is open.
+type Device struct {
+	cfg   Config
+	log   *slog.Logger
+	key   wire.KeyPair
+	self  e2e.Address
+	sig   *e2e.Store
+	chats *chats
+
+	// sendMu keeps one device's sends in order: a stream from one device
+	// reaches the relay, and so every recipient, in the order it was sent.
+	sendMu sync.Mutex
+	// cryptoMu makes building a session and encrypting or decrypting with it
+	// one step, so the receive and send paths never interleave on a session.
+	cryptoMu sync.Mutex
+	lists    *lists
+
+	mu      sync.Mutex
+	current *link         // nil while offline
+	up      chan struct{} // closed when current becomes non-nil
+	lastSeq uint64
+	err     error // why the device stopped (ErrClosed, *LoggedOutError)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Open resumes the device kept in cfg.State and connects it.
+func Open(ctx context.Context, cfg Config) (*Device, error) {
+	d, err := load(cfg.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	d.start(nil)
+	return d, nil
+}
+
+// load reads the device's identity from state without connecting.
+func load(cfg Config) (*Device, error) {
+	st := cfg.State
+	raw, ok, err := st.Get(keySelf)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open: %w", cfg.Name, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: open: %w", cfg.Name, ErrNotLinked)
+	}
+	var self pb.Address
+	if err := proto.Unmarshal(raw, &self); err != nil {
+		return nil, fmt.Errorf("%s: open: corrupt identity: %w", cfg.Name, err)
+	}
+	key, err := noiseKey(st)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open: %w", cfg.Name, err)
+	}
+	sig, err := e2e.Open(st)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open: %w", cfg.Name, err)
+	}
+	d := newDevice(cfg, key, sig, e2e.Address{User: self.User, Device: self.Device})
+	if d.lastSeq, err = getUint(st, keyLastSeq); err != nil {
+		return nil, fmt.Errorf("%s: open: %w", cfg.Name, err)
+	}
+	if err := d.chats.load(); err != nil {
+		return nil, fmt.Errorf("%s: open: %w", cfg.Name, err)
+	}
+	return d, nil
+}
+
+func newDevice(cfg Config, key wire.KeyPair, sig *e2e.Store, self e2e.Address) *Device {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Device{
+		cfg:    cfg,
+		log:    cfg.Logger.With("device", cfg.Name),
+		key:    key,
+		self:   self,
+		sig:    sig,
+		chats:  newChats(cfg.State, self.User),
+		lists:  newLists(),
+		up:     make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+}
+
+// saveSelf records who this device is, which makes the state openable.
+func saveSelf(st kv.KV, self e2e.Address) error {
+	raw, err := proto.Marshal(&pb.Address{User: self.User, Device: self.Device})
+	if err != nil {
+		return err
+	}
+	return st.Put(keySelf, raw)
+}
+
+// start runs the connection loop, beginning with l when registration or
+// pairing already opened one.
+func (d *Device) start(l *link) {
+	go d.run(l)
+}
+
+// Self is this device's address.
+func (d *Device) Self() e2e.Address { return d.self }
+
+// Name is the label from Config.
+func (d *Device) Name() string { return d.cfg.Name }
+
+// Primary reports whether this is the account's phone.
+func (d *Device) Primary() bool { return d.self.Device == 0 }
+
+// Done is closed when the device stops for good: Close, or a logout.
+func (d *Device) Done() <-chan struct{} { return d.done }
+
+// Err says why the device stopped: ErrClosed, or a *LoggedOutError.
+func (d *Device) Err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// Online reports whether the device has a live, greeted connection.
+func (d *Device) Online() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.current != nil
+}
+
+// Close disconnects and stops the device; its state stays in Config.State.
+func (d *Device) Close() error {
+	d.stop(ErrClosed)
+	<-d.done
+	return nil
+}
+
+func (d *Device) stop(err error) {
+	d.mu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	l := d.current
+	d.mu.Unlock()
+	d.cancel()
+	if l != nil {
+		l.close()
+	}
+}
+
+// Disconnect drops the current connection as a network fault would; the
+// device reconnects by itself.
+func (d *Device) Disconnect() {
+	d.mu.Lock()
+	l := d.current
+	d.mu.Unlock()
+	if l != nil {
+		l.fail(errors.New("disconnected on request"))
+	}
+}
+
+// run keeps the device connected until it is closed or logged out.
+func (d *Device) run(l *link) {
+	defer close(d.done)
+	failures := 0
+	for d.ctx.Err() == nil {
+		if l == nil {
+			var err error
+			l, err = d.dial()
+			if err != nil {
+				d.log.Debug("connect failed", "err", err, "attempt", failures+1)
+				failures++
+				d.sleep(d.backoff(failures))
+				continue
+			}
+		}
+		err := d.serve(l)
+		l.close()
+		d.setLink(nil)
+		var lo *LoggedOutError
+		if errors.As(err, &lo) {
+			d.log.Info("logged out", "reason", lo.Reason)
+			d.cfg.Events(Event{Kind: LoggedOut, Device: d.cfg.Name, At: time.Now(), Err: err})
+			d.wipe()
+			d.stop(err)
+			return
+		}
+		l = nil
+		failures = 1
+		d.sleep(d.backoff(failures))
+	}
+}
+
+func (d *Device) dial() (*link, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
+	defer cancel()
+	return dial(ctx, d.cfg.RelayURL, d.key, d.cfg.RelayKey)
+}
+
+// backoff is a full-jitter delay: uniform in [0, min(max, base*2^n)).
+func (d *Device) backoff(failures int) time.Duration {
+	ceiling := d.cfg.BackoffBase << min(failures, 20)
+	if ceiling <= 0 || ceiling > d.cfg.BackoffMax {
+		ceiling = d.cfg.BackoffMax
+	}
+	n, err := rand.Int(rand.Reader, big.NewInt(int64(ceiling)))
+	if err != nil {
+		return ceiling
+	}
+	return time.Duration(n.Int64())
+}
+
+func (d *Device) sleep(t time.Duration) {
+	select {
+	case <-time.After(t):
+	case <-d.ctx.Done():
+	}
+}
+
+// serve greets the relay on l, then processes pushes until l ends.
+func (d *Device) serve(l *link) error {
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
+	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{}}})
+	cancel()
+	if err != nil {
+		if lerr := l.Err(); lerr != nil {
+			return lerr
+		}
+		return fmt.Errorf("hello: %w", err)
+	}
+	w := ans.GetWelcome()
+	if w == nil {
+		return fmt.Errorf("hello: relay answered %T", ans.Body)
+	}
+	d.log.Debug("online", "queued", w.Queued, "prekeys_left", w.PrekeysLeft)
+	d.setLink(l)
+	d.cfg.Events(Event{Kind: Connected, Device: d.cfg.Name, At: time.Now()})
+	defer d.cfg.Events(Event{Kind: Disconnected, Device: d.cfg.Name, At: time.Now()})
+	if w.PrekeysLeft < lowPreKeys {
+		go d.refillPreKeys(l)
+	}
+	go d.keepAlive(l)
+	return d.consume(l)
+}
+
+func (d *Device) setLink(l *link) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.current = l
+	if l != nil {
+		close(d.up)
+	} else if isClosed(d.up) {
+		d.up = make(chan struct{})
+	}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// keepAlive pings so a half-open link is found within two intervals.
+func (d *Device) keepAlive(l *link) {
+	t := time.NewTicker(d.cfg.KeepAlive)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(d.ctx, d.cfg.KeepAlive)
+			_, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Ping{Ping: &pb.Ping{}}})
+			cancel()
+			if err != nil && d.ctx.Err() == nil {
+				l.fail(fmt.Errorf("keepalive: %w", err))
+				return
+			}
+		}
+	}
+}
+
+// link waits until the device is online and returns the live link.
+func (d *Device) link(ctx context.Context) (*link, error) {
+	for {
+		d.mu.Lock()
+		l, up, err := d.current, d.up, d.err
+		d.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.cfg.Name, err)
+		}
+		if l != nil {
+			return l, nil
+		}
+		select {
+		case <-up:
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: waiting to be online: %w", d.cfg.Name, ctx.Err())
+		}
+	}
+}
+
+// WaitOnline blocks until the device has a live connection.
+func (d *Device) WaitOnline(ctx context.Context) error {
+	_, err := d.link(ctx)
+	return err
+}
+
+// Call sends one request and returns the relay's answer, waiting for the
+// device to be online and retrying on a new connection when the link drops
+// before the answer (every request in the protocol is safe to repeat).
+func (d *Device) Call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
+	for {
+		l, err := d.link(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
+		ans, err := l.call(cctx, f)
+		cancel()
+		if err == nil || Code(err) != pb.ErrorCode_ERROR_UNSPECIFIED || ctx.Err() != nil {
+			return ans, err
+		}
+		if l.Err() == nil {
+			return nil, err // the relay did not answer in time; the link is up
+		}
+		d.log.Debug("call interrupted, retrying on the next connection", "err", err)
+	}
+}
+
+// wipe forgets everything: keys, sessions, chats. A removed device must not
+// be usable again.
+func (d *Device) wipe() {
+	if err := d.cfg.State.DeletePrefix(""); err != nil {
+		d.log.Error("wipe state", "err", err)
+	}
+}

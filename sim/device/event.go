@@ -1,0 +1,44 @@
+package device
+
+import (
+	"time"
+
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// EventKind names an observable step of a device.
+type EventKind int
+
+const (
+	Connected     EventKind = iota + 1 // greeted by the relay
+	Disconnected                       // the link ended
+	Sent                               // a message was handed to the relay (Targets set)
+	Acked                              // the relay stored it durably
+	Received                           // a message decrypted (From, Text set)
+	Undecryptable                      // a delivery failed to decrypt; a retry was asked for
+	ReceiptIn                          // a receipt for our message arrived (Receipt set)
+	LoggedOut                          // the relay removed this device
+)
+
+var kindNames = map[EventKind]string{
+	Connected: "connected", Disconnected: "disconnected", Sent: "sent", Acked: "acked",
+	Received: "received", Undecryptable: "undecryptable", ReceiptIn: "receipt", LoggedOut: "logged-out",
+}
+
+func (k EventKind) String() string { return kindNames[k] }
+
+// Event is one step a device took, for recorders. Plaintext appears here
+// because the harness checks it; it never goes to the relay.
+type Event struct {
+	Kind      EventKind
+	Device    string // Config.Name
+	At        time.Time
+	MessageID string
+	Chat      string        // the peer user the message belongs to
+	From      e2e.Address   // Received, Undecryptable, ReceiptIn: who sent it
+	Targets   []e2e.Address // Sent: every device it was encrypted for
+	Text      string
+	Receipt   pb.ReceiptType
+	Err       error
+}

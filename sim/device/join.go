@@ -1,0 +1,174 @@
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// registerPreKeys is how many one-time prekeys a new device uploads.
+const registerPreKeys = 100
+
+// Register creates the account user with this device as its phone (device 0)
+// and connects it. cfg.State must not hold a device yet.
+func Register(ctx context.Context, cfg Config, user, pushName string) (*Device, error) {
+	cfg = cfg.withDefaults()
+	fail := func(err error) (*Device, error) {
+		return nil, fmt.Errorf("%s: register %s: %w", cfg.Name, user, err)
+	}
+	l, sig, err := joinLink(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	keys, err := sig.Keys(registerPreKeys)
+	if err != nil {
+		l.close()
+		return fail(err)
+	}
+	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Register{Register: &pb.Register{User: user, PushName: pushName, Keys: keys}}})
+	if err != nil {
+		l.close()
+		return fail(err)
+	}
+	self := e2e.Address{User: ans.GetRegistered().GetUser(), Device: ans.GetRegistered().GetDevice()}
+	return linked(cfg, l, sig, self)
+}
+
+// joinLink opens an anonymous connection for a device that has no account
+// yet, making its keys on first use.
+func joinLink(ctx context.Context, cfg Config) (*link, *e2e.Store, error) {
+	if _, ok, err := cfg.State.Get(keySelf); err != nil || ok {
+		return nil, nil, errors.Join(err, errors.New("state already holds a device; open it instead"))
+	}
+	key, err := noiseKey(cfg.State)
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, err := e2e.Open(cfg.State)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := dial(ctx, cfg.RelayURL, key, cfg.RelayKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, sig, nil
+}
+
+// linked records who the device now is and starts it on the open link.
+func linked(cfg Config, l *link, sig *e2e.Store, self e2e.Address) (*Device, error) {
+	if err := saveSelf(cfg.State, self); err != nil {
+		l.close()
+		return nil, err
+	}
+	key, err := noiseKey(cfg.State)
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	d := newDevice(cfg, key, sig, self)
+	d.start(l)
+	return d, nil
+}
+
+// Ref is one pairing QR code the companion shows.
+type Ref struct {
+	QR      string // the QR payload, docs/protocol.md section 10
+	Expires time.Time
+	Index   int // 1-based position among Count refs
+	Count   int
+}
+
+// ErrPairingExpired means every ref expired without a scan.
+var ErrPairingExpired = errors.New("pairing expired: every QR code ran out unscanned")
+
+// Pair runs the companion side of pairing: it calls show for every ref the
+// relay issues (the caller renders it as a QR code), verifies the phone's
+// signed device identity, counter-signs it, and returns the linked device.
+// A scan that fails verification is refused and pairing goes on.
+func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
+	cfg = cfg.withDefaults()
+	fail := func(err error) (*Device, error) {
+		return nil, fmt.Errorf("%s: pair: %w", cfg.Name, err)
+	}
+	l, sig, err := joinLink(ctx, cfg)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if ctx.Err() != nil {
+			l.close()
+		}
+	}()
+	adv := make([]byte, 32)
+	rand.Read(adv)
+	key, err := noiseKey(cfg.State)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_PairStart{PairStart: &pb.PairStart{}}}); err != nil {
+		l.close()
+		return fail(err)
+	}
+	for {
+		f, err := l.next(ctx)
+		if err != nil {
+			l.close()
+			return fail(err)
+		}
+		switch b := f.Body.(type) {
+		case *pb.Frame_PairRef:
+			qr := e2e.QR{Ref: b.PairRef.Ref, NoiseKey: key.Public, IdentityKey: sig.IdentityKey(), AdvSecret: adv}
+			show(Ref{QR: qr.String(), Expires: time.UnixMilli(b.PairRef.ExpiresUnixMs), Index: int(b.PairRef.Index), Count: int(b.PairRef.Count)})
+		case *pb.Frame_PairClosed:
+			l.close()
+			return fail(fmt.Errorf("%w (%s)", ErrPairingExpired, b.PairClosed.Reason))
+		case *pb.Frame_PairOffer:
+			self, err := acceptOffer(ctx, cfg, l, sig, adv, b.PairOffer)
+			if err != nil {
+				cfg.Logger.Info("refused a scan", "device", cfg.Name, "err", err)
+				continue
+			}
+			return linked(cfg, l, sig, self)
+		}
+	}
+}
+
+// acceptOffer checks the phone's signed identity and finishes pairing, or
+// tells the relay why it refuses (the phone's scan then fails with that code).
+func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv []byte, offer *pb.PairOffer) (e2e.Address, error) {
+	signed, id, err := e2e.OpenDeviceIdentity(offer.Identity, adv, sig.IdentityKey(), offer.AccountIdentityKey)
+	if err == nil {
+		err = e2e.CounterSign(sig, signed)
+	}
+	if err != nil {
+		code := pb.ErrorCode_BAD_SIGNATURE
+		if errors.Is(err, e2e.ErrHMACMismatch) {
+			code = pb.ErrorCode_HMAC_MISMATCH
+		}
+		reject := &pb.PairReject{Ref: offer.Ref, Code: code, Message: err.Error()}
+		if _, rerr := l.call(ctx, &pb.Frame{Body: &pb.Frame_PairReject{PairReject: reject}}); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return e2e.Address{}, err
+	}
+	keys, err := sig.Keys(registerPreKeys)
+	if err != nil {
+		return e2e.Address{}, err
+	}
+	finish := &pb.PairFinish{Ref: offer.Ref, Identity: signed, Keys: keys, Platform: cfg.Name}
+	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_PairFinish{PairFinish: finish}})
+	if err != nil {
+		return e2e.Address{}, err
+	}
+	got := ans.GetLinked()
+	if got.GetUser() != id.User || got.GetDevice() != id.Device {
+		return e2e.Address{}, fmt.Errorf("relay linked %s:%d, the phone signed %s:%d", got.GetUser(), got.GetDevice(), id.User, id.Device)
+	}
+	return e2e.Address{User: id.User, Device: id.Device}, nil
+}

@@ -1,0 +1,203 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/linksim/linksim/sim/wire"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// RelayError is an Error frame the relay answered a request with.
+type RelayError struct {
+	Code    pb.ErrorCode
+	Message string
+	Lists   *pb.DeviceLists // fresh lists with STALE_DEVICE_LIST
+}
+
+func (e *RelayError) Error() string {
+	if e.Message == "" {
+		return "relay: " + e.Code.String()
+	}
+	return "relay: " + e.Code.String() + ": " + e.Message
+}
+
+// Code returns the relay error code inside err, or ERROR_UNSPECIFIED.
+func Code(err error) pb.ErrorCode {
+	var re *RelayError
+	if errors.As(err, &re) {
+		return re.Code
+	}
+	return pb.ErrorCode_ERROR_UNSPECIFIED
+}
+
+// link is one live connection: it matches answers to requests and hands every
+// push, in arrival order, to the consumer reading pushes().
+type link struct {
+	conn   *wire.Conn
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	pending map[uint64]chan *pb.Frame
+	err     error // why the link ended; set once
+
+	// queue holds pushes not yet taken. It is unbounded so the read loop
+	// never waits on the consumer, which itself waits on answers.
+	queue  []*pb.Frame
+	notify chan struct{}
+	done   chan struct{}
+}
+
+func dial(ctx context.Context, url string, key wire.KeyPair, relayKey []byte) (*link, error) {
+	c, err := wire.Dial(ctx, url, key, relayKey)
+	if err != nil {
+		return nil, err
+	}
+	l := &link{
+		conn:    c,
+		pending: make(map[uint64]chan *pb.Frame),
+		notify:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	go l.readLoop()
+	return l, nil
+}
+
+func (l *link) readLoop() {
+	for {
+		f, err := l.conn.ReadFrame(context.Background())
+		if err != nil {
+			l.fail(fmt.Errorf("connection lost: %w", err))
+			return
+		}
+		if f.Id == 0 {
+			if lo := f.GetLoggedOut(); lo != nil {
+				l.fail(&LoggedOutError{Reason: lo.Reason})
+				return
+			}
+			l.mu.Lock()
+			l.queue = append(l.queue, f)
+			l.mu.Unlock()
+			select {
+			case l.notify <- struct{}{}:
+			default:
+			}
+			continue
+		}
+		l.mu.Lock()
+		ch := l.pending[f.Id]
+		delete(l.pending, f.Id)
+		l.mu.Unlock()
+		if ch != nil {
+			ch <- f
+		}
+	}
+}
+
+// fail ends the link with err (the first reason wins) and wakes every waiter.
+func (l *link) fail(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return
+	}
+	l.err = err
+	close(l.done)
+	l.conn.CloseNow()
+}
+
+// Err is why the link ended, or nil while it is up.
+func (l *link) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+func (l *link) close() { l.fail(errors.New("closed")) }
+
+// next returns the next push, waiting for one, for the link to end, or ctx.
+func (l *link) next(ctx context.Context) (*pb.Frame, error) {
+	for {
+		l.mu.Lock()
+		if len(l.queue) > 0 {
+			f := l.queue[0]
+			l.queue[0] = nil
+			l.queue = l.queue[1:]
+			l.mu.Unlock()
+			return f, nil
+		}
+		err := l.err
+		l.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-l.notify:
+		case <-l.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// pendingPushes reports whether pushes are waiting, so the consumer can batch
+// acks and receipts until it has caught up.
+func (l *link) pendingPushes() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.queue) > 0
+}
+
+// call sends a request and waits for its answer. An Error answer comes back
+// as a *RelayError.
+func (l *link) call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
+	f.Id = l.nextID.Add(1)
+	ch := make(chan *pb.Frame, 1)
+	l.mu.Lock()
+	if l.err != nil {
+		l.mu.Unlock()
+		return nil, l.err
+	}
+	l.pending[f.Id] = ch
+	l.mu.Unlock()
+	forget := func() {
+		l.mu.Lock()
+		delete(l.pending, f.Id)
+		l.mu.Unlock()
+	}
+	if err := l.conn.WriteFrame(ctx, f); err != nil {
+		forget()
+		l.fail(fmt.Errorf("connection lost: %w", err))
+		return nil, err
+	}
+	select {
+	case ans := <-ch:
+		if e := ans.GetError(); e != nil {
+			return nil, &RelayError{Code: e.Code, Message: e.Message, Lists: e.DeviceLists}
+		}
+		return ans, nil
+	case <-l.done:
+		forget()
+		return nil, l.Err()
+	case <-ctx.Done():
+		forget()
+		return nil, ctx.Err()
+	}
+}
+
+// post sends a frame that gets no answer (Ack).
+func (l *link) post(ctx context.Context, f *pb.Frame) error {
+	if err := l.conn.WriteFrame(ctx, f); err != nil {
+		l.fail(fmt.Errorf("connection lost: %w", err))
+		return err
+	}
+	return nil
+}
+
+// LoggedOutError means the relay removed this device: its state is void.
+type LoggedOutError struct{ Reason string }
+
+func (e *LoggedOutError) Error() string { return "logged out by the relay: " + e.Reason }

@@ -1,0 +1,223 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// Prekey refill: below lowPreKeys left at the relay, upload preKeyBatch more.
+const (
+	lowPreKeys  = 10
+	preKeyBatch = 50
+)
+
+// consume processes pushes in order. Acks and delivery receipts are batched
+// until the device has caught up with what the relay pushed.
+func (d *Device) consume(l *link) error {
+	var acks []uint64
+	delivered := make(map[string][]string) // sender user -> message ids
+	for {
+		f, err := l.next(d.ctx)
+		if err != nil {
+			return err
+		}
+		switch b := f.Body.(type) {
+		case *pb.Frame_Delivery:
+			if err := d.deliver(l, b.Delivery, delivered); err != nil {
+				return fmt.Errorf("delivery %d: %w", b.Delivery.Seq, err)
+			}
+			acks = append(acks, b.Delivery.Seq)
+		case *pb.Frame_DevicesChanged:
+			d.lists.put(b.DevicesChanged.List)
+		case *pb.Frame_PrekeysLow:
+			go d.refillPreKeys(l)
+		default:
+			d.log.Warn("unexpected push", "type", fmt.Sprintf("%T", f.Body))
+		}
+		if l.pendingPushes() || len(acks) == 0 {
+			continue
+		}
+		if err := d.flush(l, acks, delivered); err != nil {
+			return err
+		}
+		acks = acks[:0]
+		clear(delivered)
+	}
+}
+
+// flush sends the batched delivery receipts, then the acks: once acked, the
+// relay forgets the items, so everything they caused must be out first.
+func (d *Device) flush(l *link, acks []uint64, delivered map[string][]string) error {
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
+	defer cancel()
+	for user, ids := range delivered {
+		r := &pb.SendReceipt{Type: pb.ReceiptType_DELIVERED, ToUser: user, MessageIds: ids}
+		if _, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_SendReceipt{SendReceipt: r}}); err != nil {
+			return fmt.Errorf("delivery receipt to %s: %w", user, err)
+		}
+	}
+	return l.post(ctx, &pb.Frame{Body: &pb.Frame_Ack{Ack: &pb.Ack{Seqs: acks}}})
+}
+
+// deliver handles one queued item. It returns an error only when the item
+// could not be stored, so it must stay queued.
+func (d *Device) deliver(l *link, del *pb.Delivery, delivered map[string][]string) error {
+	if del.Seq <= d.lastSeq {
+		return nil // pushed again after a lost ack; already handled
+	}
+	from := e2e.Address{User: del.GetFrom().GetUser(), Device: del.GetFrom().GetDevice()}
+	switch item := del.Item.(type) {
+	case *pb.Delivery_Message:
+		if err := d.receive(l, from, item.Message, delivered); err != nil {
+			return err
+		}
+	case *pb.Delivery_Receipt:
+		if err := d.receipt(from, item.Receipt); err != nil {
+			return err
+		}
+	}
+	d.lastSeq = del.Seq
+	return putUint(d.cfg.State, keyLastSeq, del.Seq)
+}
+
+func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map[string][]string) error {
+	d.cryptoMu.Lock()
+	pt, err := d.sig.Decrypt(d.ctx, from, m.Type, m.Ciphertext)
+	d.cryptoMu.Unlock()
+	if errors.Is(err, e2e.ErrDuplicate) {
+		return nil
+	}
+	if err != nil {
+		d.log.Info("cannot decrypt, asking for a retry", "msg", m.MessageId, "from", from.String(), "err", err)
+		d.cfg.Events(Event{Kind: Undecryptable, Device: d.cfg.Name, At: time.Now(), MessageID: m.MessageId, From: from, Err: err})
+		return d.askRetry(l, from, m.MessageId)
+	}
+	var c pb.Content
+	if err := proto.Unmarshal(pt, &c); err != nil {
+		d.log.Warn("undecodable content", "msg", m.MessageId, "from", from.String())
+		return nil
+	}
+	switch k := c.Kind.(type) {
+	case *pb.Content_Chat:
+		return d.receiveChat(from, m.MessageId, k.Chat, delivered)
+	case *pb.Content_HistorySync:
+		if from != (e2e.Address{User: d.self.User, Device: 0}) {
+			d.log.Warn("history sync from a device other than our phone", "from", from.String())
+			return nil
+		}
+		return d.importHistory(k.HistorySync)
+	}
+	return nil
+}
+
+func (d *Device) receiveChat(from e2e.Address, id string, c *pb.Chat, delivered map[string][]string) error {
+	own := from.User == d.self.User
+	peer := from.User
+	if own {
+		peer = c.ChatUser
+		if peer == "" {
+			d.log.Warn("own-device copy without a chat", "msg", id)
+			return nil
+		}
+	}
+	m := Message{ID: id, From: from.User, Text: c.Text, Sent: time.UnixMilli(c.SentUnixMs), Outgoing: own}
+	if own {
+		m.Status = StatusSent
+	}
+	stored, err := d.chats.store(peer, m)
+	if err != nil || !stored {
+		return err
+	}
+	d.cfg.Events(Event{Kind: Received, Device: d.cfg.Name, At: time.Now(), MessageID: id, Chat: peer, From: from, Text: c.Text})
+	if !own {
+		delivered[from.User] = append(delivered[from.User], id)
+	}
+	return nil
+}
+
+func (d *Device) askRetry(l *link, from e2e.Address, id string) error {
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
+	defer cancel()
+	r := &pb.SendReceipt{Type: pb.ReceiptType_RETRY, ToUser: from.User, ToDevice: from.Device,
+		MessageIds: []string{id}, RegistrationId: d.sig.RegistrationID()}
+	_, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_SendReceipt{SendReceipt: r}})
+	return err
+}
+
+func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
+	if r.Type == pb.ReceiptType_RETRY {
+		// Answered off the push path: the resend waits on the relay, and the
+		// pushes behind this one need not wait for it.
+		go func() {
+			ctx, cancel := context.WithTimeout(d.ctx, 3*d.cfg.CallTimeout)
+			defer cancel()
+			if err := d.resend(ctx, from, r.MessageIds); err != nil {
+				d.log.Warn("answer retry receipt", "from", from.String(), "err", err)
+			}
+		}()
+		return nil
+	}
+	if from.User == d.self.User {
+		return nil
+	}
+	status := StatusDelivered
+	if r.Type == pb.ReceiptType_READ {
+		status = StatusRead
+	}
+	for _, id := range r.MessageIds {
+		d.cfg.Events(Event{Kind: ReceiptIn, Device: d.cfg.Name, At: time.Now(), MessageID: id, Chat: from.User, From: from, Receipt: r.Type})
+	}
+	return d.chats.setStatus(from.User, r.MessageIds, status)
+}
+
+func (d *Device) importHistory(h *pb.HistorySync) error {
+	for _, c := range h.Contacts {
+		if err := d.chats.setName(c.User, c.Name); err != nil {
+			return err
+		}
+	}
+	for _, hc := range h.Chats {
+		for _, hm := range hc.Messages {
+			m := Message{ID: hm.MessageId, From: hm.FromUser, Text: hm.Text, Sent: time.UnixMilli(hm.SentUnixMs),
+				Outgoing: hm.FromUser == d.self.User, Status: Status(hm.Status)}
+			if _, err := d.chats.store(hc.Peer, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// MarkRead marks the chat with peer read and tells the senders.
+func (d *Device) MarkRead(ctx context.Context, peer string) error {
+	read, err := d.chats.markRead(peer)
+	if err != nil {
+		return fmt.Errorf("%s: mark %s read: %w", d.cfg.Name, peer, err)
+	}
+	for user, ids := range read {
+		r := &pb.SendReceipt{Type: pb.ReceiptType_READ, ToUser: user, MessageIds: ids}
+		if _, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_SendReceipt{SendReceipt: r}}); err != nil {
+			return fmt.Errorf("%s: read receipt to %s: %w", d.cfg.Name, user, err)
+		}
+	}
+	return nil
+}
+
+func (d *Device) refillPreKeys(l *link) {
+	keys, err := d.sig.NewPreKeys(preKeyBatch)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
+		defer cancel()
+		_, err = l.call(ctx, &pb.Frame{Body: &pb.Frame_UploadPrekeys{UploadPrekeys: &pb.UploadPreKeys{Prekeys: keys}}})
+	}
+	if err != nil {
+		d.log.Warn("refill prekeys", "err", err)
+	}
+}

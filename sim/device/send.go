@@ -1,0 +1,246 @@
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// staleRetries bounds how often one send re-fetches device lists: lists
+// changing that fast mean something is broken.
+const staleRetries = 4
+
+// NewMessageID returns a fresh random message id (16 bytes, hex).
+func NewMessageID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// SendText sends text to user `to`: encrypted for every device of `to` and,
+// as copies, for every other device of this user. It returns once the relay
+// has stored it durably.
+func (d *Device) SendText(ctx context.Context, to, text string) (string, error) {
+	id := NewMessageID()
+	return id, d.SendTextID(ctx, id, to, text)
+}
+
+// SendTextID is SendText with a caller-chosen message id (the harness names
+// messages itself); sending the same id again is a no-op at the relay.
+func (d *Device) SendTextID(ctx context.Context, id, to, text string) error {
+	if to == d.self.User {
+		return fmt.Errorf("%s: send to %s: cannot message your own user", d.cfg.Name, to)
+	}
+	now := time.Now()
+	c := &pb.Chat{Text: text, SentUnixMs: now.UnixMilli()}
+	if err := d.keepSent(id, to, c); err != nil {
+		return fmt.Errorf("%s: send to %s: %w", d.cfg.Name, to, err)
+	}
+	if _, err := d.chats.store(to, Message{ID: id, From: d.self.User, Text: text, Sent: now, Outgoing: true}); err != nil {
+		return fmt.Errorf("%s: send to %s: %w", d.cfg.Name, to, err)
+	}
+	if err := d.fanOut(ctx, id, to, c); err != nil {
+		return fmt.Errorf("%s: send to %s: %w", d.cfg.Name, to, err)
+	}
+	return d.chats.setStatus(to, []string{id}, StatusSent)
+}
+
+// keepSent remembers what a message said so a retry receipt can be answered.
+func (d *Device) keepSent(id, peer string, c *pb.Chat) error {
+	raw, err := proto.Marshal(&pb.Chat{Text: c.Text, SentUnixMs: c.SentUnixMs, ChatUser: peer})
+	if err != nil {
+		return err
+	}
+	return d.cfg.State.Put(prefixSent+id, raw)
+}
+
+// contentFor is what device a reads: copies to our own devices say which
+// chat they belong to.
+func (d *Device) contentFor(a e2e.Address, peer string, c *pb.Chat) *pb.Content {
+	chat := &pb.Chat{Text: c.Text, SentUnixMs: c.SentUnixMs}
+	if a.User == d.self.User {
+		chat.ChatUser = peer
+	}
+	return &pb.Content{Kind: &pb.Content_Chat{Chat: chat}}
+}
+
+func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Chat) error {
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
+	users := []string{peer, d.self.User}
+	for attempt := 0; ; attempt++ {
+		if err := d.knowLists(ctx, users); err != nil {
+			return err
+		}
+		send := &pb.Send{MessageId: id, ListHashes: map[string]string{}}
+		var targets []e2e.Address
+		for _, u := range users {
+			l := d.lists.get(u)
+			send.ListHashes[u] = l.Hash
+			for _, dev := range l.Devices {
+				if a := (e2e.Address{User: u, Device: dev}); a != d.self {
+					targets = append(targets, a)
+				}
+			}
+		}
+		envs, err := d.encryptAll(ctx, targets, func(a e2e.Address) ([]byte, error) { return proto.Marshal(d.contentFor(a, peer, c)) })
+		if err == nil {
+			send.Envelopes = envs
+			d.cfg.Events(Event{Kind: Sent, Device: d.cfg.Name, At: time.Now(), MessageID: id, Chat: peer, Targets: targets, Text: c.Text})
+			_, err = d.Call(ctx, &pb.Frame{Body: &pb.Frame_Send{Send: send}})
+		}
+		var re *RelayError
+		if errors.As(err, &re) && attempt < staleRetries &&
+			(re.Code == pb.ErrorCode_STALE_DEVICE_LIST || re.Code == pb.ErrorCode_UNKNOWN_DEVICE) {
+			d.log.Debug("device list changed, sending again", "msg", id, "code", re.Code)
+			if re.Lists != nil {
+				d.lists.put(re.Lists.Lists...)
+			} else if err := d.refreshLists(ctx, users); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		d.cfg.Events(Event{Kind: Acked, Device: d.cfg.Name, At: time.Now(), MessageID: id, Chat: peer})
+		return nil
+	}
+}
+
+// SendDirect sends content to one device without the device-list check: a
+// history sync to a new companion, or a resend after a retry receipt.
+func (d *Device) SendDirect(ctx context.Context, id string, to e2e.Address, content *pb.Content) error {
+	raw, err := proto.Marshal(content)
+	if err != nil {
+		return err
+	}
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
+	envs, err := d.encryptAll(ctx, []e2e.Address{to}, func(e2e.Address) ([]byte, error) { return raw, nil })
+	if err != nil {
+		return fmt.Errorf("%s: send %s to %s: %w", d.cfg.Name, id, to, err)
+	}
+	send := &pb.Send{MessageId: id, Envelopes: envs, Direct: true}
+	if _, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_Send{Send: send}}); err != nil {
+		return fmt.Errorf("%s: send %s to %s: %w", d.cfg.Name, id, to, err)
+	}
+	return nil
+}
+
+// encryptAll makes sure a session exists with every target, then encrypts
+// each target's plaintext.
+func (d *Device) encryptAll(ctx context.Context, targets []e2e.Address, plaintext func(e2e.Address) ([]byte, error)) ([]*pb.Envelope, error) {
+	if err := d.ensureSessions(ctx, targets); err != nil {
+		return nil, err
+	}
+	d.cryptoMu.Lock()
+	defer d.cryptoMu.Unlock()
+	envs := make([]*pb.Envelope, 0, len(targets))
+	for _, a := range targets {
+		pt, err := plaintext(a)
+		if err != nil {
+			return nil, err
+		}
+		t, ct, err := d.sig.Encrypt(ctx, a, pt)
+		if err != nil {
+			return nil, fmt.Errorf("encrypt for %s: %w", a, err)
+		}
+		envs = append(envs, &pb.Envelope{To: &pb.Address{User: a.User, Device: a.Device}, Type: t, Ciphertext: ct})
+	}
+	return envs, nil
+}
+
+// ensureSessions fetches prekey bundles for the targets we have no session
+// with, in one request.
+func (d *Device) ensureSessions(ctx context.Context, targets []e2e.Address) error {
+	var missing []*pb.Address
+	for _, a := range targets {
+		if !d.sig.HasSession(a) {
+			missing = append(missing, &pb.Address{User: a.User, Device: a.Device})
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	ans, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_FetchBundles{FetchBundles: &pb.FetchBundles{Addresses: missing}}})
+	if err != nil {
+		return fmt.Errorf("fetch bundles: %w", err)
+	}
+	d.cryptoMu.Lock()
+	defer d.cryptoMu.Unlock()
+	for _, b := range ans.GetBundles().GetBundles() {
+		if err := d.sig.ProcessBundle(ctx, b); err != nil {
+			return fmt.Errorf("session with %s:%d: %w", b.GetAddress().GetUser(), b.GetAddress().GetDevice(), err)
+		}
+	}
+	return nil
+}
+
+// knowLists fetches the device lists of the users not cached yet.
+func (d *Device) knowLists(ctx context.Context, users []string) error {
+	var unknown []string
+	for _, u := range users {
+		if d.lists.get(u) == nil {
+			unknown = append(unknown, u)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	return d.refreshLists(ctx, unknown)
+}
+
+func (d *Device) refreshLists(ctx context.Context, users []string) error {
+	ans, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_GetDevices{GetDevices: &pb.GetDevices{Users: users}}})
+	if err != nil {
+		return fmt.Errorf("device lists: %w", err)
+	}
+	d.lists.put(ans.GetDeviceLists().GetLists()...)
+	return nil
+}
+
+// Devices returns user's current device ids, asking the relay.
+func (d *Device) Devices(ctx context.Context, user string) ([]uint32, error) {
+	if err := d.refreshLists(ctx, []string{user}); err != nil {
+		return nil, fmt.Errorf("%s: %w", d.cfg.Name, err)
+	}
+	return d.lists.get(user).GetDevices(), nil
+}
+
+// resend answers a retry receipt: a new session with the device that could
+// not decrypt, and the message again, direct to it.
+func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string) error {
+	d.cryptoMu.Lock()
+	err := d.sig.DeleteSession(to)
+	d.cryptoMu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		raw, ok, err := d.cfg.State.Get(prefixSent + id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			d.log.Warn("retry receipt for a message no longer kept", "msg", id, "from", to.String())
+			continue
+		}
+		var kept pb.Chat
+		if err := proto.Unmarshal(raw, &kept); err != nil {
+			return err
+		}
+		if err := d.SendDirect(ctx, id, to, d.contentFor(to, kept.ChatUser, &kept)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
