@@ -188,6 +188,14 @@ func (d *Device) start(l *link) {
 // Self is this device's address.
 func (d *Device) Self() e2e.Address { return d.self }
 
+// Signal is the device's Signal store: for signing device identities, and
+// for simulating lost state in tests.
+func (d *Device) Signal() *e2e.Store { return d.sig }
+
+// State is the device's key-value state (Config.State); packages built on
+// device keep their own keys in it under their own prefix.
+func (d *Device) State() kv.KV { return d.cfg.State }
+
 // Name is the label from Config.
 func (d *Device) Name() string { return d.cfg.Name }
 
