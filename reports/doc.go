@@ -1,0 +1,19 @@
+// Package reports scores a linksim run: it records what every device did on one
+// monotonic clock, checks the message ledger (lost, duplicated, reordered,
+// corrupted, undecryptable, late, unexpected), keeps latency histograms per
+// step, evaluates k6-style thresholds, and renders the result as a console
+// summary, report.json, junit.xml and a self-contained report.html.
+//
+// A run uses it in four moves:
+//
+//	rec := reports.NewRecorder()                 // shared by every device
+//	rec.Send("alice/phone", id, chat, targets, reports.DigestOf(text))
+//	...                                          // acks, decrypts, receipts, steps
+//	r := reports.New(rec, reports.Config{Name: "smoke", Relay: "embedded"})
+//	r.Evaluate(thresholds)                       // fills r.Thresholds
+//	err := r.WriteDir("out")                     // report.json, junit.xml, report.html
+//
+// The package imports no other linksim package, so the load runner, the CLI and
+// external tools can read and merge reports without pulling in the harness.
+// The file formats are documented in docs/reports.md.
+package reports

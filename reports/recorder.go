@@ -1,0 +1,143 @@
+package reports
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Recorder collects the events of one run from every device on one monotonic
+// clock. It is safe for concurrent use; the zero value is not usable, call
+// NewRecorder.
+//
+// Record a send before the message goes out on the wire: the ledger measures
+// latency from the send event, and a fast relay can otherwise deliver before
+// the send is recorded (the ledger still copes, but the latency reads as 0).
+type Recorder struct {
+	start time.Time // carries Go's monotonic reading; every At is time.Since(start)
+
+	mu sync.Mutex
+	// Events live in fixed-size chunks: appending never copies what is
+	// already recorded, so a load run's millionth event costs what its first
+	// did.
+	chunks [][]Event
+	n      int
+	faults uint64
+}
+
+const chunkSize = 4096
+
+// NewRecorder returns a recorder whose clock starts now.
+func NewRecorder() *Recorder {
+	return &Recorder{start: time.Now()}
+}
+
+// Start returns the wall-clock time the recorder's clock started.
+func (r *Recorder) Start() time.Time { return r.start }
+
+// Elapsed returns the time on the recorder's clock.
+func (r *Recorder) Elapsed() time.Duration { return time.Since(r.start) }
+
+// add stamps e and appends it. The timestamp is taken under the lock so the
+// event slice is always in time order, which the ledger relies on to read
+// arrival order without sorting.
+func (r *Recorder) add(e Event) {
+	r.mu.Lock()
+	e.At = time.Since(r.start)
+	r.push(e)
+	r.mu.Unlock()
+}
+
+// push appends e. r.mu must be held.
+func (r *Recorder) push(e Event) {
+	if r.n%chunkSize == 0 {
+		r.chunks = append(r.chunks, make([]Event, 0, chunkSize))
+	}
+	last := len(r.chunks) - 1
+	r.chunks[last] = append(r.chunks[last], e)
+	r.n++
+}
+
+// Send records that device from sent message msg on stream (the chat, or any
+// key within which order must be kept) and that every device in to must
+// receive it: the recipient's devices and the sender's other devices at send
+// time. The sender itself is ignored if listed. digest is DigestOf(plaintext).
+func (r *Recorder) Send(from, msg, stream string, to []string, digest Digest) {
+	r.add(Event{Kind: KindSend, Device: from, Msg: msg, Stream: stream, To: slices.Clone(to), Digest: digest})
+}
+
+// Ack records that the relay acknowledged msg to its sender device.
+func (r *Recorder) Ack(device, msg string) {
+	r.add(Event{Kind: KindAck, Device: device, Msg: msg})
+}
+
+// Decrypted records that device decrypted msg and that its plaintext had the
+// given digest. Every decryption counts, so a redelivered copy shows up as a
+// duplicate.
+func (r *Recorder) Decrypted(device, msg string, digest Digest) {
+	r.add(Event{Kind: KindDecrypt, Device: device, Msg: msg, Digest: digest})
+}
+
+// Undecryptable records that device received msg but could not decrypt it, and
+// why. A later Decrypted of the same message counts as a recovery (the retry
+// receipt worked), not as a problem.
+func (r *Recorder) Undecryptable(device, msg, reason string) {
+	r.add(Event{Kind: KindUndecryptable, Device: device, Msg: msg, Detail: reason})
+}
+
+// Receipt records that a receipt of the given kind for msg arrived at device
+// (one of the sender's devices). The receipt latencies are measured at the
+// device that sent the message.
+func (r *Recorder) Receipt(device, msg string, kind ReceiptKind) {
+	r.add(Event{Kind: KindReceipt, Device: device, Msg: msg, Receipt: kind})
+}
+
+// Connect records that device is connected to the relay.
+func (r *Recorder) Connect(device string) {
+	r.add(Event{Kind: KindConnect, Device: device})
+}
+
+// Disconnect records that device lost or closed its connection, and why.
+func (r *Recorder) Disconnect(device, reason string) {
+	r.add(Event{Kind: KindDisconnect, Device: device, Detail: reason})
+}
+
+// Fault records that a fault named name (say "blackhole alice/web-1") starts
+// now, and returns the function that records its end. Calling end more than
+// once records one end; a fault never ended lasts until the end of the run.
+func (r *Recorder) Fault(name string) (end func()) {
+	r.mu.Lock()
+	r.faults++
+	id := r.faults
+	r.push(Event{Kind: KindFaultStart, At: time.Since(r.start), Name: name, ID: id})
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() { r.add(Event{Kind: KindFaultEnd, Name: name, ID: id}) })
+	}
+}
+
+// Step records that the step name (like "qr.decoded" or "pair.linked") took
+// d, optionally on device. Steps land in the metrics as histograms by name.
+func (r *Recorder) Step(name, device string, d time.Duration) {
+	r.add(Event{Kind: KindStep, Device: device, Name: name, Value: d})
+}
+
+// Time starts timing step name and returns the function that records it:
+//
+//	defer rec.Time("qr.decoded", "alice/web-1")()
+func (r *Recorder) Time(name, device string) (stop func()) {
+	t0 := time.Now()
+	return func() { r.Step(name, device, time.Since(t0)) }
+}
+
+// Events returns a copy of everything recorded so far, in time order.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Event, 0, r.n)
+	for _, c := range r.chunks {
+		out = append(out, c...)
+	}
+	return out
+}

@@ -1,0 +1,76 @@
+package reports
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRecorderFromManyDevicesAtOnce(t *testing.T) {
+	rec := NewRecorder()
+	var wg sync.WaitGroup
+	for d := 0; d < 8; d++ {
+		dev := fmt.Sprintf("alice/web-%d", d)
+		wg.Go(func() {
+			rec.Connect(dev)
+			for i := 0; i < 200; i++ {
+				id := fmt.Sprintf("%s-%d", dev, i)
+				rec.Send(dev, id, "chat:bob", []string{"bob/phone"}, body(id))
+				rec.Ack(dev, id)
+				rec.Decrypted("bob/phone", id, body(id))
+			}
+		})
+	}
+	wg.Wait()
+	evs := rec.Events()
+	if len(evs) != 8*(1+3*200) {
+		t.Fatalf("got %d events, want %d", len(evs), 8*(1+3*200))
+	}
+	if !slices.IsSortedFunc(evs, byAt) {
+		t.Error("events should come out in time order")
+	}
+	r := New(rec, Config{})
+	if r.Ledger.Totals.Problems() != 0 || r.Ledger.Totals.Delivered != 1600 {
+		t.Errorf("ledger: %+v %v", r.Ledger.Totals, r.Ledger.Problems)
+	}
+	if n := r.Metrics.Summary(StepAck).Count; n != 1600 {
+		t.Errorf("msg.ack count = %d, want 1600", n)
+	}
+}
+
+func TestRecorderFaultEndsOnce(t *testing.T) {
+	rec := NewRecorder()
+	end := rec.Fault("blackhole bob/web-1")
+	rec.Fault("relay restart") // never ended: lasts to the end of the run
+	end()
+	end()
+	r := New(rec, Config{})
+	f := r.Timeline.Faults
+	if len(f) != 2 || f[0].Open || !f[1].Open || f[1].End != r.Duration {
+		t.Fatalf("faults = %+v", f)
+	}
+}
+
+func TestRecorderTimeRecordsAStep(t *testing.T) {
+	rec := NewRecorder()
+	stop := rec.Time("qr.decoded", "alice/web-1")
+	time.Sleep(2 * time.Millisecond)
+	stop()
+	if s := New(rec, Config{}).Metrics.Summary("qr.decoded"); s.Count != 1 || s.Min < 2*time.Millisecond {
+		t.Errorf("qr.decoded = %+v", s)
+	}
+}
+
+func TestDerivedSteps(t *testing.T) {
+	r := FromEvents(cleanRun(), time.Now(), time.Second, Config{})
+	for step, n := range map[string]int64{StepAck: 3, StepDeliver: 9, StepReceiptDelivered: 3, StepReceiptRead: 3} {
+		if got := r.Metrics.Summary(step).Count; got != n {
+			t.Errorf("%s count = %d, want %d", step, got, n)
+		}
+	}
+	if p := r.Metrics.Summary(StepReceiptRead).P50; p < 89*time.Millisecond || p > 91*time.Millisecond {
+		t.Errorf("receipt.read p50 = %v, want 90ms", p)
+	}
+}

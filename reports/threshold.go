@@ -1,0 +1,129 @@
+package reports
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Threshold is a pass/fail rule on a run, like k6's: "msg.deliver p99<250ms"
+// or "lost==0". Make one with ParseThreshold.
+type Threshold struct {
+	Expr string // the expression as written, trimmed
+
+	metric string  // a step name or a counter name
+	agg    string  // normalized aggregation; "" for a counter
+	pct    float64 // the percentile, for pN aggregations
+	op     string
+	value  float64 // nanoseconds when dur, else a count
+	dur    bool
+}
+
+func (t Threshold) String() string { return t.Expr }
+
+// ThresholdResult is a threshold evaluated against a report.
+type ThresholdResult struct {
+	Expr     string   `json:"expr"`
+	Passed   bool     `json:"passed"`
+	Observed string   `json:"observed"`          // the value seen: "312ms", "3", or "no samples"
+	Message  string   `json:"message,omitzero"`  // why it failed, naming the observed value and the limit
+	Examples []string `json:"examples,omitzero"` // for a failing ledger counter, its first problem lines
+}
+
+// DefaultThresholds are the correctness rules a run gets when it names none:
+// nothing lost, duplicated, reordered, corrupted, undecryptable or unexpected.
+// Latency has no default; budgets depend on the machine and the scenario.
+func DefaultThresholds() Thresholds {
+	var ts Thresholds
+	for _, e := range []string{"lost==0", "duplicated==0", "reordered==0", "corrupted==0", "undecryptable==0", "unexpected==0"} {
+		_ = ts.Set(e) // the literals above parse
+	}
+	return ts
+}
+
+// Evaluate checks t against r's metrics and ledger totals. A latency
+// aggregation over a step with no samples fails: a budget on something that
+// never happened must not pass by accident.
+func (t Threshold) Evaluate(r *Report) ThresholdResult {
+	res := ThresholdResult{Expr: t.Expr}
+	if count, ok := counters[t.metric]; ok && t.agg == "" {
+		n := count(r.Ledger.Totals)
+		res.Observed = strconv.Itoa(n)
+		res.Passed = compare(float64(n), t.op, t.value)
+		if !res.Passed {
+			res.Message = fmt.Sprintf("%s was %d, want %s %s", t.metric, n, t.op, strconv.FormatFloat(t.value, 'f', -1, 64))
+			res.Examples = examples(r.Ledger, t.metric, 3)
+		}
+		return res
+	}
+
+	s := r.Metrics.Summary(t.metric)
+	if t.agg == "count" {
+		res.Observed = strconv.FormatInt(s.Count, 10)
+		res.Passed = compare(float64(s.Count), t.op, t.value)
+		if !res.Passed {
+			res.Message = fmt.Sprintf("%s count was %d, want %s %s", t.metric, s.Count, t.op, strconv.FormatFloat(t.value, 'f', -1, 64))
+		}
+		return res
+	}
+	if s.Count == 0 {
+		res.Observed = "no samples"
+		res.Message = fmt.Sprintf("%s has no samples, so its %s cannot be checked", t.metric, t.agg)
+		return res
+	}
+	var v time.Duration
+	switch t.agg {
+	case "min":
+		v = s.Min
+	case "max":
+		v = s.Max
+	case "mean":
+		v = s.Mean
+	default:
+		v, _ = r.Metrics.Percentile(t.metric, t.pct)
+	}
+	res.Observed = FormatDuration(v)
+	if r.Metrics.equivalent(t.metric, v, time.Duration(t.value)) {
+		// The histogram cannot tell these apart (it reports the top of a
+		// 0.1%-wide bucket), so "p50<=20ms" holds when every sample is 20ms.
+		v = time.Duration(t.value)
+	}
+	res.Passed = compare(float64(v), t.op, t.value)
+	if !res.Passed {
+		res.Message = fmt.Sprintf("%s %s was %s, want %s %s", t.metric, t.agg, res.Observed, t.op, FormatDuration(time.Duration(t.value)))
+	}
+	return res
+}
+
+func compare(a float64, op string, b float64) bool {
+	switch op {
+	case "<":
+		return a < b
+	case "<=":
+		return a <= b
+	case ">":
+		return a > b
+	case ">=":
+		return a >= b
+	case "==":
+		return a == b
+	case "!=":
+		return a != b
+	}
+	return false
+}
+
+// examples returns up to n problem lines behind a ledger counter, so a
+// failing "lost==0" shows which device missed which message.
+func examples(l Ledger, counter string, n int) []string {
+	var out []string
+	for _, p := range l.Problems {
+		if len(out) == n {
+			break
+		}
+		if string(p.Kind) == counter || counter == "problems" {
+			out = append(out, p.Message)
+		}
+	}
+	return out
+}
