@@ -129,6 +129,14 @@ type target struct {
 	badDigest     Digest
 }
 
+func (m *message) addTargets(e *Event) {
+	for _, d := range e.To {
+		if d != e.Device && m.target(d) == nil {
+			m.targets = append(m.targets, target{device: d})
+		}
+	}
+}
+
 func (m *message) target(device string) *target {
 	for i := range m.targets {
 		if m.targets[i].device == device {
@@ -230,17 +238,18 @@ func Check(events []Event, cfg LedgerConfig) Ledger {
 func byAt(a, b Event) int { return cmp.Compare(a.At, b.At) }
 
 func (c *checker) send(e *Event) {
-	if _, dup := c.l.byID[e.Msg]; dup {
-		return // a resend at the application level is the same message
+	if m, again := c.l.byID[e.Msg]; again {
+		// The same message sent again (after the relay refused a stale
+		// device list) must reach the devices of the last attempt; latency
+		// still counts from the first.
+		m.targets = m.targets[:0]
+		m.addTargets(e)
+		return
 	}
 	m := &c.slab[len(c.l.msgs)]
 	*m = message{id: e.Msg, sender: e.Device, stream: e.Stream, digest: e.Digest,
 		seq: len(c.l.msgs), sentAt: e.At, targets: make([]target, 0, len(e.To))}
-	for _, d := range e.To {
-		if d != e.Device && m.target(d) == nil {
-			m.targets = append(m.targets, target{device: d})
-		}
-	}
+	m.addTargets(e)
 	c.l.msgs = append(c.l.msgs, m)
 	c.l.byID[m.id] = m
 	c.l.Totals.Messages++

@@ -230,3 +230,22 @@ func TestLedgerMessageStatus(t *testing.T) {
 		t.Errorf("status of m1: %+v", s)
 	}
 }
+
+func TestLedgerResendAddressesTheLastDeviceList(t *testing.T) {
+	// The relay refused the first attempt (stale list: bob/web-1 was new);
+	// the second attempt addressed bob/web-1 too, and it must get the message.
+	evs := []Event{
+		send(0, "alice/phone", "m1", "chat:bob", "bob/phone"),
+		send(10, "alice/phone", "m1", "chat:bob", "bob/phone", "bob/web-1"),
+		dec(30, "bob/phone", "m1"),
+	}
+	l := Check(evs, LedgerConfig{})
+	lost := only(t, l, Lost, 1)
+	if lost[0].Device != "bob/web-1" {
+		t.Errorf("lost on %s, want bob/web-1", lost[0].Device)
+	}
+	l = Check(append(evs, dec(40, "bob/web-1", "m1")), LedgerConfig{})
+	if l.Totals.Problems() != 0 || l.Totals.Messages != 1 {
+		t.Fatalf("after bob/web-1 decrypts: want one message and no problems, got %+v: %v", l.Totals, l.Problems)
+	}
+}

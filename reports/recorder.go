@@ -62,6 +62,8 @@ func (r *Recorder) push(e Event) {
 // key within which order must be kept) and that every device in to must
 // receive it: the recipient's devices and the sender's other devices at send
 // time. The sender itself is ignored if listed. digest is DigestOf(plaintext).
+// Recording msg again (a resend after the relay refused a stale device list)
+// replaces its targets; latency still counts from the first send.
 func (r *Recorder) Send(from, msg, stream string, to []string, digest Digest) {
 	r.add(Event{Kind: KindSend, Device: from, Msg: msg, Stream: stream, To: slices.Clone(to), Digest: digest})
 }

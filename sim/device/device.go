@@ -271,7 +271,7 @@ func (d *Device) run(l *link) {
 		var lo *LoggedOutError
 		if errors.As(err, &lo) {
 			d.log.Info("logged out", "reason", lo.Reason)
-			d.cfg.Events(Event{Kind: LoggedOut, Device: d.cfg.Name, At: time.Now(), Err: err})
+			d.emit(Event{Kind: LoggedOut, Err: err})
 			d.wipe()
 			d.stop(err)
 			return
@@ -325,8 +325,8 @@ func (d *Device) serve(l *link) error {
 	}
 	d.log.Debug("online", "queued", w.Queued, "prekeys_left", w.PrekeysLeft)
 	d.setLink(l)
-	d.cfg.Events(Event{Kind: Connected, Device: d.cfg.Name, At: time.Now()})
-	defer d.cfg.Events(Event{Kind: Disconnected, Device: d.cfg.Name, At: time.Now()})
+	d.emit(Event{Kind: Connected})
+	defer d.emit(Event{Kind: Disconnected})
 	if w.PrekeysLeft < lowPreKeys {
 		go d.refillPreKeys(l)
 	}

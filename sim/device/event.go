@@ -32,7 +32,8 @@ func (k EventKind) String() string { return kindNames[k] }
 // because the harness checks it; it never goes to the relay.
 type Event struct {
 	Kind      EventKind
-	Device    string // Config.Name
+	Device    string      // Config.Name
+	Address   e2e.Address // the device's own address
 	At        time.Time
 	MessageID string
 	Chat      string        // the peer user the message belongs to
@@ -41,4 +42,10 @@ type Event struct {
 	Text      string
 	Receipt   pb.ReceiptType
 	Err       error
+}
+
+// emit stamps e with the device's identity and the time and hands it on.
+func (d *Device) emit(e Event) {
+	e.Device, e.Address, e.At = d.cfg.Name, d.self, time.Now()
+	d.cfg.Events(e)
 }

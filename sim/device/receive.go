@@ -96,7 +96,7 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 	}
 	if err != nil {
 		d.log.Info("cannot decrypt, asking for a retry", "msg", m.MessageId, "from", from.String(), "err", err)
-		d.cfg.Events(Event{Kind: Undecryptable, Device: d.cfg.Name, At: time.Now(), MessageID: m.MessageId, From: from, Err: err})
+		d.emit(Event{Kind: Undecryptable, MessageID: m.MessageId, From: from, Err: err})
 		return d.askRetry(l, from, m.MessageId)
 	}
 	var c pb.Content
@@ -135,7 +135,7 @@ func (d *Device) receiveChat(from e2e.Address, id string, c *pb.Chat, delivered 
 	if err != nil || !stored {
 		return err
 	}
-	d.cfg.Events(Event{Kind: Received, Device: d.cfg.Name, At: time.Now(), MessageID: id, Chat: peer, From: from, Text: c.Text})
+	d.emit(Event{Kind: Received, MessageID: id, Chat: peer, From: from, Text: c.Text})
 	if !own {
 		delivered[from.User] = append(delivered[from.User], id)
 	}
@@ -172,7 +172,7 @@ func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
 		status = StatusRead
 	}
 	for _, id := range r.MessageIds {
-		d.cfg.Events(Event{Kind: ReceiptIn, Device: d.cfg.Name, At: time.Now(), MessageID: id, Chat: from.User, From: from, Receipt: r.Type})
+		d.emit(Event{Kind: ReceiptIn, MessageID: id, Chat: from.User, From: from, Receipt: r.Type})
 	}
 	return d.chats.setStatus(from.User, r.MessageIds, status)
 }

@@ -94,7 +94,7 @@ func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Chat) error 
 		envs, err := d.encryptAll(ctx, targets, func(a e2e.Address) ([]byte, error) { return proto.Marshal(d.contentFor(a, peer, c)) })
 		if err == nil {
 			send.Envelopes = envs
-			d.cfg.Events(Event{Kind: Sent, Device: d.cfg.Name, At: time.Now(), MessageID: id, Chat: peer, Targets: targets, Text: c.Text})
+			d.emit(Event{Kind: Sent, MessageID: id, Chat: peer, Targets: targets, Text: c.Text})
 			_, err = d.Call(ctx, &pb.Frame{Body: &pb.Frame_Send{Send: send}})
 		}
 		var re *RelayError
@@ -111,7 +111,7 @@ func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Chat) error 
 		if err != nil {
 			return err
 		}
-		d.cfg.Events(Event{Kind: Acked, Device: d.cfg.Name, At: time.Now(), MessageID: id, Chat: peer})
+		d.emit(Event{Kind: Acked, MessageID: id, Chat: peer})
 		return nil
 	}
 }
@@ -244,3 +244,7 @@ func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string) error
 	}
 	return nil
 }
+
+// KnownDevices is user's device list as this device last heard it, without
+// asking the relay: for its own user the relay pushes every change.
+func (d *Device) KnownDevices(user string) []uint32 { return d.lists.get(user).GetDevices() }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linksim/linksim/sim/relay"
+)
+
+func relayCmd() *cobra.Command {
+	var (
+		listen, data, level string
+		cfg                 relay.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Serve the reference relay",
+		Long: `Serve the reference relay: WebSocket at /ws (docs/protocol.md), /healthz,
+/metrics (Prometheus) and /relay.json (the pinned Noise key). Its state
+(accounts, queues, its Noise key) lives in --data, so a restart on the same
+directory keeps every acknowledged message and the same key.`,
+		Example: "  linksim relay --listen 127.0.0.1:8080 --data ./relay-data",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(level)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.DataDir = data
+			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			srv, err := relay.Serve(cfg, listen)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			fmt.Printf("linksim relay serving %s (WebSocket %s)\nnoise key %s\ndata in %s\n",
+				srv.URL(), srv.WSURL(), base64.StdEncoding.EncodeToString(srv.Key()), data)
+			<-cmd.Context().Done()
+			fmt.Println("linksim relay: shutting down")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&data, "data", "relay-data", "data directory (created if missing)")
+	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	f.IntVar(&cfg.MaxCompanions, "max-companions", 0, "companions per account (0: 4)")
+	f.IntVar(&cfg.RefCount, "pair-refs", 0, "pairing refs per QR session (0: 6)")
+	f.DurationVar(&cfg.RefFirstTTL, "pair-first-ttl", 0, "validity of the first pairing ref (0: 60s)")
+	f.DurationVar(&cfg.RefNextTTL, "pair-next-ttl", 0, "validity of each next pairing ref (0: 20s)")
+	return cmd
+}

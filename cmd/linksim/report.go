@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linksim/linksim/reports"
+)
+
+func reportCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Work with report.json files",
+	}
+	var tol reports.Tolerance
+	compare := &cobra.Command{
+		Use:   "compare BASE.json NEW.json",
+		Short: "Flag regressions of NEW against BASE",
+		Long: `Compare two runs: a step whose p50 or p99 grew by more than the tolerance
+(and by more than the minimum), a scenario or threshold that went from pass
+to fail, or more ledger problems, is a regression. Exits 1 when any is found.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			base, err := reports.Load(args[0])
+			if err != nil {
+				return err
+			}
+			next, err := reports.Load(args[1])
+			if err != nil {
+				return err
+			}
+			rs := reports.Compare(base, next, tol)
+			if err := reports.WriteRegressions(os.Stdout, rs); err != nil {
+				return err
+			}
+			if len(rs) > 0 {
+				return errFailed
+			}
+			return nil
+		},
+	}
+	compare.Flags().Float64Var(&tol.Relative, "ratio", 0, "relative growth that counts as a regression (0: 0.10)")
+	compare.Flags().DurationVar(&tol.Absolute, "min", 0, "absolute growth below which nothing counts (0: 1ms)")
+	cmd.AddCommand(compare)
+	return cmd
+}

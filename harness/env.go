@@ -1,0 +1,210 @@
+// Package harness starts what a scenario needs, a relay, phones and
+// companions, wires them to one recorder, and cleans everything up. Tests,
+// the CLI and load runs use it alike: it takes a TB, the part of
+// testing.TB it needs, never a *testing.T.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linksim/linksim/phone"
+	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/kv"
+	"github.com/linksim/linksim/sim/relay"
+	"github.com/linksim/linksim/webclient/app"
+)
+
+// TB is the part of testing.TB the harness uses; GinkgoT() and *testing.T
+// satisfy it, and so does the CLI's runner.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Logf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+}
+
+// Config configures an Env. The zero value runs an embedded relay with
+// default settings.
+type Config struct {
+	// Relay configures the embedded relay; DataDir defaults to a temp dir.
+	Relay relay.Config
+	// Logger receives relay and device logs; nil discards them.
+	Logger *slog.Logger
+	// Events receives every device event; nil drops them.
+	Events func(device.Event)
+	// Recorder receives the run's events; nil makes one per Env. Runs of
+	// several flows share one, so one report covers them all.
+	Recorder *reports.Recorder
+	// KeepAlive, if set, overrides devices' ping interval (faster detection
+	// of dead links in fault scenarios).
+	KeepAlive time.Duration
+}
+
+// Env is one running system under test.
+type Env struct {
+	t   TB
+	cfg Config
+	rec *recorder
+	// relayLog is everything the relay logged.
+	relayLog lockedBuffer
+
+	mu     sync.Mutex
+	relay  *relay.Server
+	users  map[string]string // phone name -> user (phone number)
+	nextNo int
+}
+
+// Start starts an embedded relay and returns the Env; everything it starts
+// is stopped by t's cleanup.
+func Start(t TB, cfg Config) *Env {
+	t.Helper()
+	if cfg.Relay.DataDir == "" {
+		cfg.Relay.DataDir = t.TempDir()
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = reports.NewRecorder()
+	}
+	e := &Env{t: t, cfg: cfg, users: make(map[string]string), rec: newRecorder(cfg.Recorder)}
+	// The relay logs at debug level into RelayLog, so scenarios can check
+	// what it wrote, and also to cfg.Logger.
+	relayLog := slog.Handler(slog.NewJSONHandler(&e.relayLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if cfg.Relay.Logger != nil {
+		relayLog = slog.NewMultiHandler(relayLog, cfg.Relay.Logger.Handler())
+	} else if cfg.Logger != nil {
+		relayLog = slog.NewMultiHandler(relayLog, cfg.Logger.Handler())
+	}
+	e.cfg.Relay.Logger = slog.New(relayLog)
+	e.startRelay()
+	t.Cleanup(func() { e.Relay().Close() })
+	return e
+}
+
+func (e *Env) startRelay() {
+	e.t.Helper()
+	srv, err := relay.Serve(e.cfg.Relay, "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatalf("harness: start relay: %v", err)
+	}
+	e.mu.Lock()
+	e.relay = srv
+	e.mu.Unlock()
+}
+
+// Relay is the running relay.
+func (e *Env) Relay() *relay.Server {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.relay
+}
+
+// RestartRelay stops the relay and starts it again on the same data
+// directory and address, as an operator's restart would: devices see their
+// links drop and reconnect.
+func (e *Env) RestartRelay() {
+	e.t.Helper()
+	old := e.Relay()
+	addr := strings.TrimPrefix(old.URL(), "http://")
+	if err := old.Close(); err != nil {
+		e.t.Fatalf("harness: stop relay: %v", err)
+	}
+	srv, err := relay.Serve(e.cfg.Relay, addr)
+	if err != nil {
+		e.t.Fatalf("harness: restart relay on %s: %v", addr, err)
+	}
+	e.mu.Lock()
+	e.relay = srv
+	e.mu.Unlock()
+}
+
+// RelayLog returns everything the relay has logged so far.
+func (e *Env) RelayLog() []byte { return e.relayLog.Bytes() }
+
+// DataDir is the relay's data directory.
+func (e *Env) DataDir() string { return e.cfg.Relay.DataDir }
+
+// lockedBuffer is a bytes.Buffer safe for the relay's concurrent logging.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+// User returns the phone number of the phone named name, allocating one.
+func (e *Env) User(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if u, ok := e.users[name]; ok {
+		return u
+	}
+	e.nextNo++
+	u := fmt.Sprintf("+1555%07d", e.nextNo)
+	e.users[name] = u
+	return u
+}
+
+// DeviceConfig is the configuration a device named name gets in this Env,
+// with state in st (nil: in memory).
+func (e *Env) DeviceConfig(name string, st kv.KV) device.Config {
+	r := e.Relay()
+	return device.Config{
+		Name:      name,
+		RelayURL:  r.WSURL(),
+		RelayKey:  r.Key(),
+		State:     st,
+		Logger:    e.cfg.Logger,
+		Events:    e.events,
+		KeepAlive: e.cfg.KeepAlive,
+		// Tests reconnect fast: a relay restart should not cost seconds.
+		BackoffBase: 20 * time.Millisecond,
+		BackoffMax:  500 * time.Millisecond,
+	}
+}
+
+func (e *Env) events(ev device.Event) {
+	e.rec.record(ev)
+	if e.cfg.Events != nil {
+		e.cfg.Events(ev)
+	}
+}
+
+// NewPhone registers the user named name with a phone whose state is st
+// (nil: in memory) and closes it at cleanup.
+func (e *Env) NewPhone(ctx context.Context, name string, st kv.KV) (*phone.Phone, error) {
+	p, err := phone.Register(ctx, e.DeviceConfig(name+"/phone", st), e.User(name), name)
+	if err != nil {
+		return nil, err
+	}
+	e.rec.learn(p.Self(), p.Name())
+	e.t.Cleanup(func() { p.Close() })
+	return p, nil
+}
+
+// NewCompanion starts a native web client named name (state st, nil: in
+// memory) on its QR screen; it is closed at cleanup.
+func (e *Env) NewCompanion(name string, st kv.KV) (*app.Client, error) {
+	c := app.New(app.Config{Device: e.DeviceConfig(name, st)})
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	e.t.Cleanup(c.Close)
+	return c, nil
+}

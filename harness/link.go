@@ -1,0 +1,63 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/linksim/linksim/phone"
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/webclient/app"
+)
+
+// Step names the harness records (besides the ledger's msg.* steps).
+const (
+	StepLinked     = "pair.linked"      // phone scan -> companion linked
+	StepChatsShown = "pair.chats_shown" // linked -> history's chats shown
+)
+
+// CurrentQR waits for the client's QR screen and returns the ref shown.
+// Native clients hand over the payload; browser clients are read from pixels
+// by the browser driver instead.
+func CurrentQR(ctx context.Context, c *app.Client) (device.Ref, error) {
+	return NextQR(ctx, c, device.Ref{})
+}
+
+// NextQR waits for the client to show a ref other than prev (rotation).
+func NextQR(ctx context.Context, c *app.Client, prev device.Ref) (device.Ref, error) {
+	for {
+		changed := c.Changed()
+		screen, ref, err := c.Screen()
+		if screen == app.ScreenQR && ref.QR != prev.QR {
+			return ref, nil
+		}
+		if screen == app.ScreenExpired {
+			return device.Ref{}, fmt.Errorf("QR code expired: %w", err)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return device.Ref{}, fmt.Errorf("waiting for a QR code: %w", ctx.Err())
+		}
+	}
+}
+
+// Link pairs a native companion with p: it reads the QR the client shows,
+// scans it with the phone and waits until the client is linked.
+func (e *Env) Link(ctx context.Context, p *phone.Phone, c *app.Client) (*device.Device, error) {
+	ref, err := CurrentQR(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if _, err := p.Scan(ctx, ref.QR); err != nil {
+		return nil, err
+	}
+	d, err := c.WaitLinked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.rec.learn(d.Self(), d.Name())
+	e.rec.rec.Step(StepLinked, d.Name(), time.Since(start))
+	return d, nil
+}

@@ -1,0 +1,104 @@
+package harness
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// recorder turns device events into report events, naming devices by the
+// names the harness gave them rather than by protocol address.
+type recorder struct {
+	rec *reports.Recorder
+
+	mu    sync.Mutex
+	names map[e2e.Address]string
+}
+
+func newRecorder(rec *reports.Recorder) *recorder {
+	return &recorder{rec: rec, names: make(map[e2e.Address]string)}
+}
+
+func (r *recorder) name(a e2e.Address) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n, ok := r.names[a]; ok {
+		return n
+	}
+	return a.String()
+}
+
+func (r *recorder) learn(a e2e.Address, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.names[a] = name
+}
+
+var receiptKinds = map[pb.ReceiptType]reports.ReceiptKind{
+	pb.ReceiptType_DELIVERED: reports.Delivered,
+	pb.ReceiptType_READ:      reports.Read,
+}
+
+func (r *recorder) record(e device.Event) {
+	if e.Address.User != "" {
+		r.learn(e.Address, e.Device)
+	}
+	switch e.Kind {
+	case device.Sent:
+		to := make([]string, len(e.Targets))
+		for i, a := range e.Targets {
+			to[i] = r.name(a)
+		}
+		// A stream is one sender's chat: order is promised within it.
+		r.rec.Send(e.Device, e.MessageID, e.Device+">"+e.Chat, to, reports.DigestOf([]byte(e.Text)))
+	case device.Acked:
+		r.rec.Ack(e.Device, e.MessageID)
+	case device.Received:
+		r.rec.Decrypted(e.Device, e.MessageID, reports.DigestOf([]byte(e.Text)))
+	case device.Undecryptable:
+		r.rec.Undecryptable(e.Device, e.MessageID, errString(e.Err))
+	case device.ReceiptIn:
+		if k, ok := receiptKinds[e.Receipt]; ok {
+			r.rec.Receipt(e.Device, e.MessageID, k)
+		}
+	case device.Connected:
+		r.rec.Connect(e.Device)
+	case device.Disconnected, device.LoggedOut:
+		r.rec.Disconnect(e.Device, strings.ToLower(e.Kind.String()))
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Check runs the ledger over everything recorded so far and returns an error
+// listing every problem (lost, duplicated, reordered, corrupted,
+// undecryptable), one per line, or nil for a clean run.
+func (e *Env) Check() error {
+	l := e.Ledger()
+	if l.Totals.Problems() == 0 {
+		return nil
+	}
+	var lines []string
+	for _, p := range l.Problems {
+		lines = append(lines, p.String())
+	}
+	return errors.New("ledger: " + strings.Join(lines, "\n"))
+}
+
+// Ledger is the verdict on everything recorded so far.
+func (e *Env) Ledger() reports.Ledger {
+	return reports.Check(e.rec.rec.Events(), reports.LedgerConfig{End: e.rec.rec.Elapsed()})
+}
+
+// Recorder is the run's event recorder.
+func (e *Env) Recorder() *reports.Recorder { return e.rec.rec }

@@ -1,0 +1,82 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+)
+
+// Session is a TB for runs outside `go test` (the CLI, load runs): it keeps
+// cleanups and temp dirs, writes logs to a writer, and turns Fatalf into a
+// failure that Run returns.
+type Session struct {
+	log io.Writer
+
+	mu       sync.Mutex
+	cleanups []func()
+	failure  error
+}
+
+// NewSession returns a session logging to log (nil: discard).
+func NewSession(log io.Writer) *Session {
+	if log == nil {
+		log = io.Discard
+	}
+	return &Session{log: log}
+}
+
+// Run calls fn on its own goroutine, as `go test` runs a test, so Fatalf can
+// stop it; it returns the failure, then runs the cleanups, last first.
+func (s *Session) Run(fn func()) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
+	s.mu.Lock()
+	cleanups := s.cleanups
+	s.cleanups = nil
+	s.mu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failure
+}
+
+func (s *Session) Helper() {}
+
+func (s *Session) Cleanup(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cleanups = append(s.cleanups, f)
+}
+
+func (s *Session) Logf(format string, args ...any) {
+	fmt.Fprintf(s.log, format+"\n", args...)
+}
+
+// Fatalf records the failure and stops the calling goroutine, which must be
+// the one Run started.
+func (s *Session) Fatalf(format string, args ...any) {
+	s.mu.Lock()
+	if s.failure == nil {
+		s.failure = fmt.Errorf(format, args...)
+	}
+	s.mu.Unlock()
+	runtime.Goexit()
+}
+
+// TempDir makes a directory removed at cleanup.
+func (s *Session) TempDir() string {
+	dir, err := os.MkdirTemp("", "linksim-")
+	if err != nil {
+		s.Fatalf("temp dir: %v", err)
+	}
+	s.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}

@@ -1,0 +1,62 @@
+// Package scenarios holds linksim's flows, each written once: the Ginkgo
+// suites in this package run them against a fresh harness.Env per spec, and
+// `linksim run` runs the same functions and scores them.
+package scenarios
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+)
+
+// Labels, in one place so suites and the CLI agree on them.
+const (
+	Smoke     = "smoke"
+	Pairing   = "pairing"
+	Messaging = "messaging"
+	Reconnect = "reconnect"
+	Security  = "security"
+	Profile   = "profile"
+)
+
+// Flow is one scenario.
+type Flow struct {
+	// Feature is what is tested ("Linking a web client"); Outcome the
+	// observable result ("links by scanning the QR code").
+	Feature, Outcome string
+	Labels           []string
+	// Timeout bounds the whole flow.
+	Timeout time.Duration
+	// Configure adjusts the environment before it starts (short pairing
+	// timers, say); nil keeps the defaults.
+	Configure func(*harness.Config)
+	Run       func(ctx context.Context, env *harness.Env) error
+}
+
+// Name is "Feature: outcome".
+func (f Flow) Name() string { return f.Feature + ": " + f.Outcome }
+
+// HasLabel reports whether the flow carries label.
+func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, label) }
+
+// All lists every flow, in the order suites run them.
+func All() []Flow {
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, deviceFlows, securityFlows)
+}
+
+// within is the usual wait for something that should happen promptly.
+const within = 10 * time.Second
+
+// await waits up to within for cond.
+func await(ctx context.Context, what string, cond func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	return harness.Await(ctx, what, cond)
+}
+
+// clean waits until the ledger has nothing missing and nothing wrong.
+func clean(ctx context.Context, env *harness.Env) error {
+	return await(ctx, "every message to reach every device exactly once, in order", env.Check)
+}

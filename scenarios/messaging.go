@@ -1,0 +1,143 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/sim/device"
+)
+
+var messagingFlows = []Flow{
+	{
+		Feature: "Messaging", Outcome: "reaches every device of both users once, in order, with receipts on every sender device",
+		Labels: []string{Smoke, Messaging}, Timeout: 60 * time.Second,
+		Run: fanOut,
+	},
+	{
+		Feature: "Messaging", Outcome: "a send against a stale device list is refused, refreshed and reaches the new device",
+		Labels: []string{Messaging}, Timeout: 30 * time.Second,
+		Run: staleDeviceList,
+	},
+	{
+		Feature: "Messaging", Outcome: "a device that lost its session asks for a retry and still gets the message",
+		Labels: []string{Messaging}, Timeout: 30 * time.Second,
+		Run: retryReceipt,
+	},
+}
+
+// converse sends n numbered messages from each device in from to peer.
+func converse(ctx context.Context, from []*device.Device, peer string, n int) error {
+	for i := range n {
+		for _, d := range from {
+			if _, err := d.SendText(ctx, peer, fmt.Sprintf("%s #%d", d.Name(), i+1)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// receiptsReached waits until every device of u shows every message it sent
+// to peer as at least delivered.
+func receiptsReached(ctx context.Context, u *harness.User, peer string) error {
+	return await(ctx, "delivery receipts on every device of "+u.Name, func() error {
+		for _, d := range u.Devices() {
+			for _, m := range d.Messages(peer) {
+				if m.Outgoing && m.Status < device.StatusDelivered {
+					return fmt.Errorf("%s shows msg %s %q without a delivered tick", d.Name(), m.ID, m.Text)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func fanOut(ctx context.Context, env *harness.Env) error {
+	alice, err := env.NewUser(ctx, "alice", 2)
+	if err != nil {
+		return err
+	}
+	bob, err := env.NewUser(ctx, "bob", 1)
+	if err != nil {
+		return err
+	}
+	const n = 5
+	if err := converse(ctx, []*device.Device{alice.Web(0), alice.Phone.Device}, bob.Phone.Self().User, n); err != nil {
+		return err
+	}
+	if err := converse(ctx, bob.Devices(), alice.Phone.Self().User, n); err != nil {
+		return err
+	}
+	if err := clean(ctx, env); err != nil {
+		return err
+	}
+	if err := receiptsReached(ctx, alice, bob.Phone.Self().User); err != nil {
+		return err
+	}
+	return receiptsReached(ctx, bob, alice.Phone.Self().User)
+}
+
+func staleDeviceList(ctx context.Context, env *harness.Env) error {
+	alice, err := env.NewUser(ctx, "alice", 0)
+	if err != nil {
+		return err
+	}
+	bob, err := env.NewUser(ctx, "bob", 0)
+	if err != nil {
+		return err
+	}
+	bobUser := bob.Phone.Self().User
+	// Alice learns bob's list (phone only) with her first message.
+	if _, err := alice.Phone.SendText(ctx, bobUser, "before bob links a web client"); err != nil {
+		return err
+	}
+	web, err := env.AddWeb(ctx, bob)
+	if err != nil {
+		return err
+	}
+	if got := alice.Phone.KnownDevices(bobUser); len(got) != 1 {
+		return fmt.Errorf("alice's phone should still hold bob's old list, holds %v", got)
+	}
+	if _, err := alice.Phone.SendText(ctx, bobUser, "after bob linked a web client"); err != nil {
+		return err
+	}
+	if got := alice.Phone.KnownDevices(bobUser); len(got) != 2 {
+		return fmt.Errorf("after the send alice's phone holds bob's list %v, want phone and %s", got, web.Name())
+	}
+	return clean(ctx, env)
+}
+
+func retryReceipt(ctx context.Context, env *harness.Env) error {
+	alice, err := env.NewUser(ctx, "alice", 0)
+	if err != nil {
+		return err
+	}
+	bob, err := env.NewUser(ctx, "bob", 1)
+	if err != nil {
+		return err
+	}
+	bobUser := bob.Phone.Self().User
+	if _, err := alice.Phone.SendText(ctx, bobUser, "this one sets up the sessions"); err != nil {
+		return err
+	}
+	if err := clean(ctx, env); err != nil {
+		return err
+	}
+	// bob/web-1 loses its session with alice's phone, as after a restore
+	// from an old backup; alice's phone still has its side.
+	if err := bob.Web(0).Signal().DeleteSession(alice.Phone.Self()); err != nil {
+		return err
+	}
+	if _, err := alice.Phone.SendText(ctx, bobUser, "this one needs a retry on bob/web-1"); err != nil {
+		return err
+	}
+	if err := clean(ctx, env); err != nil {
+		return err
+	}
+	if rec := env.Ledger().Totals.Recovered; rec != 1 {
+		return fmt.Errorf("the ledger counts %d deliveries recovered by a retry, want 1", rec)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package scenarios
+
+import (
+	"context"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/sim/device"
+)
+
+var reconnectFlows = []Flow{
+	{
+		Feature: "Offline devices", Outcome: "a web client closed while messages arrive gets all of them, in order, when it comes back",
+		Labels: []string{Smoke, Reconnect}, Timeout: 30 * time.Second,
+		Run: offlineCatchUp,
+	},
+	{
+		Feature: "Relay restart", Outcome: "loses no message the relay acknowledged",
+		Labels: []string{Reconnect}, Timeout: 60 * time.Second,
+		Run: relayRestart,
+	},
+	{
+		Feature: "Dropped links", Outcome: "devices whose links drop reconnect and lose nothing",
+		Labels: []string{Reconnect}, Timeout: 30 * time.Second,
+		Run: droppedLinks,
+	},
+}
+
+func offlineCatchUp(ctx context.Context, env *harness.Env) error {
+	alice, err := env.NewUser(ctx, "alice", 1)
+	if err != nil {
+		return err
+	}
+	bob, err := env.NewUser(ctx, "bob", 1)
+	if err != nil {
+		return err
+	}
+	bob.Webs[0].Close()
+	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 20); err != nil {
+		return err
+	}
+	if _, err := env.Reopen(ctx, bob, 0); err != nil {
+		return err
+	}
+	return clean(ctx, env)
+}
+
+func relayRestart(ctx context.Context, env *harness.Env) error {
+	alice, err := env.NewUser(ctx, "alice", 1)
+	if err != nil {
+		return err
+	}
+	bob, err := env.NewUser(ctx, "bob", 1)
+	if err != nil {
+		return err
+	}
+	// Bob's web client is away, so what alice sends waits in the relay's
+	// queue across the restart.
+	bob.Webs[0].Close()
+	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 10); err != nil {
+		return err
+	}
+	env.RestartRelay()
+	if _, err := env.Reopen(ctx, bob, 0); err != nil {
+		return err
+	}
+	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 2); err != nil {
+		return err
+	}
+	return clean(ctx, env)
+}
+
+func droppedLinks(ctx context.Context, env *harness.Env) error {
+	alice, err := env.NewUser(ctx, "alice", 1)
+	if err != nil {
+		return err
+	}
+	bob, err := env.NewUser(ctx, "bob", 1)
+	if err != nil {
+		return err
+	}
+	for i := range 5 {
+		for _, d := range []*device.Device{bob.Web(0), alice.Phone.Device} {
+			if i%2 == 0 {
+				d.Disconnect()
+			}
+		}
+		if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 2); err != nil {
+			return err
+		}
+	}
+	return clean(ctx, env)
+}

@@ -1,0 +1,103 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/reports"
+)
+
+// Select picks flows: "smoke", "full" (every flow), or a Ginkgo label
+// expression such as "pairing && !security".
+func Select(suite string) ([]Flow, error) {
+	if suite == "full" {
+		return All(), nil
+	}
+	match, err := types.ParseLabelFilter(suite)
+	if err != nil {
+		return nil, fmt.Errorf("suite %q: %w", suite, err)
+	}
+	var out []Flow
+	for _, f := range All() {
+		if match(f.Labels) {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("suite %q selects no scenario", suite)
+	}
+	return out, nil
+}
+
+// RunConfig configures Run.
+type RunConfig struct {
+	// Env is the base environment of every flow; each flow still gets a
+	// fresh relay. Its Recorder is replaced by the run's.
+	Env harness.Config
+	// Name names the run in the report.
+	Name string
+	// Relay names the relay backend in the report.
+	Relay string
+	// Progress gets a line as each flow starts and ends; nil discards.
+	Progress io.Writer
+	// Log gets the harness's own log lines; nil discards.
+	Log io.Writer
+}
+
+// Run runs flows one after another, each on a fresh environment, all
+// recording into one recorder, and returns the report (thresholds not yet
+// applied).
+func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
+	progress := cfg.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	rec := reports.NewRecorder()
+	var results []reports.ScenarioResult
+	for i, f := range flows {
+		fmt.Fprintf(progress, "[%d/%d] %s ...\n", i+1, len(flows), f.Name())
+		start := time.Now()
+		err := runOne(ctx, f, cfg, rec)
+		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start)}
+		if err != nil {
+			res.Status, res.Failure = reports.Failed, err.Error()
+		}
+		fmt.Fprintf(progress, "      %s in %s%s\n", res.Status, res.Duration.Round(time.Millisecond), failureLine(err))
+		results = append(results, res)
+	}
+	r := reports.New(rec, reports.Config{Name: cfg.Name, Relay: cfg.Relay})
+	r.Scenarios = results
+	return r
+}
+
+func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) error {
+	s := harness.NewSession(cfg.Log)
+	var runErr error
+	failure := s.Run(func() {
+		envCfg := cfg.Env
+		envCfg.Recorder = rec
+		if f.Configure != nil {
+			f.Configure(&envCfg)
+		}
+		env := harness.Start(s, envCfg)
+		fctx, cancel := context.WithTimeout(ctx, f.Timeout)
+		defer cancel()
+		runErr = f.Run(fctx, env)
+	})
+	if failure != nil {
+		return failure
+	}
+	return runErr
+}
+
+func failureLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
+}
