@@ -7,8 +7,10 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -28,13 +30,19 @@ type TB interface {
 	Cleanup(func())
 	Logf(format string, args ...any)
 	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
 	TempDir() string
 }
 
 // Config configures an Env. The zero value runs an embedded relay with
 // default settings.
 type Config struct {
-	// Relay configures the embedded relay; DataDir defaults to a temp dir.
+	// Backend picks the relay: "embedded" (in process), "process",
+	// "container", or a ws:// URL of somebody's relay. "" means
+	// $LINKSIM_RELAY, or embedded.
+	Backend string
+	// Relay configures the relay the harness starts; DataDir defaults to a
+	// temp dir.
 	Relay relay.Config
 	// Logger receives relay and device logs; nil discards them.
 	Logger *slog.Logger
@@ -43,6 +51,9 @@ type Config struct {
 	// Recorder receives the run's events; nil makes one per Env. Runs of
 	// several flows share one, so one report covers them all.
 	Recorder *reports.Recorder
+	// Faults routes every device's link through its own fault proxy
+	// (Env.Net), so scenarios can add latency, cut links, and so on.
+	Faults bool
 	// KeepAlive, if set, overrides devices' ping interval (faster detection
 	// of dead links in fault scenarios).
 	KeepAlive time.Duration
@@ -56,14 +67,17 @@ type Env struct {
 	// relayLog is everything the relay logged.
 	relayLog lockedBuffer
 
+	backend Backend
+	net     *faultNet
+
 	mu     sync.Mutex
-	relay  *relay.Server
 	users  map[string]string // phone name -> user (phone number)
 	nextNo int
 }
 
-// Start starts an embedded relay and returns the Env; everything it starts
-// is stopped by t's cleanup.
+// Start starts the relay backend cfg names (embedded by default) and returns
+// the Env; everything it starts is stopped by t's cleanup. A backend that
+// cannot run here (no Docker) fails t in CI and skips it loudly elsewhere.
 func Start(t TB, cfg Config) *Env {
 	t.Helper()
 	if cfg.Relay.DataDir == "" {
@@ -72,7 +86,7 @@ func Start(t TB, cfg Config) *Env {
 	if cfg.Recorder == nil {
 		cfg.Recorder = reports.NewRecorder()
 	}
-	e := &Env{t: t, cfg: cfg, users: make(map[string]string), rec: newRecorder(cfg.Recorder)}
+	e := &Env{t: t, cfg: cfg, users: make(map[string]string), rec: newRecorder(cfg.Recorder), net: newFaultNet()}
 	// The relay logs at debug level into RelayLog, so scenarios can check
 	// what it wrote, and also to cfg.Logger.
 	relayLog := slog.Handler(slog.NewJSONHandler(&e.relayLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -82,53 +96,69 @@ func Start(t TB, cfg Config) *Env {
 		relayLog = slog.NewMultiHandler(relayLog, cfg.Logger.Handler())
 	}
 	e.cfg.Relay.Logger = slog.New(relayLog)
-	e.startRelay()
-	t.Cleanup(func() { e.Relay().Close() })
+	if e.cfg.Relay.Web == nil {
+		e.cfg.Relay.Web = webApp // the browser web client, built on first use (browser.go)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b, err := startBackend(ctx, t, e.cfg, &e.relayLog)
+	switch {
+	case errors.Is(err, ErrNoDocker) && os.Getenv("CI") != "true":
+		t.Skipf("NOT RUN: the %s relay backend needs Docker: %v (start the Docker engine to run this)", e.cfg.Backend, err)
+	case errors.Is(err, ErrNoDocker):
+		t.Fatalf("harness: the container relay backend needs Docker, which is not running here: %v; start it (service docker start)", err)
+	case err != nil:
+		t.Fatalf("harness: start relay: %v", err)
+	}
+	e.backend = b
+	t.Cleanup(func() { b.Close() })
 	return e
 }
 
-func (e *Env) startRelay() {
-	e.t.Helper()
-	srv, err := relay.Serve(e.cfg.Relay, "127.0.0.1:0")
-	if err != nil {
-		e.t.Fatalf("harness: start relay: %v", err)
-	}
-	e.mu.Lock()
-	e.relay = srv
-	e.mu.Unlock()
-}
-
-// Relay is the running relay.
-func (e *Env) Relay() *relay.Server {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.relay
-}
+// Relay is the running relay backend.
+func (e *Env) Relay() Backend { return e.backend }
 
 // RestartRelay stops the relay and starts it again on the same data
 // directory and address, as an operator's restart would: devices see their
 // links drop and reconnect.
-func (e *Env) RestartRelay() {
+func (e *Env) RestartRelay(ctx context.Context) error {
+	e.requireControl("restart the relay")
+	end := e.rec.rec.Fault("relay restart")
+	defer end()
+	return e.backend.Restart(ctx)
+}
+
+// CrashRelay kills the relay (kill -9 for the process and container
+// backends) and starts it again.
+func (e *Env) CrashRelay(ctx context.Context) error {
+	e.requireControl("crash the relay")
+	end := e.rec.rec.Fault("relay crash")
+	defer end()
+	return e.backend.Crash(ctx)
+}
+
+// requireControl skips the scenario on a relay the harness does not run.
+func (e *Env) requireControl(what string) {
 	e.t.Helper()
-	old := e.Relay()
-	addr := strings.TrimPrefix(old.URL(), "http://")
-	if err := old.Close(); err != nil {
-		e.t.Fatalf("harness: stop relay: %v", err)
+	if e.backend.DataDir() == "" {
+		e.t.Skipf("NOT RUN: cannot %s: the relay at %s is not run by the harness", what, e.backend.URL())
 	}
-	srv, err := relay.Serve(e.cfg.Relay, addr)
-	if err != nil {
-		e.t.Fatalf("harness: restart relay on %s: %v", addr, err)
-	}
-	e.mu.Lock()
-	e.relay = srv
-	e.mu.Unlock()
 }
 
 // RelayLog returns everything the relay has logged so far.
-func (e *Env) RelayLog() []byte { return e.relayLog.Bytes() }
+func (e *Env) RelayLog() []byte {
+	if logs := e.backend.Logs(); logs != nil {
+		return logs
+	}
+	return e.relayLog.Bytes()
+}
 
-// DataDir is the relay's data directory.
-func (e *Env) DataDir() string { return e.cfg.Relay.DataDir }
+// DataDir is the relay's data directory on this machine; scenarios that
+// inspect it skip on a relay the harness does not run.
+func (e *Env) DataDir() string {
+	e.requireControl("inspect the relay's store")
+	return e.backend.DataDir()
+}
 
 // lockedBuffer is a bytes.Buffer safe for the relay's concurrent logging.
 type lockedBuffer struct {
@@ -164,11 +194,14 @@ func (e *Env) User(name string) string {
 // DeviceConfig is the configuration a device named name gets in this Env,
 // with state in st (nil: in memory).
 func (e *Env) DeviceConfig(name string, st kv.KV) device.Config {
-	r := e.Relay()
+	url := "ws" + strings.TrimPrefix(e.backend.URL(), "http") + "/ws"
+	if e.cfg.Faults {
+		url = e.Net(name).URL()
+	}
 	return device.Config{
 		Name:      name,
-		RelayURL:  r.WSURL(),
-		RelayKey:  r.Key(),
+		RelayURL:  url,
+		RelayKey:  e.backend.Key(),
 		State:     st,
 		Logger:    e.cfg.Logger,
 		Events:    e.events,

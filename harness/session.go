@@ -19,6 +19,12 @@ type Session struct {
 	failure  error
 }
 
+// SkipError is what Run returns for a run that called Skipf: not passed,
+// not failed, and said so.
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return "skipped: " + e.Reason }
+
 // NewSession returns a session logging to log (nil: discard).
 func NewSession(log io.Writer) *Session {
 	if log == nil {
@@ -66,6 +72,17 @@ func (s *Session) Fatalf(format string, args ...any) {
 	s.mu.Lock()
 	if s.failure == nil {
 		s.failure = fmt.Errorf(format, args...)
+	}
+	s.mu.Unlock()
+	runtime.Goexit()
+}
+
+// Skipf records why the run cannot happen here and stops the calling
+// goroutine, which must be the one Run started.
+func (s *Session) Skipf(format string, args ...any) {
+	s.mu.Lock()
+	if s.failure == nil {
+		s.failure = &SkipError{Reason: fmt.Sprintf(format, args...)}
 	}
 	s.mu.Unlock()
 	runtime.Goexit()

@@ -153,7 +153,10 @@ type MessageStatus struct {
 	Acked              bool
 	Targets            []string // devices that must receive it
 	Received           []string // of those, the ones that decrypted it
-	Problems           []Problem
+	// Latency is, per device in Received, the time from the send to its
+	// first decryption there.
+	Latency  map[string]time.Duration
+	Problems []Problem
 }
 
 // Message returns the status of the message with the given id, if it was sent
@@ -164,11 +167,12 @@ func (l *Ledger) Message(id string) (MessageStatus, bool) {
 		return MessageStatus{}, false
 	}
 	s := MessageStatus{ID: m.id, Sender: m.sender, Stream: m.stream, SentAt: m.sentAt, Acked: m.acked,
-		Problems: slices.Clone(m.problems)}
+		Problems: slices.Clone(m.problems), Latency: make(map[string]time.Duration)}
 	for _, t := range m.targets {
 		s.Targets = append(s.Targets, t.device)
 		if t.copies > 0 {
 			s.Received = append(s.Received, t.device)
+			s.Latency[t.device] = t.firstAt - m.sentAt
 		}
 	}
 	return s, true

@@ -15,7 +15,7 @@ import (
 var deviceFlows = []Flow{
 	{
 		Feature: "Linked devices", Outcome: "the phone removes a web client: it is cut off at once, refused afterwards, and shows a fresh QR code",
-		Labels: []string{Smoke, Pairing}, Timeout: 30 * time.Second,
+		Labels: []string{Smoke, Pairing}, Backends: true, Timeout: 30 * time.Second,
 		Run: phoneRemovesWeb,
 	},
 	{
@@ -25,7 +25,7 @@ var deviceFlows = []Flow{
 	},
 	{
 		Feature: "Profile", Outcome: "an about text changed on a web client is seen by a contact",
-		Labels: []string{Smoke, Profile}, Timeout: 30 * time.Second,
+		Labels: []string{Smoke, Profile}, Backends: true, Timeout: 30 * time.Second,
 		Run: aboutText,
 	},
 }

@@ -19,6 +19,11 @@ const (
 	Reconnect = "reconnect"
 	Security  = "security"
 	Profile   = "profile"
+	Browser   = "browser" // runs the web app in headless Chromium
+	// Process and Container label the suites' runs of a flow against the
+	// relay as a child process and in a container.
+	Process   = "process"
+	Container = "container"
 )
 
 // Flow is one scenario.
@@ -33,6 +38,9 @@ type Flow struct {
 	// timers, say); nil keeps the defaults.
 	Configure func(*harness.Config)
 	Run       func(ctx context.Context, env *harness.Env) error
+	// Backends says the suites also run this flow against the relay as a
+	// process and in a container, not only in process.
+	Backends bool
 }
 
 // Name is "Feature: outcome".
@@ -43,7 +51,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, deviceFlows, securityFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, browserFlows)
 }
 
 // within is the usual wait for something that should happen promptly.

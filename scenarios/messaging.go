@@ -12,7 +12,7 @@ import (
 var messagingFlows = []Flow{
 	{
 		Feature: "Messaging", Outcome: "reaches every device of both users once, in order, with receipts on every sender device",
-		Labels: []string{Smoke, Messaging}, Timeout: 60 * time.Second,
+		Labels: []string{Smoke, Messaging}, Backends: true, Timeout: 60 * time.Second,
 		Run: fanOut,
 	},
 	{

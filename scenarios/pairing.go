@@ -14,7 +14,7 @@ import (
 var pairingFlows = []Flow{
 	{
 		Feature: "Linking a web client", Outcome: "links by scanning the QR code and shows the history at once",
-		Labels: []string{Smoke, Pairing}, Timeout: 30 * time.Second,
+		Labels: []string{Smoke, Pairing}, Backends: true, Timeout: 30 * time.Second,
 		Run: linkWithHistory,
 	},
 	{

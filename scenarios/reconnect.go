@@ -11,13 +11,18 @@ import (
 var reconnectFlows = []Flow{
 	{
 		Feature: "Offline devices", Outcome: "a web client closed while messages arrive gets all of them, in order, when it comes back",
-		Labels: []string{Smoke, Reconnect}, Timeout: 30 * time.Second,
+		Labels: []string{Smoke, Reconnect}, Backends: true, Timeout: 30 * time.Second,
 		Run: offlineCatchUp,
 	},
 	{
-		Feature: "Relay restart", Outcome: "loses no message the relay acknowledged",
+		Feature: "Relay restart", Backends: true, Outcome: "loses no message the relay acknowledged",
 		Labels: []string{Reconnect}, Timeout: 60 * time.Second,
-		Run: relayRestart,
+		Run: relayRestart((*harness.Env).RestartRelay),
+	},
+	{
+		Feature: "Relay crash", Backends: true, Outcome: "a relay killed with SIGKILL loses no message it acknowledged",
+		Labels: []string{Reconnect}, Timeout: 60 * time.Second,
+		Run: relayRestart((*harness.Env).CrashRelay),
 	},
 	{
 		Feature: "Dropped links", Outcome: "devices whose links drop reconnect and lose nothing",
@@ -45,7 +50,14 @@ func offlineCatchUp(ctx context.Context, env *harness.Env) error {
 	return clean(ctx, env)
 }
 
-func relayRestart(ctx context.Context, env *harness.Env) error {
+// relayRestart stops the relay with stop while messages wait in its queues.
+func relayRestart(stop func(*harness.Env, context.Context) error) func(context.Context, *harness.Env) error {
+	return func(ctx context.Context, env *harness.Env) error {
+		return restartWithBacklog(ctx, env, stop)
+	}
+}
+
+func restartWithBacklog(ctx context.Context, env *harness.Env, stop func(*harness.Env, context.Context) error) error {
 	alice, err := env.NewUser(ctx, "alice", 1)
 	if err != nil {
 		return err
@@ -60,7 +72,9 @@ func relayRestart(ctx context.Context, env *harness.Env) error {
 	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 10); err != nil {
 		return err
 	}
-	env.RestartRelay()
+	if err := stop(env, ctx); err != nil {
+		return err
+	}
 	if _, err := env.Reopen(ctx, bob, 0); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -64,7 +65,11 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 		start := time.Now()
 		err := runOne(ctx, f, cfg, rec)
 		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start)}
-		if err != nil {
+		var skip *harness.SkipError
+		switch {
+		case errors.As(err, &skip):
+			res.Status, res.Failure = reports.Skipped, skip.Reason
+		case err != nil:
 			res.Status, res.Failure = reports.Failed, err.Error()
 		}
 		fmt.Fprintf(progress, "      %s in %s%s\n", res.Status, res.Duration.Round(time.Millisecond), failureLine(err))

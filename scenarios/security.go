@@ -17,7 +17,7 @@ import (
 var securityFlows = []Flow{
 	{
 		Feature: "End-to-end encryption", Outcome: "the relay's store and logs never hold a message's plaintext",
-		Labels: []string{Smoke, Security}, Timeout: 30 * time.Second,
+		Labels: []string{Smoke, Security}, Backends: true, Timeout: 30 * time.Second,
 		Run: noPlaintextAtRelay,
 	},
 }

@@ -52,5 +52,7 @@ directory keeps every acknowledged message and the same key.`,
 	f.IntVar(&cfg.RefCount, "pair-refs", 0, "pairing refs per QR session (0: 6)")
 	f.DurationVar(&cfg.RefFirstTTL, "pair-first-ttl", 0, "validity of the first pairing ref (0: 60s)")
 	f.DurationVar(&cfg.RefNextTTL, "pair-next-ttl", 0, "validity of each next pairing ref (0: 20s)")
+	f.DurationVar(&cfg.PairTimeout, "pair-timeout", 0, "how long a scan waits for the companion (0: 10s)")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close connections silent this long (0: 60s)")
 	return cmd
 }

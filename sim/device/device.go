@@ -330,7 +330,7 @@ func (d *Device) serve(l *link) error {
 	if w.PrekeysLeft < lowPreKeys {
 		go d.refillPreKeys(l)
 	}
-	go d.keepAlive(l)
+	go l.keepAlive(d.ctx, d.cfg.KeepAlive)
 	return d.consume(l)
 }
 
@@ -351,26 +351,6 @@ func isClosed(ch chan struct{}) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// keepAlive pings so a half-open link is found within two intervals.
-func (d *Device) keepAlive(l *link) {
-	t := time.NewTicker(d.cfg.KeepAlive)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.done:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(d.ctx, d.cfg.KeepAlive)
-			_, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Ping{Ping: &pb.Ping{}}})
-			cancel()
-			if err != nil && d.ctx.Err() == nil {
-				l.fail(fmt.Errorf("keepalive: %w", err))
-				return
-			}
-		}
 	}
 }
 

@@ -115,6 +115,10 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 		l.close()
 		return fail(err)
 	}
+	// The pairing socket lives for minutes with nothing to say.
+	kctx, stopKeepAlive := context.WithCancel(ctx)
+	defer stopKeepAlive()
+	go l.keepAlive(kctx, cfg.KeepAlive)
 	for {
 		f, err := l.next(ctx)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -201,3 +202,27 @@ func (l *link) post(ctx context.Context, f *pb.Frame) error {
 type LoggedOutError struct{ Reason string }
 
 func (e *LoggedOutError) Error() string { return "logged out by the relay: " + e.Reason }
+
+// keepAlive pings every interval, so the relay does not drop a quiet link as
+// idle and a half-open link is found: a ping unanswered within the interval
+// ends the link.
+func (l *link) keepAlive(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, every)
+			_, err := l.call(pctx, &pb.Frame{Body: &pb.Frame_Ping{Ping: &pb.Ping{}}})
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				l.fail(fmt.Errorf("keepalive: %w", err))
+				return
+			}
+		}
+	}
+}

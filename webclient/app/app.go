@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/linksim/linksim/sim/device"
 )
@@ -110,28 +111,49 @@ func (c *Client) set(f func()) {
 	c.cfg.OnChange()
 }
 
-func (c *Client) changed() <-chan struct{} {
+// Changed returns a channel closed at the next change. Take it before
+// looking at the state, so no change slips in between.
+func (c *Client) Changed() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.changes
 }
 
+// pair shows refs until the phone links the client. A lost pairing
+// connection is retried (with fresh refs); only running out of refs stops it.
 func (c *Client) pair() {
 	c.set(func() { c.screen, c.ref, c.err = ScreenStarting, device.Ref{}, nil })
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		d, err := device.Pair(c.ctx, c.deviceConfig(), func(r device.Ref) {
-			c.set(func() { c.screen, c.ref = ScreenQR, r })
-		})
-		if err != nil {
-			if c.ctx.Err() == nil {
+		cfg := c.deviceConfig()
+		for attempt := 1; ; attempt++ {
+			d, err := device.Pair(c.ctx, cfg, func(r device.Ref) {
+				c.set(func() { c.screen, c.ref = ScreenQR, r })
+			})
+			switch {
+			case err == nil:
+				c.linked(d)
+				return
+			case c.ctx.Err() != nil:
+				return
+			case errors.Is(err, device.ErrPairingExpired):
 				c.set(func() { c.screen, c.ref, c.err = ScreenExpired, device.Ref{}, err })
+				return
 			}
-			return
+			c.set(func() { c.screen, c.ref, c.err = ScreenStarting, device.Ref{}, err })
+			select {
+			case <-time.After(retryDelay(attempt)):
+			case <-c.ctx.Done():
+				return
+			}
 		}
-		c.linked(d)
 	}()
+}
+
+// retryDelay backs off pairing reconnects: 250 ms doubling to 8 s.
+func retryDelay(attempt int) time.Duration {
+	return min(250*time.Millisecond<<min(attempt-1, 5), 8*time.Second)
 }
 
 // linked shows the main screen and watches for the device being removed.
@@ -193,7 +215,7 @@ func (c *Client) Close() {
 // waitFor polls cond on every change until it holds or ctx ends.
 func waitFor[T any](ctx context.Context, c *Client, cond func() (T, bool)) (T, error) {
 	for {
-		changed := c.changed() // before cond, so no change slips between
+		changed := c.Changed()
 		if v, ok := cond(); ok {
 			return v, nil
 		}

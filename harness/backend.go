@@ -1,0 +1,167 @@
+package harness
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// Backend is a running relay that an Env's devices talk to. The kinds are
+// embedded (in this process), process (the linksim binary), container
+// (the binary in a FROM-scratch image, through testcontainers-go) and
+// external (somebody's relay at a URL).
+type Backend interface {
+	// Kind names the backend: "embedded", "process", "container", or the
+	// external relay's URL.
+	Kind() string
+	// URL is the relay's base URL, http://host:port; the protocol is at /ws.
+	URL() string
+	// Key is the relay's Noise public key, which devices pin.
+	Key() []byte
+	// Restart stops the relay gracefully and starts it again on the same
+	// data and address, as an operator's restart would.
+	Restart(ctx context.Context) error
+	// Crash ends the relay at once (SIGKILL where it is a process, so
+	// nothing is flushed on the way out) and starts it again.
+	Crash(ctx context.Context) error
+	// DataDir is where the relay's state lives on this machine.
+	DataDir() string
+	// Logs returns everything the relay has logged.
+	Logs() []byte
+	Close() error
+}
+
+// ErrUnsupported is returned by backend operations a backend cannot do, such
+// as restarting somebody else's relay.
+var ErrUnsupported = errors.New("not supported by this relay backend")
+
+// Backend kinds for Config.Backend.
+const (
+	Embedded  = "embedded"
+	Process   = "process"
+	Container = "container"
+)
+
+// BackendFromEnv is the backend named by $LINKSIM_RELAY, or embedded.
+func BackendFromEnv() string {
+	if b := os.Getenv("LINKSIM_RELAY"); b != "" {
+		return b
+	}
+	return Embedded
+}
+
+// Prepare builds what a backend needs before the first Env uses it (the
+// linksim binary for process, also the image's build context for
+// container), so that cost does not land inside one scenario's time limit.
+func Prepare(backend string) error {
+	switch backend {
+	case Process:
+		_, err := binary()
+		return err
+	case Container:
+		_, err := imageContext()
+		return err
+	}
+	return nil
+}
+
+// startBackend starts the relay backend cfg names.
+func startBackend(ctx context.Context, t TB, cfg Config, log *lockedBuffer) (Backend, error) {
+	kind := cfg.Backend
+	if kind == "" {
+		kind = BackendFromEnv()
+	}
+	switch {
+	case kind == Embedded:
+		return startEmbedded(cfg.Relay)
+	case kind == Process:
+		return startProcess(ctx, t, cfg.Relay, log)
+	case kind == Container:
+		return startContainer(ctx, t, cfg.Relay, log)
+	case strings.HasPrefix(kind, "ws://"), strings.HasPrefix(kind, "wss://"),
+		strings.HasPrefix(kind, "http://"), strings.HasPrefix(kind, "https://"):
+		return dialExternal(ctx, kind)
+	}
+	return nil, fmt.Errorf("relay backend %q: want embedded, process, container, or a ws:// URL", kind)
+}
+
+// relayInfo reads a relay's /relay.json: its Noise key, which devices pin.
+func relayInfo(ctx context.Context, base string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/relay.json", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("relay info: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("relay info: GET %s/relay.json: %s", base, resp.Status)
+	}
+	var info struct {
+		Version  int    `json:"version"`
+		NoiseKey string `json:"noise_key"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return nil, fmt.Errorf("relay info: %w", err)
+	}
+	if info.Version != 1 {
+		return nil, fmt.Errorf("relay info: protocol version %d, this harness speaks 1", info.Version)
+	}
+	return base64.StdEncoding.DecodeString(info.NoiseKey)
+}
+
+// waitHealthy polls base/healthz until the relay answers ok.
+func waitHealthy(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return Await(ctx, "the relay at "+base+" to be healthy", func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
+	})
+}
+
+// external is somebody's relay: the harness can talk to it, not control it.
+type external struct {
+	base string
+	key  []byte
+}
+
+func dialExternal(ctx context.Context, url string) (*external, error) {
+	base := strings.TrimSuffix(strings.TrimSuffix(url, "/"), "/ws")
+	base = strings.Replace(strings.Replace(base, "wss://", "https://", 1), "ws://", "http://", 1)
+	key, err := relayInfo(ctx, base)
+	if err != nil {
+		return nil, fmt.Errorf("external relay %s: %w", url, err)
+	}
+	return &external{base: base, key: key}, nil
+}
+
+func (x *external) Kind() string                  { return x.base }
+func (x *external) URL() string                   { return x.base }
+func (x *external) Key() []byte                   { return x.key }
+func (x *external) Restart(context.Context) error { return ErrUnsupported }
+func (x *external) Crash(context.Context) error   { return ErrUnsupported }
+func (x *external) DataDir() string               { return "" }
+func (x *external) Logs() []byte                  { return nil }
+func (x *external) Close() error                  { return nil }

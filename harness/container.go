@@ -1,0 +1,155 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/linksim/linksim/sim/relay"
+)
+
+// dockerfile wraps the static linksim binary in an empty image: no image is
+// ever pulled.
+const dockerfile = `FROM scratch
+COPY linksim /linksim
+EXPOSE 8080
+ENTRYPOINT ["/linksim", "relay", "--listen", "0.0.0.0:8080", "--data", "/data", "--log-level", "debug"]
+`
+
+// ErrNoDocker means the container backend cannot run here.
+var ErrNoDocker = errors.New("docker is not available")
+
+// imageContext builds the image's build context once per process.
+var imageContext = sync.OnceValues(func() (string, error) {
+	dir := filepath.Join(os.TempDir(), "linksim-image")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := buildLinksim(context.Background(), filepath.Join(dir, "linksim")); err != nil {
+		return "", err
+	}
+	return dir, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644)
+})
+
+// containerRelay is the relay in a container built FROM scratch. Its data
+// directory is bind-mounted from this machine, so the harness can inspect
+// it, and its port is bound to a fixed loopback port, so restarts keep the
+// address devices know.
+type containerRelay struct {
+	cfg  relay.Config
+	logs *lockedBuffer
+	c    testcontainers.Container
+	base string
+	key  []byte
+}
+
+func startContainer(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuffer) (*containerRelay, error) {
+	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true") // the reaper image cannot be pulled here
+	// Talk to the container only through its loopback port binding, never
+	// through a bridge or gateway address.
+	os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	if err := dockerHealthy(ctx); err != nil {
+		return nil, err
+	}
+	dir, err := imageContext()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	req := testcontainers.ContainerRequest{
+		FromDockerfile: testcontainers.FromDockerfile{Context: dir, Repo: "linksim-relay", Tag: "harness", KeepImage: true},
+		Cmd:            relayFlags(cfg),
+		ExposedPorts:   []string{"8080/tcp"},
+		HostConfigModifier: func(hc *container.HostConfig) {
+			hc.Binds = []string{cfg.DataDir + ":/data"}
+			hc.PortBindings = network.PortMap{network.MustParsePort("8080/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(port)}}}
+		},
+	}
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	if err != nil {
+		return nil, fmt.Errorf("start relay container: %w", err)
+	}
+	r := &containerRelay{cfg: cfg, logs: logs, c: c, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	if err := waitHealthy(ctx, r.base); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("relay container: %w; its log:\n%s", err, r.Logs())
+	}
+	if r.key, err = relayInfo(ctx, r.base); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// dockerHealthy says whether a Docker engine answers.
+func dockerHealthy(ctx context.Context) error {
+	p, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoDocker, err)
+	}
+	defer p.Close()
+	if err := p.Health(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoDocker, err)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (r *containerRelay) Kind() string    { return Container }
+func (r *containerRelay) URL() string     { return r.base }
+func (r *containerRelay) Key() []byte     { return r.key }
+func (r *containerRelay) DataDir() string { return r.cfg.DataDir }
+
+// Logs returns the container's log so far (docker keeps it across restarts).
+func (r *containerRelay) Logs() []byte {
+	rc, err := r.c.Logs(context.Background())
+	if err != nil {
+		return []byte(fmt.Sprintf("container logs: %v", err))
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return b
+}
+
+func (r *containerRelay) Restart(ctx context.Context) error { return r.cycle(ctx, 10*time.Second) }
+
+// Crash stops the container with no grace period: docker sends SIGKILL.
+func (r *containerRelay) Crash(ctx context.Context) error { return r.cycle(ctx, 0) }
+
+func (r *containerRelay) cycle(ctx context.Context, grace time.Duration) error {
+	if err := r.c.Stop(ctx, &grace); err != nil {
+		return fmt.Errorf("stop relay container: %w", err)
+	}
+	if err := r.c.Start(ctx); err != nil {
+		return fmt.Errorf("start relay container again: %w", err)
+	}
+	return waitHealthy(ctx, r.base)
+}
+
+func (r *containerRelay) Close() error {
+	r.logs.Write(r.Logs())
+	return r.c.Terminate(context.Background())
+}

@@ -1,0 +1,168 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/linksim/linksim/sim/relay"
+)
+
+// binary builds the linksim command once per process (go's build cache makes
+// repeats cheap) and returns its path. $LINKSIM_BIN overrides it, and the
+// linksim command itself is used when it is what runs the harness.
+var binary = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("LINKSIM_BIN"); bin != "" {
+		return bin, nil
+	}
+	if self, err := os.Executable(); err == nil && filepath.Base(self) == "linksim" {
+		return self, nil
+	}
+	return buildLinksim(context.Background(), filepath.Join(os.TempDir(), "linksim-harness", "linksim"))
+})
+
+// buildLinksim builds a static linksim binary at out from the module the
+// working directory is in.
+func buildLinksim(ctx context.Context, out string) (string, error) {
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	if err != nil || root == "." {
+		return "", fmt.Errorf("build linksim: not inside the linksim module (set LINKSIM_BIN to a linksim binary): %v", err)
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/linksim")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build linksim: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+// relayFlags turns the relay settings the harness uses into command flags.
+func relayFlags(cfg relay.Config) []string {
+	var args []string
+	add := func(name string, set bool, v string) {
+		if set {
+			args = append(args, "--"+name, v)
+		}
+	}
+	add("pair-refs", cfg.RefCount > 0, strconv.Itoa(cfg.RefCount))
+	add("pair-first-ttl", cfg.RefFirstTTL > 0, cfg.RefFirstTTL.String())
+	add("pair-next-ttl", cfg.RefNextTTL > 0, cfg.RefNextTTL.String())
+	add("pair-timeout", cfg.PairTimeout > 0, cfg.PairTimeout.String())
+	add("idle-timeout", cfg.IdleTimeout > 0, cfg.IdleTimeout.String())
+	add("max-companions", cfg.MaxCompanions > 0, strconv.Itoa(cfg.MaxCompanions))
+	return args
+}
+
+// process is the relay as a child process: `linksim relay`.
+type process struct {
+	bin  string
+	cfg  relay.Config
+	logs *lockedBuffer
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	addr string // host:port, fixed after the first start
+	key  []byte
+}
+
+func startProcess(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuffer) (*process, error) {
+	bin, err := binary()
+	if err != nil {
+		return nil, err
+	}
+	p := &process{bin: bin, cfg: cfg, logs: logs, addr: "127.0.0.1:0"}
+	if err := p.start(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// start runs the relay and waits until it serves.
+func (p *process) start(ctx context.Context) error {
+	args := append([]string{"relay", "--listen", p.addr, "--data", p.cfg.DataDir, "--log-level", "debug"}, relayFlags(p.cfg)...)
+	cmd := exec.Command(p.bin, args...)
+	cmd.Stderr = p.logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.bin, err)
+	}
+	served := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if url, ok := strings.CutPrefix(sc.Text(), "linksim relay serving "); ok {
+				served <- strings.Fields(url)[0]
+			}
+		}
+	}()
+	select {
+	case url := <-served:
+		p.addr = strings.TrimPrefix(url, "http://")
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("relay process did not report its address within 30s; its log:\n%s", p.logs.Bytes())
+	}
+	key, err := relayInfo(ctx, p.URL())
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return err
+	}
+	p.cmd, p.key = cmd, key
+	return nil
+}
+
+func (p *process) Kind() string    { return Process }
+func (p *process) URL() string     { return "http://" + p.addr }
+func (p *process) Key() []byte     { return p.key }
+func (p *process) DataDir() string { return p.cfg.DataDir }
+func (p *process) Logs() []byte    { return p.logs.Bytes() }
+
+// stop signals the relay and waits for it to exit.
+func (p *process) stop(sig syscall.Signal) error {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("relay process ignored %v for 15s and was killed", sig)
+	}
+}
+
+func (p *process) Restart(ctx context.Context) error { return p.cycle(ctx, syscall.SIGTERM) }
+func (p *process) Crash(ctx context.Context) error   { return p.cycle(ctx, syscall.SIGKILL) }
+
+func (p *process) cycle(ctx context.Context, sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.stop(sig); err != nil {
+		return err
+	}
+	return p.start(ctx)
+}
+
+func (p *process) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stop(syscall.SIGTERM)
+}
