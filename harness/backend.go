@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/linksim/linksim/sim/relay"
 )
 
 // Backend is a running relay that an Env's devices talk to. The kinds are
@@ -89,6 +91,13 @@ func startBackend(ctx context.Context, t TB, cfg Config, log *lockedBuffer) (Bac
 		return dialExternal(ctx, kind)
 	}
 	return nil, fmt.Errorf("relay backend %q: want embedded, process, container, or a ws:// URL", kind)
+}
+
+// tuned reports whether cfg changes the relay's behaviour from its defaults,
+// which only a relay the harness starts can honour.
+func tuned(cfg relay.Config) bool {
+	return cfg.RefCount != 0 || cfg.RefFirstTTL != 0 || cfg.RefNextTTL != 0 || cfg.PairTimeout != 0 ||
+		cfg.IdleTimeout != 0 || cfg.HandshakeTimeout != 0 || cfg.MaxCompanions != 0
 }
 
 // relayInfo reads a relay's /relay.json: its Noise key, which devices pin.

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/linksim/linksim/phone"
@@ -49,7 +51,8 @@ type Config struct {
 	// Events receives every device event; nil drops them.
 	Events func(device.Event)
 	// Recorder receives the run's events; nil makes one per Env. Runs of
-	// several flows share one, so one report covers them all.
+	// several flows share one, so one report covers them all; each Env
+	// judges its own messages (Check) on a child of it.
 	Recorder *reports.Recorder
 	// Faults routes every device's link through its own fault proxy
 	// (Env.Net), so scenarios can add latency, cut links, and so on.
@@ -70,9 +73,8 @@ type Env struct {
 	backend Backend
 	net     *faultNet
 
-	mu     sync.Mutex
-	users  map[string]string // phone name -> user (phone number)
-	nextNo int
+	mu    sync.Mutex
+	users map[string]string // phone name -> user (phone number)
 }
 
 // Start starts the relay backend cfg names (embedded by default) and returns
@@ -86,7 +88,9 @@ func Start(t TB, cfg Config) *Env {
 	if cfg.Recorder == nil {
 		cfg.Recorder = reports.NewRecorder()
 	}
-	e := &Env{t: t, cfg: cfg, users: make(map[string]string), rec: newRecorder(cfg.Recorder), net: newFaultNet()}
+	// The Env records into its own child of the run's recorder, so Check
+	// judges this scenario's messages only.
+	e := &Env{t: t, cfg: cfg, users: make(map[string]string), rec: newRecorder(cfg.Recorder.Child()), net: newFaultNet()}
 	// The relay logs at debug level into RelayLog, so scenarios can check
 	// what it wrote, and also to cfg.Logger.
 	relayLog := slog.Handler(slog.NewJSONHandler(&e.relayLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -102,6 +106,9 @@ func Start(t TB, cfg Config) *Env {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	b, err := startBackend(ctx, t, e.cfg, &e.relayLog)
+	if x, ok := b.(*external); ok && tuned(e.cfg.Relay) {
+		t.Skipf("NOT RUN: the scenario needs relay settings (pairing timers, timeouts) the harness cannot apply to the relay at %s", x.URL())
+	}
 	switch {
 	case errors.Is(err, ErrNoDocker) && os.Getenv("CI") != "true":
 		t.Skipf("NOT RUN: the %s relay backend needs Docker: %v (start the Docker engine to run this)", e.cfg.Backend, err)
@@ -122,7 +129,7 @@ func (e *Env) Relay() Backend { return e.backend }
 // directory and address, as an operator's restart would: devices see their
 // links drop and reconnect.
 func (e *Env) RestartRelay(ctx context.Context) error {
-	e.requireControl("restart the relay")
+	e.RequireControl("restart the relay")
 	end := e.rec.rec.Fault("relay restart")
 	defer end()
 	return e.backend.Restart(ctx)
@@ -131,14 +138,15 @@ func (e *Env) RestartRelay(ctx context.Context) error {
 // CrashRelay kills the relay (kill -9 for the process and container
 // backends) and starts it again.
 func (e *Env) CrashRelay(ctx context.Context) error {
-	e.requireControl("crash the relay")
+	e.RequireControl("crash the relay")
 	end := e.rec.rec.Fault("relay crash")
 	defer end()
 	return e.backend.Crash(ctx)
 }
 
-// requireControl skips the scenario on a relay the harness does not run.
-func (e *Env) requireControl(what string) {
+// RequireControl skips the scenario on a relay the harness does not run.
+// Scenarios call it first, before they leave messages in flight.
+func (e *Env) RequireControl(what string) {
 	e.t.Helper()
 	if e.backend.DataDir() == "" {
 		e.t.Skipf("NOT RUN: cannot %s: the relay at %s is not run by the harness", what, e.backend.URL())
@@ -156,7 +164,7 @@ func (e *Env) RelayLog() []byte {
 // DataDir is the relay's data directory on this machine; scenarios that
 // inspect it skip on a relay the harness does not run.
 func (e *Env) DataDir() string {
-	e.requireControl("inspect the relay's store")
+	e.RequireControl("inspect the relay's store")
 	return e.backend.DataDir()
 }
 
@@ -178,6 +186,14 @@ func (b *lockedBuffer) Bytes() []byte {
 	return bytes.Clone(b.buf.Bytes())
 }
 
+// phoneNumbers hands out account numbers. It starts at a random point so
+// runs against one long-lived external relay do not collide.
+var phoneNumbers = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(rand.Int64N(9e9) + 5e8)
+	return &n
+}()
+
 // User returns the phone number of the phone named name, allocating one.
 func (e *Env) User(name string) string {
 	e.mu.Lock()
@@ -185,8 +201,7 @@ func (e *Env) User(name string) string {
 	if u, ok := e.users[name]; ok {
 		return u
 	}
-	e.nextNo++
-	u := fmt.Sprintf("+1555%07d", e.nextNo)
+	u := fmt.Sprintf("+1%010d", phoneNumbers.Add(1))
 	e.users[name] = u
 	return u
 }

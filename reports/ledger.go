@@ -246,8 +246,10 @@ func (c *checker) send(e *Event) {
 		// The same message sent again (after the relay refused a stale
 		// device list) must reach the devices of the last attempt; latency
 		// still counts from the first.
+		c.l.Totals.Expected -= len(m.targets)
 		m.targets = m.targets[:0]
 		m.addTargets(e)
+		c.l.Totals.Expected += len(m.targets)
 		return
 	}
 	m := &c.slab[len(c.l.msgs)]

@@ -245,7 +245,7 @@ func TestLedgerResendAddressesTheLastDeviceList(t *testing.T) {
 		t.Errorf("lost on %s, want bob/web-1", lost[0].Device)
 	}
 	l = Check(append(evs, dec(40, "bob/web-1", "m1")), LedgerConfig{})
-	if l.Totals.Problems() != 0 || l.Totals.Messages != 1 {
+	if l.Totals.Problems() != 0 || l.Totals.Messages != 1 || l.Totals.Expected != 2 || l.Totals.Delivered != 2 {
 		t.Fatalf("after bob/web-1 decrypts: want one message and no problems, got %+v: %v", l.Totals, l.Problems)
 	}
 }

@@ -23,6 +23,9 @@ type Recorder struct {
 	chunks [][]Event
 	n      int
 	faults uint64
+
+	// parent, if set, records everything this recorder records (see Child).
+	parent *Recorder
 }
 
 const chunkSize = 4096
@@ -30,6 +33,15 @@ const chunkSize = 4096
 // NewRecorder returns a recorder whose clock starts now.
 func NewRecorder() *Recorder {
 	return &Recorder{start: time.Now()}
+}
+
+// Child returns a recorder whose events are also recorded in r, each on its
+// own clock: one per scenario, so a scenario's ledger judges only its own
+// messages while the run's report covers every scenario.
+func (r *Recorder) Child() *Recorder {
+	c := NewRecorder()
+	c.parent = r
+	return c
 }
 
 // Start returns the wall-clock time the recorder's clock started.
@@ -46,6 +58,9 @@ func (r *Recorder) add(e Event) {
 	e.At = time.Since(r.start)
 	r.push(e)
 	r.mu.Unlock()
+	if r.parent != nil {
+		r.parent.add(e)
+	}
 }
 
 // push appends e. r.mu must be held.
@@ -113,9 +128,19 @@ func (r *Recorder) Fault(name string) (end func()) {
 	id := r.faults
 	r.push(Event{Kind: KindFaultStart, At: time.Since(r.start), Name: name, ID: id})
 	r.mu.Unlock()
+	// The parent numbers its faults itself: ids are per recorder.
+	parentEnd := func() {}
+	if r.parent != nil {
+		parentEnd = r.parent.Fault(name)
+	}
 	var once sync.Once
 	return func() {
-		once.Do(func() { r.add(Event{Kind: KindFaultEnd, Name: name, ID: id}) })
+		once.Do(func() {
+			r.mu.Lock()
+			r.push(Event{Kind: KindFaultEnd, At: time.Since(r.start), Name: name, ID: id})
+			r.mu.Unlock()
+			parentEnd()
+		})
 	}
 }
 

@@ -74,3 +74,27 @@ func TestDerivedSteps(t *testing.T) {
 		t.Errorf("receipt.read p50 = %v, want 90ms", p)
 	}
 }
+
+func TestChildRecordsIntoParent(t *testing.T) {
+	run := NewRecorder()
+	run.Fault("before")()
+	a, b := run.Child(), run.Child()
+	a.Send("alice/phone", "m1", "s", []string{"bob/phone"}, DigestOf([]byte("x")))
+	end := b.Fault("blackhole bob/web-1")
+	b.Decrypted("bob/phone", "m1", DigestOf([]byte("x")))
+	end()
+	if n := len(a.Events()); n != 1 {
+		t.Errorf("child a holds %d events, want its 1", n)
+	}
+	if n := len(b.Events()); n != 3 {
+		t.Errorf("child b holds %d events, want its 3", n)
+	}
+	evs := run.Events()
+	if len(evs) != 6 {
+		t.Fatalf("parent holds %d events, want all 6", len(evs))
+	}
+	// The parent numbers faults itself, so the child's fault 1 is its 2.
+	if evs[3].Kind != KindFaultStart || evs[3].ID != 2 || evs[5].Kind != KindFaultEnd || evs[5].ID != 2 {
+		t.Errorf("parent's fault events are %+v %+v, want start and end of fault 2", evs[3], evs[5])
+	}
+}

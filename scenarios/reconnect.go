@@ -58,6 +58,7 @@ func relayRestart(stop func(*harness.Env, context.Context) error) func(context.C
 }
 
 func restartWithBacklog(ctx context.Context, env *harness.Env, stop func(*harness.Env, context.Context) error) error {
+	env.RequireControl("restart or crash the relay")
 	alice, err := env.NewUser(ctx, "alice", 1)
 	if err != nil {
 		return err

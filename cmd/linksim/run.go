@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
 	"github.com/linksim/linksim/scenarios"
 )
@@ -31,11 +32,13 @@ corrupted==0, undecryptable==0, unexpected==0) always apply; add latency
 budgets with --threshold.`,
 		Example: `  linksim run
   linksim run --suite full --out out/full
-  linksim run --suite 'messaging && !reconnect' --threshold 'msg.deliver p99<250ms'`,
+  linksim run --suite 'messaging && !reconnect' --threshold 'msg.deliver p99<250ms'
+  linksim run --relay container --suite reconnect
+  linksim run --relay ws://127.0.0.1:8080/ws`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if relayFlag != "embedded" {
-				return fmt.Errorf("--relay %s: only the embedded relay is available in this build", relayFlag)
+			if err := harness.Prepare(relayFlag); err != nil {
+				return fmt.Errorf("--relay %s: %w", relayFlag, err)
 			}
 			flows, err := scenarios.Select(suite)
 			if err != nil {
@@ -51,6 +54,7 @@ budgets with --threshold.`,
 			}
 			all = append(all, thresholds...)
 			cfg := scenarios.RunConfig{Name: "suite " + suite, Relay: relayFlag, Progress: os.Stdout}
+			cfg.Env.Backend = relayFlag
 			if verbose {
 				cfg.Log = os.Stderr
 			}
@@ -73,7 +77,7 @@ budgets with --threshold.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile)`)
-	f.StringVar(&relayFlag, "relay", "embedded", "relay backend: embedded (an in-process relay per scenario)")
+	f.StringVar(&relayFlag, "relay", harness.BackendFromEnv(), `relay backend, a fresh one per scenario: "embedded" (in process), "process" (the linksim binary), "container" (Docker, image built FROM scratch), or ws://host:port/ws for a relay you run ($LINKSIM_RELAY sets the default)`)
 	f.StringVar(&out, "out", "linksim-report", "directory for report.json, junit.xml and report.html")
 	f.Var(&thresholds, "threshold", `a threshold such as 'msg.deliver p99<250ms' (repeatable)`)
 	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
