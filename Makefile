@@ -5,17 +5,28 @@ GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 
-.PHONY: run test build generate check-generate fuzz bench relay clean
+.PHONY: run test build wasm generate check-generate fuzz bench bench-browser relay clean
+
+# The browser scenarios need Chromium; the script installs it when missing.
+CHROMIUM = scripts/install-chromium.sh
 
 run:
+	$(CHROMIUM)
 	$(GO) run ./cmd/linksim run --suite smoke --out $(OUT)/report
 
 test:
+	$(CHROMIUM)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 
-build:
+build: wasm
 	CGO_ENABLED=0 $(GO) build -o bin/linksim ./cmd/linksim
+
+# The browser web app (Go compiled to WebAssembly), embedded by `build`.
+WEB = webclient/static/files
+wasm:
+	GOOS=js GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(WEB)/app.wasm ./webclient/wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $(WEB)/wasm_exec.js
 
 relay: build
 	bin/linksim relay --listen 127.0.0.1:8080 --data $(OUT)/relay-data
@@ -35,5 +46,13 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./sim/... ./phone/... ./reports/...
 
+# Browser benchmarks (pairing in Chromium, gozxing vs zbarimg, memory per
+# page); figures in docs/performance.md.
+bench-browser:
+	$(CHROMIUM)
+	$(GO) test -run '^$$' -bench BenchmarkBrowserPairing -benchtime 30x ./harness
+	$(GO) test -run '^$$' -bench BenchmarkQRDecode -benchtime 40x ./harness
+	$(GO) test -run '^$$' -bench BenchmarkBrowserClients -benchtime 1x -timeout 30m ./harness
+
 clean:
-	rm -rf bin $(OUT)
+	rm -rf bin $(OUT) $(WEB)/app.wasm $(WEB)/wasm_exec.js

@@ -1,0 +1,71 @@
+package static
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// wasmPackage is the browser front end Build compiles.
+const wasmPackage = "github.com/linksim/linksim/webclient/wasm"
+
+// Build compiles the web app into outDir (app.wasm and Go's wasm_exec.js),
+// ready for Handler(key, os.DirFS(outDir)). It runs the go command, so it
+// needs the Go toolchain and the linksim module source: it builds from the
+// current directory when that is inside the module, else from this
+// package's source directory. A build takes tens of seconds; callers build
+// once and reuse the directory.
+func Build(ctx context.Context, outDir string) error {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("build web app: %w", err)
+	}
+	wasm, err := filepath.Abs(filepath.Join(outDir, fileWasm))
+	if err != nil {
+		return fmt.Errorf("build web app: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", wasm, wasmPackage)
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
+	if !inModule(ctx) {
+		cmd.Dir = sourceDir()
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build web app (GOOS=js GOARCH=wasm go build %s): %w\n%s", wasmPackage, err, out)
+	}
+	goroot, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("build web app: go env GOROOT: %w", err)
+	}
+	js, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", fileWasmJS))
+	if err != nil {
+		return fmt.Errorf("build web app: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(outDir, fileWasmJS), js, 0o644); err != nil {
+		return fmt.Errorf("build web app: %w", err)
+	}
+	return nil
+}
+
+// inModule reports whether the go command run here sees the linksim module.
+func inModule(ctx context.Context) bool {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m").Output()
+	return err == nil && bytes.Equal(bytes.TrimSpace(out), []byte("github.com/linksim/linksim"))
+}
+
+// sourceDir is this package's source directory when it exists on this
+// machine (a binary built with -trimpath does not know it), else "".
+func sourceDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok || !filepath.IsAbs(file) {
+		return ""
+	}
+	dir := filepath.Dir(file)
+	if _, err := os.Stat(dir); err != nil {
+		return ""
+	}
+	return dir
+}

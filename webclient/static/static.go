@@ -1,0 +1,213 @@
+// Package static serves the browser web app: the page (carrying the relay's
+// Noise key for the app to pin), its stylesheet, Go's wasm_exec.js and the
+// web client compiled to WebAssembly. The relay mounts Handler at /
+// (relay.Config.Web); docs/webclient-contract.md says what the page shows.
+package static
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// The files of the app. index.html and app.css are committed; app.wasm and
+// wasm_exec.js are put there by `make wasm` and not committed.
+//
+//go:embed files
+var embedded embed.FS
+
+// The app's files, by the path they are served at.
+const (
+	fileIndex   = "index.html"
+	fileCSS     = "app.css"
+	fileWasm    = "app.wasm"
+	fileWasmJS  = "wasm_exec.js"
+	filesSubdir = "files"
+)
+
+var contentTypes = map[string]string{
+	fileIndex:  "text/html; charset=utf-8",
+	fileCSS:    "text/css; charset=utf-8",
+	fileWasmJS: "text/javascript; charset=utf-8",
+	fileWasm:   "application/wasm",
+}
+
+// ErrNotBuilt means the binary was built without the compiled web app.
+var ErrNotBuilt = errors.New("web app not built: run `make wasm`")
+
+// Embedded returns the app built into this binary, or ErrNotBuilt when
+// app.wasm was not there when the binary was built.
+func Embedded() (fs.FS, error) {
+	sub, err := fs.Sub(embedded, filesSubdir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fs.Stat(sub, fileWasm); err != nil {
+		return nil, ErrNotBuilt
+	}
+	return sub, nil
+}
+
+// pages holds the committed index.html and app.css, which Handler falls back
+// to when the app's directory has only the built files.
+func pages() fs.FS {
+	sub, _ := fs.Sub(embedded, filesSubdir)
+	return sub
+}
+
+// Handler serves the web app whose files are in app (app.wasm and
+// wasm_exec.js, as Build or `make wasm` leave them; index.html and app.css
+// come from this package when app has none). The page carries relayKey in
+// <meta name="linksim-relay-key">. Every file is served with
+// "Cache-Control: no-cache" and an ETag, so a reload revalidates cheaply and
+// never runs a stale app. Other paths are 404.
+func Handler(relayKey []byte, app fs.FS) http.Handler {
+	return &handler{key: base64.StdEncoding.EncodeToString(relayKey), app: app, etags: map[string]etag{}}
+}
+
+type handler struct {
+	key string
+	app fs.FS
+
+	mu    sync.Mutex
+	etags map[string]etag // by file name, valid while size and mtime hold
+}
+
+type etag struct {
+	size  int64
+	mtime time.Time
+	tag   string
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name := r.URL.Path[1:]
+	if name == "" {
+		name = fileIndex
+	}
+	ctype, ok := contentTypes[name]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	content, info, err := h.open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		msg := "404 page not found"
+		if name == fileWasm || name == fileWasmJS {
+			msg = ErrNotBuilt.Error()
+		}
+		http.Error(w, msg, http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer content.Close()
+	tag, err := h.etag(name, info, content)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("ETag", tag)
+	// ServeContent answers If-None-Match with 304 and supports ranges.
+	http.ServeContent(w, r, name, time.Time{}, content)
+}
+
+type readSeekCloser interface {
+	io.ReadSeeker
+	io.Closer
+}
+
+// open opens a file of the app, or of this package's pages for index.html
+// and app.css when the app has none. The page comes with the relay key
+// filled in.
+func (h *handler) open(name string) (readSeekCloser, fs.FileInfo, error) {
+	fsys := h.app
+	if name == fileIndex || name == fileCSS {
+		if _, err := fs.Stat(fsys, name); errors.Is(err, fs.ErrNotExist) {
+			fsys = pages()
+		}
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if rs, ok := f.(readSeekCloser); ok && name != fileIndex {
+		return rs, info, nil // streamed: app.wasm is megabytes
+	}
+	body, err := io.ReadAll(f)
+	f.Close()
+	if err == nil && name == fileIndex {
+		body, err = h.page(body)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return nopCloser{bytes.NewReader(body)}, info, nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// page fills the relay key into index.html.
+func (h *handler) page(src []byte) ([]byte, error) {
+	t, err := template.New(fileIndex).Parse(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("index.html: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, struct{ RelayKey string }{h.key}); err != nil {
+		return nil, fmt.Errorf("index.html: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// etag hashes the content, remembering the hash while the file's size and
+// modification time stay (an embedded file never changes; a rebuilt one in
+// a directory gets a new mtime), so a 12 MB app.wasm is hashed once. It
+// leaves content at its start.
+func (h *handler) etag(name string, info fs.FileInfo, content io.ReadSeeker) (string, error) {
+	h.mu.Lock()
+	e, ok := h.etags[name]
+	h.mu.Unlock()
+	if ok && e.size == info.Size() && e.mtime.Equal(info.ModTime()) && name != fileIndex {
+		return e.tag, nil
+	}
+	sum := sha256.New()
+	if _, err := io.Copy(sum, content); err != nil {
+		return "", err
+	}
+	if _, err := content.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	tag := `"` + hex.EncodeToString(sum.Sum(nil)[:12]) + `"`
+	if name != fileIndex { // the page is small and carries the key: hashed each time
+		h.mu.Lock()
+		h.etags[name] = etag{size: info.Size(), mtime: info.ModTime(), tag: tag}
+		h.mu.Unlock()
+	}
+	return tag, nil
+}

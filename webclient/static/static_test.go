@@ -1,0 +1,141 @@
+package static
+
+import (
+	"encoding/base64"
+	"errors"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+var key = []byte("0123456789abcdef0123456789abcdef")
+
+func app() fstest.MapFS {
+	return fstest.MapFS{
+		"app.wasm":     {Data: []byte("\x00asm\x01\x00\x00\x00")},
+		"wasm_exec.js": {Data: []byte("// go")},
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string, header ...string) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w.Result()
+}
+
+func TestHandlerServesEachFile(t *testing.T) {
+	h := Handler(key, app())
+	for path, ctype := range map[string]string{
+		"/":             "text/html; charset=utf-8",
+		"/index.html":   "text/html; charset=utf-8",
+		"/app.css":      "text/css; charset=utf-8",
+		"/wasm_exec.js": "text/javascript; charset=utf-8",
+		"/app.wasm":     "application/wasm",
+	} {
+		res := get(t, h, path)
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: status %d, want 200", path, res.StatusCode)
+		}
+		if got := res.Header.Get("Content-Type"); got != ctype {
+			t.Errorf("GET %s: Content-Type %q, want %q", path, got, ctype)
+		}
+		if got := res.Header.Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("GET %s: Cache-Control %q, want no-cache (revalidate on reload)", path, got)
+		}
+		if len(body) == 0 {
+			t.Errorf("GET %s: empty body", path)
+		}
+	}
+}
+
+func TestPageCarriesRelayKey(t *testing.T) {
+	res := get(t, Handler(key, app()), "/")
+	body, _ := io.ReadAll(res.Body)
+	m := regexp.MustCompile(`<meta name="linksim-relay-key" content="([^"]*)">`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("page has no relay key meta tag:\n%s", body)
+	}
+	if got, want := html.UnescapeString(string(m[1])), base64.StdEncoding.EncodeToString(key); got != want {
+		t.Errorf("relay key meta tag holds %q, want %q", got, want)
+	}
+	for _, want := range []string{`data-testid="app"`, `src="wasm_exec.js"`, `"app.wasm"`, `href="app.css"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+}
+
+func TestUnknownPathsAre404(t *testing.T) {
+	h := Handler(key, app())
+	for _, path := range []string{"/favicon.ico", "/files/app.wasm", "/../static.go", "/app.wasm/x", "/index.html/"} {
+		if res := get(t, h, path); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
+		}
+	}
+}
+
+func TestUnbuiltAppSaysHowToBuild(t *testing.T) {
+	res := get(t, Handler(key, fstest.MapFS{}), "/app.wasm")
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "make wasm") {
+		t.Errorf("GET /app.wasm of an unbuilt app: %d %q, want 404 naming `make wasm`", res.StatusCode, body)
+	}
+	// The page still comes from this package.
+	if res := get(t, Handler(key, fstest.MapFS{}), "/"); res.StatusCode != http.StatusOK {
+		t.Errorf("GET / of an unbuilt app: status %d, want 200", res.StatusCode)
+	}
+}
+
+func TestRevalidationAnswers304(t *testing.T) {
+	h := Handler(key, app())
+	tag := get(t, h, "/app.wasm").Header.Get("ETag")
+	if tag == "" {
+		t.Fatal("app.wasm has no ETag")
+	}
+	if res := get(t, h, "/app.wasm", "If-None-Match", tag); res.StatusCode != http.StatusNotModified {
+		t.Errorf("GET /app.wasm with its ETag: status %d, want 304", res.StatusCode)
+	}
+	other := app()
+	other["app.wasm"] = &fstest.MapFile{Data: []byte("\x00asm\x01\x00\x00\x00rebuilt")}
+	if res := get(t, Handler(key, other), "/app.wasm", "If-None-Match", tag); res.StatusCode != http.StatusOK {
+		t.Errorf("GET a rebuilt app.wasm with the old ETag: status %d, want 200", res.StatusCode)
+	}
+}
+
+func TestPostIsRefused(t *testing.T) {
+	req := httptest.NewRequest(http.MethodPost, "/", nil)
+	w := httptest.NewRecorder()
+	Handler(key, app()).ServeHTTP(w, req)
+	if w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: status %d, want 405", w.Code)
+	}
+}
+
+func TestEmbedded(t *testing.T) {
+	fsys, err := Embedded()
+	if errors.Is(err, ErrNotBuilt) {
+		if !strings.Contains(err.Error(), "make wasm") {
+			t.Errorf("Embedded error %q does not say how to build", err)
+		}
+		return // a checkout without `make wasm`
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"index.html", "app.css", "app.wasm", "wasm_exec.js"} {
+		if _, err := fsys.Open(name); err != nil {
+			t.Errorf("embedded app lacks %s: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,330 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"syscall/js"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/linksim/linksim/sim/device"
+)
+
+// mainView is the main screen of one linked device: the chat list on the
+// left, the open conversation on the right, and the panels over the list.
+// A new device (after a logout and a new link) gets a new mainView.
+type mainView struct {
+	u      *ui
+	dev    *device.Device
+	ctx    context.Context // ends when the view closes: cancels its work
+	cancel context.CancelFunc
+
+	el       *elem
+	status   *elem
+	chatList *elem
+	noChats  *elem
+	rows     map[string]*chatRow
+	order    []string
+	menuList *elem
+	avatar   *elem
+
+	conv    *conversation
+	profile *profilePanel
+	newChat *newChatPanel
+
+	outbox  []outgoing        // sent from here, not yet stored by the device
+	sends   queue[outgoing]   // handed to the sender goroutine in order
+	marking map[string]bool   // peers whose read receipts are being sent
+	drafts  map[string]string // composer text per peer
+	names   map[string]string // contact names, refreshed per render
+}
+
+// outgoing is a message typed here, shown as pending until the device has
+// stored it (it may first wait for the sends before it).
+type outgoing struct {
+	id, peer, text string
+	at             time.Time
+}
+
+type chatRow struct {
+	el, avatar, name, time, ticks, last, unread *elem
+}
+
+func newMainView(u *ui, dev *device.Device) *mainView {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &mainView{u: u, dev: dev, ctx: ctx, cancel: cancel,
+		rows: map[string]*chatRow{}, marking: map[string]bool{}, drafts: map[string]string{}}
+	m.sends.init()
+
+	m.avatar = textEl("span", initial(dev.Self().User), "class", "avatar")
+	profileOpen := el("button", "data-testid", "profile-open", "class", "icon-btn avatar-btn", "type", "button", "title", "Profile").add(m.avatar)
+	profileOpen.on("click", func(js.Value) { u.post(func() { m.closePanels(); m.profile.open() }) })
+	newChat := el("button", "data-testid", "new-chat", "class", "icon-btn", "type", "button", "title", "New chat").svg(iconNewChat)
+	newChat.on("click", func(js.Value) { u.post(func() { m.closePanels(); m.newChat.open() }) })
+	menu := el("button", "data-testid", "menu", "class", "icon-btn", "type", "button", "title", "Menu").svg(iconMenu)
+	menu.on("click", func(js.Value) { u.post(func() { m.menuList.show(m.menuList.hidden) }) })
+	logout := textEl("button", "Log out", "data-testid", "logout", "class", "menu-item", "type", "button")
+	logout.on("click", func(js.Value) { u.post(m.logout) })
+	m.menuList = el("div", "data-testid", "menu-list", "class", "menu-list", "role", "menu").add(logout)
+	m.menuList.show(false)
+
+	m.status = el("div", "data-testid", "connection-status", "class", "conn", "data-status", "connecting", "role", "status")
+	m.chatList = el("div", "data-testid", "chat-list", "class", "chat-list", "role", "list")
+	m.chatList.on("click", func(ev js.Value) {
+		if peer, ok := closest(ev, `[data-testid="chat"]`, "data-peer"); ok {
+			u.post(func() { m.open(peer) })
+		}
+	})
+	m.noChats = textEl("div", "No chats yet. Start one with the new chat button, or wait for a message.", "class", "no-chats")
+	m.profile = newProfilePanel(m)
+	m.newChat = newNewChatPanel(m)
+	side := el("div", "class", "side").add(
+		el("header", "class", "bar side-bar").add(
+			profileOpen,
+			el("div", "class", "bar-actions").add(newChat, el("div", "class", "menu-wrap").add(menu, m.menuList)),
+		),
+		m.status,
+		m.chatList,
+		m.noChats,
+		m.profile.el,
+		m.newChat.el,
+	)
+	m.conv = newConversation(m)
+	m.el = el("div", "class", "main").add(side, m.conv.pane)
+	u.spawn("send", m.sender)
+	m.profile.fetch(false) // the push name, for the avatar and the panel
+	return m
+}
+
+func (m *mainView) close() {
+	m.cancel()
+	m.el.remove()
+}
+
+func (m *mainView) closePanels() {
+	m.menuList.show(false)
+	m.profile.el.show(false)
+	m.newChat.el.show(false)
+}
+
+func (m *mainView) render() {
+	status, text := "connecting", "Connecting…"
+	switch {
+	case m.dev.Online():
+		status, text = "online", "Online"
+	case m.u.everOnline(m.dev):
+		status, text = "reconnecting", "Reconnecting… messages are sent once the connection is back"
+	}
+	m.status.attr("data-status", status).setText(text)
+	m.names = m.dev.Contacts()
+	m.renderChats()
+	m.conv.render()
+	if m.newChat.el.hidden == false {
+		m.newChat.render()
+	}
+}
+
+func (m *mainView) renderChats() {
+	chats := m.dev.Chats()
+	now := time.Now()
+	seen := make(map[string]bool, len(chats))
+	order := make([]string, 0, len(chats))
+	for _, c := range chats {
+		seen[c.Peer] = true
+		order = append(order, c.Peer)
+		r := m.rows[c.Peer]
+		if r == nil {
+			r = newChatRow(c.Peer)
+			m.rows[c.Peer] = r
+		}
+		r.name.setText(c.Name)
+		r.avatar.setText(initial(c.Name))
+		r.time.setText(chatTime(c.Last.Sent, now))
+		r.last.setText(c.Last.Text)
+		if c.Last.Outgoing {
+			t, class := m.tickFor(c.Last.Status)
+			r.ticks.setText(t).attr("class", "chat-ticks "+class).show(true)
+		} else {
+			r.ticks.show(false)
+		}
+		unread := ""
+		if c.Unread > 0 {
+			unread = strconv.Itoa(c.Unread)
+		}
+		r.unread.setText(unread).show(c.Unread > 0)
+		r.el.attr("aria-selected", strconv.FormatBool(c.Peer == m.conv.peer))
+	}
+	for peer, r := range m.rows {
+		if !seen[peer] {
+			r.el.remove()
+			delete(m.rows, peer)
+		}
+	}
+	if !slices.Equal(order, m.order) {
+		for _, peer := range order { // appending moves a row to the end
+			m.chatList.add(m.rows[peer].el)
+		}
+		m.order = order
+	}
+	m.noChats.show(len(chats) == 0)
+}
+
+func newChatRow(peer string) *chatRow {
+	r := &chatRow{
+		avatar: el("div", "class", "avatar"),
+		name:   el("span", "data-testid", "chat-name", "class", "chat-name"),
+		time:   el("span", "data-testid", "chat-time", "class", "chat-time"),
+		ticks:  el("span", "class", "chat-ticks"),
+		last:   el("span", "data-testid", "chat-last", "class", "chat-last"),
+		unread: el("span", "data-testid", "chat-unread", "class", "chat-unread"),
+	}
+	r.el = el("div", "data-testid", "chat", "data-peer", peer, "class", "chat", "role", "listitem", "tabindex", "0").add(
+		r.avatar,
+		el("div", "class", "chat-body").add(
+			el("div", "class", "chat-top").add(r.name, r.time),
+			el("div", "class", "chat-bottom").add(r.ticks, r.last, r.unread),
+		),
+	)
+	return r
+}
+
+// open shows the conversation with peer.
+func (m *mainView) open(peer string) {
+	m.closePanels()
+	if m.conv.peer == peer {
+		m.conv.focus()
+		return
+	}
+	if m.conv.peer != "" {
+		m.drafts[m.conv.peer] = m.conv.composer.value()
+	}
+	console("log", "open chat "+peer)
+	m.conv.reset(peer, m.drafts[peer])
+	m.render()
+	m.conv.focus()
+}
+
+// nameOf is how a user is shown: the contact name, else the number.
+func (m *mainView) nameOf(user string) string {
+	if n := m.names[user]; n != "" {
+		return n
+	}
+	return user
+}
+
+// markRead sends read receipts for peer's chat once at a time.
+func (m *mainView) markRead(peer string) {
+	if m.marking[peer] {
+		return
+	}
+	m.marking[peer] = true
+	m.u.spawn("mark read", func() {
+		err := m.dev.MarkRead(m.ctx, peer)
+		m.u.post(func() {
+			delete(m.marking, peer)
+			if err != nil && m.ctx.Err() == nil {
+				m.u.showError(fmt.Sprintf("Could not mark the chat read: %v", err))
+			}
+		})
+	})
+}
+
+// send queues text to peer.
+func (m *mainView) send(peer, text string) {
+	o := outgoing{id: device.NewMessageID(), peer: peer, text: text, at: time.Now()}
+	m.outbox = append(m.outbox, o)
+	m.sends.push(o)
+	m.drafts[peer] = ""
+	if peer == m.conv.peer {
+		m.conv.stick = true
+	}
+}
+
+// sender sends queued messages one after another, in the order typed: a
+// send waits while the device is offline, and the ones after it wait too.
+func (m *mainView) sender() {
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-m.sends.wake:
+		}
+		for _, o := range m.sends.take() {
+			err := m.dev.SendTextID(m.ctx, o.id, o.peer, o.text)
+			if err != nil {
+				console("error", fmt.Sprintf("send msg %s to %s: %v", o.id, o.peer, err))
+			}
+			m.u.post(func() {
+				m.outbox = slices.DeleteFunc(m.outbox, func(x outgoing) bool { return x.id == o.id })
+				if err != nil && m.ctx.Err() == nil {
+					m.u.showError(fmt.Sprintf("Message not sent: %v", err))
+				}
+			})
+		}
+	}
+}
+
+func (m *mainView) logout() {
+	m.closePanels()
+	console("log", "log out")
+	m.u.spawn("log out", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := m.u.app.Logout(ctx); err != nil {
+			m.u.post(func() { m.u.showError(fmt.Sprintf("Log out failed: %v", err)) })
+		}
+	})
+}
+
+// tickFor is the tick mark of an outgoing message and its CSS class.
+func (m *mainView) tickFor(s device.Status) (string, string) {
+	switch s {
+	case device.StatusPending:
+		return "", "pending"
+	case device.StatusSent:
+		return "✓", "sent"
+	case device.StatusDelivered:
+		return "✓✓", "delivered"
+	default:
+		return "✓✓", "read"
+	}
+}
+
+// chatTime is a chat's time as the list shows it: the time today, else
+// "Yesterday", the weekday within a week, or the date.
+func chatTime(t, now time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.Local()
+	y, mo, d := now.Date()
+	today := time.Date(y, mo, d, 0, 0, 0, 0, now.Location())
+	switch {
+	case !t.Before(today):
+		return t.Format("15:04")
+	case !t.Before(today.AddDate(0, 0, -1)):
+		return "Yesterday"
+	case !t.Before(today.AddDate(0, 0, -6)):
+		return t.Format("Monday")
+	default:
+		return t.Format("2006-01-02")
+	}
+}
+
+// initial is the letter an avatar shows.
+func initial(name string) string {
+	for _, r := range name {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return string(unicode.ToUpper(r))
+		}
+	}
+	if r, _ := utf8.DecodeRuneInString(name); r != utf8.RuneError {
+		return string(r)
+	}
+	return "?"
+}

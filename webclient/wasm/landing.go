@@ -1,0 +1,86 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"syscall/js"
+	"time"
+
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/webclient/app"
+)
+
+// landing is the pairing screen: the current QR code, or once every code
+// ran out, the button that asks for new ones.
+type landing struct {
+	u       *ui
+	el      *elem
+	canvas  *elem
+	expired *elem
+	why     *elem
+	drawn   string // the payload on the canvas now; never leaves Go
+}
+
+func newLanding(u *ui) *landing {
+	l := &landing{u: u}
+	l.canvas = el("canvas", "data-testid", "qr", "class", "qr", "aria-label", "Scan me!")
+	reload := textEl("button", "QR code expired - click to reload", "data-testid", "qr-reload", "class", "qr-reload", "type", "button")
+	reload.on("click", func(js.Value) {
+		u.post(func() {
+			console("log", "reload QR codes")
+			u.spawn("reload", u.app.Reload)
+		})
+	})
+	l.why = el("div", "class", "qr-why")
+	l.expired = el("div", "data-testid", "qr-expired", "class", "qr-expired").add(reload, l.why)
+	l.expired.show(false)
+	steps := el("ol").add(
+		textEl("li", "Open linksim on your phone"),
+		textEl("li", "Go to Settings, then Linked devices, then Link a device"),
+		textEl("li", "Point your phone at this screen to capture the QR code"),
+	)
+	l.el = el("div", "class", "landing").add(
+		el("div", "class", "landing-band").add(textEl("span", "linksim web", "class", "landing-brand")),
+		el("div", "class", "landing-card").add(
+			el("div", "class", "landing-text").add(
+				textEl("h1", "Use linksim on your computer"),
+				steps,
+				textEl("p", "Messages are end-to-end encrypted: the relay only ever sees ciphertext.", "class", "landing-note"),
+			),
+			el("div", "class", "qr-box").add(l.canvas, l.expired),
+		),
+	)
+	l.el.show(false)
+	return l
+}
+
+func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
+	l.el.show(screen == app.ScreenQR || screen == app.ScreenExpired)
+	if screen != app.ScreenQR {
+		if l.drawn != "" {
+			clearQR(l.canvas.Value)
+			l.drawn = ""
+		}
+		l.canvas.show(false)
+	} else if ref.QR != l.drawn {
+		start := time.Now()
+		if derr := drawQR(l.canvas.Value, ref.QR); derr != nil {
+			l.u.showError(derr.Error())
+		}
+		l.drawn = ref.QR
+		l.canvas.attr("data-ref-index", strconv.Itoa(ref.Index)).
+			attr("data-ref-count", strconv.Itoa(ref.Count)).
+			attr("data-ref-expires", strconv.FormatInt(ref.Expires.UnixMilli(), 10))
+		l.canvas.show(true)
+		console("log", fmt.Sprintf("showing QR code %d of %d (drawn in %s)", ref.Index, ref.Count, time.Since(start).Round(time.Millisecond/10)))
+	}
+	l.expired.show(screen == app.ScreenExpired)
+	why := ""
+	if screen == app.ScreenExpired && err != nil && !errors.Is(err, device.ErrPairingExpired) {
+		why = err.Error()
+	}
+	l.why.setText(why)
+}

@@ -1,0 +1,116 @@
+//go:build js && wasm
+
+// Command wasm is linksim's web client in the browser: the web client core
+// (webclient/app) compiled to WebAssembly, its state in IndexedDB, and a
+// plain DOM UI that docs/webclient-contract.md describes for test drivers.
+//
+// The page (webclient/static) carries the relay's Noise key; the URL may
+// carry ?name= (the device's name, "web" by default), ?ws= (the relay's
+// WebSocket URL, by default /ws of the page's own host), ?db= (the
+// IndexedDB database, "linksim" by default) and ?debug=1 (debug logs).
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/kv"
+	"github.com/linksim/linksim/webclient/app"
+)
+
+func main() {
+	params, _ := url.ParseQuery(trimQuery(global.Get("location").Get("search").String()))
+	name := or(params.Get("name"), "web")
+	level := slog.LevelInfo
+	if params.Get("debug") != "" {
+		level = slog.LevelDebug
+	}
+	// The Go runtime prints stdout to the browser console, line by line.
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+
+	u := newUI()
+	go u.loop()
+
+	wsURL, err := relayURL(params.Get("ws"))
+	if err == nil {
+		var key []byte
+		if key, err = relayKey(); err == nil {
+			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger}, or(params.Get("db"), "linksim"))
+		}
+	}
+	if err != nil {
+		u.fatal(err)
+	}
+	select {} // the app lives on in its goroutines and callbacks
+}
+
+// start opens the state and starts the web client core.
+func start(u *ui, cfg device.Config, db string) error {
+	st, err := openIDB(db, u.dirty)
+	if err != nil {
+		u.post(func() { u.showError(fmt.Sprintf("%v; keeping state in memory only", err)) })
+		cfg.State = kv.NewMem()
+	} else {
+		cfg.State = st
+		console("log", fmt.Sprintf("state: indexedDB %q, %d keys", db, st.Len()))
+	}
+	cfg.Events = u.event
+	c := app.New(app.Config{Device: cfg, OnChange: u.dirty})
+	u.post(func() { u.app = c })
+	console("log", fmt.Sprintf("starting %q, relay %s", cfg.Name, cfg.RelayURL))
+	return c.Start()
+}
+
+// relayURL is the ?ws= parameter, or /ws on the page's own host.
+func relayURL(param string) (string, error) {
+	if param != "" {
+		u, err := url.Parse(param)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return "", fmt.Errorf("the ws parameter %q is not a ws:// or wss:// URL", param)
+		}
+		return param, nil
+	}
+	loc := global.Get("location")
+	scheme := "ws"
+	if loc.Get("protocol").String() == "https:" {
+		scheme = "wss"
+	}
+	return scheme + "://" + loc.Get("host").String() + "/ws", nil
+}
+
+// relayKey reads the relay's Noise key from the page.
+func relayKey() ([]byte, error) {
+	meta := document.Call("querySelector", `meta[name="linksim-relay-key"]`)
+	if meta.IsNull() {
+		return nil, errors.New(`the page has no <meta name="linksim-relay-key">`)
+	}
+	key, err := base64.StdEncoding.DecodeString(meta.Call("getAttribute", "content").String())
+	if err != nil || len(key) != 32 {
+		return nil, errors.New(`<meta name="linksim-relay-key"> does not hold a 32-byte base64 key`)
+	}
+	return key, nil
+}
+
+func trimQuery(s string) string {
+	if len(s) > 0 && s[0] == '?' {
+		return s[1:]
+	}
+	return s
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// console logs one line to the browser console, where the harness keeps it.
+func console(level, msg string) {
+	global.Get("console").Call(level, "linksim: "+msg)
+}
