@@ -1,0 +1,139 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/linksim/linksim/webclient/driver"
+	"github.com/linksim/linksim/webclient/static"
+)
+
+// browsers is the process's Chromium, shared by every Env: starting one
+// costs over a second and ~200 MB, a page in it ~0.5 s and ~55 MB. Each web
+// client still gets its own browser context, so nothing leaks between specs.
+// The web app is built once per process too.
+var browsers struct {
+	mu sync.Mutex
+	b  *driver.Browser
+
+	appMu sync.Mutex // held while building, apart from mu: a build is long
+	app   string     // directory of the built app (app.wasm, wasm_exec.js)
+}
+
+// BrowserConfig configures the shared Chromium; set it before the first
+// browser web client starts. Its zero value runs /usr/lib/chromium/chromium.
+var BrowserConfig driver.Config
+
+// sharedBrowser returns the process's Chromium, starting it (again, if it
+// died) on first use.
+func sharedBrowser(ctx context.Context) (*driver.Browser, error) {
+	browsers.mu.Lock()
+	defer browsers.mu.Unlock()
+	if b := browsers.b; b != nil {
+		select {
+		case <-b.Done():
+			b.Close()
+			browsers.b = nil
+		default:
+			return b, nil
+		}
+	}
+	b, err := driver.Launch(ctx, BrowserConfig)
+	if err != nil {
+		return nil, fmt.Errorf("harness: %w", err)
+	}
+	browsers.b = b
+	return b, nil
+}
+
+// CloseBrowsers stops the process's shared Chromium and removes the built
+// web app. Suites call it once at the end (AfterSuite), programs before they
+// exit; an Env that needs a browser afterwards starts a new one. (Chromium
+// is also killed if this process dies without calling it.)
+func CloseBrowsers() error {
+	browsers.mu.Lock()
+	defer browsers.mu.Unlock()
+	var err error
+	if browsers.b != nil {
+		err = browsers.b.Close()
+		browsers.b = nil
+	}
+	browsers.appMu.Lock()
+	defer browsers.appMu.Unlock()
+	if browsers.app != "" {
+		err = errors.Join(err, os.RemoveAll(browsers.app))
+		browsers.app = ""
+	}
+	return err
+}
+
+// webAppTimeout bounds building the web app: a first build with a cold Go
+// build cache takes over a minute on two cores; later ones only relink.
+const webAppTimeout = 5 * time.Minute
+
+// webAppDir builds the web app (the client compiled to WebAssembly) into a
+// directory of this process, once.
+func webAppDir(ctx context.Context) (string, error) {
+	browsers.appMu.Lock()
+	defer browsers.appMu.Unlock()
+	if browsers.app != "" {
+		return browsers.app, nil
+	}
+	// One directory per process: test binaries of several packages run at
+	// once, and must not write one app.wasm while another serves it.
+	dir, err := os.MkdirTemp("", "linksim-webapp-")
+	if err != nil {
+		return "", fmt.Errorf("harness: build web app: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, webAppTimeout)
+	defer cancel()
+	if err := static.Build(ctx, dir); err != nil {
+		os.RemoveAll(dir)
+		// A failed build is not cached: a cancelled spec must not doom the
+		// next ones.
+		return "", fmt.Errorf("harness: %w", err)
+	}
+	browsers.app = dir
+	return dir, nil
+}
+
+// webApp is the embedded relay's relay.Config.Web in harness Envs: the
+// browser web client, built on the first request (or by Env.Browser, which
+// builds before it opens a page), so Envs without browsers never build it.
+func webApp(relayKey []byte) http.Handler {
+	var (
+		mu sync.Mutex
+		h  http.Handler
+	)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if h == nil {
+			dir, err := webAppDir(r.Context())
+			if err != nil {
+				mu.Unlock()
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			h = static.Handler(relayKey, os.DirFS(dir))
+		}
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// PrepareBrowsers builds the web app and starts the shared Chromium ahead
+// of the first browser web client, so that a cold build (over a minute on
+// two cores) is not paid inside a scenario's time budget. Suites call it
+// before their browser specs; Env.Browser does the same on demand.
+func PrepareBrowsers(ctx context.Context) error {
+	if _, err := webAppDir(ctx); err != nil {
+		return err
+	}
+	_, err := sharedBrowser(ctx)
+	return err
+}

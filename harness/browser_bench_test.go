@@ -1,0 +1,356 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linksim/linksim/phone/camera"
+	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/webclient/driver"
+)
+
+// BenchmarkBrowserPairing links a fresh browser web client per iteration to
+// a fresh phone that has one chat, in the shared Chromium, and reports the
+// pairing steps' p50 and p99 over all iterations: page opened -> QR drawn
+// (qr.visible), drawn -> screenshot decoded (qr.decoded), scan -> linked
+// screen (pair.linked), linked -> history's chat listed (pair.chats_shown).
+// Run with -benchtime=20x or more.
+func BenchmarkBrowserPairing(b *testing.B) {
+	ctx := context.Background()
+	b.Cleanup(func() { CloseBrowsers() })
+	if err := PrepareBrowsers(ctx); err != nil {
+		b.Fatal(err)
+	}
+	rec := reports.NewRecorder()
+	env := Start(b, Config{Recorder: rec})
+	bob, err := env.NewUser(ctx, "bob", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		u, err := env.NewUser(ctx, fmt.Sprintf("user%03d", i), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bob.Phone.SendText(ctx, u.Phone.Self().User, "hello"); err != nil {
+			b.Fatal(err)
+		}
+		if err := Await(ctx, "the phone to get bob's message", func() error {
+			if len(u.Phone.Chats()) == 0 {
+				return fmt.Errorf("no chat")
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		w, err := env.Browser(ctx, u.Name+"/browser-1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := env.LinkBrowser(ctx, u.Phone, w); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		w.Close()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	m := reports.New(rec, reports.Config{}).Metrics
+	for _, step := range []string{StepQRVisible, StepQRDecoded, StepLinked, StepChatsShown} {
+		s := m.Summary(step)
+		b.ReportMetric(float64(s.P50)/1e6, step+"-p50-ms")
+		b.ReportMetric(float64(s.P99)/1e6, step+"-p99-ms")
+	}
+}
+
+// BenchmarkQRDecode decodes the same browser screenshots with gozxing
+// (phone/camera, in process) and with zbarimg (Debian's zbar-tools, one
+// process per image, as a CI step would call it): 20 QR element
+// screenshots and 20 full-page screenshots of the web app's QR screen, each
+// a different ref. It reports how many images each decoder could not read.
+func BenchmarkQRDecode(b *testing.B) {
+	zbar, err := exec.LookPath("zbarimg")
+	if err != nil {
+		b.Fatalf("zbarimg not found (%v): run scripts/install-chromium.sh, which installs zbar-tools", err)
+	}
+	shots := qrShots(b, 20)
+	gozxing := func(s shot) error {
+		got, err := camera.DecodePNG(s.png)
+		if err == nil && got != s.payload {
+			err = fmt.Errorf("read %q", got)
+		}
+		return err
+	}
+	zbarimg := func(s shot) error {
+		out, err := exec.Command(zbar, "--raw", "-q", "-Sbinary", s.file).Output()
+		if got := strings.TrimSuffix(string(out), "\n"); err == nil && got != s.payload {
+			err = fmt.Errorf("read %q", got)
+		}
+		return err
+	}
+	for _, kind := range []string{"element", "page"} {
+		for _, d := range []struct {
+			name   string
+			decode func(shot) error
+		}{{"gozxing", gozxing}, {"zbarimg", zbarimg}} {
+			b.Run(d.name+"/"+kind, func(b *testing.B) {
+				unread := map[int]bool{}
+				for i := range b.N {
+					if err := d.decode(shots[kind][i%len(shots[kind])]); err != nil {
+						unread[i%len(shots[kind])] = true
+					}
+				}
+				// Some perfect codes defeat gozxing's detector (see
+				// driver.decodeQR): count, do not fail.
+				b.ReportMetric(float64(len(unread)), "unread-images")
+			})
+		}
+	}
+}
+
+type shot struct {
+	png     []byte
+	file    string
+	payload string
+}
+
+// qrShots opens n browser web clients and takes, of each one's QR code, an
+// element screenshot and a full-page screenshot, with the payload gozxing
+// read from the element (zbarimg must agree).
+func qrShots(b *testing.B, n int) map[string][]shot {
+	b.Helper()
+	ctx := context.Background()
+	b.Cleanup(func() { CloseBrowsers() })
+	env := Start(b, Config{})
+	dir := b.TempDir()
+	out := map[string][]shot{}
+	for i := range n {
+		w, err := env.Browser(ctx, fmt.Sprintf("shot-%d", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		q, err := w.ReadQR(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		page, err := w.Screenshot(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+		for kind, png := range map[string][]byte{"element": q.PNG, "page": page} {
+			file := filepath.Join(dir, fmt.Sprintf("%s-%d.png", kind, i))
+			if err := os.WriteFile(file, png, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			out[kind] = append(out[kind], shot{png: png, file: file, payload: q.Payload})
+		}
+	}
+	return out
+}
+
+// BenchmarkBrowserClients links n browser web clients (n users, each a
+// phone and its web client, all in the shared Chromium), has every web
+// client receive a message and answer it, and reports the proportional set
+// size (PSS) of the whole Chromium process tree per web client, above an
+// idle browser with no pages, and how long the round of messages took.
+func BenchmarkBrowserClients(b *testing.B) {
+	for _, n := range []int{5, 10, 20} {
+		b.Run(fmt.Sprintf("pages=%d", n), func(b *testing.B) {
+			for range b.N {
+				browserClients(b, n)
+			}
+		})
+	}
+}
+
+func browserClients(b *testing.B, n int) {
+	ctx := context.Background()
+	CloseBrowsers() // a browser of its own: its memory is this run's only
+	b.Cleanup(func() { CloseBrowsers() })
+	if err := PrepareBrowsers(ctx); err != nil {
+		b.Fatal(err)
+	}
+	browser, _ := sharedBrowser(ctx)
+	time.Sleep(2 * time.Second) // let the new browser's start-up work settle
+	idle := pss(b, browser.PID())
+	env := Start(b, Config{})
+	hub, err := env.NewUser(ctx, "hub", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	webs := make([]*Web, n)
+	for i := range webs {
+		u, err := env.NewUser(ctx, fmt.Sprintf("user%03d", i), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := hub.Phone.SendText(ctx, u.Phone.Self().User, "hello"); err != nil {
+			b.Fatal(err)
+		}
+		if err := Await(ctx, "the phone to get the hub's message", func() error {
+			if len(u.Phone.Chats()) == 0 {
+				return fmt.Errorf("no chat")
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if webs[i], err = env.Browser(ctx, u.Name+"/browser-1"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := env.LinkBrowser(ctx, u.Phone, webs[i]); err != nil {
+			b.Fatal(err)
+		}
+		if err := webs[i].OpenChat(ctx, hub.Phone.Self().User); err != nil {
+			b.Fatal(err)
+		}
+	}
+	linking := time.Since(start)
+	// A round of messages: the hub writes to everyone, each web client
+	// shows it and answers, and the hub gets every answer.
+	start = time.Now()
+	for i := range webs {
+		if _, err := hub.Phone.SendText(ctx, env.User(fmt.Sprintf("user%03d", i)), "ping"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, w := range webs {
+		wg.Go(func() {
+			errs[i] = Await(ctx, w.Name()+" to show the ping", func() error {
+				msgs, err := w.Messages(ctx)
+				if err != nil {
+					return err
+				}
+				if !slices.ContainsFunc(msgs, func(m driver.Message) bool { return m.Text == "ping" }) {
+					return fmt.Errorf("not yet")
+				}
+				return nil
+			})
+			if errs[i] == nil {
+				_, errs[i] = w.Send(ctx, "pong")
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := Await(actx, "every message to reach every device", func() error {
+		for _, w := range webs {
+			if err := w.Observe(ctx); err != nil {
+				return err
+			}
+		}
+		return env.Check()
+	}); err != nil {
+		b.Fatal(err)
+	}
+	round := time.Since(start)
+	time.Sleep(2 * time.Second)
+	total := pss(b, browser.PID())
+	// What linked, idle web clients cost: keepalives, timers, the Go
+	// runtime in each page.
+	cpu0 := cpuTime(b, browser.PID())
+	time.Sleep(5 * time.Second)
+	idleCPU := (cpuTime(b, browser.PID()) - cpu0).Seconds() / 5
+	b.ReportMetric(100*idleCPU, "%CPU-idle-total")
+	b.ReportMetric(float64(total-idle)/float64(n)/(1<<20), "MiB-PSS/page")
+	b.ReportMetric(float64(total)/(1<<20), "MiB-PSS-total")
+	b.ReportMetric(float64(linking.Milliseconds())/float64(n), "ms-link/page")
+	b.ReportMetric(float64(round.Milliseconds()), "ms-message-round")
+}
+
+// tree returns pid and all its descendants.
+func tree(b *testing.B, pid int) []int {
+	b.Helper()
+	children := map[int][]int{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := procStat(p); len(f) > 1 {
+			ppid, _ := strconv.Atoi(f[1])
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
+}
+
+// procStat returns the fields of /proc/pid/stat after the command name
+// (state, ppid, ...), nil if the process is gone.
+func procStat(pid int) []string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+}
+
+// cpuTime sums the user and system CPU time of pid and its descendants
+// (clock ticks of 10 ms, as on Linux by default).
+func cpuTime(b *testing.B, pid int) time.Duration {
+	var ticks int64
+	for _, p := range tree(b, pid) {
+		if f := procStat(p); len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// pss sums the proportional set size of pid and all its descendants, from
+// /proc/*/smaps_rollup.
+func pss(b *testing.B, pid int) int64 {
+	b.Helper()
+	var total int64
+	for _, p := range tree(b, pid) {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", p))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "Pss:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+				total += kb << 10
+			}
+		}
+		f.Close()
+	}
+	return total
+}

@@ -1,0 +1,363 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/png"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/linksim/linksim/phone"
+	"github.com/linksim/linksim/phone/camera"
+	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/wire/pb"
+	"github.com/linksim/linksim/webclient/driver"
+	"github.com/linksim/linksim/webclient/static"
+)
+
+// Steps recorded for browser web clients, besides pair.linked and
+// pair.chats_shown.
+const (
+	StepQRVisible = "qr.visible" // page opened -> QR code drawn
+	StepQRDecoded = "qr.decoded" // QR code drawn -> screenshot taken and decoded
+)
+
+// Web is a browser web client in an Env: a page of the process's shared
+// Chromium running the web app, plus what the harness knows about it (its
+// name; once linked, its account and device id).
+//
+// The device inside the page cannot report events to the harness, so Web
+// records in the run's ledger what the page shows: a message it sends, when
+// its Send shows it with an id (targets: the relay's device lists at that
+// moment); a message it must receive, when Messages or Observe first sees
+// it in the open conversation; ticks, as they appear. Latencies of browser
+// devices are therefore as observed by polling (every ~20 ms while a flow
+// waits), and a conversation nobody opens is never observed: flows open
+// every chat whose messages they expect on a browser.
+type Web struct {
+	*driver.Page
+	env  *Env
+	name string
+	// URL is the page's address: the relay's web app, with ?name= and ?ws=.
+	URL string
+
+	mu      sync.Mutex
+	phone   *phone.Phone // the phone that linked it; nil before
+	self    e2e.Address
+	shown   map[string]int    // message id -> copies recorded as decrypted
+	sent    map[string]string // id of a message it sent -> furthest status recorded
+	rescans int
+}
+
+// envWeb is an Env's browser state, kept beside the Env: the pages, and the
+// web app server for relays that do not serve the app themselves.
+type envWeb struct {
+	mu        sync.Mutex
+	srv       *httptest.Server
+	artifacts string // folder for this Env's failure artifacts, once named
+}
+
+var envWebs sync.Map // *Env -> *envWeb
+
+func (e *Env) web() *envWeb {
+	w, loaded := envWebs.LoadOrStore(e, &envWeb{})
+	if !loaded {
+		e.t.Cleanup(func() {
+			w := w.(*envWeb)
+			w.mu.Lock()
+			if w.srv != nil {
+				w.srv.Close()
+			}
+			w.mu.Unlock()
+			envWebs.Delete(e)
+		})
+	}
+	return w.(*envWeb)
+}
+
+// appURL is where the web app for this Env's relay is served: the relay
+// itself when the harness runs it in process (Config.Relay.Web), else a
+// server of the harness carrying the relay's key.
+func (e *Env) appURL(dir string) string {
+	if e.backend.Kind() == Embedded {
+		return e.backend.URL()
+	}
+	w := e.web()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.srv == nil {
+		w.srv = httptest.NewServer(static.Handler(e.backend.Key(), os.DirFS(dir)))
+	}
+	return w.srv.URL
+}
+
+// Browser opens the web app in a new page of the shared Chromium, as the
+// device name, and waits until it shows a QR code (recording qr.visible).
+// The page talks to the relay through the device's fault path when
+// Config.Faults is set. It is closed at cleanup; if the test failed by
+// then, its screenshot, DOM and console log are kept first (see
+// ArtifactsDir).
+func (e *Env) Browser(ctx context.Context, name string) (*Web, error) {
+	e.web() // registers its cleanup now, not during cleanup
+	dir, err := webAppDir(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := sharedBrowser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := b.NewPage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("harness: %s: %w", name, err)
+	}
+	q := url.Values{"name": {name}, "ws": {e.DeviceConfig(name, nil).RelayURL}}
+	w := &Web{Page: page, env: e, name: name, URL: e.appURL(dir) + "/?" + q.Encode(),
+		shown: make(map[string]int), sent: make(map[string]string)}
+	e.t.Cleanup(func() {
+		e.keepArtifacts(w)
+		page.Close()
+	})
+	start := time.Now()
+	if err := w.Open(ctx, w.URL); err != nil {
+		return nil, err
+	}
+	if err := w.WaitScreen(ctx, driver.ScreenQR); err != nil {
+		return nil, err
+	}
+	e.rec.rec.Step(StepQRVisible, name, time.Since(start))
+	return w, nil
+}
+
+// Name is the device name the web client was opened as.
+func (w *Web) Name() string { return w.name }
+
+// Self is the linked device's address (zero before LinkBrowser).
+func (w *Web) Self() e2e.Address {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.self
+}
+
+// Rescans counts QR codes that expired between the screenshot and the
+// phone's scan, so had to be read again.
+func (w *Web) Rescans() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rescans
+}
+
+// maxScans bounds how often LinkBrowser reads a new QR code after the
+// relay said the one it scanned had rotated out.
+const maxScans = 3
+
+// LinkBrowser links web client w to p's account as a user would: it
+// screenshots the QR code, has the phone scan the picture (phone.ScanImage,
+// a perfect camera), and waits until the page shows the main screen and the
+// chats from history sync. A ref that rotated out between screenshot and
+// scan (REF_EXPIRED) is read again and counted in Rescans; a code the
+// phone's camera cannot read is scanned as text (see ScanQR). It records
+// qr.decoded, pair.linked (scan -> linked screen) and pair.chats_shown
+// (linked -> every chat of the phone listed) and returns the device id.
+func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, error) {
+	for attempt := 1; ; attempt++ {
+		q, err := w.ReadQR(ctx)
+		if err != nil {
+			return 0, err
+		}
+		e.rec.rec.Step(StepQRDecoded, w.name, q.Decoded.Sub(q.Visible))
+		if q.Pure {
+			e.t.Logf("harness: %s: phone/camera cannot read this QR code (a gozxing detector miss); the phone scans the payload read in pure-barcode mode", w.name)
+		}
+		start := time.Now()
+		dev, err := ScanQR(ctx, p, q)
+		if device.Code(err) == pb.ErrorCode_REF_EXPIRED && attempt < maxScans {
+			w.mu.Lock()
+			w.rescans++
+			w.mu.Unlock()
+			e.t.Logf("harness: %s: the QR code rotated out before the scan; reading it again", w.name)
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		w.linked(p, dev)
+		if err := w.WaitScreen(ctx, driver.ScreenLinked); err != nil {
+			return dev, err
+		}
+		e.rec.rec.Step(StepLinked, w.name, time.Since(start))
+		linkedAt := time.Now()
+		if want := len(p.Chats()); want > 0 {
+			if err := w.awaitChats(ctx, want); err != nil {
+				return dev, err
+			}
+			e.rec.rec.Step(StepChatsShown, w.name, time.Since(linkedAt))
+		}
+		return dev, nil
+	}
+}
+
+// ScanQR has phone p scan the QR code q read off a page: the screenshot
+// through a perfect camera (phone.ScanImage), or, when phone/camera cannot
+// read it (q.Pure), the payload the driver read.
+func ScanQR(ctx context.Context, p *phone.Phone, q driver.QR) (uint32, error) {
+	if q.Pure {
+		return p.Scan(ctx, q.Payload)
+	}
+	img, err := png.Decode(bytes.NewReader(q.PNG))
+	if err != nil {
+		return 0, fmt.Errorf("harness: QR screenshot: %w", err)
+	}
+	return p.ScanImage(ctx, img, camera.Camera{})
+}
+
+// linked notes that w is now device dev of p's account.
+func (w *Web) linked(p *phone.Phone, dev uint32) {
+	w.mu.Lock()
+	w.phone = p
+	w.self = e2e.Address{User: p.Self().User, Device: dev}
+	w.mu.Unlock()
+	w.env.rec.learn(w.self, w.name)
+}
+
+func (w *Web) awaitChats(ctx context.Context, n int) error {
+	return Await(ctx, fmt.Sprintf("%s to list %d chats from history sync", w.name, n), func() error {
+		chats, err := w.Chats(ctx)
+		if err != nil {
+			return err
+		}
+		if len(chats) < n {
+			return fmt.Errorf("it lists %d: %+v", len(chats), chats)
+		}
+		return nil
+	})
+}
+
+// Send sends text in the open conversation and records the send in the
+// ledger, targeted at the peer's devices and the account's other devices
+// as the relay lists them now.
+func (w *Web) Send(ctx context.Context, text string) (driver.Message, error) {
+	w.mu.Lock()
+	p, self := w.phone, w.self
+	w.mu.Unlock()
+	if p == nil {
+		return driver.Message{}, fmt.Errorf("harness: %s: send: not linked by the harness", w.name)
+	}
+	peer, err := w.OpenPeer(ctx)
+	if err != nil {
+		return driver.Message{}, err
+	}
+	if peer == "" {
+		return driver.Message{}, fmt.Errorf("harness: %s: send: no conversation open", w.name)
+	}
+	var to []string
+	for _, user := range []string{peer, self.User} {
+		devs, err := p.Devices(ctx, user)
+		if err != nil {
+			return driver.Message{}, fmt.Errorf("harness: %s: send: device list of %s: %w", w.name, user, err)
+		}
+		for _, d := range devs {
+			if a := (e2e.Address{User: user, Device: d}); a != self {
+				to = append(to, w.env.rec.name(a))
+			}
+		}
+	}
+	m, err := w.Page.Send(ctx, text)
+	if err != nil {
+		return m, err
+	}
+	w.mu.Lock()
+	w.sent[m.ID] = ""
+	w.mu.Unlock()
+	w.env.rec.rec.Send(w.name, m.ID, w.name+">"+peer, to, reports.DigestOf([]byte(m.Text)))
+	w.record([]driver.Message{m})
+	return m, nil
+}
+
+// Messages returns the open conversation's messages and records what they
+// show in the ledger.
+func (w *Web) Messages(ctx context.Context) ([]driver.Message, error) {
+	msgs, err := w.Page.Messages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w.record(msgs)
+	return msgs, nil
+}
+
+// Observe reads the open conversation into the ledger (see Messages).
+func (w *Web) Observe(ctx context.Context) error {
+	_, err := w.Messages(ctx)
+	return err
+}
+
+var statusReceipts = []struct {
+	status string
+	record func(r *reports.Recorder, dev, id string)
+}{
+	{driver.StatusSent, func(r *reports.Recorder, dev, id string) { r.Ack(dev, id) }},
+	{driver.StatusDelivered, func(r *reports.Recorder, dev, id string) { r.Receipt(dev, id, reports.Delivered) }},
+	{driver.StatusRead, func(r *reports.Recorder, dev, id string) { r.Receipt(dev, id, reports.Read) }},
+}
+
+// record puts what msgs show into the ledger: the ticks of messages w sent,
+// and each copy of a message w must receive, the first time it shows. A
+// message the ledger does not know yet (a browser sender not yet
+// observed) is looked at again next time.
+func (w *Web) record(msgs []driver.Message) {
+	rec := w.env.rec.rec
+	copies := make(map[string]int)
+	text := make(map[string]string)
+	w.mu.Lock()
+	for _, m := range msgs {
+		if m.ID == "" {
+			continue
+		}
+		if last, ok := w.sent[m.ID]; ok {
+			for _, s := range statusReceipts {
+				if driver.StatusAtLeast(m.Status, s.status) && !driver.StatusAtLeast(last, s.status) {
+					s.record(rec, w.name, m.ID)
+					w.sent[m.ID] = s.status
+				}
+			}
+			continue
+		}
+		copies[m.ID]++
+		text[m.ID] = m.Text
+	}
+	var fresh []string
+	for id, n := range copies {
+		if n > w.shown[id] {
+			fresh = append(fresh, id)
+		}
+	}
+	w.mu.Unlock()
+	if len(fresh) == 0 {
+		return
+	}
+	ledger := w.env.Ledger()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, m := range msgs { // in page order, so the ledger sees the order shown
+		if !slices.Contains(fresh, m.ID) || copies[m.ID] <= w.shown[m.ID] {
+			continue
+		}
+		st, known := ledger.Message(m.ID)
+		if !known {
+			continue
+		}
+		if slices.Contains(st.Targets, w.name) {
+			for range copies[m.ID] - w.shown[m.ID] {
+				rec.Decrypted(w.name, m.ID, reports.DigestOf([]byte(text[m.ID])))
+			}
+		}
+		w.shown[m.ID] = copies[m.ID]
+	}
+}

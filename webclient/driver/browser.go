@@ -1,0 +1,175 @@
+// Package driver drives linksim's browser web client in headless Chromium:
+// a Browser is one Chromium process, a Page is one web client in its own
+// isolated browser context and window, read and operated only through the
+// data-testid contract of docs/webclient-contract.md. It is the only package
+// that imports chromedp.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// DefaultExecPath is Debian's Chromium binary. /usr/bin/chromium is a shell
+// wrapper that adds flags and trips over its own /dev/shm check in
+// containers, so the binary is run directly.
+const DefaultExecPath = "/usr/lib/chromium/chromium"
+
+// Config configures a Browser. The zero value runs DefaultExecPath (or
+// $LINKSIM_CHROMIUM) with 1280x800 windows and 10s per browser action.
+type Config struct {
+	// ExecPath is the Chromium binary; "" uses $LINKSIM_CHROMIUM, then
+	// DefaultExecPath.
+	ExecPath string
+	// Width and Height size every window; 0 means 1280x800.
+	Width, Height int
+	// ActionTimeout bounds each single browser action (a screenshot, a
+	// click, one DOM read); waits made of many actions are bounded by their
+	// context. 0 means 10s.
+	ActionTimeout time.Duration
+	// StartTimeout bounds starting Chromium and opening a page. 0 means 30s.
+	StartTimeout time.Duration
+	// Logf receives chromedp's errors about the browser; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+func (c Config) withDefaults() Config {
+	if c.ExecPath == "" {
+		c.ExecPath = os.Getenv("LINKSIM_CHROMIUM")
+	}
+	if c.ExecPath == "" {
+		c.ExecPath = DefaultExecPath
+	}
+	if c.Width <= 0 || c.Height <= 0 {
+		c.Width, c.Height = 1280, 800
+	}
+	if c.ActionTimeout <= 0 {
+		c.ActionTimeout = 10 * time.Second
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 30 * time.Second
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	return c
+}
+
+// Browser is one headless Chromium process. Its pages share the process but
+// nothing else: each has its own browser context (cookies, storage) and its
+// own window. Safe for concurrent use.
+type Browser struct {
+	cfg         Config
+	ctx         context.Context // the browser's root chromedp context
+	cancel      context.CancelFunc
+	allocCancel context.CancelFunc
+	pid         int
+}
+
+// ErrNoChromium is returned by Launch when the Chromium binary is missing.
+var ErrNoChromium = errors.New("driver: Chromium not found")
+
+// Launch starts Chromium with flags that keep it quiet on a closed network
+// (no background networking, component updates, sync or QUIC) and that stop
+// it from throttling pages in windows nobody looks at.
+func Launch(ctx context.Context, cfg Config) (*Browser, error) {
+	cfg = cfg.withDefaults()
+	if _, err := os.Stat(cfg.ExecPath); err != nil {
+		return nil, fmt.Errorf("%w at %s (%v): run scripts/install-chromium.sh, or point $LINKSIM_CHROMIUM at a Chromium binary",
+			ErrNoChromium, cfg.ExecPath, err)
+	}
+	// Our own option list replaces chromedp's defaults entirely.
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(cfg.ExecPath),
+		chromedp.Headless,
+		chromedp.NoSandbox, // Chromium exits at once as root without it
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(cfg.Width, cfg.Height),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		// chromedp gives the process a fresh --user-data-dir of its own
+		// and removes it when the browser stops.
+	}
+	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(cfg.Logf))
+	b := &Browser{cfg: cfg, ctx: bctx, cancel: cancel, allocCancel: allocCancel}
+	// The first run starts the process and binds its life to bctx, so it
+	// must not run on a context with a deadline: start bounds it instead.
+	if err := start(ctx, bctx, cfg.StartTimeout); err != nil {
+		cancel()
+		allocCancel()
+		return nil, fmt.Errorf("driver: start Chromium %s: %w", cfg.ExecPath, err)
+	}
+	if c := chromedp.FromContext(bctx); c != nil && c.Browser != nil && c.Browser.Process() != nil {
+		b.pid = c.Browser.Process().Pid
+	}
+	return b, nil
+}
+
+// start runs the first (empty) action on the chromedp context cctx, which
+// starts a browser or opens a tab bound to cctx's life, giving up after
+// timeout or when ctx ends; the caller then cancels cctx.
+func start(ctx, cctx context.Context, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- chromedp.Do(cctx) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("not ready after %s", timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done is closed when the browser stopped: closed, or crashed.
+func (b *Browser) Done() <-chan struct{} { return b.ctx.Done() }
+
+// PID is the Chromium main process id (its renderers are its descendants).
+func (b *Browser) PID() int { return b.pid }
+
+// NewPage opens a blank page in a new browser context with its own window:
+// pages never share storage, and none is a hidden tab (hidden tabs get no
+// animation frames and their screenshots hang).
+func (b *Browser) NewPage(ctx context.Context) (*Page, error) {
+	if err := b.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("driver: new page: browser closed: %w", err)
+	}
+	pctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	if err := start(ctx, pctx, b.cfg.StartTimeout); err != nil {
+		cancel()
+		return nil, fmt.Errorf("driver: new page: %w", err)
+	}
+	return newPage(b, pctx, cancel), nil
+}
+
+// Close stops Chromium and removes its profile directory; pages still open
+// die with it. It waits up to 10s for a graceful exit, then kills it.
+func (b *Browser) Close() error {
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	err := chromedp.Cancel(ctx)
+	b.cancel()
+	b.allocCancel()
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = nil // killed rather than closed: nothing left to report
+	}
+	return err
+}

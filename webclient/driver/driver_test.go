@@ -1,0 +1,235 @@
+package driver
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/linksim/linksim/phone/camera"
+)
+
+// The payload has the shape of a real one: ref, then three base64 keys.
+const payload = "1@Zm9yZ2VkLXJlZg==,bm9pc2Uta2V5LW5vaXNlLWtleS1ub2lzZS1rZXktbm9pc2U=,aWRlbnRpdHkta2V5LWlkZW50aXR5LWtleS1pZGVudGl0eQ==,YWR2LXNlY3JldC1hZHYtc2VjcmV0LWFkdi1zZWNyZXQtYWQ="
+
+// fakeApp serves testdata/fake.html, a stand-in that follows the web
+// client's DOM contract, with payload as its QR code.
+func fakeApp(t *testing.T) *httptest.Server {
+	t.Helper()
+	page, err := os.ReadFile("testdata/fake.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qr, err := qrcode.New(payload, qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qr.DisableBorder = false
+	img, err := qr.PNG(-4) // 4 px per module
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/qr.png", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(img)
+	})
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func launch(t testing.TB) *Browser {
+	t.Helper()
+	b, err := Launch(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err) // a missing Chromium fails: the error says how to install it
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestPageFollowsContract(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := fakeApp(t)
+	b := launch(t)
+	p, err := b.NewPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Open(ctx, srv.URL+"/?name=alice/web-1"); err != nil {
+		t.Fatal(err)
+	}
+	if p.Name() != "alice/web-1" {
+		t.Errorf("page name %q, want alice/web-1", p.Name())
+	}
+
+	q, err := p.ReadQR(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Payload != payload {
+		t.Fatalf("read QR %q, want %q", q.Payload, payload)
+	}
+	if q.Attempts != 1 || q.Shot.Before(q.Visible) || q.Decoded.Before(q.Shot) {
+		t.Errorf("read QR in %d attempts, visible %v, shot %v, decoded %v", q.Attempts, q.Visible, q.Shot, q.Decoded)
+	}
+	img, err := p.QRImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := (camera.Camera{}).Scan(img); err != nil || got != payload {
+		t.Fatalf("a perfect camera read %q, %v from the QR image", got, err)
+	}
+
+	if _, err := eval[any](ctx, p, "test hook", "expire()"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ReadQR(ctx); err == nil || !strings.Contains(err.Error(), ErrExpired.Error()) {
+		t.Fatalf("ReadQR on the expired screen: %v, want %v", err, ErrExpired)
+	}
+	if txt, _ := p.ExpiredText(ctx); !strings.HasPrefix(txt, "QR code expired - click to reload") {
+		t.Errorf("expired text %q", txt)
+	}
+	if err := p.ReloadQR(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitScreen(ctx, ScreenQR); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := eval[any](ctx, p, "test hook", "link()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitScreen(ctx, ScreenLinked); err != nil {
+		t.Fatal(err)
+	}
+	chats, err := p.Chats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Chat{
+		{Peer: "+15550000002", Name: "Bob", Last: "hi", Time: "10:00", Unread: 2},
+		{Peer: "+15550000003", Name: "Carol", Last: "yo", Time: "09:00"},
+	}
+	if !slices.Equal(chats, want) {
+		t.Errorf("chats %+v, want %+v", chats, want)
+	}
+	if err := p.OpenChat(ctx, "+15550000002"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.Send(ctx, "hello bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != "M1" || m.Direction != Out || m.Text != "hello bob" {
+		t.Errorf("sent %+v", m)
+	}
+	if _, err := p.Send(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := p.Messages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || msgs[1].Text != "second" || msgs[0].Ticks == "" {
+		t.Errorf("messages %+v", msgs)
+	}
+
+	if err := p.SetAbout(ctx, "Out hiking"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetAbout(ctx, "Back again"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := p.ConnectionStatus(ctx); err != nil || s != "online" {
+		t.Errorf("connection status %q, %v", s, err)
+	}
+	controls, err := p.Controls(ctx)
+	if err != nil || len(controls) < 10 {
+		t.Errorf("%d controls, %v", len(controls), err)
+	}
+	if err := p.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitScreen(ctx, ScreenQR); err != nil {
+		t.Fatal(err)
+	}
+
+	shot, err := p.Screenshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(shot)); err != nil {
+		t.Errorf("page screenshot: %v", err)
+	}
+	if logs := p.ConsoleLogs(); !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "qr drawn") }) {
+		t.Errorf("console logs lack the page's line: %q", logs)
+	}
+}
+
+func TestWaitScreenSaysWhatItSaw(t *testing.T) {
+	ctx := context.Background()
+	srv := fakeApp(t)
+	p, err := launch(t).NewPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Open(ctx, srv.URL+"/?name=bob/web-1"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err = p.WaitScreen(wctx, ScreenLinked)
+	if err == nil || !strings.Contains(err.Error(), `bob/web-1: waited`) || !strings.Contains(err.Error(), "saw the qr screen") {
+		t.Fatalf("WaitScreen error %v, want one naming the page and the qr screen", err)
+	}
+}
+
+func TestMissingChromiumSaysHowToInstall(t *testing.T) {
+	_, err := Launch(context.Background(), Config{ExecPath: "/nonexistent/chromium"})
+	if err == nil || !strings.Contains(err.Error(), "scripts/install-chromium.sh") {
+		t.Fatalf("Launch with no Chromium: %v", err)
+	}
+}
+
+// gozxingMiss is a payload whose QR code (skip2/go-qrcode, level M, as the
+// web app draws it) gozxing's detector misreads although it is perfect.
+const gozxingMiss = "v1,AC14dypW-YvXFfVx--zZNA,tprUn0S6OQE5SLk0Bbi3k67fcrGxOM8IjJJoEI405xc=,BZVW8yXr0AmAJgnSBxJn66YE0VHwbSkdeAtPeREEzflu,33R4P2l+3sKYdIZzsyH+RthY9YnYyEJ5S1LOBeiBFJc="
+
+func TestDecodeQRFallsBackToPureBarcode(t *testing.T) {
+	for _, p := range []string{payload, gozxingMiss} {
+		q, err := qrcode.New(p, qrcode.Medium)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := q.PNG(-6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, camErr := camera.DecodePNG(img)
+		got, pure, err := decodeQR(img)
+		if err != nil || got != p {
+			t.Fatalf("decodeQR read %q, %v; want %q", got, err, p)
+		}
+		if pure != (camErr != nil) {
+			t.Errorf("decodeQR says pure=%v, but phone/camera's error is %v", pure, camErr)
+		}
+		t.Logf("phone/camera: %v; pure-barcode fallback used: %v", camErr, pure)
+	}
+}

@@ -1,0 +1,256 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Screens of the web client (the root's data-screen attribute).
+const (
+	ScreenStarting = "starting"
+	ScreenQR       = "qr"
+	ScreenExpired  = "expired"
+	ScreenLinked   = "linked"
+)
+
+// pollEvery is how often waits re-read the page. Waits poll by interval from
+// Go, never by requestAnimationFrame: a page that gets no frames would never
+// answer.
+const pollEvery = 20 * time.Millisecond
+
+// maxConsole bounds the console lines a page keeps (the newest are kept).
+const maxConsole = 2000
+
+// Page is one web client in its own browser context. Its methods take the
+// caller's context and bound every browser action by Config.ActionTimeout.
+// A Page is used by one goroutine at a time, like a user at one window.
+type Page struct {
+	b      *Browser
+	ctx    context.Context // the tab's chromedp context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	name    string // from the ?name= of the last Open, for errors
+	console []string
+	dropped int
+}
+
+func newPage(b *Browser, ctx context.Context, cancel context.CancelFunc) *Page {
+	p := &Page{b: b, ctx: ctx, cancel: cancel, name: "page"}
+	// Subscribed before any navigation, so no line of the app is missed.
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			p.logConsole(m)
+		}
+	}()
+	return p
+}
+
+func (p *Page) logConsole(m chromedp.ConsoleMessage) {
+	line := fmt.Sprintf("%s %-9s %s", m.Time.Format("15:04:05.000"), m.Type, m.Text)
+	if m.URL != "" {
+		line += fmt.Sprintf("  (%s:%d)", m.URL, m.Line+1)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.console) == maxConsole {
+		p.console = append(p.console[:0], p.console[1:]...)
+		p.dropped++
+	}
+	p.console = append(p.console, line)
+}
+
+// ConsoleLogs returns what the page wrote to its console (console API calls,
+// uncaught exceptions, browser log entries), oldest first, one line each.
+func (p *Page) ConsoleLogs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.console)+1)
+	if p.dropped > 0 {
+		out = append(out, fmt.Sprintf("(%d older lines dropped)", p.dropped))
+	}
+	return append(out, p.console...)
+}
+
+// Name is the device name the page was opened with (its ?name=).
+func (p *Page) Name() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.name
+}
+
+// Close closes the page's window and discards its browser context.
+func (p *Page) Close() { p.cancel() }
+
+// run runs one browser action on the tab, bounded by ctx and the action
+// timeout.
+func run[T any](ctx context.Context, p *Page, what string, a chromedp.Action[T]) (T, error) {
+	actx, cancel := context.WithTimeout(p.ctx, p.b.cfg.ActionTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	v, err := chromedp.Run(actx, a)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return v, fmt.Errorf("%s: %s: %w", p.Name(), what, err)
+	}
+	return v, nil
+}
+
+// do runs actions that return nothing, in order.
+func (p *Page) do(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) error {
+	_, err := run(ctx, p, what, chromedp.Steps(steps...))
+	return err
+}
+
+// eval evaluates a JavaScript expression and decodes its JSON result.
+func eval[T any](ctx context.Context, p *Page, what, expr string) (T, error) {
+	return run(ctx, p, what, chromedp.Evaluate[T](expr))
+}
+
+// wait polls cond until it reports done or ctx ends; when ctx has no
+// deadline, a minute bounds it. An error from cond ends the wait only if it
+// is ErrExpired or the page was closed; others are looked past as
+// transient. The error names what was awaited and the last thing seen.
+func (p *Page) wait(ctx context.Context, what string, cond func(context.Context) (done bool, saw string, err error)) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+	}
+	start := time.Now()
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	var saw string
+	for {
+		done, s, err := cond(ctx)
+		switch {
+		case err != nil && (errors.Is(err, ErrExpired) || p.ctx.Err() != nil):
+			return err // the page is gone, or cannot get there any more
+		case err != nil && ctx.Err() == nil:
+			// A read can fail while the page changes (a navigation
+			// destroys the JavaScript context): look again.
+			s = "an error: " + err.Error()
+		case done:
+			return nil
+		}
+		if s != "" {
+			saw = s
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waited %s for %s; saw %s: %w", p.Name(), time.Since(start).Round(time.Millisecond), what, saw, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Open navigates to url (the relay's page, with ?name= naming the device)
+// and returns once the document loaded; the app may still be starting.
+func (p *Page) Open(ctx context.Context, rawURL string) error {
+	if u, err := url.Parse(rawURL); err == nil && u.Query().Get("name") != "" {
+		p.mu.Lock()
+		p.name = u.Query().Get("name")
+		p.mu.Unlock()
+	}
+	return p.do(ctx, "open "+rawURL, chromedp.Navigate(rawURL))
+}
+
+// Reload reloads the page, as a user pressing F5 would; the app starts again
+// from its stored state.
+func (p *Page) Reload(ctx context.Context) error {
+	return p.do(ctx, "reload", chromedp.Reload())
+}
+
+// Screen returns the screen the app shows: starting, qr, expired or linked
+// ("" before the app rendered its root).
+func (p *Page) Screen(ctx context.Context) (string, error) {
+	return eval[string](ctx, p, "read screen", `(document.querySelector('[data-testid="app"]')?.dataset.screen) ?? ""`)
+}
+
+// WaitScreen waits until the app shows screen.
+func (p *Page) WaitScreen(ctx context.Context, screen string) error {
+	return p.wait(ctx, "the "+screen+" screen", func(ctx context.Context) (bool, string, error) {
+		s, err := p.Screen(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		if s == screen {
+			return true, "", nil
+		}
+		saw := "the " + s + " screen"
+		if s == "" {
+			saw = "no app root"
+		}
+		if t, _ := p.ErrorText(ctx); t != "" {
+			saw += fmt.Sprintf(" with error %q", t)
+		}
+		return false, saw, nil
+	})
+}
+
+// ErrorText returns the text of the error toast, "" when none shows.
+func (p *Page) ErrorText(ctx context.Context) (string, error) {
+	return eval[string](ctx, p, "read error toast", `(() => {
+		const e = document.querySelector('[data-testid="error"]');
+		return e && e.checkVisibility() ? e.textContent.trim() : "";
+	})()`)
+}
+
+// ConnectionStatus returns connecting, reconnecting or online.
+func (p *Page) ConnectionStatus(ctx context.Context) (string, error) {
+	return eval[string](ctx, p, "read connection status",
+		`(document.querySelector('[data-testid="connection-status"]')?.dataset.status) ?? ""`)
+}
+
+// Screenshot returns a PNG of the whole page.
+func (p *Page) Screenshot(ctx context.Context) ([]byte, error) {
+	return run(ctx, p, "screenshot page", chromedp.FullScreenshot(100))
+}
+
+// HTML returns the page's current DOM as HTML, for failure artifacts.
+func (p *Page) HTML(ctx context.Context) (string, error) {
+	return eval[string](ctx, p, "read HTML", `document.documentElement.outerHTML`)
+}
+
+// testID is the CSS selector of the elements with data-testid id, narrowed
+// by extra attribute selectors (`[data-peer="…"]`).
+func testID(id string, extra ...string) chromedp.CSS {
+	return chromedp.CSS(`[data-testid="` + id + `"]` + strings.Join(extra, ""))
+}
+
+// attr is an attribute selector [name="value"] with value quoted for CSS.
+func attr(name, value string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `[` + name + `="` + r.Replace(value) + `"]`
+}
+
+// click clicks the first visible element matching sel, as a mouse would.
+func (p *Page) click(ctx context.Context, what string, sel chromedp.CSS) error {
+	return p.do(ctx, what, chromedp.Click(sel, chromedp.RetryInterval(pollEvery)))
+}
+
+// typeInto empties the input with data-testid id and types text into it
+// key by key, as a user would.
+func (p *Page) typeInto(ctx context.Context, id, text string) error {
+	if _, err := eval[any](ctx, p, "empty "+id, `(() => {
+		const e = document.querySelector('[data-testid="`+id+`"]');
+		if (e) { e.value = ""; e.dispatchEvent(new Event("input", {bubbles: true})); }
+	})()`); err != nil {
+		return err
+	}
+	return p.do(ctx, "type into "+id, chromedp.SendKeys(testID(id), text, chromedp.RetryInterval(pollEvery)))
+}
