@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,12 +34,17 @@ func ArtifactsDir() string {
 	}
 }
 
+// failed reports whether the Env's test has failed; a TB that cannot say
+// counts as passing, and keeps no artifacts.
+func (e *Env) failed() bool {
+	f, ok := e.t.(interface{ Failed() bool })
+	return ok && f.Failed()
+}
+
 // keepArtifacts saves w's screenshot, DOM and console log when the test
 // has failed (the TB's temp dir is deleted, so they go to ArtifactsDir).
-// A TB that cannot say whether it failed keeps nothing.
 func (e *Env) keepArtifacts(w *Web) {
-	f, ok := e.t.(interface{ Failed() bool })
-	if !ok || !f.Failed() {
+	if !e.failed() {
 		return
 	}
 	dir, err := e.SaveArtifacts(w)
@@ -49,13 +56,41 @@ func (e *Env) keepArtifacts(w *Web) {
 	}
 }
 
+// keepRunArtifacts saves the relay's log and this Env's event timeline
+// when the test has failed.
+func (e *Env) keepRunArtifacts() {
+	if !e.failed() {
+		return
+	}
+	dir := e.artifactsDir()
+	events, err := json.MarshalIndent(e.rec.rec.Events(), "", " ")
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		err = errors.Join(os.WriteFile(filepath.Join(dir, "relay.log"), e.RelayLog(), 0o644),
+			os.WriteFile(filepath.Join(dir, "events.json"), events, 0o644))
+	}
+	if err != nil {
+		e.t.Logf("harness: keeping the relay log and events: %v", err)
+		return
+	}
+	e.t.Logf("harness: the relay log and event timeline are in %s", dir)
+}
+
+// Artifacts is the folder this Env's failure artifacts went to, or "".
+func (e *Env) Artifacts() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.artifacts
+}
+
 // artifactsDir is this Env's folder of ArtifactsDir, named after the test
 // and the time it was first asked for.
 func (e *Env) artifactsDir() string {
-	w := e.web()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.artifacts == "" {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.artifacts == "" {
 		test := "run"
 		if n, ok := e.t.(interface{ Name() string }); ok && n.Name() != "" {
 			test = n.Name()
@@ -64,9 +99,9 @@ func (e *Env) artifactsDir() string {
 		if len(test) > 100 {
 			test = test[:100]
 		}
-		w.artifacts = filepath.Join(ArtifactsDir(), time.Now().Format("20060102-150405.000")+"-"+test)
+		e.artifacts = filepath.Join(ArtifactsDir(), time.Now().Format("20060102-150405.000")+"-"+test)
 	}
-	return w.artifacts
+	return e.artifacts
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -59,9 +59,8 @@ type Web struct {
 // envWeb is an Env's browser state, kept beside the Env: the pages, and the
 // web app server for relays that do not serve the app themselves.
 type envWeb struct {
-	mu        sync.Mutex
-	srv       *httptest.Server
-	artifacts string // folder for this Env's failure artifacts, once named
+	mu  sync.Mutex
+	srv *httptest.Server
 }
 
 var envWebs sync.Map // *Env -> *envWeb
@@ -173,9 +172,6 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 			return 0, err
 		}
 		e.rec.rec.Step(StepQRDecoded, w.name, q.Decoded.Sub(q.Visible))
-		if q.Pure {
-			e.t.Logf("harness: %s: phone/camera cannot read this QR code (a gozxing detector miss); the phone scans the payload read in pure-barcode mode", w.name)
-		}
 		start := time.Now()
 		dev, err := ScanQR(ctx, p, q)
 		if device.Code(err) == pb.ErrorCode_REF_EXPIRED && attempt < maxScans {
@@ -204,13 +200,9 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 	}
 }
 
-// ScanQR has phone p scan the QR code q read off a page: the screenshot
-// through a perfect camera (phone.ScanImage), or, when phone/camera cannot
-// read it (q.Pure), the payload the driver read.
+// ScanQR has phone p scan the QR code q read off a page: the screenshot,
+// through a perfect camera (phone.ScanImage).
 func ScanQR(ctx context.Context, p *phone.Phone, q driver.QR) (uint32, error) {
-	if q.Pure {
-		return p.Scan(ctx, q.Payload)
-	}
 	img, err := png.Decode(bytes.NewReader(q.PNG))
 	if err != nil {
 		return 0, fmt.Errorf("harness: QR screenshot: %w", err)

@@ -73,8 +73,9 @@ type Env struct {
 	backend Backend
 	net     *faultNet
 
-	mu    sync.Mutex
-	users map[string]string // phone name -> user (phone number)
+	mu        sync.Mutex
+	users     map[string]string // phone name -> user (phone number)
+	artifacts string            // folder for this Env's failure artifacts, once named
 }
 
 // Start starts the relay backend cfg names (embedded by default) and returns
@@ -119,6 +120,8 @@ func Start(t TB, cfg Config) *Env {
 	}
 	e.backend = b
 	t.Cleanup(func() { b.Close() })
+	// Runs before the relay closes: a container's log must still be there.
+	t.Cleanup(e.keepRunArtifacts)
 	return e
 }
 

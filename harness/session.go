@@ -17,6 +17,7 @@ type Session struct {
 	mu       sync.Mutex
 	cleanups []func()
 	failure  error
+	failed   bool
 }
 
 // SkipError is what Run returns for a run that called Skipf: not passed,
@@ -55,6 +56,26 @@ func (s *Session) Run(fn func()) error {
 }
 
 func (s *Session) Helper() {}
+
+// Fail marks the run failed without stopping it, as testing.T.Fail does:
+// cleanups then keep artifacts.
+func (s *Session) Fail() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed = true
+}
+
+// Failed reports whether the run failed.
+func (s *Session) Failed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed || s.failure != nil && !isSkip(s.failure)
+}
+
+func isSkip(err error) bool {
+	_, ok := err.(*SkipError)
+	return ok
+}
 
 func (s *Session) Cleanup(f func()) {
 	s.mu.Lock()

@@ -63,8 +63,8 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 	for i, f := range flows {
 		fmt.Fprintf(progress, "[%d/%d] %s ...\n", i+1, len(flows), f.Name())
 		start := time.Now()
-		err := runOne(ctx, f, cfg, rec)
-		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start)}
+		err, artifacts := runOne(ctx, f, cfg, rec)
+		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start), Artifacts: artifacts}
 		var skip *harness.SkipError
 		switch {
 		case errors.As(err, &skip):
@@ -80,24 +80,35 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 	return r
 }
 
-func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) error {
+// runOne runs f on a fresh environment and returns its error and, when it
+// failed, the folder its artifacts went to.
+func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (error, string) {
 	s := harness.NewSession(cfg.Log)
-	var runErr error
+	var (
+		runErr error
+		env    *harness.Env
+	)
 	failure := s.Run(func() {
 		envCfg := cfg.Env
 		envCfg.Recorder = rec
 		if f.Configure != nil {
 			f.Configure(&envCfg)
 		}
-		env := harness.Start(s, envCfg)
+		env = harness.Start(s, envCfg)
 		fctx, cancel := context.WithTimeout(ctx, f.Timeout)
 		defer cancel()
-		runErr = f.Run(fctx, env)
+		if runErr = f.Run(fctx, env); runErr != nil {
+			s.Fail() // so the cleanups keep the artifacts
+		}
 	})
-	if failure != nil {
-		return failure
+	var artifacts string
+	if env != nil {
+		artifacts = env.Artifacts()
 	}
-	return runErr
+	if failure != nil {
+		return failure, artifacts
+	}
+	return runErr, artifacts
 }
 
 func failureLine(err error) string {

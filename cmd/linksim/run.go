@@ -59,6 +59,7 @@ budgets with --threshold.`,
 				cfg.Log = os.Stderr
 			}
 			fmt.Printf("linksim: running %d scenarios (suite %q) against the %s relay\n", len(flows), suite, relayFlag)
+			defer harness.CloseBrowsers()
 			r := scenarios.Run(cmd.Context(), flows, cfg)
 			r.Evaluate(all)
 			if err := r.WriteSummary(os.Stdout); err != nil {

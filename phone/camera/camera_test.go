@@ -186,3 +186,22 @@ func BenchmarkDecodeBlank300(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeReadsDetectorMisses: gozxing's detector misplaces the grid of
+// this perfectly drawn code (skip2/go-qrcode, level M, as the web app draws
+// it); Decode must still read it, through pure-barcode mode.
+func TestDecodeReadsDetectorMisses(t *testing.T) {
+	const miss = "v1,AC14dypW-YvXFfVx--zZNA,tprUn0S6OQE5SLk0Bbi3k67fcrGxOM8IjJJoEI405xc=,BZVW8yXr0AmAJgnSBxJn66YE0VHwbSkdeAtPeREEzflu,33R4P2l+3sKYdIZzsyH+RthY9YnYyEJ5S1LOBeiBFJc="
+	q, err := qrcode.New(miss, qrcode.Medium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, err := q.PNG(-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodePNG(png)
+	if err != nil || got != miss {
+		t.Fatalf("DecodePNG read %q, %v; want the payload", got, err)
+	}
+}

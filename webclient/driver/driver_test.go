@@ -207,29 +207,3 @@ func TestMissingChromiumSaysHowToInstall(t *testing.T) {
 		t.Fatalf("Launch with no Chromium: %v", err)
 	}
 }
-
-// gozxingMiss is a payload whose QR code (skip2/go-qrcode, level M, as the
-// web app draws it) gozxing's detector misreads although it is perfect.
-const gozxingMiss = "v1,AC14dypW-YvXFfVx--zZNA,tprUn0S6OQE5SLk0Bbi3k67fcrGxOM8IjJJoEI405xc=,BZVW8yXr0AmAJgnSBxJn66YE0VHwbSkdeAtPeREEzflu,33R4P2l+3sKYdIZzsyH+RthY9YnYyEJ5S1LOBeiBFJc="
-
-func TestDecodeQRFallsBackToPureBarcode(t *testing.T) {
-	for _, p := range []string{payload, gozxingMiss} {
-		q, err := qrcode.New(p, qrcode.Medium)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := q.PNG(-6)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, camErr := camera.DecodePNG(img)
-		got, pure, err := decodeQR(img)
-		if err != nil || got != p {
-			t.Fatalf("decodeQR read %q, %v; want %q", got, err, p)
-		}
-		if pure != (camErr != nil) {
-			t.Errorf("decodeQR says pure=%v, but phone/camera's error is %v", pure, camErr)
-		}
-		t.Logf("phone/camera: %v; pure-barcode fallback used: %v", camErr, pure)
-	}
-}

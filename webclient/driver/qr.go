@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/linksim/linksim/phone/camera"
 )
@@ -28,10 +26,6 @@ type QR struct {
 	// thrown away (the code rotated or was redrawn mid-read, or did not
 	// decode).
 	Attempts int
-	// Pure says phone/camera could not read the code and gozxing's
-	// pure-barcode mode did (see decodeQR); a phone camera scanning the
-	// same picture will fail too.
-	Pure bool
 }
 
 // ScreenshotTime is how long the screenshot took once the code was visible.
@@ -135,14 +129,14 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 		}
 		q.Attempts++
 		q.Shot = time.Now()
-		payload, pure, derr := decodeQR(shot)
+		payload, derr := camera.DecodePNG(shot)
 		q.Decoded = time.Now()
 		after, err := p.qrState(ctx)
 		if err != nil {
 			return q, err
 		}
 		if derr == nil && after == before {
-			q.Payload, q.PNG, q.Pure = payload, shot, pure
+			q.Payload, q.PNG = payload, shot
 			return q, nil
 		}
 		if derr != nil && !errors.Is(derr, camera.ErrNoQR) {
@@ -156,32 +150,6 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 			return q, err
 		}
 	}
-}
-
-// decodeQR reads a QR element screenshot with phone/camera, the phone's
-// own decoder. About 1 code in 130 defeats it: gozxing's detector misplaces
-// the grid of some perfectly drawn codes (the same codes decode with its
-// pure-barcode mode, and with zbarimg). An element screenshot is exactly a
-// pure barcode (axis-aligned, unscaled, with its quiet zone), so that mode
-// is the fallback, and pure says it was needed.
-func decodeQR(b []byte) (payload string, pure bool, err error) {
-	payload, err = camera.DecodePNG(b)
-	if err == nil || !errors.Is(err, camera.ErrNoQR) {
-		return payload, false, err
-	}
-	img, derr := png.Decode(bytes.NewReader(b))
-	if derr != nil {
-		return "", false, err
-	}
-	bmp, derr := gozxing.NewBinaryBitmapFromImage(img)
-	if derr != nil {
-		return "", false, err
-	}
-	res, derr := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
-	if derr != nil {
-		return "", false, err
-	}
-	return res.GetText(), true, nil
 }
 
 // ReloadQR clicks "QR code expired - click to reload".
