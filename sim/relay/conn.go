@@ -1,0 +1,344 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/linksim/linksim/sim/store"
+	"github.com/linksim/linksim/sim/wire"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// sendQueue bounds the frames waiting for one connection's writer. The
+// delivery window (256) plus answers and pushes fit easily; a connection
+// that still falls this far behind is closed rather than allowed to hold
+// memory or stall whoever pushes to it. It resumes from its durable queue
+// when it reconnects.
+const sendQueue = 1024
+
+// closeWait bounds how long a connection that ends waits for its writer to
+// finish the close handshake.
+const closeWait = 5 * time.Second
+
+var connIDs atomic.Uint64
+
+// conn is one WebSocket after the Noise handshake. Its read loop runs on the
+// HTTP handler's goroutine and handles requests in order; a writer goroutine
+// owns the socket's write side; a pusher goroutine (after Hello) feeds it
+// the device's queue.
+type conn struct {
+	r   *Relay
+	id  uint64
+	wc  *wire.Conn
+	key []byte // the peer's Noise static key
+
+	// ctx is cancelled when the connection is over; everything the
+	// connection started stops with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	out        chan *pb.Frame
+	closeReq   chan closeReq // capacity 1, written once
+	closeOnce  sync.Once
+	killOnce   sync.Once // a full send queue closes the socket at once
+	writerDone chan struct{}
+
+	mu      sync.Mutex
+	log     *slog.Logger
+	addr    *store.Address // nil while anonymous
+	session *session       // pairing, while the companion shows refs
+	pusher  *pusher        // after Hello
+	closing bool
+}
+
+type closeReq struct {
+	reason string
+	final  *pb.Frame // written last, e.g. LoggedOut
+}
+
+// serveWS accepts a WebSocket, runs the handshake and serves the connection
+// until it ends.
+func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
+	if r.isClosed() {
+		http.Error(w, "relay closing", http.StatusServiceUnavailable)
+		return
+	}
+	// Any origin may connect: devices authenticate by their Noise key, and a
+	// web app routed through a fault proxy connects from another origin.
+	ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		r.log.Info("websocket accept failed", "remote", req.RemoteAddr, "err", err)
+		return
+	}
+	hctx, cancel := context.WithTimeout(r.ctx, r.cfg.HandshakeTimeout)
+	wc, err := wire.Accept(hctx, ws, r.key)
+	cancel()
+	if err != nil {
+		r.m.handshakeFailures.Inc()
+		r.log.Info("handshake failed", "remote", req.RemoteAddr, "err", err)
+		ws.CloseNow()
+		return
+	}
+	c := &conn{
+		r: r, id: connIDs.Add(1), wc: wc, key: wc.RemoteKey(),
+		out: make(chan *pb.Frame, sendQueue), closeReq: make(chan closeReq, 1),
+		writerDone: make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(r.ctx)
+	c.log = r.log.With("conn", c.id, "remote", req.RemoteAddr)
+	if !r.track(c) {
+		wc.Close("relay closing")
+		return
+	}
+	defer r.untrack(c)
+	r.m.conns.Inc()
+	defer r.m.conns.Dec()
+	go c.writer()
+	c.run()
+}
+
+// run serves the connection on the calling goroutine and cleans up after it.
+func (c *conn) run() {
+	defer c.end()
+	defer func() {
+		if p := recover(); p != nil {
+			// A last line of defence: input is validated, so a panic is
+			// our bug; it costs this connection only.
+			c.logger().Error("panic serving connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.shutdown("internal error", nil)
+		}
+	}()
+	c.identify()
+	c.readLoop()
+}
+
+// identify looks the proven Noise key up (protocol §3).
+func (c *conn) identify() {
+	d, err := c.r.st.DeviceByKey(c.key)
+	switch {
+	case err == nil:
+		c.becomeDevice(d.Address)
+		c.logger().Info("device connected")
+	case errors.Is(err, store.ErrRemoved):
+		c.log.Info("removed device connected", "user", d.User, "device", d.Device)
+		c.shutdown("logged out", loggedOut("removed"))
+	case errors.Is(err, store.ErrNotFound):
+		c.log.Debug("anonymous connection")
+	default:
+		c.log.Error("looking up device", "err", err)
+		c.shutdown("internal error", nil)
+	}
+}
+
+// becomeDevice binds the connection to a device and replaces the device's
+// older connection, if any.
+func (c *conn) becomeDevice(a store.Address) {
+	c.mu.Lock()
+	c.addr = &a
+	c.log = c.log.With("user", a.User, "device", a.Device)
+	c.mu.Unlock()
+	if old := c.r.hub.attach(a, c); old != nil && old != c {
+		old.logger().Info("connection replaced by a newer one")
+		old.shutdown("replaced", nil)
+	}
+}
+
+func (c *conn) device() (store.Address, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.addr == nil {
+		return store.Address{}, false
+	}
+	return *c.addr, true
+}
+
+func (c *conn) logger() *slog.Logger {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.log
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+func (c *conn) readLoop() {
+	for {
+		rctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.IdleTimeout)
+		f, err := c.wc.ReadFrame(rctx)
+		idle := rctx.Err() == context.DeadlineExceeded
+		cancel()
+		if err != nil {
+			c.readFailed(err, idle)
+			return
+		}
+		if c.isClosing() {
+			continue // keep reading so the close handshake completes
+		}
+		c.r.m.frame("in", f)
+		c.handle(f)
+	}
+}
+
+// readFailed sorts out why a read failed: a frame that decrypted but does
+// not decode is answered (protocol §2); anything else just ends the
+// connection.
+func (c *conn) readFailed(err error, idle bool) {
+	log := c.logger()
+	switch {
+	case idle:
+		log.Info("closing idle connection")
+	// wire reports a frame it decrypted but could not decode with this
+	// prefix (and ErrFrameTooLarge); there is no sentinel for it.
+	case strings.HasPrefix(err.Error(), "decode frame:") || errors.Is(err, wire.ErrFrameTooLarge):
+		log.Info("undecodable frame", "err", err)
+		c.shutdown("bad frame", errFrame(0, pb.ErrorCode_BAD_REQUEST, "frame does not decode"))
+	case websocket.CloseStatus(err) != -1:
+		log.Debug("peer closed", "err", err)
+	default:
+		log.Info("read failed", "err", err)
+	}
+}
+
+// end runs when the read loop is over: it lets the writer finish its close
+// handshake, then stops everything the connection started.
+func (c *conn) end() {
+	c.shutdown("", nil)
+	select {
+	case <-c.writerDone:
+	case <-time.After(closeWait):
+	}
+	c.cancel()
+	c.wc.CloseNow()
+	<-c.writerDone
+	if a, ok := c.device(); ok {
+		c.r.hub.detach(a, c)
+	}
+	c.r.pair.ended(c)
+	c.logger().Debug("connection ended")
+}
+
+// send queues a frame for the writer without ever blocking: a connection
+// whose queue is full is closed at once. Once the connection is closing,
+// frames are dropped.
+func (c *conn) send(f *pb.Frame) bool {
+	if c.isClosing() {
+		return false // the writer has drained, or is about to
+	}
+	select {
+	case c.out <- f:
+		return true
+	case <-c.ctx.Done():
+		return false
+	default:
+	}
+	c.killOnce.Do(func() {
+		c.mu.Lock()
+		c.closing = true // drop what is still read
+		c.mu.Unlock()
+		c.logger().Warn("send queue full, closing the connection", "queued", len(c.out))
+		c.r.m.slowCloses.Inc()
+		go c.wc.CloseNow() // the writer may be stuck in a write; don't wait for it
+	})
+	return false
+}
+
+// answer sends the answer to request id.
+func (c *conn) answer(id uint64, f *pb.Frame) {
+	f.Id = id
+	c.send(f)
+}
+
+// shutdown asks the writer to send what is queued, then final (if any), then
+// close the socket with reason. Later calls do nothing; frames read from now
+// on are dropped.
+func (c *conn) shutdown(reason string, final *pb.Frame) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		c.closeReq <- closeReq{reason: reason, final: final}
+	})
+}
+
+func (c *conn) writer() {
+	defer close(c.writerDone)
+	for {
+		select {
+		case f := <-c.out:
+			if !c.write(f) {
+				c.wc.CloseNow()
+				return
+			}
+		case req := <-c.closeReq:
+			for drained := false; !drained; {
+				select {
+				case f := <-c.out:
+					if !c.write(f) {
+						c.wc.CloseNow()
+						return
+					}
+				default:
+					drained = true
+				}
+			}
+			if req.final != nil && !c.write(req.final) {
+				c.wc.CloseNow()
+				return
+			}
+			if req.reason == "" {
+				c.wc.CloseNow()
+			} else {
+				c.wc.Close(req.reason)
+			}
+			return
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// write sends one frame; false means the socket is unusable.
+func (c *conn) write(f *pb.Frame) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.IdleTimeout)
+	defer cancel()
+	err := c.wc.WriteFrame(ctx, f)
+	if errors.Is(err, wire.ErrFrameTooLarge) {
+		// Requests are checked so that answers fit; this is our bug, and
+		// the socket is still fine.
+		c.logger().Error("frame too large to send", "type", bodyName(f))
+		return true
+	}
+	if err != nil {
+		c.logger().Debug("write failed", "err", err)
+		return false
+	}
+	c.r.m.frame("out", f)
+	return true
+}
+
+// poke tells the connection's pusher that its queue has new items.
+func (c *conn) poke() {
+	c.mu.Lock()
+	p := c.pusher
+	c.mu.Unlock()
+	if p != nil {
+		p.poke()
+	}
+}
+
+func loggedOut(reason string) *pb.Frame {
+	return &pb.Frame{Body: &pb.Frame_LoggedOut{LoggedOut: &pb.LoggedOut{Reason: reason}}}
+}

@@ -1,0 +1,258 @@
+package relay
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linksim/linksim/sim/store"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// media is the relay's media service (docs/protocol.md §12): upload tokens
+// handed to devices over the Noise channel, the HTTP endpoints that take and
+// serve blobs, and the sweeper that forgets old ones.
+type media struct {
+	r     *Relay
+	blobs *blobs
+
+	mu     sync.Mutex
+	tokens map[string]uploadToken
+
+	uploads  sync.WaitGroup // PUTs in progress
+	sweeping chan struct{}  // closed when the sweeper ended
+
+	uploadsTotal   *prometheus.CounterVec
+	downloadsTotal *prometheus.CounterVec
+	uploadedBytes  prometheus.Counter
+	swept          prometheus.Counter
+}
+
+// uploadToken lets its holder upload one blob: the size and hash a device
+// announced. It may be used again until it expires, so an upload that was
+// cut can be retried.
+type uploadToken struct {
+	owner   store.Address
+	size    int64
+	sum     []byte
+	expires time.Time
+}
+
+func newMedia(r *Relay, dataDir string) (*media, error) {
+	b, err := openBlobs(dataDir, r.cfg.NoSync)
+	if err != nil {
+		return nil, err
+	}
+	m := &media{
+		r: r, blobs: b, tokens: make(map[string]uploadToken), sweeping: make(chan struct{}),
+		uploadsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linksim_relay_media_uploads_total", Help: "Media uploads by result: stored, exists, or the refusal.",
+		}, []string{"result"}),
+		downloadsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linksim_relay_media_downloads_total", Help: "Media downloads (ranges included) by result: ok, missing.",
+		}, []string{"result"}),
+		uploadedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "linksim_relay_media_uploaded_bytes_total", Help: "Bytes of media blobs stored.",
+		}),
+		swept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "linksim_relay_media_expired_total", Help: "Media blobs removed after MediaTTL.",
+		}),
+	}
+	blobCount := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "linksim_relay_media_blobs", Help: "Media blobs stored.",
+	}, func() float64 { return float64(b.count()) })
+	r.m.reg.MustRegister(m.uploadsTotal, m.downloadsTotal, m.uploadedBytes, m.swept, blobCount)
+	go m.sweep()
+	return m, nil
+}
+
+// sweep expires blobs and tokens until the relay closes, checking a few
+// times per MediaTTL (at most hourly, at least every 10ms for tests' short
+// TTLs).
+func (m *media) sweep() {
+	defer close(m.sweeping)
+	every := min(max(m.r.cfg.MediaTTL/4, 10*time.Millisecond), time.Hour)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.r.ctx.Done():
+			return
+		case now := <-t.C:
+			n, err := m.blobs.sweep(now, m.r.cfg.MediaTTL)
+			if err != nil {
+				m.r.log.Error("media sweep", "err", err)
+			}
+			if n > 0 {
+				m.swept.Add(float64(n))
+				m.r.log.Info("media blobs expired", "count", n)
+			}
+			m.mu.Lock()
+			for tok, u := range m.tokens {
+				if now.After(u.expires) {
+					delete(m.tokens, tok)
+				}
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// close waits for the sweeper (the relay's context is already cancelled)
+// and, briefly, for uploads still being written.
+func (m *media) close() {
+	<-m.sweeping
+	done := make(chan struct{})
+	go func() { m.uploads.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		m.r.log.Warn("relay closing with media uploads still running")
+	}
+}
+
+// onMediaUpload answers MediaUpload with a token, or says the blob is
+// already stored (its time to live starts again: it is referenced anew).
+func (c *conn) onMediaUpload(me store.Address, id uint64, f *pb.Frame) (*pb.Frame, error) {
+	req := f.GetMediaUpload()
+	m, limit := c.r.media, c.r.cfg.MaxMediaBytes
+	switch size := req.GetSize(); {
+	case size == 0:
+		return nil, badRequest("media upload of 0 bytes")
+	case size > uint64(limit):
+		return nil, fail(pb.ErrorCode_MEDIA_TOO_LARGE, "blob of %d bytes, the relay takes at most %d", size, limit)
+	case len(req.GetEncSha256()) != 32:
+		return nil, badRequest("enc_sha256 of %d bytes, want 32", len(req.GetEncSha256()))
+	}
+	now := time.Now()
+	ans := &pb.MediaUploadToken{DirectPath: "/media/" + hex.EncodeToString(req.GetEncSha256())}
+	if m.blobs.touch(req.GetEncSha256(), now) {
+		ans.Exists = true
+		m.uploadsTotal.WithLabelValues("exists").Inc()
+	} else {
+		b := make([]byte, 16)
+		rand.Read(b)
+		ans.Token = base64.RawURLEncoding.EncodeToString(b)
+		ans.Url = "/media/" + ans.Token
+		expires := now.Add(c.r.cfg.MediaTokenTTL)
+		ans.ExpiresUnixMs = expires.UnixMilli()
+		m.mu.Lock()
+		m.tokens[ans.Token] = uploadToken{owner: me, size: int64(req.GetSize()), sum: req.GetEncSha256(), expires: expires}
+		m.mu.Unlock()
+	}
+	c.logger().Debug("media upload token", "size", req.GetSize(), "exists", ans.Exists)
+	return &pb.Frame{Body: &pb.Frame_MediaUploadToken{MediaUploadToken: ans}}, nil
+}
+
+// routes adds the media endpoints to mux.
+func (m *media) routes(mux *http.ServeMux) {
+	mux.HandleFunc("PUT /media/{token}", m.upload)
+	mux.HandleFunc("GET /media/{sum}", m.download)
+}
+
+func (m *media) token(tok string) (uploadToken, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.tokens[tok]
+	return u, ok && time.Now().Before(u.expires)
+}
+
+// upload takes a blob: PUT /media/{token}, the body being exactly the
+// announced bytes. Answers: 201 stored, 200 already stored, 403 unknown or
+// expired token, 413 more bytes than announced or than the relay takes, 400
+// fewer bytes or another hash. Nothing is stored unless it verified.
+func (m *media) upload(w http.ResponseWriter, req *http.Request) {
+	u, ok := m.token(req.PathValue("token"))
+	refuse := func(code int, result, format string, args ...any) {
+		m.uploadsTotal.WithLabelValues(result).Inc()
+		msg := fmt.Sprintf(format, args...)
+		m.r.log.Info("media upload refused", "user", u.owner.User, "device", u.owner.Device, "status", code, "why", msg)
+		http.Error(w, msg, code)
+	}
+	// Refusals come before the body is read: a client that sent
+	// "Expect: 100-continue" never sends it.
+	switch limit := m.r.cfg.MaxMediaBytes; {
+	case !ok:
+		refuse(http.StatusForbidden, "forbidden", "upload token unknown or expired: ask for a new one")
+		return
+	case req.ContentLength > limit:
+		refuse(http.StatusRequestEntityTooLarge, "too_large", "blob of %d bytes, the relay takes at most %d", req.ContentLength, limit)
+		return
+	case req.ContentLength > u.size:
+		refuse(http.StatusRequestEntityTooLarge, "too_large", "blob of %d bytes, the token is for %d", req.ContentLength, u.size)
+		return
+	case req.ContentLength >= 0 && req.ContentLength < u.size:
+		refuse(http.StatusBadRequest, "short", "blob of %d bytes, the token is for %d", req.ContentLength, u.size)
+		return
+	}
+	direct := "/media/" + hex.EncodeToString(u.sum)
+	if m.blobs.touch(u.sum, time.Now()) {
+		m.uploadsTotal.WithLabelValues("exists").Inc()
+		writeStored(w, http.StatusOK, direct)
+		return
+	}
+	m.uploads.Add(1)
+	defer m.uploads.Done()
+	start := time.Now()
+	err := m.blobs.put(req.Body, u.size, u.sum)
+	switch {
+	case errors.Is(err, errBlobTooLarge):
+		refuse(http.StatusRequestEntityTooLarge, "too_large", "more than the %d bytes the token is for", u.size)
+	case errors.Is(err, errBlobShort):
+		refuse(http.StatusBadRequest, "short", "%v", err)
+	case errors.Is(err, errBlobHash):
+		refuse(http.StatusBadRequest, "bad_hash", "the SHA-256 of the %d bytes received is not the token's", u.size)
+	case err != nil:
+		// Most often the uploader's connection broke; it retries.
+		refuse(http.StatusBadRequest, "cut", "upload failed: %v", err)
+	default:
+		m.uploadsTotal.WithLabelValues("stored").Inc()
+		m.uploadedBytes.Add(float64(u.size))
+		m.r.log.Info("media stored", "user", u.owner.User, "device", u.owner.Device, "size", u.size,
+			"ms", time.Since(start).Milliseconds())
+		writeStored(w, http.StatusCreated, direct)
+	}
+}
+
+func writeStored(w http.ResponseWriter, code int, direct string) {
+	w.Header().Set("Location", direct)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"direct_path": direct})
+}
+
+// download serves a blob, GET /media/{sum} with sum its hex SHA-256, with
+// Range requests (http.ServeContent) so a cut download resumes. Knowing the
+// hash is the only credential: the blob is ciphertext, useless without the
+// media key, which only the chat's devices have.
+func (m *media) download(w http.ResponseWriter, req *http.Request) {
+	sum := req.PathValue("sum")
+	f, err := m.blobs.open(sum)
+	if errors.Is(err, fs.ErrNotExist) {
+		m.downloadsTotal.WithLabelValues("missing").Inc()
+		http.Error(w, "no such blob (expired, or never uploaded)", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		m.r.log.Error("media download", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	m.downloadsTotal.WithLabelValues("ok").Inc()
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("ETag", strconv.Quote(sum)) // a blob never changes: If-Range can trust it
+	h.Set("Cache-Control", "private, immutable")
+	http.ServeContent(w, req, "", time.Time{}, f)
+}

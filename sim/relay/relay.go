@@ -1,0 +1,231 @@
+// Package relay is linksim's reference relay: the server every device talks
+// to over Noise-encrypted WebSocket frames. It keeps accounts, devices and
+// prekeys, runs the pairing rendezvous, and routes ciphertext through durable
+// per-device queues, as docs/protocol.md specifies. It never sees plaintext.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/linksim/linksim/sim/store"
+	"github.com/linksim/linksim/sim/wire"
+)
+
+// Config tunes a Relay. The zero value is valid: every zero field takes the
+// default named in its comment (the protocol's defaults, docs/protocol.md §13).
+type Config struct {
+	// DataDir holds the store (relay.db) and the relay's Noise static key
+	// (relay.key), so a restarted relay keeps its queues and the key
+	// devices pinned. "" uses a new temporary directory, removed on Close.
+	DataDir string
+	// RefCount is how many pairing refs one PairStart issues. Default 6.
+	RefCount int
+	// RefFirstTTL is how long the first pairing ref is valid. Default 60s.
+	RefFirstTTL time.Duration
+	// RefNextTTL is how long each later pairing ref is valid. Default 20s.
+	RefNextTTL time.Duration
+	// PairTimeout is how long a scan waits for the companion's PairFinish
+	// or PairReject before the phone gets PAIR_TIMEOUT. Default 10s.
+	PairTimeout time.Duration
+	// IdleTimeout closes a connection that sent no frame for this long; it
+	// also bounds how long one write may block. Default 60s.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the Noise handshake. Default 10s.
+	HandshakeTimeout time.Duration
+	// MaxCompanions is how many companions an account may link. Default 4.
+	MaxCompanions int
+	// Logger receives structured logs (never keys, ciphertext or
+	// plaintext). nil discards them.
+	Logger *slog.Logger
+	// Web serves every path the relay does not (the web app, at /). It is
+	// called once with the relay's public Noise key, which the page must
+	// carry for the app to pin. nil serves a placeholder page.
+	Web func(relayKey []byte) http.Handler
+	// NoSync skips the disk sync on commit: faster, and an acked message no
+	// longer survives a machine crash. For throwaway relays in tests only.
+	NoSync bool
+	// MaxMediaBytes is the largest media blob the relay takes. Default 64 MiB.
+	MaxMediaBytes int64
+	// MediaTTL is how long a media blob is kept after it was last uploaded
+	// or announced again (MediaUpload of the same hash). Default 7 days.
+	MediaTTL time.Duration
+	// MediaTokenTTL is how long an upload token can start an upload.
+	// Default 10 minutes.
+	MediaTokenTTL time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.RefCount <= 0 {
+		c.RefCount = 6
+	}
+	def(&c.RefFirstTTL, 60*time.Second)
+	def(&c.RefNextTTL, 20*time.Second)
+	def(&c.PairTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	def(&c.HandshakeTimeout, 10*time.Second)
+	if c.MaxCompanions <= 0 {
+		c.MaxCompanions = 4
+	}
+	if c.MaxMediaBytes <= 0 {
+		c.MaxMediaBytes = 64 << 20
+	}
+	def(&c.MediaTTL, 7*24*time.Hour)
+	def(&c.MediaTokenTTL, 10*time.Minute)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+// Relay is one relay instance. Serve it with Handler (or use Serve).
+type Relay struct {
+	cfg     Config
+	log     *slog.Logger
+	st      store.Store
+	key     wire.KeyPair
+	tempDir string // removed on Close; "" when DataDir was given
+	hub     router
+	pair    *pairings
+	acks    *ackers
+	m       *metrics
+	handler http.Handler
+	media   *media
+
+	// ctx is cancelled by Close; every connection derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*conn]struct{}
+	wg     sync.WaitGroup // one per tracked connection
+}
+
+// New opens (or creates) the relay's state in cfg.DataDir.
+func New(cfg Config) (*Relay, error) {
+	cfg = cfg.withDefaults()
+	r := &Relay{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
+	dir := cfg.DataDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "linksim-relay-")
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		dir, r.tempDir = d, d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("relay: data dir: %w", err)
+	}
+	fail := func(err error) (*Relay, error) {
+		if r.tempDir != "" {
+			os.RemoveAll(r.tempDir)
+		}
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
+	if err != nil {
+		return fail(err)
+	}
+	st, err := store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		return fail(err)
+	}
+	r.key, r.st = key, st
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.m = newMetrics(st)
+	r.hub = newHub()
+	r.pair = newPairings(r)
+	r.acks = newAckers(r)
+	if r.media, err = newMedia(r, dir); err != nil {
+		r.cancel()
+		st.Close()
+		return fail(err)
+	}
+	r.handler = r.routes()
+	r.log.Info("relay ready", "data_dir", dir, "temp", r.tempDir != "")
+	return r, nil
+}
+
+// Key returns the relay's public Noise static key, which devices pin.
+func (r *Relay) Key() []byte { return append([]byte(nil), r.key.Public...) }
+
+// Handler serves /ws, /healthz, /metrics, /relay.json and the web app at /.
+func (r *Relay) Handler() http.Handler { return r.handler }
+
+// Close closes every connection (telling each peer why), waits for them to
+// end, then closes the store and removes a temporary data dir. Connections
+// that do not finish their close handshake within a few seconds are dropped.
+func (r *Relay) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	conns := make([]*conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+
+	for _, c := range conns {
+		c.shutdown("relay closing", nil)
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		r.cancel() // aborts reads, writes and close handshakes
+		<-done
+	}
+	r.cancel()
+	r.acks.wg.Wait() // acks read before the end still get deleted
+	r.media.close()
+	err := r.st.Close()
+	if r.tempDir != "" {
+		err = errors.Join(err, os.RemoveAll(r.tempDir))
+	}
+	r.log.Info("relay closed")
+	return err
+}
+
+// track registers a connection being served; it fails once Close began.
+func (r *Relay) track(c *conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.conns[c] = struct{}{}
+	r.wg.Add(1)
+	return true
+}
+
+func (r *Relay) untrack(c *conn) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+	r.wg.Done()
+}
+
+func (r *Relay) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+func nowMs() int64 { return time.Now().UnixMilli() }

@@ -1,0 +1,64 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Server is a Relay listening on a TCP address, like httptest.Server: for
+// tests, the harness's embedded backend and `linksim relay`.
+type Server struct {
+	relay *Relay
+	srv   *http.Server
+	url   string
+	done  chan error
+}
+
+// Serve starts a relay with cfg and serves it on addr ("127.0.0.1:0" picks
+// a free port on the loopback interface).
+func Serve(cfg Config, addr string) (*Server, error) {
+	r, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("relay: listen: %w", err)
+	}
+	s := &Server{
+		relay: r,
+		srv:   &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second},
+		url:   "http://" + ln.Addr().String(),
+		done:  make(chan error, 1),
+	}
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// URL is the base URL, http://host:port.
+func (s *Server) URL() string { return s.url }
+
+// WSURL is the devices' WebSocket URL, ws://host:port/ws.
+func (s *Server) WSURL() string { return "ws" + strings.TrimPrefix(s.url, "http") + "/ws" }
+
+// Key returns the relay's public Noise static key.
+func (s *Server) Key() []byte { return s.relay.Key() }
+
+// Relay returns the relay being served.
+func (s *Server) Relay() *Relay { return s.relay }
+
+// Close stops listening, closes every device connection (Relay.Close) and
+// the store.
+func (s *Server) Close() error {
+	err := s.srv.Close() // the listener and plain HTTP; WebSockets are hijacked
+	err = errors.Join(err, s.relay.Close())
+	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}

@@ -1,0 +1,235 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// Bucket layout. A device key (devKey) is the user, a 0x00 byte, and the
+// device id as 4 big-endian bytes, so one user's devices sort together and
+// in id order.
+//
+//	accounts  user -> JSON Account
+//	devices   devKey -> JSON deviceRecord
+//	keys      Noise key -> devKey
+//	removed   Noise key -> devKey of the removed device (tombstone)
+//	prekeys   devKey -> bucket: 4-byte id -> public key
+//	queues    devKey -> bucket: 8-byte seq -> encoded Delivery; the bucket's
+//	          own sequence is the device's seq counter
+//	sent      devKey -> bucket: message id -> 8-byte unix ms of the ack
+var (
+	bAccounts  = []byte("accounts")
+	bDevices   = []byte("devices")
+	bKeys      = []byte("keys")
+	bRemoved   = []byte("removed")
+	bPreKeys   = []byte("prekeys")
+	bQueues    = []byte("queues")
+	bSent      = []byte("sent")
+	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bPreKeys, bQueues, bSent}
+)
+
+// Options tunes a Bolt store. The zero value is the default.
+type Options struct {
+	// NoSync skips fsync on commit: faster, and no longer crash-safe.
+	// Only for throwaway stores.
+	NoSync bool
+}
+
+// Bolt is the Store on one bbolt file. It is safe for concurrent use.
+type Bolt struct {
+	db    *bolt.DB
+	group *committer // group commit for the frequent writes: enqueue, ack, take bundles
+	depth atomic.Int64
+}
+
+var _ Store = (*Bolt)(nil)
+
+// OpenBolt opens or creates the store file at path. bbolt locks the file;
+// OpenBolt gives up after a second if another process holds it.
+func OpenBolt(path string, opt Options) (*Bolt, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      time.Second,
+		FreelistType: bolt.FreelistMapType,
+		NoSync:       opt.NoSync,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Bolt{db: db}
+	var depth int64
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bQueues).ForEachBucket(func(k []byte) error {
+			depth += int64(countKeys(tx.Bucket(bQueues).Bucket(k)))
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s.depth.Store(depth)
+	s.group = newCommitter(db)
+	return s, nil
+}
+
+// Close releases the file once running writes are done; later calls fail.
+func (s *Bolt) Close() error {
+	s.group.close()
+	return s.db.Close()
+}
+
+func devKey(a Address) []byte {
+	k := make([]byte, 0, len(a.User)+5)
+	k = append(k, a.User...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint32(k, a.Device)
+}
+
+func userPrefix(user string) []byte {
+	return append([]byte(user), 0)
+}
+
+func parseDevKey(k []byte) Address {
+	if len(k) < 5 {
+		return Address{}
+	}
+	return Address{User: string(k[:len(k)-5]), Device: binary.BigEndian.Uint32(k[len(k)-4:])}
+}
+
+func checkUser(user string) error {
+	if user == "" || strings.IndexByte(user, 0) >= 0 {
+		return fmt.Errorf("store: bad user name %q", user)
+	}
+	return nil
+}
+
+// deviceRecord is how a Device is stored.
+type deviceRecord struct {
+	User           string `json:"user"`
+	Device         uint32 `json:"device"`
+	NoiseKey       []byte `json:"noise_key"`
+	RegistrationID uint32 `json:"registration_id"`
+	IdentityKey    []byte `json:"identity_key"`
+	SPKID          uint32 `json:"spk_id"`
+	SPKPub         []byte `json:"spk_pub"`
+	SPKSig         []byte `json:"spk_sig"`
+	Identity       []byte `json:"identity,omitempty"`
+	Platform       string `json:"platform,omitempty"`
+	CreatedUnixMs  int64  `json:"created_unix_ms"`
+}
+
+func encodeDevice(d Device) ([]byte, error) {
+	return json.Marshal(deviceRecord{
+		User: d.User, Device: d.Device, NoiseKey: d.NoiseKey,
+		RegistrationID: d.RegistrationID, IdentityKey: d.IdentityKey,
+		SPKID: d.SignedPreKey.GetId(), SPKPub: d.SignedPreKey.GetPublicKey(), SPKSig: d.SignedPreKey.GetSignature(),
+		Identity: d.Identity, Platform: d.Platform, CreatedUnixMs: d.CreatedUnixMs,
+	})
+}
+
+func decodeDevice(b []byte) (Device, error) {
+	var r deviceRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Device{}, fmt.Errorf("store: corrupt device record: %w", err)
+	}
+	return Device{
+		Address:  Address{User: r.User, Device: r.Device},
+		NoiseKey: r.NoiseKey, RegistrationID: r.RegistrationID, IdentityKey: r.IdentityKey,
+		SignedPreKey: &pb.SignedPreKey{Id: r.SPKID, PublicKey: r.SPKPub, Signature: r.SPKSig},
+		Identity:     r.Identity, Platform: r.Platform, CreatedUnixMs: r.CreatedUnixMs,
+	}, nil
+}
+
+func getAccount(tx *bolt.Tx, user string) (Account, error) {
+	v := tx.Bucket(bAccounts).Get([]byte(user))
+	if v == nil {
+		return Account{}, ErrNotFound
+	}
+	var a Account
+	if err := json.Unmarshal(v, &a); err != nil {
+		return Account{}, fmt.Errorf("store: corrupt account %q: %w", user, err)
+	}
+	return a, nil
+}
+
+func putAccount(tx *bolt.Tx, a Account) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bAccounts).Put([]byte(a.User), b)
+}
+
+func getDevice(tx *bolt.Tx, a Address) (Device, error) {
+	v := tx.Bucket(bDevices).Get(devKey(a))
+	if v == nil {
+		return Device{}, ErrNotFound
+	}
+	return decodeDevice(v)
+}
+
+// deviceIDs lists a user's device ids from the devices bucket.
+func deviceIDs(tx *bolt.Tx, user string) []uint32 {
+	p := userPrefix(user)
+	var ids []uint32
+	c := tx.Bucket(bDevices).Cursor()
+	for k, _ := c.Seek(p); k != nil && len(k) == len(p)+4 && string(k[:len(p)]) == string(p); k, _ = c.Next() {
+		ids = append(ids, binary.BigEndian.Uint32(k[len(p):]))
+	}
+	return ids
+}
+
+// putDevice writes a new device with its key index, prekeys and an empty
+// queue, failing with ErrKeyTaken if its Noise key is in use or removed.
+func putDevice(tx *bolt.Tx, d Device, prekeys []*pb.PreKey) error {
+	if len(d.NoiseKey) == 0 {
+		return errors.New("store: device without a noise key")
+	}
+	if tx.Bucket(bKeys).Get(d.NoiseKey) != nil || tx.Bucket(bRemoved).Get(d.NoiseKey) != nil {
+		return ErrKeyTaken
+	}
+	rec, err := encodeDevice(d)
+	if err != nil {
+		return err
+	}
+	k := devKey(d.Address)
+	if err := tx.Bucket(bDevices).Put(k, rec); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bKeys).Put(d.NoiseKey, k); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bPreKeys, bQueues, bSent} {
+		if _, err := tx.Bucket(name).CreateBucketIfNotExists(k); err != nil {
+			return err
+		}
+	}
+	_, err = addPreKeys(tx, k, prekeys, len(prekeys))
+	return err
+}
+
+// countKeys counts a bucket's keys with a cursor. Bucket.Stats would be
+// cheaper but reads committed pages only, so inside a write transaction it
+// misses the transaction's own changes.
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}

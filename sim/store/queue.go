@@ -1,0 +1,182 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// deliverySeqField is Delivery.seq's field number: Enqueue prepends the seq
+// to a Delivery encoded without it, so encoding happens outside the write
+// transaction that everyone waits for.
+const deliverySeqField = 1
+
+func (s *Bolt) Enqueue(b Batch) (Result, error) {
+	if len(b.MessageID) > bolt.MaxKeySize {
+		return Result{}, fmt.Errorf("store: enqueue: message id too long")
+	}
+	bodies := make([][]byte, len(b.Items))
+	for i, it := range b.Items {
+		d := it.Delivery
+		if d.GetSeq() != 0 {
+			d = proto.Clone(d).(*pb.Delivery)
+			d.Seq = 0
+		}
+		body, err := proto.Marshal(d)
+		if err != nil {
+			return Result{}, fmt.Errorf("store: enqueue: %w", err)
+		}
+		bodies[i] = body
+	}
+	var res Result
+	// The committer may run this function more than once (when another
+	// function in its group fails), so it only writes to res.
+	err := s.group.write(func(tx *bolt.Tx) error {
+		res = Result{}
+		sender := devKey(b.Sender)
+		if b.MessageID != "" {
+			sent := tx.Bucket(bSent).Bucket(sender)
+			if sent == nil {
+				return fmt.Errorf("sender %s: %w", b.Sender, ErrNotFound)
+			}
+			if v := sent.Get([]byte(b.MessageID)); len(v) == 8 {
+				res = Result{Dup: true, UnixMs: int64(binary.BigEndian.Uint64(v))}
+				return nil
+			}
+		}
+		for user, want := range b.Expect {
+			if !slices.Equal(deviceIDs(tx, user), want) {
+				return fmt.Errorf("%s: %w", user, ErrStale)
+			}
+		}
+		seqs := make([]uint64, len(b.Items))
+		for i, it := range b.Items {
+			q := tx.Bucket(bQueues).Bucket(devKey(it.To))
+			if q == nil {
+				return fmt.Errorf("%s: %w", it.To, ErrNotFound)
+			}
+			seq, err := q.NextSequence()
+			if err != nil {
+				return err
+			}
+			v := protowire.AppendTag(make([]byte, 0, len(bodies[i])+11), deliverySeqField, protowire.VarintType)
+			v = protowire.AppendVarint(v, seq)
+			if err := q.Put(seqKey(seq), append(v, bodies[i]...)); err != nil {
+				return err
+			}
+			seqs[i] = seq
+		}
+		if b.MessageID != "" {
+			ms := binary.BigEndian.AppendUint64(nil, uint64(b.UnixMs))
+			if err := tx.Bucket(bSent).Bucket(sender).Put([]byte(b.MessageID), ms); err != nil {
+				return err
+			}
+		}
+		res = Result{UnixMs: b.UnixMs, Seqs: seqs}
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("store: enqueue from %s: %w", b.Sender, err)
+	}
+	if !res.Dup {
+		s.depth.Add(int64(len(b.Items)))
+		for i, it := range b.Items {
+			it.Delivery.Seq = res.Seqs[i]
+		}
+	}
+	return res, nil
+}
+
+func seqKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, seq)
+}
+
+func (s *Bolt) Sent(sender Address, messageID string) (unixMs int64, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		sent := tx.Bucket(bSent).Bucket(devKey(sender))
+		if sent == nil {
+			return ErrNotFound
+		}
+		if v := sent.Get([]byte(messageID)); len(v) == 8 {
+			unixMs, ok = int64(binary.BigEndian.Uint64(v)), true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("store: sent by %s: %w", sender, err)
+	}
+	return unixMs, ok, nil
+}
+
+func (s *Bolt) Read(a Address, after uint64, max int) (out []*pb.Delivery, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bQueues).Bucket(devKey(a))
+		if q == nil {
+			return ErrNotFound
+		}
+		c := q.Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			d := new(pb.Delivery)
+			if err := proto.Unmarshal(v, d); err != nil {
+				return fmt.Errorf("corrupt item %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read queue of %s: %w", a, err)
+	}
+	return out, nil
+}
+
+func (s *Bolt) Ack(a Address, seqs []uint64) (n int, err error) {
+	// Group commit: every device acks every item, so acks are as frequent
+	// as deliveries and share commits the same way.
+	err = s.group.write(func(tx *bolt.Tx) error {
+		n = 0
+		q := tx.Bucket(bQueues).Bucket(devKey(a))
+		if q == nil {
+			return ErrNotFound
+		}
+		for _, seq := range seqs {
+			k := seqKey(seq)
+			if q.Get(k) == nil {
+				continue
+			}
+			if err := q.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: ack %s: %w", a, err)
+	}
+	s.depth.Add(int64(-n))
+	return n, nil
+}
+
+func (s *Bolt) Len(a Address) (n int, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bQueues).Bucket(devKey(a))
+		if q == nil {
+			return ErrNotFound
+		}
+		n = countKeys(q)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: queue length of %s: %w", a, err)
+	}
+	return n, nil
+}
+
+func (s *Bolt) Depth() int64 { return s.depth.Load() }
