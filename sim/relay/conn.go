@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,7 +201,7 @@ func (c *conn) readFailed(err error, idle bool) {
 		log.Info("closing idle connection")
 	// wire reports a frame it decrypted but could not decode with this
 	// prefix (and ErrFrameTooLarge); there is no sentinel for it.
-	case strings.HasPrefix(err.Error(), "decode frame:") || errors.Is(err, wire.ErrFrameTooLarge):
+	case errors.Is(err, wire.ErrDecode) || errors.Is(err, wire.ErrFrameTooLarge):
 		log.Info("undecodable frame", "err", err)
 		c.shutdown("bad frame", errFrame(0, pb.ErrorCode_BAD_REQUEST, "frame does not decode"))
 	case websocket.CloseStatus(err) != -1:

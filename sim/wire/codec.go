@@ -16,6 +16,10 @@ const MaxFrame = 1 << 20
 // ErrFrameTooLarge is returned for frames over MaxFrame, encoded or decoded.
 var ErrFrameTooLarge = fmt.Errorf("frame larger than %d bytes", MaxFrame)
 
+// ErrDecode means a frame was received intact (it decrypted) but is not a
+// frame this version understands: the peer's bug, not the network's.
+var ErrDecode = errors.New("decode frame")
+
 // Encode serializes a frame, refusing one the peer would refuse.
 func Encode(f *pb.Frame) ([]byte, error) {
 	if f.GetBody() == nil {
@@ -35,14 +39,14 @@ func Encode(f *pb.Frame) ([]byte, error) {
 // does not know, is an error, so callers never have to guess.
 func Decode(b []byte) (*pb.Frame, error) {
 	if len(b) > MaxFrame {
-		return nil, fmt.Errorf("decode frame: %w", ErrFrameTooLarge)
+		return nil, fmt.Errorf("%w: %w", ErrDecode, ErrFrameTooLarge)
 	}
 	var f pb.Frame
 	if err := proto.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("decode frame: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	if f.GetBody() == nil {
-		return nil, errors.New("decode frame: no known body")
+		return nil, fmt.Errorf("%w: no known body", ErrDecode)
 	}
 	return &f, nil
 }
