@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +17,7 @@ func runCmd() *cobra.Command {
 	var (
 		suite, relayFlag, out, thresholdFile string
 		thresholds                           reports.Thresholds
-		verbose                              bool
+		verbose, list                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -37,12 +38,18 @@ budgets with --threshold.`,
   linksim run --relay ws://127.0.0.1:8080/ws`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := harness.Prepare(relayFlag); err != nil {
-				return fmt.Errorf("--relay %s: %w", relayFlag, err)
-			}
 			flows, err := scenarios.Select(suite)
 			if err != nil {
 				return err
+			}
+			if list {
+				for _, f := range flows {
+					fmt.Printf("%-60s [%s]\n", f.Name(), strings.Join(f.Labels, ", "))
+				}
+				return nil
+			}
+			if err := harness.Prepare(relayFlag); err != nil {
+				return fmt.Errorf("--relay %s: %w", relayFlag, err)
 			}
 			all := reports.DefaultThresholds()
 			if thresholdFile != "" {
@@ -83,5 +90,6 @@ budgets with --threshold.`,
 	f.Var(&thresholds, "threshold", `a threshold such as 'msg.deliver p99<250ms' (repeatable)`)
 	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines")
+	f.BoolVar(&list, "list", false, "list the scenarios --suite selects, with their labels, and exit")
 	return cmd
 }
