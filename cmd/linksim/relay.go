@@ -4,11 +4,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/linksim/linksim/sim/relay"
+	"github.com/linksim/linksim/webclient/static"
 )
 
 func relayCmd() *cobra.Command {
@@ -22,7 +24,8 @@ func relayCmd() *cobra.Command {
 		Long: `Serve the reference relay: WebSocket at /ws (docs/protocol.md), /healthz,
 /metrics (Prometheus) and /relay.json (the pinned Noise key). Its state
 (accounts, queues, its Noise key) lives in --data, so a restart on the same
-directory keeps every acknowledged message and the same key.`,
+directory keeps every acknowledged message and the same key. The web app is
+served at / when it was built into the binary (make build).`,
 		Example: "  linksim relay --listen 127.0.0.1:8080 --data ./relay-data",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -32,6 +35,12 @@ directory keeps every acknowledged message and the same key.`,
 			}
 			cfg.DataDir = data
 			cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			app, err := static.Embedded()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "linksim relay: %v; / serves a placeholder page\n", err)
+			} else {
+				cfg.Web = func(key []byte) http.Handler { return static.Handler(key, app) }
+			}
 			srv, err := relay.Serve(cfg, listen)
 			if err != nil {
 				return err
