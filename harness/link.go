@@ -16,6 +16,11 @@ const (
 	StepChatsShown = "pair.chats_shown" // linked -> history's chats shown
 )
 
+// CatchUpStep names the step "a device back online received its backlog of
+// n messages": reconnect.catch_up.<n>, so reports show catch-up time
+// against backlog size.
+func CatchUpStep(n int) string { return fmt.Sprintf("reconnect.catch_up.%d", n) }
+
 // CurrentQR waits for the client's QR screen and returns the ref shown.
 // Native clients hand over the payload; browser clients are read from pixels
 // by the browser driver instead.

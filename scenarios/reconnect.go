@@ -32,22 +32,31 @@ var reconnectFlows = []Flow{
 }
 
 func offlineCatchUp(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 1)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
 	if err != nil {
 		return err
 	}
 	bob.Webs[0].Close()
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 20); err != nil {
+	const rounds = 20
+	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, rounds); err != nil {
 		return err
 	}
-	if _, err := env.Reopen(ctx, bob, 0); err != nil {
+	return catchUp(ctx, env, bob, 0, rounds*len(alice.Devices()))
+}
+
+// catchUp reopens u's web client i, waits until every message reached every
+// device, and records how long that took against the backlog it had.
+func catchUp(ctx context.Context, env *harness.Env, u *harness.User, i, backlog int) error {
+	start := time.Now()
+	d, err := env.Reopen(ctx, u, i)
+	if err != nil {
 		return err
 	}
-	return clean(ctx, env)
+	if err := clean(ctx, env); err != nil {
+		return err
+	}
+	env.Recorder().Step(harness.CatchUpStep(backlog), d.Name(), time.Since(start))
+	return nil
 }
 
 // relayRestart stops the relay with stop while messages wait in its queues.
@@ -59,24 +68,21 @@ func relayRestart(stop func(*harness.Env, context.Context) error) func(context.C
 
 func restartWithBacklog(ctx context.Context, env *harness.Env, stop func(*harness.Env, context.Context) error) error {
 	env.RequireControl("restart or crash the relay")
-	alice, err := env.NewUser(ctx, "alice", 1)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
 	if err != nil {
 		return err
 	}
 	// Bob's web client is away, so what alice sends waits in the relay's
 	// queue across the restart.
 	bob.Webs[0].Close()
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 10); err != nil {
+	const rounds = 10
+	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, rounds); err != nil {
 		return err
 	}
 	if err := stop(env, ctx); err != nil {
 		return err
 	}
-	if _, err := env.Reopen(ctx, bob, 0); err != nil {
+	if err := catchUp(ctx, env, bob, 0, rounds*len(alice.Devices())); err != nil {
 		return err
 	}
 	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 2); err != nil {
@@ -86,11 +92,7 @@ func restartWithBacklog(ctx context.Context, env *harness.Env, stop func(*harnes
 }
 
 func droppedLinks(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 1)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
 	if err != nil {
 		return err
 	}
