@@ -18,6 +18,7 @@ type recorder struct {
 
 	mu    sync.Mutex
 	names map[e2e.Address]string
+	media mediaLedger
 }
 
 func newRecorder(rec *reports.Recorder) *recorder {
@@ -55,7 +56,7 @@ func (r *recorder) record(e device.Event) {
 			to[i] = r.name(a)
 		}
 		// A stream is one sender's chat: order is promised within it.
-		r.rec.Send(e.Device, e.MessageID, e.Device+">"+e.Chat, to, reports.DigestOf([]byte(e.Text)))
+		r.rec.Send(e.Device, e.MessageID, e.Device+">"+e.Chat, to, digestOf(e))
 	case device.Acked:
 		r.rec.Ack(e.Device, e.MessageID)
 	case device.Received:
@@ -66,6 +67,8 @@ func (r *recorder) record(e device.Event) {
 		if k, ok := receiptKinds[e.Receipt]; ok {
 			r.rec.Receipt(e.Device, e.MessageID, k)
 		}
+	case device.MediaUploaded, device.MediaReceived, device.MediaDownloaded, device.MediaRejected:
+		r.recordMedia(e)
 	case device.Connected:
 		r.rec.Connect(e.Device)
 	case device.Disconnected, device.LoggedOut:

@@ -127,12 +127,12 @@ func (p *Phone) sendHistory(ctx context.Context, dev uint32) error {
 		for _, m := range msgs[max(0, len(msgs)-historyPerChat):] {
 			hc.Messages = append(hc.Messages, &pb.HistoryMessage{
 				MessageId: m.ID, FromUser: m.From, Text: m.Text, SentUnixMs: m.Sent.UnixMilli(), Status: uint32(m.Status),
+				Media: m.Media.Proto(),
 			})
 		}
 		h.Chats = append(h.Chats, hc)
 	}
-	content := &pb.Content{Kind: &pb.Content_HistorySync{HistorySync: h}}
-	return p.SendDirect(ctx, device.NewMessageID(), e2e.Address{User: p.Self().User, Device: dev}, content)
+	return p.SendHistory(ctx, e2e.Address{User: p.Self().User, Device: dev}, h)
 }
 
 // LinkedDevices lists the account's companions (device ids other than 0).

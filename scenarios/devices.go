@@ -53,11 +53,7 @@ func listsAgree(ctx context.Context, u *harness.User, want []uint32) error {
 }
 
 func phoneRemovesWeb(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 2)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 0)
+	alice, bob, err := aliceAndBob(ctx, env, 2, 0)
 	if err != nil {
 		return err
 	}
@@ -134,11 +130,7 @@ func logoutAndRemoveAll(ctx context.Context, env *harness.Env) error {
 }
 
 func aboutText(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 1)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 0)
+	alice, bob, err := aliceAndBob(ctx, env, 1, 0)
 	if err != nil {
 		return err
 	}

@@ -50,11 +50,7 @@ var faultFlows = []Flow{
 }
 
 func slowNetwork(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 1)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -81,11 +77,7 @@ func slowNetwork(ctx context.Context, env *harness.Env) error {
 }
 
 func linkReset(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 1)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -99,11 +91,7 @@ func linkReset(ctx context.Context, env *harness.Env) error {
 }
 
 func halfOpenLink(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 0)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 0, 1)
 	if err != nil {
 		return err
 	}

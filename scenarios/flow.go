@@ -19,6 +19,7 @@ const (
 	Reconnect = "reconnect"
 	Security  = "security"
 	Profile   = "profile"
+	Media     = "media"   // images, videos, documents and large history through the media store
 	Browser   = "browser" // runs the web app in headless Chromium
 	// Process and Container label the suites' runs of a flow against the
 	// relay as a child process and in a container.
@@ -51,7 +52,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, browserFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, mediaFlows, browserFlows)
 }
 
 // within is the usual wait for something that should happen promptly.
@@ -67,4 +68,16 @@ func await(ctx context.Context, what string, cond func() error) error {
 // clean waits until the ledger has nothing missing and nothing wrong.
 func clean(ctx context.Context, env *harness.Env) error {
 	return await(ctx, "every message to reach every device exactly once, in order", env.Check)
+}
+
+// aliceAndBob registers the two users most flows need, each a phone with
+// the given number of linked native web clients.
+func aliceAndBob(ctx context.Context, env *harness.Env, aliceWebs, bobWebs int) (alice, bob *harness.User, err error) {
+	if alice, err = env.NewUser(ctx, "alice", aliceWebs); err != nil {
+		return nil, nil, err
+	}
+	if bob, err = env.NewUser(ctx, "bob", bobWebs); err != nil {
+		return nil, nil, err
+	}
+	return alice, bob, nil
 }

@@ -55,11 +55,7 @@ func receiptsReached(ctx context.Context, u *harness.User, peer string) error {
 }
 
 func fanOut(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 2)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 2, 1)
 	if err != nil {
 		return err
 	}
@@ -80,11 +76,7 @@ func fanOut(ctx context.Context, env *harness.Env) error {
 }
 
 func staleDeviceList(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 0)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 0)
+	alice, bob, err := aliceAndBob(ctx, env, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -110,11 +102,7 @@ func staleDeviceList(ctx context.Context, env *harness.Env) error {
 }
 
 func retryReceipt(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 0)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 0, 1)
 	if err != nil {
 		return err
 	}

@@ -34,11 +34,7 @@ var pairingFlows = []Flow{
 }
 
 func linkWithHistory(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 0)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 0)
+	alice, bob, err := aliceAndBob(ctx, env, 0, 0)
 	if err != nil {
 		return err
 	}

@@ -24,11 +24,7 @@ var securityFlows = []Flow{
 
 func noPlaintextAtRelay(ctx context.Context, env *harness.Env) error {
 	dataDir := env.DataDir() // skips on a relay whose store the harness cannot read
-	alice, err := env.NewUser(ctx, "alice", 1)
-	if err != nil {
-		return err
-	}
-	bob, err := env.NewUser(ctx, "bob", 1)
+	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
 	if err != nil {
 		return err
 	}

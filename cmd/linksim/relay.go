@@ -21,9 +21,9 @@ func relayCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Serve the reference relay",
-		Long: `Serve the reference relay: WebSocket at /ws (docs/protocol.md), /healthz,
-/metrics (Prometheus) and /relay.json (the pinned Noise key). Its state
-(accounts, queues, its Noise key) lives in --data, so a restart on the same
+		Long: `Serve the reference relay: WebSocket at /ws (docs/protocol.md), the media
+store at /media/, /healthz, /metrics (Prometheus) and /relay.json (the pinned
+Noise key). Its state (accounts, queues, media blobs, its Noise key) lives in --data, so a restart on the same
 directory keeps every acknowledged message and the same key. The web app is
 served at / when it was built into the binary (make build).`,
 		Example: "  linksim relay --listen 127.0.0.1:8080 --data ./relay-data",
@@ -63,5 +63,7 @@ served at / when it was built into the binary (make build).`,
 	f.DurationVar(&cfg.RefNextTTL, "pair-next-ttl", 0, "validity of each next pairing ref (0: 20s)")
 	f.DurationVar(&cfg.PairTimeout, "pair-timeout", 0, "how long a scan waits for the companion (0: 10s)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close connections silent this long (0: 60s)")
+	f.Int64Var(&cfg.MaxMediaBytes, "max-media-bytes", 0, "largest media blob taken (0: 64 MiB)")
+	f.DurationVar(&cfg.MediaTTL, "media-ttl", 0, "keep a media blob this long after its last upload (0: 168h)")
 	return cmd
 }

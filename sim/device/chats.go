@@ -30,6 +30,9 @@ type Message struct {
 	Sent     time.Time
 	Outgoing bool // sent by this user, from this or another of its devices
 	Status   Status
+	// Media is set for a media message (Text is then its caption): what
+	// Download needs to fetch and verify it.
+	Media *Media `json:",omitempty"`
 }
 
 // Chat summarises one conversation.

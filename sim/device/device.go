@@ -2,7 +2,8 @@
 // connection to the relay (reconnecting with backoff), keep Signal sessions,
 // send messages to every device of a recipient and of its own user, receive,
 // acknowledge and deduplicate deliveries, send and apply receipts, answer
-// retry receipts, and keep chats. Package phone and webclient/app build on it.
+// retry receipts, keep chats, and send and download encrypted media. Package
+// phone and webclient/app build on it.
 package device
 
 import (
@@ -47,6 +48,9 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// CallTimeout bounds one request's round trip; 0 means 10 s.
 	CallTimeout time.Duration
+	// MediaDir is where media being encrypted or decrypted is spooled;
+	// "" means the system's temp dir.
+	MediaDir string
 }
 
 func (c Config) withDefaults() Config {

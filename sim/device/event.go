@@ -11,19 +11,25 @@ import (
 type EventKind int
 
 const (
-	Connected     EventKind = iota + 1 // greeted by the relay
-	Disconnected                       // the link ended
-	Sent                               // a message was handed to the relay (Targets set)
-	Acked                              // the relay stored it durably
-	Received                           // a message decrypted (From, Text set)
-	Undecryptable                      // a delivery failed to decrypt; a retry was asked for
-	ReceiptIn                          // a receipt for our message arrived (Receipt set)
-	LoggedOut                          // the relay removed this device
+	Connected       EventKind = iota + 1 // greeted by the relay
+	Disconnected                         // the link ended
+	Sent                                 // a message was handed to the relay (Targets set)
+	Acked                                // the relay stored it durably
+	Received                             // a message decrypted (From, Text set)
+	Undecryptable                        // a delivery failed to decrypt; a retry was asked for
+	ReceiptIn                            // a receipt for our message arrived (Receipt set)
+	LoggedOut                            // the relay removed this device
+	MediaUploaded                        // our media blob is in the relay's store (Media, Took set)
+	MediaReceived                        // a media message arrived; its blob is not fetched yet (Media set)
+	MediaDownloaded                      // a media blob was fetched and verified (Media, Took set)
+	MediaRejected                        // a media blob failed its MAC or hash check, or could not be fetched (Err set)
 )
 
 var kindNames = map[EventKind]string{
 	Connected: "connected", Disconnected: "disconnected", Sent: "sent", Acked: "acked",
 	Received: "received", Undecryptable: "undecryptable", ReceiptIn: "receipt", LoggedOut: "logged-out",
+	MediaUploaded: "media-uploaded", MediaReceived: "media-received", MediaDownloaded: "media-downloaded",
+	MediaRejected: "media-rejected",
 }
 
 func (k EventKind) String() string { return kindNames[k] }
@@ -42,6 +48,8 @@ type Event struct {
 	Text      string
 	Receipt   pb.ReceiptType
 	Err       error
+	Media     *Media        // media events, and Sent for a media message
+	Took      time.Duration // MediaUploaded, MediaDownloaded: how long the transfer took
 }
 
 // emit stamps e with the device's identity and the time and hands it on.

@@ -108,36 +108,41 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 	case *pb.Content_Chat:
 		return d.receiveChat(from, m.MessageId, k.Chat, delivered)
 	case *pb.Content_HistorySync:
-		if from != (e2e.Address{User: d.self.User, Device: 0}) {
-			d.log.Warn("history sync from a device other than our phone", "from", from.String())
-			return nil
-		}
-		return d.importHistory(k.HistorySync)
+		return d.receiveHistory(from, k.HistorySync, nil)
+	case *pb.Content_Media:
+		return d.receiveMedia(from, m.MessageId, k.Media, delivered)
 	}
 	return nil
 }
 
 func (d *Device) receiveChat(from e2e.Address, id string, c *pb.Chat, delivered map[string][]string) error {
+	m := Message{ID: id, From: from.User, Text: c.Text, Sent: time.UnixMilli(c.SentUnixMs)}
+	return d.receiveMessage(from, m, c.ChatUser, Event{Kind: Received, Text: c.Text}, delivered)
+}
+
+// receiveMessage stores m, from `from`, in its chat and reports it with ev.
+// A copy of our own message (from another of our devices) names its chat in
+// chatUser; a message from anyone else belongs to the chat with them and is
+// owed a delivery receipt.
+func (d *Device) receiveMessage(from e2e.Address, m Message, chatUser string, ev Event, delivered map[string][]string) error {
 	own := from.User == d.self.User
 	peer := from.User
 	if own {
-		peer = c.ChatUser
+		peer = chatUser
 		if peer == "" {
-			d.log.Warn("own-device copy without a chat", "msg", id)
+			d.log.Warn("own-device copy without a chat", "msg", m.ID)
 			return nil
 		}
-	}
-	m := Message{ID: id, From: from.User, Text: c.Text, Sent: time.UnixMilli(c.SentUnixMs), Outgoing: own}
-	if own {
-		m.Status = StatusSent
+		m.Outgoing, m.Status = true, StatusSent
 	}
 	stored, err := d.chats.store(peer, m)
 	if err != nil || !stored {
 		return err
 	}
-	d.emit(Event{Kind: Received, MessageID: id, Chat: peer, From: from, Text: c.Text})
+	ev.MessageID, ev.Chat, ev.From = m.ID, peer, from
+	d.emit(ev)
 	if !own {
-		delivered[from.User] = append(delivered[from.User], id)
+		delivered[from.User] = append(delivered[from.User], m.ID)
 	}
 	return nil
 }
@@ -187,6 +192,11 @@ func (d *Device) importHistory(h *pb.HistorySync) error {
 		for _, hm := range hc.Messages {
 			m := Message{ID: hm.MessageId, From: hm.FromUser, Text: hm.Text, Sent: time.UnixMilli(hm.SentUnixMs),
 				Outgoing: hm.FromUser == d.self.User, Status: Status(hm.Status)}
+			if hm.Media != nil {
+				// A media message whose descriptor does not verify shows
+				// as its caption alone.
+				m.Media, _ = mediaOf(hm.Media)
+			}
 			if _, err := d.chats.store(hc.Peer, m); err != nil {
 				return err
 			}

@@ -36,43 +36,81 @@ func (d *Device) SendText(ctx context.Context, to, text string) (string, error) 
 // SendTextID is SendText with a caller-chosen message id (the harness names
 // messages itself); sending the same id again is a no-op at the relay.
 func (d *Device) SendTextID(ctx context.Context, id, to, text string) error {
+	now := time.Now()
+	c := &pb.Content{Kind: &pb.Content_Chat{Chat: &pb.Chat{Text: text, SentUnixMs: now.UnixMilli()}}}
+	return d.send(ctx, to, Message{ID: id, From: d.self.User, Text: text, Sent: now, Outgoing: true}, c)
+}
+
+// checkPeer refuses a chat with our own user: our other devices get copies
+// of every message, there is no chat with them.
+func (d *Device) checkPeer(to string) error {
 	if to == d.self.User {
 		return fmt.Errorf("%s: send to %s: cannot message your own user", d.cfg.Name, to)
 	}
-	now := time.Now()
-	c := &pb.Chat{Text: text, SentUnixMs: now.UnixMilli()}
-	if err := d.keepSent(id, to, c); err != nil {
+	return nil
+}
+
+// send stores m, the message as this device shows it, in the chat with
+// `to`, then fans c, what every other device reads, out to them. Text and
+// media messages alike go through here.
+func (d *Device) send(ctx context.Context, to string, m Message, c *pb.Content) error {
+	if err := d.checkPeer(to); err != nil {
+		return err
+	}
+	if err := d.keepSent(m.ID, to, c); err != nil {
 		return fmt.Errorf("%s: send to %s: %w", d.cfg.Name, to, err)
 	}
-	if _, err := d.chats.store(to, Message{ID: id, From: d.self.User, Text: text, Sent: now, Outgoing: true}); err != nil {
+	if _, err := d.chats.store(to, m); err != nil {
 		return fmt.Errorf("%s: send to %s: %w", d.cfg.Name, to, err)
 	}
-	if err := d.fanOut(ctx, id, to, c); err != nil {
+	if err := d.fanOut(ctx, m.ID, to, c, Event{Text: m.Text, Media: m.Media}); err != nil {
 		return fmt.Errorf("%s: send to %s: %w", d.cfg.Name, to, err)
 	}
-	return d.chats.setStatus(to, []string{id}, StatusSent)
+	return d.chats.setStatus(to, []string{m.ID}, StatusSent)
 }
 
 // keepSent remembers what a message said so a retry receipt can be answered.
-func (d *Device) keepSent(id, peer string, c *pb.Chat) error {
-	raw, err := proto.Marshal(&pb.Chat{Text: c.Text, SentUnixMs: c.SentUnixMs, ChatUser: peer})
+// It is kept as our own devices read it, naming the chat.
+func (d *Device) keepSent(id, peer string, c *pb.Content) error {
+	setChatUser(c, peer)
+	raw, err := proto.Marshal(c)
 	if err != nil {
 		return err
 	}
 	return d.cfg.State.Put(prefixSent+id, raw)
 }
 
-// contentFor is what device a reads: copies to our own devices say which
-// chat they belong to.
-func (d *Device) contentFor(a e2e.Address, peer string, c *pb.Chat) *pb.Content {
-	chat := &pb.Chat{Text: c.Text, SentUnixMs: c.SentUnixMs}
+// contentFor encodes what device a reads: copies to our own devices name
+// the chat (peer) they belong to, the recipient's do not. It changes c.
+func (d *Device) contentFor(a e2e.Address, peer string, c *pb.Content) ([]byte, error) {
+	chatUser := ""
 	if a.User == d.self.User {
-		chat.ChatUser = peer
+		chatUser = peer
 	}
-	return &pb.Content{Kind: &pb.Content_Chat{Chat: chat}}
+	setChatUser(c, chatUser)
+	return proto.Marshal(c)
 }
 
-func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Chat) error {
+func setChatUser(c *pb.Content, user string) {
+	switch k := c.Kind.(type) {
+	case *pb.Content_Chat:
+		k.Chat.ChatUser = user
+	case *pb.Content_Media:
+		k.Media.ChatUser = user
+	}
+}
+
+func chatUserOf(c *pb.Content) string {
+	if m := c.GetMedia(); m != nil {
+		return m.GetChatUser()
+	}
+	return c.GetChat().GetChatUser()
+}
+
+// fanOut encrypts c for every device of peer and every other device of ours
+// and sends it, refreshing stale device lists. sent describes the message
+// for the Sent event.
+func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Content, sent Event) error {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
 	users := []string{peer, d.self.User}
@@ -91,10 +129,11 @@ func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Chat) error 
 				}
 			}
 		}
-		envs, err := d.encryptAll(ctx, targets, func(a e2e.Address) ([]byte, error) { return proto.Marshal(d.contentFor(a, peer, c)) })
+		envs, err := d.encryptAll(ctx, targets, func(a e2e.Address) ([]byte, error) { return d.contentFor(a, peer, c) })
 		if err == nil {
 			send.Envelopes = envs
-			d.emit(Event{Kind: Sent, MessageID: id, Chat: peer, Targets: targets, Text: c.Text})
+			sent.Kind, sent.MessageID, sent.Chat, sent.Targets = Sent, id, peer, targets
+			d.emit(sent)
 			_, err = d.Call(ctx, &pb.Frame{Body: &pb.Frame_Send{Send: send}})
 		}
 		var re *RelayError
@@ -123,6 +162,10 @@ func (d *Device) SendDirect(ctx context.Context, id string, to e2e.Address, cont
 	if err != nil {
 		return err
 	}
+	return d.sendDirect(ctx, id, to, raw)
+}
+
+func (d *Device) sendDirect(ctx context.Context, id string, to e2e.Address, raw []byte) error {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
 	envs, err := d.encryptAll(ctx, []e2e.Address{to}, func(e2e.Address) ([]byte, error) { return raw, nil })
@@ -234,11 +277,15 @@ func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string) error
 			d.log.Warn("retry receipt for a message no longer kept", "msg", id, "from", to.String())
 			continue
 		}
-		var kept pb.Chat
+		var kept pb.Content
 		if err := proto.Unmarshal(raw, &kept); err != nil {
 			return err
 		}
-		if err := d.SendDirect(ctx, id, to, d.contentFor(to, kept.ChatUser, &kept)); err != nil {
+		pt, err := d.contentFor(to, chatUserOf(&kept), &kept)
+		if err != nil {
+			return err
+		}
+		if err := d.sendDirect(ctx, id, to, pt); err != nil {
 			return err
 		}
 	}

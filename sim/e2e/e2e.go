@@ -1,6 +1,8 @@
 // Package e2e is a device's end-to-end encryption: Signal sessions (via
 // go.mau.fi/libsignal) kept in a kv.KV, the device identity signatures that
-// bind a companion to its account when pairing, and the pairing QR payload.
+// bind a companion to its account when pairing, the pairing QR payload, and
+// media encryption (streaming AES-256-CBC and a truncated HMAC, as WhatsApp
+// encrypts media).
 package e2e
 
 import (

@@ -1,7 +1,8 @@
 // Package relay is linksim's reference relay: the server every device talks
 // to over Noise-encrypted WebSocket frames. It keeps accounts, devices and
-// prekeys, runs the pairing rendezvous, and routes ciphertext through durable
-// per-device queues, as docs/protocol.md specifies. It never sees plaintext.
+// prekeys, runs the pairing rendezvous, routes ciphertext through durable
+// per-device queues, and keeps encrypted media blobs, as docs/protocol.md
+// specifies. It never sees plaintext.
 package relay
 
 import (
@@ -162,7 +163,7 @@ func New(cfg Config) (*Relay, error) {
 // Key returns the relay's public Noise static key, which devices pin.
 func (r *Relay) Key() []byte { return append([]byte(nil), r.key.Public...) }
 
-// Handler serves /ws, /healthz, /metrics, /relay.json and the web app at /.
+// Handler serves /ws, /media/, /healthz, /metrics, /relay.json and the web app at /.
 func (r *Relay) Handler() http.Handler { return r.handler }
 
 // Close closes every connection (telling each peer why), waits for them to

@@ -46,6 +46,7 @@ const (
 	ErrorCode_INTERNAL           ErrorCode = 16
 	ErrorCode_KEY_MISMATCH       ErrorCode = 17 // the QR's Noise key is not the waiting companion's
 	ErrorCode_ALREADY_REGISTERED ErrorCode = 18 // this Noise key already has a device
+	ErrorCode_MEDIA_TOO_LARGE    ErrorCode = 19 // a media blob above the relay's size limit
 )
 
 // Enum value maps for ErrorCode.
@@ -70,6 +71,7 @@ var (
 		16: "INTERNAL",
 		17: "KEY_MISMATCH",
 		18: "ALREADY_REGISTERED",
+		19: "MEDIA_TOO_LARGE",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_UNSPECIFIED":  0,
@@ -91,6 +93,7 @@ var (
 		"INTERNAL":           16,
 		"KEY_MISMATCH":       17,
 		"ALREADY_REGISTERED": 18,
+		"MEDIA_TOO_LARGE":    19,
 	}
 )
 
@@ -222,6 +225,61 @@ func (ReceiptType) EnumDescriptor() ([]byte, []int) {
 	return file_linksim_proto_rawDescGZIP(), []int{2}
 }
 
+type MediaType int32
+
+const (
+	MediaType_MEDIA_UNSPECIFIED MediaType = 0
+	MediaType_IMAGE             MediaType = 1
+	MediaType_VIDEO             MediaType = 2
+	MediaType_DOCUMENT          MediaType = 3
+	MediaType_HISTORY           MediaType = 4 // a history sync bundle too large to send inline
+)
+
+// Enum value maps for MediaType.
+var (
+	MediaType_name = map[int32]string{
+		0: "MEDIA_UNSPECIFIED",
+		1: "IMAGE",
+		2: "VIDEO",
+		3: "DOCUMENT",
+		4: "HISTORY",
+	}
+	MediaType_value = map[string]int32{
+		"MEDIA_UNSPECIFIED": 0,
+		"IMAGE":             1,
+		"VIDEO":             2,
+		"DOCUMENT":          3,
+		"HISTORY":           4,
+	}
+)
+
+func (x MediaType) Enum() *MediaType {
+	p := new(MediaType)
+	*p = x
+	return p
+}
+
+func (x MediaType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MediaType) Descriptor() protoreflect.EnumDescriptor {
+	return file_linksim_proto_enumTypes[3].Descriptor()
+}
+
+func (MediaType) Type() protoreflect.EnumType {
+	return &file_linksim_proto_enumTypes[3]
+}
+
+func (x MediaType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MediaType.Descriptor instead.
+func (MediaType) EnumDescriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{3}
+}
+
 // Frame is the only thing sent after the Noise handshake, in both directions.
 // A request carries a fresh non-zero id; its answer (a response body or an
 // Error) carries the same id. Pushes from the relay carry id 0.
@@ -245,6 +303,7 @@ type Frame struct {
 	//	*Frame_RemoveDevices
 	//	*Frame_Ping
 	//	*Frame_Hello
+	//	*Frame_MediaUpload
 	//	*Frame_Ack
 	//	*Frame_Error
 	//	*Frame_Ok
@@ -256,6 +315,7 @@ type Frame struct {
 	//	*Frame_Linked
 	//	*Frame_Pong
 	//	*Frame_Welcome
+	//	*Frame_MediaUploadToken
 	//	*Frame_Delivery
 	//	*Frame_PairRef
 	//	*Frame_PairOffer
@@ -447,6 +507,15 @@ func (x *Frame) GetHello() *Hello {
 	return nil
 }
 
+func (x *Frame) GetMediaUpload() *MediaUpload {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_MediaUpload); ok {
+			return x.MediaUpload
+		}
+	}
+	return nil
+}
+
 func (x *Frame) GetAck() *Ack {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_Ack); ok {
@@ -541,6 +610,15 @@ func (x *Frame) GetWelcome() *Welcome {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_Welcome); ok {
 			return x.Welcome
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetMediaUploadToken() *MediaUploadToken {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_MediaUploadToken); ok {
+			return x.MediaUploadToken
 		}
 	}
 	return nil
@@ -674,6 +752,10 @@ type Frame_Hello struct {
 	Hello *Hello `protobuf:"bytes,24,opt,name=hello,proto3,oneof"`
 }
 
+type Frame_MediaUpload struct {
+	MediaUpload *MediaUpload `protobuf:"bytes,25,opt,name=media_upload,json=mediaUpload,proto3,oneof"`
+}
+
 type Frame_Ack struct {
 	// Client acknowledgement of a delivery (no answer).
 	Ack *Ack `protobuf:"bytes,30,opt,name=ack,proto3,oneof"`
@@ -718,6 +800,10 @@ type Frame_Pong struct {
 
 type Frame_Welcome struct {
 	Welcome *Welcome `protobuf:"bytes,49,opt,name=welcome,proto3,oneof"`
+}
+
+type Frame_MediaUploadToken struct {
+	MediaUploadToken *MediaUploadToken `protobuf:"bytes,50,opt,name=media_upload_token,json=mediaUploadToken,proto3,oneof"`
 }
 
 type Frame_Delivery struct {
@@ -779,6 +865,8 @@ func (*Frame_Ping) isFrame_Body() {}
 
 func (*Frame_Hello) isFrame_Body() {}
 
+func (*Frame_MediaUpload) isFrame_Body() {}
+
 func (*Frame_Ack) isFrame_Body() {}
 
 func (*Frame_Error) isFrame_Body() {}
@@ -800,6 +888,8 @@ func (*Frame_Linked) isFrame_Body() {}
 func (*Frame_Pong) isFrame_Body() {}
 
 func (*Frame_Welcome) isFrame_Body() {}
+
+func (*Frame_MediaUploadToken) isFrame_Body() {}
 
 func (*Frame_Delivery) isFrame_Body() {}
 
@@ -3348,6 +3438,7 @@ type Content struct {
 	//
 	//	*Content_Chat
 	//	*Content_HistorySync
+	//	*Content_Media
 	Kind          isContent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3408,6 +3499,15 @@ func (x *Content) GetHistorySync() *HistorySync {
 	return nil
 }
 
+func (x *Content) GetMedia() *Media {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_Media); ok {
+			return x.Media
+		}
+	}
+	return nil
+}
+
 type isContent_Kind interface {
 	isContent_Kind()
 }
@@ -3420,9 +3520,15 @@ type Content_HistorySync struct {
 	HistorySync *HistorySync `protobuf:"bytes,2,opt,name=history_sync,json=historySync,proto3,oneof"`
 }
 
+type Content_Media struct {
+	Media *Media `protobuf:"bytes,3,opt,name=media,proto3,oneof"`
+}
+
 func (*Content_Chat) isContent_Kind() {}
 
 func (*Content_HistorySync) isContent_Kind() {}
+
+func (*Content_Media) isContent_Kind() {}
 
 type Chat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3647,6 +3753,7 @@ type HistoryMessage struct {
 	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
 	SentUnixMs    int64                  `protobuf:"varint,4,opt,name=sent_unix_ms,json=sentUnixMs,proto3" json:"sent_unix_ms,omitempty"`
 	Status        uint32                 `protobuf:"varint,5,opt,name=status,proto3" json:"status,omitempty"` // 1 sent, 2 delivered, 3 read
+	Media         *Media                 `protobuf:"bytes,6,opt,name=media,proto3" json:"media,omitempty"`    // set for a media message; text is its caption
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3716,12 +3823,300 @@ func (x *HistoryMessage) GetStatus() uint32 {
 	return 0
 }
 
+func (x *HistoryMessage) GetMedia() *Media {
+	if x != nil {
+		return x.Media
+	}
+	return nil
+}
+
+// MediaUpload asks for a short-lived token to upload one encrypted media blob
+// to the relay's media store over HTTP. See docs/protocol.md, "Media".
+type MediaUpload struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          uint64                 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`                           // bytes of the blob: ciphertext then the 10-byte MAC
+	EncSha256     []byte                 `protobuf:"bytes,2,opt,name=enc_sha256,json=encSha256,proto3" json:"enc_sha256,omitempty"` // SHA-256 of the blob; the relay checks what it receives
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaUpload) Reset() {
+	*x = MediaUpload{}
+	mi := &file_linksim_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaUpload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaUpload) ProtoMessage() {}
+
+func (x *MediaUpload) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaUpload.ProtoReflect.Descriptor instead.
+func (*MediaUpload) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *MediaUpload) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *MediaUpload) GetEncSha256() []byte {
+	if x != nil {
+		return x.EncSha256
+	}
+	return nil
+}
+
+type MediaUploadToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`                                             // where to PUT the blob, a path on the relay: /media/<token>
+	ExpiresUnixMs int64                  `protobuf:"varint,3,opt,name=expires_unix_ms,json=expiresUnixMs,proto3" json:"expires_unix_ms,omitempty"` // the upload must start before this
+	Exists        bool                   `protobuf:"varint,4,opt,name=exists,proto3" json:"exists,omitempty"`                                      // the relay already holds this blob: no upload needed
+	DirectPath    string                 `protobuf:"bytes,5,opt,name=direct_path,json=directPath,proto3" json:"direct_path,omitempty"`             // where the blob is downloaded: /media/<enc_sha256 in hex>
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaUploadToken) Reset() {
+	*x = MediaUploadToken{}
+	mi := &file_linksim_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaUploadToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaUploadToken) ProtoMessage() {}
+
+func (x *MediaUploadToken) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaUploadToken.ProtoReflect.Descriptor instead.
+func (*MediaUploadToken) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *MediaUploadToken) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *MediaUploadToken) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *MediaUploadToken) GetExpiresUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresUnixMs
+	}
+	return 0
+}
+
+func (x *MediaUploadToken) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *MediaUploadToken) GetDirectPath() string {
+	if x != nil {
+		return x.DirectPath
+	}
+	return ""
+}
+
+// Media describes an encrypted blob in the relay's media store: where it is,
+// the key that opens it, and the hashes that prove it intact. It travels
+// inside Content, so only the devices of the chat ever see the key.
+type Media struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          MediaType              `protobuf:"varint,1,opt,name=type,proto3,enum=linksim.v1.MediaType" json:"type,omitempty"`
+	DirectPath    string                 `protobuf:"bytes,2,opt,name=direct_path,json=directPath,proto3" json:"direct_path,omitempty"`            // /media/<file_enc_sha256 in hex>
+	MediaKey      []byte                 `protobuf:"bytes,3,opt,name=media_key,json=mediaKey,proto3" json:"media_key,omitempty"`                  // 32 random bytes, expanded by HKDF (docs/protocol.md §12)
+	FileSha256    []byte                 `protobuf:"bytes,4,opt,name=file_sha256,json=fileSha256,proto3" json:"file_sha256,omitempty"`            // SHA-256 of the plaintext
+	FileEncSha256 []byte                 `protobuf:"bytes,5,opt,name=file_enc_sha256,json=fileEncSha256,proto3" json:"file_enc_sha256,omitempty"` // SHA-256 of the blob (ciphertext and MAC)
+	FileLength    uint64                 `protobuf:"varint,6,opt,name=file_length,json=fileLength,proto3" json:"file_length,omitempty"`           // plaintext bytes
+	MimeType      string                 `protobuf:"bytes,7,opt,name=mime_type,json=mimeType,proto3" json:"mime_type,omitempty"`
+	FileName      string                 `protobuf:"bytes,8,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	Caption       string                 `protobuf:"bytes,9,opt,name=caption,proto3" json:"caption,omitempty"`
+	Thumbnail     []byte                 `protobuf:"bytes,10,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"` // a small JPEG (images and videos)
+	Width         uint32                 `protobuf:"varint,11,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32                 `protobuf:"varint,12,opt,name=height,proto3" json:"height,omitempty"`
+	SentUnixMs    int64                  `protobuf:"varint,13,opt,name=sent_unix_ms,json=sentUnixMs,proto3" json:"sent_unix_ms,omitempty"`
+	ChatUser      string                 `protobuf:"bytes,14,opt,name=chat_user,json=chatUser,proto3" json:"chat_user,omitempty"` // as Chat.chat_user: set on copies to the sender's own devices
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Media) Reset() {
+	*x = Media{}
+	mi := &file_linksim_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Media) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Media) ProtoMessage() {}
+
+func (x *Media) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Media.ProtoReflect.Descriptor instead.
+func (*Media) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *Media) GetType() MediaType {
+	if x != nil {
+		return x.Type
+	}
+	return MediaType_MEDIA_UNSPECIFIED
+}
+
+func (x *Media) GetDirectPath() string {
+	if x != nil {
+		return x.DirectPath
+	}
+	return ""
+}
+
+func (x *Media) GetMediaKey() []byte {
+	if x != nil {
+		return x.MediaKey
+	}
+	return nil
+}
+
+func (x *Media) GetFileSha256() []byte {
+	if x != nil {
+		return x.FileSha256
+	}
+	return nil
+}
+
+func (x *Media) GetFileEncSha256() []byte {
+	if x != nil {
+		return x.FileEncSha256
+	}
+	return nil
+}
+
+func (x *Media) GetFileLength() uint64 {
+	if x != nil {
+		return x.FileLength
+	}
+	return 0
+}
+
+func (x *Media) GetMimeType() string {
+	if x != nil {
+		return x.MimeType
+	}
+	return ""
+}
+
+func (x *Media) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *Media) GetCaption() string {
+	if x != nil {
+		return x.Caption
+	}
+	return ""
+}
+
+func (x *Media) GetThumbnail() []byte {
+	if x != nil {
+		return x.Thumbnail
+	}
+	return nil
+}
+
+func (x *Media) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Media) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Media) GetSentUnixMs() int64 {
+	if x != nil {
+		return x.SentUnixMs
+	}
+	return 0
+}
+
+func (x *Media) GetChatUser() string {
+	if x != nil {
+		return x.ChatUser
+	}
+	return ""
+}
+
 var File_linksim_proto protoreflect.FileDescriptor
 
 const file_linksim_proto_rawDesc = "" +
 	"\n" +
 	"\rlinksim.proto\x12\n" +
-	"linksim.v1\"\x81\x0e\n" +
+	"linksim.v1\"\x8d\x0f\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x122\n" +
 	"\bregister\x18\n" +
@@ -3745,7 +4140,8 @@ const file_linksim_proto_rawDesc = "" +
 	"getProfile\x12B\n" +
 	"\x0eremove_devices\x18\x16 \x01(\v2\x19.linksim.v1.RemoveDevicesH\x00R\rremoveDevices\x12&\n" +
 	"\x04ping\x18\x17 \x01(\v2\x10.linksim.v1.PingH\x00R\x04ping\x12)\n" +
-	"\x05hello\x18\x18 \x01(\v2\x11.linksim.v1.HelloH\x00R\x05hello\x12#\n" +
+	"\x05hello\x18\x18 \x01(\v2\x11.linksim.v1.HelloH\x00R\x05hello\x12<\n" +
+	"\fmedia_upload\x18\x19 \x01(\v2\x17.linksim.v1.MediaUploadH\x00R\vmediaUpload\x12#\n" +
 	"\x03ack\x18\x1e \x01(\v2\x0f.linksim.v1.AckH\x00R\x03ack\x12)\n" +
 	"\x05error\x18( \x01(\v2\x11.linksim.v1.ErrorH\x00R\x05error\x12 \n" +
 	"\x02ok\x18) \x01(\v2\x0e.linksim.v1.OkH\x00R\x02ok\x128\n" +
@@ -3758,7 +4154,8 @@ const file_linksim_proto_rawDesc = "" +
 	"\aprofile\x18. \x01(\v2\x13.linksim.v1.ProfileH\x00R\aprofile\x12,\n" +
 	"\x06linked\x18/ \x01(\v2\x12.linksim.v1.LinkedH\x00R\x06linked\x12&\n" +
 	"\x04pong\x180 \x01(\v2\x10.linksim.v1.PongH\x00R\x04pong\x12/\n" +
-	"\awelcome\x181 \x01(\v2\x13.linksim.v1.WelcomeH\x00R\awelcome\x122\n" +
+	"\awelcome\x181 \x01(\v2\x13.linksim.v1.WelcomeH\x00R\awelcome\x12L\n" +
+	"\x12media_upload_token\x182 \x01(\v2\x1c.linksim.v1.MediaUploadTokenH\x00R\x10mediaUploadToken\x122\n" +
 	"\bdelivery\x18< \x01(\v2\x14.linksim.v1.DeliveryH\x00R\bdelivery\x120\n" +
 	"\bpair_ref\x18= \x01(\v2\x13.linksim.v1.PairRefH\x00R\apairRef\x126\n" +
 	"\n" +
@@ -3952,10 +4349,11 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x06\n" +
 	"\x04Ping\",\n" +
 	"\x04Pong\x12$\n" +
-	"\x0eserver_unix_ms\x18\x01 \x01(\x03R\fserverUnixMs\"w\n" +
+	"\x0eserver_unix_ms\x18\x01 \x01(\x03R\fserverUnixMs\"\xa2\x01\n" +
 	"\aContent\x12&\n" +
 	"\x04chat\x18\x01 \x01(\v2\x10.linksim.v1.ChatH\x00R\x04chat\x12<\n" +
-	"\fhistory_sync\x18\x02 \x01(\v2\x17.linksim.v1.HistorySyncH\x00R\vhistorySyncB\x06\n" +
+	"\fhistory_sync\x18\x02 \x01(\v2\x17.linksim.v1.HistorySyncH\x00R\vhistorySync\x12)\n" +
+	"\x05media\x18\x03 \x01(\v2\x11.linksim.v1.MediaH\x00R\x05mediaB\x06\n" +
 	"\x04kind\"Y\n" +
 	"\x04Chat\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12 \n" +
@@ -3970,7 +4368,7 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"Y\n" +
 	"\vHistoryChat\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x126\n" +
-	"\bmessages\x18\x02 \x03(\v2\x1a.linksim.v1.HistoryMessageR\bmessages\"\x9a\x01\n" +
+	"\bmessages\x18\x02 \x03(\v2\x1a.linksim.v1.HistoryMessageR\bmessages\"\xc3\x01\n" +
 	"\x0eHistoryMessage\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1b\n" +
@@ -3978,7 +4376,39 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12 \n" +
 	"\fsent_unix_ms\x18\x04 \x01(\x03R\n" +
 	"sentUnixMs\x12\x16\n" +
-	"\x06status\x18\x05 \x01(\rR\x06status*\xf2\x02\n" +
+	"\x06status\x18\x05 \x01(\rR\x06status\x12'\n" +
+	"\x05media\x18\x06 \x01(\v2\x11.linksim.v1.MediaR\x05media\"@\n" +
+	"\vMediaUpload\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x1d\n" +
+	"\n" +
+	"enc_sha256\x18\x02 \x01(\fR\tencSha256\"\x9b\x01\n" +
+	"\x10MediaUploadToken\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12&\n" +
+	"\x0fexpires_unix_ms\x18\x03 \x01(\x03R\rexpiresUnixMs\x12\x16\n" +
+	"\x06exists\x18\x04 \x01(\bR\x06exists\x12\x1f\n" +
+	"\vdirect_path\x18\x05 \x01(\tR\n" +
+	"directPath\"\xb9\x03\n" +
+	"\x05Media\x12)\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x15.linksim.v1.MediaTypeR\x04type\x12\x1f\n" +
+	"\vdirect_path\x18\x02 \x01(\tR\n" +
+	"directPath\x12\x1b\n" +
+	"\tmedia_key\x18\x03 \x01(\fR\bmediaKey\x12\x1f\n" +
+	"\vfile_sha256\x18\x04 \x01(\fR\n" +
+	"fileSha256\x12&\n" +
+	"\x0ffile_enc_sha256\x18\x05 \x01(\fR\rfileEncSha256\x12\x1f\n" +
+	"\vfile_length\x18\x06 \x01(\x04R\n" +
+	"fileLength\x12\x1b\n" +
+	"\tmime_type\x18\a \x01(\tR\bmimeType\x12\x1b\n" +
+	"\tfile_name\x18\b \x01(\tR\bfileName\x12\x18\n" +
+	"\acaption\x18\t \x01(\tR\acaption\x12\x1c\n" +
+	"\tthumbnail\x18\n" +
+	" \x01(\fR\tthumbnail\x12\x14\n" +
+	"\x05width\x18\v \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\f \x01(\rR\x06height\x12 \n" +
+	"\fsent_unix_ms\x18\r \x01(\x03R\n" +
+	"sentUnixMs\x12\x1b\n" +
+	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\x87\x03\n" +
 	"\tErrorCode\x12\x15\n" +
 	"\x11ERROR_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -3999,7 +4429,8 @@ const file_linksim_proto_rawDesc = "" +
 	"\fRATE_LIMITED\x10\x0f\x12\f\n" +
 	"\bINTERNAL\x10\x10\x12\x10\n" +
 	"\fKEY_MISMATCH\x10\x11\x12\x16\n" +
-	"\x12ALREADY_REGISTERED\x10\x12*L\n" +
+	"\x12ALREADY_REGISTERED\x10\x12\x12\x13\n" +
+	"\x0fMEDIA_TOO_LARGE\x10\x13*L\n" +
 	"\n" +
 	"CipherType\x12\x16\n" +
 	"\x12CIPHER_UNSPECIFIED\x10\x00\x12\x12\n" +
@@ -4009,7 +4440,13 @@ const file_linksim_proto_rawDesc = "" +
 	"\x13RECEIPT_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tDELIVERED\x10\x01\x12\b\n" +
 	"\x04READ\x10\x02\x12\t\n" +
-	"\x05RETRY\x10\x03B(Z&github.com/linksim/linksim/sim/wire/pbb\x06proto3"
+	"\x05RETRY\x10\x03*S\n" +
+	"\tMediaType\x12\x15\n" +
+	"\x11MEDIA_UNSPECIFIED\x10\x00\x12\t\n" +
+	"\x05IMAGE\x10\x01\x12\t\n" +
+	"\x05VIDEO\x10\x02\x12\f\n" +
+	"\bDOCUMENT\x10\x03\x12\v\n" +
+	"\aHISTORY\x10\x04B(Z&github.com/linksim/linksim/sim/wire/pbb\x06proto3"
 
 var (
 	file_linksim_proto_rawDescOnce sync.Once
@@ -4023,139 +4460,148 @@ func file_linksim_proto_rawDescGZIP() []byte {
 	return file_linksim_proto_rawDescData
 }
 
-var file_linksim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_linksim_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_linksim_proto_goTypes = []any{
 	(ErrorCode)(0),                   // 0: linksim.v1.ErrorCode
 	(CipherType)(0),                  // 1: linksim.v1.CipherType
 	(ReceiptType)(0),                 // 2: linksim.v1.ReceiptType
-	(*Frame)(nil),                    // 3: linksim.v1.Frame
-	(*Error)(nil),                    // 4: linksim.v1.Error
-	(*Ok)(nil),                       // 5: linksim.v1.Ok
-	(*Hello)(nil),                    // 6: linksim.v1.Hello
-	(*Welcome)(nil),                  // 7: linksim.v1.Welcome
-	(*SignalKeys)(nil),               // 8: linksim.v1.SignalKeys
-	(*SignedPreKey)(nil),             // 9: linksim.v1.SignedPreKey
-	(*PreKey)(nil),                   // 10: linksim.v1.PreKey
-	(*Register)(nil),                 // 11: linksim.v1.Register
-	(*Registered)(nil),               // 12: linksim.v1.Registered
-	(*UploadPreKeys)(nil),            // 13: linksim.v1.UploadPreKeys
-	(*PreKeysLow)(nil),               // 14: linksim.v1.PreKeysLow
-	(*GetDevices)(nil),               // 15: linksim.v1.GetDevices
-	(*DeviceList)(nil),               // 16: linksim.v1.DeviceList
-	(*DeviceLists)(nil),              // 17: linksim.v1.DeviceLists
-	(*DevicesChanged)(nil),           // 18: linksim.v1.DevicesChanged
-	(*Address)(nil),                  // 19: linksim.v1.Address
-	(*FetchBundles)(nil),             // 20: linksim.v1.FetchBundles
-	(*Bundle)(nil),                   // 21: linksim.v1.Bundle
-	(*Bundles)(nil),                  // 22: linksim.v1.Bundles
-	(*PairStart)(nil),                // 23: linksim.v1.PairStart
-	(*PairRef)(nil),                  // 24: linksim.v1.PairRef
-	(*PairClosed)(nil),               // 25: linksim.v1.PairClosed
-	(*PairScan)(nil),                 // 26: linksim.v1.PairScan
-	(*SignedDeviceIdentityHMAC)(nil), // 27: linksim.v1.SignedDeviceIdentityHMAC
-	(*SignedDeviceIdentity)(nil),     // 28: linksim.v1.SignedDeviceIdentity
-	(*DeviceIdentity)(nil),           // 29: linksim.v1.DeviceIdentity
-	(*PairOffer)(nil),                // 30: linksim.v1.PairOffer
-	(*PairFinish)(nil),               // 31: linksim.v1.PairFinish
-	(*PairReject)(nil),               // 32: linksim.v1.PairReject
-	(*Linked)(nil),                   // 33: linksim.v1.Linked
-	(*Send)(nil),                     // 34: linksim.v1.Send
-	(*Envelope)(nil),                 // 35: linksim.v1.Envelope
-	(*SendAck)(nil),                  // 36: linksim.v1.SendAck
-	(*SendReceipt)(nil),              // 37: linksim.v1.SendReceipt
-	(*Delivery)(nil),                 // 38: linksim.v1.Delivery
-	(*Message)(nil),                  // 39: linksim.v1.Message
-	(*Receipt)(nil),                  // 40: linksim.v1.Receipt
-	(*Ack)(nil),                      // 41: linksim.v1.Ack
-	(*SetProfile)(nil),               // 42: linksim.v1.SetProfile
-	(*GetProfile)(nil),               // 43: linksim.v1.GetProfile
-	(*Profile)(nil),                  // 44: linksim.v1.Profile
-	(*RemoveDevices)(nil),            // 45: linksim.v1.RemoveDevices
-	(*LoggedOut)(nil),                // 46: linksim.v1.LoggedOut
-	(*Ping)(nil),                     // 47: linksim.v1.Ping
-	(*Pong)(nil),                     // 48: linksim.v1.Pong
-	(*Content)(nil),                  // 49: linksim.v1.Content
-	(*Chat)(nil),                     // 50: linksim.v1.Chat
-	(*HistorySync)(nil),              // 51: linksim.v1.HistorySync
-	(*Contact)(nil),                  // 52: linksim.v1.Contact
-	(*HistoryChat)(nil),              // 53: linksim.v1.HistoryChat
-	(*HistoryMessage)(nil),           // 54: linksim.v1.HistoryMessage
-	nil,                              // 55: linksim.v1.Send.ListHashesEntry
+	(MediaType)(0),                   // 3: linksim.v1.MediaType
+	(*Frame)(nil),                    // 4: linksim.v1.Frame
+	(*Error)(nil),                    // 5: linksim.v1.Error
+	(*Ok)(nil),                       // 6: linksim.v1.Ok
+	(*Hello)(nil),                    // 7: linksim.v1.Hello
+	(*Welcome)(nil),                  // 8: linksim.v1.Welcome
+	(*SignalKeys)(nil),               // 9: linksim.v1.SignalKeys
+	(*SignedPreKey)(nil),             // 10: linksim.v1.SignedPreKey
+	(*PreKey)(nil),                   // 11: linksim.v1.PreKey
+	(*Register)(nil),                 // 12: linksim.v1.Register
+	(*Registered)(nil),               // 13: linksim.v1.Registered
+	(*UploadPreKeys)(nil),            // 14: linksim.v1.UploadPreKeys
+	(*PreKeysLow)(nil),               // 15: linksim.v1.PreKeysLow
+	(*GetDevices)(nil),               // 16: linksim.v1.GetDevices
+	(*DeviceList)(nil),               // 17: linksim.v1.DeviceList
+	(*DeviceLists)(nil),              // 18: linksim.v1.DeviceLists
+	(*DevicesChanged)(nil),           // 19: linksim.v1.DevicesChanged
+	(*Address)(nil),                  // 20: linksim.v1.Address
+	(*FetchBundles)(nil),             // 21: linksim.v1.FetchBundles
+	(*Bundle)(nil),                   // 22: linksim.v1.Bundle
+	(*Bundles)(nil),                  // 23: linksim.v1.Bundles
+	(*PairStart)(nil),                // 24: linksim.v1.PairStart
+	(*PairRef)(nil),                  // 25: linksim.v1.PairRef
+	(*PairClosed)(nil),               // 26: linksim.v1.PairClosed
+	(*PairScan)(nil),                 // 27: linksim.v1.PairScan
+	(*SignedDeviceIdentityHMAC)(nil), // 28: linksim.v1.SignedDeviceIdentityHMAC
+	(*SignedDeviceIdentity)(nil),     // 29: linksim.v1.SignedDeviceIdentity
+	(*DeviceIdentity)(nil),           // 30: linksim.v1.DeviceIdentity
+	(*PairOffer)(nil),                // 31: linksim.v1.PairOffer
+	(*PairFinish)(nil),               // 32: linksim.v1.PairFinish
+	(*PairReject)(nil),               // 33: linksim.v1.PairReject
+	(*Linked)(nil),                   // 34: linksim.v1.Linked
+	(*Send)(nil),                     // 35: linksim.v1.Send
+	(*Envelope)(nil),                 // 36: linksim.v1.Envelope
+	(*SendAck)(nil),                  // 37: linksim.v1.SendAck
+	(*SendReceipt)(nil),              // 38: linksim.v1.SendReceipt
+	(*Delivery)(nil),                 // 39: linksim.v1.Delivery
+	(*Message)(nil),                  // 40: linksim.v1.Message
+	(*Receipt)(nil),                  // 41: linksim.v1.Receipt
+	(*Ack)(nil),                      // 42: linksim.v1.Ack
+	(*SetProfile)(nil),               // 43: linksim.v1.SetProfile
+	(*GetProfile)(nil),               // 44: linksim.v1.GetProfile
+	(*Profile)(nil),                  // 45: linksim.v1.Profile
+	(*RemoveDevices)(nil),            // 46: linksim.v1.RemoveDevices
+	(*LoggedOut)(nil),                // 47: linksim.v1.LoggedOut
+	(*Ping)(nil),                     // 48: linksim.v1.Ping
+	(*Pong)(nil),                     // 49: linksim.v1.Pong
+	(*Content)(nil),                  // 50: linksim.v1.Content
+	(*Chat)(nil),                     // 51: linksim.v1.Chat
+	(*HistorySync)(nil),              // 52: linksim.v1.HistorySync
+	(*Contact)(nil),                  // 53: linksim.v1.Contact
+	(*HistoryChat)(nil),              // 54: linksim.v1.HistoryChat
+	(*HistoryMessage)(nil),           // 55: linksim.v1.HistoryMessage
+	(*MediaUpload)(nil),              // 56: linksim.v1.MediaUpload
+	(*MediaUploadToken)(nil),         // 57: linksim.v1.MediaUploadToken
+	(*Media)(nil),                    // 58: linksim.v1.Media
+	nil,                              // 59: linksim.v1.Send.ListHashesEntry
 }
 var file_linksim_proto_depIdxs = []int32{
-	11, // 0: linksim.v1.Frame.register:type_name -> linksim.v1.Register
-	13, // 1: linksim.v1.Frame.upload_prekeys:type_name -> linksim.v1.UploadPreKeys
-	15, // 2: linksim.v1.Frame.get_devices:type_name -> linksim.v1.GetDevices
-	20, // 3: linksim.v1.Frame.fetch_bundles:type_name -> linksim.v1.FetchBundles
-	23, // 4: linksim.v1.Frame.pair_start:type_name -> linksim.v1.PairStart
-	26, // 5: linksim.v1.Frame.pair_scan:type_name -> linksim.v1.PairScan
-	31, // 6: linksim.v1.Frame.pair_finish:type_name -> linksim.v1.PairFinish
-	32, // 7: linksim.v1.Frame.pair_reject:type_name -> linksim.v1.PairReject
-	34, // 8: linksim.v1.Frame.send:type_name -> linksim.v1.Send
-	37, // 9: linksim.v1.Frame.send_receipt:type_name -> linksim.v1.SendReceipt
-	42, // 10: linksim.v1.Frame.set_profile:type_name -> linksim.v1.SetProfile
-	43, // 11: linksim.v1.Frame.get_profile:type_name -> linksim.v1.GetProfile
-	45, // 12: linksim.v1.Frame.remove_devices:type_name -> linksim.v1.RemoveDevices
-	47, // 13: linksim.v1.Frame.ping:type_name -> linksim.v1.Ping
-	6,  // 14: linksim.v1.Frame.hello:type_name -> linksim.v1.Hello
-	41, // 15: linksim.v1.Frame.ack:type_name -> linksim.v1.Ack
-	4,  // 16: linksim.v1.Frame.error:type_name -> linksim.v1.Error
-	5,  // 17: linksim.v1.Frame.ok:type_name -> linksim.v1.Ok
-	12, // 18: linksim.v1.Frame.registered:type_name -> linksim.v1.Registered
-	17, // 19: linksim.v1.Frame.device_lists:type_name -> linksim.v1.DeviceLists
-	22, // 20: linksim.v1.Frame.bundles:type_name -> linksim.v1.Bundles
-	36, // 21: linksim.v1.Frame.send_ack:type_name -> linksim.v1.SendAck
-	44, // 22: linksim.v1.Frame.profile:type_name -> linksim.v1.Profile
-	33, // 23: linksim.v1.Frame.linked:type_name -> linksim.v1.Linked
-	48, // 24: linksim.v1.Frame.pong:type_name -> linksim.v1.Pong
-	7,  // 25: linksim.v1.Frame.welcome:type_name -> linksim.v1.Welcome
-	38, // 26: linksim.v1.Frame.delivery:type_name -> linksim.v1.Delivery
-	24, // 27: linksim.v1.Frame.pair_ref:type_name -> linksim.v1.PairRef
-	30, // 28: linksim.v1.Frame.pair_offer:type_name -> linksim.v1.PairOffer
-	25, // 29: linksim.v1.Frame.pair_closed:type_name -> linksim.v1.PairClosed
-	18, // 30: linksim.v1.Frame.devices_changed:type_name -> linksim.v1.DevicesChanged
-	14, // 31: linksim.v1.Frame.prekeys_low:type_name -> linksim.v1.PreKeysLow
-	46, // 32: linksim.v1.Frame.logged_out:type_name -> linksim.v1.LoggedOut
-	0,  // 33: linksim.v1.Error.code:type_name -> linksim.v1.ErrorCode
-	17, // 34: linksim.v1.Error.device_lists:type_name -> linksim.v1.DeviceLists
-	9,  // 35: linksim.v1.SignalKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	10, // 36: linksim.v1.SignalKeys.prekeys:type_name -> linksim.v1.PreKey
-	8,  // 37: linksim.v1.Register.keys:type_name -> linksim.v1.SignalKeys
-	10, // 38: linksim.v1.UploadPreKeys.prekeys:type_name -> linksim.v1.PreKey
-	9,  // 39: linksim.v1.UploadPreKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	16, // 40: linksim.v1.DeviceLists.lists:type_name -> linksim.v1.DeviceList
-	16, // 41: linksim.v1.DevicesChanged.list:type_name -> linksim.v1.DeviceList
-	19, // 42: linksim.v1.FetchBundles.addresses:type_name -> linksim.v1.Address
-	19, // 43: linksim.v1.Bundle.address:type_name -> linksim.v1.Address
-	9,  // 44: linksim.v1.Bundle.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	10, // 45: linksim.v1.Bundle.prekey:type_name -> linksim.v1.PreKey
-	21, // 46: linksim.v1.Bundles.bundles:type_name -> linksim.v1.Bundle
-	27, // 47: linksim.v1.PairScan.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
-	27, // 48: linksim.v1.PairOffer.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
-	28, // 49: linksim.v1.PairFinish.identity:type_name -> linksim.v1.SignedDeviceIdentity
-	8,  // 50: linksim.v1.PairFinish.keys:type_name -> linksim.v1.SignalKeys
-	0,  // 51: linksim.v1.PairReject.code:type_name -> linksim.v1.ErrorCode
-	35, // 52: linksim.v1.Send.envelopes:type_name -> linksim.v1.Envelope
-	55, // 53: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
-	19, // 54: linksim.v1.Envelope.to:type_name -> linksim.v1.Address
-	1,  // 55: linksim.v1.Envelope.type:type_name -> linksim.v1.CipherType
-	2,  // 56: linksim.v1.SendReceipt.type:type_name -> linksim.v1.ReceiptType
-	19, // 57: linksim.v1.Delivery.from:type_name -> linksim.v1.Address
-	39, // 58: linksim.v1.Delivery.message:type_name -> linksim.v1.Message
-	40, // 59: linksim.v1.Delivery.receipt:type_name -> linksim.v1.Receipt
-	1,  // 60: linksim.v1.Message.type:type_name -> linksim.v1.CipherType
-	2,  // 61: linksim.v1.Receipt.type:type_name -> linksim.v1.ReceiptType
-	50, // 62: linksim.v1.Content.chat:type_name -> linksim.v1.Chat
-	51, // 63: linksim.v1.Content.history_sync:type_name -> linksim.v1.HistorySync
-	53, // 64: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
-	52, // 65: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
-	54, // 66: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	12, // 0: linksim.v1.Frame.register:type_name -> linksim.v1.Register
+	14, // 1: linksim.v1.Frame.upload_prekeys:type_name -> linksim.v1.UploadPreKeys
+	16, // 2: linksim.v1.Frame.get_devices:type_name -> linksim.v1.GetDevices
+	21, // 3: linksim.v1.Frame.fetch_bundles:type_name -> linksim.v1.FetchBundles
+	24, // 4: linksim.v1.Frame.pair_start:type_name -> linksim.v1.PairStart
+	27, // 5: linksim.v1.Frame.pair_scan:type_name -> linksim.v1.PairScan
+	32, // 6: linksim.v1.Frame.pair_finish:type_name -> linksim.v1.PairFinish
+	33, // 7: linksim.v1.Frame.pair_reject:type_name -> linksim.v1.PairReject
+	35, // 8: linksim.v1.Frame.send:type_name -> linksim.v1.Send
+	38, // 9: linksim.v1.Frame.send_receipt:type_name -> linksim.v1.SendReceipt
+	43, // 10: linksim.v1.Frame.set_profile:type_name -> linksim.v1.SetProfile
+	44, // 11: linksim.v1.Frame.get_profile:type_name -> linksim.v1.GetProfile
+	46, // 12: linksim.v1.Frame.remove_devices:type_name -> linksim.v1.RemoveDevices
+	48, // 13: linksim.v1.Frame.ping:type_name -> linksim.v1.Ping
+	7,  // 14: linksim.v1.Frame.hello:type_name -> linksim.v1.Hello
+	56, // 15: linksim.v1.Frame.media_upload:type_name -> linksim.v1.MediaUpload
+	42, // 16: linksim.v1.Frame.ack:type_name -> linksim.v1.Ack
+	5,  // 17: linksim.v1.Frame.error:type_name -> linksim.v1.Error
+	6,  // 18: linksim.v1.Frame.ok:type_name -> linksim.v1.Ok
+	13, // 19: linksim.v1.Frame.registered:type_name -> linksim.v1.Registered
+	18, // 20: linksim.v1.Frame.device_lists:type_name -> linksim.v1.DeviceLists
+	23, // 21: linksim.v1.Frame.bundles:type_name -> linksim.v1.Bundles
+	37, // 22: linksim.v1.Frame.send_ack:type_name -> linksim.v1.SendAck
+	45, // 23: linksim.v1.Frame.profile:type_name -> linksim.v1.Profile
+	34, // 24: linksim.v1.Frame.linked:type_name -> linksim.v1.Linked
+	49, // 25: linksim.v1.Frame.pong:type_name -> linksim.v1.Pong
+	8,  // 26: linksim.v1.Frame.welcome:type_name -> linksim.v1.Welcome
+	57, // 27: linksim.v1.Frame.media_upload_token:type_name -> linksim.v1.MediaUploadToken
+	39, // 28: linksim.v1.Frame.delivery:type_name -> linksim.v1.Delivery
+	25, // 29: linksim.v1.Frame.pair_ref:type_name -> linksim.v1.PairRef
+	31, // 30: linksim.v1.Frame.pair_offer:type_name -> linksim.v1.PairOffer
+	26, // 31: linksim.v1.Frame.pair_closed:type_name -> linksim.v1.PairClosed
+	19, // 32: linksim.v1.Frame.devices_changed:type_name -> linksim.v1.DevicesChanged
+	15, // 33: linksim.v1.Frame.prekeys_low:type_name -> linksim.v1.PreKeysLow
+	47, // 34: linksim.v1.Frame.logged_out:type_name -> linksim.v1.LoggedOut
+	0,  // 35: linksim.v1.Error.code:type_name -> linksim.v1.ErrorCode
+	18, // 36: linksim.v1.Error.device_lists:type_name -> linksim.v1.DeviceLists
+	10, // 37: linksim.v1.SignalKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	11, // 38: linksim.v1.SignalKeys.prekeys:type_name -> linksim.v1.PreKey
+	9,  // 39: linksim.v1.Register.keys:type_name -> linksim.v1.SignalKeys
+	11, // 40: linksim.v1.UploadPreKeys.prekeys:type_name -> linksim.v1.PreKey
+	10, // 41: linksim.v1.UploadPreKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	17, // 42: linksim.v1.DeviceLists.lists:type_name -> linksim.v1.DeviceList
+	17, // 43: linksim.v1.DevicesChanged.list:type_name -> linksim.v1.DeviceList
+	20, // 44: linksim.v1.FetchBundles.addresses:type_name -> linksim.v1.Address
+	20, // 45: linksim.v1.Bundle.address:type_name -> linksim.v1.Address
+	10, // 46: linksim.v1.Bundle.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	11, // 47: linksim.v1.Bundle.prekey:type_name -> linksim.v1.PreKey
+	22, // 48: linksim.v1.Bundles.bundles:type_name -> linksim.v1.Bundle
+	28, // 49: linksim.v1.PairScan.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
+	28, // 50: linksim.v1.PairOffer.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
+	29, // 51: linksim.v1.PairFinish.identity:type_name -> linksim.v1.SignedDeviceIdentity
+	9,  // 52: linksim.v1.PairFinish.keys:type_name -> linksim.v1.SignalKeys
+	0,  // 53: linksim.v1.PairReject.code:type_name -> linksim.v1.ErrorCode
+	36, // 54: linksim.v1.Send.envelopes:type_name -> linksim.v1.Envelope
+	59, // 55: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
+	20, // 56: linksim.v1.Envelope.to:type_name -> linksim.v1.Address
+	1,  // 57: linksim.v1.Envelope.type:type_name -> linksim.v1.CipherType
+	2,  // 58: linksim.v1.SendReceipt.type:type_name -> linksim.v1.ReceiptType
+	20, // 59: linksim.v1.Delivery.from:type_name -> linksim.v1.Address
+	40, // 60: linksim.v1.Delivery.message:type_name -> linksim.v1.Message
+	41, // 61: linksim.v1.Delivery.receipt:type_name -> linksim.v1.Receipt
+	1,  // 62: linksim.v1.Message.type:type_name -> linksim.v1.CipherType
+	2,  // 63: linksim.v1.Receipt.type:type_name -> linksim.v1.ReceiptType
+	51, // 64: linksim.v1.Content.chat:type_name -> linksim.v1.Chat
+	52, // 65: linksim.v1.Content.history_sync:type_name -> linksim.v1.HistorySync
+	58, // 66: linksim.v1.Content.media:type_name -> linksim.v1.Media
+	54, // 67: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
+	53, // 68: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
+	55, // 69: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
+	58, // 70: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
+	3,  // 71: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
+	72, // [72:72] is the sub-list for method output_type
+	72, // [72:72] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_linksim_proto_init() }
@@ -4179,6 +4625,7 @@ func file_linksim_proto_init() {
 		(*Frame_RemoveDevices)(nil),
 		(*Frame_Ping)(nil),
 		(*Frame_Hello)(nil),
+		(*Frame_MediaUpload)(nil),
 		(*Frame_Ack)(nil),
 		(*Frame_Error)(nil),
 		(*Frame_Ok)(nil),
@@ -4190,6 +4637,7 @@ func file_linksim_proto_init() {
 		(*Frame_Linked)(nil),
 		(*Frame_Pong)(nil),
 		(*Frame_Welcome)(nil),
+		(*Frame_MediaUploadToken)(nil),
 		(*Frame_Delivery)(nil),
 		(*Frame_PairRef)(nil),
 		(*Frame_PairOffer)(nil),
@@ -4206,14 +4654,15 @@ func file_linksim_proto_init() {
 	file_linksim_proto_msgTypes[46].OneofWrappers = []any{
 		(*Content_Chat)(nil),
 		(*Content_HistorySync)(nil),
+		(*Content_Media)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linksim_proto_rawDesc), len(file_linksim_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   53,
+			NumEnums:      4,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

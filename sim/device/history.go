@@ -1,0 +1,88 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// historyInline is the largest history bundle sent inside its message. A
+// larger one goes through the media store as an encrypted blob (type
+// HISTORY), as WhatsApp does: a phone with years of chats would otherwise
+// hit the frame limit, and a blob download resumes where a message cannot.
+const historyInline = 64 << 10
+
+// SendHistory sends the history bundle h to our companion `to`: inline when
+// it is small, otherwise uploaded as a blob with the message pointing to it.
+func (d *Device) SendHistory(ctx context.Context, to e2e.Address, h *pb.HistorySync) error {
+	id := NewMessageID()
+	content := &pb.Content{Kind: &pb.Content_HistorySync{HistorySync: h}}
+	if proto.Size(h) > historyInline {
+		raw, err := proto.Marshal(h)
+		if err != nil {
+			return fmt.Errorf("%s: history for %s: %w", d.cfg.Name, to, err)
+		}
+		m, err := d.upload(ctx, id, pb.MediaType_HISTORY, bytes.NewReader(raw))
+		if err != nil {
+			return fmt.Errorf("%s: history for %s: %w", d.cfg.Name, to, err)
+		}
+		content = &pb.Content{Kind: &pb.Content_Media{Media: m.Proto()}}
+	}
+	return d.SendDirect(ctx, id, to, content)
+}
+
+// receiveHistory imports a history bundle from our phone: h itself, or the
+// blob that blob describes, fetched and verified first. The push loop waits
+// meanwhile, so messages that arrive after the history are stored after it.
+func (d *Device) receiveHistory(from e2e.Address, h *pb.HistorySync, blob *pb.Media) error {
+	if from != (e2e.Address{User: d.self.User, Device: 0}) {
+		d.log.Warn("history sync from a device other than our phone", "from", from.String())
+		return nil
+	}
+	if blob != nil {
+		var err error
+		if h, err = d.fetchHistory(blob); err != nil {
+			// The delivery is acked all the same: Signal would not
+			// decrypt it a second time. The companion then lacks the
+			// history, as if the phone had sent none; new messages
+			// still arrive.
+			err = fmt.Errorf("%s: history sync: %w", d.cfg.Name, err)
+			d.log.Error("history sync blob rejected", "err", err)
+			d.emit(Event{Kind: MediaRejected, From: from, Media: &Media{Type: pb.MediaType_HISTORY}, Err: err})
+			return nil
+		}
+	}
+	return d.importHistory(h)
+}
+
+func (d *Device) fetchHistory(blob *pb.Media) (*pb.HistorySync, error) {
+	m, err := mediaOf(blob)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(d.cfg.MediaDir, ".linksim-history-*")
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	if err := d.download(d.ctx, m, f.Name()); err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(f.Name())
+	if err != nil {
+		return nil, err
+	}
+	var h pb.HistorySync
+	if err := proto.Unmarshal(raw, &h); err != nil {
+		return nil, errors.Join(errors.New("bundle does not decode"), err)
+	}
+	return &h, nil
+}
