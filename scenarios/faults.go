@@ -115,15 +115,7 @@ func halfOpenLink(ctx context.Context, env *harness.Env) error {
 }
 
 func cutMidPairing(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 0)
-	if err != nil {
-		return err
-	}
-	web, err := env.NewCompanion("alice/web-1", nil)
-	if err != nil {
-		return err
-	}
-	first, err := harness.CurrentQR(ctx, web)
+	alice, web, first, err := showingQR(ctx, env, 0)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/wire/pb"
+	"github.com/linksim/linksim/webclient/app"
 )
 
 var pairingFlows = []Flow{
@@ -78,15 +79,7 @@ func linkWithHistory(ctx context.Context, env *harness.Env) error {
 }
 
 func fifthCompanionRefused(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 4)
-	if err != nil {
-		return err
-	}
-	fifth, err := env.NewCompanion("alice/web-5", nil)
-	if err != nil {
-		return err
-	}
-	ref, err := harness.CurrentQR(ctx, fifth)
+	alice, _, ref, err := showingQR(ctx, env, 4)
 	if err != nil {
 		return err
 	}
@@ -109,15 +102,7 @@ func expectCompanions(ctx context.Context, u *harness.User, n int) error {
 }
 
 func badQRCodes(ctx context.Context, env *harness.Env) error {
-	alice, err := env.NewUser(ctx, "alice", 0)
-	if err != nil {
-		return err
-	}
-	web, err := env.NewCompanion("alice/web-1", nil)
-	if err != nil {
-		return err
-	}
-	first, err := harness.CurrentQR(ctx, web)
+	alice, web, first, err := showingQR(ctx, env, 0)
 	if err != nil {
 		return err
 	}
@@ -176,4 +161,19 @@ func badQRCodes(ctx context.Context, env *harness.Env) error {
 	}
 	linked = 1
 	return expect("the same ref again", pb.ErrorCode_REF_USED, scan, third.QR)
+}
+
+// showingQR registers alice with webs linked web clients and starts one more
+// web client, unlinked, showing its first QR code.
+func showingQR(ctx context.Context, env *harness.Env, webs int) (*harness.User, *app.Client, device.Ref, error) {
+	alice, err := env.NewUser(ctx, "alice", webs)
+	if err != nil {
+		return nil, nil, device.Ref{}, err
+	}
+	web, err := env.NewCompanion(fmt.Sprintf("alice/web-%d", webs+1), nil)
+	if err != nil {
+		return nil, nil, device.Ref{}, err
+	}
+	ref, err := harness.CurrentQR(ctx, web)
+	return alice, web, ref, err
 }
