@@ -37,7 +37,9 @@ const (
 // records in the run's ledger what the page shows: a message it sends, when
 // its Send shows it with an id (targets: the relay's device lists at that
 // moment); a message it must receive, when Messages or Observe first sees
-// it in the open conversation; ticks, as they appear. Latencies of browser
+// it in the open conversation (a media message: when it first shows its
+// file verified, with the file's SHA-256, as native devices count their
+// first verified download); ticks, as they appear. Latencies of browser
 // devices are therefore as observed by polling (every ~20 ms while a flow
 // waits), and a conversation nobody opens is never observed: flows open
 // every chat whose messages they expect on a browser.
@@ -48,12 +50,14 @@ type Web struct {
 	// URL is the page's address: the relay's web app, with ?name= and ?ws=.
 	URL string
 
-	mu      sync.Mutex
-	phone   *phone.Phone // the phone that linked it; nil before
-	self    e2e.Address
-	shown   map[string]int    // message id -> copies recorded as decrypted
-	sent    map[string]string // id of a message it sent -> furthest status recorded
-	rescans int
+	mu    sync.Mutex
+	phone *phone.Phone // the phone that linked it; nil before
+	self  e2e.Address
+	shown map[string]int    // message id -> copies recorded as decrypted
+	sent  map[string]string // id of a message it sent -> furthest status recorded
+	// rejected: id of a media message -> the rejection recorded last
+	rejected map[string]string
+	rescans  int
 }
 
 // envWeb is an Env's browser state, kept beside the Env: the pages, and the
@@ -119,7 +123,7 @@ func (e *Env) Browser(ctx context.Context, name string) (*Web, error) {
 	}
 	q := url.Values{"name": {name}, "ws": {e.DeviceConfig(name, nil).RelayURL}}
 	w := &Web{Page: page, env: e, name: name, URL: e.appURL(dir) + "/?" + q.Encode(),
-		shown: make(map[string]int), sent: make(map[string]string)}
+		shown: make(map[string]int), sent: make(map[string]string), rejected: make(map[string]string)}
 	e.t.Cleanup(func() {
 		e.keepArtifacts(w)
 		page.Close()
@@ -236,24 +240,38 @@ func (w *Web) awaitChats(ctx context.Context, n int) error {
 // ledger, targeted at the peer's devices and the account's other devices
 // as the relay lists them now.
 func (w *Web) Send(ctx context.Context, text string) (driver.Message, error) {
+	peer, to, err := w.targets(ctx, "send")
+	if err != nil {
+		return driver.Message{}, err
+	}
+	m, err := w.Page.Send(ctx, text)
+	if err != nil {
+		return m, err
+	}
+	w.recordSend(m, peer, to, reports.DigestOf([]byte(m.Text)))
+	return m, nil
+}
+
+// targets is the open conversation's peer and the devices a message sent
+// there goes to (named as in the ledger): the peer's and the account's
+// other devices, as the relay lists them now.
+func (w *Web) targets(ctx context.Context, what string) (peer string, to []string, err error) {
 	w.mu.Lock()
 	p, self := w.phone, w.self
 	w.mu.Unlock()
 	if p == nil {
-		return driver.Message{}, fmt.Errorf("harness: %s: send: not linked by the harness", w.name)
+		return "", nil, fmt.Errorf("harness: %s: %s: not linked by the harness", w.name, what)
 	}
-	peer, err := w.OpenPeer(ctx)
-	if err != nil {
-		return driver.Message{}, err
+	if peer, err = w.OpenPeer(ctx); err != nil {
+		return "", nil, err
 	}
 	if peer == "" {
-		return driver.Message{}, fmt.Errorf("harness: %s: send: no conversation open", w.name)
+		return "", nil, fmt.Errorf("harness: %s: %s: no conversation open", w.name, what)
 	}
-	var to []string
 	for _, user := range []string{peer, self.User} {
 		devs, err := p.Devices(ctx, user)
 		if err != nil {
-			return driver.Message{}, fmt.Errorf("harness: %s: send: device list of %s: %w", w.name, user, err)
+			return "", nil, fmt.Errorf("harness: %s: %s: device list of %s: %w", w.name, what, user, err)
 		}
 		for _, d := range devs {
 			if a := (e2e.Address{User: user, Device: d}); a != self {
@@ -261,16 +279,17 @@ func (w *Web) Send(ctx context.Context, text string) (driver.Message, error) {
 			}
 		}
 	}
-	m, err := w.Page.Send(ctx, text)
-	if err != nil {
-		return m, err
-	}
+	return peer, to, nil
+}
+
+// recordSend puts message m, which w shows as sent to peer's devices and
+// to, in the ledger.
+func (w *Web) recordSend(m driver.Message, peer string, to []string, digest reports.Digest) {
 	w.mu.Lock()
 	w.sent[m.ID] = ""
 	w.mu.Unlock()
-	w.env.rec.rec.Send(w.name, m.ID, w.name+">"+peer, to, reports.DigestOf([]byte(m.Text)))
+	w.env.rec.rec.Send(w.name, m.ID, w.name+">"+peer, to, digest)
 	w.record([]driver.Message{m})
-	return m, nil
 }
 
 // Messages returns the open conversation's messages and records what they
@@ -301,12 +320,16 @@ var statusReceipts = []struct {
 
 // record puts what msgs show into the ledger: the ticks of messages w sent,
 // and each copy of a message w must receive, the first time it shows. A
-// message the ledger does not know yet (a browser sender not yet
-// observed) is looked at again next time.
+// media message counts as received when its file first shows verified
+// (with the verified file's SHA-256 as its digest, as on native devices),
+// and as undecryptable when the page rejects the file. A message the
+// ledger does not know yet (a browser sender not yet observed) is looked at
+// again next time.
 func (w *Web) record(msgs []driver.Message) {
 	rec := w.env.rec.rec
 	copies := make(map[string]int)
-	text := make(map[string]string)
+	digest := make(map[string]reports.Digest)
+	rejected := make(map[string]string)
 	w.mu.Lock()
 	for _, m := range msgs {
 		if m.ID == "" {
@@ -321,9 +344,28 @@ func (w *Web) record(msgs []driver.Message) {
 			}
 			continue
 		}
+		switch {
+		case m.Media == "":
+			digest[m.ID] = reports.DigestOf([]byte(m.Text))
+		case m.MediaState == driver.MediaVerified:
+			d, ok := mediaDigest(m.MediaSHA256)
+			if !ok {
+				continue
+			}
+			digest[m.ID] = d
+		case m.MediaState == driver.MediaRejected:
+			if w.rejected[m.ID] != m.MediaError {
+				rejected[m.ID] = m.MediaError
+			}
+			continue
+		default:
+			continue // a file not downloaded yet is not received yet
+		}
 		copies[m.ID]++
-		text[m.ID] = m.Text
 	}
+	w.mu.Unlock()
+	w.recordRejected(rejected)
+	w.mu.Lock()
 	var fresh []string
 	for id, n := range copies {
 		if n > w.shown[id] {
@@ -347,7 +389,7 @@ func (w *Web) record(msgs []driver.Message) {
 		}
 		if slices.Contains(st.Targets, w.name) {
 			for range copies[m.ID] - w.shown[m.ID] {
-				rec.Decrypted(w.name, m.ID, reports.DigestOf([]byte(text[m.ID])))
+				rec.Decrypted(w.name, m.ID, digest[m.ID])
 			}
 		}
 		w.shown[m.ID] = copies[m.ID]

@@ -74,6 +74,21 @@ var browserFlows = []Flow{
 		Labels: []string{Browser}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserNoCalls,
 	},
+	{
+		Feature: "Web client in a browser", Outcome: "an image and a document from a phone preview on the page, and download verified",
+		Labels: []string{Browser, Media}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Run: browserMediaReceived,
+	},
+	{
+		Feature: "Web client in a browser", Outcome: "an image attached on the page reaches the peer's phone and the sender's phone, verified",
+		Labels: []string{Browser, Media}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Run: browserMediaSent,
+	},
+	{
+		Feature: "Web client in a browser", Outcome: "a media blob tampered with at the relay is rejected on the page, with the error and nothing of it shown",
+		Labels: []string{Browser, Media, Security}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Run: browserMediaTampered,
+	},
 }
 
 // browserTimeout bounds a browser flow: a few seconds normally, the rest is

@@ -51,6 +51,9 @@ type Config struct {
 	// MediaDir is where media being encrypted or decrypted is spooled;
 	// "" means the system's temp dir.
 	MediaDir string
+	// Spool keeps media being uploaded or downloaded (see Spool); nil
+	// means DiskSpool{MediaDir}, or MemorySpool{} in a browser.
+	Spool Spool
 }
 
 func (c Config) withDefaults() Config {

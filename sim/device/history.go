@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 
 	"google.golang.org/protobuf/proto"
 
@@ -67,16 +67,12 @@ func (d *Device) fetchHistory(blob *pb.Media) (*pb.HistorySync, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(d.cfg.MediaDir, ".linksim-history-*")
+	plain, err := d.downloadSpooled(d.ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	f.Close()
-	defer os.Remove(f.Name())
-	if err := d.download(d.ctx, m, f.Name()); err != nil {
-		return nil, err
-	}
-	raw, err := os.ReadFile(f.Name())
+	defer plain.Close()
+	raw, err := io.ReadAll(plain)
 	if err != nil {
 		return nil, err
 	}

@@ -98,11 +98,18 @@ func (f MediaFile) open() (io.Reader, func(), error) {
 // get a thumbnail, videos a placeholder poster. It returns the message id
 // once the relay has stored the message.
 func (d *Device) SendMedia(ctx context.Context, to string, f MediaFile) (string, error) {
+	id := NewMessageID()
+	return id, d.SendMediaID(ctx, id, to, f)
+}
+
+// SendMediaID is SendMedia with a caller-chosen message id (a web client
+// shows the message as pending under it while the file uploads).
+func (d *Device) SendMediaID(ctx context.Context, id, to string, f MediaFile) error {
 	if err := d.checkPeer(to); err != nil {
-		return "", err
+		return err
 	}
-	fail := func(err error) (string, error) {
-		return "", fmt.Errorf("%s: send %v to %s: %w", d.cfg.Name, f.Type, to, err)
+	fail := func(err error) error {
+		return fmt.Errorf("%s: send %v to %s: %w", d.cfg.Name, f.Type, to, err)
 	}
 	if f.Type != pb.MediaType_IMAGE && f.Type != pb.MediaType_VIDEO && f.Type != pb.MediaType_DOCUMENT {
 		return fail(errors.New("a media message is an image, a video or a document"))
@@ -118,7 +125,6 @@ func (d *Device) SendMedia(ctx context.Context, to string, f MediaFile) (string,
 		probe = newImageProbe()
 		src = probe.tee(src)
 	}
-	id := NewMessageID()
 	m, err := d.upload(ctx, id, f.Type, src)
 	if err != nil {
 		if probe != nil {
@@ -137,7 +143,7 @@ func (d *Device) SendMedia(ctx context.Context, to string, f MediaFile) (string,
 	p := m.Proto()
 	p.Caption, p.SentUnixMs = f.Caption, now.UnixMilli()
 	msg := Message{ID: id, From: d.self.User, Text: f.Caption, Sent: now, Outgoing: true, Media: m}
-	return id, d.send(ctx, to, msg, &pb.Content{Kind: &pb.Content_Media{Media: p}})
+	return d.send(ctx, to, msg, &pb.Content{Kind: &pb.Content_Media{Media: p}})
 }
 
 // receiveMedia stores an arriving media message; its blob is fetched when
@@ -157,25 +163,17 @@ func (d *Device) receiveMedia(from e2e.Address, id string, p *pb.Media, delivere
 }
 
 // Download fetches the media of msg, verifies it, and only then returns its
-// plaintext: a file in Config.MediaDir that is removed when the reader is
-// closed. A blob that fails its MAC or hash check is rejected with an error
-// wrapping e2e.ErrMediaMAC or e2e.ErrMediaHash, and nothing of it is shown.
+// plaintext, kept in the device's Spool (a file in Config.MediaDir natively,
+// memory in a browser) until the reader is closed. A blob that fails its MAC
+// or hash check is rejected with an error wrapping e2e.ErrMediaMAC or
+// e2e.ErrMediaHash, and nothing of it is shown.
 func (d *Device) Download(ctx context.Context, msg Message) (io.ReadCloser, error) {
-	f, err := os.CreateTemp(d.cfg.MediaDir, ".linksim-media-*")
-	if err != nil {
-		return nil, fmt.Errorf("%s: download msg %s: %w", d.cfg.Name, msg.ID, err)
-	}
-	f.Close()
-	if err := d.DownloadTo(ctx, msg, f.Name()); err != nil {
-		os.Remove(f.Name())
-		return nil, err
-	}
-	plain, err := os.Open(f.Name())
-	if err != nil {
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("%s: download msg %s: %w", d.cfg.Name, msg.ID, err)
-	}
-	return removeOnClose{plain}, nil
+	var plain io.ReadCloser
+	err := d.downloading(ctx, msg, func(m *Media) (err error) {
+		plain, err = d.downloadSpooled(ctx, m)
+		return err
+	})
+	return plain, err
 }
 
 type removeOnClose struct{ *os.File }
@@ -186,13 +184,20 @@ func (r removeOnClose) Close() error {
 }
 
 // DownloadTo is Download into the file at path, which appears (or is
-// replaced) only once the media verified.
+// replaced) only once the media verified. It needs a file system: in a
+// browser use Download.
 func (d *Device) DownloadTo(ctx context.Context, msg Message, path string) error {
+	return d.downloading(ctx, msg, func(m *Media) error { return d.download(ctx, m, path) })
+}
+
+// downloading runs get for msg's media and reports MediaDownloaded or
+// MediaRejected.
+func (d *Device) downloading(ctx context.Context, msg Message, get func(*Media) error) error {
 	if msg.Media == nil {
 		return fmt.Errorf("%s: download msg %s: not a media message", d.cfg.Name, msg.ID)
 	}
 	start := time.Now()
-	err := d.download(ctx, msg.Media, path)
+	err := get(msg.Media)
 	ev := Event{MessageID: msg.ID, From: e2e.Address{User: msg.From}, Media: msg.Media, Took: time.Since(start)}
 	if err != nil {
 		err = fmt.Errorf("%s: download msg %s from %s: %w", d.cfg.Name, msg.ID, msg.From, err)
@@ -218,4 +223,27 @@ func (d *Device) download(ctx context.Context, m *Media, path string) error {
 		return err
 	}
 	return dec.Commit(path)
+}
+
+// downloadSpooled fetches m into a spool file and returns its plaintext
+// once it verified; on failure the spool file is discarded unread.
+func (d *Device) downloadSpooled(ctx context.Context, m *Media) (io.ReadCloser, error) {
+	f, err := d.spool().Create()
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	dec, err := e2e.NewMediaDecrypterTo(m.Proto(), f)
+	if err == nil {
+		if err = d.fetch(ctx, m.DirectPath, dec); err != nil {
+			dec.Abort()
+		}
+	}
+	if err == nil {
+		err = dec.Verify()
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return spooled{io.NewSectionReader(f, 0, m.Size), f}, nil
 }

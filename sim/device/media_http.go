@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -49,7 +48,8 @@ func retryable(err error) bool {
 	if errors.As(err, &he) {
 		return he.code >= 500 || he.code == http.StatusForbidden // 403: a new token helps
 	}
-	return !errors.Is(err, e2e.ErrMediaMAC) && !errors.Is(err, e2e.ErrMediaHash) && !errors.Is(err, context.Canceled)
+	return !errors.Is(err, e2e.ErrMediaMAC) && !errors.Is(err, e2e.ErrMediaHash) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, ErrSpoolFull)
 }
 
 // mediaURL is where path is on the relay, reached the way the device reaches
@@ -78,11 +78,10 @@ func (d *Device) mediaURL(path string) (string, error) {
 // blob in the relay's media store. It reports MediaUploaded for message id.
 func (d *Device) upload(ctx context.Context, id string, t pb.MediaType, src io.Reader) (*Media, error) {
 	start := time.Now()
-	spool, err := os.CreateTemp(d.cfg.MediaDir, ".linksim-upload-*")
+	spool, err := d.spool().Create()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("spool: %w", err)
 	}
-	defer os.Remove(spool.Name())
 	defer spool.Close()
 	key := e2e.NewMediaKey()
 	sums, err := e2e.EncryptMedia(spool, src, key, t)
@@ -204,6 +203,10 @@ func (d *Device) get(ctx context.Context, path string, dec *e2e.MediaDecrypter) 
 		return err
 	}
 	defer cancel()
+	// A browser's HTTP cache could hand back a copy that already failed
+	// verification (a blob damaged at the relay, since repaired): always
+	// ask the relay.
+	req.Header.Set("Cache-Control", "no-cache")
 	at := dec.Written()
 	if at > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", at))

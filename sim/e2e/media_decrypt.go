@@ -26,7 +26,9 @@ const maxMediaLength = 1 << 40
 // Unverified plaintext is never handed out. It goes to a private temporary
 // file that only Commit makes visible, by moving it into place after the
 // MAC, the length and both hashes verified; when anything fails the file
-// is deleted and the error says why (ErrMediaMAC, ErrMediaHash).
+// is deleted and the error says why (ErrMediaMAC, ErrMediaHash). Where
+// there is no file system, NewMediaDecrypterTo writes the plaintext to the
+// caller's writer instead, and Verify tells whether it may be used.
 type MediaDecrypter struct {
 	fileSHA, encSHA []byte
 	fileLen, encLen int64
@@ -41,7 +43,8 @@ type MediaDecrypter struct {
 	// are, and the last block's padding must be checked before its
 	// plaintext is kept.
 	pending []byte
-	spool   *os.File
+	out     io.Writer // the plaintext, unverified until Commit or Verify
+	spool   *os.File  // out, when NewMediaDecrypter made it
 	written int64
 	plain   int64
 	err     error // sticky: once a write failed, Commit fails
@@ -55,6 +58,22 @@ const held = aes.BlockSize + MediaMACSize
 // NewMediaDecrypter prepares to decrypt the blob m describes, spooling the
 // plaintext in a temporary file in dir ("" for the system's temp dir).
 func NewMediaDecrypter(m *pb.Media, dir string) (*MediaDecrypter, error) {
+	d, err := NewMediaDecrypterTo(m, nil)
+	if err != nil {
+		return nil, err
+	}
+	if d.spool, err = os.CreateTemp(dir, ".linksim-media-*.part"); err != nil {
+		return nil, fmt.Errorf("e2e: decrypt media: %w", err)
+	}
+	d.out = d.spool
+	return d, nil
+}
+
+// NewMediaDecrypterTo is NewMediaDecrypter for a caller that keeps the
+// plaintext itself (in memory, where there is no file system): it is
+// written to out as it is decrypted, still unverified. The caller must show
+// nothing of it unless Verify returns nil, and discard it otherwise.
+func NewMediaDecrypterTo(m *pb.Media, out io.Writer) (*MediaDecrypter, error) {
 	k, err := expandMediaKey(m.GetMediaKey(), m.GetType())
 	if err != nil {
 		return nil, fmt.Errorf("e2e: decrypt media: %w", err)
@@ -65,15 +84,11 @@ func NewMediaDecrypter(m *pb.Media, dir string) (*MediaDecrypter, error) {
 	if m.GetFileLength() > maxMediaLength {
 		return nil, fmt.Errorf("e2e: decrypt media: implausible length %d", m.GetFileLength())
 	}
-	spool, err := os.CreateTemp(dir, ".linksim-media-*.part")
-	if err != nil {
-		return nil, fmt.Errorf("e2e: decrypt media: %w", err)
-	}
 	cbc, mac := k.ciphers(false)
 	n := int64(m.GetFileLength())
 	return &MediaDecrypter{
 		fileSHA: m.GetFileSha256(), encSHA: m.GetFileEncSha256(), fileLen: n, encLen: EncryptedSize(n),
-		cbc: cbc, mac: mac, fileSum: sha256.New(), encSum: sha256.New(), spool: spool,
+		cbc: cbc, mac: mac, fileSum: sha256.New(), encSum: sha256.New(), out: out,
 	}, nil
 }
 
@@ -120,7 +135,7 @@ func (d *MediaDecrypter) decrypt(ct []byte) error {
 func (d *MediaDecrypter) keep(pt []byte) error {
 	d.fileSum.Write(pt)
 	d.plain += int64(len(pt))
-	if _, err := d.spool.Write(pt); err != nil {
+	if _, err := d.out.Write(pt); err != nil {
 		return fmt.Errorf("e2e: decrypt media: spool: %w", err)
 	}
 	return nil
@@ -133,6 +148,9 @@ func (d *MediaDecrypter) keep(pt []byte) error {
 func (d *MediaDecrypter) Commit(path string) error {
 	if d.ended {
 		return errors.New("e2e: decrypt media: already committed or aborted")
+	}
+	if d.spool == nil {
+		return errors.New("e2e: decrypt media: Commit of a decrypter writing to the caller's spool (use Verify)")
 	}
 	err := d.verify()
 	if err == nil {
@@ -147,6 +165,17 @@ func (d *MediaDecrypter) Commit(path string) error {
 	}
 	d.ended = true
 	return nil
+}
+
+// Verify is Commit for a decrypter made by NewMediaDecrypterTo: it checks
+// the whole blob and decrypts its tail into the caller's writer. Only when
+// it returns nil may the plaintext written there be used.
+func (d *MediaDecrypter) Verify() error {
+	if d.ended {
+		return errors.New("e2e: decrypt media: already verified or aborted")
+	}
+	d.ended = true
+	return d.verify()
 }
 
 // verify checks, in order: the length, the MAC, the blob's hash, the
@@ -190,8 +219,10 @@ func (d *MediaDecrypter) Abort() {
 		return
 	}
 	d.ended = true
-	d.spool.Close()
-	os.Remove(d.spool.Name())
+	if d.spool != nil {
+		d.spool.Close()
+		os.Remove(d.spool.Name())
+	}
 }
 
 // DecryptMedia decrypts the whole blob in src to a new file at path, which

@@ -263,3 +263,35 @@ func BenchmarkMediaDecrypt(b *testing.B) {
 		})
 	}
 }
+
+// A decrypter writing to the caller's writer (a browser's memory) verifies
+// like one writing to a file: Verify passes an intact blob and refuses a
+// tampered one.
+func TestMediaDecrypterTo(t *testing.T) {
+	plain := randomBytes(50_000)
+	blob, m := encryptMedia(t, plain, pb.MediaType_DOCUMENT)
+	for _, tamper := range []bool{false, true} {
+		b := bytes.Clone(blob)
+		if tamper {
+			b[len(b)/2] ^= 0x01
+		}
+		var out bytes.Buffer
+		d, err := NewMediaDecrypterTo(m, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		err = d.Verify()
+		switch {
+		case tamper && !errors.Is(err, ErrMediaMAC):
+			t.Errorf("tampered blob: Verify gave %v, want ErrMediaMAC", err)
+		case !tamper && (err != nil || !bytes.Equal(out.Bytes(), plain)):
+			t.Errorf("intact blob: Verify gave %v, plaintext equal: %v", err, bytes.Equal(out.Bytes(), plain))
+		}
+		if d.Commit(t.TempDir()+"/x") == nil {
+			t.Error("Commit of a decrypter writing to the caller's writer succeeded")
+		}
+	}
+}

@@ -154,10 +154,27 @@ func (c *conn) onMediaUpload(me store.Address, id uint64, f *pb.Frame) (*pb.Fram
 	return &pb.Frame{Body: &pb.Frame_MediaUploadToken{MediaUploadToken: ans}}, nil
 }
 
-// routes adds the media endpoints to mux.
+// routes adds the media endpoints to mux. Any origin may use them (CORS): a
+// web app served from elsewhere (a harness, a fault proxy) uploads and
+// downloads here, and nothing in them is readable without the media key —
+// uploads need a token given over the Noise channel, blobs are ciphertext.
 func (m *media) routes(mux *http.ServeMux) {
-	mux.HandleFunc("PUT /media/{token}", m.upload)
-	mux.HandleFunc("GET /media/{sum}", m.download)
+	mux.HandleFunc("PUT /media/{token}", cors(m.upload))
+	mux.HandleFunc("GET /media/{sum}", cors(m.download))
+	mux.HandleFunc("OPTIONS /media/{any}", cors(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+}
+
+func cors(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Access-Control-Allow-Origin", "*")
+		hdr.Set("Access-Control-Allow-Methods", "GET, PUT, OPTIONS")
+		hdr.Set("Access-Control-Allow-Headers", "Content-Type, Range, Cache-Control")
+		hdr.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range")
+		h(w, r)
+	}
 }
 
 func (m *media) token(tok string) (uploadToken, bool) {

@@ -267,3 +267,22 @@ func TestMediaSurvivesRestart(t *testing.T) {
 		t.Errorf("temp files %v survived the restart", tmp)
 	}
 }
+
+func TestMediaAllowsAnyOrigin(t *testing.T) {
+	srv, err := Serve(Config{NoSync: true}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL()+"/media/abc", nil)
+	req.Header.Set("Origin", "http://127.0.0.1:1")
+	req.Header.Set("Access-Control-Request-Method", "PUT")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("preflight: status %d, Access-Control-Allow-Origin %q; want 204 and *", resp.StatusCode, got)
+	}
+}

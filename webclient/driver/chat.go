@@ -24,6 +24,17 @@ type Message struct {
 	Text      string
 	Time      string
 	Ticks     string // the ticks' text or label, as shown
+
+	// Of a media message (Media is "" for text; Text is the caption):
+	Media       string // image, video or document (data-media)
+	MediaState  string // "" before a download, then downloading, verified or rejected
+	MediaSHA256 string // hex SHA-256 of the verified file
+	MediaError  string // why the file was rejected, as shown
+	Preview     bool   // a preview (thumbnail or poster) shows
+	File        string // the file's name and size, as shown
+	Uploading   bool   // upload progress shows
+	Open        bool   // the link to the verified file shows
+	MediaTries  int    // downloads started in the page (data-media-tries)
 }
 
 // Directions and statuses of a Message.
@@ -105,6 +116,12 @@ func (p *Page) Messages(ctx context.Context) ([]Message, error) {
 		return Array.from(document.querySelectorAll('[data-testid="conversation"] [data-testid="message"]')).map(m => ({
 			ID: m.dataset.id || "", Direction: m.dataset.direction || "", Status: m.dataset.status || "",
 			Text: txt(m, "message-text"), Time: txt(m, "message-time"), Ticks: txt(m, "message-ticks"),
+			Media: m.dataset.media || "", MediaState: m.dataset.mediaState || "", MediaSHA256: m.dataset.mediaSha256 || "",
+			MediaError: txt(m, "media-error"), File: txt(m, "media-file"),
+			Preview: !!m.querySelector('[data-testid="media-preview"]')?.checkVisibility(),
+			Uploading: !!m.querySelector('[data-testid="upload-progress"]')?.checkVisibility(),
+			Open: !!m.querySelector('[data-testid="media-open"]')?.checkVisibility(),
+			MediaTries: parseInt(m.dataset.mediaTries || "0", 10),
 		}));
 	})()`)
 }

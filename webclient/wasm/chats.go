@@ -37,18 +37,20 @@ type mainView struct {
 	profile *profilePanel
 	newChat *newChatPanel
 
-	outbox  []outgoing        // sent from here, not yet stored by the device
-	sends   queue[outgoing]   // handed to the sender goroutine in order
-	marking map[string]bool   // peers whose read receipts are being sent
-	drafts  map[string]string // composer text per peer
-	names   map[string]string // contact names, refreshed per render
+	outbox  []outgoing            // sent from here, not yet stored by the device
+	sends   queue[outgoing]       // handed to the sender goroutine in order
+	marking map[string]bool       // peers whose read receipts are being sent
+	drafts  map[string]string     // composer text per peer
+	names   map[string]string     // contact names, refreshed per render
+	media   map[string]*mediaView // media messages downloaded (or being) here
 }
 
 // outgoing is a message typed here, shown as pending until the device has
 // stored it (it may first wait for the sends before it).
 type outgoing struct {
-	id, peer, text string
+	id, peer, text string // text is a file's caption
 	at             time.Time
+	file           *outFile // nil for a text message
 }
 
 type chatRow struct {
@@ -58,7 +60,8 @@ type chatRow struct {
 func newMainView(u *ui, dev *device.Device) *mainView {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &mainView{u: u, dev: dev, ctx: ctx, cancel: cancel,
-		rows: map[string]*chatRow{}, marking: map[string]bool{}, drafts: map[string]string{}}
+		rows: map[string]*chatRow{}, marking: map[string]bool{}, drafts: map[string]string{},
+		media: map[string]*mediaView{}}
 	m.sends.init()
 
 	m.avatar = textEl("span", initial(dev.Self().User), "class", "avatar")
@@ -145,7 +148,11 @@ func (m *mainView) renderChats() {
 		r.name.setText(c.Name)
 		r.avatar.setText(initial(c.Name))
 		r.time.setText(chatTime(c.Last.Sent, now))
-		r.last.setText(c.Last.Text)
+		last := c.Last.Text
+		if last == "" && c.Last.Media != nil {
+			last = mediaLabel(c.Last.Media)
+		}
+		r.last.setText(last)
 		if c.Last.Outgoing {
 			t, class := m.tickFor(c.Last.Status)
 			r.ticks.setText(t).attr("class", "chat-ticks "+class).show(true)
@@ -235,8 +242,11 @@ func (m *mainView) markRead(peer string) {
 }
 
 // send queues text to peer.
-func (m *mainView) send(peer, text string) {
-	o := outgoing{id: device.NewMessageID(), peer: peer, text: text, at: time.Now()}
+func (m *mainView) send(peer, text string) { m.queue(peer, text, nil) }
+
+// queue queues text, or file f with text as its caption, to peer.
+func (m *mainView) queue(peer, text string, f *outFile) {
+	o := outgoing{id: device.NewMessageID(), peer: peer, text: text, at: time.Now(), file: f}
 	m.outbox = append(m.outbox, o)
 	m.sends.push(o)
 	m.drafts[peer] = ""
@@ -255,7 +265,12 @@ func (m *mainView) sender() {
 		case <-m.sends.wake:
 		}
 		for _, o := range m.sends.take() {
-			err := m.dev.SendTextID(m.ctx, o.id, o.peer, o.text)
+			var err error
+			if o.file != nil {
+				err = m.sendFile(o)
+			} else {
+				err = m.dev.SendTextID(m.ctx, o.id, o.peer, o.text)
+			}
 			if err != nil {
 				console("error", fmt.Sprintf("send msg %s to %s: %v", o.id, o.peer, err))
 			}

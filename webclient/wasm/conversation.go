@@ -3,6 +3,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"syscall/js"
 
@@ -31,6 +32,7 @@ type conversation struct {
 
 type msgRow struct {
 	el, text, time, ticks *elem
+	media                 *mediaRow // nil for a text message
 }
 
 func newConversation(m *mainView) *conversation {
@@ -66,10 +68,18 @@ func newConversation(m *mainView) *conversation {
 	})
 	send := el("button", "data-testid", "send", "class", "icon-btn send", "type", "button", "title", "Send", "aria-label", "Send").svg(iconSend)
 	send.on("click", func(js.Value) { c.submit() })
+	attach, attachInput := c.newAttach()
+	c.list.on("click", func(ev js.Value) {
+		if _, ok := closest(ev, `[data-testid="media-download"]`, ""); ok {
+			if id, ok := closest(ev, `[data-testid="message"]`, "data-id"); ok {
+				c.m.u.post(func() { c.m.download(id) })
+			}
+		}
+	})
 	c.el = el("div", "data-testid", "conversation", "class", "conversation").add(
 		el("header", "class", "bar conv-bar").add(c.avatar, el("div", "class", "conv-title").add(c.name, c.sub)),
 		c.list,
-		el("footer", "class", "composer").add(c.composer, send),
+		el("footer", "class", "composer").add(attach, attachInput, c.composer, send),
 	)
 	c.el.show(false)
 	c.pane = el("div", "class", "pane").add(c.intro, c.el)
@@ -125,7 +135,11 @@ func (c *conversation) render() {
 	}
 	for _, o := range m.outbox {
 		if o.peer == c.peer && !stored[o.id] {
-			msgs = append(msgs, device.Message{ID: o.id, Text: o.text, Sent: o.at, Outgoing: true, Status: device.StatusPending})
+			msg := device.Message{ID: o.id, Text: o.text, Sent: o.at, Outgoing: true, Status: device.StatusPending}
+			if f := o.file; f != nil {
+				msg.Media = &device.Media{Type: f.typ, MimeType: f.mime, FileName: f.name, Size: int64(len(f.data))}
+			}
+			msgs = append(msgs, msg)
 		}
 	}
 
@@ -153,6 +167,15 @@ func (c *conversation) render() {
 		}
 		r.el.attr("data-status", status)
 		r.ticks.setText(ticks).attr("class", class)
+		if msg.Media != nil && r.media != nil {
+			v := m.media[msg.ID]
+			state, sum, tries := "", "", 0
+			if v != nil {
+				state, sum, tries = v.state, v.sha256, v.tries
+			}
+			r.el.attr("data-media-state", state).attr("data-media-sha256", sum).attr("data-media-tries", strconv.Itoa(tries))
+			r.media.render(msg, msg.Status == device.StatusPending, v)
+		}
 	}
 	grew := c.place(order)
 	if c.stick || grew && atBottom {
@@ -212,8 +235,13 @@ func newMsgRow(msg device.Message) *msgRow {
 		time:  textEl("span", msg.Sent.Local().Format("15:04"), "data-testid", "message-time", "class", "message-time"),
 		ticks: el("span", "data-testid", "message-ticks", "class", "ticks"),
 	}
-	r.el = el("div", "data-testid", "message", "data-id", msg.ID, "data-direction", dir, "class", "message "+dir).add(
-		el("div", "class", "bubble").add(r.text, el("span", "class", "meta").add(r.time, r.ticks)),
-	)
+	bubble := el("div", "class", "bubble")
+	r.el = el("div", "data-testid", "message", "data-id", msg.ID, "data-direction", dir, "class", "message "+dir).add(bubble)
+	if msg.Media != nil {
+		r.media = newMediaRow(msg.Media.Type)
+		r.el.attr("data-media", mediaKind(msg.Media.Type))
+		bubble.add(r.media.el)
+	}
+	bubble.add(r.text, el("span", "class", "meta").add(r.time, r.ticks))
 	return r
 }
