@@ -2,14 +2,17 @@ package scenarios
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/wire/pb"
 	"github.com/linksim/linksim/webclient/driver"
 )
@@ -135,6 +138,32 @@ func withHistory(ctx context.Context, env *harness.Env) (alice, bob *harness.Use
 	return
 }
 
+// qrOnlyInPixels checks that no part of the QR payload w shows can be read
+// from the page as text: a harness must read the pixels, as a phone does.
+func qrOnlyInPixels(ctx context.Context, w *harness.Web) error {
+	q, err := w.ReadQR(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := e2e.ParseQR(q.Payload)
+	if err != nil {
+		return err
+	}
+	exposed, err := w.Exposed(ctx)
+	if err != nil {
+		return err
+	}
+	for name, part := range map[string]string{
+		"ref": p.Ref, "noise key": base64.StdEncoding.EncodeToString(p.NoiseKey),
+		"identity key": base64.StdEncoding.EncodeToString(p.IdentityKey), "adv secret": base64.StdEncoding.EncodeToString(p.AdvSecret),
+	} {
+		if strings.Contains(exposed, part) {
+			return fmt.Errorf("%s: the QR payload's %s can be read from the page's DOM, globals or storage", w.Name(), name)
+		}
+	}
+	return nil
+}
+
 // linkedBrowser opens a browser web client for u and links it.
 func linkedBrowser(ctx context.Context, env *harness.Env, u *harness.User) (*harness.Web, uint32, error) {
 	w, err := env.Browser(ctx, u.Name+"/browser-1")
@@ -212,7 +241,14 @@ func browserLinks(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	w, dev, err := linkedBrowser(ctx, env, alice)
+	w, err := env.Browser(ctx, alice.Name+"/browser-1")
+	if err != nil {
+		return err
+	}
+	if err := qrOnlyInPixels(ctx, w); err != nil {
+		return err
+	}
+	dev, err := env.LinkBrowser(ctx, alice.Phone, w)
 	if err != nil {
 		return err
 	}

@@ -226,6 +226,22 @@ func (p *Page) HTML(ctx context.Context) (string, error) {
 	return eval[string](ctx, p, "read HTML", `document.documentElement.outerHTML`)
 }
 
+// Exposed returns everything a script on the page can read as text without
+// decoding pixels: the DOM, every string-valued global, and local and
+// session storage. The harness checks the QR payload is in none of it.
+func (p *Page) Exposed(ctx context.Context) (string, error) {
+	return eval[string](ctx, p, "read the DOM, string globals and storage", `(() => {
+		const out = [document.documentElement.outerHTML];
+		for (const k of Object.getOwnPropertyNames(window)) {
+			try { if (typeof window[k] === "string") out.push(window[k]); } catch (e) {}
+		}
+		for (const s of [localStorage, sessionStorage]) {
+			for (let i = 0; i < s.length; i++) out.push(s.getItem(s.key(i)));
+		}
+		return out.join("\n");
+	})()`)
+}
+
 // testID is the CSS selector of the elements with data-testid id, narrowed
 // by extra attribute selectors (`[data-peer="…"]`).
 func testID(id string, extra ...string) chromedp.CSS {
