@@ -164,6 +164,16 @@ func qrOnlyInPixels(ctx context.Context, w *harness.Web) error {
 	return nil
 }
 
+// historyInBrowser is withHistory, then a browser web client alice links:
+// the start of most browser flows.
+func historyInBrowser(ctx context.Context, env *harness.Env) (alice, bob *harness.User, w *harness.Web, dev uint32, err error) {
+	if alice, bob, err = withHistory(ctx, env); err != nil {
+		return
+	}
+	w, dev, err = linkedBrowser(ctx, env, alice)
+	return
+}
+
 // linkedBrowser opens a browser web client for u and links it.
 func linkedBrowser(ctx context.Context, env *harness.Env, u *harness.User) (*harness.Web, uint32, error) {
 	w, err := env.Browser(ctx, u.Name+"/browser-1")
@@ -387,11 +397,7 @@ func browserMessaging(ctx context.Context, env *harness.Env) error {
 }
 
 func browserReload(ctx context.Context, env *harness.Env) error {
-	alice, bob, err := withHistory(ctx, env)
-	if err != nil {
-		return err
-	}
-	w, dev, err := linkedBrowser(ctx, env, alice)
+	alice, bob, w, dev, err := historyInBrowser(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -437,11 +443,7 @@ func browserReload(ctx context.Context, env *harness.Env) error {
 }
 
 func browserLogout(ctx context.Context, env *harness.Env) error {
-	alice, _, err := withHistory(ctx, env)
-	if err != nil {
-		return err
-	}
-	w, dev, err := linkedBrowser(ctx, env, alice)
+	alice, _, w, dev, err := historyInBrowser(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -469,11 +471,7 @@ func browserLogout(ctx context.Context, env *harness.Env) error {
 }
 
 func browserRemovedByPhone(ctx context.Context, env *harness.Env) error {
-	alice, _, err := withHistory(ctx, env)
-	if err != nil {
-		return err
-	}
-	w, dev, err := linkedBrowser(ctx, env, alice)
+	alice, _, w, dev, err := historyInBrowser(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -493,11 +491,7 @@ func browserRemovedByPhone(ctx context.Context, env *harness.Env) error {
 }
 
 func browserAbout(ctx context.Context, env *harness.Env) error {
-	alice, bob, err := withHistory(ctx, env)
-	if err != nil {
-		return err
-	}
-	w, _, err := linkedBrowser(ctx, env, alice)
+	alice, bob, w, _, err := historyInBrowser(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -522,11 +516,7 @@ func browserAbout(ctx context.Context, env *harness.Env) error {
 var callWords = regexp.MustCompile(`(?i)\b(call|calls|calling|video|videos|voice)\b|call-|-call|videocall|voicecall`)
 
 func browserNoCalls(ctx context.Context, env *harness.Env) error {
-	alice, bob, err := withHistory(ctx, env)
-	if err != nil {
-		return err
-	}
-	w, _, err := linkedBrowser(ctx, env, alice)
+	_, bob, w, _, err := historyInBrowser(ctx, env)
 	if err != nil {
 		return err
 	}

@@ -99,11 +99,7 @@ func downloadedTo(ctx context.Context, dir string, f sentFile, devices ...*devic
 // browserMediaReceived: bob's phone sends alice an image and a document;
 // alice's page previews the image, names the document, and verifies both.
 func browserMediaReceived(ctx context.Context, env *harness.Env) error {
-	alice, bob, err := withHistory(ctx, env)
-	if err != nil {
-		return err
-	}
-	w, _, err := linkedBrowser(ctx, env, alice)
+	alice, bob, w, _, err := historyInBrowser(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -147,11 +143,7 @@ func browserMediaReceived(ctx context.Context, env *harness.Env) error {
 // browserMediaSent: alice's page attaches an image; bob's phone and
 // alice's own phone save it, verified, with the SHA-256 of the file chosen.
 func browserMediaSent(ctx context.Context, env *harness.Env) error {
-	alice, bob, err := withHistory(ctx, env)
-	if err != nil {
-		return err
-	}
-	w, _, err := linkedBrowser(ctx, env, alice)
+	alice, bob, w, _, err := historyInBrowser(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -203,11 +195,7 @@ func browserMediaSent(ctx context.Context, env *harness.Env) error {
 // damaged; alice's page rejects it, shows why and nothing of it, and opens
 // it once the blob is whole again.
 func browserMediaTampered(ctx context.Context, env *harness.Env) error {
-	alice, bob, err := withHistory(ctx, env)
-	if err != nil {
-		return err
-	}
-	w, _, err := linkedBrowser(ctx, env, alice)
+	alice, bob, w, _, err := historyInBrowser(ctx, env)
 	if err != nil {
 		return err
 	}
