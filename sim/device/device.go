@@ -102,6 +102,8 @@ type Device struct {
 	// sendMu keeps one device's sends in order: a stream from one device
 	// reaches the relay, and so every recipient, in the order it was sent.
 	sendMu sync.Mutex
+	// sentMu orders what keepSent keeps for retry receipts.
+	sentMu sync.Mutex
 	// cryptoMu makes building a session and encrypting or decrypting with it
 	// one step, so the receive and send paths never interleave on a session.
 	cryptoMu sync.Mutex

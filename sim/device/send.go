@@ -69,16 +69,42 @@ func (d *Device) send(ctx context.Context, to string, m Message, c *pb.Content) 
 	return d.chats.setStatus(to, []string{m.ID}, StatusSent)
 }
 
-// keepSent remembers what a message said so a retry receipt can be answered.
-// It is kept as our own devices read it, naming the chat.
+// keepSentMax bounds the messages kept for retry receipts: a retry comes
+// within seconds of a delivery, and a long run must not keep every message.
+const keepSentMax = 1000
+
+// keepSent remembers what a message said so a retry receipt can be
+// answered, forgetting the oldest beyond keepSentMax. It is kept as our own
+// devices read it, naming the chat.
 func (d *Device) keepSent(id, peer string, c *pb.Content) error {
 	setChatUser(c, peer)
 	raw, err := proto.Marshal(c)
 	if err != nil {
 		return err
 	}
-	return d.cfg.State.Put(prefixSent+id, raw)
+	st := d.cfg.State
+	d.sentMu.Lock()
+	defer d.sentMu.Unlock()
+	seq, err := getUint(st, keySentSeq)
+	if err != nil {
+		return err
+	}
+	seq++
+	if err := errors.Join(st.Put(prefixSent+id, raw), st.Put(sentOrderKey(seq), []byte(id)), putUint(st, keySentSeq, seq)); err != nil {
+		return err
+	}
+	if seq <= keepSentMax {
+		return nil
+	}
+	oldest := sentOrderKey(seq - keepSentMax)
+	old, ok, err := st.Get(oldest)
+	if err != nil || !ok {
+		return err
+	}
+	return errors.Join(st.Delete(prefixSent+string(old)), st.Delete(oldest))
 }
+
+func sentOrderKey(seq uint64) string { return fmt.Sprintf("%s%016d", prefixSentOrder, seq) }
 
 // contentFor encodes what device a reads: copies to our own devices name
 // the chat (peer) they belong to, the recipient's do not. It changes c.
