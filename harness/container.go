@@ -82,12 +82,16 @@ func startContainer(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuf
 	}
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
 	if err != nil {
+		if c != nil { // created but not started: it must not outlive us
+			c.Terminate(context.Background())
+		}
 		return nil, fmt.Errorf("start relay container: %w", err)
 	}
 	r := &containerRelay{cfg: cfg, logs: logs, c: c, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	if err := waitHealthy(ctx, r.base); err != nil {
+		logs := r.Logs()
 		r.Close()
-		return nil, fmt.Errorf("relay container: %w; its log:\n%s", err, r.Logs())
+		return nil, fmt.Errorf("relay container: %w; its log:\n%s", err, logs)
 	}
 	if r.key, err = relayInfo(ctx, r.base); err != nil {
 		r.Close()

@@ -107,9 +107,6 @@ func Start(t TB, cfg Config) *Env {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	b, err := startBackend(ctx, t, e.cfg, &e.relayLog)
-	if x, ok := b.(*external); ok && tuned(e.cfg.Relay) {
-		t.Skipf("NOT RUN: the scenario needs relay settings (pairing timers, timeouts) the harness cannot apply to the relay at %s", x.URL())
-	}
 	switch {
 	case errors.Is(err, ErrNoDocker) && os.Getenv("CI") != "true":
 		t.Skipf("NOT RUN: the %s relay backend needs Docker: %v (start the Docker engine to run this)", e.cfg.Backend, err)
@@ -117,6 +114,9 @@ func Start(t TB, cfg Config) *Env {
 		t.Fatalf("harness: the container relay backend needs Docker, which is not running here: %v; start it (service docker start)", err)
 	case err != nil:
 		t.Fatalf("harness: start relay: %v", err)
+	}
+	if x, ok := b.(*external); ok && tuned(e.cfg.Relay) {
+		t.Skipf("NOT RUN: the scenario needs relay settings (pairing timers, timeouts) the harness cannot apply to the relay at %s", x.URL())
 	}
 	e.backend = b
 	t.Cleanup(func() { b.Close() })

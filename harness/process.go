@@ -60,6 +60,8 @@ func relayFlags(cfg relay.Config) []string {
 	add("pair-timeout", cfg.PairTimeout > 0, cfg.PairTimeout.String())
 	add("idle-timeout", cfg.IdleTimeout > 0, cfg.IdleTimeout.String())
 	add("max-companions", cfg.MaxCompanions > 0, strconv.Itoa(cfg.MaxCompanions))
+	add("max-media-bytes", cfg.MaxMediaBytes > 0, strconv.FormatInt(cfg.MaxMediaBytes, 10))
+	add("media-ttl", cfg.MediaTTL > 0, cfg.MediaTTL.String())
 	return args
 }
 
@@ -92,15 +94,25 @@ func (p *process) start(ctx context.Context) error {
 	args := append([]string{"relay", "--listen", p.addr, "--data", p.cfg.DataDir, "--log-level", "debug"}, relayFlags(p.cfg)...)
 	cmd := exec.Command(p.bin, args...)
 	cmd.Stderr = p.logs
-	stdout, err := cmd.StdoutPipe()
+	// The relay dies with the harness, even one killed: a leftover relay
+	// would hold the data directory and the port.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A pipe of our own, not StdoutPipe: the reader may outlive Wait.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		stdout.Close()
 		return fmt.Errorf("start %s: %w", p.bin, err)
 	}
-	served := make(chan string, 1)
+	served, exited := make(chan string, 1), make(chan struct{})
 	go func() {
+		defer close(exited)
+		defer stdout.Close()
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if url, ok := strings.CutPrefix(sc.Text(), "linksim relay serving "); ok {
@@ -111,6 +123,9 @@ func (p *process) start(ctx context.Context) error {
 	select {
 	case url := <-served:
 		p.addr = strings.TrimPrefix(url, "http://")
+	case <-exited:
+		cmd.Wait()
+		return fmt.Errorf("relay process exited before serving (%v); its log:\n%s", cmd.ProcessState, p.logs.Bytes())
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		cmd.Wait()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 )
 
@@ -40,6 +41,17 @@ func (s *Session) Run(fn func()) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// A panicking scenario fails, like a test; it must not take the
+		// run, its report and the other scenarios' cleanups with it.
+		defer func() {
+			if p := recover(); p != nil {
+				s.mu.Lock()
+				if s.failure == nil {
+					s.failure = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+				}
+				s.mu.Unlock()
+			}
+		}()
 		fn()
 	}()
 	<-done

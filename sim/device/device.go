@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/linksim/linksim/sim/e2e"
@@ -118,6 +119,11 @@ type Device struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// background runs the work started off the push path (prekey refills,
+	// answers to retry receipts); stopping waits for it, so nothing writes
+	// State after Close or after a logout's wipe.
+	background sync.WaitGroup
+	refilling  atomic.Bool // a prekey refill is under way
 }
 
 // Open resumes the device kept in cfg.State and connects it.
@@ -262,6 +268,7 @@ func (d *Device) Disconnect() {
 // run keeps the device connected until it is closed or logged out.
 func (d *Device) run(l *link) {
 	defer close(d.done)
+	defer d.background.Wait()
 	failures := 0
 	for d.ctx.Err() == nil {
 		if l == nil {
@@ -281,8 +288,9 @@ func (d *Device) run(l *link) {
 		if errors.As(err, &lo) {
 			d.log.Info("logged out", "reason", lo.Reason)
 			d.emit(Event{Kind: LoggedOut, Err: err})
-			d.wipe()
 			d.stop(err)
+			d.background.Wait() // before the wipe: nothing may write after it
+			d.wipe()
 			return
 		}
 		l = nil
@@ -337,7 +345,7 @@ func (d *Device) serve(l *link) error {
 	d.emit(Event{Kind: Connected})
 	defer d.emit(Event{Kind: Disconnected})
 	if w.PrekeysLeft < lowPreKeys {
-		go d.refillPreKeys(l)
+		d.background.Go(func() { d.refillPreKeys(l) })
 	}
 	go l.keepAlive(d.ctx, d.cfg.KeepAlive)
 	return d.consume(l)
@@ -392,7 +400,9 @@ func (d *Device) WaitOnline(ctx context.Context) error {
 
 // Call sends one request and returns the relay's answer, waiting for the
 // device to be online and retrying on a new connection when the link drops
-// before the answer (every request in the protocol is safe to repeat).
+// before the answer. Repeating is safe: the relay deduplicates sends, and a
+// repeated direct send that was queued twice is dropped by the receiver,
+// whose message key was used by the first.
 func (d *Device) Call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 	for {
 		l, err := d.link(ctx)

@@ -37,7 +37,7 @@ func (d *Device) consume(l *link) error {
 		case *pb.Frame_DevicesChanged:
 			d.lists.put(b.DevicesChanged.List)
 		case *pb.Frame_PrekeysLow:
-			go d.refillPreKeys(l)
+			d.background.Go(func() { d.refillPreKeys(l) })
 		default:
 			d.log.Warn("unexpected push", "type", fmt.Sprintf("%T", f.Body))
 		}
@@ -160,13 +160,13 @@ func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
 	if r.Type == pb.ReceiptType_RETRY {
 		// Answered off the push path: the resend waits on the relay, and the
 		// pushes behind this one need not wait for it.
-		go func() {
+		d.background.Go(func() {
 			ctx, cancel := context.WithTimeout(d.ctx, 3*d.cfg.CallTimeout)
 			defer cancel()
 			if err := d.resend(ctx, from, r.MessageIds); err != nil {
 				d.log.Warn("answer retry receipt", "from", from.String(), "err", err)
 			}
-		}()
+		})
 		return nil
 	}
 	if from.User == d.self.User {
@@ -221,6 +221,12 @@ func (d *Device) MarkRead(ctx context.Context, peer string) error {
 }
 
 func (d *Device) refillPreKeys(l *link) {
+	// Every bundle fetched below the mark brings a PreKeysLow: one refill
+	// at a time is enough.
+	if !d.refilling.CompareAndSwap(false, true) {
+		return
+	}
+	defer d.refilling.Store(false)
 	keys, err := d.sig.NewPreKeys(preKeyBatch)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)

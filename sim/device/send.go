@@ -85,6 +85,9 @@ func (d *Device) keepSent(id, peer string, c *pb.Content) error {
 	st := d.cfg.State
 	d.sentMu.Lock()
 	defer d.sentMu.Unlock()
+	if _, again, err := st.Get(prefixSent + id); err != nil || again {
+		return err // a resend of a kept message keeps its place
+	}
 	seq, err := getUint(st, keySentSeq)
 	if err != nil {
 		return err

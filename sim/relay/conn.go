@@ -199,8 +199,6 @@ func (c *conn) readFailed(err error, idle bool) {
 	switch {
 	case idle:
 		log.Info("closing idle connection")
-	// wire reports a frame it decrypted but could not decode with this
-	// prefix (and ErrFrameTooLarge); there is no sentinel for it.
 	case errors.Is(err, wire.ErrDecode) || errors.Is(err, wire.ErrFrameTooLarge):
 		log.Info("undecodable frame", "err", err)
 		c.shutdown("bad frame", errFrame(0, pb.ErrorCode_BAD_REQUEST, "frame does not decode"))

@@ -171,8 +171,8 @@ func cors(h http.HandlerFunc) http.HandlerFunc {
 		hdr := w.Header()
 		hdr.Set("Access-Control-Allow-Origin", "*")
 		hdr.Set("Access-Control-Allow-Methods", "GET, PUT, OPTIONS")
-		hdr.Set("Access-Control-Allow-Headers", "Content-Type, Range, Cache-Control")
-		hdr.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range")
+		hdr.Set("Access-Control-Allow-Headers", "Content-Type, Range, If-Range, Cache-Control")
+		hdr.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Location")
 		h(w, r)
 	}
 }

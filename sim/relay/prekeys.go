@@ -56,8 +56,8 @@ func (c *conn) onFetchBundles(_ store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 	if err != nil {
 		return nil, err
 	}
-	for i, b := range bundles {
-		if b.GetPrekey() == nil || left[i] >= preKeysLow {
+	for i := range bundles {
+		if left[i] >= preKeysLow { // a device that ran out needs it most
 			continue
 		}
 		if d := c.r.hub.conn(addrs[i]); d != nil {

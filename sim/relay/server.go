@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -16,6 +17,9 @@ type Server struct {
 	srv   *http.Server
 	url   string
 	done  chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Serve starts a relay with cfg and serves it on addr ("127.0.0.1:0" picks
@@ -53,12 +57,15 @@ func (s *Server) Key() []byte { return s.relay.Key() }
 func (s *Server) Relay() *Relay { return s.relay }
 
 // Close stops listening, closes every device connection (Relay.Close) and
-// the store.
+// the store. Closing again returns the first Close's result.
 func (s *Server) Close() error {
-	err := s.srv.Close() // the listener and plain HTTP; WebSockets are hijacked
-	err = errors.Join(err, s.relay.Close())
-	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return err
+	s.closeOnce.Do(func() {
+		err := s.srv.Close() // the listener and plain HTTP; WebSockets are hijacked
+		err = errors.Join(err, s.relay.Close())
+		if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
 }

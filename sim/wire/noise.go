@@ -52,21 +52,21 @@ func Dial(ctx context.Context, url string, local KeyPair, relayKey []byte) (*Con
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
-	c, err := handshake(ctx, ws, local, true)
+	c, err := handshake(ctx, ws, local, relayKey)
+	if errors.Is(err, ErrRelayKey) {
+		ws.Close(websocket.StatusPolicyViolation, "relay key mismatch")
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
 	if err != nil {
 		ws.Close(websocket.StatusProtocolError, "handshake failed")
 		return nil, fmt.Errorf("dial %s: %w", url, err)
-	}
-	if !bytes.Equal(c.remoteKey, relayKey) {
-		ws.Close(websocket.StatusPolicyViolation, "relay key mismatch")
-		return nil, fmt.Errorf("dial %s: %w", url, ErrRelayKey)
 	}
 	return c, nil
 }
 
 // Accept runs the responder side of the handshake on an accepted WebSocket.
 func Accept(ctx context.Context, ws *websocket.Conn, local KeyPair) (*Conn, error) {
-	c, err := handshake(ctx, ws, local, false)
+	c, err := handshake(ctx, ws, local, nil)
 	if err != nil {
 		ws.Close(websocket.StatusProtocolError, "handshake failed")
 		return nil, err
@@ -75,8 +75,11 @@ func Accept(ctx context.Context, ws *websocket.Conn, local KeyPair) (*Conn, erro
 }
 
 // handshake runs Noise XX: -> e; <- e, ee, s, es; -> s, se. Each handshake
-// message is one binary WebSocket message.
-func handshake(ctx context.Context, ws *websocket.Conn, local KeyPair, initiator bool) (*Conn, error) {
+// message is one binary WebSocket message. The initiator passes the
+// responder's pinned key, checked as soon as message 2 proves it: before
+// message 3 reveals the initiator's own static key to an impostor.
+func handshake(ctx context.Context, ws *websocket.Conn, local KeyPair, pinned []byte) (*Conn, error) {
+	initiator := pinned != nil
 	ws.SetReadLimit(int64(MaxFrame + MaxFrame/segment*16 + 64))
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:   suite,
@@ -111,6 +114,9 @@ func handshake(ctx context.Context, ws *websocket.Conn, local KeyPair, initiator
 		}
 		if _, cs1, cs2, err = hs.ReadMessage(nil, msg); err != nil {
 			return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
+		}
+		if initiator && !bytes.Equal(hs.PeerStatic(), pinned) {
+			return nil, ErrRelayKey
 		}
 	}
 	c := &Conn{ws: ws, remoteKey: hs.PeerStatic()}
