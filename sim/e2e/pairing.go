@@ -57,7 +57,7 @@ func OpenDeviceIdentity(h *pb.SignedDeviceIdentityHMAC, advSecret, companionIden
 	if err := proto.Unmarshal(h.GetDetails(), &s); err != nil {
 		return nil, nil, fmt.Errorf("e2e: open device identity: %w", err)
 	}
-	id, err := checkAccount(&s, companionIdentityKey, accountIdentityKey)
+	id, err := VerifyAccountSignature(&s, companionIdentityKey, accountIdentityKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("e2e: open device identity: %w", err)
 	}
@@ -80,7 +80,7 @@ func CounterSign(companion *Store, s *pb.SignedDeviceIdentity) error {
 // both signatures, and that the account signature is by accountIdentityKey.
 // It returns the identity the phone vouched for.
 func VerifyDeviceIdentity(s *pb.SignedDeviceIdentity, companionIdentityKey, accountIdentityKey []byte) (*pb.DeviceIdentity, error) {
-	id, err := checkAccount(s, companionIdentityKey, accountIdentityKey)
+	id, err := VerifyAccountSignature(s, companionIdentityKey, accountIdentityKey)
 	if err != nil {
 		return nil, fmt.Errorf("e2e: verify device identity: %w", err)
 	}
@@ -91,8 +91,11 @@ func VerifyDeviceIdentity(s *pb.SignedDeviceIdentity, companionIdentityKey, acco
 	return id, nil
 }
 
-// checkAccount verifies the account signature of s and decodes its details.
-func checkAccount(s *pb.SignedDeviceIdentity, companionIdentityKey, accountIdentityKey []byte) (*pb.DeviceIdentity, error) {
+// VerifyAccountSignature checks that s carries accountIdentityKey's
+// signature over 0x06 0x00 || details || companionIdentityKey, and decodes
+// its details. The relay checks it at scan time, before the companion has
+// counter-signed.
+func VerifyAccountSignature(s *pb.SignedDeviceIdentity, companionIdentityKey, accountIdentityKey []byte) (*pb.DeviceIdentity, error) {
 	if !bytes.Equal(s.GetAccountSignatureKey(), accountIdentityKey) {
 		return nil, fmt.Errorf("account signature by another key than the account's: %w", ErrBadSignature)
 	}

@@ -215,7 +215,7 @@ func TestRestartKeepsQueuesAndKey(t *testing.T) {
 	alice := phone(t, s, "alice", "+15550100")
 	bob := phone(t, s, "bob", "+15550200")
 	alice.sendText("+15550200", "one")
-	alice.sendText("+15550200", "two")
+	first := alice.sendText("+15550200", "two")
 	bob.ack(bob.delivery().GetSeq())
 	bob.ok(frame(&pb.Ping{}), "pong")
 	if err := s.Close(); err != nil {
@@ -237,8 +237,8 @@ func TestRestartKeepsQueuesAndKey(t *testing.T) {
 	}
 	alice = alice.twin()
 	alice.connect(s)
-	if again := alice.sendText("+15550200", "two"); again.GetServerUnixMs() == 0 {
-		t.Fatal("repeat after restart not acked")
+	if again := alice.sendText("+15550200", "two"); again.GetServerUnixMs() != first.GetServerUnixMs() {
+		t.Fatalf("repeat after restart acked at %d, want the first ack's time %d", again.GetServerUnixMs(), first.GetServerUnixMs())
 	}
 	alice.sendText("+15550200", "three")
 	if d := bob.delivery(); d.GetSeq() != 3 {

@@ -197,8 +197,7 @@ func (p *pairings) scan(c *conn, me store.Address, id uint64, req *pb.PairScan) 
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(signed.GetAccountSignatureKey(), phone.IdentityKey) ||
-		!e2e.Verify(phone.IdentityKey, accountSigned(signed.GetDetails(), req.GetCompanionIdentityKey()), signed.GetAccountSignature()) {
+	if _, err := e2e.VerifyAccountSignature(signed, req.GetCompanionIdentityKey(), phone.IdentityKey); err != nil {
 		return fail(pb.ErrorCode_BAD_SIGNATURE, "account signature does not verify with the phone's identity key")
 	}
 	ri.used = true
@@ -242,13 +241,6 @@ func parseScan(req *pb.PairScan, user string, maxDevice uint32) (*pb.SignedDevic
 		return nil, 0, badRequest("device %d is not above %d, the highest the account used", id.GetDevice(), maxDevice)
 	}
 	return &signed, id.GetDevice(), nil
-}
-
-// accountSigned is what the account signature covers: 0x06 0x00 || details
-// || companion identity key. (sim/e2e checks it too, but only together
-// with the device signature, which does not exist yet at scan time.)
-func accountSigned(details, companionIdentityKey []byte) []byte {
-	return bytes.Join([][]byte{{0x06, 0x00}, details, companionIdentityKey}, nil)
 }
 
 // resolve ends an offer: the phone's scan is answered with linked or err.
