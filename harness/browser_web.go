@@ -60,29 +60,30 @@ type Web struct {
 	rescans  int
 }
 
-// envWeb is an Env's browser state, kept beside the Env: the pages, and the
-// web app server for relays that do not serve the app themselves.
+// envWeb is an Env's browser state: the web app server for relays that do
+// not serve the app themselves.
 type envWeb struct {
 	mu  sync.Mutex
 	srv *httptest.Server
 }
 
-var envWebs sync.Map // *Env -> *envWeb
-
+// web returns the Env's browser state, making it (and its cleanup) on
+// first use.
 func (e *Env) web() *envWeb {
-	w, loaded := envWebs.LoadOrStore(e, &envWeb{})
-	if !loaded {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.browsers == nil {
+		w := &envWeb{}
+		e.browsers = w
 		e.t.Cleanup(func() {
-			w := w.(*envWeb)
 			w.mu.Lock()
+			defer w.mu.Unlock()
 			if w.srv != nil {
 				w.srv.Close()
 			}
-			w.mu.Unlock()
-			envWebs.Delete(e)
 		})
 	}
-	return w.(*envWeb)
+	return e.browsers
 }
 
 // appURL is where the web app for this Env's relay is served: the relay

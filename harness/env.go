@@ -76,6 +76,7 @@ type Env struct {
 	mu        sync.Mutex
 	users     map[string]string // phone name -> user (phone number)
 	artifacts string            // folder for this Env's failure artifacts, once named
+	browsers  *envWeb           // browser state, made on first use (browser_web.go)
 }
 
 // Start starts the relay backend cfg names (embedded by default) and returns
