@@ -34,6 +34,9 @@ var (
 	errBlobTooLarge = errors.New("more bytes than announced")
 	errBlobShort    = errors.New("fewer bytes than announced")
 	errBlobHash     = errors.New("SHA-256 of the bytes received is not the one announced")
+	// errBlobCut is the uploader's stream breaking; any other error of put
+	// is the relay's own storage failing.
+	errBlobCut = errors.New("upload cut")
 )
 
 // openBlobs opens the store under dataDir, creating it. Temporary files are
@@ -87,10 +90,13 @@ func (b *blobs) put(r io.Reader, size int64, sum []byte) (err error) {
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, size+1))
+	body := &readTracker{r: io.LimitReader(r, size+1)}
+	n, err := io.Copy(io.MultiWriter(f, h), body)
 	switch {
+	case err != nil && body.err != nil:
+		return fmt.Errorf("%w after %d bytes: %v", errBlobCut, n, err)
 	case err != nil:
-		return fmt.Errorf("after %d bytes: %w", n, err)
+		return fmt.Errorf("storing after %d bytes: %w", n, err)
 	case n > size:
 		return errBlobTooLarge
 	case n < size:
@@ -169,4 +175,19 @@ func (b *blobs) expire(path string, now time.Time, ttl time.Duration) bool {
 func (b *blobs) count() int {
 	entries, _ := os.ReadDir(b.dir)
 	return len(entries)
+}
+
+// readTracker remembers whether a read failed, to tell a cut upload from a
+// failing disk when io.Copy returns an error.
+type readTracker struct {
+	r   io.Reader
+	err error
+}
+
+func (t *readTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
+	return n, err
 }

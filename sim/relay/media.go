@@ -229,9 +229,12 @@ func (m *media) upload(w http.ResponseWriter, req *http.Request) {
 		refuse(http.StatusBadRequest, "short", "%v", err)
 	case errors.Is(err, errBlobHash):
 		refuse(http.StatusBadRequest, "bad_hash", "the SHA-256 of the %d bytes received is not the token's", u.size)
-	case err != nil:
-		// Most often the uploader's connection broke; it retries.
+	case errors.Is(err, errBlobCut):
 		refuse(http.StatusBadRequest, "cut", "upload failed: %v", err)
+	case err != nil:
+		// The relay's disk: a 5xx, so the uploader tries again.
+		m.r.log.Error("media store failed", "err", err)
+		refuse(http.StatusInternalServerError, "storage", "the relay could not store the blob")
 	default:
 		m.uploadsTotal.WithLabelValues("stored").Inc()
 		m.uploadedBytes.Add(float64(u.size))

@@ -309,6 +309,8 @@ func (c *conn) onPairReject(id uint64, req *pb.PairReject) (*pb.Frame, error) {
 	}
 	code := req.GetCode()
 	if code != pb.ErrorCode_HMAC_MISMATCH && code != pb.ErrorCode_BAD_SIGNATURE {
+		// Still a refusal: the phone hears it now, not at PAIR_TIMEOUT.
+		p.resolve(s, o, nil, fail(pb.ErrorCode_BAD_REQUEST, "the companion refused the scan with code %v", code))
 		return nil, badRequest("reject code %v, want HMAC_MISMATCH or BAD_SIGNATURE", code)
 	}
 	msg := req.GetMessage()

@@ -111,8 +111,16 @@ func TestPairingErrors(t *testing.T) {
 		t.Fatalf("ref after a reject: %v, want index 2", ref2)
 	}
 
-	// After all that, pairing still works with the current ref.
+	// A reject with a code the protocol does not know still ends the scan
+	// at once, rather than at PAIR_TIMEOUT.
 	scan = alice.scan(web, ref2.GetRef(), adv, 1)
+	o = web.push("pair_offer").GetPairOffer()
+	web.fails(frame(&pb.PairReject{Ref: o.GetRef(), Code: pb.ErrorCode_INTERNAL}), pb.ErrorCode_BAD_REQUEST)
+	scanFails(scan, pb.ErrorCode_BAD_REQUEST)
+	ref3 := web.push("pair_ref").GetPairRef()
+
+	// After all that, pairing still works with the current ref.
+	scan = alice.scan(web, ref3.GetRef(), adv, 1)
 	web.finish(adv)
 	if l := alice.wait(scan).GetLinked(); l.GetDevice() != 1 {
 		t.Fatalf("scan after failures: %v", l)
