@@ -270,7 +270,12 @@ func (p *pairings) ended(c *conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := c.getSession()
-	if s == nil || s.done {
+	if s == nil {
+		return
+	}
+	// Remembered refs keep s for an hour; s must not keep the connection.
+	defer func() { s.c = nil }()
+	if s.done {
 		return
 	}
 	s.done = true
