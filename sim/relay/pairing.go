@@ -16,8 +16,12 @@ import (
 )
 
 // refRetention is how long an issued ref is remembered after issue, so that
-// a late scan hears REF_EXPIRED or REF_USED rather than REF_UNKNOWN.
-const refRetention = time.Hour
+// a late scan hears REF_EXPIRED or REF_USED rather than REF_UNKNOWN;
+// maxRefs bounds how many, whatever clients do.
+const (
+	refRetention = time.Hour
+	maxRefs      = 100_000
+)
 
 // pairings is the pairing rendezvous (§10). One mutex guards all pairing
 // state: pairing is rare, and one lock keeps the ref, the session and its
@@ -126,7 +130,7 @@ func (p *pairings) next(s *session) {
 	ri := &refInfo{ref: ref, s: s, issued: now}
 	p.refs[ref] = ri
 	p.order = append(p.order, ri)
-	for len(p.order) > 0 && now.Sub(p.order[0].issued) > refRetention {
+	for len(p.order) > 0 && (now.Sub(p.order[0].issued) > refRetention || len(p.order) > maxRefs) {
 		delete(p.refs, p.order[0].ref)
 		p.order = p.order[1:]
 	}
