@@ -202,18 +202,11 @@ func browserMediaTampered(ctx context.Context, env *harness.Env) error {
 	if err := w.OpenChat(ctx, bob.Phone.Self().User); err != nil {
 		return err
 	}
-	f, err := sendFile(ctx, env, bob.Phone.Device, alice.Phone.Self().User, pb.MediaType_IMAGE, 0)
-	if err != nil {
-		return err
-	}
-	mine, err := findMessage(bob.Phone.Device, f.id)
+	f, mine, err := sendTampered(ctx, env, bob.Phone.Device, alice.Phone.Self().User)
 	if err != nil {
 		return err
 	}
 	if _, err := mediaShows(ctx, w, f.id, driver.MediaImage); err != nil {
-		return err
-	}
-	if err := env.TamperMedia(mine.Media); err != nil {
 		return err
 	}
 	m, err := w.DownloadMedia(ctx, f.id)

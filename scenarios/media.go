@@ -271,15 +271,8 @@ func mediaTampered(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	f, err := sendFile(ctx, env, alice.Phone.Device, bob.Phone.Self().User, pb.MediaType_IMAGE, 0)
+	f, mine, err := sendTampered(ctx, env, alice.Phone.Device, bob.Phone.Self().User)
 	if err != nil {
-		return err
-	}
-	mine, err := findMessage(alice.Phone.Device, f.id)
-	if err != nil {
-		return err
-	}
-	if err := env.TamperMedia(mine.Media); err != nil {
 		return err
 	}
 	targets := others(alice.Phone.Device, alice, bob)
@@ -403,4 +396,19 @@ func relayCounter(env *harness.Env, sample string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no sample %s in the relay's metrics", sample)
+}
+
+// sendTampered sends an image from d to user to, then damages the relay's
+// copy of its blob; it returns the file and d's own message (whose Media
+// TamperMedia takes again to repair the blob).
+func sendTampered(ctx context.Context, env *harness.Env, d *device.Device, to string) (sentFile, device.Message, error) {
+	f, err := sendFile(ctx, env, d, to, pb.MediaType_IMAGE, 0)
+	if err != nil {
+		return f, device.Message{}, err
+	}
+	mine, err := findMessage(d, f.id)
+	if err != nil {
+		return f, mine, err
+	}
+	return f, mine, env.TamperMedia(mine.Media)
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 )
@@ -17,26 +16,7 @@ func BenchmarkEnqueue(b *testing.B) {
 			mustAccount(b, s, "+2000000", 2)
 			b.ResetTimer()
 			start := time.Now()
-			var wg sync.WaitGroup
-			errs := make(chan error, writers)
-			for w := range writers {
-				wg.Go(func() {
-					for i := w; i < b.N; i += writers {
-						id := fmt.Sprint(i)
-						_, err := s.Enqueue(Batch{Sender: Address{"+1000000", 0}, MessageID: id,
-							Items: []Item{{To: Address{"+2000000", 0}, Delivery: msg(id)}}})
-						if err != nil {
-							errs <- err
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
+			enqueueConcurrently(b, s, writers, b.N)
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "enqueues/s")
 		})
 	}

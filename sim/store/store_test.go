@@ -215,26 +215,7 @@ func TestGroupCommit(t *testing.T) {
 	mustAccount(t, s, "+1000000", 1)
 	mustAccount(t, s, "+2000000", 2)
 	const senders, each = 16, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, senders)
-	for g := range senders {
-		wg.Go(func() {
-			for i := range each {
-				id := fmt.Sprint(g, "-", i)
-				_, err := s.Enqueue(Batch{Sender: Address{"+1000000", 0}, MessageID: id,
-					Items: []Item{{To: Address{"+2000000", 0}, Delivery: msg(id)}}})
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	enqueueConcurrently(t, s, senders, senders*each)
 	items, _ := s.Read(Address{"+2000000", 0}, 0, senders*each+1)
 	if len(items) != senders*each {
 		t.Fatalf("%d items, want %d", len(items), senders*each)
@@ -281,5 +262,31 @@ func TestReopenKeepsQueues(t *testing.T) {
 	}
 	if _, ok, _ := s.Sent(bob, "kept"); !ok {
 		t.Fatal("sent message id forgotten on reopen")
+	}
+}
+
+// enqueueConcurrently has writers goroutines enqueue n one-item messages
+// from +1000000 to +2000000, failing tb on the first error.
+func enqueueConcurrently(tb testing.TB, s *Bolt, writers, n int) {
+	tb.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < n; i += writers {
+				id := fmt.Sprint(i)
+				_, err := s.Enqueue(Batch{Sender: Address{"+1000000", 0}, MessageID: id,
+					Items: []Item{{To: Address{"+2000000", 0}, Delivery: msg(id)}}})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
 	}
 }
