@@ -108,10 +108,21 @@ func TestApplyGeometry(t *testing.T) {
 
 // columnWhite counts the near-white pixels in column x.
 func columnWhite(img image.Image, x int) int {
+	return white(img, image.Rect(x, img.Bounds().Min.Y, x+1, img.Bounds().Max.Y))
+}
+
+// rowWhite counts the near-white pixels in row y.
+func rowWhite(img image.Image, y int) int {
+	return white(img, image.Rect(img.Bounds().Min.X, y, img.Bounds().Max.X, y+1))
+}
+
+func white(img image.Image, r image.Rectangle) int {
 	n := 0
-	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
-		if r, _, _, _ := img.At(x, y).RGBA(); r > 0xc000 {
-			n++
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if v, _, _, _ := img.At(x, y).RGBA(); v > 0xc000 {
+				n++
+			}
 		}
 	}
 	return n
@@ -233,17 +244,6 @@ func TestApplyPitchAndPerspective(t *testing.T) {
 	if left, right := length(c[0], c[2]), length(c[1], c[3]); left <= right {
 		t.Errorf("tilt 30 x pitch 30: left edge %.1f, right %.1f; want the far (right) edge shorter", left, right)
 	}
-}
-
-// rowWhite counts the near-white pixels in row y.
-func rowWhite(img image.Image, y int) int {
-	n := 0
-	for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
-		if r, _, _, _ := img.At(x, y).RGBA(); r > 0xc000 {
-			n++
-		}
-	}
-	return n
 }
 
 func TestApplyCurveCrowdsTheSides(t *testing.T) {
