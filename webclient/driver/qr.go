@@ -144,15 +144,26 @@ func (v qrView) String() string {
 	return s
 }
 
+// qrSettle is how long a code may take to come wholly into view: a page
+// lays itself out again, and may redraw its code, after a resize.
+const qrSettle = 500 * time.Millisecond
+
 // showQR scrolls the QR code into view and fails with ErrQRHidden, saying
-// what is on screen, unless the whole code is visible.
+// what is on screen, unless the whole code is visible within qrSettle.
 func (p *Page) showQR(ctx context.Context) error {
-	v, err := eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
-	if err != nil {
-		return err
-	}
-	if v.inside() {
+	var v qrView
+	wctx, cancel := context.WithTimeout(ctx, qrSettle)
+	defer cancel()
+	err := p.wait(wctx, "the whole QR code in view", func(ctx context.Context) (bool, string, error) {
+		var err error
+		v, err = eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
+		return err == nil && v.inside(), v.String(), err
+	})
+	if err == nil {
 		return nil
+	}
+	if ctx.Err() != nil {
+		return err
 	}
 	return p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
 }
