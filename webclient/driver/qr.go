@@ -149,23 +149,28 @@ func (v qrView) String() string {
 const qrSettle = 500 * time.Millisecond
 
 // showQR scrolls the QR code into view and fails with ErrQRHidden, saying
-// what is on screen, unless the whole code is visible within qrSettle.
+// what is on screen, unless the whole code is visible within qrSettle. It
+// looks at least once after qrSettle has passed, so a slow machine cannot
+// make it fail on a look it never took.
 func (p *Page) showQR(ctx context.Context) error {
-	var v qrView
-	wctx, cancel := context.WithTimeout(ctx, qrSettle)
-	defer cancel()
-	err := p.wait(wctx, "the whole QR code in view", func(ctx context.Context) (bool, string, error) {
-		var err error
-		v, err = eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
-		return err == nil && v.inside(), v.String(), err
-	})
-	if err == nil {
-		return nil
+	settled := time.Now().Add(qrSettle)
+	for {
+		v, err := eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
+		if err != nil {
+			return err
+		}
+		if v.inside() {
+			return nil
+		}
+		if time.Now().After(settled) {
+			return p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waiting for the whole QR code in view; saw %s: %w", p.Name(), v, ctx.Err())
+		case <-time.After(pollEvery):
+		}
 	}
-	if ctx.Err() != nil {
-		return err
-	}
-	return p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
 }
 
 // maxVisibleText bounds the visible text an error quotes.
