@@ -58,6 +58,11 @@ var browserFlows = []Flow{
 		Run: browserMessaging,
 	},
 	{
+		Feature: "Web client in a browser", Outcome: `cut off through the fault proxy, it shows "Reconnecting…"; healed, it gets what was sent meanwhile, nothing lost`,
+		Labels: []string{Browser, Reconnect}, Timeout: browserTimeout, Configure: browserEnv(faulty),
+		Run: browserCutOff,
+	},
+	{
 		Feature: "Web client in a browser", Outcome: "a page reload keeps the session: still linked, same chats, still messaging",
 		Labels: []string{Browser, Reconnect}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserReload,
