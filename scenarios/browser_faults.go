@@ -19,8 +19,7 @@ func browserCutOff(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	bobUser := bob.Phone.Self().User
-	if err := w.OpenChat(ctx, bobUser); err != nil {
+	if err := w.OpenChat(ctx, bob.Phone.Self().User); err != nil {
 		return err
 	}
 	if err := banner(ctx, w, "online", "Online"); err != nil {
