@@ -90,6 +90,14 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		}
 		tw.Flush()
 	}
+
+	// The closing lines say why a run failed and, alone on the last line,
+	// how its scenarios ended, so a CI log's tail tells the story.
+	ew.printf("\n")
+	for _, why := range r.Verdict() {
+		ew.printf("FAILED: %s\n", why)
+	}
+	ew.printf("%s\n", r.Count())
 	return ew.err
 }
 

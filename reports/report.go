@@ -128,22 +128,65 @@ func (r *Report) Evaluate(ts Thresholds) bool {
 	return ok
 }
 
-// Passed reports whether the run passed: no scenario failed and every
-// evaluated threshold held. Ledger problems fail a run through thresholds
-// (DefaultThresholds when the user names none), so a run can tolerate, say,
-// "late<=5" on a lossy network.
-func (r *Report) Passed() bool {
+// Passed reports whether the run passed: at least one scenario passed, none
+// failed, and every evaluated threshold held. A run whose scenarios were all
+// skipped, or that ran none, fails: it proved nothing, and a CI job that
+// skipped everything (no Chromium, no Docker) must not turn green. Ledger
+// problems fail a run through thresholds (DefaultThresholds when the user
+// names none), so a run can tolerate, say, "late<=5" on a lossy network.
+func (r *Report) Passed() bool { return len(r.Verdict()) == 0 }
+
+// Verdict lists why the run failed, one reason per line-sized string, worst
+// first; it is empty when the run passed.
+func (r *Report) Verdict() []string {
+	var why []string
+	c := r.Count()
+	switch {
+	case c.Failed > 0:
+		why = append(why, fmt.Sprintf("%d of %d scenarios failed", c.Failed, len(r.Scenarios)))
+	case len(r.Scenarios) == 0:
+		why = append(why, "no scenario ran")
+	case c.Passed == 0:
+		why = append(why, fmt.Sprintf("no scenario passed (%d skipped)", c.Skipped))
+	}
+	if n := r.FailedThresholds(); n > 0 {
+		why = append(why, fmt.Sprintf("%d of %d thresholds failed", n, len(r.Thresholds)))
+	}
+	return why
+}
+
+// Counts is how many scenarios ended each way.
+type Counts struct{ Passed, Failed, Skipped int }
+
+func (c Counts) String() string {
+	return fmt.Sprintf("%d passed, %d failed, %d skipped", c.Passed, c.Failed, c.Skipped)
+}
+
+// Count counts r's scenarios by status.
+func (r *Report) Count() Counts {
+	var c Counts
 	for _, s := range r.Scenarios {
-		if s.Status == Failed {
-			return false
+		switch s.Status {
+		case Passed:
+			c.Passed++
+		case Failed:
+			c.Failed++
+		case Skipped:
+			c.Skipped++
 		}
 	}
+	return c
+}
+
+// FailedThresholds counts the evaluated thresholds that did not hold.
+func (r *Report) FailedThresholds() int {
+	n := 0
 	for _, t := range r.Thresholds {
 		if !t.Passed {
-			return false
+			n++
 		}
 	}
-	return true
+	return n
 }
 
 // File names WriteDir writes.
