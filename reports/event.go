@@ -151,4 +151,8 @@ type Event struct {
 	Value   time.Duration `json:"value_ns,omitzero"`
 	Detail  string        `json:"detail,omitzero"`
 	ID      uint64        `json:"id,omitzero"`
+	// Scenario and Labels say which scenario recorded the event (see
+	// Recorder.ChildFor); empty for events of the run itself.
+	Scenario string   `json:"scenario,omitzero"`
+	Labels   []string `json:"labels,omitzero"`
 }
