@@ -29,22 +29,22 @@ func faultyPairing(c *harness.Config) {
 var faultFlows = []Flow{
 	{
 		Feature: "Network faults", Outcome: "messages stay intact and in order through latency, jitter and sliced frames",
-		Labels: []string{Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: slowNetwork,
 	},
 	{
 		Feature: "Network faults", Outcome: "a web client whose link is reset mid-conversation loses nothing",
-		Labels: []string{Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: linkReset,
 	},
 	{
 		Feature: "Network faults", Outcome: "a half-open link is found by keepalive and the backlog arrives once it heals",
-		Labels: []string{Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: halfOpenLink,
 	},
 	{
 		Feature: "Network faults", Outcome: "a companion cut off right after the phone scans links nothing, and the next QR code links",
-		Labels: []string{Reconnect, Pairing}, Timeout: 60 * time.Second, Configure: faultyPairing,
+		Labels: []string{Reconnect, Pairing, Fault}, Timeout: 60 * time.Second, Configure: faultyPairing,
 		Run: cutMidPairing,
 	},
 }

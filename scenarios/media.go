@@ -28,17 +28,17 @@ var mediaFlows = []Flow{
 	},
 	{
 		Feature: "Media", Outcome: "a 50 MiB video crosses a bandwidth-limited link and verifies",
-		Labels: []string{Media}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Media, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: mediaLarge,
 	},
 	{
 		Feature: "Media", Outcome: "an upload cut by a link reset completes by retry and is stored once",
-		Labels: []string{Media, Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Media, Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: mediaUploadReset,
 	},
 	{
 		Feature: "Media", Outcome: "a blob tampered with at the relay is rejected by every device, and opens once repaired",
-		Labels: []string{Media, Security}, Timeout: 60 * time.Second,
+		Labels: []string{Media, Security, Fault}, Timeout: 60 * time.Second,
 		Run: mediaTampered,
 	},
 	{

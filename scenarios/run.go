@@ -90,7 +90,9 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 	)
 	failure := s.Run(func() {
 		envCfg := cfg.Env
-		envCfg.Recorder = rec
+		// Everything the flow records carries its name and labels, so
+		// metrics and thresholds can be cut per scenario.
+		envCfg.Recorder = rec.ChildFor(f.Name(), f.Labels)
 		if f.Configure != nil {
 			f.Configure(&envCfg)
 		}
