@@ -156,3 +156,6 @@ type Event struct {
 	Scenario string   `json:"scenario,omitzero"`
 	Labels   []string `json:"labels,omitzero"`
 }
+
+// Scope is the scenario that recorded e.
+func (e Event) Scope() Scope { return Scope{Scenario: e.Scenario, Labels: e.Labels} }

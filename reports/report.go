@@ -81,12 +81,18 @@ func FromEvents(events []Event, start time.Time, duration time.Duration, cfg Con
 	}
 	r := &Report{Name: cfg.Name, Start: start, Duration: duration, Relay: cfg.Relay, Metrics: NewMetrics()}
 	r.Ledger = Check(events, cfg.Ledger)
-	r.Ledger.recordLatencies(r.Metrics)
+	scopes := map[string]Scope{} // message id → the scenario that sent it
 	for _, e := range events {
-		if e.Kind == KindStep {
-			r.Metrics.Record(e.Name, e.Value)
+		switch e.Kind {
+		case KindStep:
+			r.Metrics.RecordIn(e.Scope(), e.Name, e.Value)
+		case KindSend:
+			if _, ok := scopes[e.Msg]; !ok && e.Scenario != "" {
+				scopes[e.Msg] = e.Scope()
+			}
 		}
 	}
+	r.Ledger.recordLatencies(r.Metrics, scopes)
 	r.Timeline = buildTimeline(events, &r.Ledger, duration, cfg.MaxTimelineEvents)
 	return r
 }
@@ -99,23 +105,25 @@ const (
 	StepReceiptRead      = "receipt.read"      // send → first read receipt at the sender
 )
 
-// recordLatencies adds the ledger's per-message latencies to m. Only first
-// decryptions count: a duplicate is a ledger problem, not a latency sample.
-func (l *Ledger) recordLatencies(m *Metrics) {
+// recordLatencies adds the ledger's per-message latencies to m, each in the
+// scope of the scenario that sent the message. Only first decryptions
+// count: a duplicate is a ledger problem, not a latency sample.
+func (l *Ledger) recordLatencies(m *Metrics, scopes map[string]Scope) {
 	for _, msg := range l.msgs {
+		sc := scopes[msg.id]
 		if msg.acked {
-			m.Record(StepAck, msg.ackAt-msg.sentAt)
+			m.RecordIn(sc, StepAck, msg.ackAt-msg.sentAt)
 		}
 		for _, t := range msg.targets {
 			if t.copies > 0 {
-				m.Record(StepDeliver, t.firstAt-msg.sentAt)
+				m.RecordIn(sc, StepDeliver, t.firstAt-msg.sentAt)
 			}
 		}
 		if msg.receipted[Delivered] {
-			m.Record(StepReceiptDelivered, msg.receiptAt[Delivered]-msg.sentAt)
+			m.RecordIn(sc, StepReceiptDelivered, msg.receiptAt[Delivered]-msg.sentAt)
 		}
 		if msg.receipted[Read] {
-			m.Record(StepReceiptRead, msg.receiptAt[Read]-msg.sentAt)
+			m.RecordIn(sc, StepReceiptRead, msg.receiptAt[Read]-msg.sentAt)
 		}
 	}
 }
