@@ -1,8 +1,6 @@
 package reports
 
 import (
-	"cmp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +71,7 @@ func faultAndCleanRun() *Report {
 	}
 	add(faulty, 4100, send(0, "carol/phone", "fZ", "chat", "dave/phone"))
 	add(faulty, 4200, Event{Kind: KindUndecryptable, Device: "dave/phone", Msg: "fZ", Detail: "no session"})
-	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.At, b.At) })
+	sortByAt(evs)
 	r := FromEvents(evs, time.Now(), 5*time.Second, Config{})
 	r.Scenarios = []ScenarioResult{{Name: "Messaging: delivers", Status: Passed}, {Name: "Network faults: half-open link", Status: Passed}}
 	return r
