@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"text/tabwriter"
 	"time"
 )
 
@@ -156,21 +155,19 @@ func change(a, b time.Duration) string {
 	return fmt.Sprintf("%+.0f%% (+%s)", 100*float64(b-a)/float64(a), FormatDuration(b-a))
 }
 
-// WriteRegressions writes rs as an aligned table, or a line saying there are
-// none.
+// WriteRegressions writes rs as an aligned table that fits 120 columns, or
+// a line saying there are none.
 func WriteRegressions(w io.Writer, rs []Regression) error {
 	if len(rs) == 0 {
 		_, err := fmt.Fprintln(w, "no regressions")
 		return err
 	}
 	ew := &errWriter{w: w}
-	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tSUBJECT\tBEFORE\tAFTER\tCHANGE")
+	t := &table{}
+	t.add("KIND", "SUBJECT", "BEFORE", "AFTER", "CHANGE")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Kind, r.Subject, r.Before, r.After, r.Change)
+		t.add(r.Kind, r.Subject, r.Before, r.After, r.Change)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	t.write(ew, "", consoleWidth)
 	return ew.err
 }
