@@ -53,7 +53,7 @@ type Web struct {
 	mu    sync.Mutex
 	phone *phone.Phone // the phone that linked it; nil before
 	self  e2e.Address
-	shown map[string]int    // message id -> copies recorded as decrypted
+	shown map[string]int    // message id -> copies recorded as shown
 	sent  map[string]string // id of a message it sent -> furthest status recorded
 	// rejected: id of a media message -> the rejection recorded last
 	rejected map[string]string
@@ -390,7 +390,7 @@ func (w *Web) record(msgs []driver.Message) {
 		}
 		if slices.Contains(st.Targets, w.name) {
 			for range copies[m.ID] - w.shown[m.ID] {
-				rec.Decrypted(w.name, m.ID, digest[m.ID])
+				rec.Shown(w.name, m.ID, digest[m.ID])
 			}
 		}
 		w.shown[m.ID] = copies[m.ID]

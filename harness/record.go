@@ -59,8 +59,12 @@ func (r *recorder) record(e device.Event) {
 		r.rec.Send(e.Device, e.MessageID, e.Device+">"+e.Chat, to, digestOf(e))
 	case device.Acked:
 		r.rec.Ack(e.Device, e.MessageID)
-	case device.Received:
+	case device.Pushed:
+		r.rec.Wire(e.Device, e.MessageID, e.Seq)
+	case device.Decrypted:
 		r.rec.Decrypted(e.Device, e.MessageID, reports.DigestOf([]byte(e.Text)))
+	case device.Received:
+		r.rec.Shown(e.Device, e.MessageID, reports.DigestOf([]byte(e.Text)))
 	case device.Undecryptable:
 		r.rec.Undecryptable(e.Device, e.MessageID, errString(e.Err))
 	case device.ReceiptIn:

@@ -102,7 +102,7 @@ func (l *Ledger) recordLatencies(m *Metrics) {
 			m.Record(StepAck, msg.ackAt-msg.sentAt)
 		}
 		for _, t := range msg.targets {
-			if t.copies > 0 {
+			if t.received {
 				m.Record(StepDeliver, t.firstAt-msg.sentAt)
 			}
 		}
