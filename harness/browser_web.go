@@ -169,7 +169,7 @@ const maxScans = 3
 // scan (REF_EXPIRED) is read again and counted in Rescans; a code the
 // phone's camera cannot read is scanned as text (see ScanQR). It records
 // qr.decoded, pair.linked (scan -> linked screen) and pair.chats_shown
-// (linked -> every chat of the phone listed) and returns the device id.
+// (scan -> every chat of the phone listed) and returns the device id.
 func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, error) {
 	for attempt := 1; ; attempt++ {
 		q, err := w.ReadQR(ctx)
@@ -194,12 +194,11 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 			return dev, err
 		}
 		e.rec.rec.Step(StepLinked, w.name, time.Since(start))
-		linkedAt := time.Now()
 		if want := len(p.Chats()); want > 0 {
 			if err := w.awaitChats(ctx, want); err != nil {
 				return dev, err
 			}
-			e.rec.rec.Step(StepChatsShown, w.name, time.Since(linkedAt))
+			e.rec.rec.Step(StepChatsShown, w.name, time.Since(start))
 		}
 		return dev, nil
 	}
