@@ -29,7 +29,15 @@ func TestChatsShownSpansTheHistorysTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	const latency = 100 * time.Millisecond
-	defer env.Net("alice/web-1").Latency(latency, 0)()
+	path, err := env.Net("alice/web-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lift, err := path.Latency(latency, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lift()
 	if _, err := env.AddWeb(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
