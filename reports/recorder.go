@@ -140,6 +140,21 @@ func (r *Recorder) Decrypted(device, msg string, digest Digest) {
 	r.add(Event{Kind: KindDecrypt, Device: device, Msg: msg, Digest: digest})
 }
 
+// Wire records that the relay handed device a copy of msg at queue
+// position seq, before the device deduplicates anything: every copy
+// counts, so a relay that duplicates, reorders or drops shows even where
+// the client hides it. Record it for every delivery of a message.
+func (r *Recorder) Wire(device, msg string, seq uint64) {
+	r.add(Event{Kind: KindWire, Device: device, Msg: msg, Seq: seq})
+}
+
+// Shown records that device shows msg to its user (in its chat list or
+// page) with the given digest: what the user sees, apart from what the
+// device decrypted. Every copy shown counts.
+func (r *Recorder) Shown(device, msg string, digest Digest) {
+	r.add(Event{Kind: KindShown, Device: device, Msg: msg, Digest: digest})
+}
+
 // Undecryptable records that device received msg but could not decrypt it, and
 // why. A later Decrypted of the same message counts as a recovery (the retry
 // receipt worked), not as a problem.

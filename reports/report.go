@@ -115,7 +115,7 @@ func (l *Ledger) recordLatencies(m *Metrics, scopes map[string]Scope) {
 			m.RecordIn(sc, StepAck, msg.ackAt-msg.sentAt)
 		}
 		for _, t := range msg.targets {
-			if t.copies > 0 {
+			if t.received {
 				m.RecordIn(sc, StepDeliver, t.firstAt-msg.sentAt)
 			}
 		}
