@@ -26,6 +26,8 @@ type Recorder struct {
 
 	// parent, if set, records everything this recorder records (see Child).
 	parent *Recorder
+	// watch, if set, sees every event as it is recorded (see Watch).
+	watch func(Event)
 }
 
 const chunkSize = 4096
@@ -63,8 +65,21 @@ func (r *Recorder) add(e Event) {
 	}
 }
 
+// Watch makes fn see every event r records from now on, its children's
+// included, in the order they are recorded: the CLI streams them to a file
+// while the run goes. fn runs under r's lock, so it must be quick and must
+// not record. A later Watch replaces fn.
+func (r *Recorder) Watch(fn func(Event)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watch = fn
+}
+
 // push appends e. r.mu must be held.
 func (r *Recorder) push(e Event) {
+	if r.watch != nil {
+		r.watch(e)
+	}
 	if r.n%chunkSize == 0 {
 		r.chunks = append(r.chunks, make([]Event, 0, chunkSize))
 	}

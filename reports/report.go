@@ -39,6 +39,9 @@ type Report struct {
 	Duration time.Duration     `json:"duration_ns"`
 	Relay    string            `json:"relay,omitzero"` // the relay backend: embedded, process, container, or an external URL
 	Meta     map[string]string `json:"meta,omitzero"`  // free-form: git revision, host, flags
+	// Interrupted marks a partial report: the run was stopped (Ctrl-C)
+	// before every scenario ran. It never passes.
+	Interrupted bool `json:"interrupted,omitzero"`
 
 	Scenarios  []ScenarioResult  `json:"scenarios"`
 	Metrics    *Metrics          `json:"metrics"`
@@ -131,8 +134,11 @@ func (r *Report) Evaluate(ts Thresholds) bool {
 // Passed reports whether the run passed: no scenario failed and every
 // evaluated threshold held. Ledger problems fail a run through thresholds
 // (DefaultThresholds when the user names none), so a run can tolerate, say,
-// "late<=5" on a lossy network.
+// "late<=5" on a lossy network. An interrupted run never passes.
 func (r *Report) Passed() bool {
+	if r.Interrupted {
+		return false
+	}
 	for _, s := range r.Scenarios {
 		if s.Status == Failed {
 			return false

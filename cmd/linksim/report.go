@@ -35,7 +35,7 @@ to fail, or more ledger problems, is a regression. Exits 1 when any is found.`,
 				return err
 			}
 			if len(rs) > 0 {
-				return errFailed
+				return exitError{exitFailed}
 			}
 			return nil
 		},
