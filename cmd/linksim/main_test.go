@@ -227,3 +227,30 @@ func TestVersionCommand(t *testing.T) {
 		t.Errorf("linksim version: exit %d, output:\n%s", code, out)
 	}
 }
+
+// An installed linksim runs the container backend from any directory, with
+// no Go toolchain and no source tree: the relay image is built around the
+// running binary. Without -v testcontainers says nothing.
+func TestContainerBackendFromAnInstalledBinary(t *testing.T) {
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the container backend needs Docker, which does not answer: %v", err)
+		}
+		t.Skipf("NOT RUN: the container backend needs Docker, which does not answer: %v (start it to run this)", err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(linksimBin, "run", "--relay", "container", "--suite", "messaging && smoke", "--out", "report")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+dir, "LINKSIM_BIN=")
+	b, _ := cmd.CombinedOutput()
+	out := string(b)
+	if code := cmd.ProcessState.ExitCode(); code != exitPassed {
+		t.Fatalf("exit code %d, want a pass; output:\n%s", code, out)
+	}
+	if r := readReport(t, filepath.Join(dir, "report", reports.JSONFile)); r.Relay != "container" {
+		t.Errorf("report says relay %q, want container", r.Relay)
+	}
+	if strings.Contains(strings.ToLower(out), "testcontainers") || strings.Contains(out, "Connected to docker") {
+		t.Errorf("testcontainers logged without -v:\n%s", out)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
@@ -77,6 +78,11 @@ budgets with --threshold.`,
 				all = append(all, fromFile...)
 			}
 			all = append(all, thresholds...)
+			if !verbose {
+				// testcontainers announces itself through its global logger
+				// (the harness sends its per-container lines to cfg.Log).
+				tclog.SetDefault(tclog.NewNoopLogger())
+			}
 			streams, err := preflight(cmd.Context(), outs, relayFlag)
 			if err != nil {
 				return err
@@ -124,7 +130,7 @@ budgets with --threshold.`,
 	f.StringArrayVar(&outFlags, "out", nil, `where results go (repeatable): DIR for report.json, junit.xml and report.html (default "`+defaultOutDir+`"); json=FILE streams every event as NDJSON while the run goes; csv=FILE the same events as CSV`)
 	f.Var(&thresholds, "threshold", `a threshold such as 'msg.deliver p99<250ms' (repeatable)`)
 	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
-	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines")
+	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines, testcontainers' included")
 	f.BoolVar(&list, "list", false, "list the scenarios --suite selects, with their labels, and exit")
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 
@@ -13,9 +14,14 @@ import (
 // revision, its time and whether the tree had uncommitted changes. Every
 // report.json carries it in its meta.
 func buildMeta() map[string]string {
+	bi, _ := debug.ReadBuildInfo()
+	return metaOf(bi)
+}
+
+// metaOf is buildMeta of the build info bi (nil: none).
+func metaOf(bi *debug.BuildInfo) map[string]string {
 	m := map[string]string{"go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	if bi == nil {
 		return m
 	}
 	m["version"] = bi.Main.Version
@@ -40,15 +46,16 @@ func versionCmd() *cobra.Command {
 "+dirty" when the tree had uncommitted changes), the Go version and platform.
 report.json's meta carries the same fields.`,
 		Args: cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			m := buildMeta()
-			rev := m["revision"]
-			if rev == "" {
-				rev = "unknown (not built from a git checkout)"
-			} else if m["modified"] == "true" {
-				rev += "+dirty"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "linksim %s\nrevision %s\n%s %s\n", m["version"], rev, m["go"], m["platform"])
-		},
+		Run: func(cmd *cobra.Command, _ []string) { writeVersion(cmd.OutOrStdout(), buildMeta()) },
 	}
+}
+
+func writeVersion(w io.Writer, m map[string]string) {
+	rev := m["revision"]
+	if rev == "" {
+		rev = "unknown (not stamped: build from a git clone with -buildvcs=true, as make build does)"
+	} else if m["modified"] == "true" {
+		rev += "+dirty"
+	}
+	fmt.Fprintf(w, "linksim %s\nrevision %s\n%s %s\n", m["version"], rev, m["go"], m["platform"])
 }
