@@ -46,7 +46,7 @@ func versionCmd() *cobra.Command {
 "+dirty" when the tree had uncommitted changes), the Go version and platform.
 report.json's meta carries the same fields.`,
 		Args: cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) { writeVersion(cmd.OutOrStdout(), buildMeta()) },
+		Run:  func(cmd *cobra.Command, _ []string) { writeVersion(cmd.OutOrStdout(), buildMeta()) },
 	}
 }
 
