@@ -46,6 +46,14 @@ type Sink interface {
 	Record(Event)
 }
 
+// SinkFunc lets a plain function be a Sink.
+type SinkFunc func(Event)
+
+// Record calls f(e).
+func (f SinkFunc) Record(e Event) {
+	f(e)
+}
+
 const chunkSize = 4096
 
 // NewRecorder returns a recorder whose clock starts now.
