@@ -56,19 +56,27 @@ func TestRemovedCompanionConnectionIsCollected(t *testing.T) {
 	}
 }
 
-// awaitConns waits until the relay serves exactly n connections.
+// awaitConns waits until the relay serves exactly n device connections.
 func awaitConns(t *testing.T, r *Relay, n int) {
+	t.Helper()
+	awaitCount(t, "device connections", n, func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.conns)
+	})
+}
+
+// awaitCount polls count until it returns want, failing after waitFor.
+func awaitCount(t *testing.T, what string, want int, count func() int) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
-		r.mu.Lock()
-		got := len(r.conns)
-		r.mu.Unlock()
-		if got == n {
+		got := count()
+		if got == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("relay serves %d connections after %v, want %d", got, waitFor, n)
+			t.Fatalf("%d %s after %v, want %d", got, what, waitFor, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

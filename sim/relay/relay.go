@@ -62,6 +62,8 @@ type Config struct {
 	// MediaTokenTTL is how long an upload token can start an upload.
 	// Default 10 minutes.
 	MediaTokenTTL time.Duration
+	// Limits bound what one client can make the relay hold or spend.
+	Limits Limits
 }
 
 func (c Config) withDefaults() Config {
@@ -86,6 +88,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.MediaTTL, 7*24*time.Hour)
 	def(&c.MediaTokenTTL, 10*time.Minute)
+	c.Limits = c.Limits.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
