@@ -1,0 +1,56 @@
+package relay
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// uploadTokens counts the relay's upload tokens not yet swept.
+func uploadTokens(s *Server) int {
+	m := s.Relay().media
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.tokens)
+}
+
+// One device holds a bounded number of unused upload tokens, expired ones
+// are swept within a fraction of their TTL (issue 12: hourly, +136 MiB),
+// and the blobs it stores per media TTL are capped.
+func TestUploadTokenAndMediaQuotas(t *testing.T) {
+	t.Parallel()
+	s := startRelay(t, Config{MediaTokenTTL: 300 * time.Millisecond, Limits: Limits{MaxUploadTokens: 3, MaxMediaBlobs: 4}})
+	alice := phone(t, s, "alice", "+15550100")
+	bob := phone(t, s, "bob", "+15550101")
+	var toks []*pb.MediaUploadToken
+	for i := range 3 {
+		toks = append(toks, alice.uploadToken(blob(100+i)))
+	}
+	bob.uploadToken(blob(100)) // another device's quota is its own
+	alice.fails(&pb.Frame{Body: &pb.Frame_MediaUpload{MediaUpload: &pb.MediaUpload{Size: 10, EncSha256: make([]byte, 32)}}}, pb.ErrorCode_UPLOAD_TOKENS_QUOTA)
+
+	// A token whose blob is stored no longer counts.
+	data := blob(101)
+	if code, msg := put(t, s, toks[1].Url, bytes.NewReader(data), int64(len(data))); code != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", code, msg)
+	}
+	alice.uploadToken(blob(200))
+
+	// Unused tokens expire and are swept promptly.
+	awaitCount(t, "upload tokens", 0, func() int { return uploadTokens(s) })
+	data = blob(300)
+	if code, msg := put(t, s, alice.uploadToken(data).Url, bytes.NewReader(data), int64(len(data))); code != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", code, msg)
+	}
+	alice.uploadToken(blob(301))
+	alice.uploadToken(blob(302))
+	// Four blobs per media TTL: two stored, two tokens that may store more.
+	alice.fails(&pb.Frame{Body: &pb.Frame_MediaUpload{MediaUpload: &pb.MediaUpload{Size: 10, EncSha256: make([]byte, 32)}}}, pb.ErrorCode_MEDIA_QUOTA)
+	if m := scrape(t, s); !bytes.Contains([]byte(m), []byte(`linksim_relay_refusals_total{reason="media_quota"} 1`)) ||
+		!bytes.Contains([]byte(m), []byte(`linksim_relay_refusals_total{reason="upload_tokens"} 1`)) {
+		t.Errorf("/metrics does not count the refusals:\n%s", m)
+	}
+}
