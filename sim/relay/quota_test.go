@@ -3,8 +3,11 @@ package relay
 import (
 	"bytes"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -52,5 +55,23 @@ func TestUploadTokenAndMediaQuotas(t *testing.T) {
 	if m := scrape(t, s); !bytes.Contains([]byte(m), []byte(`linksim_relay_refusals_total{reason="media_quota"} 1`)) ||
 		!bytes.Contains([]byte(m), []byte(`linksim_relay_refusals_total{reason="upload_tokens"} 1`)) {
 		t.Errorf("/metrics does not count the refusals:\n%s", m)
+	}
+}
+
+// Until a connection is a device its frames are small: a bigger one ends it
+// (status 1009) before it is decrypted or decoded (issue 12: a 1 MiB frame
+// of map entries cost ~97 ms of CPU before login). A device's are not.
+func TestPreLoginFrameLimit(t *testing.T) {
+	t.Parallel()
+	s := startRelay(t, Config{Limits: Limits{PreLoginMaxFrame: 4096}})
+	anon := dial(t, s, "anon")
+	anon.write(frame(&pb.Register{User: "+15550100", PushName: strings.Repeat("x", 5000)}))
+	if err := anon.closed(); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("anonymous connection sending a 5 KB frame ended with %v, want status 1009", err)
+	}
+	alice := phone(t, s, "alice", "+15550100")
+	alice.fails(frame(&pb.GetDevices{Users: []string{strings.Repeat("1", 50_000)}}), pb.ErrorCode_BAD_REQUEST)
+	if m := scrape(t, s); !strings.Contains(m, `linksim_relay_refusals_total{reason="prelogin_frame"} 1`) {
+		t.Errorf("/metrics does not count the refusal:\n%s", m)
 	}
 }
