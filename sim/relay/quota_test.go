@@ -75,3 +75,29 @@ func TestPreLoginFrameLimit(t *testing.T) {
 		t.Errorf("/metrics does not count the refusal:\n%s", m)
 	}
 }
+
+// One device cannot drain another's one-time prekeys: it takes them at a
+// limited rate, and the rest of the devices are unaffected.
+func TestPreKeyFetchRate(t *testing.T) {
+	t.Parallel()
+	s := startRelay(t, Config{Limits: Limits{PreKeyFetchBurst: 5, PreKeyFetchRate: 0.01}})
+	alice := phone(t, s, "alice", "+15550100") // 20 prekeys
+	mallory := phone(t, s, "mallory", "+15550200")
+	carol := phone(t, s, "carol", "+15550300")
+	fetch := frame(&pb.FetchBundles{Addresses: []*pb.Address{{User: "+15550100"}}})
+	for range 5 {
+		mallory.ok(fetch, "bundles")
+	}
+	for range 10 {
+		e := mallory.fails(fetch, pb.ErrorCode_RATE_LIMITED)
+		if !strings.Contains(e.GetMessage(), "retry in") {
+			t.Fatalf("RATE_LIMITED says %q, want when to retry", e.GetMessage())
+		}
+	}
+	if b := carol.ok(fetch, "bundles").GetBundles().GetBundles()[0]; b.GetPrekey() == nil {
+		t.Fatalf("another device's fetch got no one-time prekey: %v", b)
+	}
+	if w := alice.twinHello(s); w.GetPrekeysLeft() != 14 {
+		t.Fatalf("alice has %d one-time prekeys left, want 14 (20 less 6 fetched)", w.GetPrekeysLeft())
+	}
+}

@@ -109,6 +109,8 @@ type Relay struct {
 	handler http.Handler
 	media   *media
 
+	prekeyRate *tokenBuckets // one-time prekeys taken per device
+
 	// ctx is cancelled by Close; every connection derives from it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -153,6 +155,7 @@ func New(cfg Config) (*Relay, error) {
 	r.hub = newHub()
 	r.pair = newPairings(r)
 	r.acks = newAckers(r)
+	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
 	if r.media, err = newMedia(r, dir); err != nil {
 		r.cancel()
 		st.Close()
