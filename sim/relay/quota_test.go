@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,5 +100,60 @@ func TestPreKeyFetchRate(t *testing.T) {
 	}
 	if w := alice.twinHello(s); w.GetPrekeysLeft() != 14 {
 		t.Fatalf("alice has %d one-time prekeys left, want 14 (20 less 6 fetched)", w.GetPrekeysLeft())
+	}
+}
+
+// One device cannot queue unlimited data for an offline one (issue 12: +177
+// MiB in 9 s): past the recipient's byte cap its sends fail with QUEUE_FULL,
+// nothing is lost, and room returns as the recipient reads.
+func TestQueueFullForOfflineDevice(t *testing.T) {
+	t.Parallel()
+	s := startRelay(t, Config{Limits: Limits{MaxQueuedBytes: 8 << 10}})
+	alice := phone(t, s, "alice", "+15550100")
+	bob := phone(t, s, "bob", "+15550200")
+	bob.hangUp()
+	hash := alice.lists("+15550200")["+15550200"].GetHash()
+	send := func(i int) *pb.Frame {
+		return alice.do(frame(&pb.Send{
+			MessageId: fmt.Sprintf("m%d", i), ListHashes: map[string]string{"+15550200": hash, "+15550100": alice.lists("+15550100")["+15550100"].GetHash()},
+			Envelopes: []*pb.Envelope{{To: &pb.Address{User: "+15550200"}, Type: pb.CipherType_SIGNAL_MESSAGE, Ciphertext: make([]byte, 1000)}},
+		}))
+	}
+	acked := 0
+	for ; ; acked++ {
+		f := send(acked)
+		if e := f.GetError(); e != nil {
+			if e.GetCode() != pb.ErrorCode_QUEUE_FULL || !strings.Contains(e.GetMessage(), "+15550200:0") {
+				t.Fatalf("send past the cap answered %v, want QUEUE_FULL naming +15550200:0", e)
+			}
+			break
+		}
+		if acked > 8 {
+			t.Fatal("more than 8 KiB queued for the offline device")
+		}
+	}
+	if acked < 7 {
+		t.Fatalf("only %d sends of 1000 bytes fit in 8 KiB", acked)
+	}
+	back := bob.twin()
+	back.connect(s)
+	back.hello()
+	for i := range acked {
+		d := back.delivery()
+		if got := d.GetMessage().GetMessageId(); got != fmt.Sprintf("m%d", i) {
+			t.Fatalf("delivery %d is %s", i, got)
+		}
+		back.ack(d.GetSeq())
+	}
+	// Acks free the room (asynchronously): a send fits again.
+	deadline := time.Now().Add(waitFor)
+	for send(acked).GetError() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue stays full after its deliveries were acked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m := scrape(t, s); !strings.Contains(m, `linksim_relay_refusals_total{reason="queue_full"}`) || !strings.Contains(m, "linksim_relay_queued_bytes ") {
+		t.Errorf("/metrics lacks the queue refusals or bytes:\n%s", m)
 	}
 }

@@ -145,7 +145,10 @@ func New(cfg Config) (*Relay, error) {
 	if err != nil {
 		return fail(err)
 	}
-	st, err := store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{NoSync: cfg.NoSync})
+	st, err := store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{
+		NoSync: cfg.NoSync, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
+		DedupWindow: cfg.Limits.DedupWindow, DedupAge: cfg.Limits.DedupAge,
+	})
 	if err != nil {
 		return fail(err)
 	}
