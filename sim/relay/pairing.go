@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/sim/e2e"
@@ -65,7 +66,15 @@ type offer struct {
 }
 
 func newPairings(r *Relay) *pairings {
-	return &pairings{r: r, refs: map[string]*refInfo{}}
+	p := &pairings{r: r, refs: map[string]*refInfo{}}
+	r.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "linksim_relay_pairing_refs", Help: "Pairing refs remembered (at most 100,000, for an hour).",
+	}, func() float64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return float64(len(p.refs))
+	}))
+	return p
 }
 
 func (c *conn) pairing() bool {
