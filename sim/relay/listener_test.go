@@ -16,7 +16,7 @@ import (
 
 // tcpFrom opens a plain TCP connection to the relay from source address ip
 // (any 127.0.0.0/8 address works on loopback).
-func tcpFrom(t *testing.T, s *Server, ip string) net.Conn {
+func tcpFrom(t testing.TB, s relayAddr, ip string) net.Conn {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: waitFor}
 	nc, err := d.Dial("tcp", strings.TrimPrefix(s.URL(), "http://"))
@@ -28,7 +28,7 @@ func tcpFrom(t *testing.T, s *Server, ip string) net.Conn {
 }
 
 // get sends GET path on nc, keeping it alive, and returns the answer.
-func getOn(t *testing.T, nc net.Conn, br *bufio.Reader, path string) *http.Response {
+func getOn(t testing.TB, nc net.Conn, br *bufio.Reader, path string) *http.Response {
 	t.Helper()
 	nc.SetDeadline(time.Now().Add(waitFor))
 	if _, err := io.WriteString(nc, "GET "+path+" HTTP/1.1\r\nHost: relay\r\n\r\n"); err != nil {

@@ -278,7 +278,7 @@ func TestSlowReaderClosed(t *testing.T) {
 	stillServes(t, s)
 }
 
-func scrape(t *testing.T, s *Server) string {
+func scrape(t testing.TB, s relayAddr) string {
 	t.Helper()
 	resp, err := http.Get(s.URL() + "/metrics")
 	if err != nil {
