@@ -172,7 +172,9 @@ func New(cfg Config) (*Relay, error) {
 // Key returns the relay's public Noise static key, which devices pin.
 func (r *Relay) Key() []byte { return append([]byte(nil), r.key.Public...) }
 
-// Handler serves /ws, /media/, /healthz, /metrics, /relay.json and the web app at /.
+// Handler serves /ws, /media/, /healthz, /metrics, /relay.json and the web app at /,
+// each request within its Limits deadline. The connection caps and header
+// and keep-alive timeouts are the listener's and http.Server's: Serve has them.
 func (r *Relay) Handler() http.Handler { return r.handler }
 
 // Close closes every connection (telling each peer why), waits for them to
