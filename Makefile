@@ -40,8 +40,17 @@ generate:
 check-generate: generate
 	git diff --exit-code -- sim/wire/pb
 
+# Every fuzz target in the tree (found by name, so a new one joins by itself),
+# one after the other for FUZZTIME each. Failing inputs land in the package's
+# testdata/fuzz; commit them as regression seeds once fixed.
+FUZZTIME ?= 10s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./sim/wire
+	@grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' . | \
+		sed 's|^\./\(.*\)/[^/]*:func |\1 |' | sort -u | \
+	while read pkg name; do \
+		echo "== $$name in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./sim/... ./phone/... ./reports/...
