@@ -5,7 +5,7 @@ GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 
-.PHONY: run test build wasm generate check-generate fuzz chaos bench bench-browser flood relay clean
+.PHONY: run test build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood relay clean
 
 # The browser scenarios need Chromium; the script installs it when missing.
 CHROMIUM = scripts/install-chromium.sh
@@ -75,6 +75,11 @@ bench-browser:
 	$(GO) test -run '^$$' -bench BenchmarkBrowserPairing -benchtime 30x ./harness
 	$(GO) test -run '^$$' -bench BenchmarkQRDecode -benchtime 40x ./harness
 	$(GO) test -run '^$$' -bench BenchmarkBrowserClients -benchtime 1x -timeout 30m ./harness
+
+# The camera survey over 100 real-shaped linking payloads per preset, with
+# zbarimg alongside (a few minutes); the table is in docs/performance.md.
+survey-camera:
+	$(GO) test -count=1 -run TestSurveyRealShaped -v -timeout 30m ./phone/camera -camera.payloads 100
 
 clean:
 	rm -rf bin $(OUT) $(WEB)/app.wasm $(WEB)/wasm_exec.js
