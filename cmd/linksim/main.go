@@ -31,7 +31,7 @@ device exactly once, in order, intact.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), relayCmd(), reportCmd())
+	root.AddCommand(runCmd(), relayCmd(), reportCmd(), loadCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		if !errors.Is(err, errFailed) {
 			fmt.Fprintln(os.Stderr, "linksim:", err)
