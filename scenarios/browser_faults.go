@@ -25,9 +25,18 @@ func browserCutOff(ctx context.Context, env *harness.Env) error {
 	if err := banner(ctx, w, "online", "Online"); err != nil {
 		return err
 	}
-	net := env.Net(w.Name())
-	lift := net.Blackhole()
-	net.Reset()
+	net, err := env.Net(w.Name())
+	if err != nil {
+		return err
+	}
+	lift, err := net.Blackhole()
+	if err != nil {
+		return err
+	}
+	if err := net.Reset(); err != nil {
+		lift()
+		return err
+	}
 	if err := banner(ctx, w, "reconnecting", "Reconnecting…"); err != nil {
 		lift()
 		return err
@@ -44,8 +53,14 @@ func browserCutOff(ctx context.Context, env *harness.Env) error {
 	// Healed, but slow: the backlog comes in over 80 ms each way. The reset
 	// ends the reconnect attempt stuck in the blackhole at once.
 	lift()
-	defer net.Latency(80*time.Millisecond, 0)()
-	net.Reset()
+	slow, err := net.Latency(80*time.Millisecond, 0)
+	if err != nil {
+		return err
+	}
+	defer slow()
+	if err := net.Reset(); err != nil {
+		return err
+	}
 	if err := banner(ctx, w, "online", "Online"); err != nil {
 		return err
 	}

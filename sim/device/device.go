@@ -55,10 +55,16 @@ type Config struct {
 	// Spool keeps media being uploaded or downloaded (see Spool); nil
 	// means DiskSpool{MediaDir}, or MemorySpool{} in a browser.
 	Spool Spool
-	// PreKeys is how many one-time prekeys the device uploads when it
-	// registers or links; 0 means 100. Load tests of thousands of devices
-	// use fewer: each costs a key pair, a stored record and 38 bytes on
-	// the wire. Refills (50 at a time, below 10 left) are unaffected.
+	// Dialer opens the TCP connection to the relay's WebSocket; nil means
+	// the default dialer. A load runner sets one per worker process to pick
+	// its own loopback source address: one source address reaches one relay
+	// port through only ~28,000 ephemeral ports. Media transfers use the
+	// shared HTTP client regardless.
+	Dialer wire.DialFunc
+	// PreKeys is how many one-time prekeys a new device uploads; 0 means
+	// 100. The relay asks for more when fewer than 10 are left, so a load
+	// fleet can start with a few (each costs key generation and relay
+	// storage).
 	PreKeys int
 }
 
@@ -80,7 +86,7 @@ func (c Config) withDefaults() Config {
 	c.BackoffMax = orDefault(c.BackoffMax, 10*time.Second)
 	c.CallTimeout = orDefault(c.CallTimeout, 10*time.Second)
 	if c.PreKeys <= 0 {
-		c.PreKeys = registerPreKeys
+		c.PreKeys = defaultPreKeys
 	}
 	return c
 }
@@ -310,7 +316,7 @@ func (d *Device) run(l *link) {
 func (d *Device) dial() (*link, error) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
 	defer cancel()
-	return dial(ctx, d.cfg.RelayURL, d.key, d.cfg.RelayKey)
+	return dial(ctx, d.cfg, d.key)
 }
 
 // backoff is a full-jitter delay: uniform in [0, min(max, base*2^n)).

@@ -11,9 +11,9 @@ import (
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
-// registerPreKeys is how many one-time prekeys a new device uploads unless
+// defaultPreKeys is how many one-time prekeys a new device uploads unless
 // Config.PreKeys says otherwise.
-const registerPreKeys = 100
+const defaultPreKeys = 100
 
 // Register creates the account user with this device as its phone (device 0)
 // and connects it. cfg.State must not hold a device yet.
@@ -54,7 +54,7 @@ func joinLink(ctx context.Context, cfg Config) (*link, *e2e.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := dial(ctx, cfg.RelayURL, key, cfg.RelayKey)
+	l, err := dial(ctx, cfg, key)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,39 +1,11 @@
 package device
 
 import (
-	"context"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/kv"
-	"github.com/linksim/linksim/sim/relay"
 )
-
-func TestRegisterMakesConfiguredPreKeys(t *testing.T) {
-	srv, err := relay.Serve(relay.Config{DataDir: t.TempDir()}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, tc := range []struct{ preKeys, want int }{{0, registerPreKeys}, {7, 7}} {
-		d, err := Register(ctx, Config{RelayURL: srv.WSURL(), RelayKey: srv.Key(), PreKeys: tc.preKeys}, fmt.Sprintf("+155502%02d", tc.want), "p")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := e2e.Open(d.State())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := sig.PreKeyCount(); n != tc.want {
-			t.Errorf("PreKeys %d: %d prekeys stored, want %d", tc.preKeys, n, tc.want)
-		}
-		d.Close()
-	}
-}
 
 func TestRegistrationKeysInBatches(t *testing.T) {
 	sig, err := e2e.Open(kv.NewMem())
