@@ -133,7 +133,9 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 		}
 		keysStarted = true
 		go func() {
+			start := time.Now()
 			k, err := registrationKeys(sig, cfg.PreKeys)
+			cfg.Logger.Info("registration keys made", "device", cfg.Name, "prekeys", cfg.PreKeys, "took", time.Since(start), "err", err)
 			keys <- keysResult{k, err}
 		}()
 	}
