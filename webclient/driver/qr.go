@@ -261,10 +261,16 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 			return q, err
 		}
 		shot, err := p.qrShot(ctx)
+		q.Attempts++
 		if err != nil {
+			// The code may have rotated or expired under the screenshot
+			// (a canvas cleared mid-shot has no size): look again, unless
+			// it stayed put.
+			if now, serr := p.qrState(ctx); serr == nil && now != before && q.Attempts < maxQRAttempts {
+				continue
+			}
 			return q, err
 		}
-		q.Attempts++
 		q.Shot = time.Now()
 		payload, derr := camera.DecodePNG(shot)
 		q.Decoded = time.Now()
