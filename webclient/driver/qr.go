@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/linksim/linksim/phone/camera"
@@ -212,8 +214,39 @@ func (p *Page) QRScreenshot(ctx context.Context) ([]byte, error) {
 	return p.qrShot(ctx)
 }
 
+// qrClipJS is the QR element's box in page coordinates, whole pixels, as
+// a screenshot clip.
+const qrClipJS = `(() => {
+	const qr = document.querySelector('[data-testid="qr"]');
+	if (!qr) return {x: 0, y: 0, width: 0, height: 0, scale: 1};
+	const e = qr.getBoundingClientRect(), d = document.documentElement.getBoundingClientRect();
+	const x = Math.round(e.left - d.left), y = Math.round(e.top - d.top);
+	return {x, y, width: Math.round(e.right - d.left) - x, height: Math.round(e.bottom - d.top) - y, scale: 1};
+})()`
+
+// qrShot screenshots the QR element as the screen shows it. It captures
+// the viewport only: showQR has checked the code is inside it, and
+// capturing beyond the viewport (chromedp's element screenshot) resizes
+// the page for a moment, which makes a responsive page redraw its code
+// under the camera.
 func (p *Page) qrShot(ctx context.Context) ([]byte, error) {
-	return run(ctx, p, "screenshot QR code", chromedp.Screenshot(testID("qr"), chromedp.RetryInterval(pollEvery)))
+	return run(ctx, p, "screenshot QR code", func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
+		clip, err := chromedp.Evaluate[page.Viewport](qrClipJS)(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if clip.Width <= 0 || clip.Height <= 0 {
+			return nil, fmt.Errorf("the QR element has no size (%gx%g)", clip.Width, clip.Height)
+		}
+		fromSurface := true
+		res, err := cdp.Call(ctx, t, page.CaptureScreenshot, page.CaptureScreenshotParams{
+			Format: page.CaptureScreenshotFormatPng, Clip: &clip, FromSurface: &fromSurface,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return res.Data, nil
+	})
 }
 
 // QRImage is QRScreenshot decoded into an image, for phone.ScanImage.
