@@ -218,7 +218,7 @@ func (r *Report) WriteDir(dir string) error {
 	for name, write := range map[string]func(*os.File) error{
 		JSONFile:  func(f *os.File) error { return r.WriteJSON(f) },
 		JUnitFile: func(f *os.File) error { return r.WriteJUnit(f) },
-		HTMLFile:  func(f *os.File) error { return r.WriteHTML(f) },
+		HTMLFile:  func(f *os.File) error { return r.writeHTML(f, dir) },
 	} {
 		if err := writeFile(filepath.Join(dir, name), write); err != nil {
 			return err
