@@ -46,6 +46,14 @@ type Sink interface {
 	Record(Event)
 }
 
+// SinkFunc lets a plain function be a Sink.
+type SinkFunc func(Event)
+
+// Record calls f(e).
+func (f SinkFunc) Record(e Event) {
+	f(e)
+}
+
 const chunkSize = 4096
 
 // NewRecorder returns a recorder whose clock starts now.
@@ -138,6 +146,21 @@ func (r *Recorder) Ack(device, msg string) {
 // duplicate.
 func (r *Recorder) Decrypted(device, msg string, digest Digest) {
 	r.add(Event{Kind: KindDecrypt, Device: device, Msg: msg, Digest: digest})
+}
+
+// Wire records that the relay handed device a copy of msg at queue
+// position seq, before the device deduplicates anything: every copy
+// counts, so a relay that duplicates, reorders or drops shows even where
+// the client hides it. Record it for every delivery of a message.
+func (r *Recorder) Wire(device, msg string, seq uint64) {
+	r.add(Event{Kind: KindWire, Device: device, Msg: msg, Seq: seq})
+}
+
+// Shown records that device shows msg to its user (in its chat list or
+// page) with the given digest: what the user sees, apart from what the
+// device decrypted. Every copy shown counts.
+func (r *Recorder) Shown(device, msg string, digest Digest) {
+	r.add(Event{Kind: KindShown, Device: device, Msg: msg, Digest: digest})
 }
 
 // Undecryptable records that device received msg but could not decrypt it, and

@@ -39,6 +39,9 @@ type Report struct {
 	Duration time.Duration     `json:"duration_ns"`
 	Relay    string            `json:"relay,omitzero"` // the relay backend: embedded, process, container, or an external URL
 	Meta     map[string]string `json:"meta,omitzero"`  // free-form: git revision, host, flags
+	// Interrupted marks a partial report: the run was stopped (Ctrl-C)
+	// before every scenario ran. It never passes.
+	Interrupted bool `json:"interrupted,omitzero"`
 
 	Scenarios  []ScenarioResult  `json:"scenarios"`
 	Metrics    *Metrics          `json:"metrics"`
@@ -115,7 +118,7 @@ func (l *Ledger) recordLatencies(m *Metrics, scopes map[string]Scope) {
 			m.RecordIn(sc, StepAck, msg.ackAt-msg.sentAt)
 		}
 		for _, t := range msg.targets {
-			if t.copies > 0 {
+			if t.received {
 				m.RecordIn(sc, StepDeliver, t.firstAt-msg.sentAt)
 			}
 		}
@@ -144,7 +147,8 @@ func (r *Report) Evaluate(ts Thresholds) bool {
 // Passed reports whether the run passed: at least one scenario passed, none
 // failed, and every evaluated threshold held. A run whose scenarios were all
 // skipped, or that ran none, fails: it proved nothing, and a CI job that
-// skipped everything (no Chromium, no Docker) must not turn green. Ledger
+// skipped everything (no Chromium, no Docker) must not turn green, and an
+// interrupted run never passes. Ledger
 // problems fail a run through thresholds (DefaultThresholds when the user
 // names none), so a run can tolerate, say, "late<=5" on a lossy network.
 func (r *Report) Passed() bool { return len(r.Verdict()) == 0 }
@@ -155,6 +159,8 @@ func (r *Report) Verdict() []string {
 	var why []string
 	c := r.Count()
 	switch {
+	case r.Interrupted:
+		why = append(why, "interrupted")
 	case c.Failed > 0:
 		why = append(why, fmt.Sprintf("%d of %d scenarios failed", c.Failed, len(r.Scenarios)))
 	case len(r.Scenarios) == 0:

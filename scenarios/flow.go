@@ -75,6 +75,16 @@ func clean(ctx context.Context, env *harness.Env) error {
 	return await(ctx, "every message to reach every device exactly once, in order", env.Check)
 }
 
+// withFault applies a fault to the network path of the device named name
+// and returns the function lifting it.
+func withFault(env *harness.Env, name string, apply func(*harness.NetLink) (lift func(), err error)) (func(), error) {
+	l, err := env.Net(name)
+	if err != nil {
+		return nil, err
+	}
+	return apply(l)
+}
+
 // aliceAndBob registers the two users most flows need, each a phone with
 // the given number of linked native web clients.
 func aliceAndBob(ctx context.Context, env *harness.Env, aliceWebs, bobWebs int) (alice, bob *harness.User, err error) {

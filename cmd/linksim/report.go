@@ -41,7 +41,7 @@ both runs. Exits 1 when any is found.`,
 				return err
 			}
 			if len(rs) > 0 {
-				return errFailed
+				return exitError{exitFailed}
 			}
 			return nil
 		},
