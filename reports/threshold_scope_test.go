@@ -14,6 +14,7 @@ func TestParseScopedThresholdsAndRates(t *testing.T) {
 		{`msg.deliver{scenario:"Messaging: delivers, to all"} p99<50ms`, Selector{Scenario: "Messaging: delivers, to all"}},
 		{`msg.deliver{label:!fault} p99<50ms`, Selector{Without: []string{"fault"}}},
 		{`msg.deliver{ label: smoke , label:!fault } count>=1`, Selector{With: []string{"smoke"}, Without: []string{"fault"}}},
+		{`msg.deliver {label:fault} p50<1s`, Selector{With: []string{"fault"}}},
 		{`undecryptable rate<0.001`, Selector{}},
 		{`delivered rate >= 0.999`, Selector{}},
 	} {
