@@ -43,11 +43,13 @@ type Report struct {
 	// before every scenario ran. It never passes.
 	Interrupted bool `json:"interrupted,omitzero"`
 
-	Scenarios  []ScenarioResult  `json:"scenarios"`
-	Metrics    *Metrics          `json:"metrics"`
-	Ledger     Ledger            `json:"ledger"`
-	Thresholds []ThresholdResult `json:"thresholds"`
-	Timeline   Timeline          `json:"timeline"`
+	Scenarios []ScenarioResult `json:"scenarios"`
+	Metrics   *Metrics         `json:"metrics"`
+	Ledger    Ledger           `json:"ledger"`
+	// ScenarioTotals are each scenario's own ledger totals, by name.
+	ScenarioTotals []ScenarioTotals  `json:"scenario_ledgers"`
+	Thresholds     []ThresholdResult `json:"thresholds"`
+	Timeline       Timeline          `json:"timeline"`
 }
 
 // Config says how New builds a report. The zero value is valid.
@@ -84,6 +86,7 @@ func FromEvents(events []Event, start time.Time, duration time.Duration, cfg Con
 	}
 	r := &Report{Name: cfg.Name, Start: start, Duration: duration, Relay: cfg.Relay, Metrics: NewMetrics()}
 	r.Ledger = Check(events, cfg.Ledger)
+	r.ScenarioTotals = scenarioTotals(events, cfg.Ledger)
 	scopes := map[string]Scope{} // message id → the scenario that sent it
 	for _, e := range events {
 		switch e.Kind {

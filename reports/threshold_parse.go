@@ -134,9 +134,6 @@ func ParseThreshold(expr string) (Threshold, error) {
 	_, isCounter := counters[t.metric]
 	l.skipSpace()
 	if l.pos < len(l.src) && l.src[l.pos] == '{' {
-		if isCounter {
-			return t, l.fail(l.pos, "ledger counters are run-wide; a {...} scope applies to steps only (like msg.deliver{label:!fault} p99<250ms)")
-		}
 		sel, err := l.selector()
 		if err != nil {
 			return t, err
