@@ -3,7 +3,7 @@ package reports
 import "runtime/debug"
 
 // MetaRevision is the Meta key New fills with Revision.
-const MetaRevision = "git"
+const MetaRevision = "revision"
 
 // Revision returns the git revision the running binary was built from, with
 // "-dirty" when the tree had uncommitted changes, or "" when the build did
