@@ -67,14 +67,9 @@ type Config struct {
 // New builds the report of everything rec recorded until now: it checks the
 // ledger, derives the message latencies and adds the recorded steps to the
 // metrics, and lays out the timeline.
-// Meta[MetaRevision] gets the binary's git revision when the build recorded it.
 func New(rec *Recorder, cfg Config) *Report {
 	end := rec.Elapsed()
-	r := FromEvents(rec.Events(), rec.Start(), end, cfg)
-	if rev := Revision(); rev != "" {
-		r.Meta = map[string]string{MetaRevision: rev}
-	}
-	return r
+	return FromEvents(rec.Events(), rec.Start(), end, cfg)
 }
 
 // FromEvents builds a report from events recorded elsewhere (a replayed log, a

@@ -23,21 +23,22 @@ const streamFlushEvery = 250 * time.Millisecond
 //	... run ...
 //	err := sink.Close() // flushes; f stays open
 //
-// Writes are buffered and flushed at least four times a second while events
-// arrive. The first write error stops the stream; Err and Close report it.
+// Writes are buffered; an event reaches w within a quarter of a second of
+// being recorded. The first write error stops the stream; Err and Close
+// report it.
 type StreamSink struct {
-	mu        sync.Mutex
-	w         *bufio.Writer
-	encode    func(Event) error // writes one line into w
-	format    string            // "event stream (NDJSON)", for errors
-	lastFlush time.Time
-	err       error
-	closed    bool
+	mu      sync.Mutex
+	w       *bufio.Writer
+	encode  func(Event) error // writes one line into w
+	format  string            // "event stream (NDJSON)", for errors
+	pending bool              // a flush is scheduled
+	err     error
+	closed  bool
 }
 
 func newStreamSink(w io.Writer, format string, encoder func(*bufio.Writer) func(Event) error) *StreamSink {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	return &StreamSink{w: bw, encode: encoder(bw), format: format, lastFlush: time.Now()}
+	return &StreamSink{w: bw, encode: encoder(bw), format: format}
 }
 
 // Record writes e as one line.
@@ -51,19 +52,26 @@ func (s *StreamSink) Record(e Event) {
 		s.err = fmt.Errorf("%s: %w", s.format, err)
 		return
 	}
-	if time.Since(s.lastFlush) >= streamFlushEvery {
-		s.flush()
+	// One timer per quarter second with events, rather than a write per
+	// event: a load run records hundreds of thousands a second.
+	if !s.pending {
+		s.pending = true
+		time.AfterFunc(streamFlushEvery, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.pending = false
+			s.flush()
+		})
 	}
 }
 
 // flush writes out the buffer. s.mu must be held.
 func (s *StreamSink) flush() {
-	if s.err == nil {
+	if s.err == nil && !s.closed {
 		if err := s.w.Flush(); err != nil {
 			s.err = fmt.Errorf("%s: %w", s.format, err)
 		}
 	}
-	s.lastFlush = time.Now()
 }
 
 // Err returns the first write error, if any.
