@@ -12,6 +12,7 @@ import (
 func NewNDJSONSink(w io.Writer) *StreamSink {
 	return newStreamSink(w, "event stream (NDJSON)", func(bw *bufio.Writer) func(Event) error {
 		enc := json.NewEncoder(bw)
+		enc.SetEscapeHTML(false) // streams are read by tools, not pasted into pages: keep "alice/phone>bob" readable
 		return func(e Event) error { return enc.Encode(e) }
 	})
 }
