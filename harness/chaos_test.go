@@ -168,21 +168,27 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	if web {
 		name = u.Name + "/web-1"
 	}
-	link := c.env.Net(name)
+	link, err := c.env.Net(name)
+	if err != nil {
+		return "fault path", err
+	}
 	hold := time.Duration(30+c.rnd.IntN(120)) * time.Millisecond
 	switch c.rnd.IntN(8) {
 	case 0, 1:
-		link.Reset()
-		return "link reset", nil
+		return "link reset", link.Reset()
 	case 2:
-		return "latency", holdFault(ctx, hold, link.Latency(60*time.Millisecond, 30*time.Millisecond))
+		lift, err := link.Latency(60*time.Millisecond, 30*time.Millisecond)
+		return "latency", holdFault(ctx, hold, lift, err)
 	case 3:
-		return "sliced frames", holdFault(ctx, hold, link.Slice(48, 32, 200*time.Microsecond))
+		lift, err := link.Slice(48, 32, 200*time.Microsecond)
+		return "sliced frames", holdFault(ctx, hold, lift, err)
 	case 4:
-		return "bandwidth", holdFault(ctx, hold, link.Bandwidth(20))
+		lift, err := link.Bandwidth(20)
+		return "bandwidth", holdFault(ctx, hold, lift, err)
 	case 5:
 		// Longer than two keepalives, so the device finds the link dead.
-		return "half-open link", holdFault(ctx, 700*time.Millisecond+hold, link.Blackhole())
+		lift, err := link.Blackhole()
+		return "half-open link", holdFault(ctx, 700*time.Millisecond+hold, lift, err)
 	case 6:
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -204,8 +210,12 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	}
 }
 
-// holdFault keeps a fault on for d, then lifts it.
-func holdFault(ctx context.Context, d time.Duration, lift func()) error {
+// holdFault keeps a fault on for d, then lifts it; a fault that could not
+// be applied is the error.
+func holdFault(ctx context.Context, d time.Duration, lift func(), err error) error {
+	if err != nil {
+		return err
+	}
 	defer lift()
 	select {
 	case <-time.After(d):
