@@ -112,6 +112,7 @@ func TestVerdictExitCodes(t *testing.T) {
 		{"a scenario failed", reports.Report{Scenarios: []reports.ScenarioResult{passed, failed}, Thresholds: []reports.ThresholdResult{held}}, exitFailed},
 		{"both failed", reports.Report{Scenarios: []reports.ScenarioResult{failed}, Thresholds: []reports.ThresholdResult{broken}}, exitFailed},
 		{"only a threshold failed", reports.Report{Scenarios: []reports.ScenarioResult{passed}, Thresholds: []reports.ThresholdResult{broken}}, exitThreshold},
+		{"none passed, a threshold failed", reports.Report{Scenarios: []reports.ScenarioResult{{Status: reports.Skipped}}, Thresholds: []reports.ThresholdResult{broken}}, exitFailed},
 		{"interrupted", reports.Report{Scenarios: []reports.ScenarioResult{failed}, Interrupted: true}, exitInterrupted},
 	} {
 		if got := exitCode(verdict(&tc.r)); got != tc.want {
