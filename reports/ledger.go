@@ -224,6 +224,19 @@ func (l *Ledger) Message(id string) (MessageStatus, bool) {
 	return s, true
 }
 
+// Targets returns every device owed at least one message, sorted. Loaded
+// reports keep no per-message state.
+func (l *Ledger) Targets() []string {
+	var out []string
+	for _, m := range l.msgs {
+		for _, t := range m.targets {
+			out = append(out, t.device)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // streamKey names one ordered stream: what one sender device sent on one
 // stream, as seen by one receiving device.
 type streamKey struct{ sender, stream, device string }

@@ -63,11 +63,15 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 	for i, f := range flows {
 		fmt.Fprintf(progress, "[%d/%d] %s ...\n", i+1, len(flows), f.Name())
 		start := time.Now()
-		err, artifacts := runOne(ctx, f, cfg, rec)
+		flowRec := rec.Child()
+		err, artifacts := runOne(ctx, f, cfg, flowRec)
 		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start), Artifacts: artifacts}
 		var skip *harness.SkipError
 		switch {
 		case errors.As(err, &skip):
+			// What a skipped flow sent before it found it cannot run here
+			// is not judged: it never finished waiting for it.
+			flowRec.Withdraw()
 			res.Status, res.Failure = reports.Skipped, skip.Reason
 		case err != nil:
 			res.Status, res.Failure = reports.Failed, err.Error()
@@ -97,7 +101,7 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 		env = harness.Start(s, envCfg)
 		fctx, cancel := context.WithTimeout(ctx, f.Timeout)
 		defer cancel()
-		if runErr = f.Run(fctx, env); runErr != nil {
+		if runErr = f.Execute(fctx, env); runErr != nil {
 			s.Fail() // so the cleanups keep the artifacts
 		}
 	})
