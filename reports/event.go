@@ -156,4 +156,11 @@ type Event struct {
 	Value   time.Duration `json:"value_ns,omitzero"`
 	Detail  string        `json:"detail,omitzero"`
 	ID      uint64        `json:"id,omitzero"`
+	// Scenario and Labels say which scenario recorded the event (see
+	// Recorder.ChildFor); empty for events of the run itself.
+	Scenario string   `json:"scenario,omitzero"`
+	Labels   []string `json:"labels,omitzero"`
 }
+
+// Scope is the scenario that recorded e.
+func (e Event) Scope() Scope { return Scope{Scenario: e.Scenario, Labels: e.Labels} }

@@ -29,8 +29,35 @@ type Recorder struct {
 	faults  uint64
 
 	id uint64
+
 	// parent, if set, records everything this recorder records (see Child).
 	parent *Recorder
+	// scope is stamped on every event recorded here that has none (ChildFor).
+	scope Scope
+	sinks []Sink
+}
+
+// Scope says which scenario an event belongs to, so metrics and thresholds
+// can be cut per scenario or per label. The zero Scope is the run itself.
+type Scope struct {
+	Scenario string
+	Labels   []string
+}
+
+// A Sink receives every event its recorder records, as it is recorded and in
+// time order: how a run streams its events to a file while it runs. It is
+// called with the recorder's lock held, so it must be quick and must not call
+// back into the recorder.
+type Sink interface {
+	Record(Event)
+}
+
+// SinkFunc lets a plain function be a Sink.
+type SinkFunc func(Event)
+
+// Record calls f(e).
+func (f SinkFunc) Record(e Event) {
+	f(e)
 }
 
 // recorderIDs numbers recorders, for Withdraw.
@@ -46,10 +73,29 @@ func NewRecorder() *Recorder {
 // Child returns a recorder whose events are also recorded in r, each on its
 // own clock: one per scenario, so a scenario's ledger judges only its own
 // messages while the run's report covers every scenario.
+// The child keeps r's scope.
 func (r *Recorder) Child() *Recorder {
 	c := NewRecorder()
 	c.parent = r
+	c.scope = r.scope
 	return c
+}
+
+// ChildFor is Child for one scenario: every event recorded through the
+// child, or through its own children, carries the scenario's name and
+// labels, in the child and in r.
+func (r *Recorder) ChildFor(scenario string, labels []string) *Recorder {
+	c := r.Child()
+	c.scope = Scope{Scenario: scenario, Labels: slices.Clone(labels)}
+	return c
+}
+
+// AddSink makes s receive every event r records from now on, including what
+// its children record.
+func (r *Recorder) AddSink(s Sink) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sinks = append(r.sinks, s)
 }
 
 // Start returns the wall-clock time the recorder's clock started.
@@ -67,15 +113,28 @@ func (r *Recorder) add(e Event) { r.addFrom(e, r.id) }
 func (r *Recorder) addFrom(e Event, origin uint64) {
 	r.mu.Lock()
 	e.At = time.Since(r.start)
-	r.push(e, origin)
+	e = r.push(e, origin)
 	r.mu.Unlock()
 	if r.parent != nil {
 		r.parent.addFrom(e, r.id)
 	}
 }
 
-// push appends e. r.mu must be held.
-func (r *Recorder) push(e Event, origin uint64) {
+// push stamps e with r's scope unless it has one, appends it, hands it to
+// the sinks and returns it as stamped. r.mu must be held.
+func (r *Recorder) push(e Event, origin uint64) Event {
+	if e.Scenario == "" {
+		e.Scenario, e.Labels = r.scope.Scenario, r.scope.Labels
+	}
+	r.append(e, origin)
+	for _, s := range r.sinks {
+		s.Record(e)
+	}
+	return e
+}
+
+// append stores e. r.mu must be held.
+func (r *Recorder) append(e Event, origin uint64) {
 	if r.n%chunkSize == 0 {
 		r.chunks = append(r.chunks, make([]Event, 0, chunkSize))
 		r.origins = append(r.origins, make([]uint64, 0, chunkSize))
@@ -87,10 +146,11 @@ func (r *Recorder) push(e Event, origin uint64) {
 }
 
 // Withdraw takes every event r recorded (itself or through its children)
-// out of its parent, which forgets them as if they never happened; r keeps
-// its own. A run withdraws a scenario that was skipped, so the messages it
-// sent before skipping are not judged lost. It reaches the parent only, not
-// the parent's parent; call it once r records no more.
+// out of its parent's events, as if they never happened there; r keeps its
+// own, and sinks that already got them keep them. A run withdraws a
+// scenario that was skipped, so the messages it sent before skipping are
+// not judged lost. It reaches the parent only, not the parent's parent;
+// call it once r records no more.
 func (r *Recorder) Withdraw() {
 	if p := r.parent; p != nil {
 		p.remove(r.id)
@@ -106,7 +166,7 @@ func (r *Recorder) remove(origin uint64) {
 	for i, c := range chunks {
 		for j, e := range c {
 			if origins[i][j] != origin {
-				r.push(e, origins[i][j])
+				r.append(e, origins[i][j])
 			}
 		}
 	}
@@ -176,25 +236,30 @@ func (r *Recorder) Disconnect(device, reason string) {
 // Fault records that a fault named name (say "blackhole alice/web-1") starts
 // now, and returns the function that records its end. Calling end more than
 // once records one end; a fault never ended lasts until the end of the run.
-func (r *Recorder) Fault(name string) (end func()) { return r.fault(name, r.id) }
+func (r *Recorder) Fault(name string) (end func()) {
+	return r.fault(Event{Name: name}, r.id)
+}
 
-// fault records a fault that came through the recorder numbered origin.
-func (r *Recorder) fault(name string, origin uint64) (end func()) {
+// fault records the start of fault e (its name and scope), which came
+// through the recorder numbered origin, and returns the function that
+// records its end.
+func (r *Recorder) fault(e Event, origin uint64) (end func()) {
 	r.mu.Lock()
 	r.faults++
-	id := r.faults
-	r.push(Event{Kind: KindFaultStart, At: time.Since(r.start), Name: name, ID: id}, origin)
+	e.Kind, e.At, e.ID = KindFaultStart, time.Since(r.start), r.faults
+	e = r.push(e, origin)
 	r.mu.Unlock()
 	// The parent numbers its faults itself: ids are per recorder.
 	parentEnd := func() {}
 	if r.parent != nil {
-		parentEnd = r.parent.fault(name, r.id)
+		parentEnd = r.parent.fault(e, r.id)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			r.mu.Lock()
-			r.push(Event{Kind: KindFaultEnd, At: time.Since(r.start), Name: name, ID: id}, origin)
+			e.Kind, e.At = KindFaultEnd, time.Since(r.start)
+			r.push(e, origin)
 			r.mu.Unlock()
 			parentEnd()
 		})

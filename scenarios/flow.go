@@ -21,6 +21,11 @@ const (
 	Profile   = "profile"
 	Media     = "media"   // images, videos, documents and large history through the media store
 	Browser   = "browser" // runs the web app in headless Chromium
+	// Fault marks flows that break things on purpose (network faults, relay
+	// restarts and crashes, tampered blobs): their latencies are not the
+	// system's normal ones, so budgets can leave them out with
+	// 'msg.deliver{label:!fault} p99<...'.
+	Fault = "fault"
 	// Process and Container label the suites' runs of a flow against the
 	// relay as a child process and in a container.
 	Process   = "process"

@@ -30,19 +30,19 @@ var mediaFlows = []Flow{
 	},
 	{
 		Feature: "Media", Outcome: "a 50 MiB video crosses a bandwidth-limited link and verifies",
-		Labels: []string{Media}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Media, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run:    mediaLarge,
 		Expect: harness.Expect{Messages: 1, Deliveries: 1, Devices: 1},
 	},
 	{
 		Feature: "Media", Outcome: "an upload cut by a link reset completes by retry and is stored once",
-		Labels: []string{Media, Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Media, Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run:    mediaUploadReset,
 		Expect: harness.Expect{Messages: 1, Deliveries: 2, Devices: 2},
 	},
 	{
 		Feature: "Media", Outcome: "a blob tampered with at the relay is rejected by every device, and opens once repaired",
-		Labels: []string{Media, Security}, Timeout: 60 * time.Second,
+		Labels: []string{Media, Security, Fault}, Timeout: 60 * time.Second,
 		Run:    mediaTampered,
 		Expect: harness.Expect{Messages: 1, Deliveries: 3, Devices: 3},
 	},

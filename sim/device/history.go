@@ -82,6 +82,11 @@ func (d *Device) fetchHistory(blob *pb.Media) (*pb.HistorySync, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeHistory(raw)
+}
+
+// decodeHistory parses a history bundle fetched from the media store.
+func decodeHistory(raw []byte) (*pb.HistorySync, error) {
 	var h pb.HistorySync
 	if err := proto.Unmarshal(raw, &h); err != nil {
 		return nil, errors.Join(errors.New("bundle does not decode"), err)

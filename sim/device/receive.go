@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -122,7 +121,7 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 }
 
 func (d *Device) receiveChat(from e2e.Address, id string, c *pb.Chat, delivered map[string][]string) error {
-	m := Message{ID: id, From: from.User, Text: c.Text, Sent: time.UnixMilli(c.SentUnixMs)}
+	m := Message{ID: id, From: from.User, Text: c.Text, Sent: sentTime(c.SentUnixMs)}
 	return d.receiveMessage(from, m, c.ChatUser, Event{Kind: Received, Text: c.Text}, delivered)
 }
 
@@ -196,7 +195,7 @@ func (d *Device) importHistory(h *pb.HistorySync) error {
 	}
 	for _, hc := range h.Chats {
 		for _, hm := range hc.Messages {
-			m := Message{ID: hm.MessageId, From: hm.FromUser, Text: hm.Text, Sent: time.UnixMilli(hm.SentUnixMs),
+			m := Message{ID: hm.MessageId, From: hm.FromUser, Text: hm.Text, Sent: sentTime(hm.SentUnixMs),
 				Outgoing: hm.FromUser == d.self.User, Status: Status(hm.Status)}
 			if hm.Media != nil {
 				// A media message whose descriptor does not verify shows
