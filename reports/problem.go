@@ -31,6 +31,8 @@ type Problem struct {
 	Msg    string      `json:"msg"`
 	Sender string      `json:"sender,omitzero"`
 	Stream string      `json:"stream,omitzero"`
+	// Scenario is the scenario that sent the message (omitted outside one).
+	Scenario string `json:"scenario,omitzero"`
 	// At is when the problem showed on the run's clock: the offending
 	// delivery, or the send for a message that never arrived.
 	At time.Duration `json:"at_ns"`
@@ -47,7 +49,7 @@ func (p Problem) String() string { return p.Message }
 func (c *checker) lostLine(m *message, t *target) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s never received msg %s (sent %.1fs ago)", t.device, shortID(m.id), (c.cfg.End - m.sentAt).Seconds())
-	if s := c.streams[streamKey{m.sender, m.stream, t.device}]; s != nil {
+	if s := c.streams[streamKey{m.scenario, m.sender, m.stream, t.device}]; s != nil {
 		fmt.Fprintf(&b, "; last received %s", shortID(s.last.id))
 	} else {
 		fmt.Fprintf(&b, "; received nothing from %s", m.sender)
@@ -55,8 +57,8 @@ func (c *checker) lostLine(m *message, t *target) string {
 	if len(t.wire) > 0 {
 		fmt.Fprintf(&b, "; the relay handed it over at t=%s but it was never decrypted", seconds(t.wire[0].at))
 	}
-	if on, seen := c.online[t.device]; seen && !on {
-		fmt.Fprintf(&b, "; disconnected at t=%s and never reconnected", seconds(c.offSince[t.device]))
+	if on, seen := c.online[deviceKey(m.scenario, t.device)]; seen && !on {
+		fmt.Fprintf(&b, "; disconnected at t=%s and never reconnected", seconds(c.offSince[deviceKey(m.scenario, t.device)]))
 	}
 	return b.String()
 }
