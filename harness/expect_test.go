@@ -1,10 +1,8 @@
 package harness_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/linksim/linksim/harness"
 )
@@ -25,19 +23,7 @@ func TestLedgerMustHoldWhatTheFlowExpects(t *testing.T) {
 		t.Errorf("a flow that declares no message, with none: %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	alice, err := env.NewUser(ctx, "alice", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := env.NewUser(ctx, "bob", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Phone.SendText(ctx, bob.Phone.Self().User, "one"); err != nil {
-		t.Fatal(err)
-	}
+	ctx, _ := aliceWroteToBob(t, env, "one")
 	if err := harness.Await(ctx, "the message to bob", env.Check); err != nil {
 		t.Fatal(err)
 	}

@@ -108,12 +108,8 @@ func wireDuplicatedLine(m *message, t *target) string {
 }
 
 func wireReorderedLine(device string, m, overtaker *message) string {
-	s := fmt.Sprintf("%s got msg %s from the relay out of order: it was sent before msg %s, which the relay handed over first (from %s",
-		device, shortID(m.id), shortID(overtaker.id), m.sender)
-	if m.stream != "" {
-		s += " on " + m.stream
-	}
-	return s + ")"
+	what := fmt.Sprintf("%s got msg %s from the relay out of order", device, shortID(m.id))
+	return outOfOrderLine(what, "the relay handed over first", m, overtaker)
 }
 
 func corruptedLine(m *message, t *target) string {
@@ -127,8 +123,13 @@ func lateLine(m *message, t *target, deadline time.Duration) string {
 }
 
 func reorderedLine(device string, m, overtaker *message) string {
-	s := fmt.Sprintf("%s received msg %s out of order: it was sent before msg %s, which arrived first (from %s",
-		device, shortID(m.id), shortID(overtaker.id), m.sender)
+	return outOfOrderLine(fmt.Sprintf("%s received msg %s out of order", device, shortID(m.id)), "arrived first", m, overtaker)
+}
+
+// outOfOrderLine says that m (as what names it) came after overtaker,
+// which was sent later and overtook it.
+func outOfOrderLine(what, overtook string, m, overtaker *message) string {
+	s := fmt.Sprintf("%s: it was sent before msg %s, which %s (from %s", what, shortID(overtaker.id), overtook, m.sender)
 	if m.stream != "" {
 		s += " on " + m.stream
 	}
