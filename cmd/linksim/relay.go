@@ -23,7 +23,7 @@ func limitFlags(cmd *cobra.Command, l *relay.Limits) {
 	f.DurationVar(&l.MediaTransferTimeout, "media-transfer-timeout", 0, "HTTP: time for one media upload or download (0: 10m)")
 	f.IntVar(&l.MaxConns, "max-conns", 0, "open TCP connections; more get HTTP 503 (0: 16384)")
 	f.IntVar(&l.MaxConnsPerSource, "max-conns-per-source", 0, "open TCP connections per source IP address (0: 4096)")
-	f.IntVar(&l.PreLoginMaxFrame, "prelogin-max-frame", 0, "largest frame, in bytes, before a connection is a device (0: 32768)")
+	f.IntVar(&l.PreLoginMaxFrame, "prelogin-max-frame", 0, "largest frame, in bytes, before a connection is a device (0: 16384)")
 	f.Int64Var(&l.MaxQueuedBytes, "max-queued-bytes", 0, "bytes waiting in one device's queue; more is QUEUE_FULL (0: 64 MiB)")
 	f.IntVar(&l.MaxUploadTokens, "max-upload-tokens", 0, "unused media upload tokens per device (0: 32)")
 	f.IntVar(&l.MaxMediaBlobs, "max-media-blobs", 0, "media blobs one device may store per --media-ttl (0: 1000)")

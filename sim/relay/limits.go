@@ -31,7 +31,8 @@ type Limits struct {
 	MaxConnsPerSource int
 	// PreLoginMaxFrame is the largest frame (encoded bytes) taken from a
 	// connection that is not a device yet; a larger one ends it (WebSocket
-	// status 1009) before it is decrypted or decoded. Default 32 KiB.
+	// status 1009) before it is decrypted or decoded. Default 16 KiB: a
+	// Register or PairFinish with the most prekeys (200) takes under 9 KiB.
 	PreLoginMaxFrame int
 	// MaxQueuedBytes caps the bytes waiting in one device's queue; a Send
 	// or receipt that would exceed it fails with QUEUE_FULL. Default 64 MiB.
@@ -72,7 +73,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MediaTransferTimeout, 10*time.Minute)
 	defInt(&l.MaxConns, 16_384)
 	defInt(&l.MaxConnsPerSource, 4_096)
-	defInt(&l.PreLoginMaxFrame, 32<<10)
+	defInt(&l.PreLoginMaxFrame, 16<<10)
 	if l.MaxQueuedBytes <= 0 {
 		l.MaxQueuedBytes = 64 << 20
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -155,5 +156,22 @@ func TestQueueFullForOfflineDevice(t *testing.T) {
 	}
 	if m := scrape(t, s); !strings.Contains(m, `linksim_relay_refusals_total{reason="queue_full"}`) || !strings.Contains(m, "linksim_relay_queued_bytes ") {
 		t.Errorf("/metrics lacks the queue refusals or bytes:\n%s", m)
+	}
+}
+
+// The default pre-login limit fits the largest Register a device may send
+// (the most one-time prekeys one request takes), with room to spare.
+func TestPreLoginLimitFitsRegister(t *testing.T) {
+	c := newClient(t, "big")
+	keys, err := c.keys.Keys(maxUploadPreKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := frame(&pb.Register{User: "+155501000000000", PushName: strings.Repeat("n", maxPushName), Keys: keys})
+	f.Id = 1 << 62
+	n, limit := proto.Size(f), (Limits{}).withDefaults().PreLoginMaxFrame
+	t.Logf("largest Register: %d bytes", n)
+	if n > limit*2/3 {
+		t.Fatalf("a Register with %d prekeys takes %d bytes, too close to the %d-byte pre-login limit", maxUploadPreKeys, n, limit)
 	}
 }
