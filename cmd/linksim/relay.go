@@ -24,6 +24,7 @@ func limitFlags(cmd *cobra.Command, l *relay.Limits) {
 	f.IntVar(&l.MaxConns, "max-conns", 0, "open TCP connections; more get HTTP 503 (0: 16384)")
 	f.IntVar(&l.MaxConnsPerSource, "max-conns-per-source", 0, "open TCP connections per source IP address (0: 4096)")
 	f.IntVar(&l.PreLoginMaxFrame, "prelogin-max-frame", 0, "largest frame, in bytes, before a connection is a device (0: 16384)")
+	f.IntVar(&l.PreLoginMaxFrames, "prelogin-max-frames", 0, "frames a connection may send before it is a device (0: 64)")
 	f.Int64Var(&l.MaxQueuedBytes, "max-queued-bytes", 0, "bytes waiting in one device's queue; more is QUEUE_FULL (0: 64 MiB)")
 	f.IntVar(&l.MaxUploadTokens, "max-upload-tokens", 0, "unused media upload tokens per device (0: 32)")
 	f.IntVar(&l.MaxMediaBlobs, "max-media-blobs", 0, "media blobs one device may store per --media-ttl (0: 1000)")

@@ -34,6 +34,10 @@ type Limits struct {
 	// status 1009) before it is decrypted or decoded. Default 16 KiB: a
 	// Register or PairFinish with the most prekeys (200) takes under 9 KiB.
 	PreLoginMaxFrame int
+	// PreLoginMaxFrames is how many frames a connection may send before it
+	// is a device; the next ends it (close reason "too many requests
+	// before login"). A pairing companion sends about 15. Default 64.
+	PreLoginMaxFrames int
 	// MaxQueuedBytes caps the bytes waiting in one device's queue; a Send
 	// or receipt that would exceed it fails with QUEUE_FULL. Default 64 MiB.
 	MaxQueuedBytes int64
@@ -74,6 +78,7 @@ func (l Limits) withDefaults() Limits {
 	defInt(&l.MaxConns, 16_384)
 	defInt(&l.MaxConnsPerSource, 4_096)
 	defInt(&l.PreLoginMaxFrame, 16<<10)
+	defInt(&l.PreLoginMaxFrames, 64)
 	if l.MaxQueuedBytes <= 0 {
 		l.MaxQueuedBytes = 64 << 20
 	}
@@ -91,20 +96,21 @@ func (l Limits) withDefaults() Limits {
 // Reasons a limit refused something, the label of
 // linksim_relay_refusals_total.
 const (
-	refuseConns       = "connections"
-	refuseSourceConns = "source_connections"
-	refusePreLogin    = "prelogin_frame"
-	refuseQueueFull   = "queue_full"
-	refuseTokens      = "upload_tokens"
-	refuseMediaQuota  = "media_quota"
-	refusePreKeyRate  = "prekey_rate"
+	refuseConns          = "connections"
+	refuseSourceConns    = "source_connections"
+	refusePreLogin       = "prelogin_frame"
+	refusePreLoginFrames = "prelogin_frames"
+	refuseQueueFull      = "queue_full"
+	refuseTokens         = "upload_tokens"
+	refuseMediaQuota     = "media_quota"
+	refusePreKeyRate     = "prekey_rate"
 )
 
 func newRefusals() *prometheus.CounterVec {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "linksim_relay_refusals_total", Help: "Requests and connections refused by a limit, by reason.",
 	}, []string{"reason"})
-	for _, r := range []string{refuseConns, refuseSourceConns, refusePreLogin, refuseQueueFull, refuseTokens, refuseMediaQuota, refusePreKeyRate} {
+	for _, r := range []string{refuseConns, refuseSourceConns, refusePreLogin, refusePreLoginFrames, refuseQueueFull, refuseTokens, refuseMediaQuota, refusePreKeyRate} {
 		v.WithLabelValues(r) // listed at 0, so a scrape shows every reason
 	}
 	return v

@@ -175,3 +175,23 @@ func TestPreLoginLimitFitsRegister(t *testing.T) {
 		t.Fatalf("a Register with %d prekeys takes %d bytes, too close to the %d-byte pre-login limit", maxUploadPreKeys, n, limit)
 	}
 }
+
+// A connection that is no device may send only so many frames: the work it
+// can make the relay do before anyone is known is bounded.
+func TestPreLoginFrameCount(t *testing.T) {
+	t.Parallel()
+	s := startRelay(t, Config{Limits: Limits{PreLoginMaxFrames: 5}})
+	anon := dial(t, s, "anon")
+	for range 5 {
+		anon.ok(frame(&pb.Ping{}), "pong")
+	}
+	anon.send(frame(&pb.Ping{}))
+	anon.closedWith("too many requests before login")
+	alice := phone(t, s, "alice", "+15550100") // its Register is its one frame before login
+	for range 10 {
+		alice.ok(frame(&pb.Ping{}), "pong")
+	}
+	if m := scrape(t, s); !strings.Contains(m, `linksim_relay_refusals_total{reason="prelogin_frames"} 1`) {
+		t.Errorf("/metrics does not count the refusal")
+	}
+}
