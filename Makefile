@@ -51,7 +51,7 @@ bench:
 # 2,000 link-and-remove cycles): its RSS, heap, open files, and the time a
 # fresh phone and companion then take. Figures in docs/performance.md.
 flood:
-	$(GO) test -run '^$$' -bench BenchmarkFloods -benchtime 1x -timeout 30m -v ./sim/relay
+	$(GO) test -run '^$$' -bench BenchmarkFloods -benchtime 1x -timeout 30m -v ./sim/relay -args -flood
 
 # Browser benchmarks (pairing in Chromium, gozxing vs zbarimg, memory per
 # page); figures in docs/performance.md.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
+
+var fullFloods = flag.Bool("flood", false, "run BenchmarkFloods, the full-size floods (make flood)")
 
 // childEnv makes this test binary serve a relay instead of running tests:
 // floods measure the RSS and open files of a relay alone. Its value is the
@@ -300,8 +303,11 @@ func TestFloodsLeaveRelayServing(t *testing.T) {
 // fresh relay with default limits, and reports the relay's RSS, heap in use
 // and open files afterwards, and how long a fresh phone and companion then
 // take (docs/performance.md): figures that stay flat as a flood doubles are
-// bounded. Run it once: `make flood`.
+// bounded. Run it once, with -flood: `make flood`; `make bench` skips it.
 func BenchmarkFloods(b *testing.B) {
+	if !*fullFloods {
+		b.Skip("several minutes of floods: run them with make flood (-flood)")
+	}
 	floods := []struct {
 		name  string
 		run   func(testing.TB, *childRelay, int)
