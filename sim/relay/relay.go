@@ -19,6 +19,7 @@ import (
 
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
+	"github.com/linksim/linksim/sim/wire/pb"
 )
 
 // Config tunes a Relay. The zero value is valid: every zero field takes the
@@ -64,6 +65,12 @@ type Config struct {
 	MediaTokenTTL time.Duration
 	// Limits bound what one client can make the relay hold or spend.
 	Limits Limits
+
+	// breakPush, set only by tests (export_test.go), rewrites each batch
+	// of deliveries before it is pushed to device to: a relay that
+	// duplicates, reorders or drops on purpose, to prove the ledger
+	// catches it.
+	breakPush func(to store.Address, batch []*pb.Delivery) []*pb.Delivery
 }
 
 func (c Config) withDefaults() Config {
