@@ -61,7 +61,7 @@ chaos:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./sim/... ./phone/... ./reports/...
 
-# The relay under each flood of issue 12 at two sizes (up to 17,000
+# The relay under each flood of issue 12 at two sizes (up to 19,000
 # keep-alives, 300,000 upload-token requests, 180 MB for an offline device,
 # 2,000 link-and-remove cycles): its RSS, heap, open files, and the time a
 # fresh phone and companion then take. Figures in docs/performance.md.

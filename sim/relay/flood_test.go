@@ -313,7 +313,7 @@ func BenchmarkFloods(b *testing.B) {
 		run   func(testing.TB, *childRelay, int)
 		sizes []int
 	}{
-		{"keepalives", floodKeepAlives, []int{8_500, 17_000}},
+		{"keepalives", floodKeepAlives, []int{9_500, 19_000}},
 		{"tokens", floodTokens, []int{150_000, 300_000}},
 		{"queue", floodQueue, []int{1_500, 3_000}},
 		{"pairings", floodPairing, []int{1_000, 2_000}},

@@ -23,11 +23,12 @@ type Limits struct {
 	// MediaTransferTimeout bounds one media upload or download. Default 10m.
 	MediaTransferTimeout time.Duration
 	// MaxConns caps the relay's open TCP connections, WebSockets included;
-	// more are refused with HTTP 503. The default, 16,384, leaves room in a
+	// more are refused with HTTP 503. The default, 19,000, leaves room in a
 	// 20,000-file limit for the store, media files and refusals.
 	MaxConns int
 	// MaxConnsPerSource caps the open connections from one IP address.
-	// Default 4,096.
+	// Default 16,384: one load-test worker's devices (one address) fit, and
+	// one address cannot take every place.
 	MaxConnsPerSource int
 	// PreLoginMaxFrame is the largest frame (encoded bytes) taken from a
 	// connection that is not a device yet; a larger one ends it (WebSocket
@@ -75,8 +76,8 @@ func (l Limits) withDefaults() Limits {
 	def(&l.HTTPIdleTimeout, 30*time.Second)
 	def(&l.RequestTimeout, 30*time.Second)
 	def(&l.MediaTransferTimeout, 10*time.Minute)
-	defInt(&l.MaxConns, 16_384)
-	defInt(&l.MaxConnsPerSource, 4_096)
+	defInt(&l.MaxConns, 19_000)
+	defInt(&l.MaxConnsPerSource, 16_384)
 	defInt(&l.PreLoginMaxFrame, 16<<10)
 	defInt(&l.PreLoginMaxFrames, 64)
 	if l.MaxQueuedBytes <= 0 {
