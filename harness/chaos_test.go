@@ -177,18 +177,14 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	case 0, 1:
 		return "link reset", link.Reset()
 	case 2:
-		lift, err := link.Latency(60*time.Millisecond, 30*time.Millisecond)
-		return "latency", holdFault(ctx, hold, lift, err)
+		return "latency", holdFault(ctx, hold)(link.Latency(60*time.Millisecond, 30*time.Millisecond))
 	case 3:
-		lift, err := link.Slice(48, 32, 200*time.Microsecond)
-		return "sliced frames", holdFault(ctx, hold, lift, err)
+		return "sliced frames", holdFault(ctx, hold)(link.Slice(48, 32, 200*time.Microsecond))
 	case 4:
-		lift, err := link.Bandwidth(20)
-		return "bandwidth", holdFault(ctx, hold, lift, err)
+		return "bandwidth", holdFault(ctx, hold)(link.Bandwidth(20))
 	case 5:
 		// Longer than two keepalives, so the device finds the link dead.
-		lift, err := link.Blackhole()
-		return "half-open link", holdFault(ctx, 700*time.Millisecond+hold, lift, err)
+		return "half-open link", holdFault(ctx, 700*time.Millisecond+hold)(link.Blackhole())
 	case 6:
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -210,18 +206,20 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	}
 }
 
-// holdFault keeps a fault on for d, then lifts it; a fault that could not
-// be applied is the error.
-func holdFault(ctx context.Context, d time.Duration, lift func(), err error) error {
-	if err != nil {
-		return err
-	}
-	defer lift()
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// holdFault returns a function that keeps a fault just applied (its lift
+// and error) on for d, then lifts it.
+func holdFault(ctx context.Context, d time.Duration) func(lift func(), err error) error {
+	return func(lift func(), err error) error {
+		if err != nil {
+			return err
+		}
+		defer lift()
+		select {
+		case <-time.After(d):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
