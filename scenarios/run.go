@@ -74,7 +74,7 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 		}
 		fmt.Fprintf(progress, "[%d/%d] %s ...\n", i+1, len(flows), f.Name())
 		start := time.Now()
-		err, artifacts := runOne(ctx, f, cfg, rec)
+		artifacts, err := runOne(ctx, f, cfg, rec)
 		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start), Artifacts: artifacts}
 		var skip *harness.SkipError
 		switch {
@@ -98,9 +98,9 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 // interrupted says why a scenario has no verdict when ctx ended the run.
 const interrupted = "interrupted"
 
-// runOne runs f on a fresh environment and returns its error and, when it
-// failed, the folder its artifacts went to.
-func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (error, string) {
+// runOne runs f on a fresh environment and returns, when it failed, the
+// folder its artifacts went to, and its error.
+func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (string, error) {
 	s := harness.NewSession(cfg.Log)
 	var (
 		runErr error
@@ -124,9 +124,9 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 		artifacts = env.Artifacts()
 	}
 	if failure != nil {
-		return failure, artifacts
+		return artifacts, failure
 	}
-	return runErr, artifacts
+	return artifacts, runErr
 }
 
 func failureLine(err error) string {

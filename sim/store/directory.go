@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -132,7 +133,7 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 				dropped += int64(countKeys(q))
 			}
 			for _, name := range [][]byte{bPreKeys, bQueues, bSent} {
-				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 					return err
 				}
 			}
