@@ -86,7 +86,7 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 		case err != nil:
 			res.Status, res.Failure = reports.Failed, err.Error()
 		}
-		fmt.Fprintf(progress, "      %s in %s%s\n", res.Status, res.Duration.Round(time.Millisecond), failureLine(err))
+		fmt.Fprintf(progress, "      %s in %s%s\n", res.Status, res.Duration.Round(time.Millisecond), failureLine(res.Failure))
 		results = append(results, res)
 	}
 	r := reports.New(rec, reports.Config{Name: cfg.Name, Relay: cfg.Relay})
@@ -129,9 +129,9 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 	return artifacts, runErr
 }
 
-func failureLine(err error) string {
-	if err == nil {
+func failureLine(failure string) string {
+	if failure == "" {
 		return ""
 	}
-	return ": " + err.Error()
+	return ": " + failure
 }
