@@ -192,3 +192,22 @@ func TestEnvRunsAndTearsDownAnEmbeddedRelay(t *testing.T) {
 		t.Errorf("the relay at %s still answers after the session ended", url)
 	}
 }
+
+// An Env does not outlive the end of its TB's context while it starts its
+// relay: an interrupted run stops waiting for a relay at once.
+func TestStartStopsWhenTheSessionsContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// A relay that never answers /relay.json: only the context ends the wait.
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	s := NewSession(nil).WithContext(ctx)
+	start := time.Now()
+	err := s.Run(func() { Start(s, Config{Backend: hang.URL}) })
+	if err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("Start with an ended context: %v, want it to give up with context canceled", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Start took %s to notice its context had ended", took)
+	}
+}

@@ -101,7 +101,7 @@ const interrupted = "interrupted"
 // runOne runs f on a fresh environment and returns, when it failed, the
 // folder its artifacts went to, and its error.
 func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (string, error) {
-	s := harness.NewSession(cfg.Log)
+	s := harness.NewSession(cfg.Log).WithContext(ctx)
 	var (
 		runErr error
 		env    *harness.Env
