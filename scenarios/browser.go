@@ -29,6 +29,11 @@ var browserFlows = []Flow{
 		Run: browserLinks,
 	},
 	{
+		Feature: "Web client in a browser", Outcome: "in a phone-sized window 320 px wide shows the whole QR code, which links",
+		Labels: []string{Browser, Pairing}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Run: browserNarrowWindow,
+	},
+	{
 		Feature: "Web client in a browser", Outcome: "rotates its QR code; the rotated-out code is refused as expired and the current one links",
 		Labels: []string{Browser, Pairing}, Timeout: browserTimeout,
 		Configure: browserEnv(func(c *harness.Config) {
@@ -89,7 +94,7 @@ var browserFlows = []Flow{
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "a media blob tampered with at the relay is rejected on the page, with the error and nothing of it shown",
-		Labels: []string{Browser, Media, Security}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Labels: []string{Browser, Media, Security, Fault}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserMediaTampered,
 	},
 }

@@ -48,7 +48,7 @@ type RunConfig struct {
 	Progress io.Writer
 	// Log gets the harness's own log lines; nil discards.
 	Log io.Writer
-	// Watch, if set, sees every event as it is recorded (reports.Recorder.Watch).
+	// Watch, if set, sees every event as it is recorded (a reports.Sink).
 	Watch func(reports.Event)
 }
 
@@ -64,7 +64,7 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 	}
 	rec := reports.NewRecorder()
 	if cfg.Watch != nil {
-		rec.Watch(cfg.Watch)
+		rec.AddSink(reports.SinkFunc(cfg.Watch))
 	}
 	var results []reports.ScenarioResult
 	for i, f := range flows {
@@ -108,7 +108,9 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 	)
 	failure := s.Run(func() {
 		envCfg := cfg.Env
-		envCfg.Recorder = rec
+		// Everything the flow records carries its name and labels, so
+		// metrics and thresholds can be cut per scenario.
+		envCfg.Recorder = rec.ChildFor(f.Name(), f.Labels)
 		if f.Configure != nil {
 			f.Configure(&envCfg)
 		}

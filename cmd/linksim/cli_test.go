@@ -15,23 +15,23 @@ import (
 	"github.com/linksim/linksim/reports"
 )
 
-func TestVersionCarriesTheGitRevision(t *testing.T) {
+func TestVersionAndMetaFromTheBuildInfo(t *testing.T) {
 	bi := &debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}, Settings: []debug.BuildSetting{
-		{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}, {Key: "vcs.modified", Value: "true"},
+		{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-12-01T10:00:00Z"},
 	}}
 	m := metaOf(bi)
-	if m["revision"] != "0123abcd" || m["revision_time"] != "2026-12-01T10:00:00Z" || m["version"] != "v1.2.0" || m["go"] == "" {
-		t.Errorf("meta %v does not carry the build's version, revision and Go", m)
+	if m["revision_time"] != "2026-12-01T10:00:00Z" || m["version"] != "v1.2.0" || m["go"] == "" || m["platform"] == "" {
+		t.Errorf("meta %v does not carry the build's version, revision time, Go and platform", m)
 	}
 	var out bytes.Buffer
-	writeVersion(&out, m)
-	if !strings.Contains(out.String(), "linksim v1.2.0\nrevision 0123abcd+dirty\n") {
+	writeVersion(&out, m, "0123abcd-dirty")
+	if !strings.HasPrefix(out.String(), "linksim v1.2.0\nrevision 0123abcd-dirty\ngo1.") {
 		t.Errorf("linksim version printed:\n%s", out.String())
 	}
 	out.Reset()
-	writeVersion(&out, metaOf(nil))
+	writeVersion(&out, metaOf(nil), "")
 	if !strings.Contains(out.String(), "revision unknown (not stamped") {
-		t.Errorf("without build info, linksim version printed:\n%s", out.String())
+		t.Errorf("without a stamped revision, linksim version printed:\n%s", out.String())
 	}
 }
 
@@ -61,7 +61,7 @@ func TestEventStreamsWriteEveryEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := reports.NewRecorder()
-	rec.Watch(s.Write)
+	rec.AddSink(s)
 	rec.Send("alice/phone", "m1", "chat", []string{"bob/phone", "bob/web-1"}, reports.DigestOf([]byte("hi")))
 	rec.Receipt("alice/phone", "m1", reports.Read)
 	rec.Step("qr.decoded", "bob/web-1", 3*time.Millisecond)
@@ -144,8 +144,10 @@ func TestProgressClockOnlyOnATerminal(t *testing.T) {
 	p.Write([]byte("      passed\n"))
 	p.Close()
 	got := tty.String()
-	if !strings.Contains(got, clearLine+"      ... ") || !strings.HasSuffix(got, clearLine+"      passed\n") {
-		t.Errorf("on a terminal: wrote %q, want a clock after the first line, erased before the next", got)
+	lastClock := strings.LastIndex(got, "      ... ")
+	if !strings.Contains(got, clearLine+"      ... ") || !strings.Contains(got, clearLine+"      passed\n") ||
+		!strings.Contains(got[lastClock:], clearLine) {
+		t.Errorf("on a terminal: wrote %q, want a clock after the first line, erased before the next line and at Close", got)
 	}
 }
 

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,30 +64,28 @@ func (o outputs) open() (*eventStreams, error) {
 		errs = append(errs, fmt.Errorf("--out %s: report folder not writable: %w", o.dir, err))
 	}
 	s := &eventStreams{}
-	create := func(kind, path string) *os.File {
-		if path == "" {
-			return nil
+	for _, out := range []struct {
+		kind, path string
+		sink       func(io.Writer) eventSink
+	}{
+		{"json", o.json, func(w io.Writer) eventSink { return reports.NewNDJSONSink(w) }},
+		{"csv", o.csv, func(w io.Writer) eventSink { return newCSVEvents(w) }},
+	} {
+		if out.path == "" {
+			continue
 		}
-		f, err := os.Create(path)
+		f, err := os.Create(out.path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--out %s=%s: %w", kind, path, err))
-			return nil
+			errs = append(errs, fmt.Errorf("--out %s=%s: %w", out.kind, out.path, err))
+			continue
 		}
 		s.files = append(s.files, f)
-		return f
-	}
-	if f := create("json", o.json); f != nil {
-		s.json = bufio.NewWriter(f)
-	}
-	if f := create("csv", o.csv); f != nil {
-		s.csv = csv.NewWriter(f)
-		s.csv.Write(csvHeader)
+		s.sinks = append(s.sinks, out.sink(f))
 	}
 	if len(errs) > 0 {
 		s.Close()
 		return nil, errors.Join(errs...)
 	}
-	s.startFlushing(250 * time.Millisecond)
 	return s, nil
 }
 
@@ -105,39 +102,85 @@ func checkWritableDir(dir string) error {
 	return os.Remove(f.Name())
 }
 
-// eventStreams writes each recorded event to the --out json file (NDJSON:
-// one reports.Event as JSON a line, report.json's event form) and the --out
-// csv file (csvHeader's columns). Writes are buffered and flushed a few
-// times a second, so the files follow the run closely without a write per
-// event.
+// eventSink is a buffered event stream: Close flushes it.
+type eventSink interface {
+	reports.Sink
+	Close() error
+}
+
+// eventStreams are the --out json and csv files, each fed every event as
+// the run records it.
 type eventStreams struct {
 	files     []*os.File
-	stop      chan struct{}
-	done      chan struct{}
+	sinks     []eventSink
 	closeOnce sync.Once
-
-	mu   sync.Mutex
-	json *bufio.Writer
-	csv  *csv.Writer
-	err  error // the first write error; Close returns it
+	err       error
 }
+
+// Record hands e to every stream; it is the run recorder's sink.
+func (s *eventStreams) Record(e reports.Event) {
+	for _, k := range s.sinks {
+		k.Record(e)
+	}
+}
+
+// Close flushes and closes the files and returns the first error any write
+// met. Later calls return the same; events recorded after it are dropped.
+func (s *eventStreams) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		for _, k := range s.sinks {
+			errs = append(errs, k.Close())
+		}
+		for _, f := range s.files {
+			errs = append(errs, f.Close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.err = fmt.Errorf("--out: %w", err)
+		}
+	})
+	return s.err
+}
+
+// csvEvents writes events as CSV rows under csvHeader, flushing at least
+// every csvFlushEvery while events arrive. (reports gains a CSV event sink
+// on another branch; this one goes once it is merged.)
+type csvEvents struct {
+	mu        sync.Mutex
+	w         *csv.Writer
+	lastFlush time.Time
+	closed    bool
+}
+
+const csvFlushEvery = 250 * time.Millisecond
 
 var csvHeader = []string{"at_ns", "kind", "device", "msg", "stream", "to", "digest", "name", "value_ns", "receipt", "detail", "id"}
 
-// Write records e in every stream; it is a reports.Recorder watcher.
-func (s *eventStreams) Write(e reports.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.json != nil {
-		b, err := json.Marshal(e)
-		if err == nil {
-			s.json.Write(append(b, '\n'))
-		}
-		s.setErr(err)
+func newCSVEvents(w io.Writer) *csvEvents {
+	c := &csvEvents{w: csv.NewWriter(w), lastFlush: time.Now()}
+	c.w.Write(csvHeader)
+	return c
+}
+
+func (c *csvEvents) Record(e reports.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
 	}
-	if s.csv != nil {
-		s.csv.Write(csvRow(e))
+	c.w.Write(csvRow(e))
+	if time.Since(c.lastFlush) >= csvFlushEvery {
+		c.w.Flush()
+		c.lastFlush = time.Now()
 	}
+}
+
+func (c *csvEvents) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	c.w.Flush()
+	return c.w.Error()
 }
 
 func csvRow(e reports.Event) []string {
@@ -153,66 +196,6 @@ func csvRow(e reports.Event) []string {
 		opt(e.Value != 0, strconv.FormatInt(int64(e.Value), 10)), opt(e.Receipt != 0, e.Receipt.String()),
 		e.Detail, opt(e.ID != 0, strconv.FormatUint(e.ID, 10)),
 	}
-}
-
-func (s *eventStreams) setErr(err error) {
-	if s.err == nil && err != nil {
-		s.err = err
-	}
-}
-
-func (s *eventStreams) startFlushing(every time.Duration) {
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-				s.mu.Lock()
-				s.flush()
-				s.mu.Unlock()
-			}
-		}
-	}()
-}
-
-// flush pushes buffered events to the files. s.mu must be held.
-func (s *eventStreams) flush() {
-	if s.json != nil {
-		s.setErr(s.json.Flush())
-	}
-	if s.csv != nil {
-		s.csv.Flush()
-		s.setErr(s.csv.Error())
-	}
-}
-
-// Close flushes and closes the files, and returns the first error any
-// write met. Later calls only return that error.
-func (s *eventStreams) Close() error {
-	s.closeOnce.Do(func() {
-		if s.stop != nil {
-			close(s.stop)
-			<-s.done
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.flush()
-		for _, f := range s.files {
-			s.setErr(f.Close())
-		}
-		s.json, s.csv = nil, nil // events after Close are dropped, not written to closed files
-	})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return fmt.Errorf("--out event stream: %w", s.err)
-	}
-	return nil
 }
 
 // abs is path made absolute for printing, or path as given.

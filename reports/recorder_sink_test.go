@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-func TestWatchSeesEveryEventInRecordedOrder(t *testing.T) {
+func TestSinkFuncSeesEveryEventInRecordedOrder(t *testing.T) {
 	rec := NewRecorder()
 	rec.Connect("before-watch")
 	var seen []Event
-	rec.Watch(func(e Event) { seen = append(seen, e) })
+	rec.AddSink(SinkFunc(func(e Event) { seen = append(seen, e) }))
 	child := rec.Child()
 	rec.Connect("alice/phone")
 	child.Send("alice/phone", "m1", "chat", []string{"bob/phone"}, DigestOf([]byte("hi")))
@@ -23,7 +23,7 @@ func TestWatchSeesEveryEventInRecordedOrder(t *testing.T) {
 	}
 	want := []Kind{KindConnect, KindSend, KindFaultStart, KindFaultEnd, KindStep}
 	if !slices.Equal(kinds, want) {
-		t.Fatalf("watched kinds %v, want %v (children's events and faults included, none from before Watch)", kinds, want)
+		t.Fatalf("watched kinds %v, want %v (children's events and faults included, none from before AddSink)", kinds, want)
 	}
 	all := rec.Events()[1:]
 	for i := range seen {
