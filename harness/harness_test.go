@@ -89,6 +89,7 @@ func TestCheckBackend(t *testing.T) {
 		{fake(200, `{"version":1,"noise_key":"AAAA"}`), "3 bytes, want a 32-byte X25519 key"},
 		{fake(200, `<html>`), "relay info"},
 		{fake(503, `{"version":1,`+goodKey+`}`), "/healthz: 503"},
+		{fake(200, `{"version":1,`+goodKey+`}`), "Noise handshake: dial"},
 	} {
 		err := CheckBackend(ctx, tc.backend)
 		switch {
