@@ -175,8 +175,7 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	hold := time.Duration(30+c.rnd.IntN(120)) * time.Millisecond
 	switch c.rnd.IntN(8) {
 	case 0, 1:
-		link.Reset()
-		return "link reset", nil
+		return "link reset", link.Reset()
 	case 2:
 		return "latency", holdFault(ctx, hold)(link.Latency(60*time.Millisecond, 30*time.Millisecond))
 	case 3:
@@ -207,8 +206,8 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	}
 }
 
-// holdFault returns what keeps a fault on for d, then lifts it; a fault
-// that could not be applied is an error.
+// holdFault returns a function that keeps a fault just applied (its lift
+// and error) on for d, then lifts it.
 func holdFault(ctx context.Context, d time.Duration) func(lift func(), err error) error {
 	return func(lift func(), err error) error {
 		if err != nil {

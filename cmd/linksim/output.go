@@ -1,16 +1,12 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/linksim/linksim/reports"
 )
@@ -64,23 +60,23 @@ func (o outputs) open() (*eventStreams, error) {
 		errs = append(errs, fmt.Errorf("--out %s: report folder not writable: %w", o.dir, err))
 	}
 	s := &eventStreams{}
-	for _, out := range []struct {
-		kind, path string
-		sink       func(io.Writer) eventSink
-	}{
-		{"json", o.json, func(w io.Writer) eventSink { return reports.NewNDJSONSink(w) }},
-		{"csv", o.csv, func(w io.Writer) eventSink { return newCSVEvents(w) }},
-	} {
-		if out.path == "" {
-			continue
+	create := func(kind, path string) *os.File {
+		if path == "" {
+			return nil
 		}
-		f, err := os.Create(out.path)
+		f, err := os.Create(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--out %s=%s: %w", out.kind, out.path, err))
-			continue
+			errs = append(errs, fmt.Errorf("--out %s=%s: %w", kind, path, err))
+			return nil
 		}
 		s.files = append(s.files, f)
-		s.sinks = append(s.sinks, out.sink(f))
+		return f
+	}
+	if f := create("json", o.json); f != nil {
+		s.sinks = append(s.sinks, reports.NewNDJSONSink(f))
+	}
+	if f := create("csv", o.csv); f != nil {
+		s.sinks = append(s.sinks, reports.NewCSVSink(f))
 	}
 	if len(errs) > 0 {
 		s.Close()
@@ -102,30 +98,27 @@ func checkWritableDir(dir string) error {
 	return os.Remove(f.Name())
 }
 
-// eventSink is a buffered event stream: Close flushes it.
-type eventSink interface {
-	reports.Sink
-	Close() error
-}
-
-// eventStreams are the --out json and csv files, each fed every event as
-// the run records it.
+// eventStreams writes each recorded event to the --out json file and the
+// --out csv file, through reports' stream sinks (NDJSON and CSV of
+// reports.Event, docs/reports.md), which follow the run within a quarter of
+// a second.
 type eventStreams struct {
-	files     []*os.File
-	sinks     []eventSink
+	files []*os.File
+	sinks []*reports.StreamSink
+
 	closeOnce sync.Once
-	err       error
+	err       error // what Close met; later calls return it again
 }
 
-// Record hands e to every stream; it is the run recorder's sink.
-func (s *eventStreams) Record(e reports.Event) {
+// Write records e in every stream; it is a reports.Recorder watcher.
+func (s *eventStreams) Write(e reports.Event) {
 	for _, k := range s.sinks {
 		k.Record(e)
 	}
 }
 
-// Close flushes and closes the files and returns the first error any write
-// met. Later calls return the same; events recorded after it are dropped.
+// Close flushes and closes the files, and returns the first error any
+// write met. Events recorded afterwards are dropped.
 func (s *eventStreams) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
@@ -136,66 +129,10 @@ func (s *eventStreams) Close() error {
 			errs = append(errs, f.Close())
 		}
 		if err := errors.Join(errs...); err != nil {
-			s.err = fmt.Errorf("--out: %w", err)
+			s.err = fmt.Errorf("--out %w", err)
 		}
 	})
 	return s.err
-}
-
-// csvEvents writes events as CSV rows under csvHeader, flushing at least
-// every csvFlushEvery while events arrive. (reports gains a CSV event sink
-// on another branch; this one goes once it is merged.)
-type csvEvents struct {
-	mu        sync.Mutex
-	w         *csv.Writer
-	lastFlush time.Time
-	closed    bool
-}
-
-const csvFlushEvery = 250 * time.Millisecond
-
-var csvHeader = []string{"at_ns", "kind", "device", "msg", "stream", "to", "digest", "name", "value_ns", "receipt", "detail", "id"}
-
-func newCSVEvents(w io.Writer) *csvEvents {
-	c := &csvEvents{w: csv.NewWriter(w), lastFlush: time.Now()}
-	c.w.Write(csvHeader)
-	return c
-}
-
-func (c *csvEvents) Record(e reports.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	c.w.Write(csvRow(e))
-	if time.Since(c.lastFlush) >= csvFlushEvery {
-		c.w.Flush()
-		c.lastFlush = time.Now()
-	}
-}
-
-func (c *csvEvents) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	c.w.Flush()
-	return c.w.Error()
-}
-
-func csvRow(e reports.Event) []string {
-	opt := func(set bool, v string) string {
-		if !set {
-			return ""
-		}
-		return v
-	}
-	return []string{
-		strconv.FormatInt(int64(e.At), 10), e.Kind.String(), e.Device, e.Msg, e.Stream,
-		strings.Join(e.To, " "), opt(!e.Digest.IsZero(), e.Digest.String()), e.Name,
-		opt(e.Value != 0, strconv.FormatInt(int64(e.Value), 10)), opt(e.Receipt != 0, e.Receipt.String()),
-		e.Detail, opt(e.ID != 0, strconv.FormatUint(e.ID, 10)),
-	}
 }
 
 // abs is path made absolute for printing, or path as given.

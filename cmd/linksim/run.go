@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,7 +93,7 @@ budgets with --threshold.`,
 			if err := prepare(prog, relayFlag); err != nil {
 				return err
 			}
-			cfg := scenarios.RunConfig{Name: "suite " + suite, Relay: relayFlag, Progress: prog, Watch: streams.Record}
+			cfg := scenarios.RunConfig{Name: "suite " + suite, Relay: relayFlag, Progress: prog, Watch: streams.Write}
 			cfg.Env.Backend = relayFlag
 			if verbose {
 				cfg.Log = os.Stderr
@@ -103,10 +102,7 @@ budgets with --threshold.`,
 			defer harness.CloseBrowsers()
 			r := scenarios.Run(cmd.Context(), flows, cfg)
 			prog.Close()
-			if r.Meta == nil {
-				r.Meta = map[string]string{}
-			}
-			maps.Copy(r.Meta, buildMeta())
+			r.Meta = buildMeta()
 			r.Meta["suite"] = suite
 			r.Evaluate(all)
 			if err := r.WriteSummary(os.Stdout); err != nil {

@@ -7,13 +7,12 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
-
-	"github.com/linksim/linksim/reports"
 )
 
-// buildMeta describes this linksim binary for report.json's meta, besides
-// the git revision reports.New puts there: the module version, when the
-// revision was committed, the Go version and the platform.
+// buildMeta describes this linksim binary from the build info Go stamps
+// into it: the module version and, when built from a git checkout, the
+// revision, its time and whether the tree had uncommitted changes. Every
+// report.json carries it in its meta.
 func buildMeta() map[string]string {
 	bi, _ := debug.ReadBuildInfo()
 	return metaOf(bi)
@@ -27,8 +26,13 @@ func metaOf(bi *debug.BuildInfo) map[string]string {
 	}
 	m["version"] = bi.Main.Version
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.time" {
+		switch s.Key {
+		case "vcs.revision":
+			m["revision"] = s.Value
+		case "vcs.time":
 			m["revision_time"] = s.Value
+		case "vcs.modified":
+			m["modified"] = s.Value
 		}
 	}
 	return m
@@ -39,18 +43,19 @@ func versionCmd() *cobra.Command {
 		Use:   "version",
 		Short: "Print linksim's version and git revision",
 		Long: `Print the module version, the git revision linksim was built from (with
-"-dirty" when the tree had uncommitted changes), the Go version and platform.
+"+dirty" when the tree had uncommitted changes), the Go version and platform.
 report.json's meta carries the same fields.`,
 		Args: cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			writeVersion(cmd.OutOrStdout(), buildMeta(), reports.Revision())
-		},
+		Run:  func(cmd *cobra.Command, _ []string) { writeVersion(cmd.OutOrStdout(), buildMeta()) },
 	}
 }
 
-func writeVersion(w io.Writer, m map[string]string, rev string) {
+func writeVersion(w io.Writer, m map[string]string) {
+	rev := m["revision"]
 	if rev == "" {
 		rev = "unknown (not stamped: build from a git clone with -buildvcs=true, as make build does)"
+	} else if m["modified"] == "true" {
+		rev += "+dirty"
 	}
 	fmt.Fprintf(w, "linksim %s\nrevision %s\n%s %s\n", m["version"], rev, m["go"], m["platform"])
 }
