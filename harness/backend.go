@@ -158,7 +158,8 @@ func startBackend(ctx context.Context, t TB, cfg Config, log *lockedBuffer) (Bac
 // which only a relay the harness starts can honour.
 func tuned(cfg relay.Config) bool {
 	return cfg.RefCount != 0 || cfg.RefFirstTTL != 0 || cfg.RefNextTTL != 0 || cfg.PairTimeout != 0 ||
-		cfg.IdleTimeout != 0 || cfg.MaxCompanions != 0 || cfg.MaxMediaBytes != 0 || cfg.MediaTTL != 0
+		cfg.IdleTimeout != 0 || cfg.MaxCompanions != 0 || cfg.MaxMediaBytes != 0 || cfg.MediaTTL != 0 ||
+		cfg.Limits != (relay.Limits{})
 }
 
 // relayInfo reads a relay's /relay.json: its Noise key, which devices pin.
