@@ -5,7 +5,7 @@ GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 
-.PHONY: run test build wasm generate check-generate fuzz chaos bench bench-browser relay clean
+.PHONY: run test build wasm generate check-generate fuzz chaos bench bench-browser flood relay clean
 
 # The browser scenarios need Chromium; the script installs it when missing.
 CHROMIUM = scripts/install-chromium.sh
@@ -60,6 +60,13 @@ chaos:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./sim/... ./phone/... ./reports/...
+
+# The relay under the floods of issue 12 at full size (17,000 keep-alives,
+# 300,000 upload-token requests, 180 MB for an offline device, 2,000
+# link-and-remove cycles): its RSS, open files, and the time a fresh phone
+# and companion then take. Figures in docs/performance.md.
+flood:
+	$(GO) test -run '^$$' -bench BenchmarkFloods -benchtime 1x -timeout 30m -v ./sim/relay
 
 # Browser benchmarks (pairing in Chromium, gozxing vs zbarimg, memory per
 # page); figures in docs/performance.md.

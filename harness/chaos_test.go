@@ -168,21 +168,23 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	if web {
 		name = u.Name + "/web-1"
 	}
-	link := c.env.Net(name)
+	link, err := c.env.Net(name)
+	if err != nil {
+		return "fault path", err
+	}
 	hold := time.Duration(30+c.rnd.IntN(120)) * time.Millisecond
 	switch c.rnd.IntN(8) {
 	case 0, 1:
-		link.Reset()
-		return "link reset", nil
+		return "link reset", link.Reset()
 	case 2:
-		return "latency", holdFault(ctx, hold, link.Latency(60*time.Millisecond, 30*time.Millisecond))
+		return "latency", holdFault(ctx, hold)(link.Latency(60*time.Millisecond, 30*time.Millisecond))
 	case 3:
-		return "sliced frames", holdFault(ctx, hold, link.Slice(48, 32, 200*time.Microsecond))
+		return "sliced frames", holdFault(ctx, hold)(link.Slice(48, 32, 200*time.Microsecond))
 	case 4:
-		return "bandwidth", holdFault(ctx, hold, link.Bandwidth(20))
+		return "bandwidth", holdFault(ctx, hold)(link.Bandwidth(20))
 	case 5:
 		// Longer than two keepalives, so the device finds the link dead.
-		return "half-open link", holdFault(ctx, 700*time.Millisecond+hold, link.Blackhole())
+		return "half-open link", holdFault(ctx, 700*time.Millisecond+hold)(link.Blackhole())
 	case 6:
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -204,14 +206,20 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	}
 }
 
-// holdFault keeps a fault on for d, then lifts it.
-func holdFault(ctx context.Context, d time.Duration, lift func()) error {
-	defer lift()
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// holdFault returns a function that keeps a fault it is given on for d,
+// then lifts it.
+func holdFault(ctx context.Context, d time.Duration) func(lift func(), err error) error {
+	return func(lift func(), err error) error {
+		if err != nil {
+			return err
+		}
+		defer lift()
+		select {
+		case <-time.After(d):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

@@ -215,7 +215,11 @@ func (e *Env) User(name string) string {
 func (e *Env) DeviceConfig(name string, st kv.KV) device.Config {
 	url := "ws" + strings.TrimPrefix(e.backend.URL(), "http") + "/ws"
 	if e.cfg.Faults {
-		url = e.Net(name).URL()
+		l, err := e.Net(name)
+		if err != nil {
+			e.t.Fatalf("%v", err)
+		}
+		url = l.URL()
 	}
 	return device.Config{
 		Name:      name,

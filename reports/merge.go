@@ -6,7 +6,7 @@ import "slices"
 func (t Totals) Add(o Totals) Totals {
 	return Totals{
 		Messages: t.Messages + o.Messages, Acked: t.Acked + o.Acked,
-		Expected: t.Expected + o.Expected, Delivered: t.Delivered + o.Delivered,
+		Expected: t.Expected + o.Expected, Delivered: t.Delivered + o.Delivered, Wire: t.Wire + o.Wire,
 		Lost: t.Lost + o.Lost, Duplicated: t.Duplicated + o.Duplicated, Reordered: t.Reordered + o.Reordered,
 		Corrupted: t.Corrupted + o.Corrupted, Undecryptable: t.Undecryptable + o.Undecryptable,
 		Late: t.Late + o.Late, Unexpected: t.Unexpected + o.Unexpected, Recovered: t.Recovered + o.Recovered,

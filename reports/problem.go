@@ -52,6 +52,9 @@ func (c *checker) lostLine(m *message, t *target) string {
 	} else {
 		fmt.Fprintf(&b, "; received nothing from %s", m.sender)
 	}
+	if len(t.wire) > 0 {
+		fmt.Fprintf(&b, "; the relay handed it over at t=%s but it was never decrypted", seconds(t.wire[0].at))
+	}
 	if on, seen := c.online[t.device]; seen && !on {
 		fmt.Fprintf(&b, "; disconnected at t=%s and never reconnected", seconds(c.offSince[t.device]))
 	}
@@ -69,9 +72,46 @@ func undecryptableLine(m *message, t *target) string {
 	return s
 }
 
+// duplicatedLine names the layer that repeated the message: decrypting it
+// again, or showing it again.
 func duplicatedLine(m *message, t *target) string {
-	return fmt.Sprintf("%s received msg %s %d times (first at t=%s, again at t=%s)",
-		t.device, shortID(m.id), t.copies, seconds(t.firstAt), seconds(t.againAt))
+	verb, c := "received", t.decrypted
+	if c.n < 2 {
+		verb, c = "shows", t.shown
+	}
+	return fmt.Sprintf("%s %s msg %s %d times (first at t=%s, again at t=%s)",
+		t.device, verb, shortID(m.id), c.n, seconds(c.firstAt), seconds(c.again))
+}
+
+func duplicateAt(t *target) time.Duration {
+	if t.decrypted.n > 1 {
+		return t.decrypted.again
+	}
+	return t.shown.again
+}
+
+func wireDuplicatedLine(m *message, t *target) string {
+	prev, dup := t.wireDup[0], t.wireDup[1]
+	s := fmt.Sprintf("%s got msg %s from the relay %d times (seq %d at t=%s, then seq %d at t=%s",
+		t.device, shortID(m.id), len(t.wire), prev.seq, seconds(prev.at), dup.seq, seconds(dup.at))
+	if prev.seq == dup.seq {
+		s += " on the same connection)"
+	} else {
+		s += ", queued twice)"
+	}
+	if t.decrypted.n < 2 && t.shown.n < 2 {
+		s += "; the device hid the extra copy"
+	}
+	return s
+}
+
+func wireReorderedLine(device string, m, overtaker *message) string {
+	s := fmt.Sprintf("%s got msg %s from the relay out of order: it was sent before msg %s, which the relay handed over first (from %s",
+		device, shortID(m.id), shortID(overtaker.id), m.sender)
+	if m.stream != "" {
+		s += " on " + m.stream
+	}
+	return s + ")"
 }
 
 func corruptedLine(m *message, t *target) string {

@@ -107,7 +107,7 @@ func buildSeries(l *Ledger, duration time.Duration) Series {
 	for _, m := range l.msgs {
 		pts[min(int(m.sentAt/width), n-1)].Sent++
 		for _, t := range m.targets {
-			if t.copies > 0 {
+			if t.received {
 				i := min(int(t.firstAt/width), n-1)
 				pts[i].Delivered++
 				lat[i] = append(lat[i], max(t.firstAt-m.sentAt, 0))

@@ -89,7 +89,7 @@ var browserFlows = []Flow{
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "a media blob tampered with at the relay is rejected on the page, with the error and nothing of it shown",
-		Labels: []string{Browser, Media, Security}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Labels: []string{Browser, Media, Security, Fault}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserMediaTampered,
 	},
 }

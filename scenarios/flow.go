@@ -21,6 +21,11 @@ const (
 	Profile   = "profile"
 	Media     = "media"   // images, videos, documents and large history through the media store
 	Browser   = "browser" // runs the web app in headless Chromium
+	// Fault marks flows that break things on purpose (network faults, relay
+	// restarts and crashes, tampered blobs): their latencies are not the
+	// system's normal ones, so budgets can leave them out with
+	// 'msg.deliver{label:!fault} p99<...'.
+	Fault = "fault"
 	// Process and Container label the suites' runs of a flow against the
 	// relay as a child process and in a container.
 	Process   = "process"
@@ -68,6 +73,16 @@ func await(ctx context.Context, what string, cond func() error) error {
 // clean waits until the ledger has nothing missing and nothing wrong.
 func clean(ctx context.Context, env *harness.Env) error {
 	return await(ctx, "every message to reach every device exactly once, in order", env.Check)
+}
+
+// withFault applies a fault to the network path of the device named name
+// and returns the function lifting it.
+func withFault(env *harness.Env, name string, apply func(*harness.NetLink) (lift func(), err error)) (func(), error) {
+	l, err := env.Net(name)
+	if err != nil {
+		return nil, err
+	}
+	return apply(l)
 }
 
 // aliceAndBob registers the two users most flows need, each a phone with

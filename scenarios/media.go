@@ -28,17 +28,17 @@ var mediaFlows = []Flow{
 	},
 	{
 		Feature: "Media", Outcome: "a 50 MiB video crosses a bandwidth-limited link and verifies",
-		Labels: []string{Media}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Media, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: mediaLarge,
 	},
 	{
 		Feature: "Media", Outcome: "an upload cut by a link reset completes by retry and is stored once",
-		Labels: []string{Media, Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Media, Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: mediaUploadReset,
 	},
 	{
 		Feature: "Media", Outcome: "a blob tampered with at the relay is rejected by every device, and opens once repaired",
-		Labels: []string{Media, Security}, Timeout: 60 * time.Second,
+		Labels: []string{Media, Security, Fault}, Timeout: 60 * time.Second,
 		Run: mediaTampered,
 	},
 	{
@@ -192,7 +192,11 @@ func mediaLarge(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	defer env.Net(alice.Phone.Name()).Bandwidth(largeRate)()
+	lift, err := withFault(env, alice.Phone.Name(), func(l *harness.NetLink) (func(), error) { return l.Bandwidth(largeRate) })
+	if err != nil {
+		return err
+	}
+	defer lift()
 	const size = 50 << 20
 	start := time.Now()
 	f, err := sendFile(ctx, env, alice.Phone.Device, bob.Phone.Self().User, pb.MediaType_VIDEO, size)
@@ -214,11 +218,16 @@ func mediaUploadReset(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	path := env.Net(alice.Phone.Name())
+	path, err := env.Net(alice.Phone.Name())
+	if err != nil {
+		return err
+	}
 	// 4 MiB take 2 s: time to cut them a quarter of the way. The limit
 	// stays on: Toxiproxy takes up to 10 s to lift it from a link that
 	// was reset mid-transfer, and the retry may as well be slow too.
-	path.Bandwidth(2 << 10)
+	if _, err := path.Bandwidth(2 << 10); err != nil {
+		return err
+	}
 	sent := make(chan error, 1)
 	var f sentFile
 	go func() {
@@ -235,7 +244,9 @@ func mediaUploadReset(ctx context.Context, env *harness.Env) error {
 	}); err != nil {
 		return err
 	}
-	path.Reset()
+	if err := path.Reset(); err != nil {
+		return err
+	}
 	select {
 	case err := <-sent:
 		if err != nil {

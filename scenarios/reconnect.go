@@ -16,17 +16,17 @@ var reconnectFlows = []Flow{
 	},
 	{
 		Feature: "Relay restart", Backends: true, Outcome: "loses no message the relay acknowledged",
-		Labels: []string{Reconnect}, Timeout: 60 * time.Second,
+		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second,
 		Run: relayRestart((*harness.Env).RestartRelay),
 	},
 	{
 		Feature: "Relay crash", Backends: true, Outcome: "a relay killed with SIGKILL loses no message it acknowledged",
-		Labels: []string{Reconnect}, Timeout: 60 * time.Second,
+		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second,
 		Run: relayRestart((*harness.Env).CrashRelay),
 	},
 	{
 		Feature: "Dropped links", Outcome: "devices whose links drop reconnect and lose nothing",
-		Labels: []string{Reconnect}, Timeout: 30 * time.Second,
+		Labels: []string{Reconnect, Fault}, Timeout: 30 * time.Second,
 		Run: droppedLinks,
 	},
 }

@@ -59,7 +59,13 @@ func (d *Device) receiveHistory(from e2e.Address, h *pb.HistorySync, blob *pb.Me
 			return nil
 		}
 	}
-	return d.importHistory(h)
+	if err := d.importHistory(h); err != nil {
+		return err
+	}
+	if len(h.Chats) > 0 {
+		d.emit(Event{Kind: HistoryShown, From: from})
+	}
+	return nil
 }
 
 func (d *Device) fetchHistory(blob *pb.Media) (*pb.HistorySync, error) {
