@@ -54,6 +54,7 @@ func TestChaos(t *testing.T) {
 	}
 	start := time.Now()
 	traffic := c.startTraffic(ctx)
+	t.Cleanup(func() { traffic.stop() }) // when a fault fails the test
 	for i := range *chaosFaults {
 		if err := c.inject(ctx, i); err != nil {
 			t.Fatalf("fault %d: %v", i+1, err)
@@ -108,6 +109,7 @@ type chaos struct {
 // phone and web client in turn.
 type traffic struct {
 	halt chan struct{}
+	once sync.Once
 	wg   sync.WaitGroup
 	sent atomic.Int64
 	errs chan error
@@ -142,7 +144,7 @@ func (c *chaos) startTraffic(ctx context.Context) *traffic {
 // stop ends the traffic and returns how many messages were sent, or the
 // first send that failed.
 func (tr *traffic) stop() (int64, error) {
-	close(tr.halt)
+	tr.once.Do(func() { close(tr.halt) })
 	tr.wg.Wait()
 	select {
 	case err := <-tr.errs:
