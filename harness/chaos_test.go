@@ -217,8 +217,8 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 	}
 }
 
-// holdFault returns a function that keeps a fault it is given on for d,
-// then lifts it.
+// holdFault returns a function that keeps a fault just applied (its lift
+// and error) on for d, then lifts it.
 func holdFault(ctx context.Context, d time.Duration) func(lift func(), err error) error {
 	return func(lift func(), err error) error {
 		if err != nil {

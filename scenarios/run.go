@@ -74,14 +74,22 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 		}
 		fmt.Fprintf(progress, "[%d/%d] %s ...\n", i+1, len(flows), f.Name())
 		start := time.Now()
-		err, artifacts := runOne(ctx, f, cfg, rec)
+		// Everything the flow records carries its name and labels, so
+		// metrics and thresholds can be cut per scenario.
+		flowRec := rec.ChildFor(f.Name(), f.Labels)
+		err, artifacts := runOne(ctx, f, cfg, flowRec)
 		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start), Artifacts: artifacts}
 		var skip *harness.SkipError
 		switch {
 		case ctx.Err() != nil:
-			// Whatever the flow saw after the interrupt is no verdict on it.
+			// Whatever the flow saw after the interrupt is no verdict on
+			// it, nor are the messages it had in flight.
+			flowRec.Withdraw()
 			res.Status, res.Failure = reports.Skipped, interrupted+" while running"
 		case errors.As(err, &skip):
+			// What a skipped flow sent before it found it cannot run here
+			// is not judged: it never finished waiting for it.
+			flowRec.Withdraw()
 			res.Status, res.Failure = reports.Skipped, skip.Reason
 		case err != nil:
 			res.Status, res.Failure = reports.Failed, err.Error()
@@ -98,8 +106,8 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 // interrupted says why a scenario has no verdict when ctx ended the run.
 const interrupted = "interrupted"
 
-// runOne runs f on a fresh environment and returns its error and, when it
-// failed, the folder its artifacts went to.
+// runOne runs f on a fresh environment recording into rec and returns its
+// error and, when it failed, the folder its artifacts went to.
 func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (error, string) {
 	s := harness.NewSession(cfg.Log)
 	var (
@@ -108,16 +116,14 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 	)
 	failure := s.Run(func() {
 		envCfg := cfg.Env
-		// Everything the flow records carries its name and labels, so
-		// metrics and thresholds can be cut per scenario.
-		envCfg.Recorder = rec.ChildFor(f.Name(), f.Labels)
+		envCfg.Recorder = rec
 		if f.Configure != nil {
 			f.Configure(&envCfg)
 		}
 		env = harness.Start(s, envCfg)
 		fctx, cancel := context.WithTimeout(ctx, f.Timeout)
 		defer cancel()
-		if runErr = f.Run(fctx, env); runErr != nil {
+		if runErr = f.Execute(fctx, env); runErr != nil {
 			s.Fail() // so the cleanups keep the artifacts
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -48,7 +49,17 @@ type Conn struct {
 // Dial connects to a relay's WebSocket URL (ws://host/ws) as the device whose
 // static key is local, and checks that the relay proves relayKey.
 func Dial(ctx context.Context, url string, local KeyPair, relayKey []byte) (*Conn, error) {
-	ws, _, err := websocket.Dial(ctx, url, nil)
+	return DialVia(ctx, url, nil, local, relayKey)
+}
+
+// DialFunc opens the TCP connection under a WebSocket, as net.Dialer's
+// DialContext does.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// DialVia is Dial with the TCP connection opened by dial (nil: the default
+// dialer), e.g. from a chosen source address.
+func DialVia(ctx context.Context, url string, dial DialFunc, local KeyPair, relayKey []byte) (*Conn, error) {
+	ws, _, err := websocket.Dial(ctx, url, dialOptions(dial))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
