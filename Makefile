@@ -66,8 +66,9 @@ fuzz:
 # The long chaos run (docs/performance.md): 1,000 faults while three users
 # message each other; `make test` runs a 50-fault version of it.
 CHAOS_FAULTS ?= 1000
+CHAOS_SEED ?= 1
 chaos:
-	$(GO) test -count=1 -run '^TestChaos$$' -v -timeout 30m ./harness -chaos.faults $(CHAOS_FAULTS)
+	$(GO) test -count=1 -run '^TestChaos$$' -v -timeout 30m ./harness -chaos.faults $(CHAOS_FAULTS) -chaos.seed $(CHAOS_SEED)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./sim/... ./phone/... ./reports/...
