@@ -15,19 +15,7 @@ import (
 // a slow link.
 func TestChatsShownSpansTheHistorysTrip(t *testing.T) {
 	env := harness.Start(t, harness.Config{Faults: true})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	alice, err := env.NewUser(ctx, "alice", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := env.NewUser(ctx, "bob", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Phone.SendText(ctx, bob.Phone.Self().User, "a chat for the history"); err != nil {
-		t.Fatal(err)
-	}
+	ctx, alice := aliceWroteToBob(t, env, "a chat for the history")
 	const latency = 100 * time.Millisecond
 	path, err := env.Net("alice/web-1")
 	if err != nil {
@@ -57,4 +45,24 @@ func TestChatsShownSpansTheHistorysTrip(t *testing.T) {
 	if shown < latency {
 		t.Errorf("pair.chats_shown = %s, but the history alone takes %s to reach alice/web-1", shown, latency)
 	}
+}
+
+// aliceWroteToBob registers alice and bob, each with a phone alone, and has
+// alice send bob text; it returns a context for the rest of the test.
+func aliceWroteToBob(t *testing.T, env *harness.Env, text string) (context.Context, *harness.User) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	alice, err := env.NewUser(ctx, "alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := env.NewUser(ctx, "bob", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Phone.SendText(ctx, bob.Phone.Self().User, text); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, alice
 }

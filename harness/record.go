@@ -114,9 +114,14 @@ func errString(err error) string {
 
 // Check runs the ledger over everything recorded so far and returns an error
 // listing every problem (lost, duplicated, reordered, corrupted,
-// undecryptable), one per line, or nil for a clean run.
+// undecryptable), one per line, or nil for a clean run. A ledger without a
+// message is an error, not a clean run: the flow sent nothing or its events
+// were lost on the way.
 func (e *Env) Check() error {
 	l := e.Ledger()
+	if l.Totals.Messages == 0 {
+		return errEmptyLedger
+	}
 	if l.Totals.Problems() == 0 {
 		return nil
 	}

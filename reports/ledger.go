@@ -109,6 +109,7 @@ type Ledger struct {
 // message is the ledger's state for one sent message.
 type message struct {
 	id, sender, stream string
+	scenario           string // of its send: device names repeat across scenarios
 	digest             Digest
 	seq                int // position in send order
 	sentAt             time.Duration
@@ -224,9 +225,22 @@ func (l *Ledger) Message(id string) (MessageStatus, bool) {
 	return s, true
 }
 
+// Targets returns every device owed at least one message, sorted. Loaded
+// reports keep no per-message state.
+func (l *Ledger) Targets() []string {
+	var out []string
+	for _, m := range l.msgs {
+		for _, t := range m.targets {
+			out = append(out, t.device)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // streamKey names one ordered stream: what one sender device sent on one
-// stream, as seen by one receiving device.
-type streamKey struct{ sender, stream, device string }
+// stream, as seen by one receiving device, within one scenario.
+type streamKey struct{ scenario, sender, stream, device string }
 
 type streamState struct {
 	newest *message // the latest-sent message received so far
@@ -241,11 +255,12 @@ type checker struct {
 	streams map[streamKey]*streamState
 	// wireStreams is streams in the order the relay handed messages over.
 	wireStreams map[streamKey]*streamState
-	conns       map[string]int           // connects seen per device, numbering its connections
-	online      map[string]bool          // last connect/disconnect state per device
-	offSince    map[string]time.Duration // when an offline device went away
-	strays      map[[2]string]bool       // (msg, device) pairs already reported unexpected
-	byKind      map[ProblemKind][]Problem
+	conns       map[string]int // connects seen per device, numbering its connections
+	// Connection state per device (deviceKey: scenarios reuse names).
+	online   map[string]bool          // last connect/disconnect state
+	offSince map[string]time.Duration // when an offline device went away
+	strays   map[[2]string]bool       // (msg, device) pairs already reported unexpected
+	byKind   map[ProblemKind][]Problem
 }
 
 // Check reads a run's events and judges every message: each device that must
@@ -304,7 +319,7 @@ func (c *checker) send(e *Event) {
 	}
 	m := &c.slab[len(c.l.msgs)]
 	*m = message{id: e.Msg, sender: e.Device, stream: e.Stream, digest: e.Digest,
-		seq: len(c.l.msgs), sentAt: e.At, targets: make([]target, 0, len(e.To))}
+		scenario: e.Scenario, seq: len(c.l.msgs), sentAt: e.At, targets: make([]target, 0, len(e.To))}
 	m.addTargets(e)
 	c.l.msgs = append(c.l.msgs, m)
 	c.l.byID[m.id] = m
@@ -340,11 +355,11 @@ func (c *checker) observe(e *Event) {
 			c.stray(e, m)
 		}
 	case KindConnect:
-		c.online[e.Device] = true
-		c.conns[e.Device]++
+		c.online[deviceKey(e.Scenario, e.Device)] = true
+		c.conns[deviceKey(e.Scenario, e.Device)]++
 	case KindDisconnect:
-		c.online[e.Device] = false
-		c.offSince[e.Device] = e.At
+		c.online[deviceKey(e.Scenario, e.Device)] = false
+		c.offSince[deviceKey(e.Scenario, e.Device)] = e.At
 	}
 }
 
@@ -390,7 +405,7 @@ func (c *checker) wire(e *Event) {
 	if t == nil {
 		return
 	}
-	w := wireCopy{seq: e.Seq, conn: c.conns[e.Device], at: e.At}
+	w := wireCopy{seq: e.Seq, conn: c.conns[deviceKey(e.Scenario, e.Device)], at: e.At}
 	if len(t.wire) == 0 {
 		c.l.Totals.Wire++
 		c.order(c.wireStreams, m, t, e.At, wireReorderedLine)
@@ -411,7 +426,7 @@ func (c *checker) wire(e *Event) {
 // message sent before it on its stream, as streams records arrivals;
 // a message is reported out of order once.
 func (c *checker) order(streams map[streamKey]*streamState, m *message, t *target, at time.Duration, line func(string, *message, *message) string) {
-	key := streamKey{m.sender, m.stream, t.device}
+	key := streamKey{m.scenario, m.sender, m.stream, t.device}
 	s := streams[key]
 	if s == nil {
 		s = &streamState{}
@@ -445,10 +460,16 @@ func (c *checker) stray(e *Event, m *message) {
 	c.problem(m, p)
 }
 
+// deviceKey names a device within its scenario.
+func deviceKey(scenario, device string) string { return scenario + "\x00" + device }
+
 // problem counts p and files it under its message and its kind.
 func (c *checker) problem(m *message, p Problem) {
 	if m != nil {
-		p.Msg, p.Sender, p.Stream = m.id, m.sender, m.stream
+		p.Msg, p.Sender, p.Stream, p.Scenario = m.id, m.sender, m.stream, m.scenario
+		if m.scenario != "" {
+			p.Message += " [" + m.scenario + "]"
+		}
 		m.problems = append(m.problems, p)
 	}
 	c.l.Totals.inc(p.Kind)

@@ -316,3 +316,22 @@ func TestLedgerLostSaysTheRelayHandedItOver(t *testing.T) {
 		t.Errorf("got %q", ps[0].Message)
 	}
 }
+
+// Scenarios of one run reuse device names: a problem line names its
+// scenario, and one scenario's connection state is no clue in another's.
+func TestLedgerProblemsNameTheirScenario(t *testing.T) {
+	in := func(scenario string, e Event) Event { e.Scenario = scenario; return e }
+	evs := []Event{
+		in("A", connect(0, "bob/web-1")),
+		in("A", send(10, "alice/phone", "a1", "chat:bob", "bob/web-1")),
+		in("A", dec(20, "bob/web-1", "a1")),
+		in("A", Event{Kind: KindDisconnect, At: ms(30), Device: "bob/web-1"}),
+		in("B", connect(40, "bob/web-1")),
+		in("B", send(50, "alice/phone", "b1", "chat:bob", "bob/web-1")),
+	}
+	ps := only(t, Check(evs, LedgerConfig{}), Lost, 1)
+	want := "bob/web-1 never received msg b1 (sent 0.0s ago); received nothing from alice/phone [B]"
+	if ps[0].Message != want || ps[0].Scenario != "B" {
+		t.Errorf("got %q in scenario %q\nwant %q in B", ps[0].Message, ps[0].Scenario, want)
+	}
+}

@@ -100,6 +100,37 @@ func TestChildRecordsIntoParent(t *testing.T) {
 	}
 }
 
+func TestWithdrawTakesAChildOutOfItsParent(t *testing.T) {
+	run := NewRecorder()
+	kept, skipped := run.Child(), run.Child()
+	scenario := skipped.Child() // an Env's recorder under the scenario's
+	run.Fault("before")()
+	kept.Send("alice/phone", "m1", "s", []string{"bob/phone"}, DigestOf([]byte("x")))
+	end := skipped.Fault("blackhole bob/web-1")
+	scenario.Send("alice/phone", "m2", "s", []string{"bob/phone"}, DigestOf([]byte("y")))
+	kept.Decrypted("bob/phone", "m1", DigestOf([]byte("x")))
+	end()
+	skipped.Withdraw()
+	var kinds []Kind
+	for _, e := range run.Events() {
+		kinds = append(kinds, e.Kind)
+		if e.Msg == "m2" || e.Name == "blackhole bob/web-1" {
+			t.Errorf("the withdrawn scenario's event is still in the run: %+v", e)
+		}
+	}
+	if want := []Kind{KindFaultStart, KindFaultEnd, KindSend, KindDecrypt}; !slices.Equal(kinds, want) {
+		t.Errorf("run holds %v, want %v", kinds, want)
+	}
+	if n := len(skipped.Events()); n != 3 {
+		t.Errorf("the withdrawn recorder holds %d events, want its own 3", n)
+	}
+	// Recording goes on after a withdrawal.
+	kept.Ack("alice/phone", "m1")
+	if l := Check(run.Events(), LedgerConfig{}); l.Totals.Messages != 1 || l.Totals.Acked != 1 || l.Totals.Problems() != 0 {
+		t.Errorf("run's ledger after the withdrawal: %+v", l.Totals)
+	}
+}
+
 func TestChildForStampsTheScenarioUpTheChain(t *testing.T) {
 	run := NewRecorder()
 	scen := run.ChildFor("Messaging: delivers", []string{"messaging", "smoke"})

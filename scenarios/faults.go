@@ -30,17 +30,21 @@ var faultFlows = []Flow{
 	{
 		Feature: "Network faults", Outcome: "messages stay intact and in order through latency, jitter and sliced frames",
 		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
-		Run: slowNetwork,
+		Run:    slowNetwork,
+		Expect: harness.Expect{Messages: 2 * 5, Deliveries: 2 * 5 * 3, Devices: 4},
 	},
 	{
 		Feature: "Network faults", Outcome: "a web client whose link is reset mid-conversation loses nothing",
 		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: linkReset,
+		// 4 resets, 3 rounds after each, from alice's two devices to the 3 others.
+		Expect: harness.Expect{Messages: 4 * 3 * 2, Deliveries: 4 * 3 * 2 * 3, Devices: 4},
 	},
 	{
 		Feature: "Network faults", Outcome: "a half-open link is found by keepalive and the backlog arrives once it heals",
 		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
-		Run: halfOpenLink,
+		Run:    halfOpenLink,
+		Expect: harness.Expect{Messages: 5, Deliveries: 5 * 2, Devices: 2},
 	},
 	{
 		Feature: "Network faults", Outcome: "a companion cut off right after the phone scans links nothing, and the next QR code links",

@@ -44,9 +44,20 @@ type Flow struct {
 	// timers, say); nil keeps the defaults.
 	Configure func(*harness.Config)
 	Run       func(ctx context.Context, env *harness.Env) error
+	// Expect is what Run leaves in the ledger, as written; Execute checks
+	// it, so a flow whose events go missing cannot pass. Zero: no message.
+	Expect harness.Expect
 	// Backends says the suites also run this flow against the relay as a
 	// process and in a container, not only in process.
 	Backends bool
+}
+
+// Execute runs the flow on env, then checks its ledger against Expect.
+func (f Flow) Execute(ctx context.Context, env *harness.Env) error {
+	if err := f.Run(ctx, env); err != nil {
+		return err
+	}
+	return env.CheckExpected(f.Expect)
 }
 
 // Name is "Feature: outcome".

@@ -25,31 +25,39 @@ var mediaFlows = []Flow{
 		Feature: "Media", Outcome: "images, videos and documents reach every device of both users, and each verifies",
 		Labels: []string{Media}, Timeout: 60 * time.Second,
 		Run: mediaEveryType,
+		// Three files, each owed to the 3 devices other than its sender's.
+		Expect: harness.Expect{Messages: 3, Deliveries: 3 * 3, Devices: 4},
 	},
 	{
 		Feature: "Media", Outcome: "a 50 MiB video crosses a bandwidth-limited link and verifies",
 		Labels: []string{Media, Fault}, Timeout: 60 * time.Second, Configure: faulty,
-		Run: mediaLarge,
+		Run:    mediaLarge,
+		Expect: harness.Expect{Messages: 1, Deliveries: 1, Devices: 1},
 	},
 	{
 		Feature: "Media", Outcome: "an upload cut by a link reset completes by retry and is stored once",
 		Labels: []string{Media, Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
-		Run: mediaUploadReset,
+		Run:    mediaUploadReset,
+		Expect: harness.Expect{Messages: 1, Deliveries: 2, Devices: 2},
 	},
 	{
 		Feature: "Media", Outcome: "a blob tampered with at the relay is rejected by every device, and opens once repaired",
 		Labels: []string{Media, Security, Fault}, Timeout: 60 * time.Second,
-		Run: mediaTampered,
+		Run:    mediaTampered,
+		Expect: harness.Expect{Messages: 1, Deliveries: 3, Devices: 3},
 	},
 	{
 		Feature: "Media", Outcome: "media sent while a web client is closed is downloadable when it comes back",
 		Labels: []string{Media, Reconnect}, Timeout: 60 * time.Second,
-		Run: mediaOffline,
+		Run:    mediaOffline,
+		Expect: harness.Expect{Messages: 2, Deliveries: 2 * 2, Devices: 2},
 	},
 	{
 		Feature: "Media", Outcome: "a history too large for a message reaches a new web client through the media store",
 		Labels: []string{Media, Pairing}, Timeout: 60 * time.Second,
 		Run: mediaHistory,
+		// 12 texts and an image to bob's phone, before he links.
+		Expect: harness.Expect{Messages: 13, Deliveries: 13, Devices: 1},
 	},
 }
 

@@ -17,6 +17,8 @@ var pairingFlows = []Flow{
 		Feature: "Linking a web client", Outcome: "links by scanning the QR code and shows the history at once",
 		Labels: []string{Smoke, Pairing}, Backends: true, Timeout: 30 * time.Second,
 		Run: linkWithHistory,
+		// bob to alice, before she links a web client.
+		Expect: harness.Expect{Messages: 1, Deliveries: 1, Devices: 1},
 	},
 	{
 		Feature: "Linking a web client", Outcome: "refuses a fifth companion",

@@ -74,19 +74,27 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 		}
 		fmt.Fprintf(progress, "[%d/%d] %s ...\n", i+1, len(flows), f.Name())
 		start := time.Now()
-		err, artifacts := runOne(ctx, f, cfg, rec)
+		// Everything the flow records carries its name and labels, so
+		// metrics and thresholds can be cut per scenario.
+		flowRec := rec.ChildFor(f.Name(), f.Labels)
+		artifacts, err := runOne(ctx, f, cfg, flowRec)
 		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start), Artifacts: artifacts}
 		var skip *harness.SkipError
 		switch {
 		case ctx.Err() != nil:
-			// Whatever the flow saw after the interrupt is no verdict on it.
+			// Whatever the flow saw after the interrupt is no verdict on
+			// it, nor are the messages it had in flight.
+			flowRec.Withdraw()
 			res.Status, res.Failure = reports.Skipped, interrupted+" while running"
 		case errors.As(err, &skip):
+			// What a skipped flow sent before it found it cannot run here
+			// is not judged: it never finished waiting for it.
+			flowRec.Withdraw()
 			res.Status, res.Failure = reports.Skipped, skip.Reason
 		case err != nil:
 			res.Status, res.Failure = reports.Failed, err.Error()
 		}
-		fmt.Fprintf(progress, "      %s in %s%s\n", res.Status, res.Duration.Round(time.Millisecond), failureLine(err))
+		fmt.Fprintf(progress, "      %s in %s%s\n", res.Status, res.Duration.Round(time.Millisecond), failureLine(res.Failure))
 		results = append(results, res)
 	}
 	r := reports.New(rec, reports.Config{Name: cfg.Name, Relay: cfg.Relay})
@@ -98,26 +106,24 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 // interrupted says why a scenario has no verdict when ctx ended the run.
 const interrupted = "interrupted"
 
-// runOne runs f on a fresh environment and returns its error and, when it
-// failed, the folder its artifacts went to.
-func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (error, string) {
-	s := harness.NewSession(cfg.Log)
+// runOne runs f on a fresh environment recording into rec and returns,
+// when it failed, the folder its artifacts went to, and its error.
+func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (string, error) {
+	s := harness.NewSession(cfg.Log).WithContext(ctx)
 	var (
 		runErr error
 		env    *harness.Env
 	)
 	failure := s.Run(func() {
 		envCfg := cfg.Env
-		// Everything the flow records carries its name and labels, so
-		// metrics and thresholds can be cut per scenario.
-		envCfg.Recorder = rec.ChildFor(f.Name(), f.Labels)
+		envCfg.Recorder = rec
 		if f.Configure != nil {
 			f.Configure(&envCfg)
 		}
 		env = harness.Start(s, envCfg)
 		fctx, cancel := context.WithTimeout(ctx, f.Timeout)
 		defer cancel()
-		if runErr = f.Run(fctx, env); runErr != nil {
+		if runErr = f.Execute(fctx, env); runErr != nil {
 			s.Fail() // so the cleanups keep the artifacts
 		}
 	})
@@ -126,14 +132,14 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 		artifacts = env.Artifacts()
 	}
 	if failure != nil {
-		return failure, artifacts
+		return artifacts, failure
 	}
-	return runErr, artifacts
+	return artifacts, runErr
 }
 
-func failureLine(err error) string {
-	if err == nil {
+func failureLine(failure string) string {
+	if failure == "" {
 		return ""
 	}
-	return ": " + err.Error()
+	return ": " + failure
 }
