@@ -197,6 +197,11 @@ func (d *Device) SendDirect(ctx context.Context, id string, to e2e.Address, cont
 func (d *Device) sendDirect(ctx context.Context, id string, to e2e.Address, raw []byte) error {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
+	return d.sendDirectLocked(ctx, id, to, raw)
+}
+
+// sendDirectLocked is sendDirect for a caller holding sendMu.
+func (d *Device) sendDirectLocked(ctx context.Context, id string, to e2e.Address, raw []byte) error {
 	envs, err := d.encryptAll(ctx, []e2e.Address{to}, func(e2e.Address) ([]byte, error) { return raw, nil })
 	if err != nil {
 		return fmt.Errorf("%s: send %s to %s: %w", d.cfg.Name, id, to, err)
@@ -231,19 +236,29 @@ func (d *Device) encryptAll(ctx context.Context, targets []e2e.Address, plaintex
 	return envs, nil
 }
 
-// ensureSessions fetches prekey bundles for the targets we have no session
-// with, in one request.
+// ensureSessions starts sessions with the targets we have none with.
 func (d *Device) ensureSessions(ctx context.Context, targets []e2e.Address) error {
-	var missing []*pb.Address
+	var missing []e2e.Address
 	for _, a := range targets {
 		if !d.sig.HasSession(a) {
-			missing = append(missing, &pb.Address{User: a.User, Device: a.Device})
+			missing = append(missing, a)
 		}
 	}
-	if len(missing) == 0 {
+	return d.startSessions(ctx, missing)
+}
+
+// startSessions fetches prekey bundles for the targets, in one request, and
+// starts a new session with each; a session already there is archived, so
+// what the peer still sends on it decrypts.
+func (d *Device) startSessions(ctx context.Context, targets []e2e.Address) error {
+	if len(targets) == 0 {
 		return nil
 	}
-	ans, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_FetchBundles{FetchBundles: &pb.FetchBundles{Addresses: missing}}})
+	var addrs []*pb.Address
+	for _, a := range targets {
+		addrs = append(addrs, &pb.Address{User: a.User, Device: a.Device})
+	}
+	ans, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_FetchBundles{FetchBundles: &pb.FetchBundles{Addresses: addrs}}})
 	if err != nil {
 		return fmt.Errorf("fetch bundles: %w", err)
 	}
@@ -289,12 +304,15 @@ func (d *Device) Devices(ctx context.Context, user string) ([]uint32, error) {
 }
 
 // resend answers a retry receipt: a new session with the device that could
-// not decrypt, and the message again, direct to it.
+// not decrypt, and the message again, direct to it. It holds sendMu
+// throughout, so no send sees the session change between making sure it
+// exists and encrypting with it. The old session is archived, not deleted:
+// deleting it made whatever the peer still sent on it undecryptable, which
+// asked for more retries.
 func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string) error {
-	d.cryptoMu.Lock()
-	err := d.sig.DeleteSession(to)
-	d.cryptoMu.Unlock()
-	if err != nil {
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
+	if err := d.startSessions(ctx, []e2e.Address{to}); err != nil {
 		return err
 	}
 	for _, id := range ids {
@@ -314,7 +332,7 @@ func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string) error
 		if err != nil {
 			return err
 		}
-		if err := d.sendDirect(ctx, id, to, pt); err != nil {
+		if err := d.sendDirectLocked(ctx, id, to, pt); err != nil {
 			return err
 		}
 	}
