@@ -120,7 +120,18 @@ func (c *chats) store(peer string, m Message) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	return true, c.persist(peer, pos)
+	if err := c.persist(peer, pos); err != nil {
+		// Not kept, so not shown: storing it again must not count as a
+		// duplicate.
+		ch := c.by[peer]
+		delete(ch.index, m.ID)
+		ch.msgs = ch.msgs[:pos]
+		if !m.Outgoing && m.Status < StatusRead {
+			ch.unread--
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 func (c *chats) persist(peer string, pos int) error {

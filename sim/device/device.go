@@ -109,6 +109,7 @@ type Device struct {
 	// one step, so the receive and send paths never interleave on a session.
 	cryptoMu sync.Mutex
 	lists    *lists
+	inbox    inbox
 
 	mu      sync.Mutex
 	current *link         // nil while offline

@@ -25,14 +25,14 @@ func startRelay(t *testing.T) *relay.Server {
 	return s
 }
 
-// inbox records what one device received, per sender, in arrival order.
-type inbox struct {
+// recorder records what one device received, per sender, in arrival order.
+type recorder struct {
 	mu            sync.Mutex
 	texts         map[string][]string // sender user -> texts in arrival order
 	undecryptable int
 }
 
-func (b *inbox) event(e Event) {
+func (b *recorder) event(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch e.Kind {
@@ -43,13 +43,13 @@ func (b *inbox) event(e Event) {
 	}
 }
 
-func (b *inbox) received(from string) []string {
+func (b *recorder) received(from string) []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.texts[from]...)
 }
 
-func (b *inbox) undecryptableCount() int {
+func (b *recorder) undecryptableCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.undecryptable
@@ -113,14 +113,14 @@ func TestFirstContactAllAtOnce(t *testing.T) {
 	type member struct {
 		user string
 		dev  *Device
-		box  *inbox
+		box  *recorder
 	}
 	var all []member
 	for i := range users {
 		user := fmt.Sprintf("+1555010%d", i)
-		phoneBox := &inbox{texts: map[string][]string{}}
+		phoneBox := &recorder{texts: map[string][]string{}}
 		phone := registerPhone(t, ctx, s, user, phoneBox.event)
-		webBox := &inbox{texts: map[string][]string{}}
+		webBox := &recorder{texts: map[string][]string{}}
 		web := linkCompanion(t, ctx, s, phone, 1, webBox.event)
 		all = append(all, member{user, phone, phoneBox}, member{user, web, webBox})
 	}

@@ -92,25 +92,40 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 	pt, err := d.sig.Decrypt(d.ctx, from, m.Type, m.Ciphertext)
 	d.cryptoMu.Unlock()
 	if errors.Is(err, e2e.ErrDuplicate) {
-		return nil
+		// Decrypted before: its content is stored, or kept until it is.
+		kept, ok, kerr := d.keptPlain(from, m.MessageId)
+		if !ok || kerr != nil {
+			return kerr
+		}
+		pt, err = kept, nil
+	} else if err == nil {
+		d.keepPlain(from, m.MessageId, pt)
 	}
 	if err != nil {
 		d.log.Info("cannot decrypt, asking for a retry", "msg", m.MessageId, "from", from.String(), "err", err)
 		d.emit(Event{Kind: Undecryptable, MessageID: m.MessageId, From: from, Err: err})
 		return d.askRetry(l, from, m.MessageId)
 	}
+	if err := d.receivePlain(from, m.MessageId, pt, delivered); err != nil {
+		return err
+	}
+	return d.dropPlain(from, m.MessageId)
+}
+
+// receivePlain stores and reports what a message decrypted to.
+func (d *Device) receivePlain(from e2e.Address, id string, pt []byte, delivered map[string][]string) error {
 	var c pb.Content
 	if err := proto.Unmarshal(pt, &c); err != nil {
-		d.log.Warn("undecodable content", "msg", m.MessageId, "from", from.String())
+		d.log.Warn("undecodable content", "msg", id, "from", from.String())
 		return nil
 	}
 	switch k := c.Kind.(type) {
 	case *pb.Content_Chat:
-		return d.receiveChat(from, m.MessageId, k.Chat, delivered)
+		return d.receiveChat(from, id, k.Chat, delivered)
 	case *pb.Content_HistorySync:
 		return d.receiveHistory(from, k.HistorySync, nil)
 	case *pb.Content_Media:
-		return d.receiveMedia(from, m.MessageId, k.Media, delivered)
+		return d.receiveMedia(from, id, k.Media, delivered)
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ func TestRetryWhileSending(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := startRelay(t)
-	box := &inbox{texts: map[string][]string{}}
+	box := &recorder{texts: map[string][]string{}}
 	alice := registerPhone(t, ctx, s, "+15550100", func(Event) {})
 	bob := registerPhone(t, ctx, s, "+15550101", box.event)
 	if _, err := alice.SendText(ctx, bob.Self().User, "hello"); err != nil {

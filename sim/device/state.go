@@ -18,6 +18,7 @@ const (
 	prefixSentOrder = "sent-order/"     // sent-order/<seq, 16 digits>: the id kept seq-th, to drop the oldest
 	keySentSeq      = "device/sent-seq" // how many messages were ever kept for retries
 	prefixName      = "contact/"        // contact/<user>: a contact's display name
+	prefixInbox     = "inbox/"          // inbox/<user>:<device>/<message id>: decrypted, content not stored yet
 )
 
 // noiseKey loads the device's Noise key pair, making one on first use.
