@@ -115,7 +115,7 @@ type Device struct {
 	current *link         // nil while offline
 	up      chan struct{} // closed when current becomes non-nil
 	lastSeq uint64
-	err     error // why the device stopped (ErrClosed, *LoggedOutError)
+	err     error // why the device stopped (ErrClosed, ErrReplaced, *LoggedOutError)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -218,10 +218,12 @@ func (d *Device) Name() string { return d.cfg.Name }
 // Primary reports whether this is the account's phone.
 func (d *Device) Primary() bool { return d.self.Device == 0 }
 
-// Done is closed when the device stops for good: Close, or a logout.
+// Done is closed when the device stops for good: Close, a logout, or
+// another connection of it taking over (see Err).
 func (d *Device) Done() <-chan struct{} { return d.done }
 
-// Err says why the device stopped: ErrClosed, or a *LoggedOutError.
+// Err says why the device stopped: ErrClosed, ErrReplaced, or a
+// *LoggedOutError.
 func (d *Device) Err() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -292,6 +294,12 @@ func (d *Device) run(l *link) {
 			d.stop(err)
 			d.background.Wait() // before the wipe: nothing may write after it
 			d.wipe()
+			return
+		}
+		if errors.Is(err, ErrReplaced) {
+			d.log.Info("replaced by another connection of this device")
+			d.emit(Event{Kind: Replaced, Err: err})
+			d.stop(err)
 			return
 		}
 		l = nil

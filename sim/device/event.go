@@ -23,13 +23,14 @@ const (
 	MediaReceived                        // a media message arrived; its blob is not fetched yet (Media set)
 	MediaDownloaded                      // a media blob was fetched and verified (Media, Took set)
 	MediaRejected                        // a media blob failed its MAC or hash check, or could not be fetched (Err set)
+	Replaced                             // another connection of this device took over; the device stopped (Err set)
 )
 
 var kindNames = map[EventKind]string{
 	Connected: "connected", Disconnected: "disconnected", Sent: "sent", Acked: "acked",
 	Received: "received", Undecryptable: "undecryptable", ReceiptIn: "receipt", LoggedOut: "logged-out",
 	MediaUploaded: "media-uploaded", MediaReceived: "media-received", MediaDownloaded: "media-downloaded",
-	MediaRejected: "media-rejected",
+	MediaRejected: "media-rejected", Replaced: "replaced",
 }
 
 func (k EventKind) String() string { return kindNames[k] }

@@ -70,6 +70,10 @@ func dial(ctx context.Context, url string, key wire.KeyPair, relayKey []byte) (*
 func (l *link) readLoop() {
 	for {
 		f, err := l.conn.ReadFrame(context.Background())
+		if wire.CloseReason(err) == closeReplaced {
+			l.fail(ErrReplaced)
+			return
+		}
 		if err != nil {
 			l.fail(fmt.Errorf("connection lost: %w", err))
 			return
@@ -197,6 +201,16 @@ func (l *link) post(ctx context.Context, f *pb.Frame) error {
 	}
 	return nil
 }
+
+// closeReplaced is the relay's close reason for a connection that a newer
+// one of the same device replaced.
+const closeReplaced = "replaced"
+
+// ErrReplaced means another connection of this device (the same keys, from
+// another process or tab) took over at the relay. It is final: reconnecting
+// would take the link back, and the two would replace each other for ever.
+// The device's state stays; Open it again to use it here.
+var ErrReplaced = errors.New("replaced: this device connected from elsewhere")
 
 // LoggedOutError means the relay removed this device: its state is void.
 type LoggedOutError struct{ Reason string }
