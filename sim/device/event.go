@@ -24,13 +24,16 @@ const (
 	MediaDownloaded                      // a media blob was fetched and verified (Media, Took set)
 	MediaRejected                        // a media blob failed its MAC or hash check, or could not be fetched (Err set)
 	Replaced                             // another connection of this device took over; the device stopped (Err set)
+	UntrustedDevice                      // the relay offered a device its account does not vouch for (From, Err set)
+	IdentityChanged                      // a peer's phone has a new identity key (Chat set): the safety number changed
 )
 
 var kindNames = map[EventKind]string{
 	Connected: "connected", Disconnected: "disconnected", Sent: "sent", Acked: "acked",
 	Received: "received", Undecryptable: "undecryptable", ReceiptIn: "receipt", LoggedOut: "logged-out",
 	MediaUploaded: "media-uploaded", MediaReceived: "media-received", MediaDownloaded: "media-downloaded",
-	MediaRejected: "media-rejected", Replaced: "replaced",
+	MediaRejected: "media-rejected", Replaced: "replaced", UntrustedDevice: "untrusted-device",
+	IdentityChanged: "identity-changed",
 }
 
 func (k EventKind) String() string { return kindNames[k] }

@@ -84,6 +84,9 @@ func linkCompanion(t *testing.T, ctx context.Context, s *relay.Server, phone *De
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := phone.VouchFor(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
 	id := &pb.DeviceIdentity{User: phone.self.User, Device: dev, TimestampUnix: time.Now().Unix(), KeyIndex: dev}
 	signed, err := e2e.SignDeviceIdentity(phone.sig, id, q.IdentityKey, q.AdvSecret)
 	if err != nil {

@@ -1,11 +1,13 @@
 package device
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -254,22 +256,49 @@ func (d *Device) startSessions(ctx context.Context, targets []e2e.Address) error
 	if len(targets) == 0 {
 		return nil
 	}
+	phones, err := d.unpinned(targets)
+	if err != nil {
+		return err
+	}
 	var addrs []*pb.Address
-	for _, a := range targets {
+	for _, a := range append(phones, targets...) {
 		addrs = append(addrs, &pb.Address{User: a.User, Device: a.Device})
 	}
 	ans, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_FetchBundles{FetchBundles: &pb.FetchBundles{Addresses: addrs}}})
 	if err != nil {
 		return fmt.Errorf("fetch bundles: %w", err)
 	}
+	bundles := ans.GetBundles().GetBundles()
+	// Phones first: they pin the account keys companions are checked with.
+	slices.SortStableFunc(bundles, func(x, y *pb.Bundle) int {
+		return cmp.Compare(min(x.GetAddress().GetDevice(), 1), min(y.GetAddress().GetDevice(), 1))
+	})
 	d.cryptoMu.Lock()
 	defer d.cryptoMu.Unlock()
-	for _, b := range ans.GetBundles().GetBundles() {
+	var untrusted []error
+	for _, b := range bundles {
+		a := e2e.Address{User: b.GetAddress().GetUser(), Device: b.GetAddress().GetDevice()}
+		changed, err := d.checkBundle(b)
+		if errors.Is(err, ErrUntrustedDevice) {
+			d.log.Warn("refused a device its account does not vouch for", "device", a.String(), "err", err)
+			d.emit(Event{Kind: UntrustedDevice, From: a, Err: err})
+			untrusted = append(untrusted, err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if changed {
+			d.identityChanged(a.User)
+		}
+		if !slices.Contains(targets, a) {
+			continue // fetched for its account key only
+		}
 		if err := d.sig.ProcessBundle(ctx, b); err != nil {
-			return fmt.Errorf("session with %s:%d: %w", b.GetAddress().GetUser(), b.GetAddress().GetDevice(), err)
+			return fmt.Errorf("session with %s: %w", a, err)
 		}
 	}
-	return nil
+	return errors.Join(untrusted...)
 }
 
 // knowLists fetches the device lists of the users not cached yet.

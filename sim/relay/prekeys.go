@@ -56,6 +56,9 @@ func (c *conn) onFetchBundles(_ store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 	if err != nil {
 		return nil, err
 	}
+	if err := c.r.vouch(bundles); err != nil {
+		return nil, err
+	}
 	for i := range bundles {
 		if left[i] >= preKeysLow { // a device that ran out needs it most
 			continue
