@@ -33,7 +33,14 @@ type Message struct {
 	// Media is set for a media message (Text is then its caption): what
 	// Download needs to fetch and verify it.
 	Media *Media `json:",omitempty"`
+	// Placeholder marks a message that arrived but could not be decrypted
+	// yet: "Waiting for this message". The sender was asked to send it
+	// again; when it comes, it takes the placeholder's place.
+	Placeholder bool `json:",omitempty"`
 }
+
+// PlaceholderText is what a client shows for a placeholder message.
+const PlaceholderText = "Waiting for this message. This may take a while."
 
 // Chat summarises one conversation.
 type Chat struct {
@@ -97,12 +104,17 @@ func (c *chats) chat(peer string) *chat {
 	return ch
 }
 
-// add appends m to peer's chat in memory; it returns the message's position,
-// or false when the chat already has a message with that id.
+// add appends m to peer's chat in memory, or puts it in the place of the
+// placeholder with its id; it returns the message's position, or false when
+// the chat already has a message with that id.
 func (c *chats) add(peer string, m Message) (int, bool) {
 	ch := c.chat(peer)
-	if _, dup := ch.index[m.ID]; dup {
-		return 0, false
+	if pos, dup := ch.index[m.ID]; dup {
+		if !ch.msgs[pos].Placeholder || m.Placeholder {
+			return 0, false
+		}
+		ch.msgs[pos] = m // counted unread already, as the placeholder
+		return pos, true
 	}
 	ch.index[m.ID] = len(ch.msgs)
 	ch.msgs = append(ch.msgs, m)
@@ -116,6 +128,12 @@ func (c *chats) add(peer string, m Message) (int, bool) {
 func (c *chats) store(peer string, m Message) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ch := c.chat(peer)
+	var replaced *Message
+	if pos, ok := ch.index[m.ID]; ok {
+		old := ch.msgs[pos]
+		replaced = &old
+	}
 	pos, ok := c.add(peer, m)
 	if !ok {
 		return false, nil
@@ -123,7 +141,10 @@ func (c *chats) store(peer string, m Message) (bool, error) {
 	if err := c.persist(peer, pos); err != nil {
 		// Not kept, so not shown: storing it again must not count as a
 		// duplicate.
-		ch := c.by[peer]
+		if replaced != nil {
+			ch.msgs[pos] = *replaced
+			return false, err
+		}
 		delete(ch.index, m.ID)
 		ch.msgs = ch.msgs[:pos]
 		if !m.Outgoing && m.Status < StatusRead {
@@ -175,7 +196,7 @@ func (c *chats) markRead(peer string) (map[string][]string, error) {
 	read := make(map[string][]string)
 	for pos := range ch.msgs {
 		m := &ch.msgs[pos]
-		if m.Outgoing || m.Status >= StatusRead {
+		if m.Outgoing || m.Status >= StatusRead || m.Placeholder {
 			continue
 		}
 		m.Status = StatusRead

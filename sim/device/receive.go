@@ -104,11 +104,12 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 		d.keepPlain(from, m.MessageId, pt)
 	}
 	if err != nil {
-		d.log.Info("cannot decrypt, asking for a retry", "msg", m.MessageId, "from", from.String(), "err", err)
-		d.emit(Event{Kind: Undecryptable, MessageID: m.MessageId, From: from, Err: err})
-		return d.askRetry(l, from, m.MessageId)
+		return d.askRetry(l, from, m.MessageId, err)
 	}
 	if err := d.receivePlain(from, m.MessageId, pt, delivered); err != nil {
+		return err
+	}
+	if err := d.retried(from, m.MessageId); err != nil {
 		return err
 	}
 	return d.dropPlain(from, m.MessageId)
@@ -164,15 +165,6 @@ func (d *Device) receiveMessage(from e2e.Address, m Message, chatUser string, ev
 	return nil
 }
 
-func (d *Device) askRetry(l *link, from e2e.Address, id string) error {
-	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
-	defer cancel()
-	r := &pb.SendReceipt{Type: pb.ReceiptType_RETRY, ToUser: from.User, ToDevice: from.Device,
-		MessageIds: []string{id}, RegistrationId: d.sig.RegistrationID()}
-	_, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_SendReceipt{SendReceipt: r}})
-	return err
-}
-
 func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
 	if r.Type == pb.ReceiptType_RETRY {
 		// Answered off the push path: the resend waits on the relay, and the
@@ -180,7 +172,7 @@ func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
 		d.background.Go(func() {
 			ctx, cancel := context.WithTimeout(d.ctx, 3*d.cfg.CallTimeout)
 			defer cancel()
-			if err := d.resend(ctx, from, r.MessageIds); err != nil {
+			if err := d.resend(ctx, from, r.MessageIds, r.RetryCount); err != nil {
 				d.log.Warn("answer retry receipt", "from", from.String(), "err", err)
 			}
 		})

@@ -338,7 +338,11 @@ func (d *Device) Devices(ctx context.Context, user string) ([]uint32, error) {
 // exists and encrypting with it. The old session is archived, not deleted:
 // deleting it made whatever the peer still sent on it undecryptable, which
 // asked for more retries.
-func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string) error {
+func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string, count uint32) error {
+	if count > maxRetries {
+		d.log.Warn("retry receipt beyond the cap, not answered", "from", to.String(), "count", count, "msgs", ids)
+		return nil
+	}
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
 	if err := d.startSessions(ctx, []e2e.Address{to}); err != nil {

@@ -21,6 +21,7 @@ const (
 	prefixInbox      = "inbox/"             // inbox/<user>:<device>/<message id>: decrypted, content not stored yet
 	prefixAccountKey = "account-key/"       // account-key/<user>: the identity key of the user's phone, pinned
 	keyKeyIndexes    = "device/key-indexes" // the phone's last signed KeyIndexList (serialized)
+	prefixRetry      = "retry/"             // retry/<user>:<device>/<message id>: retry receipts sent for it, 8 bytes
 )
 
 // noiseKey loads the device's Noise key pair, making one on first use.

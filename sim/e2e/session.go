@@ -16,6 +16,7 @@ import (
 	"go.mau.fi/libsignal/state/record"
 	"go.mau.fi/libsignal/util/optional"
 
+	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
@@ -242,4 +243,33 @@ func recoverInto(err *error) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("e2e: libsignal panicked on malformed input: %v", r)
 	}
+}
+
+// CorruptSession leaves the session with a as a corrupted store or a bad
+// restore would: still there, but matching nothing a has, so what a sends
+// fails its MAC, and what is encrypted with it a cannot read. For
+// simulations of field failures.
+func (s *Store) CorruptSession(ctx context.Context, a Address) (err error) {
+	stranger, err := Open(kv.NewMem())
+	if err != nil {
+		return err
+	}
+	keys, err := stranger.Keys(1)
+	if err != nil {
+		return err
+	}
+	b := &pb.Bundle{Address: &pb.Address{User: a.User, Device: a.Device}, RegistrationId: keys.GetRegistrationId(),
+		IdentityKey: keys.GetIdentityKey(), SignedPrekey: keys.GetSignedPrekey(), Prekey: keys.GetPrekeys()[0]}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer recoverInto(&err)
+	if err := s.processBundle(ctx, a, b); err != nil {
+		return fmt.Errorf("e2e: corrupt session %s: %w", a, err)
+	}
+	r, err := s.sig.LoadSession(ctx, a.signal())
+	if err != nil {
+		return fmt.Errorf("e2e: corrupt session %s: %w", a, err)
+	}
+	// Only the stranger's state: no archived one that would still decrypt.
+	return s.sig.StoreSession(ctx, a.signal(), record.NewSessionFromState(r.SessionState(), s.sig.ser.Session))
 }

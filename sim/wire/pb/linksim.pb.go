@@ -2937,6 +2937,7 @@ type SendReceipt struct {
 	ToDevice       uint32                 `protobuf:"varint,3,opt,name=to_device,json=toDevice,proto3" json:"to_device,omitempty"` // only for RETRY: that one device
 	MessageIds     []string               `protobuf:"bytes,4,rep,name=message_ids,json=messageIds,proto3" json:"message_ids,omitempty"`
 	RegistrationId uint32                 `protobuf:"varint,5,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"` // RETRY: the receiver's registration id
+	RetryCount     uint32                 `protobuf:"varint,6,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"`             // RETRY: 1 for the first request for these messages, then 2, ...
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -3002,6 +3003,13 @@ func (x *SendReceipt) GetMessageIds() []string {
 func (x *SendReceipt) GetRegistrationId() uint32 {
 	if x != nil {
 		return x.RegistrationId
+	}
+	return 0
+}
+
+func (x *SendReceipt) GetRetryCount() uint32 {
+	if x != nil {
+		return x.RetryCount
 	}
 	return 0
 }
@@ -3179,6 +3187,7 @@ type Receipt struct {
 	Type           ReceiptType            `protobuf:"varint,1,opt,name=type,proto3,enum=linksim.v1.ReceiptType" json:"type,omitempty"`
 	MessageIds     []string               `protobuf:"bytes,2,rep,name=message_ids,json=messageIds,proto3" json:"message_ids,omitempty"`
 	RegistrationId uint32                 `protobuf:"varint,3,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
+	RetryCount     uint32                 `protobuf:"varint,4,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"` // RETRY: SendReceipt.retry_count
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -3230,6 +3239,13 @@ func (x *Receipt) GetMessageIds() []string {
 func (x *Receipt) GetRegistrationId() uint32 {
 	if x != nil {
 		return x.RegistrationId
+	}
+	return 0
+}
+
+func (x *Receipt) GetRetryCount() uint32 {
+	if x != nil {
+		return x.RetryCount
 	}
 	return 0
 }
@@ -4507,14 +4523,16 @@ const file_linksim_proto_rawDesc = "" +
 	"\aSendAck\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12$\n" +
-	"\x0eserver_unix_ms\x18\x02 \x01(\x03R\fserverUnixMs\"\xba\x01\n" +
+	"\x0eserver_unix_ms\x18\x02 \x01(\x03R\fserverUnixMs\"\xdb\x01\n" +
 	"\vSendReceipt\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.linksim.v1.ReceiptTypeR\x04type\x12\x17\n" +
 	"\ato_user\x18\x02 \x01(\tR\x06toUser\x12\x1b\n" +
 	"\tto_device\x18\x03 \x01(\rR\btoDevice\x12\x1f\n" +
 	"\vmessage_ids\x18\x04 \x03(\tR\n" +
 	"messageIds\x12'\n" +
-	"\x0fregistration_id\x18\x05 \x01(\rR\x0eregistrationId\"\xd5\x01\n" +
+	"\x0fregistration_id\x18\x05 \x01(\rR\x0eregistrationId\x12\x1f\n" +
+	"\vretry_count\x18\x06 \x01(\rR\n" +
+	"retryCount\"\xd5\x01\n" +
 	"\bDelivery\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0eserver_unix_ms\x18\x02 \x01(\x03R\fserverUnixMs\x12'\n" +
@@ -4528,12 +4546,14 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.linksim.v1.CipherTypeR\x04type\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
-	"ciphertext\"\x80\x01\n" +
+	"ciphertext\"\xa1\x01\n" +
 	"\aReceipt\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.linksim.v1.ReceiptTypeR\x04type\x12\x1f\n" +
 	"\vmessage_ids\x18\x02 \x03(\tR\n" +
 	"messageIds\x12'\n" +
-	"\x0fregistration_id\x18\x03 \x01(\rR\x0eregistrationId\"\x19\n" +
+	"\x0fregistration_id\x18\x03 \x01(\rR\x0eregistrationId\x12\x1f\n" +
+	"\vretry_count\x18\x04 \x01(\rR\n" +
+	"retryCount\"\x19\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04seqs\x18\x01 \x03(\x04R\x04seqs\"a\n" +
 	"\n" +
