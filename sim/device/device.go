@@ -55,7 +55,19 @@ type Config struct {
 	// Spool keeps media being uploaded or downloaded (see Spool); nil
 	// means DiskSpool{MediaDir}, or MemorySpool{} in a browser.
 	Spool Spool
+	// ClientVersion is the version the device reports in Hello; 0 means
+	// ClientVersion, this library's.
+	ClientVersion uint32
 }
+
+// ClientVersion is the client version this library reports to the relay
+// (Hello.client_version).
+const ClientVersion = 1
+
+// ErrOutdated means the relay refuses this client's version: it stops for
+// good, keeping its state, until the client is updated. The error carries
+// the relay's message, which says what version is needed.
+var ErrOutdated = errors.New("client outdated")
 
 func (c Config) withDefaults() Config {
 	if c.Name == "" {
@@ -74,6 +86,9 @@ func (c Config) withDefaults() Config {
 	c.BackoffBase = orDefault(c.BackoffBase, 250*time.Millisecond)
 	c.BackoffMax = orDefault(c.BackoffMax, 10*time.Second)
 	c.CallTimeout = orDefault(c.CallTimeout, 10*time.Second)
+	if c.ClientVersion == 0 {
+		c.ClientVersion = ClientVersion
+	}
 	return c
 }
 
@@ -222,8 +237,8 @@ func (d *Device) Primary() bool { return d.self.Device == 0 }
 // another connection of it taking over (see Err).
 func (d *Device) Done() <-chan struct{} { return d.done }
 
-// Err says why the device stopped: ErrClosed, ErrReplaced, or a
-// *LoggedOutError.
+// Err says why the device stopped: ErrClosed, ErrReplaced, ErrOutdated, or
+// a *LoggedOutError.
 func (d *Device) Err() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -296,13 +311,21 @@ func (d *Device) run(l *link) {
 			d.wipe()
 			return
 		}
-		if errors.Is(err, ErrReplaced) {
-			d.log.Info("replaced by another connection of this device")
-			d.emit(Event{Kind: Replaced, Err: err})
+		if errors.Is(err, ErrReplaced) || errors.Is(err, ErrOutdated) {
+			d.log.Info("stopped by the relay", "err", err)
+			kind := Replaced
+			if errors.Is(err, ErrOutdated) {
+				kind = Outdated
+			}
+			d.emit(Event{Kind: kind, Err: err})
 			d.stop(err)
 			return
 		}
 		l = nil
+		if errors.Is(err, errRestartRequired) {
+			failures = 0
+			continue
+		}
 		failures = 1
 		d.sleep(d.backoff(failures))
 	}
@@ -337,8 +360,11 @@ func (d *Device) sleep(t time.Duration) {
 // serve greets the relay on l, then processes pushes until l ends.
 func (d *Device) serve(l *link) error {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
-	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{}}})
+	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{ClientVersion: d.cfg.ClientVersion}}})
 	cancel()
+	if Code(err) == pb.ErrorCode_CLIENT_OUTDATED {
+		return fmt.Errorf("%w: %w", ErrOutdated, err)
+	}
 	if err != nil {
 		if lerr := l.Err(); lerr != nil {
 			return lerr

@@ -27,6 +27,7 @@ const (
 	UntrustedDevice                       // the relay offered a device its account does not vouch for (From, Err set)
 	IdentityChanged                       // a peer's phone has a new identity key (Chat set): the safety number changed
 	RetriesExhausted                      // a delivery still failed to decrypt after maxRetries retry receipts; its placeholder stays
+	Outdated                              // the relay refused this client's version; the device stopped (Err says what is needed)
 )
 
 var kindNames = map[EventKind]string{
@@ -34,7 +35,7 @@ var kindNames = map[EventKind]string{
 	Received: "received", Undecryptable: "undecryptable", ReceiptIn: "receipt", LoggedOut: "logged-out",
 	MediaUploaded: "media-uploaded", MediaReceived: "media-received", MediaDownloaded: "media-downloaded",
 	MediaRejected: "media-rejected", Replaced: "replaced", UntrustedDevice: "untrusted-device",
-	IdentityChanged: "identity-changed", RetriesExhausted: "retries-exhausted",
+	IdentityChanged: "identity-changed", RetriesExhausted: "retries-exhausted", Outdated: "outdated",
 }
 
 func (k EventKind) String() string { return kindNames[k] }

@@ -17,7 +17,13 @@ import (
 // startRelay serves an in-process relay for one test.
 func startRelay(t *testing.T) *relay.Server {
 	t.Helper()
-	s, err := relay.Serve(relay.Config{NoSync: true}, "127.0.0.1:0")
+	return startRelayWith(t, relay.Config{})
+}
+
+func startRelayWith(t *testing.T, cfg relay.Config) *relay.Server {
+	t.Helper()
+	cfg.NoSync = true
+	s, err := relay.Serve(cfg, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +75,13 @@ func registerPhone(t *testing.T, ctx context.Context, s *relay.Server, user stri
 // phone's half of pairing (package phone's Scan) by hand.
 func linkCompanion(t *testing.T, ctx context.Context, s *relay.Server, phone *Device, dev uint32, events func(Event)) *Device {
 	t.Helper()
+	return linkCompanionWith(t, ctx, s, phone, dev, Config{Events: events})
+}
+
+// linkCompanionWith is linkCompanion with the companion's Config (the relay
+// and name are filled in).
+func linkCompanionWith(t *testing.T, ctx context.Context, s *relay.Server, phone *Device, dev uint32, cfg Config) *Device {
+	t.Helper()
 	refs := make(chan Ref, 8)
 	type paired struct {
 		d   *Device
@@ -77,7 +90,8 @@ func linkCompanion(t *testing.T, ctx context.Context, s *relay.Server, phone *De
 	done := make(chan paired, 1)
 	name := fmt.Sprintf("%s/%d", phone.self.User, dev)
 	go func() {
-		d, err := Pair(ctx, Config{Name: name, RelayURL: s.WSURL(), RelayKey: s.Key(), Events: events}, func(r Ref) { refs <- r })
+		cfg.Name, cfg.RelayURL, cfg.RelayKey = name, s.WSURL(), s.Key()
+		d, err := Pair(ctx, cfg, func(r Ref) { refs <- r })
 		done <- paired{d, err}
 	}()
 	q, err := e2e.ParseQR((<-refs).QR)

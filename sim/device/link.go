@@ -70,8 +70,12 @@ func dial(ctx context.Context, url string, key wire.KeyPair, relayKey []byte) (*
 func (l *link) readLoop() {
 	for {
 		f, err := l.conn.ReadFrame(context.Background())
-		if wire.CloseReason(err) == closeReplaced {
+		switch wire.CloseReason(err) {
+		case closeReplaced:
 			l.fail(ErrReplaced)
+			return
+		case closeRestartRequired:
+			l.fail(errRestartRequired)
 			return
 		}
 		if err != nil {
@@ -202,9 +206,17 @@ func (l *link) post(ctx context.Context, f *pb.Frame) error {
 	return nil
 }
 
-// closeReplaced is the relay's close reason for a connection that a newer
-// one of the same device replaced.
-const closeReplaced = "replaced"
+// Close reasons the device acts on: a newer connection of the same device
+// replaced this one; the relay wants a just-linked companion to connect
+// again (docs/protocol.md §16.4).
+const (
+	closeReplaced        = "replaced"
+	closeRestartRequired = "restart required"
+)
+
+// errRestartRequired ends a link the relay asked the device to make again
+// at once, without backoff.
+var errRestartRequired = errors.New("the relay asked to reconnect")
 
 // ErrReplaced means another connection of this device (the same keys, from
 // another process or tab) took over at the relay. It is final: reconnecting

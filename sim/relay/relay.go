@@ -62,6 +62,9 @@ type Config struct {
 	// MediaTokenTTL is how long an upload token can start an upload.
 	// Default 10 minutes.
 	MediaTokenTTL time.Duration
+	// Field turns on what real relays do to clients in the field; the
+	// zero value turns none on.
+	Field FieldConfig
 }
 
 func (c Config) withDefaults() Config {

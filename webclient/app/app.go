@@ -23,10 +23,11 @@ const (
 	ScreenExpired                // every ref ran out: "click to reload"
 	ScreenLinked                 // the main screen: chats
 	ScreenReplaced               // the device was opened elsewhere: "use here"
+	ScreenOutdated               // the relay refuses this client's version: "update"
 )
 
 func (s Screen) String() string {
-	return [...]string{"starting", "qr", "expired", "linked", "replaced"}[s]
+	return [...]string{"starting", "qr", "expired", "linked", "replaced", "outdated"}[s]
 }
 
 // Config configures a Client.
@@ -172,6 +173,8 @@ func (c *Client) linked(d *device.Device) {
 			c.pair() // the device wiped itself; a fresh QR code
 		case errors.Is(d.Err(), device.ErrReplaced):
 			c.set(func() { c.screen, c.dev, c.err = ScreenReplaced, nil, d.Err() })
+		case errors.Is(d.Err(), device.ErrOutdated):
+			c.set(func() { c.screen, c.dev, c.err = ScreenOutdated, nil, d.Err() })
 		}
 	}()
 }
@@ -194,7 +197,7 @@ func (c *Client) UseHere() error {
 }
 
 // Screen returns what the client shows, the current ref on the QR screen,
-// and on the expired and replaced screens why.
+// and on the expired, replaced and outdated screens why.
 func (c *Client) Screen() (Screen, device.Ref, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -36,3 +36,24 @@ func newReplaced(u *ui) *replaced {
 }
 
 func (r *replaced) render(screen app.Screen) { r.el.show(screen == app.ScreenReplaced) }
+
+// outdated is the screen shown when the relay refuses this client's
+// version: the relay's message says what version to update to.
+type outdated struct {
+	el, why *elem
+}
+
+func newOutdated() *outdated {
+	o := &outdated{why: el("p", "data-testid", "outdated-why", "class", "outdated-why")}
+	o.el = el("div", "data-testid", "outdated", "class", "outdated").add(
+		textEl("p", "This version of linksim web is no longer supported. Update it to continue."), o.why)
+	o.el.show(false)
+	return o
+}
+
+func (o *outdated) render(screen app.Screen, err error) {
+	o.el.show(screen == app.ScreenOutdated)
+	if screen == app.ScreenOutdated && err != nil {
+		o.why.setText(err.Error())
+	}
+}

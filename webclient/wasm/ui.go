@@ -40,6 +40,7 @@ type ui struct {
 	lastErr    string
 	landing    *landing
 	replaced   *replaced
+	outdated   *outdated
 	main       *mainView // rebuilt for every linked device
 	toast      *elem
 	toastTimer *time.Timer
@@ -66,7 +67,8 @@ func newUI() *ui {
 	)
 	u.landing = newLanding(u)
 	u.replaced = newReplaced(u)
-	u.root.add(u.loading, u.landing.el, u.replaced.el)
+	u.outdated = newOutdated()
+	u.root.add(u.loading, u.landing.el, u.replaced.el, u.outdated.el)
 	listen(document, "click", func(ev js.Value) { // a click elsewhere closes the menu
 		if _, inMenu := closest(ev, `[data-testid="menu"], [data-testid="menu-list"]`, ""); !inMenu {
 			u.post(func() {
@@ -199,6 +201,7 @@ func (u *ui) render() {
 	u.loadingErr.setText(starting).show(starting != "")
 	u.landing.render(screen, ref, err)
 	u.replaced.render(screen)
+	u.outdated.render(screen, err)
 
 	dev := u.app.Device()
 	if screen != app.ScreenLinked {

@@ -47,6 +47,7 @@ const (
 	ErrorCode_KEY_MISMATCH       ErrorCode = 17 // the QR's Noise key is not the waiting companion's
 	ErrorCode_ALREADY_REGISTERED ErrorCode = 18 // this Noise key already has a device
 	ErrorCode_MEDIA_TOO_LARGE    ErrorCode = 19 // a media blob above the relay's size limit
+	ErrorCode_CLIENT_OUTDATED    ErrorCode = 40 // Hello.client_version is below what the relay accepts
 )
 
 // Enum value maps for ErrorCode.
@@ -72,6 +73,7 @@ var (
 		17: "KEY_MISMATCH",
 		18: "ALREADY_REGISTERED",
 		19: "MEDIA_TOO_LARGE",
+		40: "CLIENT_OUTDATED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_UNSPECIFIED":  0,
@@ -94,6 +96,7 @@ var (
 		"KEY_MISMATCH":       17,
 		"ALREADY_REGISTERED": 18,
 		"MEDIA_TOO_LARGE":    19,
+		"CLIENT_OUTDATED":    40,
 	}
 )
 
@@ -1021,6 +1024,7 @@ func (*Ok) Descriptor() ([]byte, []int) {
 // registered); Welcome says who it is and how many deliveries wait.
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientVersion uint32                 `protobuf:"varint,1,opt,name=client_version,json=clientVersion,proto3" json:"client_version,omitempty"` // the client's version; see docs/protocol.md, "Outdated clients"
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1053,6 +1057,13 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
 	return file_linksim_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Hello) GetClientVersion() uint32 {
+	if x != nil {
+		return x.ClientVersion
+	}
+	return 0
 }
 
 type Welcome struct {
@@ -4386,8 +4397,9 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x0e2\x15.linksim.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12:\n" +
 	"\fdevice_lists\x18\x03 \x01(\v2\x17.linksim.v1.DeviceListsR\vdeviceLists\"\x04\n" +
-	"\x02Ok\"\a\n" +
-	"\x05Hello\"p\n" +
+	"\x02Ok\".\n" +
+	"\x05Hello\x12%\n" +
+	"\x0eclient_version\x18\x01 \x01(\rR\rclientVersion\"p\n" +
 	"\aWelcome\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\rR\x06device\x12\x16\n" +
@@ -4638,7 +4650,7 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06height\x18\f \x01(\rR\x06height\x12 \n" +
 	"\fsent_unix_ms\x18\r \x01(\x03R\n" +
 	"sentUnixMs\x12\x1b\n" +
-	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\x87\x03\n" +
+	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\x9c\x03\n" +
 	"\tErrorCode\x12\x15\n" +
 	"\x11ERROR_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -4660,7 +4672,8 @@ const file_linksim_proto_rawDesc = "" +
 	"\bINTERNAL\x10\x10\x12\x10\n" +
 	"\fKEY_MISMATCH\x10\x11\x12\x16\n" +
 	"\x12ALREADY_REGISTERED\x10\x12\x12\x13\n" +
-	"\x0fMEDIA_TOO_LARGE\x10\x13*L\n" +
+	"\x0fMEDIA_TOO_LARGE\x10\x13\x12\x13\n" +
+	"\x0fCLIENT_OUTDATED\x10(*L\n" +
 	"\n" +
 	"CipherType\x12\x16\n" +
 	"\x12CIPHER_UNSPECIFIED\x10\x00\x12\x12\n" +
