@@ -37,6 +37,9 @@ type Message struct {
 	// yet: "Waiting for this message". The sender was asked to send it
 	// again; when it comes, it takes the placeholder's place.
 	Placeholder bool `json:",omitempty"`
+	// Notice marks a line the device itself adds to a chat, not a message
+	// anyone sent: "Your security code with ... changed."
+	Notice bool `json:",omitempty"`
 }
 
 // PlaceholderText is what a client shows for a placeholder message.

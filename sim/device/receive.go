@@ -102,6 +102,9 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 		pt, err = kept, nil
 	} else if err == nil {
 		d.keepPlain(from, m.MessageId, pt)
+		if err := d.notePhoneKey(from, m.Type); err != nil {
+			return err
+		}
 	}
 	if err != nil {
 		return d.askRetry(l, from, m.MessageId, err)

@@ -273,3 +273,11 @@ func (s *Store) CorruptSession(ctx context.Context, a Address) (err error) {
 	// Only the stranger's state: no archived one that would still decrypt.
 	return s.sig.StoreSession(ctx, a.signal(), record.NewSessionFromState(r.SessionState(), s.sig.ser.Session))
 }
+
+// PeerIdentity is the identity key a's last message or bundle came with,
+// if any.
+func (s *Store) PeerIdentity(a Address) ([]byte, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sig.kv.Get(prefixPeerID + a.signal().String())
+}
