@@ -21,6 +21,7 @@ const (
 	Profile   = "profile"
 	Media     = "media"   // images, videos, documents and large history through the media store
 	Browser   = "browser" // runs the web app in headless Chromium
+	Field     = "field"   // failures real clients meet in the field: relay restarts, refusals, ghosts, corrupted sessions
 	// Process and Container label the suites' runs of a flow against the
 	// relay as a child process and in a container.
 	Process   = "process"
@@ -52,7 +53,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, mediaFlows, browserFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows)
 }
 
 // within is the usual wait for something that should happen promptly.
