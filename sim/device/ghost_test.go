@@ -111,3 +111,60 @@ func TestGhostDeviceIsRefusedByEverySender(t *testing.T) {
 		}
 	}
 }
+
+// A ghost device can send, but what it sends is refused: the recipient
+// finds it on no list its account signed.
+func TestMessageFromGhostIsRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := startRelay(t)
+	var aliceSaw untrusted
+	alice := registerPhone(t, ctx, s, "+15550100", aliceSaw.event)
+	bob := registerPhone(t, ctx, s, "+15550101", nil)
+	if _, err := bob.SendText(ctx, alice.Self().User, "from the real bob"); err != nil {
+		t.Fatal(err)
+	}
+	waitMessages(t, ctx, alice, bob.Self().User, 1)
+
+	// The relay makes a ghost with keys it holds, and runs it.
+	st := kv.NewMem()
+	key, err := noiseKey(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := e2e.Open(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := sig.Keys(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Relay().AddGhost(bob.Self().User, key.Public, keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghostAddr := e2e.Address{User: bob.Self().User, Device: id}
+	if err := saveSelf(st, ghostAddr); err != nil {
+		t.Fatal(err)
+	}
+	ghost, err := Open(ctx, Config{Name: "ghost", RelayURL: s.WSURL(), RelayKey: s.Key(), State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ghost.Close()
+	// The ghost sends to alice's phone alone, as a relay-run client would.
+	if err := ghost.SendDirect(ctx, NewMessageID(), alice.Self(), chatContent("from the ghost")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "alice to refuse the ghost", func() bool { return aliceSaw.saw(ghostAddr) })
+	for _, m := range alice.Messages(bob.Self().User) {
+		if m.Text == "from the ghost" {
+			t.Errorf("alice shows the ghost's message %+v", m)
+		}
+	}
+}
+
+func chatContent(text string) *pb.Content {
+	return &pb.Content{Kind: &pb.Content_Chat{Chat: &pb.Chat{Text: text, SentUnixMs: time.Now().UnixMilli()}}}
+}

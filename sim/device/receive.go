@@ -90,6 +90,11 @@ func (d *Device) deliver(l *link, del *pb.Delivery, delivered map[string][]strin
 }
 
 func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map[string][]string) error {
+	if m.Type == pb.CipherType_PREKEY_MESSAGE && !d.sig.HasSession(from) {
+		if ok, err := d.vouchedSender(l, from); err != nil || !ok {
+			return d.refuseSender(from, m.MessageId, err)
+		}
+	}
 	d.cryptoMu.Lock()
 	pt, err := d.sig.Decrypt(d.ctx, from, m.Type, m.Ciphertext)
 	d.cryptoMu.Unlock()

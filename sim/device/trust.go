@@ -2,6 +2,7 @@ package device
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,4 +98,64 @@ func (d *Device) unpinned(targets []e2e.Address) ([]e2e.Address, error) {
 		}
 	}
 	return phones, nil
+}
+
+// vouchedSender reports whether from, a companion starting a session with
+// this device (a PREKEY_MESSAGE), is on its account's signed device list,
+// fetching the list, and the account key from the phone's bundle, when this
+// device does not hold them yet. A ghost device the relay added can send,
+// but its messages are refused.
+func (d *Device) vouchedSender(l *link, from e2e.Address) (bool, error) {
+	if from.Device == 0 {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
+	defer cancel()
+	key, err := d.accountKey(from.User)
+	if err != nil {
+		return false, err
+	}
+	if key == nil {
+		phone := &pb.Address{User: from.User}
+		ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_FetchBundles{FetchBundles: &pb.FetchBundles{Addresses: []*pb.Address{phone}}}})
+		if err != nil {
+			return false, fmt.Errorf("account key of %s: %w", from.User, err)
+		}
+		for _, b := range ans.GetBundles().GetBundles() {
+			if _, err := d.checkBundle(b); err != nil {
+				return false, nil
+			}
+		}
+		if key, err = d.accountKey(from.User); err != nil || key == nil {
+			return false, err
+		}
+	}
+	if vouches(d.lists.get(from.User), key, from.Device) {
+		return true, nil
+	}
+	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_GetDevices{GetDevices: &pb.GetDevices{Users: []string{from.User}}}})
+	if err != nil {
+		return false, fmt.Errorf("device list of %s: %w", from.User, err)
+	}
+	d.lists.put(ans.GetDeviceLists().GetLists()...)
+	return vouches(d.lists.get(from.User), key, from.Device), nil
+}
+
+// vouches reports whether list carries a key index list signed by
+// accountKey that names device.
+func vouches(list *pb.DeviceList, accountKey []byte, device uint32) bool {
+	signed, err := e2e.OpenKeyIndexList(list.GetKeyIndexList(), accountKey)
+	return err == nil && signed.GetUser() == list.GetUser() && slices.Contains(signed.GetValidIndexes(), device)
+}
+
+// refuseSender drops a message from a device its account does not vouch
+// for (err nil), or fails the delivery when that could not be checked.
+func (d *Device) refuseSender(from e2e.Address, id string, err error) error {
+	if err != nil {
+		return fmt.Errorf("check sender %s: %w", from, err)
+	}
+	err = fmt.Errorf("%s: %w: not on the account's signed device list", from, ErrUntrustedDevice)
+	d.log.Warn("refused a message from a device its account does not vouch for", "msg", id, "from", from.String())
+	d.emit(Event{Kind: UntrustedDevice, MessageID: id, From: from, Err: err})
+	return nil
 }
