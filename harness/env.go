@@ -60,6 +60,9 @@ type Config struct {
 	// KeepAlive, if set, overrides devices' ping interval (faster detection
 	// of dead links in fault scenarios).
 	KeepAlive time.Duration
+	// Device, if set, adjusts every device's config before the device
+	// starts: a load runner sets its dialer and prekey count there.
+	Device func(*device.Config)
 }
 
 // Env is one running system under test.
@@ -215,9 +218,13 @@ func (e *Env) User(name string) string {
 func (e *Env) DeviceConfig(name string, st kv.KV) device.Config {
 	url := "ws" + strings.TrimPrefix(e.backend.URL(), "http") + "/ws"
 	if e.cfg.Faults {
-		url = e.Net(name).URL()
+		l, err := e.Net(name)
+		if err != nil {
+			e.t.Fatalf("%v", err)
+		}
+		url = l.URL()
 	}
-	return device.Config{
+	cfg := device.Config{
 		Name:      name,
 		RelayURL:  url,
 		RelayKey:  e.backend.Key(),
@@ -229,6 +236,10 @@ func (e *Env) DeviceConfig(name string, st kv.KV) device.Config {
 		BackoffBase: 20 * time.Millisecond,
 		BackoffMax:  500 * time.Millisecond,
 	}
+	if e.cfg.Device != nil {
+		e.cfg.Device(&cfg)
+	}
+	return cfg
 }
 
 func (e *Env) events(ev device.Event) {

@@ -55,6 +55,17 @@ type Config struct {
 	// Spool keeps media being uploaded or downloaded (see Spool); nil
 	// means DiskSpool{MediaDir}, or MemorySpool{} in a browser.
 	Spool Spool
+	// Dialer opens the TCP connection to the relay's WebSocket; nil means
+	// the default dialer. A load runner sets one per worker process to pick
+	// its own loopback source address: one source address reaches one relay
+	// port through only ~28,000 ephemeral ports. Media transfers use the
+	// shared HTTP client regardless.
+	Dialer wire.DialFunc
+	// PreKeys is how many one-time prekeys a new device uploads; 0 means
+	// 100. The relay asks for more when fewer than 10 are left, so a load
+	// fleet can start with a few (each costs key generation and relay
+	// storage).
+	PreKeys int
 	// ClientVersion is the version the device reports in Hello; 0 means
 	// ClientVersion, this library's.
 	ClientVersion uint32
@@ -88,6 +99,9 @@ func (c Config) withDefaults() Config {
 	c.CallTimeout = orDefault(c.CallTimeout, 10*time.Second)
 	if c.ClientVersion == 0 {
 		c.ClientVersion = ClientVersion
+	}
+	if c.PreKeys <= 0 {
+		c.PreKeys = defaultPreKeys
 	}
 	return c
 }
@@ -334,7 +348,7 @@ func (d *Device) run(l *link) {
 func (d *Device) dial() (*link, error) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
 	defer cancel()
-	return dial(ctx, d.cfg.RelayURL, d.key, d.cfg.RelayKey)
+	return dial(ctx, d.cfg, d.key)
 }
 
 // backoff is a full-jitter delay: uniform in [0, min(max, base*2^n)).

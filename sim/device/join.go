@@ -11,8 +11,9 @@ import (
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
-// registerPreKeys is how many one-time prekeys a new device uploads.
-const registerPreKeys = 100
+// defaultPreKeys is how many one-time prekeys a new device uploads unless
+// Config.PreKeys says otherwise.
+const defaultPreKeys = 100
 
 // Register creates the account user with this device as its phone (device 0)
 // and connects it. cfg.State must not hold a device yet.
@@ -25,7 +26,7 @@ func Register(ctx context.Context, cfg Config, user, pushName string) (*Device, 
 	if err != nil {
 		return fail(err)
 	}
-	keys, err := sig.Keys(registerPreKeys)
+	keys, err := sig.Keys(cfg.PreKeys)
 	if err != nil {
 		l.close()
 		return fail(err)
@@ -62,7 +63,7 @@ func joinLink(ctx context.Context, cfg Config) (*link, *e2e.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := dial(ctx, cfg.RelayURL, key, cfg.RelayKey)
+	l, err := dial(ctx, cfg, key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,7 +171,7 @@ func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv [
 		}
 		return e2e.Address{}, err
 	}
-	keys, err := sig.Keys(registerPreKeys)
+	keys, err := sig.Keys(cfg.PreKeys)
 	if err != nil {
 		return e2e.Address{}, err
 	}

@@ -53,8 +53,8 @@ type link struct {
 	done   chan struct{}
 }
 
-func dial(ctx context.Context, url string, key wire.KeyPair, relayKey []byte) (*link, error) {
-	c, err := wire.Dial(ctx, url, key, relayKey)
+func dial(ctx context.Context, cfg Config, key wire.KeyPair) (*link, error) {
+	c, err := wire.DialVia(ctx, cfg.RelayURL, cfg.Dialer, key, cfg.RelayKey)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/load"
+	"github.com/linksim/linksim/reports"
+)
+
+func loadCmd() *cobra.Command {
+	var (
+		file, out, mix, ramp, linkRamp string
+		mediaSizes, thresholds         []string
+		thresholdFile                  string
+		verbose, plain, worker         bool
+		fl                             load.Definition
+		offlineFor, duration, drain    time.Duration
+		abortGrace, lostAfter          time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "load",
+		Short: "Load-test a relay with many linked devices and score the run",
+		Long: `Run a load test: users arrive at the link rate, each a simulated phone
+that registers and links its native web clients by QR payload; then actions
+arrive at an open-model rate (like k6's constant-arrival-rate and
+ramping-arrival-rate executors: the rate does not slow down when the relay
+does) for --duration, drawn from a mix:
+
+  text       a text message from a random device of a user to a contact
+  media      a document of one of --media-size to a contact; every target
+             device downloads and verifies it
+  read       a device marks a chat read: read receipts flow to the sender
+  offline    a web client closes for --offline-for, then opens again on its
+             state and gets what it missed
+  reconnect  a device's link drops; it reconnects by itself
+
+Every device is real (Noise link, Signal sessions) and every message is
+scored by the ledger: delivered exactly once to every device of the
+recipient and the sender's other devices, in order, intact. The run writes
+the same report folder as 'linksim run' (report.json, junit.xml,
+report.html) and exits 1 when a threshold fails (lost==0, duplicated==0,
+reordered==0, corrupted==0, undecryptable==0, unexpected==0 always apply)
+or an action failed.
+
+A live view shows devices linked, messages/s sent and delivered, delivery
+p50/p99 over the last 5 s, errors and deliveries overdue; plain lines when
+stdout is not a terminal (or with --plain).
+
+The relay runs as its own process by default (--relay process), so the
+figures split client from relay. With --workers N the users are spread over
+N worker processes (each runs users who write to each other, dials from its
+own loopback address 127.0.1.N, and stays under the 20,000-file limit); the
+coordinator merges their live figures and reports.
+
+Anything richer goes in a definition file (--file, YAML or JSON); flags
+given on the command line override it. A definition file:
+
+  name: ramp to 500 msg/s
+  users: 2000
+  companions: 1
+  contacts: 5
+  link: {rate: 200, parallel: 64}      # users/s; each links 1+companions devices
+  messages:
+    stages:                            # ramping arrival rate, per second
+      - {duration: 10s, target: 500}
+      - {duration: 40s, target: 500}
+  mix: {text: 80, media: 2, read: 10, offline: 4, reconnect: 4}
+  media_sizes: [64KiB, 1MiB]
+  offline_for: 3s
+  thresholds: ["msg.deliver p99<250ms", "msg.ack p99<100ms"]
+  abort_on_fail: true
+  prekeys: 16
+  workers: 2
+
+A bad definition is reported, every problem at once, before anything
+starts. Field reference: docs/performance.md, section "Load runs".`,
+		Example: `  linksim load --users 200 --rate 50 --duration 30s
+  linksim load --users 1000 --link-rate 200 --ramp 10s:100,30s:400,10s:0 --mix text=80,read=20
+  linksim load --users 500 --rate 100 --mix text=70,media=5,read=10,offline=10,reconnect=5 --media-size 64KiB,1MiB
+  linksim load --users 300 --rate 200 --threshold 'msg.deliver p99<100ms' --abort-on-fail
+  linksim load --file load.yaml --workers 4 --out out/load`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if worker {
+				return load.ServeWorker(cmd.Context(), os.Stdin, os.Stdout)
+			}
+			def := load.Definition{}
+			if file != "" {
+				var err error
+				if def, err = load.LoadDefinition(file); err != nil {
+					return err
+				}
+			}
+			if err := applyLoadFlags(cmd.Flags(), &def, fl, loadFlagValues{
+				mix: mix, ramp: ramp, linkRamp: linkRamp, mediaSizes: mediaSizes, thresholds: thresholds,
+				thresholdFile: thresholdFile, offlineFor: offlineFor, duration: duration, drain: drain,
+				abortGrace: abortGrace, lostAfter: lostAfter,
+			}); err != nil {
+				return err
+			}
+			def = def.Defaults()
+			if err := def.Check(); err != nil {
+				return err
+			}
+			if err := harness.Prepare(def.Relay); err != nil {
+				return fmt.Errorf("relay %s: %w", def.Relay, err)
+			}
+			opts := load.Options{}
+			if verbose {
+				opts.Log = os.Stderr
+			}
+			view := load.NewView(os.Stdout, def, plain)
+			rep, err := load.Coordinate(cmd.Context(), def, opts, view.Update)
+			view.Close()
+			if err != nil {
+				return err
+			}
+			if err := rep.WriteSummary(os.Stdout); err != nil {
+				return err
+			}
+			if err := rep.WriteDir(out); err != nil {
+				return err
+			}
+			abs, _ := filepath.Abs(filepath.Join(out, "report.html"))
+			fmt.Printf("\nreport: %s\n", abs)
+			return verdict(rep)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&file, "file", "f", "", "a load definition file (YAML or JSON); flags override its fields")
+	f.StringVar(&out, "out", "linksim-load", "directory for report.json, junit.xml and report.html")
+	f.StringVar(&fl.Name, "name", "", `name of the run in the report (default "load")`)
+	f.IntVar(&fl.Users, "users", 0, "users, each a phone (required, at least 2)")
+	f.IntVar(&fl.Companions, "companions", 0, "native web clients linked per user, 0-4 (default 1)")
+	f.IntVar(&fl.Contacts, "contacts", 0, "how many other users each user writes to (default 5)")
+	f.Float64Var(&fl.Link.Rate, "link-rate", 0, "users arriving per second to register and link (default: as fast as --link-parallel allows)")
+	f.StringVar(&linkRamp, "link-ramp", "", "ramping link rate instead, DURATION:TARGET users/s stages like 10s:50,20s:200")
+	f.IntVar(&fl.Link.Parallel, "link-parallel", 0, "users linking at once (default 32)")
+	f.Float64Var(&fl.Messages.Rate, "rate", 0, "actions started per second, constant (open model)")
+	f.StringVar(&ramp, "ramp", "", "ramping action rate instead, DURATION:TARGET stages like 10s:100,1m:100,10s:0")
+	f.Float64Var(&fl.Messages.Start, "start-rate", 0, "the action rate a --ramp starts from")
+	f.StringVar(&mix, "mix", "", "action weights NAME=WEIGHT: text, media, read, offline, reconnect (default text=90,read=10)")
+	f.StringSliceVar(&mediaSizes, "media-size", nil, "sizes a media action picks from, like 64KiB,1MiB (default 64KiB)")
+	f.DurationVar(&offlineFor, "offline-for", 0, "how long an offline action keeps a web client closed (default 2s)")
+	f.DurationVar(&duration, "duration", 0, "how long actions arrive (default: the --ramp's length, or 30s)")
+	f.DurationVar(&drain, "drain", 0, "how long to wait after the last action for every message to arrive (default 30s)")
+	f.StringArrayVar(&thresholds, "threshold", nil, `a threshold such as 'msg.deliver p99<250ms' (repeatable)`)
+	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
+	f.BoolVar(&fl.AbortOnFail, "abort-on-fail", false, "stop the actions as soon as a threshold fails on the live figures (checked every second)")
+	f.DurationVar(&abortGrace, "abort-grace", 0, "how long into the actions thresholds are not yet checked live (default 5s)")
+	f.DurationVar(&lostAfter, "lost-after", 0, "how long a delivery may be outstanding before the live view counts it lost (default 10s)")
+	f.IntVar(&fl.PreKeys, "prekeys", 0, "one-time prekeys each device uploads, 1-200 (default 16; the relay asks for more below 10)")
+	f.IntVar(&fl.MaxInFlight, "max-in-flight", 0, "actions under way at once; an action due beyond it is dropped and counted (default 2000)")
+	f.IntVar(&fl.Workers, "workers", 0, "worker processes to spread the users over (default 1: this process)")
+	f.StringVar(&fl.Relay, "relay", "", `relay backend: "process" (default: the relay as its own process), "embedded", "container", or ws://host:port/ws`)
+	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines")
+	f.BoolVar(&plain, "plain", false, "print plain progress lines even on a terminal")
+	f.BoolVar(&worker, "worker", false, "run as a worker of a coordinating 'linksim load' (job on stdin)")
+	_ = f.MarkHidden("worker")
+	return cmd
+}
+
+// loadFlagValues are the flags that need parsing or conversion before they
+// land in a definition.
+type loadFlagValues struct {
+	mix, ramp, linkRamp, thresholdFile                 string
+	mediaSizes, thresholds                             []string
+	offlineFor, duration, drain, abortGrace, lostAfter time.Duration
+}
+
+// applyLoadFlags copies the flags given on the command line from fl (and
+// v) into def, so they override the definition file.
+func applyLoadFlags(fs *pflag.FlagSet, def *load.Definition, fl load.Definition, v loadFlagValues) error {
+	set := fs.Changed
+	copyIf := func(name string, apply func()) {
+		if set(name) {
+			apply()
+		}
+	}
+	copyIf("name", func() { def.Name = fl.Name })
+	copyIf("users", func() { def.Users = fl.Users })
+	copyIf("companions", func() { def.Companions = fl.Companions })
+	copyIf("contacts", func() { def.Contacts = fl.Contacts })
+	copyIf("link-rate", func() { def.Link.Rate, def.Link.Stages = fl.Link.Rate, nil })
+	copyIf("link-parallel", func() { def.Link.Parallel = fl.Link.Parallel })
+	copyIf("rate", func() { def.Messages.Rate, def.Messages.Stages = fl.Messages.Rate, nil })
+	copyIf("start-rate", func() { def.Messages.Start = fl.Messages.Start })
+	copyIf("abort-on-fail", func() { def.AbortOnFail = fl.AbortOnFail })
+	copyIf("prekeys", func() { def.PreKeys = fl.PreKeys })
+	copyIf("max-in-flight", func() { def.MaxInFlight = fl.MaxInFlight })
+	copyIf("workers", func() { def.Workers = fl.Workers })
+	copyIf("relay", func() { def.Relay = fl.Relay })
+	copyIf("offline-for", func() { def.OfflineFor = load.Duration(v.offlineFor) })
+	copyIf("duration", func() { def.Duration = load.Duration(v.duration) })
+	copyIf("drain", func() { def.Drain = load.Duration(v.drain) })
+	copyIf("abort-grace", func() { def.AbortGrace = load.Duration(v.abortGrace) })
+	copyIf("lost-after", func() { def.LostAfter = load.Duration(v.lostAfter) })
+	if set("ramp") {
+		st, err := load.ParseStages(v.ramp)
+		if err != nil {
+			return fmt.Errorf("--ramp: %w", err)
+		}
+		def.Messages.Rate, def.Messages.Stages = 0, st
+	}
+	if set("link-ramp") {
+		st, err := load.ParseStages(v.linkRamp)
+		if err != nil {
+			return fmt.Errorf("--link-ramp: %w", err)
+		}
+		def.Link.Rate, def.Link.Stages = 0, st
+	}
+	if set("mix") {
+		m, err := load.ParseMix(v.mix)
+		if err != nil {
+			return fmt.Errorf("--mix: %w", err)
+		}
+		def.Mix = m
+	}
+	if set("media-size") {
+		def.MediaSizes = nil
+		for _, s := range v.mediaSizes {
+			size, err := load.ParseSize(s)
+			if err != nil {
+				return fmt.Errorf("--media-size: %w", err)
+			}
+			def.MediaSizes = append(def.MediaSizes, size)
+		}
+	}
+	def.Thresholds = append(def.Thresholds, v.thresholds...)
+	if v.thresholdFile != "" {
+		ts, err := reports.LoadThresholds(v.thresholdFile)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			def.Thresholds = append(def.Thresholds, t.Expr)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// member is one user of the run: a phone and its linked companions.
+type member struct {
+	user *harness.User
+	// contacts are the users this one writes to; readers the users who
+	// write to it, whose chats it marks read.
+	contacts, readers []string
+
+	mu      sync.Mutex
+	offline []bool // per companion: closed by an offline action
+	// busy counts, per companion, the actions using it; an offline action
+	// waits for them (idle) so it never closes a device mid-send.
+	busy []int
+	idle *sync.Cond
+}
+
+// newMember registers user idx and links its companions by QR payload.
+func (r *runner) newMember(ctx context.Context, idx int) (*member, error) {
+	u, err := r.env.NewUser(ctx, fmt.Sprintf("u%06d", idx), r.def.Companions)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range u.Devices() {
+		r.devices.Store(d.Name(), d)
+	}
+	r.live.addLinked(1 + len(u.Webs))
+	m := &member{user: u, offline: make([]bool, len(u.Webs)), busy: make([]int, len(u.Webs))}
+	m.idle = sync.NewCond(&m.mu)
+	return m, nil
+}
+
+// setContacts makes member k write to the Contacts members after it (in a
+// ring), so every user has as many contacts as readers.
+func (r *runner) setContacts() {
+	n := len(r.members)
+	c := min(r.def.Contacts, n-1)
+	for k, m := range r.members {
+		for j := 1; j <= c; j++ {
+			m.contacts = append(m.contacts, r.members[(k+j)%n].user.Phone.Self().User)
+			m.readers = append(m.readers, r.members[(k-j+n)%n].user.Phone.Self().User)
+		}
+	}
+}
+
+// device picks one of m's online devices at random, the phone or a
+// companion that is not closed, and keeps it open until release is called.
+func (m *member) device() (d *device.Device, release func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j := rand.IntN(1 + len(m.user.Webs))
+	if j == 0 || m.offline[j-1] || m.user.Webs[j-1].Device() == nil {
+		return m.user.Phone.Device, func() {}
+	}
+	j--
+	m.busy[j]++
+	return m.user.Webs[j].Device(), func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.busy[j]--; m.busy[j] == 0 {
+			m.idle.Broadcast()
+		}
+	}
+}
+
+func pickOne(s []string) string { return s[rand.IntN(len(s))] }
+
+// picker draws actions by their mix weights.
+type picker struct {
+	names []string
+	cum   []float64
+}
+
+func newPicker(d Definition) picker {
+	names, weights := d.sortedMix()
+	p := picker{names: names}
+	total := 0.0
+	for _, w := range weights {
+		total += w
+		p.cum = append(p.cum, total)
+	}
+	return p
+}
+
+func (p picker) pick() string {
+	x := rand.Float64() * p.cum[len(p.cum)-1]
+	for i, c := range p.cum {
+		if x < c {
+			return p.names[i]
+		}
+	}
+	return p.names[len(p.names)-1]
+}
+
+// act runs one action for a random user.
+func (r *runner) act(ctx context.Context, action string) error {
+	m := r.members[rand.IntN(len(r.members))]
+	if action == ActOffline {
+		return r.offline(ctx, m)
+	}
+	d, release := m.device()
+	defer release()
+	switch action {
+	case ActText:
+		id, err := d.SendText(ctx, pickOne(m.contacts), "load "+device.NewMessageID())
+		if err != nil {
+			r.live.forget(id)
+		}
+		return err
+	case ActMedia:
+		size := int64(r.def.MediaSizes[rand.IntN(len(r.def.MediaSizes))])
+		f := device.MediaFile{Type: pb.MediaType_DOCUMENT, Reader: io.LimitReader(rand.NewChaCha8(seed()), size),
+			MimeType: "application/octet-stream", FileName: "load.bin"}
+		id, err := d.SendMedia(ctx, pickOne(m.contacts), f)
+		if err != nil {
+			r.live.forget(id)
+		}
+		return err
+	case ActRead:
+		return d.MarkRead(ctx, pickOne(m.readers))
+	case ActReconnect:
+		d.Disconnect()
+		return nil
+	}
+	return fmt.Errorf("unknown action %q", action)
+}
+
+func seed() (s [32]byte) {
+	for i := range 4 {
+		v := rand.Uint64()
+		for j := range 8 {
+			s[i*8+j] = byte(v >> (8 * j))
+		}
+	}
+	return s
+}
+
+// offline closes one of m's companions for OfflineFor, then opens it again
+// on its state: what it missed arrives on reconnect.
+func (r *runner) offline(ctx context.Context, m *member) error {
+	if len(m.offline) == 0 {
+		return nil
+	}
+	j := rand.IntN(len(m.offline))
+	m.mu.Lock()
+	if m.offline[j] {
+		m.mu.Unlock()
+		return nil // already away
+	}
+	m.offline[j] = true
+	for m.busy[j] > 0 {
+		m.idle.Wait()
+	}
+	c := m.user.Webs[j]
+	m.mu.Unlock()
+	c.Close()
+	select {
+	case <-time.After(time.Duration(r.def.OfflineFor)):
+	case <-ctx.Done():
+	}
+	// Reopen replaces Webs[j], which no one reads while offline[j] is set.
+	d, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j)
+	if err != nil {
+		return fmt.Errorf("reopen %s/web-%d: %w", m.user.Name, j+1, err)
+	}
+	r.devices.Store(d.Name(), d)
+	m.mu.Lock()
+	m.offline[j] = false
+	m.mu.Unlock()
+	return nil
+}
+
+// download fetches and verifies a media message on the device named name,
+// retrying while the device is closed by an offline action.
+func (r *runner) download(name, chat, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var last error
+	for ctx.Err() == nil {
+		if last != nil {
+			time.Sleep(250 * time.Millisecond)
+		}
+		v, ok := r.devices.Load(name)
+		if !ok {
+			last = errors.New("device unknown")
+			continue
+		}
+		d := v.(*device.Device)
+		msg, ok := findMessage(d, chat, id)
+		if !ok {
+			last = errors.New("message not in its chat")
+			continue
+		}
+		rc, err := d.Download(ctx, msg)
+		if err != nil {
+			last = err
+			continue
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err == nil {
+			return nil
+		}
+		last = err
+	}
+	return fmt.Errorf("%s: download media %s: %w", name, id, last)
+}
+
+func findMessage(d *device.Device, chat, id string) (device.Message, bool) {
+	msgs := d.Messages(chat)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].ID == id {
+			return msgs[i], true
+		}
+	}
+	return device.Message{}, false
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// relayRSS reads the relay's resident memory from its /metrics; 0 when it
+// cannot.
+func relayRSS(ctx context.Context, env *harness.Env) float64 {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Relay().URL()+"/metrics", nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}

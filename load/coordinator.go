@@ -1,0 +1,22 @@
+package load
+
+import (
+	"context"
+
+	"github.com/linksim/linksim/reports"
+)
+
+// Coordinate runs def: in this process when it has one worker, else spread
+// over worker processes (see workers.go). update gets the live figures of
+// the whole run every second.
+func Coordinate(ctx context.Context, def Definition, opts Options, update func(Snapshot)) (*reports.Report, error) {
+	def = def.Defaults()
+	if err := def.Check(); err != nil {
+		return nil, err
+	}
+	if def.Workers <= 1 {
+		opts.Progress = update
+		return Run(ctx, def, opts)
+	}
+	return coordinateWorkers(ctx, def, opts, update)
+}

@@ -1,0 +1,366 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/sim/device"
+)
+
+// Options says how Run runs one process's share of a definition.
+type Options struct {
+	// Shard is the share of the users this process runs; the zero value
+	// runs them all.
+	Shard Shard
+	// Progress, if set, gets a snapshot of the live figures every second
+	// and a last one at the end.
+	Progress func(Snapshot)
+	// Stop, if set, ends the message phase early when closed (a
+	// coordinator's abort); the drain and the report still happen.
+	Stop <-chan struct{}
+	// Log gets the harness's log lines; nil discards them.
+	Log io.Writer
+}
+
+// Shard is worker Index of Count: it runs the users [first, first+n) of
+// Users (see span), who write only to each other, so its ledger is whole.
+type Shard struct {
+	Index, Count int
+	// Source is the local IP address its devices dial the relay from, such
+	// as 127.0.1.1; "" lets the system choose.
+	Source string
+}
+
+// span returns the first user index and the number of users of s.
+func (s Shard) span(users int) (first, n int) {
+	if s.Count <= 1 {
+		return 0, users
+	}
+	first = users * s.Index / s.Count
+	return first, users*(s.Index+1)/s.Count - first
+}
+
+// Scenario names in the report.
+const (
+	ScenarioLink     = "load: link users"
+	ScenarioMessages = "load: message mix"
+)
+
+// Run runs def (its share opts.Shard) and returns the scored report, with
+// thresholds evaluated. The error is for runs that could not start (a bad
+// definition, no relay); a run that started and did badly returns a report
+// that did not pass.
+func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, error) {
+	def = def.Defaults()
+	if err := def.Check(); err != nil {
+		return nil, err
+	}
+	ts, _ := def.thresholds() // Check parsed them
+	r := &runner{def: def, opts: opts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder()}
+	s := harness.NewSession(opts.Log)
+	var report *reports.Report
+	failure := s.Run(func() {
+		env := harness.Start(s, harness.Config{
+			Backend:  def.Relay,
+			Recorder: r.rec,
+			Events:   r.event,
+			Device:   r.deviceConfig,
+			// Devices reconnect with the device package's backoff, not the
+			// harness's test-speed one: thousands of devices retrying every
+			// 20 ms would be a storm of their own.
+		})
+		r.env = env
+		report = r.run(ctx, ts)
+	})
+	if failure != nil {
+		return nil, fmt.Errorf("load %s: %w", def.Name, failure)
+	}
+	return report, nil
+}
+
+// runner is one process's run.
+type runner struct {
+	def  Definition
+	opts Options
+	env  *harness.Env
+	live *tracker
+	rec  *reports.Recorder
+
+	members []*member
+	// devices maps a device's name to its open device, for media downloads
+	// (a reopened companion replaces its entry).
+	devices sync.Map
+	// actions counts the actions under way.
+	actions   sync.WaitGroup
+	inflight  atomic.Int64
+	downloads atomic.Int64
+	actionErr atomic.Int64
+	abort     atomic.Value // string: why the run was stopped early
+}
+
+func (r *runner) deviceConfig(c *device.Config) {
+	c.PreKeys = r.def.PreKeys
+	c.BackoffBase, c.BackoffMax = 0, 0 // the device package's defaults
+	if src := r.opts.Shard.Source; src != "" {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c.Dialer = d.DialContext
+	}
+}
+
+// event feeds the tracker and starts media downloads, as a user opening
+// each media message would: the ledger counts media as delivered once its
+// blob verified on the device.
+func (r *runner) event(e device.Event) {
+	r.live.event(e)
+	if e.Kind == device.MediaReceived {
+		r.downloads.Add(1)
+		go func() {
+			defer r.downloads.Add(-1)
+			if err := r.download(e.Device, e.Chat, e.MessageID); err != nil {
+				r.live.fail(err)
+			}
+		}()
+	}
+}
+
+func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report {
+	stopProgress := r.progress(ctx, ts)
+	defer stopProgress()
+	first, n := r.opts.Shard.span(r.def.Users)
+
+	r.live.setPhase(PhaseLinking)
+	heapBefore, rssBefore := heapInUse(), relayRSS(ctx, r.env)
+	linkStart := time.Now()
+	linkResult := r.link(ctx, first, n)
+	linkTook := time.Since(linkStart)
+	devices := r.live.snapshot().Linked
+	heapAfter, rssAfter := heapInUse(), relayRSS(ctx, r.env)
+
+	r.live.setPhase(PhaseMessaging)
+	msgStart := time.Now()
+	msgResult := r.messages(ctx)
+	r.live.setPhase(PhaseDraining)
+	r.drain(ctx)
+	r.live.setPhase(PhaseDone)
+
+	rep := reports.New(r.rec, reports.Config{Name: r.def.Name, Relay: r.env.Relay().Kind()})
+	msgResult.Duration = time.Since(msgStart)
+	rep.Scenarios = []reports.ScenarioResult{linkResult, msgResult}
+	snap := r.live.snapshot()
+	rep.Meta = map[string]string{
+		"users":           strconv.Itoa(n),
+		"devices":         strconv.Itoa(devices),
+		"link_seconds":    fmt.Sprintf("%.2f", linkTook.Seconds()),
+		"devices_per_s":   fmt.Sprintf("%.1f", float64(devices)/linkTook.Seconds()),
+		"actions":         strconv.FormatInt(snap.Actions, 10),
+		"action_errors":   strconv.FormatInt(snap.Errors, 10),
+		"dropped_actions": strconv.FormatInt(snap.Dropped, 10),
+		"prekeys":         strconv.Itoa(r.def.PreKeys),
+	}
+	if devices > 0 {
+		rep.Meta["client_heap_kib_per_device"] = fmt.Sprintf("%.1f", float64(int64(heapAfter)-int64(heapBefore))/float64(devices)/1024)
+		if rssBefore > 0 && rssAfter > 0 && r.env.Relay().Kind() != harness.Embedded {
+			rep.Meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", float64(rssAfter-rssBefore)/float64(devices)/1024)
+		}
+	}
+	if why, _ := r.abort.Load().(string); why != "" {
+		rep.Meta["aborted"] = why
+	}
+	rep.Evaluate(ts)
+	if r.opts.Progress != nil {
+		r.opts.Progress(snap)
+	}
+	return rep
+}
+
+// progress reports a snapshot every second and, with AbortOnFail, stops
+// the message phase once a threshold fails on the live figures.
+func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		var messagingSince time.Time
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+			}
+			snap := r.live.snapshot()
+			if r.opts.Progress != nil {
+				r.opts.Progress(snap)
+			}
+			if snap.Phase == PhaseMessaging && messagingSince.IsZero() {
+				messagingSince = time.Now()
+			}
+			if r.def.AbortOnFail && !messagingSince.IsZero() && time.Since(messagingSince) > time.Duration(r.def.AbortGrace) {
+				if why := LiveFailure(snap, ts); why != "" {
+					r.abort.CompareAndSwap(nil, why)
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// LiveFailure returns why ts fail on the live figures of snap, or "" while
+// they hold. Thresholds on steps the live figures do not measure are left
+// to the final report.
+func LiveFailure(snap Snapshot, ts reports.Thresholds) string {
+	rep := snap.liveReport()
+	for _, t := range ts {
+		res := t.Evaluate(rep)
+		if !res.Passed && res.Observed != "no samples" {
+			return "threshold " + res.Expr + " failed live: " + res.Message
+		}
+	}
+	return ""
+}
+
+// link registers and links this shard's users at the link rate, at most
+// Link.Parallel at once.
+func (r *runner) link(ctx context.Context, first, n int) reports.ScenarioResult {
+	res := reports.ScenarioResult{Name: ScenarioLink, Status: reports.Passed}
+	start := time.Now()
+	r.live.addTarget(n * (1 + r.def.Companions))
+	r.members = make([]*member, n)
+	slots := make(chan struct{}, r.def.Link.Parallel)
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Int64
+		errMu  sync.Mutex
+		first1 error
+	)
+	pace(ctx, r.def.Link, 0, func(i int) bool {
+		if i >= n {
+			return false
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			m, err := r.newMember(ctx, first+i)
+			if err != nil {
+				r.live.fail(err)
+				if failed.Add(1) == 1 {
+					errMu.Lock()
+					first1 = err
+					errMu.Unlock()
+				}
+				return
+			}
+			r.members[i] = m
+		})
+		return true
+	})
+	wg.Wait()
+	res.Duration = time.Since(start)
+	if f := failed.Load(); f > 0 || ctx.Err() != nil {
+		res.Status = reports.Failed
+		res.Failure = fmt.Sprintf("%d of %d users did not link; first: %v", f, n, errors.Join(first1, ctx.Err()))
+	}
+	r.members = compact(r.members)
+	if len(r.members) >= 2 {
+		r.setContacts()
+	}
+	return res
+}
+
+// compact drops the users that failed to link.
+func compact(ms []*member) []*member {
+	out := ms[:0]
+	for _, m := range ms {
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// messages starts actions at the message rate for Duration and waits for
+// the ones under way.
+func (r *runner) messages(ctx context.Context) reports.ScenarioResult {
+	res := reports.ScenarioResult{Name: ScenarioMessages, Status: reports.Passed}
+	if len(r.members) < 2 {
+		res.Status, res.Failure = reports.Skipped, "fewer than 2 users linked"
+		return res
+	}
+	phase, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		tk := time.NewTicker(100 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-phase.Done():
+				return
+			case <-r.opts.Stop:
+				cancel()
+			case <-tk.C:
+				if r.abort.Load() != nil {
+					cancel()
+				}
+			}
+		}
+	}()
+	mix := newPicker(r.def)
+	pace(phase, r.def.Messages, time.Duration(r.def.Duration), func(int) bool {
+		if r.inflight.Load() >= int64(r.def.MaxInFlight) {
+			r.live.drop()
+			return true
+		}
+		r.inflight.Add(1)
+		r.live.action()
+		act := mix.pick()
+		r.actions.Go(func() {
+			defer r.inflight.Add(-1)
+			if err := r.act(ctx, act); err != nil {
+				r.actionErr.Add(1)
+				r.live.fail(fmt.Errorf("%s: %w", act, err))
+			}
+		})
+		return true
+	})
+	r.actions.Wait()
+	snap := r.live.snapshot()
+	if n := r.actionErr.Load(); n > 0 {
+		res.Status = reports.Failed
+		res.Failure = fmt.Sprintf("%d of %d actions failed; last: %s", n, snap.Actions, snap.LastError)
+	}
+	if why, _ := r.abort.Load().(string); why != "" {
+		res.Status = reports.Failed
+		res.Failure = "aborted: " + why
+	}
+	return res
+}
+
+// drain waits until every message is delivered, or Drain passes.
+func (r *runner) drain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(r.def.Drain))
+	defer cancel()
+	_ = harness.Await(ctx, "every message delivered", func() error {
+		if n := r.live.outstanding(); n > 0 {
+			return fmt.Errorf("%d messages in flight", n)
+		}
+		if n := r.downloads.Load(); n > 0 {
+			return fmt.Errorf("%d media downloads under way", n)
+		}
+		return nil
+	})
+}
