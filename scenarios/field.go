@@ -20,10 +20,13 @@ var fieldFlows = []Flow{
 	{
 		Feature: "Signed device lists", Outcome: "a ghost device the relay adds to an account is refused by every sender",
 		Labels: []string{Field, Security}, Timeout: 30 * time.Second, Run: ghostDevice,
+		// Only the message sent before the ghost: nothing is sent after.
+		Expect: harness.Expect{Messages: 1, Deliveries: 3, Devices: 3},
 	},
 	{
 		Feature: "Reconnect after pairing", Outcome: "a companion the relay asks to reconnect right after linking comes back at once and works",
 		Labels: []string{Field, Pairing}, Timeout: 30 * time.Second, Run: restartAfterPairing,
+		Expect:    harness.Expect{Messages: 3 + 3, Deliveries: 3*2 + 3*2, Devices: 3},
 		Configure: func(c *harness.Config) { c.Relay.Field.RestartAfterPairing = true },
 	},
 	{
@@ -38,10 +41,12 @@ var fieldFlows = []Flow{
 	{
 		Feature: "Replaced connections", Outcome: "a web client opened twice stops the older copy, which shows why, instead of a reconnect loop",
 		Labels: []string{Field, Reconnect}, Timeout: 30 * time.Second, Run: replacedIsFinal,
+		Expect: harness.Expect{Messages: 1, Deliveries: 2, Devices: 2},
 	},
 	{
 		Feature: "Retry receipts", Outcome: "a corrupted session (bad MAC) recovers through a placeholder and one retry",
 		Labels: []string{Field, Messaging}, Timeout: 30 * time.Second, Run: corruptedSession,
+		Expect: harness.Expect{Messages: 2, Deliveries: 2 * 2, Devices: 2},
 	},
 }
 
@@ -85,6 +90,11 @@ func ghostDevice(ctx context.Context, env *harness.Env) error {
 		to := bobUser
 		if d.Self().User == bobUser {
 			to = aliceUser
+		}
+		// Every sender knows bob's list with the ghost, as it would after
+		// one stale send: so no send gets as far as the relay.
+		if _, err := d.Devices(ctx, bobUser); err != nil {
+			return err
 		}
 		_, err := d.SendText(ctx, to, "not for the ghost")
 		if !errors.Is(err, device.ErrUntrustedDevice) {
