@@ -167,8 +167,9 @@ func replacedIsFinal(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	first, name := bob.Webs[0], bob.Web(0).Name()
-	// The same device opened in a second tab.
-	second, err := env.NewCompanion(name+" (second tab)", bob.States[0])
+	// The same device (so the same name in the ledger) opened in a second
+	// tab.
+	second, err := env.NewCompanion(name, bob.States[0])
 	if err != nil {
 		return err
 	}
@@ -198,7 +199,7 @@ func replacedIsFinal(ctx context.Context, env *harness.Env) error {
 	if s, _, _ := first.Screen(); s != app.ScreenReplaced {
 		return fmt.Errorf("the replaced tab moved on to the %s screen: it took the device back", s)
 	}
-	return nil
+	return clean(ctx, env)
 }
 
 func corruptedSession(ctx context.Context, env *harness.Env) error {
