@@ -139,6 +139,9 @@ type Device struct {
 	cryptoMu sync.Mutex
 	lists    *lists
 	inbox    inbox
+	// vouchMu makes the phone's changes of its signed device list one at
+	// a time, each read from the last.
+	vouchMu sync.Mutex
 
 	mu      sync.Mutex
 	current *link         // nil while offline

@@ -29,6 +29,8 @@ func (d *Device) Vouched() ([]uint32, error) {
 // VouchFor signs a device list that adds companion k, before the phone
 // links it, so that its peers accept it as soon as it exists.
 func (d *Device) VouchFor(ctx context.Context, k uint32) error {
+	d.vouchMu.Lock()
+	defer d.vouchMu.Unlock()
 	ids, err := d.Vouched()
 	if err == nil {
 		err = d.signDevices(ctx, append(ids, k))
@@ -40,7 +42,9 @@ func (d *Device) VouchFor(ctx context.Context, k uint32) error {
 }
 
 // signDevices signs the list of companions the phone vouches for and hands
-// it to the relay, which gives it out with the account's keys.
+// it to the relay, which gives it out with the account's keys. Callers
+// hold vouchMu (but Register, before anything else runs): the relay refuses
+// a list older than the one it has.
 func (d *Device) signDevices(ctx context.Context, companions []uint32) error {
 	if !d.Primary() {
 		return fmt.Errorf("only the phone signs the device list")
@@ -66,6 +70,8 @@ func (d *Device) signDevices(ctx context.Context, companions []uint32) error {
 // revoke signs a list without the companions in gone, once they are
 // unlinked: by the phone, or by themselves.
 func (d *Device) revoke(ctx context.Context, gone []uint32) error {
+	d.vouchMu.Lock()
+	defer d.vouchMu.Unlock()
 	ids, err := d.Vouched()
 	if err != nil {
 		return err
