@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -60,13 +59,7 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // DialVia is Dial with the TCP connection opened by dial (nil: the default
 // dialer), e.g. from a chosen source address.
 func DialVia(ctx context.Context, url string, dial DialFunc, local KeyPair, relayKey []byte) (*Conn, error) {
-	var opts *websocket.DialOptions
-	if dial != nil {
-		// The connection is hijacked for the WebSocket, so the transport
-		// pools nothing and can be dropped after the handshake.
-		opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dial}}}
-	}
-	ws, _, err := websocket.Dial(ctx, url, opts)
+	ws, _, err := websocket.Dial(ctx, url, dialOptions(dial))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
