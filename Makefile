@@ -61,12 +61,12 @@ chaos:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./sim/... ./phone/... ./reports/...
 
-# The relay under the floods of issue 12 at full size (17,000 keep-alives,
-# 300,000 upload-token requests, 180 MB for an offline device, 2,000
-# link-and-remove cycles): its RSS, open files, and the time a fresh phone
-# and companion then take. Figures in docs/performance.md.
+# The relay under each flood of issue 12 at two sizes (up to 19,000
+# keep-alives, 300,000 upload-token requests, 180 MB for an offline device,
+# 2,000 link-and-remove cycles): its RSS, heap, open files, and the time a
+# fresh phone and companion then take. Figures in docs/performance.md.
 flood:
-	$(GO) test -run '^$$' -bench BenchmarkFloods -benchtime 1x -timeout 30m -v ./sim/relay
+	$(GO) test -run '^$$' -bench BenchmarkFloods -benchtime 1x -timeout 30m -v ./sim/relay -args -flood
 
 # Browser benchmarks (pairing in Chromium, gozxing vs zbarimg, memory per
 # page); figures in docs/performance.md.

@@ -186,9 +186,11 @@ func TestTwoIdenticalRunsCompareClean(t *testing.T) {
 	if noisy == 0 {
 		t.Error("the generated runs have no p99 noise, so this test proves nothing")
 	}
-	// The same system twice as slow is caught.
-	if got := mustCompare(t, jitteryRun(1, 1), jitteryRun(1001, 2), Tolerance{}); len(got) == 0 {
-		t.Error("a run twice as slow should regress")
+	// The same system 1.5 times as slow is caught.
+	for seed := uint64(1); seed <= 10; seed++ {
+		if got := mustCompare(t, jitteryRun(seed, 1), jitteryRun(seed+2000, 1.5), Tolerance{}); len(got) == 0 {
+			t.Errorf("seed %d: a run 1.5 times as slow should regress", seed)
+		}
 	}
 }
 

@@ -32,6 +32,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	if c.Thresholds == nil {
 		c.Thresholds = []ThresholdResult{}
 	}
+	if c.ScenarioTotals == nil {
+		c.ScenarioTotals = []ScenarioTotals{}
+	}
 	if c.Ledger.Problems == nil {
 		c.Ledger.Problems = []Problem{}
 	}
@@ -80,6 +83,9 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 		f.Metrics = NewMetrics()
 	}
 	if err := f.Metrics.setScopes(scopes.ScenarioMetrics); err != nil {
+		return err
+	}
+	if err := checkScenarioTotals(f.ScenarioTotals); err != nil {
 		return err
 	}
 	*r = Report(f)

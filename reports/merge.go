@@ -38,6 +38,7 @@ func (r *Report) Merge(o *Report) {
 	r.Duration = end.Sub(r.Start)
 
 	r.Ledger.Totals = r.Ledger.Totals.Add(o.Ledger.Totals)
+	r.ScenarioTotals = mergeScenarioTotals(r.ScenarioTotals, o.ScenarioTotals)
 	r.Ledger.Problems = append(slices.Clip(r.Ledger.Problems), o.Ledger.Problems...)
 	// Keep problems grouped by kind, worst first, as Check lists them.
 	slices.SortStableFunc(r.Ledger.Problems, func(a, b Problem) int {

@@ -3,7 +3,8 @@ package reports
 import (
 	"bytes"
 	"errors"
-	"runtime/debug"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,12 +77,27 @@ func TestNDJSONSinkReportsAWriteError(t *testing.T) {
 	}
 }
 
-func TestRevisionFromBuildInfo(t *testing.T) {
-	bi := &debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "f4370c0"}, {Key: "vcs.modified", Value: "true"}}}
-	if got := revisionOf(bi); got != "f4370c0-dirty" {
-		t.Errorf("revision = %q", got)
+func TestStreamReachesTheFileWhileTheRunIsQuiet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.ndjson")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := revisionOf(&debug.BuildInfo{}); got != "" {
-		t.Errorf("no vcs settings: revision = %q", got)
+	defer f.Close()
+	sink := NewNDJSONSink(f)
+	defer sink.Close()
+	rec := NewRecorder()
+	rec.AddSink(sink)
+	rec.Connect("alice/phone") // and then nothing more for a while
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), `"device":"alice/phone"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the last event before a quiet spell never reached the file")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -43,11 +43,13 @@ type Report struct {
 	// before every scenario ran. It never passes.
 	Interrupted bool `json:"interrupted,omitzero"`
 
-	Scenarios  []ScenarioResult  `json:"scenarios"`
-	Metrics    *Metrics          `json:"metrics"`
-	Ledger     Ledger            `json:"ledger"`
-	Thresholds []ThresholdResult `json:"thresholds"`
-	Timeline   Timeline          `json:"timeline"`
+	Scenarios []ScenarioResult `json:"scenarios"`
+	Metrics   *Metrics         `json:"metrics"`
+	Ledger    Ledger           `json:"ledger"`
+	// ScenarioTotals are each scenario's own ledger totals, by name.
+	ScenarioTotals []ScenarioTotals  `json:"scenario_ledgers"`
+	Thresholds     []ThresholdResult `json:"thresholds"`
+	Timeline       Timeline          `json:"timeline"`
 }
 
 // Config says how New builds a report. The zero value is valid.
@@ -65,14 +67,9 @@ type Config struct {
 // New builds the report of everything rec recorded until now: it checks the
 // ledger, derives the message latencies and adds the recorded steps to the
 // metrics, and lays out the timeline.
-// Meta[MetaRevision] gets the binary's git revision when the build recorded it.
 func New(rec *Recorder, cfg Config) *Report {
 	end := rec.Elapsed()
-	r := FromEvents(rec.Events(), rec.Start(), end, cfg)
-	if rev := Revision(); rev != "" {
-		r.Meta = map[string]string{MetaRevision: rev}
-	}
-	return r
+	return FromEvents(rec.Events(), rec.Start(), end, cfg)
 }
 
 // FromEvents builds a report from events recorded elsewhere (a replayed log, a
@@ -84,6 +81,7 @@ func FromEvents(events []Event, start time.Time, duration time.Duration, cfg Con
 	}
 	r := &Report{Name: cfg.Name, Start: start, Duration: duration, Relay: cfg.Relay, Metrics: NewMetrics()}
 	r.Ledger = Check(events, cfg.Ledger)
+	r.ScenarioTotals = scenarioTotals(events, cfg.Ledger)
 	scopes := map[string]Scope{} // message id → the scenario that sent it
 	for _, e := range events {
 		switch e.Kind {
@@ -224,7 +222,7 @@ func (r *Report) WriteDir(dir string) error {
 	for name, write := range map[string]func(*os.File) error{
 		JSONFile:  func(f *os.File) error { return r.WriteJSON(f) },
 		JUnitFile: func(f *os.File) error { return r.WriteJUnit(f) },
-		HTMLFile:  func(f *os.File) error { return r.WriteHTML(f) },
+		HTMLFile:  func(f *os.File) error { return r.writeHTML(f, dir) },
 	} {
 		if err := writeFile(filepath.Join(dir, name), write); err != nil {
 			return err

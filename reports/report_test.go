@@ -64,6 +64,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		{"name", got.Name, r.Name}, {"duration", got.Duration, r.Duration}, {"relay", got.Relay, r.Relay},
 		{"meta", got.Meta, r.Meta}, {"scenarios", got.Scenarios, r.Scenarios},
 		{"ledger totals", got.Ledger.Totals, r.Ledger.Totals}, {"problems", got.Ledger.Problems, r.Ledger.Problems},
+		{"scenario ledgers", got.ScenarioTotals, r.ScenarioTotals},
 		{"thresholds", got.Thresholds, r.Thresholds}, {"timeline", got.Timeline, r.Timeline},
 		{"metrics", got.Metrics.Summaries(), r.Metrics.Summaries()}, {"passed", got.Passed(), r.Passed()},
 	} {

@@ -52,12 +52,16 @@ func (t Threshold) Evaluate(r *Report) ThresholdResult {
 		return t.evaluateRate(r)
 	}
 	if count, ok := counters[t.metric]; ok && t.agg == "" {
-		n := count(r.Ledger.Totals)
+		totals, ok := t.totals(r, &res)
+		if !ok {
+			return res
+		}
+		n := count(totals)
 		res.Observed = strconv.Itoa(n)
 		res.Passed = compare(float64(n), t.op, t.value)
 		if !res.Passed {
-			res.Message = fmt.Sprintf("%s was %d, want %s %s", t.metric, n, t.op, strconv.FormatFloat(t.value, 'f', -1, 64))
-			res.Examples = examples(r.Ledger, t.metric, 3)
+			res.Message = fmt.Sprintf("%s was %d, want %s %s", t.metric+t.sel.String(), n, t.op, strconv.FormatFloat(t.value, 'f', -1, 64))
+			res.Examples = t.examples(r)
 		}
 		return res
 	}
@@ -110,20 +114,46 @@ func (t Threshold) Evaluate(r *Report) ThresholdResult {
 // no samples does.
 func (t Threshold) evaluateRate(r *Report) ThresholdResult {
 	res := ThresholdResult{Expr: t.Expr}
-	n, of := rates[t.metric](r.Ledger.Totals)
+	totals, ok := t.totals(r, &res)
+	if !ok {
+		return res
+	}
+	n, of := rates[t.metric](totals)
 	if of == 0 {
 		res.Observed = "no messages"
-		res.Message = fmt.Sprintf("no messages were recorded, so the %s rate cannot be checked", t.metric)
+		res.Message = fmt.Sprintf("no messages were recorded, so the %s rate cannot be checked", t.metric+t.sel.String())
 		return res
 	}
 	rate := float64(n) / float64(of)
 	res.Observed = fmt.Sprintf("%s (%d of %d)", strconv.FormatFloat(rate, 'g', 3, 64), n, of)
 	res.Passed = compare(rate, t.op, t.value)
 	if !res.Passed {
-		res.Message = fmt.Sprintf("%s rate was %s, want %s %s", t.metric, res.Observed, t.op, strconv.FormatFloat(t.value, 'f', -1, 64))
-		res.Examples = examples(r.Ledger, t.metric, 3)
+		res.Message = fmt.Sprintf("%s rate was %s, want %s %s", t.metric+t.sel.String(), res.Observed, t.op, strconv.FormatFloat(t.value, 'f', -1, 64))
+		res.Examples = t.examples(r)
 	}
 	return res
+}
+
+// totals are the ledger totals t judges: the run's, or those of the
+// scenarios its scope selects. When the scope selects none, it fills res
+// as a failure (a rule on nothing must not pass) and returns false.
+func (t Threshold) totals(r *Report, res *ThresholdResult) (Totals, bool) {
+	totals, ok := r.SelectTotals(t.sel)
+	if !ok {
+		res.Observed = "no scenario"
+		res.Message = fmt.Sprintf("no scenario with messages matches %s, so %s cannot be checked", t.sel, t.metric+t.sel.String())
+	}
+	return totals, ok
+}
+
+// examples returns the first problem lines behind a failing ledger counter
+// of the whole run; a scoped counter has none, since problems do not say
+// which scenario they belong to.
+func (t Threshold) examples(r *Report) []string {
+	if !t.sel.IsZero() {
+		return nil
+	}
+	return examples(r.Ledger, t.metric, 3)
 }
 
 func compare(a float64, op string, b float64) bool {

@@ -113,9 +113,12 @@ func isOpByte(c byte) bool { return c == '<' || c == '>' || c == '=' || c == '!'
 
 // ParseThreshold parses one expression:
 //
-//	msg.deliver p99 < 250ms     a step, an aggregation, a comparison, a duration
-//	msg.deliver count >= 10     count compares with a whole number
-//	lost == 0                   a counter compares with a whole number
+//	msg.deliver p99 < 250ms                 a step, an aggregation, a comparison, a duration
+//	msg.deliver count >= 10                 count compares with a whole number
+//	msg.deliver{label:!fault} p99 < 50ms    a step over the scenarios a scope selects
+//	msg.deliver{scenario:"Messaging: ..."} p50<20ms
+//	lost == 0                               a counter compares with a whole number
+//	undecryptable rate < 0.001              a counter's share of its total, 0 to 1
 //
 // Spaces between the parts are optional. See docs/reports.md for the grammar.
 func ParseThreshold(expr string) (Threshold, error) {
@@ -129,10 +132,8 @@ func ParseThreshold(expr string) (Threshold, error) {
 	}
 	t.metric = l.take(isNameByte)
 	_, isCounter := counters[t.metric]
+	l.skipSpace()
 	if l.pos < len(l.src) && l.src[l.pos] == '{' {
-		if isCounter {
-			return t, l.fail(l.pos, "ledger counters are run-wide; a {...} scope applies to steps only (like msg.deliver{label:!fault} p99<250ms)")
-		}
 		sel, err := l.selector()
 		if err != nil {
 			return t, err

@@ -14,7 +14,10 @@ func TestParseScopedThresholdsAndRates(t *testing.T) {
 		{`msg.deliver{scenario:"Messaging: delivers, to all"} p99<50ms`, Selector{Scenario: "Messaging: delivers, to all"}},
 		{`msg.deliver{label:!fault} p99<50ms`, Selector{Without: []string{"fault"}}},
 		{`msg.deliver{ label: smoke , label:!fault } count>=1`, Selector{With: []string{"smoke"}, Without: []string{"fault"}}},
+		{`msg.deliver {label:fault} p50<1s`, Selector{With: []string{"fault"}}},
 		{`undecryptable rate<0.001`, Selector{}},
+		{`lost{label:!fault}==0`, Selector{Without: []string{"fault"}}},
+		{`late{scenario:"a"} rate<0.1`, Selector{Scenario: "a"}},
 		{`delivered rate >= 0.999`, Selector{}},
 	} {
 		th, err := ParseThreshold(tc.expr)
@@ -31,7 +34,6 @@ func TestParseScopedThresholdsAndRates(t *testing.T) {
 		column int
 		want   string
 	}{
-		{`lost{label:fault}==0`, 5, "ledger counters are run-wide"},
 		{`msg.deliver{label fault} p99<1s`, 19, "expected : after label"},
 		{`msg.deliver{team:x} p99<1s`, 13, `expected scenario:"name" or label:name`},
 		{`msg.deliver{scenario:"a} p99<1s`, 22, "unterminated quoted name"},
@@ -93,6 +95,13 @@ func TestScopedThresholdsLeaveFaultScenariosOut(t *testing.T) {
 		{"undecryptable rate<0.001", false, "0.00943 (1 of 106)", "undecryptable rate was 0.00943 (1 of 106), want < 0.001"},
 		{"undecryptable rate<0.01", true, "0.00943 (1 of 106)", ""},
 		{"delivered rate>=0.99", true, "0.991 (105 of 106)", ""},
+		// Ledger counters and rates take scopes too.
+		{"undecryptable{label:!fault}==0", true, "0", ""},
+		{"undecryptable{label:fault}==0", false, "1", "undecryptable{label:fault} was 1, want == 0"},
+		{"undecryptable{label:!fault} rate<0.001", true, "0 (0 of 100)", ""},
+		{`messages{scenario:"Network faults: half-open link"}==6`, true, "6", ""},
+		{"lost{label:browser}==0", false, "no scenario",
+			"no scenario with messages matches {label:browser}, so lost{label:browser} cannot be checked"},
 	})
 	empty := FromEvents(nil, time.Now(), time.Second, Config{})
 	th, _ := ParseThreshold("lost rate<0.01")
@@ -118,7 +127,13 @@ func TestScopedMetricsSurviveJSONAndMerge(t *testing.T) {
 	if a, b := got.Metrics.Select(sel).Summary(StepDeliver), r.Metrics.Select(sel).Summary(StepDeliver); a != b || a.Count != 100 {
 		t.Errorf("after a round trip {label:!fault} msg.deliver is %+v, want %+v", a, b)
 	}
+	if len(got.ScenarioTotals) != 2 || got.ScenarioTotals[1].Totals.Undecryptable != 1 {
+		t.Errorf("after a round trip the scenario ledgers are %+v", got.ScenarioTotals)
+	}
 	got.Merge(r)
+	if tot, _ := got.SelectTotals(Selector{With: []string{"fault"}}); tot.Messages != 12 || tot.Undecryptable != 2 {
+		t.Errorf("merged fault scenario totals = %+v, want 12 messages, 2 undecryptable", tot)
+	}
 	if n := got.Metrics.Select(Selector{Scenario: "Messaging: delivers"}).Summary(StepDeliver).Count; n != 200 {
 		t.Errorf("merged scenario count = %d, want 200", n)
 	}

@@ -216,7 +216,7 @@ func TestThresholdFailureHasItsOwnExitCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if rows[0] != strings.Join(csvHeader, ",") || len(rows) < 10 || !strings.Contains(string(b), ",decrypt,") {
+	if !strings.HasPrefix(rows[0], "at_ns,kind,device,") || len(rows) < 10 || !strings.Contains(string(b), ",decrypt,") {
 		t.Errorf("events.csv has %d rows, header %q, want the header and the run's events with decryptions", len(rows), rows[0])
 	}
 }

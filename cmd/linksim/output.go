@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/linksim/linksim/reports"
 )
@@ -78,17 +73,15 @@ func (o outputs) open() (*eventStreams, error) {
 		return f
 	}
 	if f := create("json", o.json); f != nil {
-		s.json = bufio.NewWriter(f)
+		s.sinks = append(s.sinks, reports.NewNDJSONSink(f))
 	}
 	if f := create("csv", o.csv); f != nil {
-		s.csv = csv.NewWriter(f)
-		s.csv.Write(csvHeader)
+		s.sinks = append(s.sinks, reports.NewCSVSink(f))
 	}
 	if len(errs) > 0 {
 		s.Close()
 		return nil, errors.Join(errs...)
 	}
-	s.startFlushing(250 * time.Millisecond)
 	return s, nil
 }
 
@@ -105,114 +98,41 @@ func checkWritableDir(dir string) error {
 	return os.Remove(f.Name())
 }
 
-// eventStreams writes each recorded event to the --out json file (NDJSON:
-// one reports.Event as JSON a line, report.json's event form) and the --out
-// csv file (csvHeader's columns). Writes are buffered and flushed a few
-// times a second, so the files follow the run closely without a write per
-// event.
+// eventStreams writes each recorded event to the --out json file and the
+// --out csv file, through reports' stream sinks (NDJSON and CSV of
+// reports.Event, docs/reports.md), which follow the run within a quarter of
+// a second.
 type eventStreams struct {
-	files     []*os.File
-	stop      chan struct{}
-	done      chan struct{}
+	files []*os.File
+	sinks []*reports.StreamSink
+
 	closeOnce sync.Once
-
-	mu   sync.Mutex
-	json *bufio.Writer
-	csv  *csv.Writer
-	err  error // the first write error; Close returns it
+	err       error // what Close met; later calls return it again
 }
-
-var csvHeader = []string{"at_ns", "kind", "device", "msg", "stream", "to", "digest", "name", "value_ns", "receipt", "detail", "id"}
 
 // Write records e in every stream; it is a reports.Recorder watcher.
 func (s *eventStreams) Write(e reports.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.json != nil {
-		b, err := json.Marshal(e)
-		if err == nil {
-			s.json.Write(append(b, '\n'))
-		}
-		s.setErr(err)
-	}
-	if s.csv != nil {
-		s.csv.Write(csvRow(e))
-	}
-}
-
-func csvRow(e reports.Event) []string {
-	opt := func(set bool, v string) string {
-		if !set {
-			return ""
-		}
-		return v
-	}
-	return []string{
-		strconv.FormatInt(int64(e.At), 10), e.Kind.String(), e.Device, e.Msg, e.Stream,
-		strings.Join(e.To, " "), opt(!e.Digest.IsZero(), e.Digest.String()), e.Name,
-		opt(e.Value != 0, strconv.FormatInt(int64(e.Value), 10)), opt(e.Receipt != 0, e.Receipt.String()),
-		e.Detail, opt(e.ID != 0, strconv.FormatUint(e.ID, 10)),
-	}
-}
-
-func (s *eventStreams) setErr(err error) {
-	if s.err == nil && err != nil {
-		s.err = err
-	}
-}
-
-func (s *eventStreams) startFlushing(every time.Duration) {
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-				s.mu.Lock()
-				s.flush()
-				s.mu.Unlock()
-			}
-		}
-	}()
-}
-
-// flush pushes buffered events to the files. s.mu must be held.
-func (s *eventStreams) flush() {
-	if s.json != nil {
-		s.setErr(s.json.Flush())
-	}
-	if s.csv != nil {
-		s.csv.Flush()
-		s.setErr(s.csv.Error())
+	for _, k := range s.sinks {
+		k.Record(e)
 	}
 }
 
 // Close flushes and closes the files, and returns the first error any
-// write met. Later calls only return that error.
+// write met. Events recorded afterwards are dropped.
 func (s *eventStreams) Close() error {
 	s.closeOnce.Do(func() {
-		if s.stop != nil {
-			close(s.stop)
-			<-s.done
+		var errs []error
+		for _, k := range s.sinks {
+			errs = append(errs, k.Close())
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.flush()
 		for _, f := range s.files {
-			s.setErr(f.Close())
+			errs = append(errs, f.Close())
 		}
-		s.json, s.csv = nil, nil // events after Close are dropped, not written to closed files
+		if err := errors.Join(errs...); err != nil {
+			s.err = fmt.Errorf("--out %w", err)
+		}
 	})
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return fmt.Errorf("--out event stream: %w", s.err)
-	}
-	return nil
+	return s.err
 }
 
 // abs is path made absolute for printing, or path as given.

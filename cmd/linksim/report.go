@@ -49,6 +49,20 @@ both runs. Exits 1 when any is found.`,
 	compare.Flags().Float64Var(&tol.Relative, "ratio", 0, "relative growth that counts as a regression (0: 0.10)")
 	compare.Flags().DurationVar(&tol.Absolute, "min", 0, "absolute growth below which nothing counts (0: 1ms)")
 	compare.Flags().IntVar(&tol.MinSamples, "min-samples", 0, "samples a step needs in both runs before its percentiles are compared (0: 30)")
-	cmd.AddCommand(compare)
+	cmd.AddCommand(compare, &cobra.Command{
+		Use:   "csv REPORT.json",
+		Short: "Print every step's latency as CSV, for the run and per scenario",
+		Long: `Print the latency of every step in REPORT.json as CSV: first the whole run,
+then each scenario (columns scenario, labels, step, count, min_ns, p50_ns,
+p90_ns, p99_ns, p999_ns, max_ns, mean_ns).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := reports.Load(args[0])
+			if err != nil {
+				return err
+			}
+			return r.WriteCSV(cmd.OutOrStdout())
+		},
+	})
 	return cmd
 }

@@ -8,8 +8,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-// dialOptions opens the WebSocket's TCP connection with dial (nil: the
-// default dialer).
+// dialOptions opens the WebSocket's TCP connection through dial, if set.
 func dialOptions(dial DialFunc) *websocket.DialOptions {
 	if dial == nil {
 		return nil

@@ -2,6 +2,6 @@ package wire
 
 import "github.com/coder/websocket"
 
-// dialOptions is nil in a browser: its WebSocket opens its own connection,
-// so dial cannot be honoured there.
+// dialOptions ignores dial: in a browser the page's WebSocket opens the
+// connection, and no source address can be chosen.
 func dialOptions(DialFunc) *websocket.DialOptions { return nil }
