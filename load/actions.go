@@ -22,9 +22,14 @@ import (
 // member is one user of the run: a phone and its linked companions.
 type member struct {
 	user *harness.User
-	// contacts are the users this one writes to; readers the users who
-	// write to it, whose chats it marks read.
+	// contacts are the users this one writes text to; readers the users
+	// who write to it, whose chats it marks read.
 	contacts, readers []string
+	// mediaTo is the user this one sends media to, in a chat of media only:
+	// the ledger counts a media message as received when its file has been
+	// verified, later than a text that followed it would be, so a chat
+	// mixing both would read as reordered.
+	mediaTo string
 
 	mu      sync.Mutex
 	offline []bool // per companion: closed by an offline action
@@ -49,15 +54,21 @@ func (r *runner) newMember(ctx context.Context, idx int) (*member, error) {
 	return m, nil
 }
 
-// setContacts makes member k write to the Contacts members after it (in a
-// ring), so every user has as many contacts as readers.
+// setContacts makes member k write texts to the Contacts members after it
+// (in a ring), so every user has as many contacts as readers, and media to
+// the next one after those.
 func (r *runner) setContacts() {
 	n := len(r.members)
 	c := min(r.def.Contacts, n-1)
+	user := func(k int) string { return r.members[(k+n)%n].user.Phone.Self().User }
 	for k, m := range r.members {
 		for j := 1; j <= c; j++ {
-			m.contacts = append(m.contacts, r.members[(k+j)%n].user.Phone.Self().User)
-			m.readers = append(m.readers, r.members[(k-j+n)%n].user.Phone.Self().User)
+			m.contacts = append(m.contacts, user(k+j))
+			m.readers = append(m.readers, user(k-j))
+		}
+		m.mediaTo = user(k + c + 1)
+		if c+1 >= n {
+			m.mediaTo = "" // no chat left for media alone; Check refuses media then
 		}
 	}
 }
@@ -130,7 +141,10 @@ func (r *runner) act(ctx context.Context, action string) error {
 		size := int64(r.def.MediaSizes[rand.IntN(len(r.def.MediaSizes))])
 		f := device.MediaFile{Type: pb.MediaType_DOCUMENT, Reader: io.LimitReader(rand.NewChaCha8(seed()), size),
 			MimeType: "application/octet-stream", FileName: "load.bin"}
-		id, err := d.SendMedia(ctx, pickOne(m.contacts), f)
+		if m.mediaTo == "" {
+			return errors.New("no user left to send media to in a chat of its own (users must exceed contacts+1)")
+		}
+		id, err := d.SendMedia(ctx, m.mediaTo, f)
 		if err != nil {
 			r.live.forget(id)
 		}

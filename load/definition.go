@@ -278,6 +278,10 @@ func (d Definition) Check() error {
 	if total <= 0 && d.Messages.Rate+d.Messages.Start+maxTarget(d.Messages) > 0 {
 		bad("mix: every weight is 0; give an action a weight, like text=1")
 	}
+	if d.Mix[ActMedia] > 0 && d.Users >= 2 && d.Users/max(d.Workers, 1) < d.Contacts+2 {
+		bad("mix: media needs more than contacts+1 users per worker (media goes to a chat of its own); have %d users per worker and contacts %d",
+			d.Users/max(d.Workers, 1), d.Contacts)
+	}
 	if d.Companions == 0 && d.Mix[ActOffline] > 0 {
 		bad("mix: offline needs companions (companions is 0)")
 	}

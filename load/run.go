@@ -65,7 +65,7 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		return nil, err
 	}
 	ts, _ := def.thresholds() // Check parsed them
-	r := &runner{def: def, opts: opts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder()}
+	r := &runner{def: def, opts: opts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{})}
 	s := harness.NewSession(opts.Log)
 	var report *reports.Report
 	failure := s.Run(func() {
@@ -99,6 +99,9 @@ type runner struct {
 	// devices maps a device's name to its open device, for media downloads
 	// (a reopened companion replaces its entry).
 	devices sync.Map
+	mu      sync.Mutex
+	// lastDownload is, per device, the download that the next one waits for.
+	lastDownload map[string]chan struct{}
 	// actions counts the actions under way.
 	actions   sync.WaitGroup
 	inflight  atomic.Int64
@@ -121,20 +124,31 @@ func (r *runner) deviceConfig(c *device.Config) {
 // blob verified on the device.
 func (r *runner) event(e device.Event) {
 	r.live.event(e)
-	if e.Kind == device.MediaReceived {
-		r.downloads.Add(1)
-		go func() {
-			defer r.downloads.Add(-1)
-			if err := r.download(e.Device, e.Chat, e.MessageID); err != nil {
-				r.live.fail(err)
-			}
-		}()
+	if e.Kind != device.MediaReceived {
+		return
 	}
+	// One device's downloads run one after another in arrival order, so
+	// the ledger sees its media in the order it arrived.
+	r.downloads.Add(1)
+	done := make(chan struct{})
+	r.mu.Lock()
+	prev := r.lastDownload[e.Device]
+	r.lastDownload[e.Device] = done
+	r.mu.Unlock()
+	go func() {
+		defer r.downloads.Add(-1)
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		if err := r.download(e.Device, e.Chat, e.MessageID); err != nil {
+			r.live.fail(err)
+		}
+	}()
 }
 
 func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report {
 	stopProgress := r.progress(ctx, ts)
-	defer stopProgress()
 	first, n := r.opts.Shard.span(r.def.Users)
 
 	r.live.setPhase(PhaseLinking)
@@ -151,6 +165,7 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	r.live.setPhase(PhaseDraining)
 	r.drain(ctx)
 	r.live.setPhase(PhaseDone)
+	stopProgress() // the last snapshot below is the final one
 
 	rep := reports.New(r.rec, reports.Config{Name: r.def.Name, Relay: r.env.Relay().Kind()})
 	msgResult.Duration = time.Since(msgStart)
