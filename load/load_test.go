@@ -3,10 +3,13 @@ package load
 import (
 	"context"
 	"math"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
 )
 
@@ -193,5 +196,49 @@ func TestSnapshotMerge(t *testing.T) {
 	m.Merge(b)
 	if m.Phase != PhaseLinking || m.Target != 30 || m.Linked != 14 || m.Sent != 6 || m.All.Summary(reports.StepDeliver).Count != 2 {
 		t.Errorf("merged %+v", m)
+	}
+}
+
+// Two worker processes, each running half the users from its own source
+// address, report to the coordinator, which merges their figures and
+// reports into one clean verdict.
+func TestWorkersMergeIntoOneReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds linksim and runs worker processes; not in -short")
+	}
+	bin := filepath.Join(t.TempDir(), "linksim")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/linksim")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build linksim: %v\n%s", err, out)
+	}
+	def := Definition{
+		Users: 40, Workers: 2, Relay: "embedded",
+		Messages: Arrival{Rate: 20}, Duration: Duration(4 * time.Second),
+		Mix: map[string]float64{ActText: 1},
+	}
+	var last Snapshot
+	rep, err := Coordinate(context.Background(), def, Options{WorkerCommand: []string{bin, "load", "--worker"}},
+		func(s Snapshot) { last = s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Ledger.Totals
+	if !rep.Passed() || tot.Problems() != 0 || tot.Messages < 40 || tot.Delivered != tot.Expected {
+		t.Errorf("merged report passed=%v, ledger %+v", rep.Passed(), tot)
+	}
+	if got := rep.Metrics.Summary(harness.StepLinked).Count; got != 40 {
+		t.Errorf("merged pair.linked has %d samples, want one per user of both workers (40)", got)
+	}
+	if got := rep.Metrics.Summary(reports.StepDeliver).Count; got != int64(tot.Delivered) {
+		t.Errorf("merged msg.deliver has %d samples, the ledger %d deliveries", got, tot.Delivered)
+	}
+	if len(rep.Scenarios) != 4 || !strings.HasSuffix(rep.Scenarios[3].Name, "(worker 2)") {
+		t.Errorf("scenarios %+v, want link and messages of each worker", rep.Scenarios)
+	}
+	if rep.Meta["workers"] != "2" || rep.Meta["devices"] != "80" {
+		t.Errorf("meta %v, want 2 workers and 80 devices", rep.Meta)
+	}
+	if last.Linked != 80 || last.Sent != int64(tot.Messages) {
+		t.Errorf("merged live figures: %d linked, %d sent; want 80 and the ledger's %d", last.Linked, last.Sent, tot.Messages)
 	}
 }

@@ -27,8 +27,11 @@ type Options struct {
 	// Stop, if set, ends the message phase early when closed (a
 	// coordinator's abort); the drain and the report still happen.
 	Stop <-chan struct{}
-	// Log gets the harness's log lines; nil discards them.
+	// Log gets the harness's log lines (and the workers' stderr); nil
+	// discards them.
 	Log io.Writer
+	// WorkerCommand starts a worker process; nil means WorkerCommand().
+	WorkerCommand []string
 }
 
 // Shard is worker Index of Count: it runs the users [first, first+n) of
