@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/linksim/linksim/harness"
@@ -257,26 +258,42 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
-// relayRSS reads the relay's resident memory from its /metrics; 0 when it
-// cannot.
-func relayRSS(ctx context.Context, env *harness.Env) float64 {
+// relayFigures are what the runner reads from the relay's /metrics: its
+// resident memory and the CPU it has used.
+type relayFigures struct{ rss, cpu float64 }
+
+// relayMetrics reads the relay's process figures from its /metrics; zeros
+// when it cannot.
+func relayMetrics(ctx context.Context, env *harness.Env) (f relayFigures) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Relay().URL()+"/metrics", nil)
 	if err != nil {
-		return 0
+		return f
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0
+		return f
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
+		name, v, _ := strings.Cut(sc.Text(), " ")
+		switch name {
+		case "process_resident_memory_bytes":
+			f.rss, _ = strconv.ParseFloat(v, 64)
+		case "process_cpu_seconds_total":
+			f.cpu, _ = strconv.ParseFloat(v, 64)
 		}
 	}
-	return 0
+	return f
+}
+
+// processCPU is the CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

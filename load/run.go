@@ -155,12 +155,13 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	first, n := r.opts.Shard.span(r.def.Users)
 
 	r.live.setPhase(PhaseLinking)
-	heapBefore, rssBefore := heapInUse(), relayRSS(ctx, r.env)
+	heapBefore, relayBefore, cpuBefore := heapInUse(), relayMetrics(ctx, r.env), processCPU()
 	linkStart := time.Now()
 	linkResult := r.link(ctx, first, n)
 	linkTook := time.Since(linkStart)
 	devices := r.live.snapshot().Linked
-	heapAfter, rssAfter := heapInUse(), relayRSS(ctx, r.env)
+	cpuLink := processCPU() - cpuBefore
+	heapAfter, relayAfter := heapInUse(), relayMetrics(ctx, r.env)
 
 	r.live.setPhase(PhaseMessaging)
 	msgStart := time.Now()
@@ -186,8 +187,10 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	}
 	if devices > 0 {
 		rep.Meta["client_heap_kib_per_device"] = fmt.Sprintf("%.1f", float64(int64(heapAfter)-int64(heapBefore))/float64(devices)/1024)
-		if rssBefore > 0 && rssAfter > 0 && r.env.Relay().Kind() != harness.Embedded {
-			rep.Meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", float64(rssAfter-rssBefore)/float64(devices)/1024)
+		rep.Meta["client_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", float64(cpuLink.Milliseconds())/float64(devices))
+		if relayAfter.rss > 0 && r.env.Relay().Kind() != harness.Embedded && r.opts.Shard.Count <= 1 {
+			rep.Meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", (relayAfter.rss-relayBefore.rss)/float64(devices)/1024)
+			rep.Meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayAfter.cpu-relayBefore.cpu)*1000/float64(devices))
 		}
 	}
 	if why, _ := r.abort.Load().(string); why != "" {

@@ -97,7 +97,7 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	job := c.def
 	job.Relay = "ws" + strings.TrimPrefix(base, "http") + "/ws"
 	job.AbortOnFail = false // the coordinator judges the merged figures
-	rssBefore := relayRSS(ctx, c.env)
+	relayBefore := relayMetrics(ctx, c.env)
 
 	workers := make([]*worker, n)
 	var wg sync.WaitGroup
@@ -114,9 +114,9 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 		wg.Go(func() { c.listen(w) })
 	}
 	done := make(chan struct{})
-	var rssLinked float64
+	var relayLinked relayFigures
 	var ticker sync.WaitGroup
-	ticker.Go(func() { rssLinked = c.watch(ctx, done, workers, rssBefore) })
+	ticker.Go(func() { relayLinked = c.watch(ctx, done, workers) })
 	wg.Wait()
 	close(done)
 	ticker.Wait()
@@ -141,7 +141,7 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 		return nil, errors.Join(errs...)
 	}
 	merged.Name, merged.Relay = c.def.Name, c.env.Relay().Kind()
-	merged.Meta = c.meta(workers, rssBefore, rssLinked)
+	merged.Meta = c.meta(workers, relayBefore, relayLinked)
 	merged.Evaluate(c.ts)
 	return merged, nil
 }
@@ -208,8 +208,8 @@ func (c *coordinator) listen(w *worker) {
 
 // watch merges the workers' figures every second for the live view, stops
 // every worker when a threshold fails live (abort-on-fail), and returns the
-// relay's resident memory once every device is linked.
-func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers []*worker, rssBefore float64) (rssLinked float64) {
+// relay's figures once every device is linked.
+func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers []*worker) (relayLinked relayFigures) {
 	tk := time.NewTicker(time.Second)
 	defer tk.Stop()
 	var messagingSince time.Time
@@ -217,7 +217,7 @@ func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers [
 		select {
 		case <-done:
 			c.update(c.merged())
-			return rssLinked
+			return relayLinked
 		case <-tk.C:
 		}
 		snap := c.merged()
@@ -227,7 +227,7 @@ func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers [
 		}
 		if messagingSince.IsZero() {
 			messagingSince = time.Now()
-			rssLinked = relayRSS(ctx, c.env)
+			relayLinked = relayMetrics(ctx, c.env)
 		}
 		if !c.def.AbortOnFail || time.Since(messagingSince) < time.Duration(c.def.AbortGrace) {
 			continue
@@ -262,7 +262,7 @@ func (c *coordinator) merged() Snapshot {
 }
 
 // meta sums the workers' figures for the merged report.
-func (c *coordinator) meta(workers []*worker, rssBefore, rssLinked float64) map[string]string {
+func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigures) map[string]string {
 	sum := func(key string) (total float64) {
 		for _, w := range workers {
 			v, _ := strconv.ParseFloat(w.report.Meta[key], 64)
@@ -293,8 +293,10 @@ func (c *coordinator) meta(workers []*worker, rssBefore, rssLinked float64) map[
 	}
 	if devices > 0 {
 		meta["client_heap_kib_per_device"] = fmt.Sprintf("%.1f", sum("client_heap_kib_per_device")/float64(len(workers)))
-		if rssBefore > 0 && rssLinked > 0 {
-			meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", (rssLinked-rssBefore)/devices/1024)
+		meta["client_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", sum("client_link_cpu_ms_per_device")/float64(len(workers)))
+		if relayLinked.rss > 0 && c.env.Relay().Kind() != harness.Embedded {
+			meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", (relayLinked.rss-relayBefore.rss)/devices/1024)
+			meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayLinked.cpu-relayBefore.cpu)*1000/devices)
 		}
 	}
 	if c.abort != "" {
