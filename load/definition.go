@@ -79,6 +79,20 @@ type Definition struct {
 	// Relay is the relay backend: process (default), embedded, container,
 	// or the ws:// URL of a running relay.
 	Relay string `yaml:"relay"`
+	// FindMax, when its Start is set, replaces Messages and Duration with a
+	// capacity search.
+	FindMax FindMax `yaml:"find_max"`
+}
+
+// FindMax searches for the highest constant action rate the thresholds
+// hold at: it runs Start actions/s for Step, judges that step's figures,
+// and goes on at Factor times the rate until a threshold fails, actions
+// had to be dropped, or Max is passed. The last rate that held is the knee.
+type FindMax struct {
+	Start  float64  `yaml:"start"`
+	Factor float64  `yaml:"factor"` // default 1.5
+	Step   Duration `yaml:"step"`   // default 10s
+	Max    float64  `yaml:"max"`    // default 100,000
 }
 
 // Arrival is an open-model rate: either a constant Rate, or Stages that
@@ -123,6 +137,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+func (d Duration) d() time.Duration { return time.Duration(d) }
 
 // MarshalText writes d as a Go duration.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
@@ -221,6 +237,15 @@ func (d Definition) Defaults() Definition {
 	if d.Workers == 0 {
 		d.Workers = 1
 	}
+	if d.FindMax.Start > 0 {
+		if d.FindMax.Factor == 0 {
+			d.FindMax.Factor = 1.5
+		}
+		setDefault(&d.FindMax.Step, 10*time.Second)
+		if d.FindMax.Max == 0 {
+			d.FindMax.Max = 100000
+		}
+	}
 	if d.Relay == "" {
 		d.Relay = "process"
 	}
@@ -313,6 +338,16 @@ func (d Definition) Check() error {
 	}
 	if _, err := d.thresholds(); err != nil {
 		bad("%v", err)
+	}
+	if fm := d.FindMax; fm.Start < 0 || fm.Start > 0 && (fm.Factor <= 1 || fm.Step <= 0 || fm.Max < fm.Start) {
+		bad("find_max: start %g, factor %g, step %s, max %g; want start > 0, factor > 1, step > 0, max >= start",
+			fm.Start, fm.Factor, time.Duration(fm.Step), fm.Max)
+	}
+	if d.FindMax.Start > 0 && len(d.Thresholds) == 0 {
+		bad("find_max: needs a threshold to break, like 'msg.deliver p99<100ms'")
+	}
+	if d.FindMax.Start > 0 && d.Workers > 1 {
+		bad("find_max: runs in one process for now; drop workers")
 	}
 	if len(errs) > 0 {
 		return errors.New("bad load definition:\n  " + strings.Join(errs, "\n  "))

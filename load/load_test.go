@@ -242,3 +242,38 @@ func TestWorkersMergeIntoOneReport(t *testing.T) {
 		t.Errorf("merged live figures: %d linked, %d sent; want 80 and the ledger's %d", last.Linked, last.Sent, tot.Messages)
 	}
 }
+
+// The capacity search steps the rate up until its threshold breaks: with a
+// budget any step meets it climbs to Max; with one none meets, the first
+// step breaks and the run fails.
+func TestFindMax(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load runs; not in -short")
+	}
+	run := func(threshold string) *reports.Report {
+		def := Definition{
+			Users: 10, Relay: "embedded", Drain: Duration(5 * time.Second),
+			FindMax:    FindMax{Start: 5, Factor: 2, Step: Duration(time.Second), Max: 20},
+			Thresholds: []string{threshold},
+		}
+		rep, err := Run(context.Background(), def, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := run("msg.deliver p99<1m")
+	if rep.Meta["find_max_knee"] != "20.0 actions/s" || rep.Meta["find_max_step_03"] == "" || rep.Meta["find_max_step_04"] != "" {
+		t.Errorf("a budget every step meets: meta %v, want steps at 5, 10 and 20/s and the knee at 20", rep.Meta)
+	}
+	if !rep.Passed() {
+		t.Errorf("the search that held at every step failed: %+v", rep.Scenarios)
+	}
+	rep = run("msg.deliver p99<1ns")
+	if rep.Meta["find_max_knee"] != "0.0 actions/s" || !strings.Contains(rep.Meta["find_max_step_01"], "broke: threshold msg.deliver p99<1ns") {
+		t.Errorf("a budget no step meets: meta %v, want the first step broken", rep.Meta)
+	}
+	if rep.Passed() {
+		t.Error("a search whose first step broke passed")
+	}
+}

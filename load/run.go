@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -68,7 +69,7 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		return nil, err
 	}
 	ts, _ := def.thresholds() // Check parsed them
-	r := &runner{def: def, opts: opts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{})}
+	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{})}
 	s := harness.NewSession(opts.Log)
 	var report *reports.Report
 	failure := s.Run(func() {
@@ -93,10 +94,13 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 // runner is one process's run.
 type runner struct {
 	def  Definition
+	ts   reports.Thresholds
 	opts Options
-	env  *harness.Env
-	live *tracker
-	rec  *reports.Recorder
+	// findMaxMeta holds the capacity search's steps for the report.
+	findMaxMeta map[string]string
+	env         *harness.Env
+	live        *tracker
+	rec         *reports.Recorder
 
 	members []*member
 	// devices maps a device's name to its open device, for media downloads
@@ -106,11 +110,12 @@ type runner struct {
 	// lastDownload is, per device, the download that the next one waits for.
 	lastDownload map[string]chan struct{}
 	// actions counts the actions under way.
-	actions   sync.WaitGroup
-	inflight  atomic.Int64
-	downloads atomic.Int64
-	actionErr atomic.Int64
-	abort     atomic.Value // string: why the run was stopped early
+	actions    sync.WaitGroup
+	inflight   atomic.Int64
+	downloads  atomic.Int64
+	linkFailed atomic.Int64 // users that did not link
+	actionErr  atomic.Int64
+	abort      atomic.Value // string: why the run was stopped early
 }
 
 func (r *runner) deviceConfig(c *device.Config) {
@@ -181,7 +186,8 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		"link_seconds":    fmt.Sprintf("%.2f", linkTook.Seconds()),
 		"devices_per_s":   fmt.Sprintf("%.1f", float64(devices)/linkTook.Seconds()),
 		"actions":         strconv.FormatInt(snap.Actions, 10),
-		"action_errors":   strconv.FormatInt(snap.Errors, 10),
+		"action_errors":   strconv.FormatInt(r.actionErr.Load(), 10),
+		"link_failures":   strconv.FormatInt(r.linkFailed.Load(), 10),
 		"dropped_actions": strconv.FormatInt(snap.Dropped, 10),
 		"prekeys":         strconv.Itoa(r.def.PreKeys),
 	}
@@ -195,6 +201,12 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	}
 	if why, _ := r.abort.Load().(string); why != "" {
 		rep.Meta["aborted"] = why
+	}
+	maps.Copy(rep.Meta, r.findMaxMeta)
+	if r.def.FindMax.Start > 0 {
+		// The search's thresholds were its stopping rule, judged step by
+		// step; the run as a whole is judged on correctness.
+		ts = reports.DefaultThresholds()
 	}
 	rep.Evaluate(ts)
 	if r.opts.Progress != nil {
@@ -261,10 +273,10 @@ func (r *runner) link(ctx context.Context, first, n int) reports.ScenarioResult 
 	slots := make(chan struct{}, r.def.Link.Parallel)
 	var (
 		wg     sync.WaitGroup
-		failed atomic.Int64
 		errMu  sync.Mutex
 		first1 error
 	)
+	failed := &r.linkFailed
 	pace(ctx, r.def.Link, 0, func(i int) bool {
 		if i >= n {
 			return false
@@ -341,7 +353,28 @@ func (r *runner) messages(ctx context.Context) reports.ScenarioResult {
 		}
 	}()
 	mix := newPicker(r.def)
-	pace(phase, r.def.Messages, time.Duration(r.def.Duration), func(int) bool {
+	if r.def.FindMax.Start > 0 {
+		r.findMax(phase, ctx, mix)
+	} else {
+		r.paceActions(phase, ctx, mix, r.def.Messages, time.Duration(r.def.Duration))
+	}
+	r.actions.Wait()
+	snap := r.live.snapshot()
+	if n := r.actionErr.Load(); n > 0 {
+		res.Status = reports.Failed
+		res.Failure = fmt.Sprintf("%d of %d actions failed; last: %s", n, snap.Actions, snap.LastError)
+	}
+	if why, _ := r.abort.Load().(string); why != "" {
+		res.Status = reports.Failed
+		res.Failure = "aborted: " + why
+	}
+	return res
+}
+
+// paceActions starts actions drawn from mix at rate a for d (or until
+// phase ends); each runs on ctx, so a stop does not cut one short.
+func (r *runner) paceActions(phase, ctx context.Context, mix picker, a Arrival, d time.Duration) {
+	pace(phase, a, d, func(int) bool {
 		if r.inflight.Load() >= int64(r.def.MaxInFlight) {
 			r.live.drop()
 			return true
@@ -358,17 +391,6 @@ func (r *runner) messages(ctx context.Context) reports.ScenarioResult {
 		})
 		return true
 	})
-	r.actions.Wait()
-	snap := r.live.snapshot()
-	if n := r.actionErr.Load(); n > 0 {
-		res.Status = reports.Failed
-		res.Failure = fmt.Sprintf("%d of %d actions failed; last: %s", n, snap.Actions, snap.LastError)
-	}
-	if why, _ := r.abort.Load().(string); why != "" {
-		res.Status = reports.Failed
-		res.Failure = "aborted: " + why
-	}
-	return res
 }
 
 // drain waits until every message is delivered, or Drain passes.

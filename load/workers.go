@@ -285,6 +285,7 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 		"link_seconds":    fmt.Sprintf("%.2f", linkSecs),
 		"actions":         strconv.FormatFloat(sum("actions"), 'f', 0, 64),
 		"action_errors":   strconv.FormatFloat(sum("action_errors"), 'f', 0, 64),
+		"link_failures":   strconv.FormatFloat(sum("link_failures"), 'f', 0, 64),
 		"dropped_actions": strconv.FormatFloat(sum("dropped_actions"), 'f', 0, 64),
 		"prekeys":         strconv.Itoa(c.def.PreKeys),
 	}
