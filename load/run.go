@@ -70,25 +70,27 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 	}
 	ts, _ := def.thresholds() // Check parsed them
 	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{})}
-	s := harness.NewSession(opts.Log)
-	var report *reports.Report
-	failure := s.Run(func() {
-		env := harness.Start(s, harness.Config{
-			Backend:  def.Relay,
-			Recorder: r.rec,
-			Events:   r.event,
-			Device:   r.deviceConfig,
-			// Devices reconnect with the device package's backoff, not the
-			// harness's test-speed one: thousands of devices retrying every
-			// 20 ms would be a storm of their own.
-		})
+	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig}
+	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
 		r.env = env
-		report = r.run(ctx, ts)
+		return r.run(ctx, ts), nil
 	})
+}
+
+// withRelay starts the relay def names in a harness session, calls fn with
+// it, and stops everything fn started once it returns.
+func withRelay(def Definition, opts Options, cfg harness.Config, fn func(*harness.Env) (*reports.Report, error)) (*reports.Report, error) {
+	cfg.Backend = def.Relay
+	s := harness.NewSession(opts.Log)
+	var (
+		rep    *reports.Report
+		runErr error
+	)
+	failure := s.Run(func() { rep, runErr = fn(harness.Start(s, cfg)) })
 	if failure != nil {
 		return nil, fmt.Errorf("load %s: %w", def.Name, failure)
 	}
-	return report, nil
+	return rep, runErr
 }
 
 // runner is one process's run.
@@ -120,7 +122,10 @@ type runner struct {
 
 func (r *runner) deviceConfig(c *device.Config) {
 	c.PreKeys = r.def.PreKeys
-	c.BackoffBase, c.BackoffMax = 0, 0 // the device package's defaults
+	// The device package's reconnect backoff, not the harness's test-speed
+	// one: thousands of devices retrying every 20 ms would be a storm of
+	// their own.
+	c.BackoffBase, c.BackoffMax = 0, 0
 	if src := r.opts.Shard.Source; src != "" {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 		c.Dialer = d.DialContext

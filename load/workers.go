@@ -49,20 +49,10 @@ func coordinateWorkers(ctx context.Context, def Definition, opts Options, update
 		}
 	}
 	ts, _ := def.thresholds() // Check parsed them
-	s := harness.NewSession(opts.Log)
-	var (
-		rep    *reports.Report
-		runErr error
-	)
-	failure := s.Run(func() {
-		env := harness.Start(s, harness.Config{Backend: def.Relay})
+	return withRelay(def, opts, harness.Config{}, func(env *harness.Env) (*reports.Report, error) {
 		c := &coordinator{def: def, ts: ts, env: env, command: command, log: opts.Log, update: update}
-		rep, runErr = c.run(ctx)
+		return c.run(ctx)
 	})
-	if failure != nil {
-		return nil, fmt.Errorf("load %s: %w", def.Name, failure)
-	}
-	return rep, runErr
 }
 
 // coordinator runs the workers of one run.
