@@ -5,7 +5,7 @@ GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 
-.PHONY: run test build wasm generate check-generate fuzz bench bench-browser load relay clean
+.PHONY: run test build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay clean
 
 # The browser scenarios need Chromium; the script installs it when missing.
 CHROMIUM = scripts/install-chromium.sh
@@ -40,11 +40,33 @@ generate:
 check-generate: generate
 	git diff --exit-code -- sim/wire/pb
 
+# Every fuzz target in the tree (found by name, so a new one joins by itself),
+# one after the other for FUZZTIME each. Failing inputs land in the package's
+# testdata/fuzz; commit them as regression seeds once fixed.
+FUZZTIME ?= 10s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./sim/wire
+	@grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' . | \
+		sed 's|^\./\(.*\)/[^/]*:func |\1 |' | sort -u | \
+	while read pkg name; do \
+		echo "== $$name in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
+
+# The long chaos run (docs/performance.md): 1,000 faults while three users
+# message each other; `make test` runs a 50-fault version of it.
+CHAOS_FAULTS ?= 1000
+chaos:
+	$(GO) test -count=1 -run '^TestChaos$$' -v -timeout 30m ./harness -chaos.faults $(CHAOS_FAULTS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./sim/... ./phone/... ./reports/...
+
+# The relay under the floods of issue 12 at full size (17,000 keep-alives,
+# 300,000 upload-token requests, 180 MB for an offline device, 2,000
+# link-and-remove cycles): its RSS, open files, and the time a fresh phone
+# and companion then take. Figures in docs/performance.md.
+flood:
+	$(GO) test -run '^$$' -bench BenchmarkFloods -benchtime 1x -timeout 30m -v ./sim/relay
 
 # Browser benchmarks (pairing in Chromium, gozxing vs zbarimg, memory per
 # page); figures in docs/performance.md.
@@ -64,6 +86,11 @@ load:
 		--threshold 'msg.deliver p99<50ms' --plain --out $(OUT)/load-19k
 	bin/linksim load --users 1000 --rate 200 --duration 1m \
 		--mix text=80,media=2,read=10,offline=4,reconnect=4 --media-size 64KiB,1MiB --plain --out $(OUT)/load-mix
+
+# The camera survey over 100 real-shaped linking payloads per preset, with
+# zbarimg alongside (a few minutes); the table is in docs/performance.md.
+survey-camera:
+	$(GO) test -count=1 -run TestSurveyRealShaped -v -timeout 30m ./phone/camera -camera.payloads 100
 
 clean:
 	rm -rf bin $(OUT) $(WEB)/app.wasm $(WEB)/wasm_exec.js

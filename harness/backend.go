@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
 	"github.com/linksim/linksim/sim/relay"
 )
 
@@ -59,7 +61,7 @@ func BackendFromEnv() string {
 }
 
 // Prepare builds what a backend needs before the first Env uses it (the
-// linksim binary for process, also the image's build context for
+// linksim binary for process, the relay image's build context for
 // container), so that cost does not land inside one scenario's time limit.
 func Prepare(backend string) error {
 	switch backend {
@@ -71,6 +73,46 @@ func Prepare(backend string) error {
 		return err
 	}
 	return nil
+}
+
+// CheckBackend says quickly (it builds and starts nothing) whether the
+// backend named can run here: a known kind; for process and container a
+// linksim binary to run or the module to build one from; for container a
+// Docker engine that answers; for a URL a relay that answers /healthz and
+// /relay.json with a protocol version and key this harness can use. Each
+// problem is one line of the error.
+func CheckBackend(ctx context.Context, backend string) error {
+	switch {
+	case backend == Embedded:
+		return nil
+	case backend == Process:
+		return checkBinary(ctx, false)
+	case backend == Container:
+		return errors.Join(dockerHealthy(ctx, tclog.NewNoopLogger()), checkBinary(ctx, true))
+	case isURL(backend):
+		x, err := dialExternal(ctx, backend)
+		if err != nil {
+			return err
+		}
+		if err := healthy(ctx, x.base); err != nil {
+			return fmt.Errorf("external relay %s: GET /healthz: %w", backend, err)
+		}
+		return nil
+	}
+	return unknownBackend(backend)
+}
+
+func isURL(s string) bool {
+	for _, scheme := range []string{"ws://", "wss://", "http://", "https://"} {
+		if strings.HasPrefix(s, scheme) {
+			return true
+		}
+	}
+	return false
+}
+
+func unknownBackend(kind string) error {
+	return fmt.Errorf("relay backend %q: want embedded, process, container, or a ws:// URL", kind)
 }
 
 // startBackend starts the relay backend cfg names.
@@ -86,11 +128,10 @@ func startBackend(ctx context.Context, t TB, cfg Config, log *lockedBuffer) (Bac
 		return startProcess(ctx, t, cfg.Relay, log)
 	case kind == Container:
 		return startContainer(ctx, t, cfg.Relay, log)
-	case strings.HasPrefix(kind, "ws://"), strings.HasPrefix(kind, "wss://"),
-		strings.HasPrefix(kind, "http://"), strings.HasPrefix(kind, "https://"):
+	case isURL(kind):
 		return dialExternal(ctx, kind)
 	}
-	return nil, fmt.Errorf("relay backend %q: want embedded, process, container, or a ws:// URL", kind)
+	return nil, unknownBackend(kind)
 }
 
 // tuned reports whether cfg changes the relay's behaviour from its defaults,
@@ -126,28 +167,38 @@ func relayInfo(ctx context.Context, base string) ([]byte, error) {
 	if info.Version != 1 {
 		return nil, fmt.Errorf("relay info: protocol version %d, this harness speaks 1", info.Version)
 	}
-	return base64.StdEncoding.DecodeString(info.NoiseKey)
+	key, err := base64.StdEncoding.DecodeString(info.NoiseKey)
+	if err == nil && len(key) != 32 {
+		err = fmt.Errorf("%d bytes, want a 32-byte X25519 key", len(key))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("relay info: noise_key: %w", err)
+	}
+	return key, nil
 }
 
 // waitHealthy polls base/healthz until the relay answers ok.
 func waitHealthy(ctx context.Context, base string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return Await(ctx, "the relay at "+base+" to be healthy", func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return errors.New(resp.Status)
-		}
-		return nil
-	})
+	return Await(ctx, "the relay at "+base+" to be healthy", func() error { return healthy(ctx, base) })
+}
+
+// healthy asks base/healthz once.
+func healthy(ctx context.Context, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	return nil
 }
 
 // external is somebody's relay: the harness can talk to it, not control it.

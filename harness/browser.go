@@ -43,7 +43,11 @@ func sharedBrowser(ctx context.Context) (*driver.Browser, error) {
 			return b, nil
 		}
 	}
-	b, err := driver.Launch(ctx, BrowserConfig)
+	cfg := BrowserConfig
+	if cfg.EvidenceDir == "" {
+		cfg.EvidenceDir = ArtifactsDir() // kept with the other failure artifacts
+	}
+	b, err := driver.Launch(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("harness: %w", err)
 	}

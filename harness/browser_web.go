@@ -53,7 +53,7 @@ type Web struct {
 	mu    sync.Mutex
 	phone *phone.Phone // the phone that linked it; nil before
 	self  e2e.Address
-	shown map[string]int    // message id -> copies recorded as decrypted
+	shown map[string]int    // message id -> copies recorded as shown
 	sent  map[string]string // id of a message it sent -> furthest status recorded
 	// rejected: id of a media message -> the rejection recorded last
 	rejected map[string]string
@@ -169,7 +169,7 @@ const maxScans = 3
 // scan (REF_EXPIRED) is read again and counted in Rescans; a code the
 // phone's camera cannot read is scanned as text (see ScanQR). It records
 // qr.decoded, pair.linked (scan -> linked screen) and pair.chats_shown
-// (linked -> every chat of the phone listed) and returns the device id.
+// (scan -> every chat of the phone listed) and returns the device id.
 func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, error) {
 	for attempt := 1; ; attempt++ {
 		q, err := w.ReadQR(ctx)
@@ -194,12 +194,11 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 			return dev, err
 		}
 		e.rec.rec.Step(StepLinked, w.name, time.Since(start))
-		linkedAt := time.Now()
 		if want := len(p.Chats()); want > 0 {
 			if err := w.awaitChats(ctx, want); err != nil {
 				return dev, err
 			}
-			e.rec.rec.Step(StepChatsShown, w.name, time.Since(linkedAt))
+			e.rec.rec.Step(StepChatsShown, w.name, time.Since(start))
 		}
 		return dev, nil
 	}
@@ -390,7 +389,7 @@ func (w *Web) record(msgs []driver.Message) {
 		}
 		if slices.Contains(st.Targets, w.name) {
 			for range copies[m.ID] - w.shown[m.ID] {
-				rec.Decrypted(w.name, m.ID, digest[m.ID])
+				rec.Shown(w.name, m.ID, digest[m.ID])
 			}
 		}
 		w.shown[m.ID] = copies[m.ID]

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/linksim/linksim/sim/relay"
 )
@@ -31,17 +32,44 @@ ENTRYPOINT ["/linksim", "relay", "--listen", "0.0.0.0:8080", "--data", "/data", 
 // ErrNoDocker means the container backend cannot run here.
 var ErrNoDocker = errors.New("docker is not available")
 
-// imageContext builds the image's build context once per process.
+// imageContext builds the image's build context once per process: the
+// Dockerfile and a static linksim binary. That is the installed linksim
+// when it is static, so an installed binary runs the container backend
+// from anywhere; a source tree is needed only to build one.
 var imageContext = sync.OnceValues(func() (string, error) {
-	dir := filepath.Join(os.TempDir(), "linksim-image")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := os.MkdirTemp("", "linksim-image-")
+	if err != nil {
 		return "", err
 	}
-	if _, err := buildLinksim(context.Background(), filepath.Join(dir, "linksim")); err != nil {
-		return "", err
+	bin := filepath.Join(dir, "linksim")
+	if inst := installedBinary(); inst != "" && staticLinux(inst) == nil {
+		err = copyFile(inst, bin)
+	} else {
+		_, err = buildLinksim(context.Background(), bin)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("relay image: %w", err)
 	}
 	return dir, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644)
 })
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
 
 // containerRelay is the relay in a container built FROM scratch. Its data
 // directory is bind-mounted from this machine, so the harness can inspect
@@ -56,11 +84,7 @@ type containerRelay struct {
 }
 
 func startContainer(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuffer) (*containerRelay, error) {
-	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true") // the reaper image cannot be pulled here
-	// Talk to the container only through its loopback port binding, never
-	// through a bridge or gateway address.
-	os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
-	if err := dockerHealthy(ctx); err != nil {
+	if err := dockerHealthy(ctx, tcLogger{t}); err != nil {
 		return nil, err
 	}
 	dir, err := imageContext()
@@ -80,7 +104,7 @@ func startContainer(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuf
 			hc.PortBindings = network.PortMap{network.MustParsePort("8080/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(port)}}}
 		},
 	}
-	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true, Logger: tcLogger{t}})
 	if err != nil {
 		if c != nil { // created but not started: it must not outlive us
 			c.Terminate(context.Background())
@@ -100,9 +124,22 @@ func startContainer(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuf
 	return r, nil
 }
 
-// dockerHealthy says whether a Docker engine answers.
-func dockerHealthy(ctx context.Context) error {
-	p, err := testcontainers.NewDockerProvider()
+// tcLogger sends testcontainers' own chatter (creating, starting, ...) to
+// the TB's log, which the CLI shows only with -v.
+type tcLogger struct{ t TB }
+
+func (l tcLogger) Printf(format string, args ...any) { l.t.Logf(format, args...) }
+
+// dockerHealthy says whether a Docker engine answers; log gets
+// testcontainers' messages.
+func dockerHealthy(ctx context.Context, log tclog.Logger) error {
+	// testcontainers reads its settings once, at its first use, which is
+	// here.
+	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true") // the reaper image cannot be pulled here
+	// Talk to the container only through its loopback port binding, never
+	// through a bridge or gateway address.
+	os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	p, err := testcontainers.NewDockerProvider(testcontainers.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoDocker, err)
 	}

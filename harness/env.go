@@ -218,7 +218,11 @@ func (e *Env) User(name string) string {
 func (e *Env) DeviceConfig(name string, st kv.KV) device.Config {
 	url := "ws" + strings.TrimPrefix(e.backend.URL(), "http") + "/ws"
 	if e.cfg.Faults {
-		url = e.Net(name).URL()
+		l, err := e.Net(name)
+		if err != nil {
+			e.t.Fatalf("%v", err)
+		}
+		url = l.URL()
 	}
 	cfg := device.Config{
 		Name:      name,

@@ -13,7 +13,7 @@ import (
 // Step names the harness records (besides the ledger's msg.* steps).
 const (
 	StepLinked     = "pair.linked"      // phone scan -> companion linked
-	StepChatsShown = "pair.chats_shown" // linked -> history's chats shown
+	StepChatsShown = "pair.chats_shown" // phone scan -> history's chats listed
 )
 
 // CatchUpStep names the step "a device back online received its backlog of
@@ -48,13 +48,17 @@ func NextQR(ctx context.Context, c *app.Client, prev device.Ref) (device.Ref, er
 }
 
 // Link pairs a native companion with p: it reads the QR the client shows,
-// scans it with the phone and waits until the client is linked.
+// scans it with the phone and waits until the client is linked. It records
+// pair.linked, and pair.chats_shown once the client lists the history's
+// chats (which may come after Link returns; a phone with no chats sends
+// none to show).
 func (e *Env) Link(ctx context.Context, p *phone.Phone, c *app.Client) (*device.Device, error) {
 	ref, err := CurrentQR(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
+	e.rec.scanned(p.Self().User, start)
 	if _, err := p.Scan(ctx, ref.QR); err != nil {
 		return nil, err
 	}

@@ -2,11 +2,14 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,26 +19,105 @@ import (
 	"github.com/linksim/linksim/sim/relay"
 )
 
-// binary builds the linksim command once per process (go's build cache makes
-// repeats cheap) and returns its path. $LINKSIM_BIN overrides it, and the
-// linksim command itself is used when it is what runs the harness.
+// binary returns the linksim binary the harness runs: the one
+// installedBinary names, or else one built from the module once per process
+// (go's build cache makes repeats cheap).
 var binary = sync.OnceValues(func() (string, error) {
-	if bin := os.Getenv("LINKSIM_BIN"); bin != "" {
+	if bin := installedBinary(); bin != "" {
 		return bin, nil
-	}
-	if self, err := os.Executable(); err == nil && filepath.Base(self) == "linksim" {
-		return self, nil
 	}
 	return buildLinksim(context.Background(), filepath.Join(os.TempDir(), "linksim-harness", "linksim"))
 })
 
+// installedBinary names a linksim binary that needs no build: $LINKSIM_BIN,
+// or the running executable when it is the linksim command itself. "" means
+// none.
+func installedBinary() string {
+	if bin := os.Getenv("LINKSIM_BIN"); bin != "" {
+		return bin
+	}
+	if self, err := os.Executable(); err == nil && filepath.Base(self) == "linksim" {
+		return self
+	}
+	return ""
+}
+
+// checkBinary says, without building anything, whether the harness can have
+// a linksim binary: an installed one (static, if a FROM-scratch image is to
+// run it), or the linksim module in the working directory to build from.
+func checkBinary(ctx context.Context, static bool) error {
+	if bin := installedBinary(); bin != "" {
+		err := runnable(bin)
+		if err == nil && static {
+			err = staticLinux(bin)
+		}
+		if err == nil {
+			return nil
+		}
+		if _, modErr := moduleRoot(ctx); modErr != nil {
+			return fmt.Errorf("linksim binary: %w; and no module to build another from: %v", err, modErr)
+		}
+		return nil
+	}
+	if _, err := moduleRoot(ctx); err != nil {
+		return fmt.Errorf("linksim binary: %w (run the linksim command, or set LINKSIM_BIN to a linksim binary)", err)
+	}
+	return nil
+}
+
+func runnable(bin string) error {
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", bin)
+	}
+	return nil
+}
+
+// staticLinux says whether bin is a statically linked Linux executable for
+// this machine, which an image FROM scratch can run: no dynamic loader, no
+// shared libraries.
+func staticLinux(bin string) error {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return fmt.Errorf("%s is not a Linux executable: %w", bin, err)
+	}
+	defer f.Close()
+	if want := elfMachine[runtime.GOARCH]; want != 0 && f.Machine != want {
+		return fmt.Errorf("%s is built for %v, this machine is %s", bin, f.Machine, runtime.GOARCH)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked; an image FROM scratch needs a static binary (build it with CGO_ENABLED=0, as make build does)", bin)
+		}
+	}
+	return nil
+}
+
+var elfMachine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386, "arm": elf.EM_ARM}
+
+// moduleRoot is the root of the linksim module the working directory is in.
+func moduleRoot(ctx context.Context) (string, error) {
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("not inside the linksim module: go env GOMOD: %v", err)
+	}
+	path := strings.TrimSpace(string(gomod))
+	b, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(b, []byte("module github.com/linksim/linksim\n")) {
+		return "", fmt.Errorf("the working directory is not inside the linksim module")
+	}
+	return filepath.Dir(path), nil
+}
+
 // buildLinksim builds a static linksim binary at out from the module the
 // working directory is in.
 func buildLinksim(ctx context.Context, out string) (string, error) {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if err != nil || root == "." {
-		return "", fmt.Errorf("build linksim: not inside the linksim module (set LINKSIM_BIN to a linksim binary): %v", err)
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return "", fmt.Errorf("build linksim: %w (set LINKSIM_BIN to a linksim binary)", err)
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/linksim")
 	cmd.Dir = root

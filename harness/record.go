@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/linksim/linksim/reports"
 	"github.com/linksim/linksim/sim/device"
@@ -18,11 +19,33 @@ type recorder struct {
 
 	mu    sync.Mutex
 	names map[e2e.Address]string
+	// scans holds when each phone (by user) last scanned a companion's QR
+	// code, until the companion shows the history: pair.chats_shown.
+	scans map[string]time.Time
 	media mediaLedger
 }
 
 func newRecorder(rec *reports.Recorder) *recorder {
-	return &recorder{rec: rec, names: make(map[e2e.Address]string)}
+	return &recorder{rec: rec, names: make(map[e2e.Address]string), scans: make(map[string]time.Time)}
+}
+
+// scanned notes that the phone of user scans a QR code now.
+func (r *recorder) scanned(user string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.scans[user] = at
+}
+
+// historyShown records pair.chats_shown for a companion that lists the
+// history its phone sent: from the scan to the chats listed.
+func (r *recorder) historyShown(e device.Event) {
+	r.mu.Lock()
+	start, ok := r.scans[e.From.User]
+	delete(r.scans, e.From.User)
+	r.mu.Unlock()
+	if ok {
+		r.rec.Step(StepChatsShown, e.Device, e.At.Sub(start))
+	}
 }
 
 func (r *recorder) name(a e2e.Address) string {
@@ -59,8 +82,12 @@ func (r *recorder) record(e device.Event) {
 		r.rec.Send(e.Device, e.MessageID, e.Device+">"+e.Chat, to, digestOf(e))
 	case device.Acked:
 		r.rec.Ack(e.Device, e.MessageID)
-	case device.Received:
+	case device.Pushed:
+		r.rec.Wire(e.Device, e.MessageID, e.Seq)
+	case device.Decrypted:
 		r.rec.Decrypted(e.Device, e.MessageID, reports.DigestOf([]byte(e.Text)))
+	case device.Received:
+		r.rec.Shown(e.Device, e.MessageID, reports.DigestOf([]byte(e.Text)))
 	case device.Undecryptable:
 		r.rec.Undecryptable(e.Device, e.MessageID, errString(e.Err))
 	case device.ReceiptIn:
@@ -69,6 +96,8 @@ func (r *recorder) record(e device.Event) {
 		}
 	case device.MediaUploaded, device.MediaReceived, device.MediaDownloaded, device.MediaRejected:
 		r.recordMedia(e)
+	case device.HistoryShown:
+		r.historyShown(e)
 	case device.Connected:
 		r.rec.Connect(e.Device)
 	case device.Disconnected, device.LoggedOut:
@@ -85,9 +114,14 @@ func errString(err error) string {
 
 // Check runs the ledger over everything recorded so far and returns an error
 // listing every problem (lost, duplicated, reordered, corrupted,
-// undecryptable), one per line, or nil for a clean run.
+// undecryptable), one per line, or nil for a clean run. A ledger without a
+// message is an error, not a clean run: the flow sent nothing or its events
+// were lost on the way.
 func (e *Env) Check() error {
 	l := e.Ledger()
+	if l.Totals.Messages == 0 {
+		return errEmptyLedger
+	}
 	if l.Totals.Problems() == 0 {
 		return nil
 	}

@@ -3,8 +3,8 @@ package reports
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -13,7 +13,10 @@ import (
 const consolePerKind = 5
 
 // WriteSummary writes the console summary: verdict, scenarios, latency per
-// step, ledger, problems and thresholds as aligned text tables.
+// step for the run and per scenario, ledger, problems and thresholds as
+// aligned text tables, every line at most 120 columns (artifact paths
+// excepted, so they can be copied), then why the run failed and, last,
+// "N passed, N failed, N skipped".
 func (r *Report) WriteSummary(w io.Writer) error {
 	ew := &errWriter{w: w}
 	verdict := "PASSED"
@@ -27,21 +30,21 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	if !r.Start.IsZero() {
 		head += ", started " + r.Start.UTC().Format(time.DateTime) + " UTC"
 	}
-	ew.printf("%s\n", head)
+	ew.printf("%s", wrap("", head, consoleWidth))
 
 	if len(r.Scenarios) > 0 {
 		ew.printf("\n")
-		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SCENARIO\tLABELS\tRESULT\tTIME")
+		t := &table{}
+		t.add("SCENARIO", "LABELS", "RESULT", "TIME")
 		for _, s := range r.Scenarios {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, strings.Join(s.Labels, ","), s.Status, FormatDuration(s.Duration))
+			t.add(s.Name, strings.Join(s.Labels, ","), string(s.Status), FormatDuration(s.Duration))
 		}
-		tw.Flush()
+		t.write(ew, "", consoleWidth)
 		// Failures go below the table: a long message inside it would widen
 		// the first column for every row.
 		for _, s := range r.Scenarios {
 			if s.Status == Failed {
-				ew.printf("  FAILED %s: %s\n", s.Name, firstLine(s.Failure))
+				ew.printf("%s\n", ellipsize("  FAILED "+s.Name+": "+firstLine(s.Failure), consoleWidth))
 				if s.Artifacts != "" {
 					ew.printf("         artifacts: %s\n", s.Artifacts)
 				}
@@ -51,23 +54,23 @@ func (r *Report) WriteSummary(w io.Writer) error {
 
 	if sums := r.Metrics.Summaries(); len(sums) > 0 {
 		ew.printf("\n")
-		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "STEP\tCOUNT\tMIN\tP50\tP90\tP99\tP99.9\tMAX\tMEAN")
+		t := &table{}
+		t.add("STEP", "COUNT", "MIN", "P50", "P90", "P99", "P99.9", "MAX", "MEAN")
 		for _, s := range sums {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Step, s.Count,
-				FormatDuration(s.Min), FormatDuration(s.P50), FormatDuration(s.P90), FormatDuration(s.P99),
-				FormatDuration(s.P999), FormatDuration(s.Max), FormatDuration(s.Mean))
+			t.add(s.Step, strconv.FormatInt(s.Count, 10), FormatDuration(s.Min), FormatDuration(s.P50), FormatDuration(s.P90),
+				FormatDuration(s.P99), FormatDuration(s.P999), FormatDuration(s.Max), FormatDuration(s.Mean))
 		}
-		tw.Flush()
+		t.write(ew, "", consoleWidth)
 	}
+	r.writeScenarioSteps(ew)
 
-	ew.printf("\nLEDGER  %s\n", ledgerSummary(r.Ledger))
+	ew.printf("\n%s", wrap("LEDGER  ", ledgerSummary(r.Ledger), consoleWidth))
 	if n := r.Ledger.Totals.Problems(); n > 0 {
 		ew.printf("\nPROBLEMS (%d)\n", n)
 		shown := map[ProblemKind]int{}
 		for _, p := range r.Ledger.Problems {
 			if shown[p.Kind]++; shown[p.Kind] <= consolePerKind {
-				ew.printf("  %-13s %s\n", p.Kind, p.Message)
+				ew.printf("%s\n", ellipsize(fmt.Sprintf("  %-13s %s", p.Kind, p.Message), consoleWidth))
 			}
 		}
 		for _, k := range ProblemKinds {
@@ -79,18 +82,47 @@ func (r *Report) WriteSummary(w io.Writer) error {
 
 	if len(r.Thresholds) > 0 {
 		ew.printf("\n")
-		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "THRESHOLD\tOBSERVED\tRESULT")
-		for _, t := range r.Thresholds {
+		t := &table{}
+		t.add("THRESHOLD", "OBSERVED", "RESULT")
+		for _, th := range r.Thresholds {
 			res := "ok"
-			if !t.Passed {
-				res = "FAILED: " + t.Message
+			if !th.Passed {
+				res = "FAILED: " + th.Message
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Expr, t.Observed, res)
+			t.add(th.Expr, th.Observed, res)
 		}
-		tw.Flush()
+		t.write(ew, "", consoleWidth)
 	}
+
+	// The closing lines say why a run failed and, alone on the last line,
+	// how its scenarios ended, so a CI log's tail tells the story.
+	ew.printf("\n")
+	for _, why := range r.Verdict() {
+		ew.printf("FAILED: %s\n", why)
+	}
+	ew.printf("%s\n", r.Count())
 	return ew.err
+}
+
+// writeScenarioSteps writes each scenario's steps apart, when the run has
+// more than one scenario with samples (otherwise they are the run's).
+func (r *Report) writeScenarioSteps(w io.Writer) {
+	scopes := r.Metrics.Scenarios()
+	if len(scopes) < 2 {
+		return
+	}
+	io.WriteString(w, "\n")
+	t := &table{}
+	t.add("SCENARIO", "STEP", "COUNT", "P50", "P90", "P99", "MAX")
+	for _, sc := range scopes {
+		name := sc.Scenario
+		for _, s := range r.Metrics.Select(Selector{Scenario: sc.Scenario}).Summaries() {
+			t.add(name, s.Step, strconv.FormatInt(s.Count, 10), FormatDuration(s.P50), FormatDuration(s.P90),
+				FormatDuration(s.P99), FormatDuration(s.Max))
+			name = "" // once per scenario
+		}
+	}
+	t.write(w, "", consoleWidth)
 }
 
 // errWriter keeps the first write error so the renderer can write freely and

@@ -22,6 +22,8 @@ const (
 	KindFaultStart                    // an injected fault began (Name, ID)
 	KindFaultEnd                      // an injected fault ended (ID pairs it with its start)
 	KindStep                          // a timed step of a flow (Name, Value, optional Device)
+	KindWire                          // the relay handed a device a message (Device, Msg, Seq), before any deduplication
+	KindShown                         // a device's chat or page shows a message (Device, Msg, Digest)
 )
 
 var kindNames = [...]string{
@@ -35,6 +37,8 @@ var kindNames = [...]string{
 	KindFaultStart:    "fault.start",
 	KindFaultEnd:      "fault.end",
 	KindStep:          "step",
+	KindWire:          "wire",
+	KindShown:         "shown",
 }
 
 func (k Kind) String() string {
@@ -144,6 +148,7 @@ type Event struct {
 	At      time.Duration `json:"at_ns"` // since the recorder started, on the monotonic clock
 	Device  string        `json:"device,omitzero"`
 	Msg     string        `json:"msg,omitzero"`
+	Seq     uint64        `json:"seq,omitzero"` // KindWire: the relay's queue position of the delivery
 	Stream  string        `json:"stream,omitzero"`
 	To      []string      `json:"to,omitzero"`
 	Digest  Digest        `json:"digest,omitzero"`
@@ -151,4 +156,11 @@ type Event struct {
 	Value   time.Duration `json:"value_ns,omitzero"`
 	Detail  string        `json:"detail,omitzero"`
 	ID      uint64        `json:"id,omitzero"`
+	// Scenario and Labels say which scenario recorded the event (see
+	// Recorder.ChildFor); empty for events of the run itself.
+	Scenario string   `json:"scenario,omitzero"`
+	Labels   []string `json:"labels,omitzero"`
 }
+
+// Scope is the scenario that recorded e.
+func (e Event) Scope() Scope { return Scope{Scenario: e.Scenario, Labels: e.Labels} }

@@ -4,6 +4,8 @@ import (
 	_ "embed"
 	"html/template"
 	"io"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -17,7 +19,15 @@ var htmlTmpl = template.Must(template.New("report.html").Funcs(template.FuncMap{
 	"dur":  FormatDuration,
 	"join": strings.Join,
 	"utc":  func(t time.Time) string { return t.UTC().Format(time.DateTime) + " UTC" },
+	// link is replaced per page by one that knows where the page is.
+	"link": func(string) template.URL { return "" },
 }).Parse(htmlSource))
+
+// htmlScenario is one scenario's own steps.
+type htmlScenario struct {
+	Scope
+	Steps []Summary
+}
 
 type htmlStep struct {
 	Summary
@@ -36,6 +46,7 @@ type htmlData struct {
 	Schema      string
 	MetaKeys    []string
 	Steps       []htmlStep
+	ByScenario  []htmlScenario
 	Series      template.HTML
 	Timeline    template.HTML
 	HiddenLanes int
@@ -44,12 +55,19 @@ type htmlData struct {
 }
 
 // WriteHTML writes report.html: verdict, thresholds, scenarios, a latency
-// chart per step, messages over time, a device timeline with faults, and the
-// ledger's problems.
-func (r *Report) WriteHTML(w io.Writer) error {
+// chart per step, each scenario's steps, messages over time, a device
+// timeline with faults, and the ledger's problems. Artifact folders are
+// file:// links; WriteDir makes them relative when they are inside it.
+func (r *Report) WriteHTML(w io.Writer) error { return r.writeHTML(w, "") }
+
+// writeHTML writes report.html as it will sit in dir ("" if unknown).
+func (r *Report) writeHTML(w io.Writer, dir string) error {
 	d := htmlData{R: r, Passed: r.Passed(), Schema: Schema, MetaKeys: sortedKeys(r.Meta), Summary: ledgerSummary(r.Ledger)}
 	for _, s := range r.Metrics.Summaries() {
 		d.Steps = append(d.Steps, htmlStep{Summary: s, Chart: percentileChart(r.Metrics, s)})
+	}
+	for _, sc := range r.Metrics.Scenarios() {
+		d.ByScenario = append(d.ByScenario, htmlScenario{Scope: sc, Steps: r.Metrics.Select(Selector{Scenario: sc.Scenario}).Summaries()})
 	}
 	d.Series = seriesChart(r)
 	d.Timeline, d.HiddenLanes = timelineChart(r)
@@ -62,5 +80,29 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			d.Problems = append(d.Problems, htmlProblems{Kind: k, Total: n, Problems: byKind[k]})
 		}
 	}
-	return htmlTmpl.Execute(w, d)
+	tmpl, err := htmlTmpl.Clone()
+	if err != nil {
+		return err
+	}
+	tmpl.Funcs(template.FuncMap{"link": func(path string) template.URL { return artifactLink(path, dir) }})
+	return tmpl.Execute(w, d)
+}
+
+// artifactLink is the href of an artifacts folder seen from a page in dir:
+// relative when the folder is inside dir (the two travel together as one CI
+// artifact), else a file:// URL of its absolute path.
+func artifactLink(path, dir string) template.URL {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	if dir != "" {
+		if d, err := filepath.Abs(dir); err == nil {
+			if rel, err := filepath.Rel(d, abs); err == nil && filepath.IsLocal(rel) {
+				return template.URL((&url.URL{Path: filepath.ToSlash(rel)}).String())
+			}
+		}
+	}
+	// #nosec: a file URL built by net/url from a path, not from a page
+	return template.URL((&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String())
 }

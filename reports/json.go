@@ -17,6 +17,9 @@ type wireReport struct {
 	Schema string `json:"schema"`
 	Passed bool   `json:"passed"` // derived from scenarios and thresholds; ignored when read
 	*reportFields
+	// ScenarioMetrics are the steps of each scenario apart (Metrics holds
+	// them; its own JSON is the run-wide steps).
+	ScenarioMetrics []scopeJSON `json:"scenario_metrics"`
 }
 
 // MarshalJSON writes report.json's form (see docs/reports.md). Empty lists
@@ -28,6 +31,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}
 	if c.Thresholds == nil {
 		c.Thresholds = []ThresholdResult{}
+	}
+	if c.ScenarioTotals == nil {
+		c.ScenarioTotals = []ScenarioTotals{}
 	}
 	if c.Ledger.Problems == nil {
 		c.Ledger.Problems = []Problem{}
@@ -44,7 +50,11 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics()
 	}
-	return json.Marshal(wireReport{Schema: Schema, Passed: r.Passed(), reportFields: (*reportFields)(&c)})
+	scopes, err := c.Metrics.scopesJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(wireReport{Schema: Schema, Passed: r.Passed(), reportFields: (*reportFields)(&c), ScenarioMetrics: scopes})
 }
 
 // UnmarshalJSON reads report.json, refusing other schemas: a reader that
@@ -63,8 +73,20 @@ func (r *Report) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
+	var scopes struct {
+		ScenarioMetrics []scopeJSON `json:"scenario_metrics"`
+	}
+	if err := json.Unmarshal(b, &scopes); err != nil {
+		return err
+	}
 	if f.Metrics == nil {
 		f.Metrics = NewMetrics()
+	}
+	if err := f.Metrics.setScopes(scopes.ScenarioMetrics); err != nil {
+		return err
+	}
+	if err := checkScenarioTotals(f.ScenarioTotals); err != nil {
+		return err
 	}
 	*r = Report(f)
 	return nil

@@ -102,6 +102,14 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		}
 		sc.Cases = append(sc.Cases, c)
 	}
+	// A run where nothing passed and nothing failed (all skipped, or none
+	// ran) fails; without this case a CI page would show it green.
+	if n := r.Count(); n.Passed == 0 && n.Failed == 0 {
+		why := r.Verdict()[0]
+		sc.Cases = append(sc.Cases, junitCase{Name: "at least one scenario passes", Classname: class, Time: "0.000",
+			Failure: &junitFailure{Message: why, Type: "verdict", Text: why}})
+		sc.Failures++
+	}
 	sc.Tests = len(sc.Cases)
 
 	th := junitSuite{Name: "thresholds", Timestamp: ts, Time: "0.000", SystemOut: ledgerSummary(r.Ledger)}

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"strings"
 	"testing"
+	"time"
 )
 
 // These types are what a JUnit consumer reads, declared independently of the
@@ -70,5 +71,25 @@ func TestJUnitParsesIntoTheExpectedStructure(t *testing.T) {
 	if lost.Name != "lost==0" || lost.Failure == nil || lost.Failure.Message != "lost was 1, want == 0" ||
 		!strings.Contains(lost.Failure.Text, "bob/web-1 never received msg 3EB0…17") {
 		t.Errorf("failing threshold case: %+v", lost)
+	}
+}
+
+func TestJUnitFailsARunWhereEverythingWasSkipped(t *testing.T) {
+	r := FromEvents(nil, time.Now(), time.Second, Config{Name: "smoke"})
+	r.Scenarios = []ScenarioResult{{Name: "links a browser", Status: Skipped, Failure: "no Chromium"}}
+	var buf bytes.Buffer
+	if err := r.WriteJUnit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got xSuites
+	if err := xml.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Failures != 1 || got.Skipped != 1 {
+		t.Fatalf("an all-skipped run: failures=%d skipped=%d, want 1 and 1\n%s", got.Failures, got.Skipped, buf.String())
+	}
+	c := got.Suites[0].Cases[1]
+	if c.Name != "at least one scenario passes" || c.Failure == nil || c.Failure.Message != "no scenario passed (1 skipped)" {
+		t.Errorf("verdict case: %+v", c)
 	}
 }

@@ -24,10 +24,13 @@ type LedgerConfig struct {
 
 // Totals counts the ledger of a run.
 type Totals struct {
-	Messages      int `json:"messages"`  // sends recorded
-	Acked         int `json:"acked"`     // sends the relay acked to the sender
-	Expected      int `json:"expected"`  // (message, device) pairs that must be delivered
-	Delivered     int `json:"delivered"` // of those, decrypted at least once
+	Messages  int `json:"messages"`  // sends recorded
+	Acked     int `json:"acked"`     // sends the relay acked to the sender
+	Expected  int `json:"expected"`  // (message, device) pairs that must be delivered
+	Delivered int `json:"delivered"` // of those, decrypted (or shown) at least once
+	// Wire counts the expected pairs the relay handed over at least once,
+	// as devices that report their deliveries (Recorder.Wire) saw it.
+	Wire          int `json:"wire"`
 	Lost          int `json:"lost"`
 	Duplicated    int `json:"duplicated"`
 	Reordered     int `json:"reordered"`
@@ -106,6 +109,7 @@ type Ledger struct {
 // message is the ledger's state for one sent message.
 type message struct {
 	id, sender, stream string
+	scenario           string // of its send: device names repeat across scenarios
 	digest             Digest
 	seq                int // position in send order
 	sentAt             time.Duration
@@ -119,14 +123,57 @@ type message struct {
 
 // target is one device that must receive a message.
 type target struct {
-	device        string
-	copies        int // decryptions
-	firstAt       time.Duration
-	againAt       time.Duration // the second decryption, for the duplicate line
-	undecryptable int
-	reason        string
-	corrupted     bool
-	badDigest     Digest
+	device   string
+	received bool          // decrypted or shown
+	firstAt  time.Duration // first decrypted or shown
+	// decrypted and shown count each layer's copies; wire the relay's.
+	decrypted, shown copies
+	wire             []wireCopy
+	wireDup          [2]wireCopy // the first copy the relay should not have sent, and the one it repeats
+	wireDups         int
+	reordered        bool // reported once, from the wire or from what the device received
+	undecryptable    int
+	reason           string
+	corrupted        bool
+	badDigest        Digest
+}
+
+// copies counts one layer's copies of a message on a device, keeping the
+// first two times for the duplicate line.
+type copies struct {
+	n              int
+	firstAt, again time.Duration
+}
+
+func (c *copies) add(at time.Duration) {
+	c.n++
+	switch c.n {
+	case 1:
+		c.firstAt = at
+	case 2:
+		c.again = at
+	}
+}
+
+// wireCopy is one delivery of a message by the relay: its queue position
+// and the device's connection (counted from its connect events) it came on.
+type wireCopy struct {
+	seq  uint64
+	conn int
+	at   time.Duration
+}
+
+// relayDuplicate reports whether the relay had no reason to hand over cur
+// after prev (see "Duplicates on the wire" in docs/reports.md). The same
+// queue item again on a new connection is at-least-once delivery working:
+// the device's ack may not have reached, or been kept by, the relay. A new
+// queue item of a message the device asked a retry for is the sender's
+// resend.
+func relayDuplicate(prev, cur wireCopy, retried bool) bool {
+	if prev.seq == cur.seq {
+		return prev.conn == cur.conn
+	}
+	return !retried
 }
 
 func (m *message) addTargets(e *Event) {
@@ -170,7 +217,7 @@ func (l *Ledger) Message(id string) (MessageStatus, bool) {
 		Problems: slices.Clone(m.problems), Latency: make(map[string]time.Duration)}
 	for _, t := range m.targets {
 		s.Targets = append(s.Targets, t.device)
-		if t.copies > 0 {
+		if t.received {
 			s.Received = append(s.Received, t.device)
 			s.Latency[t.device] = t.firstAt - m.sentAt
 		}
@@ -178,9 +225,22 @@ func (l *Ledger) Message(id string) (MessageStatus, bool) {
 	return s, true
 }
 
+// Targets returns every device owed at least one message, sorted. Loaded
+// reports keep no per-message state.
+func (l *Ledger) Targets() []string {
+	var out []string
+	for _, m := range l.msgs {
+		for _, t := range m.targets {
+			out = append(out, t.device)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // streamKey names one ordered stream: what one sender device sent on one
-// stream, as seen by one receiving device.
-type streamKey struct{ sender, stream, device string }
+// stream, as seen by one receiving device, within one scenario.
+type streamKey struct{ scenario, sender, stream, device string }
 
 type streamState struct {
 	newest *message // the latest-sent message received so far
@@ -189,11 +249,15 @@ type streamState struct {
 
 // checker holds the state of one Check.
 type checker struct {
-	cfg      LedgerConfig
-	l        *Ledger
-	slab     []message // one allocation for every message's state
-	streams  map[streamKey]*streamState
-	online   map[string]bool          // last connect/disconnect state per device
+	cfg     LedgerConfig
+	l       *Ledger
+	slab    []message // one allocation for every message's state
+	streams map[streamKey]*streamState
+	// wireStreams is streams in the order the relay handed messages over.
+	wireStreams map[streamKey]*streamState
+	conns       map[string]int // connects seen per device, numbering its connections
+	// Connection state per device (deviceKey: scenarios reuse names).
+	online   map[string]bool          // last connect/disconnect state
 	offSince map[string]time.Duration // when an offline device went away
 	strays   map[[2]string]bool       // (msg, device) pairs already reported unexpected
 	byKind   map[ProblemKind][]Problem
@@ -222,6 +286,7 @@ func Check(events []Event, cfg LedgerConfig) Ledger {
 	}
 	l := &Ledger{Deadline: cfg.Deadline, msgs: make([]*message, 0, sends), byID: make(map[string]*message, sends)}
 	c := &checker{cfg: cfg, l: l, slab: make([]message, sends), streams: make(map[streamKey]*streamState),
+		wireStreams: make(map[streamKey]*streamState), conns: make(map[string]int),
 		online: make(map[string]bool), offSince: make(map[string]time.Duration),
 		strays: make(map[[2]string]bool), byKind: make(map[ProblemKind][]Problem)}
 
@@ -254,7 +319,7 @@ func (c *checker) send(e *Event) {
 	}
 	m := &c.slab[len(c.l.msgs)]
 	*m = message{id: e.Msg, sender: e.Device, stream: e.Stream, digest: e.Digest,
-		seq: len(c.l.msgs), sentAt: e.At, targets: make([]target, 0, len(e.To))}
+		scenario: e.Scenario, seq: len(c.l.msgs), sentAt: e.At, targets: make([]target, 0, len(e.To))}
 	m.addTargets(e)
 	c.l.msgs = append(c.l.msgs, m)
 	c.l.byID[m.id] = m
@@ -273,8 +338,10 @@ func (c *checker) observe(e *Event) {
 		if m := c.l.byID[e.Msg]; m != nil && e.Device == m.sender && e.Receipt <= Read && !m.receipted[e.Receipt] {
 			m.receipted[e.Receipt], m.receiptAt[e.Receipt] = true, e.At
 		}
-	case KindDecrypt:
-		c.decrypt(e)
+	case KindDecrypt, KindShown:
+		c.receive(e)
+	case KindWire:
+		c.wire(e)
 	case KindUndecryptable:
 		m := c.l.byID[e.Msg]
 		if m == nil {
@@ -288,14 +355,17 @@ func (c *checker) observe(e *Event) {
 			c.stray(e, m)
 		}
 	case KindConnect:
-		c.online[e.Device] = true
+		c.online[deviceKey(e.Scenario, e.Device)] = true
+		c.conns[deviceKey(e.Scenario, e.Device)]++
 	case KindDisconnect:
-		c.online[e.Device] = false
-		c.offSince[e.Device] = e.At
+		c.online[deviceKey(e.Scenario, e.Device)] = false
+		c.offSince[deviceKey(e.Scenario, e.Device)] = e.At
 	}
 }
 
-func (c *checker) decrypt(e *Event) {
+// receive counts a decryption or a showing of a message on a device; the
+// first of either is its delivery.
+func (c *checker) receive(e *Event) {
 	m := c.l.byID[e.Msg]
 	if m == nil {
 		c.stray(e, nil)
@@ -306,28 +376,67 @@ func (c *checker) decrypt(e *Event) {
 		c.stray(e, m)
 		return
 	}
-	t.copies++
+	if e.Kind == KindShown {
+		t.shown.add(e.At)
+	} else {
+		t.decrypted.add(e.At)
+	}
 	if !e.Digest.IsZero() && !m.digest.IsZero() && e.Digest != m.digest && !t.corrupted {
 		t.corrupted, t.badDigest = true, e.Digest
 	}
-	if t.copies == 2 {
-		t.againAt = e.At
-	}
-	if t.copies > 1 {
+	if t.received {
 		return
 	}
-	t.firstAt = e.At
+	t.received, t.firstAt = true, e.At
 	c.l.Totals.Delivered++
+	c.order(c.streams, m, t, e.At, reorderedLine)
+}
 
-	key := streamKey{m.sender, m.stream, e.Device}
-	s := c.streams[key]
+// wire counts a copy the relay handed a device. Copies of messages nobody
+// was recorded sending, or to devices they were not addressed to, are left
+// to what the device decrypts: history bundles and other protocol traffic
+// travel the same way.
+func (c *checker) wire(e *Event) {
+	m := c.l.byID[e.Msg]
+	if m == nil {
+		return
+	}
+	t := m.target(e.Device)
+	if t == nil {
+		return
+	}
+	w := wireCopy{seq: e.Seq, conn: c.conns[deviceKey(e.Scenario, e.Device)], at: e.At}
+	if len(t.wire) == 0 {
+		c.l.Totals.Wire++
+		c.order(c.wireStreams, m, t, e.At, wireReorderedLine)
+	}
+	for _, prev := range t.wire {
+		if relayDuplicate(prev, w, t.undecryptable > 0) {
+			if t.wireDups == 0 {
+				t.wireDup = [2]wireCopy{prev, w}
+			}
+			t.wireDups++
+			break
+		}
+	}
+	t.wire = append(t.wire, w)
+}
+
+// order checks that m, first seen on t's device at at, came after every
+// message sent before it on its stream, as streams records arrivals;
+// a message is reported out of order once.
+func (c *checker) order(streams map[streamKey]*streamState, m *message, t *target, at time.Duration, line func(string, *message, *message) string) {
+	key := streamKey{m.scenario, m.sender, m.stream, t.device}
+	s := streams[key]
 	if s == nil {
 		s = &streamState{}
-		c.streams[key] = s
+		streams[key] = s
 	}
 	if s.newest != nil && m.seq < s.newest.seq {
-		c.problem(m, Problem{Kind: Reordered, Device: e.Device, At: e.At,
-			Message: reorderedLine(e.Device, m, s.newest)})
+		if !t.reordered {
+			t.reordered = true
+			c.problem(m, Problem{Kind: Reordered, Device: t.device, At: at, Message: line(t.device, m, s.newest)})
+		}
 	} else {
 		s.newest = m
 	}
@@ -351,10 +460,16 @@ func (c *checker) stray(e *Event, m *message) {
 	c.problem(m, p)
 }
 
+// deviceKey names a device within its scenario.
+func deviceKey(scenario, device string) string { return scenario + "\x00" + device }
+
 // problem counts p and files it under its message and its kind.
 func (c *checker) problem(m *message, p Problem) {
 	if m != nil {
-		p.Msg, p.Sender, p.Stream = m.id, m.sender, m.stream
+		p.Msg, p.Sender, p.Stream, p.Scenario = m.id, m.sender, m.stream, m.scenario
+		if m.scenario != "" {
+			p.Message += " [" + m.scenario + "]"
+		}
 		m.problems = append(m.problems, p)
 	}
 	c.l.Totals.inc(p.Kind)
@@ -366,26 +481,30 @@ func (c *checker) finish() {
 	for _, m := range c.l.msgs {
 		for i := range m.targets {
 			t := &m.targets[i]
+			if t.wireDups > 0 {
+				c.problem(m, Problem{Kind: Duplicated, Device: t.device, At: t.wireDup[1].at,
+					Message: wireDuplicatedLine(m, t)})
+			}
 			switch {
-			case t.copies == 0 && t.undecryptable > 0:
+			case !t.received && t.undecryptable > 0:
 				c.problem(m, Problem{Kind: Undecryptable, Device: t.device, At: m.sentAt,
 					Message: undecryptableLine(m, t)})
-			case t.copies == 0:
+			case !t.received:
 				c.problem(m, Problem{Kind: Lost, Device: t.device, At: m.sentAt,
 					Message: c.lostLine(m, t)})
 				continue
 			case t.undecryptable > 0:
 				c.l.Totals.Recovered++
 			}
-			if t.copies > 1 {
-				c.problem(m, Problem{Kind: Duplicated, Device: t.device, At: t.againAt,
+			if t.wireDups == 0 && (t.decrypted.n > 1 || t.shown.n > 1) {
+				c.problem(m, Problem{Kind: Duplicated, Device: t.device, At: duplicateAt(t),
 					Message: duplicatedLine(m, t)})
 			}
 			if t.corrupted {
 				c.problem(m, Problem{Kind: Corrupted, Device: t.device, At: t.firstAt,
 					Message: corruptedLine(m, t)})
 			}
-			if c.cfg.Deadline > 0 && t.copies > 0 && t.firstAt-m.sentAt > c.cfg.Deadline {
+			if c.cfg.Deadline > 0 && t.firstAt-m.sentAt > c.cfg.Deadline {
 				c.problem(m, Problem{Kind: Late, Device: t.device, At: t.firstAt,
 					Message: lateLine(m, t, c.cfg.Deadline)})
 			}

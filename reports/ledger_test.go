@@ -249,3 +249,89 @@ func TestLedgerResendAddressesTheLastDeviceList(t *testing.T) {
 		t.Fatalf("after bob/web-1 decrypts: want one message and no problems, got %+v: %v", l.Totals, l.Problems)
 	}
 }
+
+func wire(at int, dev, id string, seq uint64) Event {
+	return Event{Kind: KindWire, At: ms(at), Device: dev, Msg: id, Seq: seq}
+}
+
+func connect(at int, dev string) Event { return Event{Kind: KindConnect, At: ms(at), Device: dev} }
+
+func TestLedgerWireDuplicates(t *testing.T) {
+	base := func() []Event {
+		return []Event{connect(0, "bob/web-1"), send(10, "alice/phone", "m1", "chat:bob", "bob/web-1"),
+			wire(20, "bob/web-1", "m1", 7), dec(21, "bob/web-1", "m1")}
+	}
+	for _, tc := range []struct {
+		name  string
+		more  []Event
+		dup   bool
+		piece string
+	}{
+		{"same item on the same connection", []Event{wire(30, "bob/web-1", "m1", 7)}, true,
+			"bob/web-1 got msg m1 from the relay 2 times (seq 7 at t=0.02s, then seq 7 at t=0.03s on the same connection); the device hid the extra copy"},
+		{"queued twice", []Event{wire(30, "bob/web-1", "m1", 9)}, true, "queued twice"},
+		{"same item after a reconnect", []Event{connect(25, "bob/web-1"), wire(30, "bob/web-1", "m1", 7)}, false, ""},
+		{"a resend after a retry", []Event{{Kind: KindUndecryptable, At: ms(22), Device: "bob/web-1", Msg: "m1"},
+			wire(30, "bob/web-1", "m1", 9), wire(31, "bob/web-1", "m1", 10)}, false, ""},
+		{"shown twice", []Event{{Kind: KindShown, At: ms(22), Device: "bob/web-1", Msg: "m1", Digest: body("m1")},
+			{Kind: KindShown, At: ms(40), Device: "bob/web-1", Msg: "m1", Digest: body("m1")}}, true,
+			"bob/web-1 shows msg m1 2 times (first at t=0.02s, again at t=0.04s)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := Check(append(base(), tc.more...), LedgerConfig{})
+			if !tc.dup {
+				if l.Totals.Problems() != 0 || l.Totals.Wire != 1 {
+					t.Fatalf("want a clean ledger with 1 wire delivery, got %+v: %v", l.Totals, l.Problems)
+				}
+				return
+			}
+			ps := only(t, l, Duplicated, 1)
+			if !strings.Contains(ps[0].Message, tc.piece) {
+				t.Errorf("got %q, want it to contain %q", ps[0].Message, tc.piece)
+			}
+		})
+	}
+}
+
+func TestLedgerWireReorderIsCountedOnce(t *testing.T) {
+	// The relay handed m2 over before m1; the device then decrypted them in
+	// that order too: one message out of order, one problem.
+	evs := []Event{
+		send(0, "alice/phone", "m1", "chat:bob", "bob/web-1"),
+		send(10, "alice/phone", "m2", "chat:bob", "bob/web-1"),
+		wire(20, "bob/web-1", "m2", 2), dec(21, "bob/web-1", "m2"),
+		wire(22, "bob/web-1", "m1", 1), dec(23, "bob/web-1", "m1"),
+	}
+	ps := only(t, Check(evs, LedgerConfig{}), Reordered, 1)
+	want := "bob/web-1 got msg m1 from the relay out of order: it was sent before msg m2, which the relay handed over first (from alice/phone on chat:bob)"
+	if ps[0].Message != want {
+		t.Errorf("got %q, want %q", ps[0].Message, want)
+	}
+}
+
+func TestLedgerLostSaysTheRelayHandedItOver(t *testing.T) {
+	evs := []Event{send(0, "alice/phone", "m1", "chat:bob", "bob/web-1"), wire(20, "bob/web-1", "m1", 3)}
+	ps := only(t, Check(evs, LedgerConfig{}), Lost, 1)
+	if !strings.Contains(ps[0].Message, "the relay handed it over at t=0.02s but it was never decrypted") {
+		t.Errorf("got %q", ps[0].Message)
+	}
+}
+
+// Scenarios of one run reuse device names: a problem line names its
+// scenario, and one scenario's connection state is no clue in another's.
+func TestLedgerProblemsNameTheirScenario(t *testing.T) {
+	in := func(scenario string, e Event) Event { e.Scenario = scenario; return e }
+	evs := []Event{
+		in("A", connect(0, "bob/web-1")),
+		in("A", send(10, "alice/phone", "a1", "chat:bob", "bob/web-1")),
+		in("A", dec(20, "bob/web-1", "a1")),
+		in("A", Event{Kind: KindDisconnect, At: ms(30), Device: "bob/web-1"}),
+		in("B", connect(40, "bob/web-1")),
+		in("B", send(50, "alice/phone", "b1", "chat:bob", "bob/web-1")),
+	}
+	ps := only(t, Check(evs, LedgerConfig{}), Lost, 1)
+	want := "bob/web-1 never received msg b1 (sent 0.0s ago); received nothing from alice/phone [B]"
+	if ps[0].Message != want || ps[0].Scenario != "B" {
+		t.Errorf("got %q in scenario %q\nwant %q in B", ps[0].Message, ps[0].Scenario, want)
+	}
+}

@@ -6,7 +6,7 @@ import "slices"
 func (t Totals) Add(o Totals) Totals {
 	return Totals{
 		Messages: t.Messages + o.Messages, Acked: t.Acked + o.Acked,
-		Expected: t.Expected + o.Expected, Delivered: t.Delivered + o.Delivered,
+		Expected: t.Expected + o.Expected, Delivered: t.Delivered + o.Delivered, Wire: t.Wire + o.Wire,
 		Lost: t.Lost + o.Lost, Duplicated: t.Duplicated + o.Duplicated, Reordered: t.Reordered + o.Reordered,
 		Corrupted: t.Corrupted + o.Corrupted, Undecryptable: t.Undecryptable + o.Undecryptable,
 		Late: t.Late + o.Late, Unexpected: t.Unexpected + o.Unexpected, Recovered: t.Recovered + o.Recovered,
@@ -38,6 +38,7 @@ func (r *Report) Merge(o *Report) {
 	r.Duration = end.Sub(r.Start)
 
 	r.Ledger.Totals = r.Ledger.Totals.Add(o.Ledger.Totals)
+	r.ScenarioTotals = mergeScenarioTotals(r.ScenarioTotals, o.ScenarioTotals)
 	r.Ledger.Problems = append(slices.Clip(r.Ledger.Problems), o.Ledger.Problems...)
 	// Keep problems grouped by kind, worst first, as Check lists them.
 	slices.SortStableFunc(r.Ledger.Problems, func(a, b Problem) int {

@@ -20,12 +20,14 @@ const (
 	histDigits  = 3
 )
 
-// Metrics holds one latency histogram per step name. It is safe for
+// Metrics holds one latency histogram per step name for the whole run, and
+// the same per scenario (see RecordIn and scope.go). It is safe for
 // concurrent use and its zero value is empty and ready; methods that only
 // read also work on a nil *Metrics.
 type Metrics struct {
-	mu    sync.Mutex
-	steps map[string]*hdr.Histogram
+	mu     sync.Mutex
+	steps  map[string]*hdr.Histogram
+	scopes map[string]*scoped // by scenario name
 }
 
 // NewMetrics returns empty metrics.
@@ -46,23 +48,23 @@ type Summary struct {
 
 // Record adds one observation of step. Values outside 0..1h are clamped to
 // the range rather than dropped, so a count always matches what happened.
-func (m *Metrics) Record(step string, d time.Duration) {
-	v := min(max(int64(d), 0), histHighest)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	h := m.hist(step)
-	_ = h.RecordValue(v) // cannot fail: v is within the histogram's range
-}
+// The observation belongs to no scenario; see RecordIn.
+func (m *Metrics) Record(step string, d time.Duration) { m.RecordIn(Scope{}, step, d) }
 
-// hist returns step's histogram, creating it. m.mu must be held.
+// hist returns step's run-wide histogram, creating it. m.mu must be held.
 func (m *Metrics) hist(step string) *hdr.Histogram {
 	if m.steps == nil {
 		m.steps = make(map[string]*hdr.Histogram)
 	}
-	h := m.steps[step]
+	return histIn(m.steps, step)
+}
+
+// histIn returns steps[step], creating it.
+func histIn(steps map[string]*hdr.Histogram, step string) *hdr.Histogram {
+	h := steps[step]
 	if h == nil {
 		h = hdr.New(histLowest, histHighest, histDigits)
-		m.steps[step] = h
+		steps[step] = h
 	}
 	return h
 }
@@ -76,9 +78,10 @@ func (m *Metrics) Merge(o *Metrics) {
 	}
 	// Copy o first so two metrics merging into each other cannot deadlock.
 	o.mu.Lock()
-	src := make(map[string]*hdr.Histogram, len(o.steps))
-	for k, h := range o.steps {
-		src[k] = h.Clone()
+	src := cloneSteps(o.steps)
+	scopes := make(map[string]*scoped, len(o.scopes))
+	for name, sc := range o.scopes {
+		scopes[name] = &scoped{labels: sc.labels, steps: cloneSteps(sc.steps)}
 	}
 	o.mu.Unlock()
 
@@ -87,6 +90,20 @@ func (m *Metrics) Merge(o *Metrics) {
 	for k, h := range src {
 		m.hist(k).Merge(h)
 	}
+	for name, sc := range scopes {
+		dst := m.scope(Scope{Scenario: name, Labels: sc.labels})
+		for k, h := range sc.steps {
+			histIn(dst.steps, k).Merge(h)
+		}
+	}
+}
+
+func cloneSteps(steps map[string]*hdr.Histogram) map[string]*hdr.Histogram {
+	out := make(map[string]*hdr.Histogram, len(steps))
+	for k, h := range steps {
+		out[k] = h.Clone()
+	}
+	return out
 }
 
 // Steps returns the step names with at least one histogram, sorted.
@@ -185,21 +202,31 @@ type stepJSON struct {
 	Histogram string `json:"histogram"`
 }
 
-// MarshalJSON writes an object keyed by step name.
+// MarshalJSON writes the run-wide steps as an object keyed by step name.
+// The per-scenario steps go in report.json's scenario_metrics (scope.go).
 func (m *Metrics) MarshalJSON() ([]byte, error) {
 	out := map[string]stepJSON{}
 	if m != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		for k, h := range m.steps {
-			enc, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
-			if err != nil {
-				return nil, fmt.Errorf("metrics: step %q: encode histogram: %w", k, err)
-			}
-			out[k] = stepJSON{Summary: summarize(k, h), Histogram: string(enc)}
+		var err error
+		if out, err = encodeSteps(m.steps); err != nil {
+			return nil, err
 		}
 	}
 	return json.Marshal(out)
+}
+
+func encodeSteps(steps map[string]*hdr.Histogram) (map[string]stepJSON, error) {
+	out := make(map[string]stepJSON, len(steps))
+	for k, h := range steps {
+		enc, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: step %q: encode histogram: %w", k, err)
+		}
+		out[k] = stepJSON{Summary: summarize(k, h), Histogram: string(enc)}
+	}
+	return out, nil
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote. The histograms are the truth:
@@ -209,19 +236,27 @@ func (m *Metrics) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &in); err != nil {
 		return err
 	}
-	steps := make(map[string]*hdr.Histogram, len(in))
-	for k, s := range in {
-		if s.Histogram == "" {
-			return fmt.Errorf("metrics: step %q has no histogram", k)
-		}
-		h, err := hdr.Decode([]byte(s.Histogram))
-		if err != nil {
-			return fmt.Errorf("metrics: step %q: decode histogram: %w", k, err)
-		}
-		steps[k] = h
+	steps, err := decodeSteps(in)
+	if err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.steps = steps
 	return nil
+}
+
+func decodeSteps(in map[string]stepJSON) (map[string]*hdr.Histogram, error) {
+	steps := make(map[string]*hdr.Histogram, len(in))
+	for k, s := range in {
+		if s.Histogram == "" {
+			return nil, fmt.Errorf("metrics: step %q has no histogram", k)
+		}
+		h, err := hdr.Decode([]byte(s.Histogram))
+		if err != nil {
+			return nil, fmt.Errorf("metrics: step %q: decode histogram: %w", k, err)
+		}
+		steps[k] = h
+	}
+	return steps, nil
 }

@@ -31,6 +31,8 @@ type Problem struct {
 	Msg    string      `json:"msg"`
 	Sender string      `json:"sender,omitzero"`
 	Stream string      `json:"stream,omitzero"`
+	// Scenario is the scenario that sent the message (omitted outside one).
+	Scenario string `json:"scenario,omitzero"`
 	// At is when the problem showed on the run's clock: the offending
 	// delivery, or the send for a message that never arrived.
 	At time.Duration `json:"at_ns"`
@@ -47,13 +49,16 @@ func (p Problem) String() string { return p.Message }
 func (c *checker) lostLine(m *message, t *target) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s never received msg %s (sent %.1fs ago)", t.device, shortID(m.id), (c.cfg.End - m.sentAt).Seconds())
-	if s := c.streams[streamKey{m.sender, m.stream, t.device}]; s != nil {
+	if s := c.streams[streamKey{m.scenario, m.sender, m.stream, t.device}]; s != nil {
 		fmt.Fprintf(&b, "; last received %s", shortID(s.last.id))
 	} else {
 		fmt.Fprintf(&b, "; received nothing from %s", m.sender)
 	}
-	if on, seen := c.online[t.device]; seen && !on {
-		fmt.Fprintf(&b, "; disconnected at t=%s and never reconnected", seconds(c.offSince[t.device]))
+	if len(t.wire) > 0 {
+		fmt.Fprintf(&b, "; the relay handed it over at t=%s but it was never decrypted", seconds(t.wire[0].at))
+	}
+	if on, seen := c.online[deviceKey(m.scenario, t.device)]; seen && !on {
+		fmt.Fprintf(&b, "; disconnected at t=%s and never reconnected", seconds(c.offSince[deviceKey(m.scenario, t.device)]))
 	}
 	return b.String()
 }
@@ -69,9 +74,42 @@ func undecryptableLine(m *message, t *target) string {
 	return s
 }
 
+// duplicatedLine names the layer that repeated the message: decrypting it
+// again, or showing it again.
 func duplicatedLine(m *message, t *target) string {
-	return fmt.Sprintf("%s received msg %s %d times (first at t=%s, again at t=%s)",
-		t.device, shortID(m.id), t.copies, seconds(t.firstAt), seconds(t.againAt))
+	verb, c := "received", t.decrypted
+	if c.n < 2 {
+		verb, c = "shows", t.shown
+	}
+	return fmt.Sprintf("%s %s msg %s %d times (first at t=%s, again at t=%s)",
+		t.device, verb, shortID(m.id), c.n, seconds(c.firstAt), seconds(c.again))
+}
+
+func duplicateAt(t *target) time.Duration {
+	if t.decrypted.n > 1 {
+		return t.decrypted.again
+	}
+	return t.shown.again
+}
+
+func wireDuplicatedLine(m *message, t *target) string {
+	prev, dup := t.wireDup[0], t.wireDup[1]
+	s := fmt.Sprintf("%s got msg %s from the relay %d times (seq %d at t=%s, then seq %d at t=%s",
+		t.device, shortID(m.id), len(t.wire), prev.seq, seconds(prev.at), dup.seq, seconds(dup.at))
+	if prev.seq == dup.seq {
+		s += " on the same connection)"
+	} else {
+		s += ", queued twice)"
+	}
+	if t.decrypted.n < 2 && t.shown.n < 2 {
+		s += "; the device hid the extra copy"
+	}
+	return s
+}
+
+func wireReorderedLine(device string, m, overtaker *message) string {
+	what := fmt.Sprintf("%s got msg %s from the relay out of order", device, shortID(m.id))
+	return outOfOrderLine(what, "the relay handed over first", m, overtaker)
 }
 
 func corruptedLine(m *message, t *target) string {
@@ -85,8 +123,13 @@ func lateLine(m *message, t *target, deadline time.Duration) string {
 }
 
 func reorderedLine(device string, m, overtaker *message) string {
-	s := fmt.Sprintf("%s received msg %s out of order: it was sent before msg %s, which arrived first (from %s",
-		device, shortID(m.id), shortID(overtaker.id), m.sender)
+	return outOfOrderLine(fmt.Sprintf("%s received msg %s out of order", device, shortID(m.id)), "arrived first", m, overtaker)
+}
+
+// outOfOrderLine says that m (as what names it) came after overtaker,
+// which was sent later and overtook it.
+func outOfOrderLine(what, overtook string, m, overtaker *message) string {
+	s := fmt.Sprintf("%s: it was sent before msg %s, which %s (from %s", what, shortID(overtaker.id), overtook, m.sender)
 	if m.stream != "" {
 		s += " on " + m.stream
 	}

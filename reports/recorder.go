@@ -3,6 +3,7 @@ package reports
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,27 +22,80 @@ type Recorder struct {
 	// already recorded, so a load run's millionth event costs what its first
 	// did.
 	chunks [][]Event
-	n      int
-	faults uint64
+	// origins parallels chunks: per event, the id of the recorder it came
+	// through (r's own, or a child's), so Withdraw can take a child's out.
+	origins [][]uint64
+	n       int
+	faults  uint64
+
+	id uint64
 
 	// parent, if set, records everything this recorder records (see Child).
 	parent *Recorder
+	// scope is stamped on every event recorded here that has none (ChildFor).
+	scope Scope
+	sinks []Sink
 }
+
+// Scope says which scenario an event belongs to, so metrics and thresholds
+// can be cut per scenario or per label. The zero Scope is the run itself.
+type Scope struct {
+	Scenario string
+	Labels   []string
+}
+
+// A Sink receives every event its recorder records, as it is recorded and in
+// time order: how a run streams its events to a file while it runs. It is
+// called with the recorder's lock held, so it must be quick and must not call
+// back into the recorder.
+type Sink interface {
+	Record(Event)
+}
+
+// SinkFunc lets a plain function be a Sink.
+type SinkFunc func(Event)
+
+// Record calls f(e).
+func (f SinkFunc) Record(e Event) {
+	f(e)
+}
+
+// recorderIDs numbers recorders, for Withdraw.
+var recorderIDs atomic.Uint64
 
 const chunkSize = 4096
 
 // NewRecorder returns a recorder whose clock starts now.
 func NewRecorder() *Recorder {
-	return &Recorder{start: time.Now()}
+	return &Recorder{start: time.Now(), id: recorderIDs.Add(1)}
 }
 
 // Child returns a recorder whose events are also recorded in r, each on its
 // own clock: one per scenario, so a scenario's ledger judges only its own
 // messages while the run's report covers every scenario.
+// The child keeps r's scope.
 func (r *Recorder) Child() *Recorder {
 	c := NewRecorder()
 	c.parent = r
+	c.scope = r.scope
 	return c
+}
+
+// ChildFor is Child for one scenario: every event recorded through the
+// child, or through its own children, carries the scenario's name and
+// labels, in the child and in r.
+func (r *Recorder) ChildFor(scenario string, labels []string) *Recorder {
+	c := r.Child()
+	c.scope = Scope{Scenario: scenario, Labels: slices.Clone(labels)}
+	return c
+}
+
+// AddSink makes s receive every event r records from now on, including what
+// its children record.
+func (r *Recorder) AddSink(s Sink) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sinks = append(r.sinks, s)
 }
 
 // Start returns the wall-clock time the recorder's clock started.
@@ -53,24 +107,69 @@ func (r *Recorder) Elapsed() time.Duration { return time.Since(r.start) }
 // add stamps e and appends it. The timestamp is taken under the lock so the
 // event slice is always in time order, which the ledger relies on to read
 // arrival order without sorting.
-func (r *Recorder) add(e Event) {
+func (r *Recorder) add(e Event) { r.addFrom(e, r.id) }
+
+// addFrom adds e, which came through the recorder numbered origin.
+func (r *Recorder) addFrom(e Event, origin uint64) {
 	r.mu.Lock()
 	e.At = time.Since(r.start)
-	r.push(e)
+	e = r.push(e, origin)
 	r.mu.Unlock()
 	if r.parent != nil {
-		r.parent.add(e)
+		r.parent.addFrom(e, r.id)
 	}
 }
 
-// push appends e. r.mu must be held.
-func (r *Recorder) push(e Event) {
+// push stamps e with r's scope unless it has one, appends it, hands it to
+// the sinks and returns it as stamped. r.mu must be held.
+func (r *Recorder) push(e Event, origin uint64) Event {
+	if e.Scenario == "" {
+		e.Scenario, e.Labels = r.scope.Scenario, r.scope.Labels
+	}
+	r.append(e, origin)
+	for _, s := range r.sinks {
+		s.Record(e)
+	}
+	return e
+}
+
+// append stores e. r.mu must be held.
+func (r *Recorder) append(e Event, origin uint64) {
 	if r.n%chunkSize == 0 {
 		r.chunks = append(r.chunks, make([]Event, 0, chunkSize))
+		r.origins = append(r.origins, make([]uint64, 0, chunkSize))
 	}
 	last := len(r.chunks) - 1
 	r.chunks[last] = append(r.chunks[last], e)
+	r.origins[last] = append(r.origins[last], origin)
 	r.n++
+}
+
+// Withdraw takes every event r recorded (itself or through its children)
+// out of its parent's events, as if they never happened there; r keeps its
+// own, and sinks that already got them keep them. A run withdraws a
+// scenario that was skipped, so the messages it sent before skipping are
+// not judged lost. It reaches the parent only, not the parent's parent;
+// call it once r records no more.
+func (r *Recorder) Withdraw() {
+	if p := r.parent; p != nil {
+		p.remove(r.id)
+	}
+}
+
+// remove drops the events that came through the recorder numbered origin.
+func (r *Recorder) remove(origin uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	chunks, origins := r.chunks, r.origins
+	r.chunks, r.origins, r.n = nil, nil, 0
+	for i, c := range chunks {
+		for j, e := range c {
+			if origins[i][j] != origin {
+				r.append(e, origins[i][j])
+			}
+		}
+	}
 }
 
 // Send records that device from sent message msg on stream (the chat, or any
@@ -93,6 +192,21 @@ func (r *Recorder) Ack(device, msg string) {
 // duplicate.
 func (r *Recorder) Decrypted(device, msg string, digest Digest) {
 	r.add(Event{Kind: KindDecrypt, Device: device, Msg: msg, Digest: digest})
+}
+
+// Wire records that the relay handed device a copy of msg at queue
+// position seq, before the device deduplicates anything: every copy
+// counts, so a relay that duplicates, reorders or drops shows even where
+// the client hides it. Record it for every delivery of a message.
+func (r *Recorder) Wire(device, msg string, seq uint64) {
+	r.add(Event{Kind: KindWire, Device: device, Msg: msg, Seq: seq})
+}
+
+// Shown records that device shows msg to its user (in its chat list or
+// page) with the given digest: what the user sees, apart from what the
+// device decrypted. Every copy shown counts.
+func (r *Recorder) Shown(device, msg string, digest Digest) {
+	r.add(Event{Kind: KindShown, Device: device, Msg: msg, Digest: digest})
 }
 
 // Undecryptable records that device received msg but could not decrypt it, and
@@ -123,21 +237,29 @@ func (r *Recorder) Disconnect(device, reason string) {
 // now, and returns the function that records its end. Calling end more than
 // once records one end; a fault never ended lasts until the end of the run.
 func (r *Recorder) Fault(name string) (end func()) {
+	return r.fault(Event{Name: name}, r.id)
+}
+
+// fault records the start of fault e (its name and scope), which came
+// through the recorder numbered origin, and returns the function that
+// records its end.
+func (r *Recorder) fault(e Event, origin uint64) (end func()) {
 	r.mu.Lock()
 	r.faults++
-	id := r.faults
-	r.push(Event{Kind: KindFaultStart, At: time.Since(r.start), Name: name, ID: id})
+	e.Kind, e.At, e.ID = KindFaultStart, time.Since(r.start), r.faults
+	e = r.push(e, origin)
 	r.mu.Unlock()
 	// The parent numbers its faults itself: ids are per recorder.
 	parentEnd := func() {}
 	if r.parent != nil {
-		parentEnd = r.parent.Fault(name)
+		parentEnd = r.parent.fault(e, r.id)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			r.mu.Lock()
-			r.push(Event{Kind: KindFaultEnd, At: time.Since(r.start), Name: name, ID: id})
+			e.Kind, e.At = KindFaultEnd, time.Since(r.start)
+			r.push(e, origin)
 			r.mu.Unlock()
 			parentEnd()
 		})

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -96,5 +97,81 @@ func TestChildRecordsIntoParent(t *testing.T) {
 	// The parent numbers faults itself, so the child's fault 1 is its 2.
 	if evs[3].Kind != KindFaultStart || evs[3].ID != 2 || evs[5].Kind != KindFaultEnd || evs[5].ID != 2 {
 		t.Errorf("parent's fault events are %+v %+v, want start and end of fault 2", evs[3], evs[5])
+	}
+}
+
+func TestWithdrawTakesAChildOutOfItsParent(t *testing.T) {
+	run := NewRecorder()
+	kept, skipped := run.Child(), run.Child()
+	scenario := skipped.Child() // an Env's recorder under the scenario's
+	run.Fault("before")()
+	kept.Send("alice/phone", "m1", "s", []string{"bob/phone"}, DigestOf([]byte("x")))
+	end := skipped.Fault("blackhole bob/web-1")
+	scenario.Send("alice/phone", "m2", "s", []string{"bob/phone"}, DigestOf([]byte("y")))
+	kept.Decrypted("bob/phone", "m1", DigestOf([]byte("x")))
+	end()
+	skipped.Withdraw()
+	var kinds []Kind
+	for _, e := range run.Events() {
+		kinds = append(kinds, e.Kind)
+		if e.Msg == "m2" || e.Name == "blackhole bob/web-1" {
+			t.Errorf("the withdrawn scenario's event is still in the run: %+v", e)
+		}
+	}
+	if want := []Kind{KindFaultStart, KindFaultEnd, KindSend, KindDecrypt}; !slices.Equal(kinds, want) {
+		t.Errorf("run holds %v, want %v", kinds, want)
+	}
+	if n := len(skipped.Events()); n != 3 {
+		t.Errorf("the withdrawn recorder holds %d events, want its own 3", n)
+	}
+	// Recording goes on after a withdrawal.
+	kept.Ack("alice/phone", "m1")
+	if l := Check(run.Events(), LedgerConfig{}); l.Totals.Messages != 1 || l.Totals.Acked != 1 || l.Totals.Problems() != 0 {
+		t.Errorf("run's ledger after the withdrawal: %+v", l.Totals)
+	}
+}
+
+func TestChildForStampsTheScenarioUpTheChain(t *testing.T) {
+	run := NewRecorder()
+	scen := run.ChildFor("Messaging: delivers", []string{"messaging", "smoke"})
+	env := scen.Child() // the harness's own child of the scenario's recorder
+	env.Send("alice/phone", "m1", "s", []string{"bob/phone"}, DigestOf([]byte("x")))
+	env.Fault("blackhole bob/phone")()
+	run.Connect("alice/phone") // outside any scenario
+	evs := run.Events()
+	if len(evs) != 4 {
+		t.Fatalf("run holds %d events, want 4", len(evs))
+	}
+	for _, e := range evs[:3] {
+		if e.Scenario != "Messaging: delivers" || !slices.Equal(e.Labels, []string{"messaging", "smoke"}) {
+			t.Errorf("%s event has scope %q %q, want the scenario's", e.Kind, e.Scenario, e.Labels)
+		}
+	}
+	if evs[3].Scenario != "" || evs[3].Labels != nil {
+		t.Errorf("an event of the run itself has scope %q %q", evs[3].Scenario, evs[3].Labels)
+	}
+	if got := env.Events()[0].Scenario; got != "Messaging: delivers" {
+		t.Errorf("the child's own copy has scenario %q", got)
+	}
+}
+
+type sliceSink struct{ got []Event }
+
+func (s *sliceSink) Record(e Event) { s.got = append(s.got, e) }
+
+func TestSinkSeesEveryEventInOrder(t *testing.T) {
+	run := NewRecorder()
+	sink := &sliceSink{}
+	run.AddSink(sink)
+	c := run.ChildFor("a", nil)
+	c.Connect("alice/phone")
+	end := c.Fault("reset")
+	run.Step("qr.visible", "alice/web-1", time.Millisecond)
+	end()
+	if want := run.Events(); !reflect.DeepEqual(sink.got, want) {
+		t.Errorf("sink got %+v\nwant the run's events %+v", sink.got, want)
+	}
+	if len(sink.got) != 4 || sink.got[1].Kind != KindFaultStart || sink.got[3].Kind != KindFaultEnd {
+		t.Errorf("sink events %+v", sink.got)
 	}
 }

@@ -39,12 +39,17 @@ type Report struct {
 	Duration time.Duration     `json:"duration_ns"`
 	Relay    string            `json:"relay,omitzero"` // the relay backend: embedded, process, container, or an external URL
 	Meta     map[string]string `json:"meta,omitzero"`  // free-form: git revision, host, flags
+	// Interrupted marks a partial report: the run was stopped (Ctrl-C)
+	// before every scenario ran. It never passes.
+	Interrupted bool `json:"interrupted,omitzero"`
 
-	Scenarios  []ScenarioResult  `json:"scenarios"`
-	Metrics    *Metrics          `json:"metrics"`
-	Ledger     Ledger            `json:"ledger"`
-	Thresholds []ThresholdResult `json:"thresholds"`
-	Timeline   Timeline          `json:"timeline"`
+	Scenarios []ScenarioResult `json:"scenarios"`
+	Metrics   *Metrics         `json:"metrics"`
+	Ledger    Ledger           `json:"ledger"`
+	// ScenarioTotals are each scenario's own ledger totals, by name.
+	ScenarioTotals []ScenarioTotals  `json:"scenario_ledgers"`
+	Thresholds     []ThresholdResult `json:"thresholds"`
+	Timeline       Timeline          `json:"timeline"`
 }
 
 // Config says how New builds a report. The zero value is valid.
@@ -76,12 +81,19 @@ func FromEvents(events []Event, start time.Time, duration time.Duration, cfg Con
 	}
 	r := &Report{Name: cfg.Name, Start: start, Duration: duration, Relay: cfg.Relay, Metrics: NewMetrics()}
 	r.Ledger = Check(events, cfg.Ledger)
-	r.Ledger.recordLatencies(r.Metrics)
+	r.ScenarioTotals = scenarioTotals(events, cfg.Ledger)
+	scopes := map[string]Scope{} // message id → the scenario that sent it
 	for _, e := range events {
-		if e.Kind == KindStep {
-			r.Metrics.Record(e.Name, e.Value)
+		switch e.Kind {
+		case KindStep:
+			r.Metrics.RecordIn(e.Scope(), e.Name, e.Value)
+		case KindSend:
+			if _, ok := scopes[e.Msg]; !ok && e.Scenario != "" {
+				scopes[e.Msg] = e.Scope()
+			}
 		}
 	}
+	r.Ledger.recordLatencies(r.Metrics, scopes)
 	r.Timeline = buildTimeline(events, &r.Ledger, duration, cfg.MaxTimelineEvents)
 	return r
 }
@@ -94,23 +106,25 @@ const (
 	StepReceiptRead      = "receipt.read"      // send → first read receipt at the sender
 )
 
-// recordLatencies adds the ledger's per-message latencies to m. Only first
-// decryptions count: a duplicate is a ledger problem, not a latency sample.
-func (l *Ledger) recordLatencies(m *Metrics) {
+// recordLatencies adds the ledger's per-message latencies to m, each in the
+// scope of the scenario that sent the message. Only first decryptions
+// count: a duplicate is a ledger problem, not a latency sample.
+func (l *Ledger) recordLatencies(m *Metrics, scopes map[string]Scope) {
 	for _, msg := range l.msgs {
+		sc := scopes[msg.id]
 		if msg.acked {
-			m.Record(StepAck, msg.ackAt-msg.sentAt)
+			m.RecordIn(sc, StepAck, msg.ackAt-msg.sentAt)
 		}
 		for _, t := range msg.targets {
-			if t.copies > 0 {
-				m.Record(StepDeliver, t.firstAt-msg.sentAt)
+			if t.received {
+				m.RecordIn(sc, StepDeliver, t.firstAt-msg.sentAt)
 			}
 		}
 		if msg.receipted[Delivered] {
-			m.Record(StepReceiptDelivered, msg.receiptAt[Delivered]-msg.sentAt)
+			m.RecordIn(sc, StepReceiptDelivered, msg.receiptAt[Delivered]-msg.sentAt)
 		}
 		if msg.receipted[Read] {
-			m.Record(StepReceiptRead, msg.receiptAt[Read]-msg.sentAt)
+			m.RecordIn(sc, StepReceiptRead, msg.receiptAt[Read]-msg.sentAt)
 		}
 	}
 }
@@ -128,22 +142,68 @@ func (r *Report) Evaluate(ts Thresholds) bool {
 	return ok
 }
 
-// Passed reports whether the run passed: no scenario failed and every
-// evaluated threshold held. Ledger problems fail a run through thresholds
-// (DefaultThresholds when the user names none), so a run can tolerate, say,
-// "late<=5" on a lossy network.
-func (r *Report) Passed() bool {
+// Passed reports whether the run passed: at least one scenario passed, none
+// failed, and every evaluated threshold held. A run whose scenarios were all
+// skipped, or that ran none, fails: it proved nothing, and a CI job that
+// skipped everything (no Chromium, no Docker) must not turn green, and an
+// interrupted run never passes. Ledger
+// problems fail a run through thresholds (DefaultThresholds when the user
+// names none), so a run can tolerate, say, "late<=5" on a lossy network.
+func (r *Report) Passed() bool { return len(r.Verdict()) == 0 }
+
+// Verdict lists why the run failed, one reason per line-sized string, worst
+// first; it is empty when the run passed.
+func (r *Report) Verdict() []string {
+	var why []string
+	c := r.Count()
+	switch {
+	case r.Interrupted:
+		why = append(why, "interrupted")
+	case c.Failed > 0:
+		why = append(why, fmt.Sprintf("%d of %d scenarios failed", c.Failed, len(r.Scenarios)))
+	case len(r.Scenarios) == 0:
+		why = append(why, "no scenario ran")
+	case c.Passed == 0:
+		why = append(why, fmt.Sprintf("no scenario passed (%d skipped)", c.Skipped))
+	}
+	if n := r.FailedThresholds(); n > 0 {
+		why = append(why, fmt.Sprintf("%d of %d thresholds failed", n, len(r.Thresholds)))
+	}
+	return why
+}
+
+// Counts is how many scenarios ended each way.
+type Counts struct{ Passed, Failed, Skipped int }
+
+func (c Counts) String() string {
+	return fmt.Sprintf("%d passed, %d failed, %d skipped", c.Passed, c.Failed, c.Skipped)
+}
+
+// Count counts r's scenarios by status.
+func (r *Report) Count() Counts {
+	var c Counts
 	for _, s := range r.Scenarios {
-		if s.Status == Failed {
-			return false
+		switch s.Status {
+		case Passed:
+			c.Passed++
+		case Failed:
+			c.Failed++
+		case Skipped:
+			c.Skipped++
 		}
 	}
+	return c
+}
+
+// FailedThresholds counts the evaluated thresholds that did not hold.
+func (r *Report) FailedThresholds() int {
+	n := 0
 	for _, t := range r.Thresholds {
 		if !t.Passed {
-			return false
+			n++
 		}
 	}
-	return true
+	return n
 }
 
 // File names WriteDir writes.
@@ -162,7 +222,7 @@ func (r *Report) WriteDir(dir string) error {
 	for name, write := range map[string]func(*os.File) error{
 		JSONFile:  func(f *os.File) error { return r.WriteJSON(f) },
 		JUnitFile: func(f *os.File) error { return r.WriteJUnit(f) },
-		HTMLFile:  func(f *os.File) error { return r.WriteHTML(f) },
+		HTMLFile:  func(f *os.File) error { return r.writeHTML(f, dir) },
 	} {
 		if err := writeFile(filepath.Join(dir, name), write); err != nil {
 			return err

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -63,6 +64,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		{"name", got.Name, r.Name}, {"duration", got.Duration, r.Duration}, {"relay", got.Relay, r.Relay},
 		{"meta", got.Meta, r.Meta}, {"scenarios", got.Scenarios, r.Scenarios},
 		{"ledger totals", got.Ledger.Totals, r.Ledger.Totals}, {"problems", got.Ledger.Problems, r.Ledger.Problems},
+		{"scenario ledgers", got.ScenarioTotals, r.ScenarioTotals},
 		{"thresholds", got.Thresholds, r.Thresholds}, {"timeline", got.Timeline, r.Timeline},
 		{"metrics", got.Metrics.Summaries(), r.Metrics.Summaries()}, {"passed", got.Passed(), r.Passed()},
 	} {
@@ -126,6 +128,40 @@ func TestConsoleSummary(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestAVacuousRunFails(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		scenarios []ScenarioResult
+		pass      bool
+		why       string
+	}{
+		{"no scenario", nil, false, "no scenario ran"},
+		{"all skipped", []ScenarioResult{{Name: "a", Status: Skipped}, {Name: "b", Status: Skipped}}, false, "no scenario passed (2 skipped)"},
+		{"one failed", []ScenarioResult{{Name: "a", Status: Passed}, {Name: "b", Status: Failed}}, false, "1 of 2 scenarios failed"},
+		{"one passed, one skipped", []ScenarioResult{{Name: "a", Status: Passed}, {Name: "b", Status: Skipped}}, true, ""},
+	} {
+		r := FromEvents(cleanRun(), time.Now(), time.Second, Config{Name: c.name})
+		r.Scenarios = c.scenarios
+		r.Evaluate(DefaultThresholds())
+		if r.Passed() != c.pass {
+			t.Errorf("%s: Passed() = %v, want %v (verdict %q)", c.name, r.Passed(), c.pass, r.Verdict())
+		}
+		var buf bytes.Buffer
+		if err := r.WriteSummary(&buf); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if c.why != "" && !strings.Contains(out, "\nFAILED: "+c.why+"\n") {
+			t.Errorf("%s: summary lacks the reason %q:\n%s", c.name, c.why, out)
+		}
+		counts := r.Count()
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if last := lines[len(lines)-1]; last != fmt.Sprintf("%d passed, %d failed, %d skipped", counts.Passed, counts.Failed, counts.Skipped) {
+			t.Errorf("%s: last line = %q", c.name, last)
 		}
 	}
 }

@@ -152,14 +152,67 @@ func (c chart) timeAxis(b *svgBuf, span time.Duration) {
 	}
 }
 
-// faultBands shades each fault over the plot, labelled at the top.
-func (c chart) faultBands(b *svgBuf, faults []FaultSpan, span time.Duration) {
+// faultLabelH is the height of one row of fault labels above a plot.
+const faultLabelH = 11.0
+
+// faultLabelRows places the label of each fault in the first row above the
+// plot where it does not run into the label before it, so faults that start
+// close together stay readable. It returns each fault's row and how many
+// rows there are (at least 1).
+func (c chart) faultLabelRows(faults []FaultSpan, span time.Duration) (rows []int, n int) {
+	var ends []float64 // per row, where its last label ends
 	for _, f := range faults {
+		x := c.faultLabelX(f, span)
+		row := 0
+		for row < len(ends) && ends[row]+6 > x {
+			row++
+		}
+		if row == len(ends) {
+			ends = append(ends, 0)
+		}
+		ends[row] = x + labelWidth(faultLabel(f))
+		rows = append(rows, row)
+	}
+	return rows, max(len(ends), 1)
+}
+
+// faultLabel is what a fault is labelled with above a plot.
+func faultLabel(f FaultSpan) string {
+	if f.Open {
+		return f.Name + " (never ended)"
+	}
+	return f.Name
+}
+
+// labelWidth estimates the width of a 10px label.
+func labelWidth(s string) float64 { return 5.6 * float64(len([]rune(s))) }
+
+// faultLabelX is where a fault's label starts: at its band, or further left
+// when it would run off the chart's right edge.
+func (c chart) faultLabelX(f FaultSpan, span time.Duration) float64 {
+	x := c.px(float64(f.Start)/float64(span)) + 2
+	return max(min(x, c.w-c.right-labelWidth(faultLabel(f))), c.left)
+}
+
+// faultBands shades each fault over the plot. A fault never ended gets no
+// shade (it would cover everything after it) but a dashed line where it
+// began and a strip along the top of the plot until its scenario's end.
+// With rows (from faultLabelRows) each fault is labelled above the plot.
+func (c chart) faultBands(b *svgBuf, faults []FaultSpan, span time.Duration, rows []int) {
+	for i, f := range faults {
 		x0, x1 := c.px(float64(f.Start)/float64(span)), c.px(float64(f.End)/float64(span))
-		b.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="fault"><title>fault %s: %s → %s</title></rect>`,
-			x0, c.top, math.Max(x1-x0, 1.5), c.h-c.top-c.bottom,
-			html.EscapeString(f.Name), FormatDuration(f.Start), FormatDuration(f.End))
-		b.text(x0+2, c.top-5, "fl start", f.Name) // above the plot, clear of the data
+		w := math.Max(x1-x0, 1.5)
+		if f.Open {
+			b.f(`<g class="fault-open"><title>fault %s: from %s, never ended</title>`, html.EscapeString(f.Name), FormatDuration(f.Start))
+			b.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/><rect x="%.1f" y="%.1f" width="%.1f" height="4"/></g>`,
+				x0, c.top, x0, c.h-c.bottom, x0, c.top, w)
+		} else {
+			b.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="fault"><title>fault %s: %s → %s</title></rect>`,
+				x0, c.top, w, c.h-c.top-c.bottom, html.EscapeString(f.Name), FormatDuration(f.Start), FormatDuration(f.End))
+		}
+		if rows != nil {
+			b.text(c.faultLabelX(f, span), c.top-5-faultLabelH*float64(rows[i]), "fl start", faultLabel(f))
+		}
 	}
 }
 
@@ -189,12 +242,17 @@ func seriesChart(r *Report) template.HTML {
 		most = max(most, p.Sent, p.Delivered)
 		slowest = max(slowest, p.P99)
 	}
-	var b svgBuf
-	b.f(`<svg class="chart wide" viewBox="0 0 960 390" role="img">`)
-	b.f(`<title>messages and delivery latency over time, per %s</title>`, FormatDuration(s.Bucket))
-
 	rate := chart{w: 960, h: 190, left: 58, right: 14, top: 22, bottom: 24}
-	rate.faultBands(&b, r.Timeline.Faults, span)
+	lat := chart{w: 960, h: 390, left: 58, right: 14, top: 222, bottom: 24}
+	// Rows of fault labels push both plots down.
+	rows, n := rate.faultLabelRows(r.Timeline.Faults, span)
+	lift := faultLabelH * float64(n-1)
+	rate.top, rate.h, lat.top, lat.h = rate.top+lift, rate.h+lift, lat.top+lift, lat.h+lift
+
+	var b svgBuf
+	b.f(`<svg class="chart wide" viewBox="0 0 960 %.0f" role="img">`, lat.h)
+	b.f(`<title>messages and delivery latency over time, per %s</title>`, FormatDuration(s.Bucket))
+	rate.faultBands(&b, r.Timeline.Faults, span, rows)
 	top, labels := countAxis(most)
 	rate.yGrid(&b, labels)
 	rate.timeAxis(&b, span)
@@ -217,8 +275,7 @@ func seriesChart(r *Report) template.HTML {
 	line(rate, "delivered", false, func(p Point) float64 { return float64(p.Delivered) / top })
 	rate.legend(&b, [][2]string{{"sent", "sent per " + FormatDuration(s.Bucket)}, {"delivered", "delivered"}})
 
-	lat := chart{w: 960, h: 390, left: 58, right: 14, top: 222, bottom: 24}
-	lat.faultBands(&b, r.Timeline.Faults, span)
+	lat.faultBands(&b, r.Timeline.Faults, span, nil)
 	ymax, ylabels := durAxis(slowest)
 	lat.yGrid(&b, ylabels)
 	lat.timeAxis(&b, span)

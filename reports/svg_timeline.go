@@ -49,6 +49,8 @@ func timelineChart(r *Report) (svg template.HTML, hidden int) {
 
 	const laneH = 18.0
 	c := chart{w: 960, left: 130, right: 14, top: 22, bottom: 24}
+	rows, n := c.faultLabelRows(tl.Faults, span)
+	c.top += faultLabelH * float64(n-1)
 	c.h = c.top + c.bottom + laneH*float64(max(len(names), 1))
 	x := func(t time.Duration) float64 { return c.px(float64(t) / float64(span)) }
 	y := func(dev string) (float64, bool) {
@@ -58,7 +60,7 @@ func timelineChart(r *Report) (svg template.HTML, hidden int) {
 
 	var b svgBuf
 	b.f(`<svg class="chart wide timeline" viewBox="0 0 %.0f %.0f" role="img"><title>timeline of devices and faults</title>`, c.w, c.h)
-	c.faultBands(&b, tl.Faults, span)
+	c.faultBands(&b, tl.Faults, span, rows)
 	c.timeAxis(&b, span)
 	for _, n := range names {
 		ly, _ := y(n)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -29,6 +30,24 @@ var counters = map[string]func(Totals) int{
 	"delivered":     func(t Totals) int { return t.Delivered },
 	"recovered":     func(t Totals) int { return t.Recovered },
 }
+
+// rates divide a counter by the total it is a share of: problems and
+// deliveries per expected (message, device) pair, acks per message sent.
+var rates = map[string]func(Totals) (n, of int){
+	"lost":          func(t Totals) (int, int) { return t.Lost, t.Expected },
+	"duplicated":    func(t Totals) (int, int) { return t.Duplicated, t.Expected },
+	"reordered":     func(t Totals) (int, int) { return t.Reordered, t.Expected },
+	"corrupted":     func(t Totals) (int, int) { return t.Corrupted, t.Expected },
+	"undecryptable": func(t Totals) (int, int) { return t.Undecryptable, t.Expected },
+	"late":          func(t Totals) (int, int) { return t.Late, t.Expected },
+	"unexpected":    func(t Totals) (int, int) { return t.Unexpected, t.Expected },
+	"problems":      func(t Totals) (int, int) { return t.Problems(), t.Expected },
+	"delivered":     func(t Totals) (int, int) { return t.Delivered, t.Expected },
+	"recovered":     func(t Totals) (int, int) { return t.Recovered, t.Expected },
+	"acked":         func(t Totals) (int, int) { return t.Acked, t.Messages },
+}
+
+const rateList = "lost, duplicated, reordered, corrupted, undecryptable, late, unexpected, problems, delivered, recovered (per expected delivery) and acked (per message)"
 
 const counterList = "lost, duplicated, reordered, corrupted, undecryptable, late, unexpected, problems, messages, acked, expected, delivered, recovered"
 
@@ -94,9 +113,12 @@ func isOpByte(c byte) bool { return c == '<' || c == '>' || c == '=' || c == '!'
 
 // ParseThreshold parses one expression:
 //
-//	msg.deliver p99 < 250ms     a step, an aggregation, a comparison, a duration
-//	msg.deliver count >= 10     count compares with a whole number
-//	lost == 0                   a counter compares with a whole number
+//	msg.deliver p99 < 250ms                 a step, an aggregation, a comparison, a duration
+//	msg.deliver count >= 10                 count compares with a whole number
+//	msg.deliver{label:!fault} p99 < 50ms    a step over the scenarios a scope selects
+//	msg.deliver{scenario:"Messaging: ..."} p50<20ms
+//	lost == 0                               a counter compares with a whole number
+//	undecryptable rate < 0.001              a counter's share of its total, 0 to 1
 //
 // Spaces between the parts are optional. See docs/reports.md for the grammar.
 func ParseThreshold(expr string) (Threshold, error) {
@@ -109,13 +131,32 @@ func ParseThreshold(expr string) (Threshold, error) {
 		return t, l.fail(l.pos, "expected a step name (like msg.deliver) or a counter (%s), found %s", counterList, l.found())
 	}
 	t.metric = l.take(isNameByte)
+	_, isCounter := counters[t.metric]
+	l.skipSpace()
+	if l.pos < len(l.src) && l.src[l.pos] == '{' {
+		sel, err := l.selector()
+		if err != nil {
+			return t, err
+		}
+		t.sel = sel
+	}
 	l.skipSpace()
 
-	_, isCounter := counters[t.metric]
 	atOp := l.pos < len(l.src) && isOpByte(l.src[l.pos])
 	switch {
+	case isCounter && !atOp && l.pos < len(l.src) && strings.HasPrefix(l.src[l.pos:], "rate"):
+		ratePos := l.pos
+		if l.take(isNameByte) != "rate" {
+			l.pos = ratePos
+			return t, l.fail(ratePos, "%s is a counter and takes no aggregation but rate; write %q or %q", t.metric, t.metric+"==0", t.metric+" rate<0.001")
+		}
+		if _, ok := rates[t.metric]; !ok {
+			return t, l.fail(ratePos, "%s has no rate (rates exist for %s)", t.metric, rateList)
+		}
+		t.agg = "rate"
+		l.skipSpace()
 	case isCounter && !atOp && l.pos < len(l.src) && isNameByte(l.src[l.pos]):
-		return t, l.fail(l.pos, "%s is a counter and takes no aggregation; write %q", t.metric, t.metric+"==0")
+		return t, l.fail(l.pos, "%s is a counter and takes no aggregation but rate; write %q or %q", t.metric, t.metric+"==0", t.metric+" rate<0.001")
 	case isCounter:
 		// The comparison follows; a missing one is reported below.
 	case atOp:
@@ -149,13 +190,20 @@ func ParseThreshold(expr string) (Threshold, error) {
 	valPos := l.pos
 	val := l.take(func(c byte) bool { return c != ' ' && c != '\t' })
 	l.pos = valPos
-	if t.dur {
+	switch {
+	case t.dur:
 		d, err := time.ParseDuration(val)
 		if err != nil || d < 0 {
 			return t, l.fail(valPos, "expected a duration with a unit (ns, µs, ms, s, m, h) like 250ms, found %s", l.found())
 		}
 		t.value = float64(d)
-	} else {
+	case t.agg == "rate":
+		v, err := strconv.ParseFloat(val, 64)
+		if err != nil || v < 0 || v > 1 || math.IsNaN(v) {
+			return t, l.fail(valPos, "expected a rate between 0 and 1 like 0.001, found %s", l.found())
+		}
+		t.value = v
+	default:
 		n, err := strconv.ParseUint(val, 10, 63)
 		if err != nil {
 			return t, l.fail(valPos, "expected a whole number like 0, found %s", l.found())
@@ -168,6 +216,83 @@ func ParseThreshold(expr string) (Threshold, error) {
 		return t, l.fail(l.pos, "unexpected %s after the value", l.found())
 	}
 	return t, nil
+}
+
+// selector reads a scope in braces: {scenario:"Messaging: ...",label:fault,label:!fault}.
+func (l *lexer) selector() (Selector, error) {
+	var sel Selector
+	l.pos++ // the {
+	for {
+		l.skipSpace()
+		keyPos := l.pos
+		key := l.take(isLetter)
+		l.skipSpace()
+		if key != "scenario" && key != "label" {
+			l.pos = keyPos
+			return sel, l.fail(keyPos, "expected scenario:\"name\" or label:name (or label:!name) in {...}, found %s", l.found())
+		}
+		if l.pos >= len(l.src) || l.src[l.pos] != ':' {
+			return sel, l.fail(l.pos, "expected : after %s, found %s", key, l.found())
+		}
+		l.pos++
+		l.skipSpace()
+		valPos := l.pos
+		not := l.pos < len(l.src) && l.src[l.pos] == '!'
+		if not {
+			l.pos++
+		}
+		val, err := l.selectorValue()
+		if err != nil {
+			return sel, err
+		}
+		switch {
+		case val == "":
+			return sel, l.fail(valPos, "expected a %s name after %s:, found %s", key, key, l.found())
+		case key == "scenario" && sel.Scenario != "":
+			return sel, l.fail(keyPos, "a scope names at most one scenario")
+		case key == "scenario" && not:
+			return sel, l.fail(valPos, "a scenario cannot be negated; use a label")
+		case key == "scenario":
+			sel.Scenario = val
+		case not:
+			sel.Without = append(sel.Without, val)
+		default:
+			sel.With = append(sel.With, val)
+		}
+		l.skipSpace()
+		if l.pos < len(l.src) && l.src[l.pos] == ',' {
+			l.pos++
+			continue
+		}
+		if l.pos < len(l.src) && l.src[l.pos] == '}' {
+			l.pos++
+			return sel, nil
+		}
+		return sel, l.fail(l.pos, "expected , or } in the scope, found %s", l.found())
+	}
+}
+
+// selectorValue reads a name in a scope: a double-quoted string (for
+// scenario names with spaces and colons) or a bare label.
+func (l *lexer) selectorValue() (string, error) {
+	if l.pos < len(l.src) && l.src[l.pos] == '"' {
+		start := l.pos
+		for l.pos++; l.pos < len(l.src) && l.src[l.pos] != '"'; l.pos++ {
+			if l.src[l.pos] == '\\' {
+				l.pos++
+			}
+		}
+		if l.pos >= len(l.src) {
+			return "", l.fail(start, "unterminated quoted name")
+		}
+		l.pos++
+		v, err := strconv.Unquote(l.src[start:l.pos])
+		if err != nil {
+			return "", l.fail(start, "bad quoted name: %v", err)
+		}
+		return v, nil
+	}
+	return l.take(func(c byte) bool { return isNameByte(c) && c != ':' }), nil
 }
 
 // setAgg reads an aggregation name: count, min, max, mean (avg), med, pN,

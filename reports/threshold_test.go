@@ -43,15 +43,22 @@ func TestParseThresholdErrorsSayWhereAndWhat(t *testing.T) {
 		{"lost", 5, "expected a comparison (<, <=, >, >=, ==, !=), found end of input"},
 		{"msg.deliver", 12, "expected an aggregation"},
 	} {
-		_, err := ParseThreshold(tc.expr)
-		var pe *ParseError
-		if !errors.As(err, &pe) {
-			t.Errorf("ParseThreshold(%q): want a *ParseError, got %v", tc.expr, err)
-			continue
-		}
-		if pe.Column != tc.column || !strings.Contains(pe.Error(), tc.want) {
-			t.Errorf("ParseThreshold(%q):\n got column %d: %v\nwant column %d containing %q", tc.expr, pe.Column, err, tc.column, tc.want)
-		}
+		wantParseError(t, tc.expr, tc.column, tc.want)
+	}
+}
+
+// wantParseError checks that expr fails to parse at column with a message
+// containing want.
+func wantParseError(t *testing.T, expr string, column int, want string) {
+	t.Helper()
+	_, err := ParseThreshold(expr)
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		t.Errorf("ParseThreshold(%q): want a *ParseError, got %v", expr, err)
+		return
+	}
+	if pe.Column != column || !strings.Contains(pe.Error(), want) {
+		t.Errorf("ParseThreshold(%q):\n got column %d: %v\nwant column %d containing %q", expr, pe.Column, err, column, want)
 	}
 }
 
@@ -64,28 +71,22 @@ func evalReport() *Report {
 		dec(10, "bob/phone", "m1"), dec(20, "bob/web-1", "m1"), dec(1300, "bob/phone", "m2"),
 		{Kind: KindStep, At: ms(1400), Name: "pair.linked", Value: 1500 * time.Millisecond},
 	}
-	return FromEvents(evs, time.Now(), 2*time.Second, Config{Name: "eval"})
+	r := FromEvents(evs, time.Now(), 2*time.Second, Config{Name: "eval"})
+	r.Scenarios = []ScenarioResult{{Name: "delivers", Status: Passed}}
+	return r
 }
 
-func TestThresholdEvaluate(t *testing.T) {
-	r := evalReport()
-	for _, tc := range []struct {
-		expr     string
-		pass     bool
-		observed string
-		message  string
-	}{
-		{"msg.deliver p99<250ms", false, "300ms", "msg.deliver p99 was 300ms, want < 250ms"},
-		{"msg.deliver p50<=20ms", true, "20ms", ""},
-		{"msg.deliver count>=10", false, "3", "msg.deliver count was 3, want >= 10"},
-		{"msg.deliver count>=3", true, "3", ""},
-		{"pair.linked p50 <= 2s", true, "1.5s", ""},
-		{"lost==0", false, "1", "lost was 1, want == 0"},
-		{"duplicated == 0", true, "0", ""},
-		{"messages>=2", true, "2", ""},
-		{"qr.decoded p99<1s", false, "no samples", "qr.decoded has no samples, so its p99 cannot be checked"},
-		{"qr.decoded count==0", true, "0", ""},
-	} {
+// evalCase is a threshold and what evaluating it should give.
+type evalCase struct {
+	expr     string
+	pass     bool
+	observed string
+	message  string
+}
+
+func wantEvaluations(t *testing.T, r *Report, cases []evalCase) {
+	t.Helper()
+	for _, tc := range cases {
 		th, err := ParseThreshold(tc.expr)
 		if err != nil {
 			t.Fatal(err)
@@ -96,6 +97,22 @@ func TestThresholdEvaluate(t *testing.T) {
 				tc.expr, res.Passed, res.Observed, res.Message, tc.pass, tc.observed, tc.message)
 		}
 	}
+}
+
+func TestThresholdEvaluate(t *testing.T) {
+	r := evalReport()
+	wantEvaluations(t, r, []evalCase{
+		{"msg.deliver p99<250ms", false, "300ms", "msg.deliver p99 was 300ms, want < 250ms"},
+		{"msg.deliver p50<=20ms", true, "20ms", ""},
+		{"msg.deliver count>=10", false, "3", "msg.deliver count was 3, want >= 10"},
+		{"msg.deliver count>=3", true, "3", ""},
+		{"pair.linked p50 <= 2s", true, "1.5s", ""},
+		{"lost==0", false, "1", "lost was 1, want == 0"},
+		{"duplicated == 0", true, "0", ""},
+		{"messages>=2", true, "2", ""},
+		{"qr.decoded p99<1s", false, "no samples", "qr.decoded has no samples, so its p99 cannot be checked"},
+		{"qr.decoded count==0", true, "0", ""},
+	})
 	lost, _ := ParseThreshold("lost==0")
 	if ex := lost.Evaluate(r).Examples; len(ex) != 1 || !strings.Contains(ex[0], "bob/web-1 never received msg m2") {
 		t.Errorf("a failing counter should show its problems, got %q", ex)

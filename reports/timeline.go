@@ -21,7 +21,10 @@ type FaultSpan struct {
 	Name  string        `json:"name"`
 	Start time.Duration `json:"start_ns"`
 	End   time.Duration `json:"end_ns"`
-	Open  bool          `json:"open,omitzero"` // never ended: End is the end of the run
+	// Open marks a fault never ended: End is then the last event of its
+	// scenario, or the end of the run for a fault outside any scenario.
+	Open     bool   `json:"open,omitzero"`
+	Scenario string `json:"scenario,omitzero"` // the scenario that injected it
 }
 
 // Series counts messages per time bucket.
@@ -57,12 +60,16 @@ func buildTimeline(events []Event, l *Ledger, duration time.Duration, maxEvents 
 		maxEvents = 2000
 	}
 	tl := Timeline{Events: []Event{}, Faults: []FaultSpan{}}
-	open := map[uint64]int{} // fault id → index in tl.Faults
+	open := map[uint64]int{}           // fault id → index in tl.Faults
+	last := map[string]time.Duration{} // scenario → its last event
 	for _, e := range events {
+		if e.Scenario != "" {
+			last[e.Scenario] = max(last[e.Scenario], e.At)
+		}
 		switch e.Kind {
 		case KindFaultStart:
 			open[e.ID] = len(tl.Faults)
-			tl.Faults = append(tl.Faults, FaultSpan{Name: e.Name, Start: e.At, End: duration, Open: true})
+			tl.Faults = append(tl.Faults, FaultSpan{Name: e.Name, Start: e.At, End: duration, Open: true, Scenario: e.Scenario})
 		case KindFaultEnd:
 			if i, ok := open[e.ID]; ok {
 				tl.Faults[i].End, tl.Faults[i].Open = e.At, false
@@ -74,6 +81,13 @@ func buildTimeline(events []Event, l *Ledger, duration time.Duration, maxEvents 
 			} else {
 				tl.Dropped++
 			}
+		}
+	}
+	// A fault its scenario never ended (it failed first, say) stopped
+	// mattering when the scenario did, not at the end of the run.
+	for i := range tl.Faults {
+		if f := &tl.Faults[i]; f.Open && f.Scenario != "" {
+			f.End = last[f.Scenario]
 		}
 	}
 	tl.Series = buildSeries(l, duration)
@@ -107,7 +121,7 @@ func buildSeries(l *Ledger, duration time.Duration) Series {
 	for _, m := range l.msgs {
 		pts[min(int(m.sentAt/width), n-1)].Sent++
 		for _, t := range m.targets {
-			if t.copies > 0 {
+			if t.received {
 				i := min(int(t.firstAt/width), n-1)
 				pts[i].Delivered++
 				lat[i] = append(lat[i], max(t.firstAt-m.sentAt, 0))

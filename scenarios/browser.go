@@ -26,7 +26,13 @@ var browserFlows = []Flow{
 	{
 		Feature: "Web client in a browser", Outcome: "links by scanning a screenshot of its QR code and lists the chats from history",
 		Labels: []string{Browser, Smoke, Pairing}, Timeout: browserTimeout, Configure: browserEnv(nil),
-		Run: browserLinks,
+		Run:    browserLinks,
+		Expect: historyOnly,
+	},
+	{
+		Feature: "Web client in a browser", Outcome: "in a phone-sized window 320 px wide shows the whole QR code, which links",
+		Labels: []string{Browser, Pairing}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Run: browserNarrowWindow,
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "rotates its QR code; the rotated-out code is refused as expired and the current one links",
@@ -51,46 +57,61 @@ var browserFlows = []Flow{
 		Feature: "Web client in a browser", Outcome: "sends and receives messages with the phones, and its ticks reach delivered and read",
 		Labels: []string{Browser, Messaging}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserMessaging,
+		// The history's message, then one each from bob's phone, alice's
+		// phone and her browser, each owed to the 3 devices but the sender.
+		Expect: harness.Expect{Messages: 1 + 3, Deliveries: 1 + 3*3, Devices: 4},
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "a page reload keeps the session: still linked, same chats, still messaging",
 		Labels: []string{Browser, Reconnect}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserReload,
+		// The history's, the browser's to bob and bob's to alice (each owed
+		// to 2 devices).
+		Expect: harness.Expect{Messages: 1 + 2, Deliveries: 1 + 2*2, Devices: 3},
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "logging out from the web updates the phone's device list and shows a fresh QR code",
 		Labels: []string{Browser, Pairing}, Timeout: browserTimeout, Configure: browserEnv(nil),
-		Run: browserLogout,
+		Run:    browserLogout,
+		Expect: historyOnly,
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "removed by the phone, it returns to a QR code",
 		Labels: []string{Browser, Pairing}, Timeout: browserTimeout, Configure: browserEnv(nil),
-		Run: browserRemovedByPhone,
+		Run:    browserRemovedByPhone,
+		Expect: historyOnly,
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "an about text changed on the web is seen by a contact",
 		Labels: []string{Browser, Profile}, Timeout: browserTimeout, Configure: browserEnv(nil),
-		Run: browserAbout,
+		Run:    browserAbout,
+		Expect: historyOnly,
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "offers no voice or video call anywhere",
 		Labels: []string{Browser}, Timeout: browserTimeout, Configure: browserEnv(nil),
-		Run: browserNoCalls,
+		Run:    browserNoCalls,
+		Expect: historyOnly,
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "an image and a document from a phone preview on the page, and download verified",
 		Labels: []string{Browser, Media}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserMediaReceived,
+		// The history's, then two files from bob's phone to alice's phone and browser.
+		Expect: harness.Expect{Messages: 1 + 2, Deliveries: 1 + 2*2, Devices: 2},
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "an image attached on the page reaches the peer's phone and the sender's phone, verified",
 		Labels: []string{Browser, Media}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserMediaSent,
+		// The history's, then a file from the browser to bob's and alice's phones.
+		Expect: harness.Expect{Messages: 1 + 1, Deliveries: 1 + 2, Devices: 2},
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "a media blob tampered with at the relay is rejected on the page, with the error and nothing of it shown",
-		Labels: []string{Browser, Media, Security}, Timeout: browserTimeout, Configure: browserEnv(nil),
-		Run: browserMediaTampered,
+		Labels: []string{Browser, Media, Security, Fault}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Run:    browserMediaTampered,
+		Expect: harness.Expect{Messages: 1 + 1, Deliveries: 1 + 2, Devices: 2},
 	},
 }
 
@@ -112,6 +133,10 @@ func browserEnv(more func(*harness.Config)) func(*harness.Config) {
 		}
 	}
 }
+
+// historyOnly is the ledger of a flow whose only message is withHistory's:
+// bob's, to alice's phone.
+var historyOnly = harness.Expect{Messages: 1, Deliveries: 1, Devices: 1}
 
 // withHistory registers alice and bob, names bob in alice's contacts, and
 // has bob write to alice, so a web client alice links gets a chat from

@@ -17,6 +17,8 @@ var deviceFlows = []Flow{
 		Feature: "Linked devices", Outcome: "the phone removes a web client: it is cut off at once, refused afterwards, and shows a fresh QR code",
 		Labels: []string{Smoke, Pairing}, Backends: true, Timeout: 30 * time.Second,
 		Run: phoneRemovesWeb,
+		// bob to alice after the removal: her phone and remaining web client.
+		Expect: harness.Expect{Messages: 1, Deliveries: 2, Devices: 2},
 	},
 	{
 		Feature: "Linked devices", Outcome: "a web client logs out, then the phone logs out all the others",

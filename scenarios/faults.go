@@ -29,22 +29,26 @@ func faultyPairing(c *harness.Config) {
 var faultFlows = []Flow{
 	{
 		Feature: "Network faults", Outcome: "messages stay intact and in order through latency, jitter and sliced frames",
-		Labels: []string{Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
-		Run: slowNetwork,
+		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
+		Run:    slowNetwork,
+		Expect: harness.Expect{Messages: 2 * 5, Deliveries: 2 * 5 * 3, Devices: 4},
 	},
 	{
 		Feature: "Network faults", Outcome: "a web client whose link is reset mid-conversation loses nothing",
-		Labels: []string{Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
+		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
 		Run: linkReset,
+		// 4 resets, 3 rounds after each, from alice's two devices to the 3 others.
+		Expect: harness.Expect{Messages: 4 * 3 * 2, Deliveries: 4 * 3 * 2 * 3, Devices: 4},
 	},
 	{
 		Feature: "Network faults", Outcome: "a half-open link is found by keepalive and the backlog arrives once it heals",
-		Labels: []string{Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
-		Run: halfOpenLink,
+		Labels: []string{Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
+		Run:    halfOpenLink,
+		Expect: harness.Expect{Messages: 5, Deliveries: 5 * 2, Devices: 2},
 	},
 	{
 		Feature: "Network faults", Outcome: "a companion cut off right after the phone scans links nothing, and the next QR code links",
-		Labels: []string{Reconnect, Pairing}, Timeout: 60 * time.Second, Configure: faultyPairing,
+		Labels: []string{Reconnect, Pairing, Fault}, Timeout: 60 * time.Second, Configure: faultyPairing,
 		Run: cutMidPairing,
 	},
 }
@@ -55,8 +59,16 @@ func slowNetwork(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	const latency, jitter = 80 * time.Millisecond, 20 * time.Millisecond
-	defer env.Net(bob.Web(0).Name()).Latency(latency, jitter)()
-	defer env.Net(alice.Web(0).Name()).Slice(64, 32, 100*time.Microsecond)()
+	slow, err := withFault(env, bob.Web(0).Name(), func(l *harness.NetLink) (func(), error) { return l.Latency(latency, jitter) })
+	if err != nil {
+		return err
+	}
+	defer slow()
+	sliced, err := withFault(env, alice.Web(0).Name(), func(l *harness.NetLink) (func(), error) { return l.Slice(64, 32, 100*time.Microsecond) })
+	if err != nil {
+		return err
+	}
+	defer sliced()
 	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 5); err != nil {
 		return err
 	}
@@ -81,8 +93,14 @@ func linkReset(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
+	path, err := env.Net(bob.Web(0).Name())
+	if err != nil {
+		return err
+	}
 	for range 4 {
-		env.Net(bob.Web(0).Name()).Reset()
+		if err := path.Reset(); err != nil {
+			return err
+		}
 		if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 3); err != nil {
 			return err
 		}
@@ -96,7 +114,10 @@ func halfOpenLink(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	web := bob.Web(0)
-	lift := env.Net(web.Name()).Blackhole()
+	lift, err := withFault(env, web.Name(), (*harness.NetLink).Blackhole)
+	if err != nil {
+		return err
+	}
 	if err := await(ctx, web.Name()+" to notice its link is dead", func() error {
 		if web.Online() {
 			return fmt.Errorf("%s still thinks it is online", web.Name())
@@ -119,7 +140,10 @@ func cutMidPairing(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	lift := env.Net("alice/web-1").Blackhole()
+	lift, err := withFault(env, "alice/web-1", (*harness.NetLink).Blackhole)
+	if err != nil {
+		return err
+	}
 	_, err = alice.Phone.Scan(ctx, first.QR)
 	lift()
 	if got := device.Code(err); got != pb.ErrorCode_PAIR_TIMEOUT {

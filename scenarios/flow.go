@@ -21,6 +21,11 @@ const (
 	Profile   = "profile"
 	Media     = "media"   // images, videos, documents and large history through the media store
 	Browser   = "browser" // runs the web app in headless Chromium
+	// Fault marks flows that break things on purpose (network faults, relay
+	// restarts and crashes, tampered blobs): their latencies are not the
+	// system's normal ones, so budgets can leave them out with
+	// 'msg.deliver{label:!fault} p99<...'.
+	Fault = "fault"
 	// Process and Container label the suites' runs of a flow against the
 	// relay as a child process and in a container.
 	Process   = "process"
@@ -39,9 +44,20 @@ type Flow struct {
 	// timers, say); nil keeps the defaults.
 	Configure func(*harness.Config)
 	Run       func(ctx context.Context, env *harness.Env) error
+	// Expect is what Run leaves in the ledger, as written; Execute checks
+	// it, so a flow whose events go missing cannot pass. Zero: no message.
+	Expect harness.Expect
 	// Backends says the suites also run this flow against the relay as a
 	// process and in a container, not only in process.
 	Backends bool
+}
+
+// Execute runs the flow on env, then checks its ledger against Expect.
+func (f Flow) Execute(ctx context.Context, env *harness.Env) error {
+	if err := f.Run(ctx, env); err != nil {
+		return err
+	}
+	return env.CheckExpected(f.Expect)
 }
 
 // Name is "Feature: outcome".
@@ -68,6 +84,16 @@ func await(ctx context.Context, what string, cond func() error) error {
 // clean waits until the ledger has nothing missing and nothing wrong.
 func clean(ctx context.Context, env *harness.Env) error {
 	return await(ctx, "every message to reach every device exactly once, in order", env.Check)
+}
+
+// withFault applies a fault to the network path of the device named name
+// and returns the function lifting it.
+func withFault(env *harness.Env, name string, apply func(*harness.NetLink) (lift func(), err error)) (func(), error) {
+	l, err := env.Net(name)
+	if err != nil {
+		return nil, err
+	}
+	return apply(l)
 }
 
 // aliceAndBob registers the two users most flows need, each a phone with

@@ -25,31 +25,39 @@ var mediaFlows = []Flow{
 		Feature: "Media", Outcome: "images, videos and documents reach every device of both users, and each verifies",
 		Labels: []string{Media}, Timeout: 60 * time.Second,
 		Run: mediaEveryType,
+		// Three files, each owed to the 3 devices other than its sender's.
+		Expect: harness.Expect{Messages: 3, Deliveries: 3 * 3, Devices: 4},
 	},
 	{
 		Feature: "Media", Outcome: "a 50 MiB video crosses a bandwidth-limited link and verifies",
-		Labels: []string{Media}, Timeout: 60 * time.Second, Configure: faulty,
-		Run: mediaLarge,
+		Labels: []string{Media, Fault}, Timeout: 60 * time.Second, Configure: faulty,
+		Run:    mediaLarge,
+		Expect: harness.Expect{Messages: 1, Deliveries: 1, Devices: 1},
 	},
 	{
 		Feature: "Media", Outcome: "an upload cut by a link reset completes by retry and is stored once",
-		Labels: []string{Media, Reconnect}, Timeout: 60 * time.Second, Configure: faulty,
-		Run: mediaUploadReset,
+		Labels: []string{Media, Reconnect, Fault}, Timeout: 60 * time.Second, Configure: faulty,
+		Run:    mediaUploadReset,
+		Expect: harness.Expect{Messages: 1, Deliveries: 2, Devices: 2},
 	},
 	{
 		Feature: "Media", Outcome: "a blob tampered with at the relay is rejected by every device, and opens once repaired",
-		Labels: []string{Media, Security}, Timeout: 60 * time.Second,
-		Run: mediaTampered,
+		Labels: []string{Media, Security, Fault}, Timeout: 60 * time.Second,
+		Run:    mediaTampered,
+		Expect: harness.Expect{Messages: 1, Deliveries: 3, Devices: 3},
 	},
 	{
 		Feature: "Media", Outcome: "media sent while a web client is closed is downloadable when it comes back",
 		Labels: []string{Media, Reconnect}, Timeout: 60 * time.Second,
-		Run: mediaOffline,
+		Run:    mediaOffline,
+		Expect: harness.Expect{Messages: 2, Deliveries: 2 * 2, Devices: 2},
 	},
 	{
 		Feature: "Media", Outcome: "a history too large for a message reaches a new web client through the media store",
 		Labels: []string{Media, Pairing}, Timeout: 60 * time.Second,
 		Run: mediaHistory,
+		// 12 texts and an image to bob's phone, before he links.
+		Expect: harness.Expect{Messages: 13, Deliveries: 13, Devices: 1},
 	},
 }
 
@@ -192,7 +200,11 @@ func mediaLarge(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	defer env.Net(alice.Phone.Name()).Bandwidth(largeRate)()
+	lift, err := withFault(env, alice.Phone.Name(), func(l *harness.NetLink) (func(), error) { return l.Bandwidth(largeRate) })
+	if err != nil {
+		return err
+	}
+	defer lift()
 	const size = 50 << 20
 	start := time.Now()
 	f, err := sendFile(ctx, env, alice.Phone.Device, bob.Phone.Self().User, pb.MediaType_VIDEO, size)
@@ -214,11 +226,16 @@ func mediaUploadReset(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	path := env.Net(alice.Phone.Name())
+	path, err := env.Net(alice.Phone.Name())
+	if err != nil {
+		return err
+	}
 	// 4 MiB take 2 s: time to cut them a quarter of the way. The limit
 	// stays on: Toxiproxy takes up to 10 s to lift it from a link that
 	// was reset mid-transfer, and the retry may as well be slow too.
-	path.Bandwidth(2 << 10)
+	if _, err := path.Bandwidth(2 << 10); err != nil {
+		return err
+	}
 	sent := make(chan error, 1)
 	var f sentFile
 	go func() {
@@ -235,7 +252,9 @@ func mediaUploadReset(ctx context.Context, env *harness.Env) error {
 	}); err != nil {
 		return err
 	}
-	path.Reset()
+	if err := path.Reset(); err != nil {
+		return err
+	}
 	select {
 	case err := <-sent:
 		if err != nil {

@@ -14,16 +14,22 @@ var messagingFlows = []Flow{
 		Feature: "Messaging", Outcome: "reaches every device of both users once, in order, with receipts on every sender device",
 		Labels: []string{Smoke, Messaging}, Backends: true, Timeout: 60 * time.Second,
 		Run: fanOut,
+		// 5 each from alice's two devices and bob's two, each owed to the
+		// 4 other devices of the 5.
+		Expect: harness.Expect{Messages: 4 * 5, Deliveries: 4 * 5 * 4, Devices: 5},
 	},
 	{
 		Feature: "Messaging", Outcome: "a send against a stale device list is refused, refreshed and reaches the new device",
 		Labels: []string{Messaging}, Timeout: 30 * time.Second,
 		Run: staleDeviceList,
+		// To bob's phone, then to his phone and new web client.
+		Expect: harness.Expect{Messages: 2, Deliveries: 1 + 2, Devices: 2},
 	},
 	{
 		Feature: "Messaging", Outcome: "a device that lost its session asks for a retry and still gets the message",
 		Labels: []string{Messaging}, Timeout: 30 * time.Second,
-		Run: retryReceipt,
+		Run:    retryReceipt,
+		Expect: harness.Expect{Messages: 2, Deliveries: 2 * 2, Devices: 2},
 	},
 }
 

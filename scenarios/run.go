@@ -48,26 +48,48 @@ type RunConfig struct {
 	Progress io.Writer
 	// Log gets the harness's own log lines; nil discards.
 	Log io.Writer
+	// Watch, if set, sees every event as it is recorded (a reports.Sink).
+	Watch func(reports.Event)
 }
 
 // Run runs flows one after another, each on a fresh environment, all
 // recording into one recorder, and returns the report (thresholds not yet
-// applied).
+// applied). When ctx ends (Ctrl-C), the running flow is stopped and torn
+// down, the rest are listed as not run, and the report is marked
+// Interrupted.
 func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 	progress := cfg.Progress
 	if progress == nil {
 		progress = io.Discard
 	}
 	rec := reports.NewRecorder()
+	if cfg.Watch != nil {
+		rec.AddSink(reports.SinkFunc(cfg.Watch))
+	}
 	var results []reports.ScenarioResult
 	for i, f := range flows {
+		if ctx.Err() != nil { // interrupted: list what did not run, run nothing more
+			results = append(results, reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Skipped, Failure: "not run: " + interrupted})
+			continue
+		}
 		fmt.Fprintf(progress, "[%d/%d] %s ...\n", i+1, len(flows), f.Name())
 		start := time.Now()
-		err, artifacts := runOne(ctx, f, cfg, rec)
+		// Everything the flow records carries its name and labels, so
+		// metrics and thresholds can be cut per scenario.
+		flowRec := rec.ChildFor(f.Name(), f.Labels)
+		err, artifacts := runOne(ctx, f, cfg, flowRec)
 		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start), Artifacts: artifacts}
 		var skip *harness.SkipError
 		switch {
+		case ctx.Err() != nil:
+			// Whatever the flow saw after the interrupt is no verdict on
+			// it, nor are the messages it had in flight.
+			flowRec.Withdraw()
+			res.Status, res.Failure = reports.Skipped, interrupted+" while running"
 		case errors.As(err, &skip):
+			// What a skipped flow sent before it found it cannot run here
+			// is not judged: it never finished waiting for it.
+			flowRec.Withdraw()
 			res.Status, res.Failure = reports.Skipped, skip.Reason
 		case err != nil:
 			res.Status, res.Failure = reports.Failed, err.Error()
@@ -77,11 +99,15 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 	}
 	r := reports.New(rec, reports.Config{Name: cfg.Name, Relay: cfg.Relay})
 	r.Scenarios = results
+	r.Interrupted = ctx.Err() != nil
 	return r
 }
 
-// runOne runs f on a fresh environment and returns its error and, when it
-// failed, the folder its artifacts went to.
+// interrupted says why a scenario has no verdict when ctx ended the run.
+const interrupted = "interrupted"
+
+// runOne runs f on a fresh environment recording into rec and returns its
+// error and, when it failed, the folder its artifacts went to.
 func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (error, string) {
 	s := harness.NewSession(cfg.Log)
 	var (
@@ -97,7 +123,7 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 		env = harness.Start(s, envCfg)
 		fctx, cancel := context.WithTimeout(ctx, f.Timeout)
 		defer cancel()
-		if runErr = f.Run(fctx, env); runErr != nil {
+		if runErr = f.Execute(fctx, env); runErr != nil {
 			s.Fail() // so the cleanups keep the artifacts
 		}
 	})

@@ -78,6 +78,6 @@ func spec(f scenarios.Flow, backend string, labels Labels) {
 			f.Configure(&cfg)
 		}
 		env := harness.Start(GinkgoT(), cfg)
-		Expect(f.Run(ctx, env)).To(Succeed(), f.Name())
+		Expect(f.Execute(ctx, env)).To(Succeed(), f.Name())
 	}, SpecTimeout(f.Timeout))
 }

@@ -18,7 +18,8 @@ var securityFlows = []Flow{
 	{
 		Feature: "End-to-end encryption", Outcome: "the relay's store and logs never hold a message's plaintext",
 		Labels: []string{Smoke, Security}, Backends: true, Timeout: 30 * time.Second,
-		Run: noPlaintextAtRelay,
+		Run:    noPlaintextAtRelay,
+		Expect: harness.Expect{Messages: 1, Deliveries: 3, Devices: 3},
 	},
 }
 

@@ -1,5 +1,5 @@
 // Package sim_test holds the check of design.md section 3: imports point one
-// way, sim -> (phone, webclient) -> harness -> (scenarios, cmd), reports
+// way, sim -> (phone, webclient) -> harness -> (scenarios, load) -> cmd, reports
 // stands apart, and the product layers stay free of test and browser code.
 package sim_test
 
@@ -30,7 +30,8 @@ var mayImport = map[string][]string{
 	"reports":   {"reports"},
 	"harness":   {"sim", "phone", "webclient", "driver", "reports", "harness"},
 	"scenarios": {"sim", "phone", "webclient", "driver", "reports", "harness", "scenarios"},
-	"cmd":       {"sim", "phone", "webclient", "driver", "reports", "harness", "scenarios", "cmd"},
+	"load":      {"sim", "phone", "webclient", "driver", "reports", "harness", "load"},
+	"cmd":       {"sim", "phone", "webclient", "driver", "reports", "harness", "scenarios", "load", "cmd"},
 }
 
 // productLayers must not depend, even indirectly, on test or browser code.

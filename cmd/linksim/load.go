@@ -144,10 +144,7 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 			}
 			abs, _ := filepath.Abs(filepath.Join(out, "report.html"))
 			fmt.Printf("\nreport: %s\n", abs)
-			if !rep.Passed() {
-				return errFailed
-			}
-			return nil
+			return verdict(rep)
 		},
 	}
 	f := cmd.Flags()

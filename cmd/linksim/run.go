@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
@@ -15,9 +20,10 @@ import (
 
 func runCmd() *cobra.Command {
 	var (
-		suite, relayFlag, out, thresholdFile string
-		thresholds                           reports.Thresholds
-		verbose, list                        bool
+		suite, relayFlag, thresholdFile string
+		outFlags                        []string
+		thresholds                      reports.Thresholds
+		verbose, list                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -25,14 +31,25 @@ func runCmd() *cobra.Command {
 		Long: `Run scenarios, each on a fresh relay, and score them: every message must
 reach every device it was meant for exactly once, in order and intact, and
 each step's latency is measured. Writes report.json, junit.xml and
-report.html to --out and prints a summary. Exits 1 when a scenario fails or a
-threshold does not hold.
+report.html to the --out folder and prints a summary; --out json=FILE and
+--out csv=FILE also stream every recorded event while the run goes.
+
+Before anything starts, linksim checks in about a second that every output
+can be written and that the relay backend can run (Docker answers, the
+external relay answers /healthz and /relay.json), and names each problem.
+
+Exit codes: 0 passed; 1 a scenario failed, or none passed; 3 every scenario
+passed but a threshold did not hold; 4 setup error (bad flag, --out not
+writable, relay unreachable, no Docker); 130 interrupted. Ctrl-C (or SIGTERM)
+stops the run at once, tears down relays, browsers and containers, and still
+writes the report, marked "interrupted"; a second Ctrl-C kills linksim.
 
 The correctness thresholds (lost==0, duplicated==0, reordered==0,
 corrupted==0, undecryptable==0, unexpected==0) always apply; add latency
 budgets with --threshold.`,
 		Example: `  linksim run
   linksim run --suite full --out out/full
+  linksim run --out out/full --out json=events.ndjson --out csv=events.csv
   linksim run --suite 'messaging && !reconnect' --threshold 'msg.deliver p99<250ms'
   linksim run --relay container --suite reconnect
   linksim run --relay ws://127.0.0.1:8080/ws`,
@@ -48,8 +65,9 @@ budgets with --threshold.`,
 				}
 				return nil
 			}
-			if err := harness.Prepare(relayFlag); err != nil {
-				return fmt.Errorf("--relay %s: %w", relayFlag, err)
+			outs, err := parseOutputs(outFlags)
+			if err != nil {
+				return err
 			}
 			all := reports.DefaultThresholds()
 			if thresholdFile != "" {
@@ -60,36 +78,114 @@ budgets with --threshold.`,
 				all = append(all, fromFile...)
 			}
 			all = append(all, thresholds...)
-			cfg := scenarios.RunConfig{Name: "suite " + suite, Relay: relayFlag, Progress: os.Stdout}
+			if !verbose {
+				// testcontainers announces itself through its global logger
+				// (the harness sends its per-container lines to cfg.Log).
+				tclog.SetDefault(tclog.NewNoopLogger())
+			}
+			streams, err := preflight(cmd.Context(), outs, relayFlag)
+			if err != nil {
+				return err
+			}
+			defer streams.Close()
+			prog := newProgress(os.Stdout, isTerminal(os.Stdout), time.Second)
+			defer prog.Close()
+			if err := prepare(prog, relayFlag); err != nil {
+				return err
+			}
+			cfg := scenarios.RunConfig{Name: "suite " + suite, Relay: relayFlag, Progress: prog, Watch: streams.Write}
 			cfg.Env.Backend = relayFlag
 			if verbose {
 				cfg.Log = os.Stderr
 			}
-			fmt.Printf("linksim: running %d scenarios (suite %q) against the %s relay\n", len(flows), suite, relayFlag)
+			fmt.Fprintf(prog, "linksim: running %d scenarios (suite %q) against the %s relay\n", len(flows), suite, relayFlag)
 			defer harness.CloseBrowsers()
 			r := scenarios.Run(cmd.Context(), flows, cfg)
+			prog.Close()
+			r.Meta = buildMeta()
+			r.Meta["suite"] = suite
 			r.Evaluate(all)
 			if err := r.WriteSummary(os.Stdout); err != nil {
 				return err
 			}
-			if err := r.WriteDir(out); err != nil {
+			if err := errors.Join(r.WriteDir(outs.dir), streams.Close()); err != nil {
 				return err
 			}
-			abs, _ := filepath.Abs(filepath.Join(out, "report.html"))
-			fmt.Printf("\nreport: %s\n", abs)
-			if !r.Passed() {
-				return errFailed
+			fmt.Printf("\nreport: %s\n", abs(filepath.Join(outs.dir, reports.HTMLFile)))
+			if outs.json != "" {
+				fmt.Printf("events: %s (NDJSON)\n", abs(outs.json))
 			}
-			return nil
+			if outs.csv != "" {
+				fmt.Printf("events: %s (CSV)\n", abs(outs.csv))
+			}
+			if r.Interrupted {
+				fmt.Println("INTERRUPTED: the run was stopped; the report covers what ran until then")
+			}
+			return verdict(r)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media)`)
 	f.StringVar(&relayFlag, "relay", harness.BackendFromEnv(), `relay backend, a fresh one per scenario: "embedded" (in process), "process" (the linksim binary), "container" (Docker, image built FROM scratch), or ws://host:port/ws for a relay you run ($LINKSIM_RELAY sets the default)`)
-	f.StringVar(&out, "out", "linksim-report", "directory for report.json, junit.xml and report.html")
+	f.StringArrayVar(&outFlags, "out", nil, `where results go (repeatable): DIR for report.json, junit.xml and report.html (default "`+defaultOutDir+`"); json=FILE streams every event as NDJSON while the run goes; csv=FILE the same events as CSV`)
 	f.Var(&thresholds, "threshold", `a threshold such as 'msg.deliver p99<250ms' (repeatable)`)
 	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
-	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines")
+	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines, testcontainers' included")
 	f.BoolVar(&list, "list", false, "list the scenarios --suite selects, with their labels, and exit")
 	return cmd
+}
+
+// checkTimeout bounds the checks before a run: they ask loopback servers
+// and the local Docker engine, which answer in milliseconds.
+const checkTimeout = time.Second
+
+// preflight checks, before anything starts, what would otherwise fail
+// minutes into a run: every output writable, the relay backend usable. Each
+// problem is one line of the error. It opens the event streams.
+func preflight(ctx context.Context, outs outputs, backend string) (*eventStreams, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	streams, outErr := outs.open()
+	relayErr := harness.CheckBackend(ctx, backend)
+	if relayErr != nil {
+		relayErr = fmt.Errorf("--relay %s: %w", backend, relayErr)
+	}
+	if err := errors.Join(outErr, relayErr); err != nil {
+		if streams != nil {
+			streams.Close()
+		}
+		return nil, fmt.Errorf("cannot run:\n%w", err)
+	}
+	return streams, nil
+}
+
+// prepare builds what the backend needs (the linksim binary, the relay
+// image), which can take a minute on a cold build cache.
+func prepare(prog *progress, backend string) error {
+	if backend != harness.Process && backend != harness.Container {
+		return nil
+	}
+	start := time.Now()
+	fmt.Fprintf(prog, "linksim: preparing the %s relay backend ...\n", backend)
+	if err := harness.Prepare(backend); err != nil {
+		return fmt.Errorf("--relay %s: %w", backend, err)
+	}
+	fmt.Fprintf(prog, "linksim: %s relay backend ready in %s\n", backend, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// verdict is the exit a finished run gets.
+func verdict(r *reports.Report) error {
+	if r.Interrupted {
+		return exitError{exitInterrupted}
+	}
+	if r.Passed() {
+		return nil
+	}
+	scenarioFailed := slices.ContainsFunc(r.Scenarios, func(s reports.ScenarioResult) bool { return s.Status == reports.Failed })
+	thresholdFailed := slices.ContainsFunc(r.Thresholds, func(t reports.ThresholdResult) bool { return !t.Passed })
+	if thresholdFailed && !scenarioFailed {
+		return exitError{exitThreshold}
+	}
+	return exitError{exitFailed}
 }

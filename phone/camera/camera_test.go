@@ -205,3 +205,27 @@ func TestDecodeReadsDetectorMisses(t *testing.T) {
 		t.Fatalf("DecodePNG read %q, %v; want the payload", got, err)
 	}
 }
+
+// TestDecodeTriesTheImageTurned: gozxing finds no code in this picture of
+// a screen turned 30 degrees away, but reads it turned 90 degrees.
+func TestDecodeTriesTheImageTurned(t *testing.T) {
+	text := realShaped(1)[0]
+	img := Apply(appImage(t, text, 6), Degradation{Tilt: 30})
+	got, turned, err := decode(img)
+	if err != nil || got != text || !turned {
+		t.Fatalf("decode(tilted 30°) = %.20q, turned %v, %v; want the payload, read turned", got, turned, err)
+	}
+	if got, err := Decode(img); err != nil || got != text {
+		t.Errorf("Decode(tilted 30°) = %.20q, %v", got, err)
+	}
+}
+
+func TestRotate90(t *testing.T) {
+	// 3 wide, 2 tall:  a b c   turned clockwise:  d a
+	//                  d e f                      e b
+	//                                             f c
+	got := rotate90([]byte("abcdef"), 3, 2)
+	if string(got) != "daebfc" {
+		t.Errorf("rotate90 = %q, want %q", got, "daebfc")
+	}
+}

@@ -28,6 +28,21 @@ type Degradation struct {
 	// two screenshot widths away. Values are capped at ±80.
 	Tilt float64
 
+	// Pitch turns the screen about its horizontal axis by this many degrees
+	// (positive: bottom edge away), after Tilt: together they are any
+	// oblique view. Values are capped at ±80.
+	Pitch float64
+
+	// Curve bends the screen (a curved monitor, a sheet of paper, a phone's
+	// edge display) around a vertical cylinder: the width of the screenshot
+	// spans this many degrees of arc (capped at 340). Seen face on, modules
+	// crowd together toward the sides, which turn away from the camera.
+	Curve float64
+
+	// Wrinkle displaces the picture smoothly and irregularly, like a
+	// crumpled page smoothed out, or a screen protector that bubbled.
+	Wrinkle Wrinkle
+
 	// Background fills what the camera sees around a rotated or tilted
 	// screenshot. nil means the colour of the screenshot's top-left pixel,
 	// as if the page went on.
@@ -41,6 +56,13 @@ type Degradation struct {
 
 	// Glare is a reflection of a lamp on the screen.
 	Glare Glare
+
+	// Shadow darkens part of the picture: a hand or the phone itself
+	// between a lamp and the screen.
+	Shadow Shadow
+
+	// Motion is the streak a moving hand leaves during the exposure.
+	Motion Motion
 
 	// Blur is the standard deviation, in pixels of the camera image, of a
 	// gaussian defocus blur. 1 already smears a module edge over ~4 pixels.
@@ -75,20 +97,58 @@ type Glare struct {
 	RX, RY float64
 }
 
+// Wrinkle is a smooth displacement of the picture. The zero value is none.
+type Wrinkle struct {
+	// Amplitude is the largest displacement as a fraction of the
+	// screenshot's longer side: 0.01 moves pixels of a 366 px code by up to
+	// ~4 px, most of a module.
+	Amplitude float64
+	// Period is the wavelength of the folds as a fraction of the longer
+	// side. 0 means 0.4.
+	Period float64
+}
+
+// Shadow is a soft-edged dark area over one side of the picture. The zero
+// value is no shadow.
+type Shadow struct {
+	// Strength is the fraction of light the shadow takes away, 0 to 1.
+	Strength float64
+	// Angle is the direction, in degrees clockwise from pointing right,
+	// from the lit side toward the shadowed side.
+	Angle float64
+	// Offset moves the shadow's edge from the picture's centre toward its
+	// shadowed side, as a fraction of the longer side (-0.5..0.5): 0.25
+	// shadows about a quarter of the picture.
+	Offset float64
+	// Softness is the width over which the edge fades, as a fraction of the
+	// longer side. 0 means 0.05.
+	Softness float64
+}
+
+// Motion is linear motion blur. The zero value is none.
+type Motion struct {
+	// Length is how far, in pixels of the camera image, the picture moved
+	// during the exposure.
+	Length float64
+	// Angle is the direction of the movement in degrees (0: horizontal).
+	Angle float64
+}
+
 // perfect reports whether d changes nothing. Background and Seed only matter
 // when another field is set.
 func (d Degradation) perfect() bool {
-	return (d.Scale <= 0 || d.Scale == 1) && d.Rotate == 0 && d.Tilt == 0 &&
-		(d.Contrast <= 0 || d.Contrast == 1) && d.Glare.Strength <= 0 &&
-		d.Blur <= 0 && d.Noise <= 0 && (d.JPEG < 1 || d.JPEG > 100)
+	return (d.Scale <= 0 || d.Scale == 1) && d.pose().flat() &&
+		(d.Contrast <= 0 || d.Contrast == 1) && d.Glare.Strength <= 0 && d.Shadow.Strength <= 0 &&
+		d.Motion.Length <= 0 && d.Blur <= 0 && d.Noise <= 0 && (d.JPEG < 1 || d.JPEG > 100)
 }
 
 // Apply returns img as the camera described by d would see it. A perfect
 // camera (zero d) returns img itself.
 //
-// The effects apply in the order light meets them: the screen's pose in front
-// of the camera (tilt, roll), its distance (scale), then at sensor resolution
-// the washout and glare on the screen, the lens blur, the sensor noise, and
+// The effects apply in the order light meets them: the screen's shape and
+// pose in front of the camera (curve, wrinkles, tilt, pitch, roll), its
+// distance (scale), then at sensor resolution the washout, shadow and glare
+// on the screen, the hand's motion, the lens blur, the sensor noise, and
 // finally 8-bit quantisation and JPEG compression. Transparent pixels are
 // seen over white, as on a page.
 func Apply(img image.Image, d Degradation) image.Image {
@@ -97,8 +157,8 @@ func Apply(img image.Image, d Degradation) image.Image {
 	}
 	f := newFrame(img)
 	bg := d.background(img)
-	if d.Rotate != 0 || d.Tilt != 0 {
-		f = f.warp(d.Rotate, d.Tilt, bg)
+	if p := d.pose(); !p.flat() {
+		f = f.warp(p, bg)
 	}
 	if d.Scale > 0 && d.Scale != 1 {
 		f = f.resize(max(1, int(math.Round(float64(f.w)*d.Scale))), max(1, int(math.Round(float64(f.h)*d.Scale))))
@@ -106,8 +166,14 @@ func Apply(img image.Image, d Degradation) image.Image {
 	if d.Contrast > 0 && d.Contrast != 1 {
 		f.contrast(d.Contrast)
 	}
+	if d.Shadow.Strength > 0 {
+		f.shadow(d.Shadow)
+	}
 	if d.Glare.Strength > 0 {
 		f.glare(d.Glare)
+	}
+	if d.Motion.Length > 0 {
+		f = f.motion(d.Motion, bg)
 	}
 	if d.Blur > 0 {
 		f = f.blur(d.Blur)
@@ -211,6 +277,52 @@ func (f *frame) glare(g Glare) {
 			}
 		}
 	}
+}
+
+func (f *frame) shadow(s Shadow) {
+	a := s.Angle * math.Pi / 180
+	dx, dy := math.Cos(a), math.Sin(a)
+	side := float64(max(f.w, f.h))
+	soft := s.Softness
+	if soft <= 0 {
+		soft = 0.05
+	}
+	edge, width := s.Offset*side, soft*side
+	k := min(1, s.Strength)
+	for y := 0; y < f.h; y++ {
+		for x := 0; x < f.w; x++ {
+			// Signed distance past the edge, toward the shadowed side.
+			d := (float64(x)+0.5-float64(f.w)/2)*dx + (float64(y)+0.5-float64(f.h)/2)*dy + edge
+			t := min(1, max(0, d/width+0.5))
+			keep := float32(1 - k*t*t*(3-2*t)) // smoothstep: no hard line
+			i := 3 * (y*f.w + x)
+			f.pix[i], f.pix[i+1], f.pix[i+2] = f.pix[i]*keep, f.pix[i+1]*keep, f.pix[i+2]*keep
+		}
+	}
+}
+
+// motion averages samples along the line the picture moved, one per pixel
+// of its length, centred on each pixel.
+func (f *frame) motion(m Motion, bg [3]float32) *frame {
+	n := int(math.Ceil(m.Length)) + 1
+	a := m.Angle * math.Pi / 180
+	sx, sy := m.Length*math.Cos(a)/float64(n-1), m.Length*math.Sin(a)/float64(n-1)
+	out := &frame{w: f.w, h: f.h, pix: make([]float32, len(f.pix))}
+	var px [3]float32
+	for y := 0; y < f.h; y++ {
+		for x := 0; x < f.w; x++ {
+			i := 3 * (y*f.w + x)
+			acc := out.pix[i : i+3]
+			for k := range n {
+				t := float64(k) - float64(n-1)/2
+				f.bilinear(float64(x)+t*sx, float64(y)+t*sy, bg, px[:])
+				acc[0], acc[1], acc[2] = acc[0]+px[0], acc[1]+px[1], acc[2]+px[2]
+			}
+			inv := 1 / float32(n)
+			acc[0], acc[1], acc[2] = acc[0]*inv, acc[1]*inv, acc[2]*inv
+		}
+	}
+	return out
 }
 
 func (f *frame) noise(sigma float64, seed int64) {

@@ -1,38 +1,58 @@
 package camera
 
-import "math"
+import (
+	"math"
+	"math/rand/v2"
+)
 
-// warp returns the frame as seen with the screen tilted by tiltDeg about its
-// vertical axis and the camera rolled so the screen appears rotated rotDeg
-// clockwise. The result is just large enough to hold the whole screenshot;
-// the rest is bg. Both moves are done in one resampling so the image is
-// interpolated (softened) once, as a camera would see it.
-func (f *frame) warp(rotDeg, tiltDeg float64, bg [3]float32) *frame {
-	rot := rotDeg * math.Pi / 180
-	tilt := math.Max(-80, math.Min(80, tiltDeg)) * math.Pi / 180
+// pose is how the screen sits in front of the camera, and how its surface
+// is bent: everything warp does in one resampling.
+type pose struct {
+	rot, tilt, pitch float64 // degrees: roll, turn about the vertical axis, about the horizontal axis
+	curve            float64 // degrees of arc the screenshot's width spans on a cylinder
+	wrinkle          Wrinkle
+	seed             int64
+}
+
+func (d Degradation) pose() pose {
+	return pose{rot: d.Rotate, tilt: d.Tilt, pitch: d.Pitch, curve: d.Curve, wrinkle: d.Wrinkle, seed: d.Seed}
+}
+
+func (p pose) flat() bool {
+	return p.rot == 0 && p.tilt == 0 && p.pitch == 0 && p.curve == 0 && p.wrinkle.Amplitude == 0
+}
+
+// warp returns the frame as seen through pose p: its surface bent (cylinder,
+// wrinkles), turned about its vertical and horizontal axes in perspective,
+// and the camera rolled so the screen appears rotated clockwise. The result
+// is just large enough to hold the whole screenshot; the rest is bg. All of
+// it is one resampling, so the image is interpolated (softened) once, as a
+// camera would see it.
+func (f *frame) warp(p pose, bg [3]float32) *frame {
+	rot := p.rot * math.Pi / 180
 	cosR, sinR := math.Cos(rot), math.Sin(rot)
-	cosT, sinT := math.Cos(tilt), math.Sin(tilt)
 	// D is the camera's distance from the screen's centre, in screenshot
 	// pixels; two widths is a phone held at arm's length over a laptop.
 	dist := 2 * float64(max(f.w, f.h))
+	h := perspective(p.tilt, p.pitch, dist)
+	hinv := h.inverse()
+	hw, hh := float64(f.w)/2, float64(f.h)/2
+	bend := newBend(p, float64(f.w), float64(f.h))
 
 	// Coordinates below are centred on the screenshot's centre, y down.
 	forward := func(x, y float64) (float64, float64) {
-		z := dist + x*sinT
-		u, v := dist*x*cosT/z, dist*y/z
+		u, v, _ := h.apply(x, y)
 		return u*cosR - v*sinR, u*sinR + v*cosR
 	}
 	inverse := func(px, py float64) (x, y float64, ok bool) {
 		u, v := px*cosR+py*sinR, -px*sinR+py*cosR
-		den := dist*cosT - u*sinT
-		if den <= 0 { // beyond the screen plane's horizon
+		x, y, w := hinv.apply(u, v)
+		if w <= 0 { // beyond the screen plane's horizon
 			return 0, 0, false
 		}
-		x = u * dist / den
-		return x, v * (dist + x*sinT) / dist, true
+		return bend.source(x, y)
 	}
 
-	hw, hh := float64(f.w)/2, float64(f.h)/2
 	minX, minY, maxX, maxY := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
 	for _, c := range [4][2]float64{{-hw, -hh}, {hw, -hh}, {-hw, hh}, {hw, hh}} {
 		x, y := forward(c[0], c[1])
@@ -60,6 +80,95 @@ func (f *frame) warp(rotDeg, tiltDeg float64, bg [3]float32) *frame {
 		}
 	}
 	return out
+}
+
+// homography is a 3x3 projective map of the plane, row-major.
+type homography [9]float64
+
+// perspective maps a point (x, y) of the screen plane, centred, to where a
+// pinhole camera dist away sees it once the screen is turned tiltDeg about
+// its vertical axis (positive: right edge away) and then pitchDeg about its
+// horizontal axis (positive: bottom edge away). Angles are capped at ±80.
+func perspective(tiltDeg, pitchDeg, dist float64) homography {
+	t := math.Max(-80, math.Min(80, tiltDeg)) * math.Pi / 180
+	p := math.Max(-80, math.Min(80, pitchDeg)) * math.Pi / 180
+	cosT, sinT, cosP, sinP := math.Cos(t), math.Sin(t), math.Cos(p), math.Sin(p)
+	// The columns of the rotation Rx(pitch)·Ry(tilt) that a point with z = 0
+	// uses, then the projection u = dist·X/(Z+dist), v = dist·Y/(Z+dist).
+	return homography{
+		dist * cosT, 0, 0,
+		-dist * sinT * sinP, dist * cosP, 0,
+		sinT * cosP, sinP, dist,
+	}
+}
+
+// apply maps (x, y) and returns the point and its homogeneous weight w,
+// which is positive on the visible side of the horizon.
+func (h homography) apply(x, y float64) (u, v, w float64) {
+	w = h[6]*x + h[7]*y + h[8]
+	return (h[0]*x + h[1]*y + h[2]) / w, (h[3]*x + h[4]*y + h[5]) / w, w
+}
+
+// inverse is the map undoing h (the adjugate: a scale factor changes
+// nothing). Applied to an image point, its w has the sign of h's w at the
+// source point, since w'·w = det(h) > 0 for every pose warp builds.
+func (h homography) inverse() homography {
+	a, b, c, d, e, f, g, k, l := h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
+	return homography{
+		e*l - f*k, c*k - b*l, b*f - c*e,
+		f*g - d*l, a*l - c*g, c*d - a*f,
+		d*k - e*g, b*g - a*k, a*e - b*d,
+	}
+}
+
+// bend undoes the screen surface's curvature: it maps a point of the bent
+// surface, as seen flat on, back to the screenshot pixel printed there.
+type bend struct {
+	radius    float64 // of the cylinder; 0 for a flat surface
+	amp, freq float64 // wrinkle displacement (pixels) and angular frequency (per pixel)
+	phase     [4]float64
+}
+
+func newBend(p pose, w, h float64) bend {
+	var b bend
+	if arc := math.Min(math.Abs(p.curve), 340) * math.Pi / 180; arc > 0 {
+		b.radius = w / arc
+	}
+	if p.wrinkle.Amplitude > 0 {
+		period := p.wrinkle.Period
+		if period <= 0 {
+			period = 0.4
+		}
+		side := math.Max(w, h)
+		b.amp, b.freq = p.wrinkle.Amplitude*side, 2*math.Pi/(period*side)
+		rng := rand.New(rand.NewPCG(uint64(p.seed), 0x51ed27))
+		for i := range b.phase {
+			b.phase[i] = rng.Float64() * 2 * math.Pi
+		}
+	}
+	return b
+}
+
+// source returns the screenshot point (centred) seen at (x, y); ok is false
+// past the edge of a cylinder.
+func (b bend) source(x, y float64) (sx, sy float64, ok bool) {
+	sx, sy = x, y
+	if b.radius > 0 {
+		// Seen from far away, a point at arc length s from the middle of a
+		// cylinder of radius R lies R·sin(s/R) to the side: modules crowd
+		// together toward the edges, which turn away.
+		if math.Abs(x) >= b.radius {
+			return 0, 0, false
+		}
+		sx = b.radius * math.Asin(x/b.radius)
+	}
+	if b.amp > 0 {
+		// Two crossed waves per axis: a smooth, irregular displacement like
+		// crumpled paper laid flat again.
+		sx += b.amp * (0.6*math.Sin(b.freq*y+b.phase[0]) + 0.4*math.Sin(0.7*b.freq*(x+y)+b.phase[1]))
+		sy += b.amp * (0.6*math.Sin(b.freq*x+b.phase[2]) + 0.4*math.Sin(0.7*b.freq*(x-y)+b.phase[3]))
+	}
+	return sx, sy, true
 }
 
 // bilinear samples the frame at (x, y) in pixel-centre coordinates into dst.

@@ -35,6 +35,27 @@ type Message struct {
 	Media *Media `json:",omitempty"`
 }
 
+// Bounds of a time that a device stores (as JSON, which takes years 0 to
+// 9999 only).
+var (
+	earliestSent = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	latestSent   = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+)
+
+// sentTime is a sender's sent_unix_ms as a time a device can store: the
+// sender's clock is not ours to trust, and a message with an absurd time
+// must still be kept.
+func sentTime(unixMs int64) time.Time {
+	t := time.UnixMilli(unixMs)
+	if t.Before(earliestSent) {
+		return earliestSent
+	}
+	if t.After(latestSent) {
+		return latestSent
+	}
+	return t
+}
+
 // Chat summarises one conversation.
 type Chat struct {
 	Peer   string

@@ -15,7 +15,9 @@ const (
 	Disconnected                         // the link ended
 	Sent                                 // a message was handed to the relay (Targets set)
 	Acked                                // the relay stored it durably
-	Received                             // a message decrypted (From, Text set)
+	Pushed                               // the relay handed over a message (MessageID, From, Seq set), before any deduplication
+	Decrypted                            // a text message's ciphertext decrypted (From, Text set), before the chat deduplicates it
+	Received                             // a message stored in its chat, as the user sees it (From, Text set)
 	Undecryptable                        // a delivery failed to decrypt; a retry was asked for
 	ReceiptIn                            // a receipt for our message arrived (Receipt set)
 	LoggedOut                            // the relay removed this device
@@ -23,13 +25,14 @@ const (
 	MediaReceived                        // a media message arrived; its blob is not fetched yet (Media set)
 	MediaDownloaded                      // a media blob was fetched and verified (Media, Took set)
 	MediaRejected                        // a media blob failed its MAC or hash check, or could not be fetched (Err set)
+	HistoryShown                         // a history sync with chats was imported: its chats are listed
 )
 
 var kindNames = map[EventKind]string{
 	Connected: "connected", Disconnected: "disconnected", Sent: "sent", Acked: "acked",
-	Received: "received", Undecryptable: "undecryptable", ReceiptIn: "receipt", LoggedOut: "logged-out",
+	Pushed: "pushed", Decrypted: "decrypted", Received: "received", Undecryptable: "undecryptable", ReceiptIn: "receipt", LoggedOut: "logged-out",
 	MediaUploaded: "media-uploaded", MediaReceived: "media-received", MediaDownloaded: "media-downloaded",
-	MediaRejected: "media-rejected",
+	MediaRejected: "media-rejected", HistoryShown: "history-shown",
 }
 
 func (k EventKind) String() string { return kindNames[k] }
@@ -50,6 +53,7 @@ type Event struct {
 	Err       error
 	Media     *Media        // media events, and Sent for a media message
 	Took      time.Duration // MediaUploaded, MediaDownloaded: how long the transfer took
+	Seq       uint64        // Pushed: the relay's queue position of the delivery
 }
 
 // emit stamps e with the device's identity and the time and hands it on.

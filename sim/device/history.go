@@ -59,7 +59,13 @@ func (d *Device) receiveHistory(from e2e.Address, h *pb.HistorySync, blob *pb.Me
 			return nil
 		}
 	}
-	return d.importHistory(h)
+	if err := d.importHistory(h); err != nil {
+		return err
+	}
+	if len(h.Chats) > 0 {
+		d.emit(Event{Kind: HistoryShown, From: from})
+	}
+	return nil
 }
 
 func (d *Device) fetchHistory(blob *pb.Media) (*pb.HistorySync, error) {
@@ -76,6 +82,11 @@ func (d *Device) fetchHistory(blob *pb.Media) (*pb.HistorySync, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeHistory(raw)
+}
+
+// decodeHistory parses a history bundle fetched from the media store.
+func decodeHistory(raw []byte) (*pb.HistorySync, error) {
 	var h pb.HistorySync
 	if err := proto.Unmarshal(raw, &h); err != nil {
 		return nil, errors.Join(errors.New("bundle does not decode"), err)

@@ -158,7 +158,7 @@ func (d *Device) receiveMedia(from e2e.Address, id string, p *pb.Media, delivere
 		d.emit(Event{Kind: MediaRejected, MessageID: id, From: from, Err: err})
 		return nil
 	}
-	msg := Message{ID: id, From: from.User, Text: p.GetCaption(), Sent: time.UnixMilli(p.GetSentUnixMs()), Media: m}
+	msg := Message{ID: id, From: from.User, Text: p.GetCaption(), Sent: sentTime(p.GetSentUnixMs()), Media: m}
 	return d.receiveMessage(from, msg, p.GetChatUser(), Event{Kind: MediaReceived, Media: m}, delivered)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -69,10 +68,15 @@ func (d *Device) flush(l *link, acks []uint64, delivered map[string][]string) er
 // deliver handles one queued item. It returns an error only when the item
 // could not be stored, so it must stay queued.
 func (d *Device) deliver(l *link, del *pb.Delivery, delivered map[string][]string) error {
+	from := e2e.Address{User: del.GetFrom().GetUser(), Device: del.GetFrom().GetDevice()}
+	if m := del.GetMessage(); m != nil {
+		// Reported before any deduplication, so a recorder sees what the
+		// relay did even where the device hides it.
+		d.emit(Event{Kind: Pushed, MessageID: m.MessageId, From: from, Seq: del.Seq})
+	}
 	if del.Seq <= d.lastSeq {
 		return nil // pushed again after a lost ack; already handled
 	}
-	from := e2e.Address{User: del.GetFrom().GetUser(), Device: del.GetFrom().GetDevice()}
 	switch item := del.Item.(type) {
 	case *pb.Delivery_Message:
 		if err := d.receive(l, from, item.Message, delivered); err != nil {
@@ -106,6 +110,7 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 	}
 	switch k := c.Kind.(type) {
 	case *pb.Content_Chat:
+		d.emit(Event{Kind: Decrypted, MessageID: m.MessageId, From: from, Text: k.Chat.Text})
 		return d.receiveChat(from, m.MessageId, k.Chat, delivered)
 	case *pb.Content_HistorySync:
 		return d.receiveHistory(from, k.HistorySync, nil)
@@ -116,7 +121,7 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 }
 
 func (d *Device) receiveChat(from e2e.Address, id string, c *pb.Chat, delivered map[string][]string) error {
-	m := Message{ID: id, From: from.User, Text: c.Text, Sent: time.UnixMilli(c.SentUnixMs)}
+	m := Message{ID: id, From: from.User, Text: c.Text, Sent: sentTime(c.SentUnixMs)}
 	return d.receiveMessage(from, m, c.ChatUser, Event{Kind: Received, Text: c.Text}, delivered)
 }
 
@@ -190,7 +195,7 @@ func (d *Device) importHistory(h *pb.HistorySync) error {
 	}
 	for _, hc := range h.Chats {
 		for _, hm := range hc.Messages {
-			m := Message{ID: hm.MessageId, From: hm.FromUser, Text: hm.Text, Sent: time.UnixMilli(hm.SentUnixMs),
+			m := Message{ID: hm.MessageId, From: hm.FromUser, Text: hm.Text, Sent: sentTime(hm.SentUnixMs),
 				Outgoing: hm.FromUser == d.self.User, Status: Status(hm.Status)}
 			if hm.Media != nil {
 				// A media message whose descriptor does not verify shows

@@ -47,7 +47,7 @@ func randomBytes(n int) []byte {
 }
 
 // encryptMedia returns the blob and the Media message describing it.
-func encryptMedia(t *testing.T, plain []byte, typ pb.MediaType) ([]byte, *pb.Media) {
+func encryptMedia(t testing.TB, plain []byte, typ pb.MediaType) ([]byte, *pb.Media) {
 	t.Helper()
 	key := NewMediaKey()
 	var blob bytes.Buffer

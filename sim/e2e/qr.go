@@ -26,6 +26,26 @@ var qrKeys = []struct {
 	len  int
 }{{"noise key", 32}, {"identity key", 33}, {"adv secret", 32}}
 
+// maxRef bounds a ref's length; the relay's are 22 characters.
+const maxRef = 64
+
+// checkRef accepts a ref a PairScan can carry and a user can read: 1 to
+// maxRef printable ASCII characters, no comma or space.
+func checkRef(ref string) error {
+	if ref == "" {
+		return errors.New("e2e: qr: empty ref")
+	}
+	if len(ref) > maxRef {
+		return fmt.Errorf("e2e: qr: ref of %d bytes, want at most %d", len(ref), maxRef)
+	}
+	for i := range len(ref) {
+		if c := ref[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("e2e: qr: ref has byte %#02x at %d, want printable ASCII", c, i)
+		}
+	}
+	return nil
+}
+
 // String returns the text to encode in the QR code, version 1:
 //
 //	v1,<ref>,<noise key>,<identity key>,<adv secret>
@@ -45,8 +65,8 @@ func ParseQR(s string) (QR, error) {
 	if len(f) != 5 {
 		return QR{}, fmt.Errorf("e2e: qr: %d fields, want 5 (v1,ref,noise key,identity key,adv secret)", len(f))
 	}
-	if f[1] == "" {
-		return QR{}, errors.New("e2e: qr: empty ref")
+	if err := checkRef(f[1]); err != nil {
+		return QR{}, err
 	}
 	keys := make([][]byte, len(qrKeys))
 	for i, k := range qrKeys {
@@ -56,6 +76,11 @@ func ParseQR(s string) (QR, error) {
 		}
 		if len(b) != k.len {
 			return QR{}, fmt.Errorf("e2e: qr: %s is %d bytes, want %d", k.name, len(b), k.len)
+		}
+		// The decoder skips line breaks and ignores stray low bits; a
+		// payload must have the one spelling String gives it.
+		if base64.StdEncoding.EncodeToString(b) != f[2+i] {
+			return QR{}, fmt.Errorf("e2e: qr: %s: not canonical base64", k.name)
 		}
 		keys[i] = b
 	}

@@ -81,8 +81,14 @@ func (s *signalStore) LoadPreKey(_ context.Context, id uint32) (*record.PreKey, 
 }
 
 func (s *signalStore) StorePreKey(_ context.Context, id uint32, r *record.PreKey) error {
+	e := preKeyEntry(id, r)
+	return s.kv.Put(e.Key, e.Value)
+}
+
+// preKeyEntry is how prekey id is stored: its private key.
+func preKeyEntry(id uint32, r *record.PreKey) kv.Entry {
 	priv := r.KeyPair().PrivateKey().Serialize()
-	return s.kv.Put(idKey(prefixPreKey, id), priv[:])
+	return kv.Entry{Key: idKey(prefixPreKey, id), Value: priv[:]}
 }
 
 func (s *signalStore) ContainsPreKey(_ context.Context, id uint32) (bool, error) {

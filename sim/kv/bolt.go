@@ -12,8 +12,8 @@ import (
 
 var bucket = []byte("linksim")
 
-// Bolt is a KV in a bbolt file, all keys in one bucket. Every Put and
-// Delete is its own transaction, synced to disk before it returns.
+// Bolt is a KV in a bbolt file, all keys in one bucket. Every Put, Delete
+// and PutBatch is its own transaction, synced to disk before it returns.
 type Bolt struct {
 	db *bolt.DB
 }
@@ -65,6 +65,26 @@ func (b *Bolt) Put(key string, value []byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("kv: put %q: %w", key, err)
+	}
+	return nil
+}
+
+// PutBatch puts every entry in one transaction, synced to disk once.
+func (b *Bolt) PutBatch(entries []Entry) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucket)
+		for _, e := range entries {
+			if e.Key == "" {
+				return errEmptyKey
+			}
+			if err := bk.Put([]byte(e.Key), e.Value); err != nil {
+				return fmt.Errorf("%q: %w", e.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kv: put %d entries: %w", len(entries), err)
 	}
 	return nil
 }

@@ -42,3 +42,15 @@ func openBolt(t *testing.T, path string) *Bolt {
 	t.Cleanup(func() { b.Close() })
 	return b
 }
+
+// TestBoltPutBatchIsAllOrNothing: a batch that fails leaves nothing of
+// itself behind.
+func TestBoltPutBatchIsAllOrNothing(t *testing.T) {
+	b := openBolt(t, filepath.Join(t.TempDir(), "kv.db"))
+	if err := b.PutBatch([]Entry{{"a", []byte("1")}, {"", []byte("2")}}); err == nil {
+		t.Fatal("PutBatch with an empty key succeeded")
+	}
+	if _, ok, err := b.Get("a"); ok || err != nil {
+		t.Errorf("after a failed batch, a is present (%v, %v)", ok, err)
+	}
+}

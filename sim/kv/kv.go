@@ -19,3 +19,31 @@ type KV interface {
 	// logout). The empty prefix removes everything.
 	DeletePrefix(prefix string) error
 }
+
+// Entry is one key and the value to put under it.
+type Entry struct {
+	Key   string
+	Value []byte
+}
+
+// Batcher is a KV that can put many entries at once, in one storage
+// transaction: a device writing a hundred prekeys then waits for one
+// commit instead of a hundred. PutBatch writes all of the entries or, on
+// error, may have written none of them.
+type Batcher interface {
+	PutBatch(entries []Entry) error
+}
+
+// PutAll puts every entry into k: in one batch when k is a Batcher, else
+// one Put after another (stopping at the first error).
+func PutAll(k KV, entries []Entry) error {
+	if b, ok := k.(Batcher); ok {
+		return b.PutBatch(entries)
+	}
+	for _, e := range entries {
+		if err := k.Put(e.Key, e.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}

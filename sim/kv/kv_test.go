@@ -33,6 +33,17 @@ func testKV(t *testing.T, open func(t *testing.T) KV) {
 				t.Errorf("Get(empty value) = %q, %v, %v; want \"\", true, nil", v, ok, err)
 			}
 		}},
+		{"put all", func(t *testing.T, s KV) {
+			err := PutAll(s, []Entry{{"p/1", []byte("one")}, {"p/2", []byte("two")}, {"p/1", []byte("uno")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantGet(t, s, "p/1", "uno") // later entries win, as later Puts do
+			wantGet(t, s, "p/2", "two")
+			if err := PutAll(s, []Entry{{"p/3", nil}, {"", []byte("x")}}); err == nil {
+				t.Error("PutAll with an empty key succeeded; want an error")
+			}
+		}},
 		{"empty key rejected", func(t *testing.T, s KV) {
 			if err := s.Put("", []byte("x")); err == nil {
 				t.Error("Put(\"\") succeeded; want an error")

@@ -95,6 +95,9 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	}
 	c.ctx, c.cancel = context.WithCancel(r.ctx)
 	c.log = r.log.With("conn", c.id, "remote", req.RemoteAddr)
+	// Until it is a device, a connection may send only small requests: a
+	// big frame would cost CPU to decode before anyone is known.
+	wc.SetFrameLimit(r.cfg.Limits.PreLoginMaxFrame)
 	if !r.track(c) {
 		wc.Close("relay closing")
 		return
@@ -142,6 +145,7 @@ func (c *conn) identify() {
 // becomeDevice binds the connection to a device and replaces the device's
 // older connection, if any.
 func (c *conn) becomeDevice(a store.Address) {
+	c.wc.SetFrameLimit(wire.MaxFrame)
 	c.mu.Lock()
 	c.addr = &a
 	c.log = c.log.With("user", a.User, "device", a.Device)
@@ -199,6 +203,11 @@ func (c *conn) readFailed(err error, idle bool) {
 	switch {
 	case idle:
 		log.Info("closing idle connection")
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		if _, ok := c.device(); !ok {
+			c.r.m.refusals.WithLabelValues(refusePreLogin).Inc()
+		}
+		log.Info("message too big, connection closed", "err", err)
 	case errors.Is(err, wire.ErrDecode) || errors.Is(err, wire.ErrFrameTooLarge):
 		log.Info("undecodable frame", "err", err)
 		c.shutdown("bad frame", errFrame(0, pb.ErrorCode_BAD_REQUEST, "frame does not decode"))

@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -18,6 +19,10 @@ type protoErr struct {
 }
 
 func (e *protoErr) Error() string { return e.code.String() + ": " + e.msg }
+
+// maxErrorMessage bounds Error.message: a message echoing an oversized
+// field is cut, so that the answer still fits a frame.
+const maxErrorMessage = 1024
 
 func fail(code pb.ErrorCode, format string, args ...any) error {
 	return &protoErr{code: code, msg: fmt.Sprintf(format, args...)}
@@ -39,10 +44,25 @@ func okFrame() *pb.Frame { return &pb.Frame{Body: &pb.Frame_Ok{Ok: &pb.Ok{}}} }
 func (c *conn) errorFrame(id uint64, err error) *pb.Frame {
 	var pe *protoErr
 	if errors.As(err, &pe) {
-		return &pb.Frame{Id: id, Body: &pb.Frame_Error{Error: &pb.Error{Code: pe.code, Message: pe.msg, DeviceLists: pe.lists}}}
+		msg := cutUTF8(pe.msg, maxErrorMessage)
+		return &pb.Frame{Id: id, Body: &pb.Frame_Error{Error: &pb.Error{Code: pe.code, Message: msg, DeviceLists: pe.lists}}}
 	}
 	c.logger().Error("request failed", "id", id, "err", err)
 	return errFrame(id, pb.ErrorCode_INTERNAL, "internal error")
+}
+
+// cutUTF8 cuts s to at most n bytes, on a character boundary, marking the
+// cut with "…".
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	i := n - len(mark)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + mark
 }
 
 var bodyOneof = (&pb.Frame{}).ProtoReflect().Descriptor().Oneofs().ByName("body")

@@ -36,6 +36,14 @@ func startRelay(t testing.TB, cfg Config) *Server {
 	return s
 }
 
+// relayAddr is where a test reaches a relay: a Server in this process, or
+// a relay in a child process (flood_test.go).
+type relayAddr interface {
+	URL() string
+	WSURL() string
+	Key() []byte
+}
+
 // client is a raw protocol client: a Noise connection, the device's Signal
 // keys, and a reader goroutine sorting frames into answers and pushes.
 type client struct {
@@ -78,14 +86,14 @@ func (c *client) twin() *client {
 }
 
 // dial connects a new device.
-func dial(t testing.TB, s *Server, name string) *client {
+func dial(t testing.TB, s relayAddr, name string) *client {
 	c := newClient(t, name)
 	c.connect(s)
 	return c
 }
 
 // connect (re)connects the device with its Noise key.
-func (c *client) connect(s *Server) {
+func (c *client) connect(s relayAddr) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -291,7 +299,7 @@ func (c *client) hello() *pb.Welcome {
 	return c.ok(frame(&pb.Hello{}), "welcome").GetWelcome()
 }
 
-func phone(t testing.TB, s *Server, name, user string) *client {
+func phone(t testing.TB, s relayAddr, name, user string) *client {
 	c := dial(t, s, name)
 	c.register(user)
 	return c
@@ -338,7 +346,7 @@ func (c *client) ack(seqs ...uint64) {
 }
 
 // startPairing connects a new companion and starts pairing.
-func startPairing(t testing.TB, s *Server, name string) (*client, *pb.PairRef) {
+func startPairing(t testing.TB, s relayAddr, name string) (*client, *pb.PairRef) {
 	c := dial(t, s, name)
 	c.ok(frame(&pb.PairStart{}), "ok")
 	return c, c.push("pair_ref").GetPairRef()
@@ -383,7 +391,7 @@ func advSecret() []byte {
 }
 
 // link pairs a new companion with phone p end to end and says Hello.
-func link(t testing.TB, s *Server, p *client, name string) *client {
+func link(t testing.TB, s relayAddr, p *client, name string) *client {
 	comp, ref := startPairing(t, s, name)
 	adv := advSecret()
 	k := p.nextK

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -37,7 +39,29 @@ func (r *Relay) routes() http.Handler {
 	} else {
 		mux.HandleFunc("GET /{$}", r.placeholder)
 	}
-	return mux
+	return r.deadlines(mux)
+}
+
+// deadlines bounds each plain HTTP request by Limits.RequestTimeout and each
+// media transfer by Limits.MediaTransferTimeout. A WebSocket has its own
+// (handshake and idle) timeouts, so its connection's deadlines, perhaps left
+// by an earlier request on it, are cleared.
+func (r *Relay) deadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var end time.Time // none for a WebSocket, which may reuse a connection
+		switch {
+		case req.URL.Path == "/ws":
+		case strings.HasPrefix(req.URL.Path, "/media/"):
+			end = time.Now().Add(r.cfg.Limits.MediaTransferTimeout)
+		default:
+			end = time.Now().Add(r.cfg.Limits.RequestTimeout)
+		}
+		// Errors mean a writer without deadlines (a test's recorder).
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(end)
+		rc.SetWriteDeadline(end)
+		next.ServeHTTP(w, req)
+	})
 }
 
 // placeholder stands in for the web app until one is mounted (Config.Web).

@@ -28,6 +28,9 @@ type media struct {
 
 	mu     sync.Mutex
 	tokens map[string]uploadToken
+	owned  map[store.Address][]string    // each device's tokens, oldest first
+	unused map[store.Address]int         // how many of them stored nothing yet
+	stored map[store.Address][]time.Time // when each device stored blobs, within MediaTTL
 
 	uploads  sync.WaitGroup // PUTs in progress
 	sweeping chan struct{}  // closed when the sweeper ended
@@ -39,13 +42,14 @@ type media struct {
 }
 
 // uploadToken lets its holder upload one blob: the size and hash a device
-// announced. It may be used again until it expires, so an upload that was
-// cut can be retried.
+// announced. It may be used again until it expires or its blob is stored,
+// so an upload that was cut can be retried.
 type uploadToken struct {
 	owner   store.Address
 	size    int64
 	sum     []byte
 	expires time.Time
+	used    bool // its blob was stored (by it or before it)
 }
 
 func newMedia(r *Relay, dataDir string) (*media, error) {
@@ -54,7 +58,9 @@ func newMedia(r *Relay, dataDir string) (*media, error) {
 		return nil, err
 	}
 	m := &media{
-		r: r, blobs: b, tokens: make(map[string]uploadToken), sweeping: make(chan struct{}),
+		r: r, blobs: b, sweeping: make(chan struct{}),
+		tokens: map[string]uploadToken{}, owned: map[store.Address][]string{},
+		unused: map[store.Address]int{}, stored: map[store.Address][]time.Time{},
 		uploadsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "linksim_relay_media_uploads_total", Help: "Media uploads by result: stored, exists, or the refusal.",
 		}, []string{"result"}),
@@ -71,24 +77,32 @@ func newMedia(r *Relay, dataDir string) (*media, error) {
 	blobCount := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "linksim_relay_media_blobs", Help: "Media blobs stored.",
 	}, func() float64 { return float64(b.count()) })
-	r.m.reg.MustRegister(m.uploadsTotal, m.downloadsTotal, m.uploadedBytes, m.swept, blobCount)
+	tokenCount := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "linksim_relay_media_upload_tokens", Help: "Upload tokens not yet expired or used.",
+	}, func() float64 {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return float64(len(m.tokens))
+	})
+	r.m.reg.MustRegister(m.uploadsTotal, m.downloadsTotal, m.uploadedBytes, m.swept, blobCount, tokenCount)
 	go m.sweep()
 	return m, nil
 }
 
-// sweep expires blobs and tokens until the relay closes, checking a few
-// times per MediaTTL (at most hourly, at least every 10ms for tests' short
-// TTLs).
+// sweep expires blobs, checking a few times per MediaTTL (at most hourly),
+// and upload tokens, a few times per MediaTokenTTL (at least every minute),
+// until the relay closes; at least every 10ms for tests' short TTLs.
 func (m *media) sweep() {
 	defer close(m.sweeping)
-	every := min(max(m.r.cfg.MediaTTL/4, 10*time.Millisecond), time.Hour)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	blobTick := time.NewTicker(min(max(m.r.cfg.MediaTTL/4, 10*time.Millisecond), time.Hour))
+	defer blobTick.Stop()
+	tokenTick := time.NewTicker(min(max(m.r.cfg.MediaTokenTTL/4, 10*time.Millisecond), time.Minute))
+	defer tokenTick.Stop()
 	for {
 		select {
 		case <-m.r.ctx.Done():
 			return
-		case now := <-t.C:
+		case now := <-blobTick.C:
 			n, err := m.blobs.sweep(now, m.r.cfg.MediaTTL)
 			if err != nil {
 				m.r.log.Error("media sweep", "err", err)
@@ -97,14 +111,87 @@ func (m *media) sweep() {
 				m.swept.Add(float64(n))
 				m.r.log.Info("media blobs expired", "count", n)
 			}
+		case now := <-tokenTick.C:
 			m.mu.Lock()
-			for tok, u := range m.tokens {
-				if now.After(u.expires) {
-					delete(m.tokens, tok)
-				}
+			for owner := range m.owned {
+				m.forget(owner, now)
 			}
 			m.mu.Unlock()
 		}
+	}
+}
+
+// forget drops owner's expired tokens and its stored-blob times older than
+// MediaTTL. m.mu is held.
+func (m *media) forget(owner store.Address, now time.Time) {
+	toks := m.owned[owner]
+	for len(toks) > 0 && !now.Before(m.tokens[toks[0]].expires) {
+		if !m.tokens[toks[0]].used {
+			m.unused[owner]--
+		}
+		delete(m.tokens, toks[0])
+		toks = toks[1:]
+	}
+	if m.unused[owner] <= 0 {
+		delete(m.unused, owner)
+	}
+	times := m.stored[owner]
+	for len(times) > 0 && now.Sub(times[0]) >= m.r.cfg.MediaTTL {
+		times = times[1:]
+	}
+	setOrDelete(m.owned, owner, toks)
+	setOrDelete(m.stored, owner, times)
+}
+
+func setOrDelete[V any](m map[store.Address][]V, k store.Address, v []V) {
+	if len(v) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = v
+	}
+}
+
+// issue makes an upload token for owner, within its quotas: unused tokens
+// (UPLOAD_TOKENS_QUOTA), and blobs stored per MediaTTL, counting those its
+// tokens may still store (MEDIA_QUOTA).
+func (m *media) issue(owner store.Address, u uploadToken, now time.Time) (string, error) {
+	lim := m.r.cfg.Limits
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forget(owner, now)
+	switch toks, stored := m.unused[owner], len(m.stored[owner]); {
+	case toks >= lim.MaxUploadTokens:
+		m.r.m.refusals.WithLabelValues(refuseTokens).Inc()
+		return "", fail(pb.ErrorCode_UPLOAD_TOKENS_QUOTA, "%d upload tokens unused, at most %d: finish or let some expire", toks, lim.MaxUploadTokens)
+	case toks+stored >= lim.MaxMediaBlobs:
+		m.r.m.refusals.WithLabelValues(refuseMediaQuota).Inc()
+		return "", fail(pb.ErrorCode_MEDIA_QUOTA, "%d blobs stored and %d tokens unused, at most %d blobs per %v", stored, toks, lim.MaxMediaBlobs, m.r.cfg.MediaTTL)
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	u.owner = owner
+	m.tokens[tok] = u
+	m.owned[owner] = append(m.owned[owner], tok)
+	m.unused[owner]++
+	return tok, nil
+}
+
+// used marks a token whose blob is stored: it no longer counts as unused
+// (it still answers a retried PUT until it expires), and the blob counts
+// against its owner's quota when this upload stored it.
+func (m *media) used(tok string, stored bool, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.tokens[tok]
+	if !ok || u.used {
+		return
+	}
+	u.used = true
+	m.tokens[tok] = u
+	m.unused[u.owner]--
+	if stored {
+		m.stored[u.owner] = append(m.stored[u.owner], now)
 	}
 }
 
@@ -140,15 +227,12 @@ func (c *conn) onMediaUpload(me store.Address, id uint64, f *pb.Frame) (*pb.Fram
 		ans.Exists = true
 		m.uploadsTotal.WithLabelValues("exists").Inc()
 	} else {
-		b := make([]byte, 16)
-		rand.Read(b)
-		ans.Token = base64.RawURLEncoding.EncodeToString(b)
-		ans.Url = "/media/" + ans.Token
 		expires := now.Add(c.r.cfg.MediaTokenTTL)
-		ans.ExpiresUnixMs = expires.UnixMilli()
-		m.mu.Lock()
-		m.tokens[ans.Token] = uploadToken{owner: me, size: int64(req.GetSize()), sum: req.GetEncSha256(), expires: expires}
-		m.mu.Unlock()
+		tok, err := m.issue(me, uploadToken{size: int64(req.GetSize()), sum: req.GetEncSha256(), expires: expires}, now)
+		if err != nil {
+			return nil, err
+		}
+		ans.Token, ans.Url, ans.ExpiresUnixMs = tok, "/media/"+tok, expires.UnixMilli()
 	}
 	c.logger().Debug("media upload token", "size", req.GetSize(), "exists", ans.Exists)
 	return &pb.Frame{Body: &pb.Frame_MediaUploadToken{MediaUploadToken: ans}}, nil
@@ -189,7 +273,8 @@ func (m *media) token(tok string) (uploadToken, bool) {
 // expired token, 413 more bytes than announced or than the relay takes, 400
 // fewer bytes or another hash. Nothing is stored unless it verified.
 func (m *media) upload(w http.ResponseWriter, req *http.Request) {
-	u, ok := m.token(req.PathValue("token"))
+	tok := req.PathValue("token")
+	u, ok := m.token(tok)
 	refuse := func(code int, result, format string, args ...any) {
 		m.uploadsTotal.WithLabelValues(result).Inc()
 		msg := fmt.Sprintf(format, args...)
@@ -214,6 +299,7 @@ func (m *media) upload(w http.ResponseWriter, req *http.Request) {
 	}
 	direct := "/media/" + hex.EncodeToString(u.sum)
 	if m.blobs.touch(u.sum, time.Now()) {
+		m.used(tok, false, time.Now())
 		m.uploadsTotal.WithLabelValues("exists").Inc()
 		writeStored(w, http.StatusOK, direct)
 		return
@@ -236,6 +322,7 @@ func (m *media) upload(w http.ResponseWriter, req *http.Request) {
 		m.r.log.Error("media store failed", "err", err)
 		refuse(http.StatusInternalServerError, "storage", "the relay could not store the blob")
 	default:
+		m.used(tok, true, time.Now())
 		m.uploadsTotal.WithLabelValues("stored").Inc()
 		m.uploadedBytes.Add(float64(u.size))
 		m.r.log.Info("media stored", "user", u.owner.User, "device", u.owner.Device, "size", u.size,

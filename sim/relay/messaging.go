@@ -96,6 +96,9 @@ func (c *conn) onSend(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error
 	case errors.Is(err, store.ErrNotFound):
 		c.r.m.sends.WithLabelValues("error").Inc()
 		return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "a target device was removed")
+	case errors.Is(err, store.ErrQueueFull):
+		c.r.m.sends.WithLabelValues("queue_full").Inc()
+		return nil, c.r.queueFull(err)
 	case err != nil:
 		c.r.m.sends.WithLabelValues("error").Inc()
 		return nil, err
@@ -110,6 +113,18 @@ func (c *conn) onSend(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error
 	}
 	log.Debug("send committed", "commit_ms", time.Since(t0).Milliseconds())
 	return sendAck(req.GetMessageId(), res.UnixMs), nil
+}
+
+// queueFull turns the store's ErrQueueFull into QUEUE_FULL naming the
+// device whose queue is full.
+func (r *Relay) queueFull(err error) error {
+	r.m.refusals.WithLabelValues(refuseQueueFull).Inc()
+	to := "a target device"
+	if qf := (*store.QueueFullError)(nil); errors.As(err, &qf) {
+		to = qf.To.String()
+	}
+	return fail(pb.ErrorCode_QUEUE_FULL, "the queue of %s holds %d bytes at most: retry once the device has read it",
+		to, r.cfg.Limits.MaxQueuedBytes)
 }
 
 func sendAck(id string, ms int64) *pb.Frame {
@@ -229,8 +244,11 @@ func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 	}
 	if len(items) > 0 {
 		if _, err := c.r.st.Enqueue(store.Batch{Sender: me, UnixMs: now, Items: items}); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
+			switch {
+			case errors.Is(err, store.ErrNotFound):
 				return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "a target device was removed")
+			case errors.Is(err, store.ErrQueueFull):
+				return nil, c.r.queueFull(err)
 			}
 			return nil, err
 		}

@@ -23,6 +23,7 @@ type metrics struct {
 	acks              prometheus.Counter
 	commit            prometheus.Histogram
 	pairings          *prometheus.CounterVec
+	refusals          *prometheus.CounterVec // by limit (limits.go)
 }
 
 func newMetrics(st store.Store) *metrics {
@@ -57,12 +58,16 @@ func newMetrics(st store.Store) *metrics {
 		pairings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "linksim_relay_pairings_total", Help: "Pairing scans by outcome: LINKED or the error code.",
 		}, []string{"outcome"}),
+		refusals: newRefusals(),
 	}
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "linksim_relay_queue_depth", Help: "Items waiting in all device queues.",
 	}, func() float64 { return float64(st.Depth()) })
-	m.reg.MustRegister(m.conns, m.handshakeFailures, m.slowCloses, m.frames, m.sends, m.deliveries,
-		m.acks, m.commit, m.pairings, queue,
+	queuedBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "linksim_relay_queued_bytes", Help: "Bytes waiting in all device queues (at most Limits.MaxQueuedBytes per device).",
+	}, func() float64 { return float64(st.QueuedBytes()) })
+	m.reg.MustRegister(queuedBytes, m.conns, m.handshakeFailures, m.slowCloses, m.frames, m.sends, m.deliveries,
+		m.acks, m.commit, m.pairings, m.refusals, queue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/sim/e2e"
@@ -65,7 +66,15 @@ type offer struct {
 }
 
 func newPairings(r *Relay) *pairings {
-	return &pairings{r: r, refs: map[string]*refInfo{}}
+	p := &pairings{r: r, refs: map[string]*refInfo{}}
+	r.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "linksim_relay_pairing_refs", Help: "Pairing refs remembered (at most 100,000, for an hour).",
+	}, func() float64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return float64(len(p.refs))
+	}))
+	return p
 }
 
 func (c *conn) pairing() bool {
@@ -277,18 +286,25 @@ func (p *pairings) ended(c *conn) {
 	if s == nil {
 		return
 	}
-	// Remembered refs keep s for an hour; s must not keep the connection.
-	defer func() { s.c = nil }()
-	if s.done {
+	wasDone := s.done
+	s.over()
+	if wasDone {
 		return
 	}
-	s.done = true
 	if s.timer != nil {
 		s.timer.Stop()
 	}
 	if s.offer != nil {
 		p.resolve(s, s.offer, nil, fail(pb.ErrorCode_PAIR_TIMEOUT, "the companion disconnected"))
 	}
+}
+
+// over ends the session. Its refs stay remembered for an hour (refRetention),
+// so it lets go of the connection: a linked companion's connection must be
+// collectable once it ends. p.mu is held.
+func (s *session) over() {
+	s.done = true
+	s.c = nil
 }
 
 // offerFor finds the pending offer of c's session for ref.
@@ -350,7 +366,7 @@ func (c *conn) onPairFinish(id uint64, req *pb.PairFinish) (*pb.Frame, error) {
 		c.logger().Info("pair finish refused", "err", err)
 		return nil, nil
 	}
-	s.done = true
+	s.over()
 	c.setSession(nil)
 	c.becomeDevice(a)
 	linked := &pb.Frame{Body: &pb.Frame_Linked{Linked: &pb.Linked{User: a.User, Device: a.Device}}}

@@ -97,6 +97,9 @@ func (p *pusher) fill() bool {
 			p.last = d.Seq
 		}
 		p.mu.Unlock()
+		if brk := p.c.r.cfg.breakPush; brk != nil {
+			items = brk(p.addr, items)
+		}
 		for _, d := range items {
 			if !p.c.send(&pb.Frame{Body: &pb.Frame_Delivery{Delivery: d}}) {
 				return false

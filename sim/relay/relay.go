@@ -19,6 +19,7 @@ import (
 
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
+	"github.com/linksim/linksim/sim/wire/pb"
 )
 
 // Config tunes a Relay. The zero value is valid: every zero field takes the
@@ -62,6 +63,14 @@ type Config struct {
 	// MediaTokenTTL is how long an upload token can start an upload.
 	// Default 10 minutes.
 	MediaTokenTTL time.Duration
+	// Limits bound what one client can make the relay hold or spend.
+	Limits Limits
+
+	// breakPush, set only by tests (export_test.go), rewrites each batch
+	// of deliveries before it is pushed to device to: a relay that
+	// duplicates, reorders or drops on purpose, to prove the ledger
+	// catches it.
+	breakPush func(to store.Address, batch []*pb.Delivery) []*pb.Delivery
 }
 
 func (c Config) withDefaults() Config {
@@ -86,6 +95,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.MediaTTL, 7*24*time.Hour)
 	def(&c.MediaTokenTTL, 10*time.Minute)
+	c.Limits = c.Limits.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -105,6 +115,8 @@ type Relay struct {
 	m       *metrics
 	handler http.Handler
 	media   *media
+
+	prekeyRate *tokenBuckets // one-time prekeys taken per device
 
 	// ctx is cancelled by Close; every connection derives from it.
 	ctx    context.Context
@@ -140,7 +152,10 @@ func New(cfg Config) (*Relay, error) {
 	if err != nil {
 		return fail(err)
 	}
-	st, err := store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{NoSync: cfg.NoSync})
+	st, err := store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{
+		NoSync: cfg.NoSync, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
+		DedupWindow: cfg.Limits.DedupWindow, DedupAge: cfg.Limits.DedupAge,
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -150,6 +165,7 @@ func New(cfg Config) (*Relay, error) {
 	r.hub = newHub()
 	r.pair = newPairings(r)
 	r.acks = newAckers(r)
+	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
 	if r.media, err = newMedia(r, dir); err != nil {
 		r.cancel()
 		st.Close()
@@ -163,7 +179,9 @@ func New(cfg Config) (*Relay, error) {
 // Key returns the relay's public Noise static key, which devices pin.
 func (r *Relay) Key() []byte { return append([]byte(nil), r.key.Public...) }
 
-// Handler serves /ws, /media/, /healthz, /metrics, /relay.json and the web app at /.
+// Handler serves /ws, /media/, /healthz, /metrics, /relay.json and the web app at /,
+// each request within its Limits deadline. The connection caps and header
+// and keep-alive timeouts are the listener's and http.Server's: Serve has them.
 func (r *Relay) Handler() http.Handler { return r.handler }
 
 // Close closes every connection (telling each peer why), waits for them to

@@ -92,6 +92,20 @@ func TestBadRequests(t *testing.T) {
 	c.ok(frame(&pb.Ping{}), "pong")
 }
 
+// An error that echoes an oversized field is cut so it can still be sent:
+// every request gets its one answer (§2).
+func TestOversizedFieldInErrorIsCut(t *testing.T) {
+	t.Parallel()
+	s := startRelay(t, Config{})
+	c := phone(t, s, "alice", "+15550100")
+	huge := strings.Repeat("\x01", 600_000) // quoted, 4 bytes each
+	e := c.fails(frame(&pb.GetDevices{Users: []string{huge}}), pb.ErrorCode_BAD_REQUEST)
+	if n := len(e.GetMessage()); n == 0 || n > maxErrorMessage {
+		t.Fatalf("error message of %d bytes, want 1 to %d", n, maxErrorMessage)
+	}
+	c.ok(frame(&pb.Ping{}), "pong")
+}
+
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
 	s := startRelay(t, Config{IdleTimeout: time.Second})

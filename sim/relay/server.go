@@ -7,14 +7,15 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Server is a Relay listening on a TCP address, like httptest.Server: for
-// tests, the harness's embedded backend and `linksim relay`.
+// tests, the harness's embedded backend and `linksim relay`. It enforces the
+// connection limits and HTTP timeouts of Config.Limits.
 type Server struct {
 	relay *Relay
 	srv   *http.Server
+	conns *connLimiter
 	url   string
 	done  chan error
 
@@ -34,13 +35,23 @@ func Serve(cfg Config, addr string) (*Server, error) {
 		r.Close()
 		return nil, fmt.Errorf("relay: listen: %w", err)
 	}
+	lim := r.cfg.Limits
+	capped := newConnLimiter(ln, lim, r.m)
 	s := &Server{
 		relay: r,
-		srv:   &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second},
-		url:   "http://" + ln.Addr().String(),
-		done:  make(chan error, 1),
+		conns: capped,
+		// No ReadTimeout or WriteTimeout: they would cut WebSockets and
+		// large media transfers; the handlers set per-request deadlines.
+		srv: &http.Server{
+			Handler:           r.Handler(),
+			ReadHeaderTimeout: lim.ReadHeaderTimeout,
+			IdleTimeout:       lim.HTTPIdleTimeout,
+			ConnState:         capped.connState,
+		},
+		url:  "http://" + ln.Addr().String(),
+		done: make(chan error, 1),
 	}
-	go func() { s.done <- s.srv.Serve(ln) }()
+	go func() { s.done <- s.srv.Serve(capped) }()
 	return s, nil
 }
 

@@ -26,6 +26,9 @@ import (
 //	queues    devKey -> bucket: 8-byte seq -> encoded Delivery; the bucket's
 //	          own sequence is the device's seq counter
 //	sent      devKey -> bucket: message id -> 8-byte unix ms of the ack
+//	sentorder devKey -> bucket: 8-byte insertion seq -> 8-byte unix ms and
+//	          the message id, oldest first, to forget old ids (the dedup window)
+//	qbytes    devKey -> 8-byte count of the bytes in the device's queue
 var (
 	bAccounts  = []byte("accounts")
 	bDevices   = []byte("devices")
@@ -34,7 +37,9 @@ var (
 	bPreKeys   = []byte("prekeys")
 	bQueues    = []byte("queues")
 	bSent      = []byte("sent")
-	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bPreKeys, bQueues, bSent}
+	bSentOrder = []byte("sentorder")
+	bQBytes    = []byte("qbytes")
+	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bPreKeys, bQueues, bSent, bSentOrder, bQBytes}
 )
 
 // Options tunes a Bolt store. The zero value is the default.
@@ -42,13 +47,23 @@ type Options struct {
 	// NoSync skips fsync on commit: faster, and no longer crash-safe.
 	// Only for throwaway stores.
 	NoSync bool
+	// MaxQueuedBytes caps the encoded bytes waiting in one device's queue:
+	// an Enqueue that would exceed it fails with ErrQueueFull. 0: no cap.
+	MaxQueuedBytes int64
+	// DedupWindow is how many message ids Enqueue remembers per sender
+	// (Batch.MessageID) and DedupAge for how long; the oldest are forgotten
+	// first. 0: no limit.
+	DedupWindow int
+	DedupAge    time.Duration
 }
 
 // Bolt is the Store on one bbolt file. It is safe for concurrent use.
 type Bolt struct {
-	db    *bolt.DB
-	group *committer // group commit for the frequent writes: enqueue, ack, take bundles
-	depth atomic.Int64
+	db     *bolt.DB
+	opt    Options
+	group  *committer // group commit for the frequent writes: enqueue, ack, take bundles
+	depth  atomic.Int64
+	queued atomic.Int64 // bytes in all queues
 }
 
 var _ Store = (*Bolt)(nil)
@@ -64,17 +79,23 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Bolt{db: db}
-	var depth int64
+	s := &Bolt{db: db, opt: opt}
+	var depth, queued int64
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
+		// Counted afresh, so a store written before qbytes existed is right.
 		return tx.Bucket(bQueues).ForEachBucket(func(k []byte) error {
-			depth += int64(countKeys(tx.Bucket(bQueues).Bucket(k)))
-			return nil
+			n, bytes := 0, int64(0)
+			tx.Bucket(bQueues).Bucket(k).ForEach(func(_, v []byte) error {
+				n, bytes = n+1, bytes+int64(len(v))
+				return nil
+			})
+			depth, queued = depth+int64(n), queued+bytes
+			return setQueuedBytes(tx, k, bytes)
 		})
 	})
 	if err != nil {
@@ -82,6 +103,7 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s.depth.Store(depth)
+	s.queued.Store(queued)
 	s.group = newCommitter(db)
 	return s, nil
 }
@@ -213,7 +235,7 @@ func putDevice(tx *bolt.Tx, d Device, prekeys []*pb.PreKey) error {
 	if err := tx.Bucket(bKeys).Put(d.NoiseKey, k); err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bPreKeys, bQueues, bSent} {
+	for _, name := range [][]byte{bPreKeys, bQueues, bSent, bSentOrder} {
 		if _, err := tx.Bucket(name).CreateBucketIfNotExists(k); err != nil {
 			return err
 		}

@@ -115,9 +115,9 @@ func (s *Bolt) AddCompanion(d Device, prekeys []*pb.PreKey, maxCompanions int) e
 
 func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 	var removed []Device
-	var dropped int64
+	var dropped, droppedBytes int64
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		removed, dropped = nil, 0
+		removed, dropped, droppedBytes = nil, 0, 0
 		for _, id := range ids {
 			a := Address{User: user, Device: id}
 			d, err := getDevice(tx, a)
@@ -131,7 +131,11 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 			if q := tx.Bucket(bQueues).Bucket(k); q != nil {
 				dropped += int64(countKeys(q))
 			}
-			for _, name := range [][]byte{bPreKeys, bQueues, bSent} {
+			droppedBytes += queuedBytes(tx, k)
+			if err := tx.Bucket(bQBytes).Delete(k); err != nil {
+				return err
+			}
+			for _, name := range [][]byte{bPreKeys, bQueues, bSent, bSentOrder} {
 				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 					return err
 				}
@@ -153,6 +157,7 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 		return nil, fmt.Errorf("store: remove devices of %s: %w", user, err)
 	}
 	s.depth.Add(-dropped)
+	s.queued.Add(-droppedBytes)
 	return removed, nil
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -35,10 +36,11 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 		bodies[i] = body
 	}
 	var res Result
+	var added int64
 	// The committer may run this function more than once (when another
-	// function in its group fails), so it only writes to res.
+	// function in its group fails), so it only writes to res and added.
 	err := s.group.write(func(tx *bolt.Tx) error {
-		res = Result{}
+		res, added = Result{}, 0
 		sender := devKey(b.Sender)
 		if b.MessageID != "" {
 			sent := tx.Bucket(bSent).Bucket(sender)
@@ -67,14 +69,23 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 			}
 			v := protowire.AppendTag(make([]byte, 0, len(bodies[i])+11), deliverySeqField, protowire.VarintType)
 			v = protowire.AppendVarint(v, seq)
-			if err := q.Put(seqKey(seq), append(v, bodies[i]...)); err != nil {
+			v = append(v, bodies[i]...)
+			k := devKey(it.To)
+			n := queuedBytes(tx, k) + int64(len(v))
+			if max := s.opt.MaxQueuedBytes; max > 0 && n > max {
+				return &QueueFullError{To: it.To}
+			}
+			if err := q.Put(seqKey(seq), v); err != nil {
 				return err
 			}
+			if err := setQueuedBytes(tx, k, n); err != nil {
+				return err
+			}
+			added += int64(len(v))
 			seqs[i] = seq
 		}
 		if b.MessageID != "" {
-			ms := binary.BigEndian.AppendUint64(nil, uint64(b.UnixMs))
-			if err := tx.Bucket(bSent).Bucket(sender).Put([]byte(b.MessageID), ms); err != nil {
+			if err := s.remember(tx, sender, b.MessageID, b.UnixMs); err != nil {
 				return err
 			}
 		}
@@ -86,11 +97,70 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 	}
 	if !res.Dup {
 		s.depth.Add(int64(len(b.Items)))
+		s.queued.Add(added)
 		for i, it := range b.Items {
 			it.Delivery.Seq = res.Seqs[i]
 		}
 	}
 	return res, nil
+}
+
+// remember records that sender enqueued messageID at unixMs, and forgets
+// the sender's oldest ids beyond the dedup window or older than its age.
+func (s *Bolt) remember(tx *bolt.Tx, sender []byte, messageID string, unixMs int64) error {
+	sent := tx.Bucket(bSent).Bucket(sender)
+	order, err := tx.Bucket(bSentOrder).CreateBucketIfNotExists(sender) // missing in stores from before it
+	if err != nil {
+		return err
+	}
+	ms := binary.BigEndian.AppendUint64(nil, uint64(unixMs))
+	if err := sent.Put([]byte(messageID), ms); err != nil {
+		return err
+	}
+	seq, err := order.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := order.Put(seqKey(seq), append(ms, messageID...)); err != nil {
+		return err
+	}
+	oldest := unixMs - s.opt.DedupAge.Milliseconds()
+	for {
+		k, v := order.Cursor().First()
+		if k == nil || len(v) < 8 {
+			return nil
+		}
+		// Entries are deleted oldest first, so their seqs are contiguous.
+		kept := seq - binary.BigEndian.Uint64(k) + 1
+		tooMany := s.opt.DedupWindow > 0 && kept > uint64(s.opt.DedupWindow)
+		tooOld := s.opt.DedupAge > 0 && int64(binary.BigEndian.Uint64(v)) < oldest
+		if !tooMany && !tooOld {
+			return nil
+		}
+		if id := v[8:]; bytes.Equal(sent.Get(id), v[:8]) { // not sent again since
+			if err := sent.Delete(id); err != nil {
+				return err
+			}
+		}
+		if err := order.Delete(k); err != nil {
+			return err
+		}
+	}
+}
+
+// queuedBytes reads the bytes in the queue of device key k.
+func queuedBytes(tx *bolt.Tx, k []byte) int64 {
+	if v := tx.Bucket(bQBytes).Get(k); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
+func setQueuedBytes(tx *bolt.Tx, k []byte, n int64) error {
+	if n <= 0 {
+		return tx.Bucket(bQBytes).Delete(k)
+	}
+	return tx.Bucket(bQBytes).Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
 }
 
 func seqKey(seq uint64) []byte {
@@ -139,28 +209,33 @@ func (s *Bolt) Read(a Address, after uint64, max int) (out []*pb.Delivery, err e
 func (s *Bolt) Ack(a Address, seqs []uint64) (n int, err error) {
 	// Group commit: every device acks every item, so acks are as frequent
 	// as deliveries and share commits the same way.
+	var freed int64
 	err = s.group.write(func(tx *bolt.Tx) error {
-		n = 0
-		q := tx.Bucket(bQueues).Bucket(devKey(a))
+		n, freed = 0, 0
+		dk := devKey(a)
+		q := tx.Bucket(bQueues).Bucket(dk)
 		if q == nil {
 			return ErrNotFound
 		}
 		for _, seq := range seqs {
 			k := seqKey(seq)
-			if q.Get(k) == nil {
+			v := q.Get(k)
+			if v == nil {
 				continue
 			}
+			freed += int64(len(v))
 			if err := q.Delete(k); err != nil {
 				return err
 			}
 			n++
 		}
-		return nil
+		return setQueuedBytes(tx, dk, queuedBytes(tx, dk)-freed)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: ack %s: %w", a, err)
 	}
 	s.depth.Add(int64(-n))
+	s.queued.Add(-freed)
 	return n, nil
 }
 
@@ -180,3 +255,5 @@ func (s *Bolt) Len(a Address) (n int, err error) {
 }
 
 func (s *Bolt) Depth() int64 { return s.depth.Load() }
+
+func (s *Bolt) QueuedBytes() int64 { return s.queued.Load() }

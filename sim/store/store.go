@@ -20,7 +20,14 @@ var (
 	ErrTooManyDevices = errors.New("account has the maximum number of companions")
 	ErrDeviceID       = errors.New("device id not above every id the account used")
 	ErrStale          = errors.New("device list changed")
+	ErrQueueFull      = errors.New("device queue full")
 )
+
+// QueueFullError is ErrQueueFull for one target device.
+type QueueFullError struct{ To Address }
+
+func (e *QueueFullError) Error() string        { return e.To.String() + ": " + ErrQueueFull.Error() }
+func (e *QueueFullError) Is(target error) bool { return target == ErrQueueFull }
 
 // Address names one device of one user.
 type Address struct {
@@ -138,9 +145,11 @@ type Queues interface {
 	// Enqueue commits a batch. Concurrent calls are grouped into shared
 	// transactions (group commit), so many senders share one disk sync.
 	// ErrStale when Expect no longer holds, ErrNotFound when a target
-	// device does not exist.
+	// device does not exist, ErrQueueFull (wrapped with the target's
+	// address) when a target's queue would exceed its byte cap.
 	Enqueue(b Batch) (Result, error)
-	// Sent reports whether sender already enqueued messageID, and when.
+	// Sent reports whether sender already enqueued messageID, and when,
+	// within the store's dedup window.
 	Sent(sender Address, messageID string) (unixMs int64, ok bool, err error)
 	// Read returns up to max items of the device's queue with seq > after,
 	// in seq order.
@@ -152,6 +161,8 @@ type Queues interface {
 	Len(a Address) (int, error)
 	// Depth returns how many items wait in all queues.
 	Depth() int64
+	// QueuedBytes returns how many encoded bytes wait in all queues.
+	QueuedBytes() int64
 }
 
 // Store is all of the relay's persistent state.

@@ -21,7 +21,15 @@ var ErrFrameTooLarge = fmt.Errorf("frame larger than %d bytes", MaxFrame)
 var ErrDecode = errors.New("decode frame")
 
 // Encode serializes a frame, refusing one the peer would refuse.
-func Encode(f *pb.Frame) ([]byte, error) {
+func Encode(f *pb.Frame) ([]byte, error) { return encode(f, MaxFrame) }
+
+// Decode parses a frame. A frame without a body, or with a body this version
+// does not know, is an error, so callers never have to guess.
+func Decode(b []byte) (*pb.Frame, error) { return decode(b, MaxFrame) }
+
+// encode and decode take the size limit as a parameter so that the fuzz
+// target can explore frames near the limit with small inputs.
+func encode(f *pb.Frame, limit int) ([]byte, error) {
 	if f.GetBody() == nil {
 		return nil, errors.New("encode frame: no body")
 	}
@@ -29,16 +37,14 @@ func Encode(f *pb.Frame) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode frame: %w", err)
 	}
-	if len(b) > MaxFrame {
+	if len(b) > limit {
 		return nil, fmt.Errorf("encode frame: %w", ErrFrameTooLarge)
 	}
 	return b, nil
 }
 
-// Decode parses a frame. A frame without a body, or with a body this version
-// does not know, is an error, so callers never have to guess.
-func Decode(b []byte) (*pb.Frame, error) {
-	if len(b) > MaxFrame {
+func decode(b []byte, limit int) (*pb.Frame, error) {
+	if len(b) > limit {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, ErrFrameTooLarge)
 	}
 	var f pb.Frame
@@ -47,6 +53,12 @@ func Decode(b []byte) (*pb.Frame, error) {
 	}
 	if f.GetBody() == nil {
 		return nil, fmt.Errorf("%w: no known body", ErrDecode)
+	}
+	// The encoding may leave out what an encoder writes back (an empty map
+	// value), so a frame can grow when re-encoded: accept only a frame that
+	// fits the limit re-encoded too, so whatever decodes can be relayed.
+	if proto.Size(&f) > limit {
+		return nil, fmt.Errorf("%w: re-encoded: %w", ErrDecode, ErrFrameTooLarge)
 	}
 	return &f, nil
 }

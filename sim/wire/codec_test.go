@@ -2,8 +2,10 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -30,6 +32,29 @@ func TestDecodeRejectsBadInput(t *testing.T) {
 	}
 }
 
+// A frame under MaxFrame whose map entries leave out their values grows by
+// 2 bytes per entry when re-encoded: it must be refused, not accepted and
+// then found impossible to forward.
+func TestDecodeRefusesAFrameThatGrowsOverTheLimit(t *testing.T) {
+	const entry = 17 // bytes of one list_hashes entry without its value
+	b := sendOmittingMapValues((MaxFrame - 16) / entry)
+	if len(b) > MaxFrame {
+		t.Fatalf("test frame is %d bytes, want at most %d", len(b), MaxFrame)
+	}
+	_, err := Decode(b)
+	if !errors.Is(err, ErrFrameTooLarge) || !errors.Is(err, ErrDecode) {
+		t.Fatalf("Decode of a %d-byte frame that re-encodes over MaxFrame: %v, want ErrDecode and ErrFrameTooLarge", len(b), err)
+	}
+	small := sendOmittingMapValues(3)
+	fr, err := Decode(small)
+	if err != nil {
+		t.Fatalf("Decode of a small frame omitting map values: %v", err)
+	}
+	if got := fr.GetSend().GetListHashes(); len(got) != 3 {
+		t.Errorf("decoded %d list hashes, want 3", len(got))
+	}
+}
+
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	in := &pb.Frame{Id: 42, Body: &pb.Frame_Send{Send: &pb.Send{MessageId: "m1", ListHashes: map[string]string{"+1": "abc"}}}}
 	b, err := Encode(in)
@@ -45,27 +70,52 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzDecode checks that no input makes Decode panic, and that whatever it
-// accepts re-encodes and decodes to the same frame.
+// sendOmittingMapValues encodes a Send frame with n list_hashes entries that
+// carry a key but leave the empty value out, as the protobuf encoding allows
+// (and some encoders do); a Go encoder writes the value, 2 bytes more each.
+func sendOmittingMapValues(n int) []byte {
+	var send []byte
+	for i := range n {
+		var entry []byte
+		entry = protowire.AppendTag(entry, 1, protowire.BytesType)
+		entry = protowire.AppendString(entry, fmt.Sprintf("+1555%07d", i))
+		send = protowire.AppendTag(send, 3, protowire.BytesType)
+		send = protowire.AppendBytes(send, entry)
+	}
+	body := (&pb.Frame{}).ProtoReflect().Descriptor().Fields().ByName("send").Number()
+	frame := protowire.AppendTag(nil, 1, protowire.VarintType)
+	frame = protowire.AppendVarint(frame, 7)
+	frame = protowire.AppendTag(frame, body, protowire.BytesType)
+	return protowire.AppendBytes(frame, send)
+}
+
+// fuzzLimit stands in for MaxFrame in FuzzDecode: the same code with a small
+// limit lets short inputs reach frames at the limit.
+const fuzzLimit = 40
+
+// FuzzDecode checks that no input makes the decoder panic, and that whatever
+// it accepts re-encodes (within the same limit) and decodes to the same frame.
 func FuzzDecode(f *testing.F) {
 	for _, fr := range []*pb.Frame{
 		{Id: 1, Body: &pb.Frame_Hello{Hello: &pb.Hello{}}},
-		{Id: 2, Body: &pb.Frame_Send{Send: &pb.Send{MessageId: "x", Envelopes: []*pb.Envelope{{To: &pb.Address{User: "+1", Device: 1}, Ciphertext: []byte{1, 2}}}}}},
+		{Id: 2, Body: &pb.Frame_Send{Send: &pb.Send{MessageId: "x", Envelopes: []*pb.Envelope{{To: &pb.Address{User: "+1", Device: 1}, Ciphertext: []byte{1, 2}}},
+			ListHashes: map[string]string{"+15550100": "0123456789abcdef"}}}},
 		{Body: &pb.Frame_Delivery{Delivery: &pb.Delivery{Seq: 3, Item: &pb.Delivery_Receipt{Receipt: &pb.Receipt{MessageIds: []string{"a"}}}}}},
 	} {
 		b, _ := proto.Marshal(fr)
 		f.Add(b)
 	}
+	f.Add(sendOmittingMapValues(1))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := Decode(b)
+		fr, err := decode(b, fuzzLimit)
 		if err != nil {
 			return
 		}
-		again, err := Encode(fr)
+		again, err := encode(fr, fuzzLimit)
 		if err != nil {
 			t.Fatalf("a decoded frame does not encode: %v", err)
 		}
-		fr2, err := Decode(again)
+		fr2, err := decode(again, fuzzLimit)
 		if err != nil || !proto.Equal(fr, fr2) {
 			t.Fatalf("re-encoded frame does not decode to itself: %v", err)
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -60,13 +59,7 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // DialVia is Dial with the TCP connection opened by dial (nil: the default
 // dialer), e.g. from a chosen source address.
 func DialVia(ctx context.Context, url string, dial DialFunc, local KeyPair, relayKey []byte) (*Conn, error) {
-	var opts *websocket.DialOptions
-	if dial != nil {
-		// The connection is hijacked for the WebSocket, so the transport
-		// pools nothing and can be dropped after the handshake.
-		opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dial}}}
-	}
-	ws, _, err := websocket.Dial(ctx, url, opts)
+	ws, _, err := websocket.Dial(ctx, url, dialOptions(dial))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
@@ -98,7 +91,7 @@ func Accept(ctx context.Context, ws *websocket.Conn, local KeyPair) (*Conn, erro
 // message 3 reveals the initiator's own static key to an impostor.
 func handshake(ctx context.Context, ws *websocket.Conn, local KeyPair, pinned []byte) (*Conn, error) {
 	initiator := pinned != nil
-	ws.SetReadLimit(int64(MaxFrame + MaxFrame/segment*16 + 64))
+	ws.SetReadLimit(messageLimit(MaxFrame))
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:   suite,
 		Pattern:       noise.HandshakeXX,
@@ -146,6 +139,17 @@ func handshake(ctx context.Context, ws *websocket.Conn, local KeyPair, pinned []
 	}
 	return c, nil
 }
+
+// messageLimit is the largest WebSocket message that can hold a frame of n
+// bytes, segmented and encrypted.
+func messageLimit(n int) int64 { return int64(n + n/segment*16 + 64) }
+
+// SetFrameLimit makes ReadFrame refuse, before decrypting it, a message
+// that cannot hold a frame of at most n bytes (n is capped at MaxFrame): the
+// read fails with an error wrapping websocket.ErrMessageTooBig and the
+// WebSocket is closed with status 1009. It takes effect from the next
+// message.
+func (c *Conn) SetFrameLimit(n int) { c.ws.SetReadLimit(messageLimit(min(n, MaxFrame))) }
 
 // RemoteKey is the static key the peer proved in the handshake.
 func (c *Conn) RemoteKey() []byte { return c.remoteKey }

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/chromedp/chromedp"
 )
@@ -36,6 +38,9 @@ type Config struct {
 	StartTimeout time.Duration
 	// Logf receives chromedp's errors about the browser; nil discards them.
 	Logf func(format string, args ...any)
+	// EvidenceDir is where a page saves the screenshot its error refers to
+	// (a QR code that could not be read). "" means os.TempDir().
+	EvidenceDir string
 }
 
 func (c Config) withDefaults() Config {
@@ -53,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = 30 * time.Second
+	}
+	if c.EvidenceDir == "" {
+		c.EvidenceDir = os.TempDir()
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -172,4 +180,27 @@ func (b *Browser) Close() error {
 		err = nil // killed rather than closed: nothing left to report
 	}
 	return err
+}
+
+// saveEvidence writes a PNG into Config.EvidenceDir under a new name made
+// from name, and returns its path.
+func (b *Browser) saveEvidence(name string, png []byte) (string, error) {
+	if err := os.MkdirAll(b.cfg.EvidenceDir, 0o755); err != nil {
+		return "", err
+	}
+	safe := strings.Map(func(r rune) rune {
+		if r == '-' || r == '.' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return '_'
+	}, name)
+	f, err := os.CreateTemp(b.cfg.EvidenceDir, safe+"-*.png")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(png); err != nil {
+		f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
 }

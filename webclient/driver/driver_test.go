@@ -3,10 +3,12 @@ package driver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -205,5 +207,78 @@ func TestMissingChromiumSaysHowToInstall(t *testing.T) {
 	_, err := Launch(context.Background(), Config{ExecPath: "/nonexistent/chromium"})
 	if err == nil || !strings.Contains(err.Error(), "scripts/install-chromium.sh") {
 		t.Fatalf("Launch with no Chromium: %v", err)
+	}
+}
+
+// TestReadQRChecksTheCodeIsOnScreen: a code pushed out of a narrow window
+// is scrolled into view and read; one too wide for the window, or covered,
+// fails at once with ErrQRHidden, a saved screenshot and the visible text.
+func TestReadQRChecksTheCodeIsOnScreen(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := fakeApp(t)
+	evidence := t.TempDir()
+	b, err := Launch(ctx, Config{EvidenceDir: evidence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	open := func(t *testing.T, width, height int, hook string) *Page {
+		p, err := b.NewPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		if err := p.SetViewport(ctx, width, height); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Open(ctx, srv.URL+"/?name=carol/web-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitScreen(ctx, ScreenQR); err != nil {
+			t.Fatal(err)
+		}
+		if hook != "" {
+			if _, err := eval[any](ctx, p, "test hook", hook+"()"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+
+	t.Run("below the fold of a 320 px window", func(t *testing.T) {
+		q, err := open(t, 320, 480, "pushDown").ReadQR(ctx)
+		if err != nil || q.Payload != payload || q.Attempts != 1 {
+			t.Fatalf("ReadQR = %.20q in %d attempts, %v; want the payload at once", q.Payload, q.Attempts, err)
+		}
+	})
+	for _, tc := range []struct {
+		name          string
+		width, height int
+		hook          string
+		want          []string
+	}{
+		// The fake's code is 228 px wide.
+		{"wider than the window", 200, 480, "", []string{"in a 200x480 viewport", "off screen"}},
+		{"covered", 320, 480, "cover", []string{"covered by div#banner", "Cookie banner: accept all?"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := open(t, tc.width, tc.height, tc.hook).ReadQR(ctx)
+			if !errors.Is(err, ErrQRHidden) || q.Attempts != 0 {
+				t.Fatalf("ReadQR after %d screenshots: %v; want ErrQRHidden before any", q.Attempts, err)
+			}
+			for _, want := range append(tc.want, "carol/web-1", "saved in "+evidence) {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q: %v", want, err)
+				}
+			}
+			shots, _ := filepath.Glob(filepath.Join(evidence, "carol_web-1-screen-*.png"))
+			if len(shots) == 0 {
+				t.Fatalf("no screenshot in %s", evidence)
+			}
+			if b, err := os.ReadFile(shots[len(shots)-1]); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+				t.Errorf("screenshot %s: %v, not a PNG", shots[len(shots)-1], err)
+			}
+		})
 	}
 }

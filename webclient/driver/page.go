@@ -175,6 +175,12 @@ func (p *Page) Reload(ctx context.Context) error {
 	return p.do(ctx, "reload", chromedp.Reload())
 }
 
+// SetViewport lays the page out as a window of width x height CSS pixels
+// would (a phone-sized 320 x 568, say); the page gets a resize event.
+func (p *Page) SetViewport(ctx context.Context, width, height int) error {
+	return p.do(ctx, fmt.Sprintf("set the viewport to %dx%d", width, height), chromedp.EmulateViewport(int64(width), int64(height)))
+}
+
 // Screen returns the screen the app shows: starting, qr, expired or linked
 // ("" before the app rendered its root).
 func (p *Page) Screen(ctx context.Context) (string, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -79,10 +80,128 @@ func (p *Page) waitQR(ctx context.Context) (qrState, error) {
 // ErrExpired means the page shows "QR code expired - click to reload".
 var ErrExpired = errors.New("the QR code expired")
 
-// QRScreenshot waits for a QR code and returns a PNG screenshot of the
-// element: exactly what a phone camera pointed at the screen would see.
+// ErrQRHidden means a QR code is drawn but not wholly on screen, even
+// scrolled into view: the window is too small for it, or something covers
+// it. A phone could not scan it; its error says what the screen showed.
+var ErrQRHidden = errors.New("the QR code is not fully visible")
+
+// qrView is where the QR element is once scrolled into view, in CSS
+// pixels of the viewport, and what covers it, if anything.
+type qrView struct {
+	Found  bool    `json:"found"`
+	Left   float64 `json:"left"`
+	Top    float64 `json:"top"`
+	Right  float64 `json:"right"`
+	Bottom float64 `json:"bottom"`
+	Width  float64 `json:"width"`
+	Height float64 `json:"height"`
+	Cover  string  `json:"cover"`
+}
+
+// qrViewJS scrolls the code into view (a narrow window pushes it below or
+// beside the fold, inside the page's scrolling boxes) and reports its box.
+// The hit test at its corners and centre catches what the box cannot: an
+// overlay on top of it, or an ancestor that clips it.
+const qrViewJS = `(() => {
+	const qr = document.querySelector('[data-testid="qr"]');
+	if (!qr) return {found: false};
+	qr.scrollIntoView({block: "nearest", inline: "nearest"});
+	const r = qr.getBoundingClientRect();
+	const v = {found: true, left: r.left, top: r.top, right: r.right, bottom: r.bottom,
+		width: document.documentElement.clientWidth, height: document.documentElement.clientHeight, cover: ""};
+	const inset = Math.min(2, r.width / 4, r.height / 4);
+	for (const [x, y] of [[r.left + inset, r.top + inset], [r.right - inset, r.top + inset],
+		[r.left + inset, r.bottom - inset], [r.right - inset, r.bottom - inset],
+		[(r.left + r.right) / 2, (r.top + r.bottom) / 2]]) {
+		const e = document.elementFromPoint(x, y);
+		if (e === qr || qr.contains(e)) continue;
+		v.cover = !e ? "nothing (off screen)" : e.dataset.testid ? '[data-testid="' + e.dataset.testid + '"]' :
+			e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (typeof e.className === "string" && e.className ? "." + e.className.split(" ")[0] : "");
+		break;
+	}
+	return v;
+})()`
+
+// edgeSlack is how far, in CSS pixels, a box may poke past the viewport
+// and still count as inside: layout puts boxes at fractional positions.
+const edgeSlack = 1
+
+// inside reports whether the code's whole box is in the viewport and
+// nothing covers it.
+func (v qrView) inside() bool {
+	return v.Found && v.Right > v.Left && v.Bottom > v.Top && v.Cover == "" &&
+		v.Left >= -edgeSlack && v.Top >= -edgeSlack && v.Right <= v.Width+edgeSlack && v.Bottom <= v.Height+edgeSlack
+}
+
+func (v qrView) String() string {
+	if !v.Found {
+		return "no QR element"
+	}
+	s := fmt.Sprintf("its box (%.0f,%.0f)-(%.0f,%.0f) in a %.0fx%.0f viewport", v.Left, v.Top, v.Right, v.Bottom, v.Width, v.Height)
+	if v.Cover != "" {
+		s += ", covered by " + v.Cover
+	}
+	return s
+}
+
+// qrSettle is how long a code may take to come wholly into view: a page
+// lays itself out again, and may redraw its code, after a resize.
+const qrSettle = 500 * time.Millisecond
+
+// showQR scrolls the QR code into view and fails with ErrQRHidden, saying
+// what is on screen, unless the whole code is visible within qrSettle.
+func (p *Page) showQR(ctx context.Context) error {
+	var v qrView
+	wctx, cancel := context.WithTimeout(ctx, qrSettle)
+	defer cancel()
+	err := p.wait(wctx, "the whole QR code in view", func(ctx context.Context) (bool, string, error) {
+		var err error
+		v, err = eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
+		return err == nil && v.inside(), v.String(), err
+	})
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	return p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
+}
+
+// maxVisibleText bounds the visible text an error quotes.
+const maxVisibleText = 300
+
+// onScreen adds to err what the window shows: a screenshot of the viewport
+// saved in Config.EvidenceDir, and the page's visible text.
+func (p *Page) onScreen(ctx context.Context, err error) error {
+	var where string
+	shot, serr := run(ctx, p, "screenshot the viewport", chromedp.CaptureScreenshot())
+	if serr == nil {
+		where, serr = p.b.saveEvidence(p.Name()+"-screen", shot)
+	}
+	if serr != nil {
+		where = fmt.Sprintf("none (%v)", serr)
+	}
+	text, terr := eval[string](ctx, p, "read visible text", `document.body ? document.body.innerText : ""`)
+	if terr != nil {
+		text = fmt.Sprintf("(unreadable: %v)", terr)
+	}
+	text = strings.Join(strings.Fields(text), " ")
+	if len(text) > maxVisibleText {
+		text = text[:maxVisibleText] + "…"
+	}
+	return fmt.Errorf("%w; the screen (saved in %s) read %q", err, where, text)
+}
+
+// QRScreenshot waits for a QR code, scrolls it into view and returns a PNG
+// screenshot of the element: exactly what a phone camera pointed at the
+// screen would see. It fails with ErrQRHidden when the code is not wholly
+// visible.
 func (p *Page) QRScreenshot(ctx context.Context) ([]byte, error) {
 	if _, err := p.waitQR(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.showQR(ctx); err != nil {
 		return nil, err
 	}
 	return p.qrShot(ctx)
@@ -105,16 +224,26 @@ func (p *Page) QRImage(ctx context.Context) (image.Image, error) {
 	return img, nil
 }
 
-// maxQRAttempts bounds the screenshots one ReadQR takes.
-const maxQRAttempts = 20
+// maxQRAttempts bounds the screenshots one ReadQR takes while the code
+// keeps rotating; maxUnreadable bounds those of a code that stayed put but
+// did not decode: a picture of a steady, fully visible code that fails
+// twice will fail again, so the read ends with what the screen showed.
+const (
+	maxQRAttempts = 20
+	maxUnreadable = 2
+)
 
 // ReadQR reads the QR code on screen from its pixels: it waits until one is
-// drawn, screenshots the element and decodes it with phone/camera. A read
-// is thrown away and taken again when the screenshot does not decode, or
-// when the code rotated meanwhile (the screen changed, or the qr element's
-// data attributes did). It fails with ErrExpired on the expired screen.
+// drawn, scrolls it into view, checks the whole code is visible (else
+// ErrQRHidden at once), screenshots the element and decodes it with
+// phone/camera. A read is thrown away and taken again when the code rotated
+// meanwhile (the screen changed, or the qr element's data attributes did),
+// or once when the screenshot does not decode. It fails with ErrExpired on
+// the expired screen. Its errors say what the screen showed: a saved
+// screenshot and the visible text.
 func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 	var q QR
+	unreadable := 0
 	for {
 		before, err := p.waitQR(ctx)
 		if err != nil {
@@ -122,6 +251,9 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 		}
 		if q.Visible.IsZero() {
 			q.Visible = time.Now()
+		}
+		if err := p.showQR(ctx); err != nil {
+			return q, err
 		}
 		shot, err := p.qrShot(ctx)
 		if err != nil {
@@ -135,19 +267,24 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 		if err != nil {
 			return q, err
 		}
-		if derr == nil && after == before {
+		stable := after == before
+		if derr == nil && stable {
 			q.Payload, q.PNG = payload, shot
 			return q, nil
 		}
 		if derr != nil && !errors.Is(derr, camera.ErrNoQR) {
 			return q, fmt.Errorf("%s: read QR code: %w", p.Name(), derr)
 		}
-		if ctx.Err() != nil || q.Attempts == maxQRAttempts {
-			err := fmt.Errorf("%s: no stable, readable QR code in %d screenshots (last decode: %v)", p.Name(), q.Attempts, derr)
+		if stable {
+			unreadable++
+		}
+		if unreadable == maxUnreadable || q.Attempts == maxQRAttempts || ctx.Err() != nil {
+			err := fmt.Errorf("%s: no stable, readable QR code in %d screenshots (%d of a steady code that did not decode; last: %v)",
+				p.Name(), q.Attempts, unreadable, derr)
 			if ctx.Err() != nil {
-				err = fmt.Errorf("%w: %w", err, ctx.Err())
+				return q, fmt.Errorf("%w: %w", err, ctx.Err())
 			}
-			return q, err
+			return q, p.onScreen(ctx, err)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"syscall/js"
+
+	"github.com/linksim/linksim/sim/kv"
 )
 
 // idbStore is the object store the device state lives in: binary keys (the
@@ -134,15 +136,33 @@ func (s *idbKV) Put(key string, value []byte) error {
 		return errEmptyKey
 	}
 	v := append([]byte{}, value...)
-	return s.write(&idbOp{kind: opPut, key: key, value: v}, func() { s.m[key] = v })
+	return s.write([]*idbOp{{kind: opPut, key: key, value: v}}, func() { s.m[key] = v })
+}
+
+// PutBatch puts every entry in one IndexedDB transaction (kv.Batcher): the
+// writer commits whatever is queued together, and all of these are queued
+// at once.
+func (s *idbKV) PutBatch(entries []kv.Entry) error {
+	ops := make([]*idbOp, len(entries))
+	for i, e := range entries {
+		if e.Key == "" {
+			return errEmptyKey
+		}
+		ops[i] = &idbOp{kind: opPut, key: e.Key, value: append([]byte{}, e.Value...)}
+	}
+	return s.write(ops, func() {
+		for _, op := range ops {
+			s.m[op.key] = op.value
+		}
+	})
 }
 
 func (s *idbKV) Delete(key string) error {
-	return s.write(&idbOp{kind: opDelete, key: key}, func() { delete(s.m, key) })
+	return s.write([]*idbOp{{kind: opDelete, key: key}}, func() { delete(s.m, key) })
 }
 
 func (s *idbKV) DeletePrefix(prefix string) error {
-	return s.write(&idbOp{kind: opDeletePrefix, key: prefix}, func() {
+	return s.write([]*idbOp{{kind: opDeletePrefix, key: prefix}}, func() {
 		for k := range s.m {
 			if strings.HasPrefix(k, prefix) {
 				delete(s.m, k)
@@ -173,21 +193,27 @@ func (s *idbKV) Scan(prefix string, fn func(key string, value []byte) error) err
 	return nil
 }
 
-// write applies a change to memory and queues it for IndexedDB in one step,
-// so the queue's order is the order of the changes, then waits for commit.
-func (s *idbKV) write(op *idbOp, apply func()) error {
-	op.result = make(chan error, 1)
+// write applies a change to memory and queues its operations for
+// IndexedDB in one step, so the queue's order is the order of the changes
+// and the operations of one change share a transaction; then it waits for
+// their commit.
+func (s *idbKV) write(ops []*idbOp, apply func()) error {
+	for _, op := range ops {
+		op.result = make(chan error, 1)
+	}
 	s.mu.Lock()
 	apply()
-	s.pending = append(s.pending, op)
+	s.pending = append(s.pending, ops...)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 	s.changed()
-	if err := <-op.result; err != nil {
-		return fmt.Errorf("indexedDB: %w", err)
+	for _, op := range ops {
+		if err := <-op.result; err != nil {
+			return fmt.Errorf("indexedDB: %w", err)
+		}
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ type landing struct {
 	expired *elem
 	why     *elem
 	drawn   string // the payload on the canvas now; never leaves Go
+	// modules and module are the drawn code's size in modules and its CSS
+	// pixels per module, to redraw it when the window is resized.
+	modules, module int
 }
 
 func newLanding(u *ui) *landing {
@@ -54,7 +57,16 @@ func newLanding(u *ui) *landing {
 		),
 	)
 	l.el.show(false)
+	listen(global, "resize", func(js.Value) { u.post(l.fit) })
 	return l
+}
+
+// fit has the code redrawn on the next render when the window's width now
+// calls for another module size (a window narrowed to a phone's 320 px).
+func (l *landing) fit() {
+	if l.drawn != "" && qrModuleFor(l.modules, windowWidth()) != l.module {
+		l.drawn = ""
+	}
 }
 
 func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
@@ -67,15 +79,17 @@ func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
 		l.canvas.show(false)
 	} else if ref.QR != l.drawn {
 		start := time.Now()
-		if derr := drawQR(l.canvas.Value, ref.QR); derr != nil {
+		modules, module, derr := drawQR(l.canvas.Value, ref.QR)
+		if derr != nil {
 			l.u.showError(derr.Error())
 		}
+		l.modules, l.module = modules, module
 		l.drawn = ref.QR
 		l.canvas.attr("data-ref-index", strconv.Itoa(ref.Index)).
 			attr("data-ref-count", strconv.Itoa(ref.Count)).
 			attr("data-ref-expires", strconv.FormatInt(ref.Expires.UnixMilli(), 10))
 		l.canvas.show(true)
-		console("log", fmt.Sprintf("showing QR code %d of %d (drawn in %s)", ref.Index, ref.Count, time.Since(start).Round(time.Millisecond/10)))
+		console("log", fmt.Sprintf("showing QR code %d of %d (%d px per module, drawn in %s)", ref.Index, ref.Count, module, time.Since(start).Round(time.Millisecond/10)))
 	}
 	l.expired.show(screen == app.ScreenExpired)
 	why := ""

@@ -42,11 +42,15 @@ const (
 	ErrorCode_TOO_MANY_DEVICES   ErrorCode = 12
 	ErrorCode_PAIR_TIMEOUT       ErrorCode = 13 // the companion did not answer in time
 	ErrorCode_NOT_PRIMARY        ErrorCode = 14 // only the phone may do this
-	ErrorCode_RATE_LIMITED       ErrorCode = 15
+	ErrorCode_RATE_LIMITED       ErrorCode = 15 // a rate limit (FetchBundles' one-time prekeys); retry later
 	ErrorCode_INTERNAL           ErrorCode = 16
 	ErrorCode_KEY_MISMATCH       ErrorCode = 17 // the QR's Noise key is not the waiting companion's
 	ErrorCode_ALREADY_REGISTERED ErrorCode = 18 // this Noise key already has a device
 	ErrorCode_MEDIA_TOO_LARGE    ErrorCode = 19 // a media blob above the relay's size limit
+	// 30-39: per-device quotas (docs/protocol.md §13).
+	ErrorCode_QUEUE_FULL          ErrorCode = 30 // the recipient device's queue holds its byte limit
+	ErrorCode_UPLOAD_TOKENS_QUOTA ErrorCode = 31 // this device holds its limit of unused upload tokens
+	ErrorCode_MEDIA_QUOTA         ErrorCode = 32 // this device stored its limit of media blobs per media TTL
 )
 
 // Enum value maps for ErrorCode.
@@ -72,28 +76,34 @@ var (
 		17: "KEY_MISMATCH",
 		18: "ALREADY_REGISTERED",
 		19: "MEDIA_TOO_LARGE",
+		30: "QUEUE_FULL",
+		31: "UPLOAD_TOKENS_QUOTA",
+		32: "MEDIA_QUOTA",
 	}
 	ErrorCode_value = map[string]int32{
-		"ERROR_UNSPECIFIED":  0,
-		"BAD_REQUEST":        1,
-		"UNAUTHENTICATED":    2,
-		"UNKNOWN_USER":       3,
-		"UNKNOWN_DEVICE":     4,
-		"ACCOUNT_EXISTS":     5,
-		"STALE_DEVICE_LIST":  6,
-		"REF_UNKNOWN":        7,
-		"REF_EXPIRED":        8,
-		"REF_USED":           9,
-		"BAD_SIGNATURE":      10,
-		"HMAC_MISMATCH":      11,
-		"TOO_MANY_DEVICES":   12,
-		"PAIR_TIMEOUT":       13,
-		"NOT_PRIMARY":        14,
-		"RATE_LIMITED":       15,
-		"INTERNAL":           16,
-		"KEY_MISMATCH":       17,
-		"ALREADY_REGISTERED": 18,
-		"MEDIA_TOO_LARGE":    19,
+		"ERROR_UNSPECIFIED":   0,
+		"BAD_REQUEST":         1,
+		"UNAUTHENTICATED":     2,
+		"UNKNOWN_USER":        3,
+		"UNKNOWN_DEVICE":      4,
+		"ACCOUNT_EXISTS":      5,
+		"STALE_DEVICE_LIST":   6,
+		"REF_UNKNOWN":         7,
+		"REF_EXPIRED":         8,
+		"REF_USED":            9,
+		"BAD_SIGNATURE":       10,
+		"HMAC_MISMATCH":       11,
+		"TOO_MANY_DEVICES":    12,
+		"PAIR_TIMEOUT":        13,
+		"NOT_PRIMARY":         14,
+		"RATE_LIMITED":        15,
+		"INTERNAL":            16,
+		"KEY_MISMATCH":        17,
+		"ALREADY_REGISTERED":  18,
+		"MEDIA_TOO_LARGE":     19,
+		"QUEUE_FULL":          30,
+		"UPLOAD_TOKENS_QUOTA": 31,
+		"MEDIA_QUOTA":         32,
 	}
 )
 
@@ -4408,7 +4418,7 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06height\x18\f \x01(\rR\x06height\x12 \n" +
 	"\fsent_unix_ms\x18\r \x01(\x03R\n" +
 	"sentUnixMs\x12\x1b\n" +
-	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\x87\x03\n" +
+	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\xc1\x03\n" +
 	"\tErrorCode\x12\x15\n" +
 	"\x11ERROR_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -4430,7 +4440,11 @@ const file_linksim_proto_rawDesc = "" +
 	"\bINTERNAL\x10\x10\x12\x10\n" +
 	"\fKEY_MISMATCH\x10\x11\x12\x16\n" +
 	"\x12ALREADY_REGISTERED\x10\x12\x12\x13\n" +
-	"\x0fMEDIA_TOO_LARGE\x10\x13*L\n" +
+	"\x0fMEDIA_TOO_LARGE\x10\x13\x12\x0e\n" +
+	"\n" +
+	"QUEUE_FULL\x10\x1e\x12\x17\n" +
+	"\x13UPLOAD_TOKENS_QUOTA\x10\x1f\x12\x0f\n" +
+	"\vMEDIA_QUOTA\x10 *L\n" +
 	"\n" +
 	"CipherType\x12\x16\n" +
 	"\x12CIPHER_UNSPECIFIED\x10\x00\x12\x12\n" +

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/linksim/linksim/reports"
+)
+
+// linksimBin is the linksim command built once for these tests, static as
+// `make build` builds it, so it can also go into a relay image.
+var linksimBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "linksim-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	linksimBin = filepath.Join(dir, "linksim")
+	build := exec.Command("go", "build", "-o", linksimBin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build linksim: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// linksim runs the built command in dir and returns its exit code and
+// output (stdout then stderr).
+func linksim(t *testing.T, dir string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(linksimBin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("linksim %v: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
+}
+
+func readReport(t *testing.T, path string) *reports.Report {
+	t.Helper()
+	r, err := reports.Load(path)
+	if err != nil {
+		t.Fatalf("read the report: %v", err)
+	}
+	return r
+}
+
+// A run stopped by SIGINT exits 130 at once and still leaves a report that
+// says it was interrupted and which scenarios did not run, and the event
+// stream written so far.
+func TestInterruptWritesPartialReport(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.ndjson")
+	cmd := exec.Command(linksimBin, "run", "--suite", "!browser && !media", "--out", filepath.Join(dir, "report"), "--out", "json="+events)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		seen.WriteString(lines.Text() + "\n")
+		if strings.HasPrefix(lines.Text(), "[3/") {
+			break
+		}
+	}
+	// The stream is written while the run goes, not at its end.
+	deadline := time.Now().Add(5 * time.Second)
+	for fi, err := os.Stat(events); err != nil || fi.Size() == 0; fi, err = os.Stat(events) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still empty with the third scenario running", events)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	signalled := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	seen.Write(rest)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit code %d after SIGINT, want %d; output:\n%s", code, exitInterrupted, seen.String())
+	}
+	if took := time.Since(signalled); took > 20*time.Second {
+		t.Errorf("linksim took %s to stop after SIGINT", took)
+	}
+	r := readReport(t, filepath.Join(dir, "report", reports.JSONFile))
+	if !r.Interrupted || r.Passed() {
+		t.Errorf("report.json: interrupted=%v passed=%v, want an interrupted run that did not pass", r.Interrupted, r.Passed())
+	}
+	notRun := 0
+	for _, s := range r.Scenarios {
+		if s.Status == reports.Skipped && strings.Contains(s.Failure, "interrupted") {
+			notRun++
+		}
+	}
+	if len(r.Scenarios) != 18 || notRun == 0 {
+		t.Errorf("report lists %d scenarios, %d of them interrupted; want all 18 listed and the ones that did not finish marked", len(r.Scenarios), notRun)
+	}
+	if r.Meta["go"] == "" {
+		t.Errorf("report meta %v has no go version", r.Meta)
+	}
+	if !strings.Contains(seen.String(), "INTERRUPTED") {
+		t.Errorf("the console does not say the run was interrupted:\n%s", seen.String())
+	}
+	checkNDJSON(t, events)
+}
+
+// checkNDJSON reads an --out json file back: one event a line.
+func checkNDJSON(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		var e reports.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("%s line %d: %v: %s", path, n+1, err, sc.Text())
+		}
+		n++
+	}
+	if n == 0 {
+		t.Errorf("%s holds no events", path)
+	}
+}
+
+// Everything that would fail a run minutes in fails it in the first
+// second instead, each problem on its own line, and nothing runs.
+func TestChecksBeforeRunning(t *testing.T) {
+	dir := t.TempDir()
+	aFile := filepath.Join(dir, "file")
+	os.WriteFile(aFile, nil, 0o644)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	wrongVersion := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"version":2,"noise_key":"AAAA"}`)
+	}))
+	defer wrongVersion.Close()
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unwritable outputs and a relay that is not there",
+			[]string{"--out", filepath.Join(aFile, "report"), "--out", "csv=" + filepath.Join(aFile, "e.csv"), "--relay", "ws" + strings.TrimPrefix(closed.URL, "http") + "/ws"},
+			[]string{"--out " + filepath.Join(aFile, "report") + ": report folder not writable", "--out csv=", "--relay ws://", "connection refused"}},
+		{"a server that is not a relay this harness speaks to",
+			[]string{"--out", filepath.Join(dir, "r"), "--relay", wrongVersion.URL},
+			[]string{"protocol version 2"}},
+		{"an unknown relay backend",
+			[]string{"--out", filepath.Join(dir, "r"), "--relay", "kubernetes"},
+			[]string{`relay backend "kubernetes"`}},
+		{"an unknown output format",
+			[]string{"--out", "xml=r.xml"},
+			[]string{`unknown format "xml"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(linksimBin, append([]string{"run", "--suite", "smoke"}, tc.args...)...)
+			start := time.Now()
+			b, _ := cmd.CombinedOutput()
+			out := string(b)
+			if code := cmd.ProcessState.ExitCode(); code != exitSetup {
+				t.Errorf("exit code %d, want %d (setup error); output:\n%s", code, exitSetup, out)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("the checks took %s", took)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output does not say %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "[1/") {
+				t.Errorf("a scenario started despite the failed checks:\n%s", out)
+			}
+		})
+	}
+}
+
+// A run whose scenarios pass but whose latency budget does not hold exits
+// 3, not 1: the system works, it is too slow.
+func TestThresholdFailureHasItsOwnExitCode(t *testing.T) {
+	dir := t.TempDir()
+	code, out := linksim(t, dir, "run", "--suite", "messaging && smoke", "--out", dir, "--out", "csv=events.csv", "--threshold", "msg.deliver p50<1ns")
+	if code != exitThreshold {
+		t.Fatalf("exit code %d, want %d; output:\n%s", code, exitThreshold, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "events.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if !strings.HasPrefix(rows[0], "at_ns,kind,device,") || len(rows) < 10 || !strings.Contains(string(b), ",decrypt,") {
+		t.Errorf("events.csv has %d rows, header %q, want the header and the run's events with decryptions", len(rows), rows[0])
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	code, out := linksim(t, t.TempDir(), "version")
+	if code != 0 || !strings.HasPrefix(out, "linksim ") || !strings.Contains(out, "revision ") || !strings.Contains(out, "go1.") {
+		t.Errorf("linksim version: exit %d, output:\n%s", code, out)
+	}
+}
+
+// An installed linksim runs the container backend from any directory, with
+// no Go toolchain and no source tree: the relay image is built around the
+// running binary. Without -v testcontainers says nothing.
+func TestContainerBackendFromAnInstalledBinary(t *testing.T) {
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the container backend needs Docker, which does not answer: %v", err)
+		}
+		t.Skipf("NOT RUN: the container backend needs Docker, which does not answer: %v (start it to run this)", err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(linksimBin, "run", "--relay", "container", "--suite", "messaging && smoke", "--out", "report")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+dir, "LINKSIM_BIN=")
+	b, _ := cmd.CombinedOutput()
+	out := string(b)
+	if code := cmd.ProcessState.ExitCode(); code != exitPassed {
+		t.Fatalf("exit code %d, want a pass; output:\n%s", code, out)
+	}
+	if r := readReport(t, filepath.Join(dir, "report", reports.JSONFile)); r.Relay != "container" {
+		t.Errorf("report says relay %q, want container", r.Relay)
+	}
+	if strings.Contains(strings.ToLower(out), "testcontainers") || strings.Contains(out, "Connected to docker") {
+		t.Errorf("testcontainers logged without -v:\n%s", out)
+	}
+}

@@ -1,0 +1,14 @@
+package relay
+
+import (
+	"github.com/linksim/linksim/sim/store"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// BreakPushes returns cfg with a relay that passes each batch of
+// deliveries for a device through brk before pushing it: tests use it to
+// duplicate, reorder or drop deliveries on purpose.
+func BreakPushes(cfg Config, brk func(to store.Address, batch []*pb.Delivery) []*pb.Delivery) Config {
+	cfg.breakPush = brk
+	return cfg
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A device's queue holds at most MaxQueuedBytes; acks free room, and the
+// count survives a reopen.
+func TestQueueByteCap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	s, err := OpenBolt(path, Options{MaxQueuedBytes: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAccount(t, s, "+1000000", 1)
+	mustAccount(t, s, "+2000000", 2)
+	to := Address{User: "+2000000"}
+	enqueue := func(id string) error {
+		_, err := s.Enqueue(Batch{Sender: Address{User: "+1000000"}, Items: []Item{{To: to, Delivery: msg(id)}}})
+		return err
+	}
+	var seqs []uint64
+	for i := 0; ; i++ {
+		err := enqueue(fmt.Sprintf("m%02d", i))
+		if err != nil {
+			var qf *QueueFullError
+			if !errors.Is(err, ErrQueueFull) || !errors.As(err, &qf) || qf.To != to {
+				t.Fatalf("enqueue past the cap: %v, want ErrQueueFull for %s", err, to)
+			}
+			break
+		}
+		seqs = append(seqs, uint64(i+1))
+		if i > 100 {
+			t.Fatal("the queue takes more than 100 bytes")
+		}
+	}
+	full := s.QueuedBytes()
+	if full <= 0 || full > 100 || len(seqs) == 0 {
+		t.Fatalf("%d bytes in %d items queued, want 1 to 100", full, len(seqs))
+	}
+	s.Close()
+	if s, err = OpenBolt(path, Options{MaxQueuedBytes: 100}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.QueuedBytes(); got != full {
+		t.Fatalf("%d bytes queued after reopening, want %d", got, full)
+	}
+	if err := enqueue("again"); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("enqueue to a full queue after reopening: %v", err)
+	}
+	if _, err := s.Ack(to, seqs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := enqueue("fits"); err != nil {
+		t.Fatalf("enqueue after an ack freed room: %v", err)
+	}
+}
+
+// The relay remembers message ids per sender for DedupWindow ids and
+// DedupAge, forgetting the oldest first.
+func TestDedupWindow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	s, err := OpenBolt(path, Options{DedupWindow: 3, DedupAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustAccount(t, s, "+1000000", 1)
+	mustAccount(t, s, "+2000000", 2)
+	from, to := Address{User: "+1000000"}, Address{User: "+2000000"}
+	send := func(id string, ms int64) Result {
+		t.Helper()
+		res, err := s.Enqueue(Batch{Sender: from, MessageID: id, UnixMs: ms, Items: []Item{{To: to, Delivery: msg(id)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	remembered := func(id string) bool {
+		t.Helper()
+		_, ok, err := s.Sent(from, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	const h = int64(time.Hour / time.Millisecond)
+	for i, id := range []string{"a", "b", "c", "d"} {
+		send(id, 1000+int64(i))
+	}
+	if remembered("a") || !remembered("b") || !remembered("d") {
+		t.Fatal("after 4 ids with a window of 3: want a forgotten, b..d remembered")
+	}
+	if res := send("d", 2000); !res.Dup {
+		t.Fatal("a resend within the window was not a duplicate")
+	}
+	send("e", 1004+h) // over an hour after b, c and d
+	if remembered("b") || remembered("c") || remembered("d") || !remembered("e") {
+		t.Fatal("ids older than an hour are still remembered")
+	}
+	for i := range 50 {
+		send(fmt.Sprintf("x%d", i), 2*h)
+	}
+	var kept, order int
+	s.db.View(func(tx *bolt.Tx) error {
+		kept = countKeys(tx.Bucket(bSent).Bucket(devKey(from)))
+		order = countKeys(tx.Bucket(bSentOrder).Bucket(devKey(from)))
+		return nil
+	})
+	if kept != 3 || order != 3 {
+		t.Fatalf("%d ids and %d order entries kept after 50 sends, want the window's 3", kept, order)
+	}
+}
