@@ -88,11 +88,15 @@ type Definition struct {
 // hold at: it runs Start actions/s for Step, judges that step's figures,
 // and goes on at Factor times the rate until a threshold fails, actions
 // had to be dropped, or Max is passed. The last rate that held is the knee.
+// A warm-up at Start comes first, unjudged: the first message between two
+// devices fetches a prekey bundle and builds a Signal session, which is not
+// what the search measures.
 type FindMax struct {
 	Start  float64  `yaml:"start"`
 	Factor float64  `yaml:"factor"` // default 1.5
 	Step   Duration `yaml:"step"`   // default 10s
 	Max    float64  `yaml:"max"`    // default 100,000
+	Warmup Duration `yaml:"warmup"` // default Step; negative: none
 }
 
 // Arrival is an open-model rate: either a constant Rate, or Stages that
@@ -242,6 +246,7 @@ func (d Definition) Defaults() Definition {
 			d.FindMax.Factor = 1.5
 		}
 		setDefault(&d.FindMax.Step, 10*time.Second)
+		setDefault(&d.FindMax.Warmup, time.Duration(d.FindMax.Step))
 		if d.FindMax.Max == 0 {
 			d.FindMax.Max = 100000
 		}

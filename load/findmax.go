@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/linksim/linksim/reports"
 )
@@ -13,15 +14,18 @@ import (
 func (r *runner) findMax(phase, ctx context.Context, mix picker) {
 	fm := r.def.FindMax
 	r.findMaxMeta = map[string]string{}
-	knee := 0.0
-	for i, rate := 1, fm.Start; rate <= fm.Max && phase.Err() == nil; i, rate = i+1, rate*fm.Factor {
+	step := func(rate float64, d time.Duration, ts reports.Thresholds) (string, bool) {
 		before := r.live.snapshot()
 		r.live.takeStep()
-		r.paceActions(phase, ctx, mix, Arrival{Rate: rate}, fm.Step.d())
-		after := r.live.snapshot()
-		step := after
-		step.All = r.live.takeStep() // this step's latencies; counters stay run totals
-		row, broke := stepFigures(rate, before, step, r.ts)
+		r.paceActions(phase, ctx, mix, Arrival{Rate: rate}, d)
+		return stepFigures(rate, before, withStep(r.live.snapshot(), r.live.takeStep()), ts)
+	}
+	knee := 0.0
+	if fm.Warmup > 0 {
+		r.findMaxMeta["find_max_warmup"], _ = step(fm.Start, fm.Warmup.d(), nil)
+	}
+	for i, rate := 1, fm.Start; rate <= fm.Max && phase.Err() == nil; i, rate = i+1, rate*fm.Factor {
+		row, broke := step(rate, fm.Step.d(), r.ts)
 		r.findMaxMeta[fmt.Sprintf("find_max_step_%02d", i)] = row
 		if broke {
 			break
@@ -33,6 +37,13 @@ func (r *runner) findMax(phase, ctx context.Context, mix picker) {
 		r.live.fail(fmt.Errorf("find-max: the first rate, %g actions/s, already broke", fm.Start))
 		r.actionErr.Add(1)
 	}
+}
+
+// withStep returns s judging step's latencies; its counters stay the run's
+// totals.
+func withStep(s Snapshot, step *reports.Metrics) Snapshot {
+	s.All = step
+	return s
 }
 
 // stepFigures describes one step of the search and says whether it broke:

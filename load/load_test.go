@@ -263,8 +263,9 @@ func TestFindMax(t *testing.T) {
 		return rep
 	}
 	rep := run("msg.deliver p99<1m")
-	if rep.Meta["find_max_knee"] != "20.0 actions/s" || rep.Meta["find_max_step_03"] == "" || rep.Meta["find_max_step_04"] != "" {
-		t.Errorf("a budget every step meets: meta %v, want steps at 5, 10 and 20/s and the knee at 20", rep.Meta)
+	if rep.Meta["find_max_knee"] != "20.0 actions/s" || rep.Meta["find_max_step_03"] == "" || rep.Meta["find_max_step_04"] != "" ||
+		!strings.HasPrefix(rep.Meta["find_max_warmup"], "rate 5.0/s") {
+		t.Errorf("a budget every step meets: meta %v, want a warm-up, steps at 5, 10 and 20/s and the knee at 20", rep.Meta)
 	}
 	if !rep.Passed() {
 		t.Errorf("the search that held at every step failed: %+v", rep.Scenarios)

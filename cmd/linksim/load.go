@@ -25,7 +25,7 @@ func loadCmd() *cobra.Command {
 		fl                             load.Definition
 		offlineFor, duration, drain    time.Duration
 		abortGrace, lostAfter          time.Duration
-		findStep                       time.Duration
+		findStep, findWarmup           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "load",
@@ -81,10 +81,11 @@ given on the command line override it. A definition file:
   abort_on_fail: true
   prekeys: 16
   workers: 2
-  # find_max: {start: 50, factor: 1.5, step: 10s, max: 5000}
+  # find_max: {start: 50, factor: 1.5, step: 10s, max: 5000, warmup: 10s}
 
---find-max R searches for capacity on one linked fleet: R actions/s for
---find-max-step, then 1.5 times that (--find-max-factor), and so on until a
+--find-max R searches for capacity on one linked fleet: after an unjudged
+warm-up at R (new chats fetch prekey bundles and build Signal sessions), R
+actions/s for --find-max-step, then 1.5 times that (--find-max-factor), and so on until a
 --threshold fails on a step's own figures or actions had to be dropped;
 the report's meta lists every step and the knee (the last rate that held).
 
@@ -111,7 +112,7 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 			if err := applyLoadFlags(cmd.Flags(), &def, fl, loadFlagValues{
 				mix: mix, ramp: ramp, linkRamp: linkRamp, mediaSizes: mediaSizes, thresholds: thresholds,
 				thresholdFile: thresholdFile, offlineFor: offlineFor, duration: duration, drain: drain,
-				abortGrace: abortGrace, lostAfter: lostAfter, findStep: findStep,
+				abortGrace: abortGrace, lostAfter: lostAfter, findStep: findStep, findWarmup: findWarmup,
 			}); err != nil {
 				return err
 			}
@@ -177,6 +178,7 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.Float64Var(&fl.FindMax.Start, "find-max", 0, "capacity search instead of --rate/--duration: start at this many actions/s, step up until a --threshold breaks, report the knee")
 	f.Float64Var(&fl.FindMax.Factor, "find-max-factor", 0, "each step's rate is this times the last (default 1.5)")
 	f.DurationVar(&findStep, "find-max-step", 0, "how long each rate of the search runs (default 10s)")
+	f.DurationVar(&findWarmup, "find-max-warmup", 0, "an unjudged warm-up at the first rate, for new chats' session setup (default one step; negative: none)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines")
 	f.BoolVar(&plain, "plain", false, "print plain progress lines even on a terminal")
 	f.BoolVar(&worker, "worker", false, "run as a worker of a coordinating 'linksim load' (job on stdin)")
@@ -190,7 +192,7 @@ type loadFlagValues struct {
 	mix, ramp, linkRamp, thresholdFile                 string
 	mediaSizes, thresholds                             []string
 	offlineFor, duration, drain, abortGrace, lostAfter time.Duration
-	findStep                                           time.Duration
+	findStep, findWarmup                               time.Duration
 }
 
 // applyLoadFlags copies the flags given on the command line from fl (and
@@ -223,6 +225,7 @@ func applyLoadFlags(fs *pflag.FlagSet, def *load.Definition, fl load.Definition,
 	copyIf("find-max", func() { def.FindMax.Start = fl.FindMax.Start })
 	copyIf("find-max-factor", func() { def.FindMax.Factor = fl.FindMax.Factor })
 	copyIf("find-max-step", func() { def.FindMax.Step = load.Duration(v.findStep) })
+	copyIf("find-max-warmup", func() { def.FindMax.Warmup = load.Duration(v.findWarmup) })
 	if set("ramp") {
 		st, err := load.ParseStages(v.ramp)
 		if err != nil {
