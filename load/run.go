@@ -184,6 +184,7 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	rep := reports.New(r.rec, reports.Config{Name: r.def.Name, Relay: r.env.Relay().Kind()})
 	msgResult.Duration = time.Since(msgStart)
 	rep.Scenarios = []reports.ScenarioResult{linkResult, msgResult}
+	rep.Interrupted = ctx.Err() != nil
 	snap := r.live.snapshot()
 	rep.Meta = map[string]string{
 		"users":           strconv.Itoa(n),

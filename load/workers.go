@@ -131,6 +131,7 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 		return nil, errors.Join(errs...)
 	}
 	merged.Name, merged.Relay = c.def.Name, c.env.Relay().Kind()
+	merged.Interrupted = merged.Interrupted || ctx.Err() != nil
 	merged.Meta = c.meta(workers, relayBefore, relayLinked)
 	merged.Evaluate(c.ts)
 	return merged, nil
