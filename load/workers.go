@@ -113,11 +113,13 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 
 	var errs []error
 	var merged *reports.Report
+	interrupted := ctx.Err() != nil
 	for _, w := range workers {
 		if w.err != nil {
 			errs = append(errs, fmt.Errorf("worker %d: %w%s", w.index+1, w.err, w.stderr.last()))
 			continue
 		}
+		interrupted = interrupted || w.report.Interrupted
 		for i := range w.report.Scenarios {
 			w.report.Scenarios[i].Name += fmt.Sprintf(" (worker %d)", w.index+1)
 		}
@@ -131,7 +133,7 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 		return nil, errors.Join(errs...)
 	}
 	merged.Name, merged.Relay = c.def.Name, c.env.Relay().Kind()
-	merged.Interrupted = merged.Interrupted || ctx.Err() != nil
+	merged.Interrupted = interrupted
 	merged.Meta = c.meta(workers, relayBefore, relayLinked)
 	merged.Evaluate(c.ts)
 	return merged, nil
