@@ -112,6 +112,10 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(path), nil
 }
 
+// Binary returns the linksim binary the process backend runs, building it
+// once when this process is not linksim itself ($LINKSIM_BIN overrides).
+func Binary() (string, error) { return binary() }
+
 // buildLinksim builds a static linksim binary at out from the module the
 // working directory is in.
 func buildLinksim(ctx context.Context, out string) (string, error) {

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,16 +19,15 @@ import (
 )
 
 // WorkerCommand is the command that starts a worker process: the linksim
-// binary running `load --worker`. It is the running binary when that is
-// linksim, else $LINKSIM_BIN.
+// binary running `load --worker`, the same one the process relay backend
+// runs (this binary when it is linksim, else $LINKSIM_BIN, else one built
+// from the module).
 func WorkerCommand() ([]string, error) {
-	if self, err := os.Executable(); err == nil && filepath.Base(self) == "linksim" {
-		return []string{self, "load", "--worker"}, nil
+	bin, err := harness.Binary()
+	if err != nil {
+		return nil, fmt.Errorf("workers run the linksim binary: %w", err)
 	}
-	if bin := os.Getenv("LINKSIM_BIN"); bin != "" {
-		return []string{bin, "load", "--worker"}, nil
-	}
-	return nil, errors.New("workers run the linksim binary: run linksim itself, or set LINKSIM_BIN to its path")
+	return []string{bin, "load", "--worker"}, nil
 }
 
 // workerSource is worker i's loopback source address: 127.0.1.(i+1), so
