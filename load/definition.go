@@ -291,6 +291,9 @@ func (d Definition) Check() error {
 	if d.Link.Rate == 0 && len(d.Link.Stages) > 0 && d.Link.Stages[len(d.Link.Stages)-1].Target == 0 {
 		bad("link.stages: the last target is 0, so linking might never finish; end on a rate above 0")
 	}
+	if d.Messages.Rate == 0 && len(d.Messages.Stages) == 0 && d.FindMax.Start == 0 {
+		bad("messages: no rate; give a constant rate (--rate) or stages (--ramp), or search with find_max (--find-max)")
+	}
 	if d.Link.Parallel < 1 {
 		bad("link.parallel: %d; want at least 1", d.Link.Parallel)
 	}

@@ -126,6 +126,13 @@ thresholds: ["lost = 0"]
 	}
 }
 
+func TestNoMessageRateIsAnError(t *testing.T) {
+	err := Definition{Users: 10}.Defaults().Check()
+	if err == nil || !strings.Contains(err.Error(), "messages: no rate") {
+		t.Errorf("err = %v, want one saying the messages have no rate", err)
+	}
+}
+
 func TestUnknownFieldIsAnError(t *testing.T) {
 	_, err := ReadDefinition(strings.NewReader("users: 10\nuser_count: 5\n"), "typo.yaml")
 	if err == nil || !strings.Contains(err.Error(), "user_count") {
