@@ -148,7 +148,7 @@ func relayFlags(cfg relay.Config) []string {
 	add("max-companions", cfg.MaxCompanions > 0, strconv.Itoa(cfg.MaxCompanions))
 	add("max-media-bytes", cfg.MaxMediaBytes > 0, strconv.FormatInt(cfg.MaxMediaBytes, 10))
 	add("media-ttl", cfg.MediaTTL > 0, cfg.MediaTTL.String())
-	return args
+	return append(args, cfg.Limits.Args()...)
 }
 
 // process is the relay as a child process: `linksim relay`.

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
@@ -120,4 +123,37 @@ func receive(c *client, n int) error {
 		}
 	}
 	return flush()
+}
+
+// mapEntriesFrame is the costliest frame to decode for its size: a Send
+// whose list_hashes holds as many empty map entries as fit in size bytes.
+func mapEntriesFrame(size int) []byte {
+	send := (&pb.Send{}).ProtoReflect().Descriptor().Fields().ByName("list_hashes").Number()
+	body := (&pb.Frame{}).ProtoReflect().Descriptor().Fields().ByName("send").Number()
+	var entries []byte
+	for len(entries)+2 <= size-8 {
+		entries = protowire.AppendTag(entries, send, protowire.BytesType)
+		entries = protowire.AppendBytes(entries, nil)
+	}
+	f := protowire.AppendTag(nil, body, protowire.BytesType)
+	return protowire.AppendBytes(f, entries)
+}
+
+// BenchmarkDecodeMapEntries is the CPU a frame of map entries costs the
+// relay to decode: at most the pre-login limit before a connection is a
+// device (larger ones are cut off unread), the frame limit after.
+func BenchmarkDecodeMapEntries(b *testing.B) {
+	for _, size := range []int{Limits{}.withDefaults().PreLoginMaxFrame, wire.MaxFrame} {
+		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
+			raw := mapEntriesFrame(size)
+			if len(raw) > size {
+				b.Fatalf("frame of %d bytes, want at most %d", len(raw), size)
+			}
+			for b.Loop() {
+				if _, err := wire.Decode(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -178,6 +178,7 @@ func (c *conn) isClosing() bool {
 }
 
 func (c *conn) readLoop() {
+	anonymous := 0 // frames read while the connection was no device
 	for {
 		rctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.IdleTimeout)
 		f, err := c.wc.ReadFrame(rctx)
@@ -189,6 +190,14 @@ func (c *conn) readLoop() {
 		}
 		if c.isClosing() {
 			continue // keep reading so the close handshake completes
+		}
+		if _, ok := c.device(); !ok {
+			if anonymous++; anonymous > c.r.cfg.Limits.PreLoginMaxFrames {
+				c.r.m.refusals.WithLabelValues(refusePreLoginFrames).Inc()
+				c.logger().Info("too many frames before login, closing")
+				c.shutdown("too many requests before login", nil)
+				continue
+			}
 		}
 		c.r.m.frame("in", f)
 		c.handle(f)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
+
+var fullFloods = flag.Bool("flood", false, "run BenchmarkFloods, the full-size floods (make flood)")
 
 // childEnv makes this test binary serve a relay instead of running tests:
 // floods measure the RSS and open files of a relay alone. Its value is the
@@ -296,21 +299,40 @@ func TestFloodsLeaveRelayServing(t *testing.T) {
 	}
 }
 
-// BenchmarkFloods runs the floods of issue 12 at full size against a relay
-// with default limits, reporting its RSS and open files afterwards and how
-// long a fresh phone and companion then take (docs/performance.md). Run it
-// once: `make flood`.
+// BenchmarkFloods runs each flood of issue 12 at two sizes, each against a
+// fresh relay with default limits, and reports the relay's RSS, heap in use
+// and open files afterwards, and how long a fresh phone and companion then
+// take (docs/performance.md): figures that stay flat as a flood doubles are
+// bounded. Run it once, with -flood: `make flood`; `make bench` skips it.
 func BenchmarkFloods(b *testing.B) {
-	for range b.N {
-		r := startChild(b, Limits{})
-		before := r.usage(b)
-		flood(b, r, floodSizes{KeepAlives: 17_000, Tokens: 300_000, Queued: 3_000, Pairings: 2_000})
-		took := serveFresh(b, r)
-		after := r.usage(b)
-		b.Logf("before: %v; after: %v", before, after)
-		b.ReportMetric(after.RSSMiB, "rss-MiB")
-		b.ReportMetric(after.PeakMiB, "peak-rss-MiB")
-		b.ReportMetric(float64(after.Files), "open-files")
-		b.ReportMetric(float64(took.Milliseconds()), "fresh-ms")
+	if !*fullFloods {
+		b.Skip("several minutes of floods: run them with make flood (-flood)")
+	}
+	floods := []struct {
+		name  string
+		run   func(testing.TB, *childRelay, int)
+		sizes []int
+	}{
+		{"keepalives", floodKeepAlives, []int{9_500, 19_000}},
+		{"tokens", floodTokens, []int{150_000, 300_000}},
+		{"queue", floodQueue, []int{1_500, 3_000}},
+		{"pairings", floodPairing, []int{1_000, 2_000}},
+	}
+	for _, f := range floods {
+		for _, n := range f.sizes {
+			b.Run(fmt.Sprintf("%s=%d", f.name, n), func(b *testing.B) {
+				for range b.N {
+					r := startChild(b, Limits{})
+					f.run(b, r, n)
+					took := serveFresh(b, r)
+					u := r.usage(b)
+					b.ReportMetric(u.RSSMiB, "rss-MiB")
+					b.ReportMetric(u.PeakMiB, "peak-rss-MiB")
+					b.ReportMetric(metric(b, r, "go_memstats_heap_inuse_bytes")/(1<<20), "heap-MiB")
+					b.ReportMetric(float64(u.Files), "open-files")
+					b.ReportMetric(float64(took.Milliseconds()), "fresh-ms")
+				}
+			})
+		}
 	}
 }

@@ -23,16 +23,22 @@ type Limits struct {
 	// MediaTransferTimeout bounds one media upload or download. Default 10m.
 	MediaTransferTimeout time.Duration
 	// MaxConns caps the relay's open TCP connections, WebSockets included;
-	// more are refused with HTTP 503. The default, 16,384, leaves room in a
+	// more are refused with HTTP 503. The default, 19,000, leaves room in a
 	// 20,000-file limit for the store, media files and refusals.
 	MaxConns int
 	// MaxConnsPerSource caps the open connections from one IP address.
-	// Default 4,096.
+	// Default 16,384: one load-test worker's devices (one address) fit, and
+	// one address cannot take every place.
 	MaxConnsPerSource int
 	// PreLoginMaxFrame is the largest frame (encoded bytes) taken from a
 	// connection that is not a device yet; a larger one ends it (WebSocket
-	// status 1009) before it is decrypted or decoded. Default 32 KiB.
+	// status 1009) before it is decrypted or decoded. Default 16 KiB: a
+	// Register or PairFinish with the most prekeys (200) takes under 9 KiB.
 	PreLoginMaxFrame int
+	// PreLoginMaxFrames is how many frames a connection may send before it
+	// is a device; the next ends it (close reason "too many requests
+	// before login"). A pairing companion sends about 15. Default 64.
+	PreLoginMaxFrames int
 	// MaxQueuedBytes caps the bytes waiting in one device's queue; a Send
 	// or receipt that would exceed it fails with QUEUE_FULL. Default 64 MiB.
 	MaxQueuedBytes int64
@@ -70,9 +76,10 @@ func (l Limits) withDefaults() Limits {
 	def(&l.HTTPIdleTimeout, 30*time.Second)
 	def(&l.RequestTimeout, 30*time.Second)
 	def(&l.MediaTransferTimeout, 10*time.Minute)
-	defInt(&l.MaxConns, 16_384)
-	defInt(&l.MaxConnsPerSource, 4_096)
-	defInt(&l.PreLoginMaxFrame, 32<<10)
+	defInt(&l.MaxConns, 19_000)
+	defInt(&l.MaxConnsPerSource, 16_384)
+	defInt(&l.PreLoginMaxFrame, 16<<10)
+	defInt(&l.PreLoginMaxFrames, 64)
 	if l.MaxQueuedBytes <= 0 {
 		l.MaxQueuedBytes = 64 << 20
 	}
@@ -90,20 +97,21 @@ func (l Limits) withDefaults() Limits {
 // Reasons a limit refused something, the label of
 // linksim_relay_refusals_total.
 const (
-	refuseConns       = "connections"
-	refuseSourceConns = "source_connections"
-	refusePreLogin    = "prelogin_frame"
-	refuseQueueFull   = "queue_full"
-	refuseTokens      = "upload_tokens"
-	refuseMediaQuota  = "media_quota"
-	refusePreKeyRate  = "prekey_rate"
+	refuseConns          = "connections"
+	refuseSourceConns    = "source_connections"
+	refusePreLogin       = "prelogin_frame"
+	refusePreLoginFrames = "prelogin_frames"
+	refuseQueueFull      = "queue_full"
+	refuseTokens         = "upload_tokens"
+	refuseMediaQuota     = "media_quota"
+	refusePreKeyRate     = "prekey_rate"
 )
 
 func newRefusals() *prometheus.CounterVec {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "linksim_relay_refusals_total", Help: "Requests and connections refused by a limit, by reason.",
 	}, []string{"reason"})
-	for _, r := range []string{refuseConns, refuseSourceConns, refusePreLogin, refuseQueueFull, refuseTokens, refuseMediaQuota, refusePreKeyRate} {
+	for _, r := range []string{refuseConns, refuseSourceConns, refusePreLogin, refusePreLoginFrames, refuseQueueFull, refuseTokens, refuseMediaQuota, refusePreKeyRate} {
 		v.WithLabelValues(r) // listed at 0, so a scrape shows every reason
 	}
 	return v

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -151,10 +152,16 @@ func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
 }
 
 // refuse answers a connection over a cap with a 503 naming the limit, then
-// closes it. The request is not read: a few bytes of it are drained for a
-// moment so that the client sees the answer rather than a reset.
+// closes it. It reads the request's headers first (briefly): an HTTP client
+// takes an answer that comes before its request for a broken connection.
+// Past maxLingering refusals in progress, connections are closed at once.
 func (l *connLimiter) refuse(nc net.Conn, reason string) {
 	l.refusals.WithLabelValues(reason).Inc()
+	if l.lingering.Add(1) > maxLingering {
+		l.lingering.Add(-1)
+		nc.Close()
+		return
+	}
 	var body string
 	switch reason {
 	case refuseSourceConns:
@@ -164,22 +171,24 @@ func (l *connLimiter) refuse(nc net.Conn, reason string) {
 	}
 	resp := fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"+
 		"Content-Length: %d\r\nConnection: close\r\nRetry-After: 1\r\nX-Linksim-Refused: %s\r\n\r\n%s", len(body), reason, body)
-	if l.lingering.Add(1) > maxLingering {
-		l.lingering.Add(-1)
-		nc.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
-		io.WriteString(nc, resp)
-		nc.Close()
-		return
-	}
 	go func() {
 		defer l.lingering.Add(-1)
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(refuseLinger))
+		var head []byte
+		buf := make([]byte, 1024)
+		for len(head) < 8<<10 && !bytes.Contains(head, []byte("\r\n\r\n")) {
+			n, err := nc.Read(buf)
+			head = append(head, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
 		if _, err := io.WriteString(nc, resp); err != nil {
 			return
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.CloseWrite()
+			tc.CloseWrite() // the client reads the answer to its end
 		}
 		io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
 	}()

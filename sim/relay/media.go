@@ -78,7 +78,7 @@ func newMedia(r *Relay, dataDir string) (*media, error) {
 		Name: "linksim_relay_media_blobs", Help: "Media blobs stored.",
 	}, func() float64 { return float64(b.count()) })
 	tokenCount := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "linksim_relay_media_upload_tokens", Help: "Upload tokens not yet expired or used.",
+		Name: "linksim_relay_media_upload_tokens", Help: "Upload tokens not yet expired (used ones included).",
 	}, func() float64 {
 		m.mu.Lock()
 		defer m.mu.Unlock()

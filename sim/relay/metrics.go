@@ -42,7 +42,7 @@ func newMetrics(st store.Store) *metrics {
 			Name: "linksim_relay_frames_total", Help: "Frames by direction (in, out) and body type.",
 		}, []string{"dir", "type"}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "linksim_relay_sends_total", Help: "Send requests by result (ok, duplicate, stale, error).",
+			Name: "linksim_relay_sends_total", Help: "Send requests by result (ok, duplicate, stale, queue_full, error).",
 		}, []string{"result"}),
 		deliveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "linksim_relay_deliveries_total", Help: "Deliveries pushed to devices, redeliveries included.",

@@ -2,13 +2,16 @@ package relay
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -155,5 +158,67 @@ func TestQueueFullForOfflineDevice(t *testing.T) {
 	}
 	if m := scrape(t, s); !strings.Contains(m, `linksim_relay_refusals_total{reason="queue_full"}`) || !strings.Contains(m, "linksim_relay_queued_bytes ") {
 		t.Errorf("/metrics lacks the queue refusals or bytes:\n%s", m)
+	}
+}
+
+// The default pre-login limit fits the largest Register a device may send
+// (the most one-time prekeys one request takes), with room to spare.
+func TestPreLoginLimitFitsRegister(t *testing.T) {
+	c := newClient(t, "big")
+	keys, err := c.keys.Keys(maxUploadPreKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := frame(&pb.Register{User: "+155501000000000", PushName: strings.Repeat("n", maxPushName), Keys: keys})
+	f.Id = 1 << 62
+	n, limit := proto.Size(f), (Limits{}).withDefaults().PreLoginMaxFrame
+	t.Logf("largest Register: %d bytes", n)
+	if n > limit*2/3 {
+		t.Fatalf("a Register with %d prekeys takes %d bytes, too close to the %d-byte pre-login limit", maxUploadPreKeys, n, limit)
+	}
+}
+
+// A connection that is no device may send only so many frames: the work it
+// can make the relay do before anyone is known is bounded.
+func TestPreLoginFrameCount(t *testing.T) {
+	t.Parallel()
+	s := startRelay(t, Config{Limits: Limits{PreLoginMaxFrames: 5}})
+	anon := dial(t, s, "anon")
+	for range 5 {
+		anon.ok(frame(&pb.Ping{}), "pong")
+	}
+	anon.send(frame(&pb.Ping{}))
+	anon.closedWith("too many requests before login")
+	alice := phone(t, s, "alice", "+15550100") // its Register is its one frame before login
+	for range 10 {
+		alice.ok(frame(&pb.Ping{}), "pong")
+	}
+	if m := scrape(t, s); !strings.Contains(m, `linksim_relay_refusals_total{reason="prelogin_frames"} 1`) {
+		t.Errorf("/metrics does not count the refusal")
+	}
+}
+
+// Every limit has a flag, and Args gives back the flags that set a Limits.
+func TestLimitFlagsRoundTrip(t *testing.T) {
+	want := Limits{
+		ReadHeaderTimeout: time.Second, HTTPIdleTimeout: 2 * time.Second, RequestTimeout: 3 * time.Second,
+		MediaTransferTimeout: time.Minute, MaxConns: 5, MaxConnsPerSource: 6, PreLoginMaxFrame: 7,
+		PreLoginMaxFrames: 8, MaxQueuedBytes: 9, MaxUploadTokens: 10, MaxMediaBlobs: 11,
+		PreKeyFetchBurst: 12, PreKeyFetchRate: 1.5, DedupWindow: 13, DedupAge: time.Hour,
+	}
+	if n, fields := len(limitFlags), reflect.TypeFor[Limits]().NumField(); n != fields {
+		t.Fatalf("%d limit flags for %d Limits fields", n, fields)
+	}
+	var got Limits
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	got.AddFlags(fs)
+	if err := fs.Parse(want.Args()); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("parsed %+v from %q, want %+v", got, want.Args(), want)
+	}
+	if args := (Limits{}).Args(); len(args) != 0 {
+		t.Fatalf("zero Limits give flags %q", args)
 	}
 }
