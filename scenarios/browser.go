@@ -63,6 +63,11 @@ var browserFlows = []Flow{
 		Expect: harness.Expect{Messages: 1 + 3, Deliveries: 1 + 3*3, Devices: 4},
 	},
 	{
+		Feature: "Web client in a browser", Outcome: `cut off through the fault proxy, it shows "Reconnecting…"; healed, it gets what was sent meanwhile, nothing lost`,
+		Labels: []string{Browser, Reconnect}, Timeout: browserTimeout, Configure: browserEnv(faulty),
+		Run: browserCutOff,
+	},
+	{
 		Feature: "Web client in a browser", Outcome: "a page reload keeps the session: still linked, same chats, still messaging",
 		Labels: []string{Browser, Reconnect}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserReload,
