@@ -88,9 +88,9 @@ func CheckBackend(ctx context.Context, backend string) error {
 	case backend == Embedded:
 		return nil
 	case backend == Process:
-		return checkBinary(ctx, false)
+		return checkBinary(false)
 	case backend == Container:
-		return errors.Join(dockerHealthy(ctx, tclog.NewNoopLogger()), checkBinary(ctx, true))
+		return errors.Join(dockerHealthy(ctx, tclog.NewNoopLogger()), checkBinary(true))
 	case isURL(backend):
 		x, err := dialExternal(ctx, backend)
 		if err != nil {

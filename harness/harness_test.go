@@ -118,20 +118,19 @@ func TestStaticLinuxRefusesWhatAnEmptyImageCannotRun(t *testing.T) {
 // LINKSIM_BIN names it, and a binary that cannot run is reported without
 // building anything when no module is at hand.
 func TestCheckBinaryNamesTheProblem(t *testing.T) {
-	ctx := context.Background()
 	t.Setenv("LINKSIM_BIN", "/bin/sh")
-	if err := checkBinary(ctx, false); err != nil {
+	if err := checkBinary(false); err != nil {
 		t.Errorf("an executable LINKSIM_BIN for the process backend: %v", err)
 	}
-	if err := checkBinary(ctx, true); err != nil {
+	if err := checkBinary(true); err != nil {
 		t.Errorf("a dynamic LINKSIM_BIN inside the module (a static one can be built): %v", err)
 	}
 	t.Chdir(t.TempDir())
-	if err := checkBinary(ctx, true); err == nil || !strings.Contains(err.Error(), "dynamically linked") || !strings.Contains(err.Error(), "no module") {
+	if err := checkBinary(true); err == nil || !strings.Contains(err.Error(), "dynamically linked") || !strings.Contains(err.Error(), "no module") {
 		t.Errorf("a dynamic LINKSIM_BIN outside the module: %v, want both problems named", err)
 	}
 	t.Setenv("LINKSIM_BIN", "")
-	if err := checkBinary(ctx, false); err == nil || !strings.Contains(err.Error(), "LINKSIM_BIN") {
+	if err := checkBinary(false); err == nil || !strings.Contains(err.Error(), "LINKSIM_BIN") {
 		t.Errorf("no binary and no module: %v, want the fix (LINKSIM_BIN) named", err)
 	}
 }
