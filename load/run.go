@@ -229,7 +229,7 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 	wg.Go(func() {
 		tk := time.NewTicker(time.Second)
 		defer tk.Stop()
-		var messagingSince time.Time
+		judge := liveJudge{def: r.def, ts: ts}
 		for {
 			select {
 			case <-done:
@@ -242,17 +242,34 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 			if r.opts.Progress != nil {
 				r.opts.Progress(snap)
 			}
-			if snap.Phase == PhaseMessaging && messagingSince.IsZero() {
-				messagingSince = time.Now()
-			}
-			if r.def.AbortOnFail && !messagingSince.IsZero() && time.Since(messagingSince) > time.Duration(r.def.AbortGrace) {
-				if why := LiveFailure(snap, ts); why != "" {
-					r.abort.CompareAndSwap(nil, why)
-				}
+			if why := judge.verdict(snap); why != "" {
+				r.abort.CompareAndSwap(nil, why)
 			}
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// liveJudge applies abort-on-fail to a run's successive snapshots.
+type liveJudge struct {
+	def            Definition
+	ts             reports.Thresholds
+	messagingSince time.Time
+}
+
+// verdict returns why the run should stop now, or "": only with
+// AbortOnFail, and once AbortGrace of the message phase has passed.
+func (j *liveJudge) verdict(s Snapshot) string {
+	if s.Phase != PhaseMessaging {
+		return ""
+	}
+	if j.messagingSince.IsZero() {
+		j.messagingSince = time.Now()
+	}
+	if !j.def.AbortOnFail || time.Since(j.messagingSince) < time.Duration(j.def.AbortGrace) {
+		return ""
+	}
+	return LiveFailure(s, j.ts)
 }
 
 // LiveFailure returns why ts fail on the live figures of snap, or "" while

@@ -202,7 +202,8 @@ func (c *coordinator) listen(w *worker) {
 func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers []*worker) (relayLinked relayFigures) {
 	tk := time.NewTicker(time.Second)
 	defer tk.Stop()
-	var messagingSince time.Time
+	judge := liveJudge{def: c.def, ts: c.ts}
+	linked := false
 	for {
 		select {
 		case <-done:
@@ -212,17 +213,11 @@ func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers [
 		}
 		snap := c.merged()
 		c.update(snap)
-		if snap.Phase != PhaseMessaging || snap.Target == 0 {
-			continue
-		}
-		if messagingSince.IsZero() {
-			messagingSince = time.Now()
+		if snap.Phase == PhaseMessaging && !linked {
+			linked = true // every worker has linked its devices
 			relayLinked = relayMetrics(ctx, c.env)
 		}
-		if !c.def.AbortOnFail || time.Since(messagingSince) < time.Duration(c.def.AbortGrace) {
-			continue
-		}
-		if why := LiveFailure(snap, c.ts); why != "" {
+		if why := judge.verdict(snap); why != "" {
 			c.stop(why, workers)
 		}
 	}
