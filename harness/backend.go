@@ -14,6 +14,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/linksim/linksim/sim/relay"
+	"github.com/linksim/linksim/sim/wire"
 )
 
 // Backend is a running relay that an Env's devices talk to. The kinds are
@@ -79,16 +80,17 @@ func Prepare(backend string) error {
 // backend named can run here: a known kind; for process and container a
 // linksim binary to run or the module to build one from; for container a
 // Docker engine that answers; for a URL a relay that answers /healthz and
-// /relay.json with a protocol version and key this harness can use. Each
-// problem is one line of the error.
+// /relay.json with a protocol version and key this harness can use, and
+// proves that key in a Noise handshake on /ws. Each problem is one line of
+// the error.
 func CheckBackend(ctx context.Context, backend string) error {
 	switch {
 	case backend == Embedded:
 		return nil
 	case backend == Process:
-		return checkBinary(ctx, false)
+		return checkBinary(false)
 	case backend == Container:
-		return errors.Join(dockerHealthy(ctx, tclog.NewNoopLogger()), checkBinary(ctx, true))
+		return errors.Join(dockerHealthy(ctx, tclog.NewNoopLogger()), checkBinary(true))
 	case isURL(backend):
 		x, err := dialExternal(ctx, backend)
 		if err != nil {
@@ -97,9 +99,27 @@ func CheckBackend(ctx context.Context, backend string) error {
 		if err := healthy(ctx, x.base); err != nil {
 			return fmt.Errorf("external relay %s: GET /healthz: %w", backend, err)
 		}
+		if err := handshake(ctx, x.base, x.key); err != nil {
+			return fmt.Errorf("external relay %s: Noise handshake: %w", backend, err)
+		}
 		return nil
 	}
 	return unknownBackend(backend)
+}
+
+// handshake proves the relay at base speaks the protocol's transport and
+// holds the key its /relay.json advertises: a Noise handshake on /ws as a
+// throwaway device, closed at once.
+func handshake(ctx context.Context, base string, key []byte) error {
+	local, err := wire.GenerateKey()
+	if err != nil {
+		return err
+	}
+	c, err := wire.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", local, key)
+	if err != nil {
+		return err
+	}
+	return c.Close("linksim check done")
 }
 
 func isURL(s string) bool {
@@ -138,7 +158,8 @@ func startBackend(ctx context.Context, t TB, cfg Config, log *lockedBuffer) (Bac
 // which only a relay the harness starts can honour.
 func tuned(cfg relay.Config) bool {
 	return cfg.RefCount != 0 || cfg.RefFirstTTL != 0 || cfg.RefNextTTL != 0 || cfg.PairTimeout != 0 ||
-		cfg.IdleTimeout != 0 || cfg.MaxCompanions != 0 || cfg.MaxMediaBytes != 0 || cfg.MediaTTL != 0
+		cfg.IdleTimeout != 0 || cfg.MaxCompanions != 0 || cfg.MaxMediaBytes != 0 || cfg.MediaTTL != 0 ||
+		cfg.Limits != (relay.Limits{})
 }
 
 // relayInfo reads a relay's /relay.json: its Noise key, which devices pin.

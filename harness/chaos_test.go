@@ -20,7 +20,10 @@ import (
 
 // `make chaos` runs TestChaos with -chaos.faults 1000; `make test` runs the
 // short default.
-var chaosFaults = flag.Int("chaos.faults", 50, "faults TestChaos injects while its users message each other")
+var (
+	chaosFaults = flag.Int("chaos.faults", 50, "faults TestChaos injects while its users message each other")
+	chaosSeed   = flag.Uint64("chaos.seed", 1, "seed of TestChaos's choice of faults, devices and durations: a run is repeatable")
+)
 
 // chaosEvery spaces relay crashes (kill -9) and graceful restarts: one of
 // each per chaosEvery faults, the rest network faults and device churn.
@@ -41,7 +44,7 @@ func TestChaos(t *testing.T) {
 	t.Cleanup(func() { zerolog.SetGlobalLevel(level) })
 	rec := reports.NewRecorder()
 	env := Start(t, Config{Backend: "process", Faults: true, KeepAlive: 300 * time.Millisecond, Recorder: rec})
-	c := &chaos{env: env, rnd: rand.New(rand.NewPCG(1, 2)), injected: map[string]int{}}
+	c := &chaos{env: env, rnd: rand.New(rand.NewPCG(*chaosSeed, 0)), injected: map[string]int{}}
 	for i, name := range []string{"ann", "ben", "cat"} {
 		u, err := env.NewUser(ctx, name, 1)
 		if err != nil {
@@ -51,6 +54,7 @@ func TestChaos(t *testing.T) {
 	}
 	start := time.Now()
 	traffic := c.startTraffic(ctx)
+	t.Cleanup(func() { traffic.stop() }) // when a fault fails the test
 	for i := range *chaosFaults {
 		if err := c.inject(ctx, i); err != nil {
 			t.Fatalf("fault %d: %v", i+1, err)
@@ -69,8 +73,14 @@ func TestChaos(t *testing.T) {
 	l := env.Ledger()
 	r := reports.New(rec, reports.Config{})
 	deliver := r.Metrics.Summary(reports.StepDeliver)
-	t.Logf("chaos: %d faults in %s (%s); %d messages sent, %d deliveries expected, %d delivered; lost %d, duplicated %d, reordered %d, corrupted %d, undecryptable %d (%d recovered by retry); msg.deliver p50 %s, p99 %s, max %s",
-		*chaosFaults, faultTime.Round(time.Second), c.summary(), sent, l.Totals.Expected, l.Totals.Delivered,
+	connects := 0
+	for _, e := range rec.Events() {
+		if e.Kind == reports.KindConnect {
+			connects++
+		}
+	}
+	t.Logf("chaos (seed %d): %d faults in %s (%s); %d device connections; %d messages sent, %d deliveries expected, %d delivered; lost %d, duplicated %d, reordered %d, corrupted %d, undecryptable %d (%d recovered by retry); msg.deliver p50 %s, p99 %s, max %s",
+		*chaosSeed, *chaosFaults, faultTime.Round(time.Second), c.summary(), connects, sent, l.Totals.Expected, l.Totals.Delivered,
 		l.Totals.Lost, l.Totals.Duplicated, l.Totals.Reordered, l.Totals.Corrupted, l.Totals.Undecryptable, l.Totals.Recovered,
 		deliver.P50.Round(time.Millisecond), deliver.P99.Round(time.Millisecond), deliver.Max.Round(time.Millisecond))
 	if sent == 0 || l.Totals.Expected == 0 || l.Totals.Delivered != l.Totals.Expected {
@@ -99,6 +109,7 @@ type chaos struct {
 // phone and web client in turn.
 type traffic struct {
 	halt chan struct{}
+	once sync.Once
 	wg   sync.WaitGroup
 	sent atomic.Int64
 	errs chan error
@@ -133,7 +144,7 @@ func (c *chaos) startTraffic(ctx context.Context) *traffic {
 // stop ends the traffic and returns how many messages were sent, or the
 // first send that failed.
 func (tr *traffic) stop() (int64, error) {
-	close(tr.halt)
+	tr.once.Do(func() { close(tr.halt) })
 	tr.wg.Wait()
 	select {
 	case err := <-tr.errs:

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,43 +35,81 @@ ENTRYPOINT ["/linksim", "relay", "--listen", "0.0.0.0:8080", "--data", "/data", 
 // ErrNoDocker means the container backend cannot run here.
 var ErrNoDocker = errors.New("docker is not available")
 
-// imageContext builds the image's build context once per process: the
-// Dockerfile and a static linksim binary. That is the installed linksim
-// when it is static, so an installed binary runs the container backend
-// from anywhere; a source tree is needed only to build one.
-var imageContext = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "linksim-image-")
+// relayImage is the relay image's build context: a Dockerfile and a static
+// linksim binary. The folder and the image tag are named by the binary's
+// hash, so runs of one binary share them and runs of different binaries
+// (test packages at once, other checkouts) never build over each other.
+type relayImage struct{ dir, tag string }
+
+// imageContext makes the relay image's build context once per process.
+// The binary is the installed linksim when it is static, so an installed
+// binary runs the container backend from anywhere; a source tree is needed
+// only to build one.
+var imageContext = sync.OnceValues(func() (relayImage, error) {
+	img, err := makeImageContext()
 	if err != nil {
-		return "", err
+		return img, fmt.Errorf("relay image: %w", err)
 	}
-	bin := filepath.Join(dir, "linksim")
-	if inst := installedBinary(); inst != "" && staticLinux(inst) == nil {
-		err = copyFile(inst, bin)
-	} else {
-		_, err = buildLinksim(context.Background(), bin)
-	}
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("relay image: %w", err)
-	}
-	return dir, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644)
+	return img, nil
 })
 
-func copyFile(from, to string) error {
-	src, err := os.Open(from)
+func makeImageContext() (relayImage, error) {
+	bin := installedBinary()
+	if bin == "" || staticLinux(bin) != nil {
+		tmp, err := os.MkdirTemp("", "linksim-build-")
+		if err != nil {
+			return relayImage{}, err
+		}
+		defer os.RemoveAll(tmp)
+		if bin, err = buildLinksim(context.Background(), filepath.Join(tmp, "linksim")); err != nil {
+			return relayImage{}, err
+		}
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		return relayImage{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return relayImage{}, err
+	}
+	tag := hex.EncodeToString(h.Sum(nil))[:16]
+	img := relayImage{dir: filepath.Join(os.TempDir(), "linksim-image-"+tag), tag: tag}
+	if err := os.MkdirAll(img.dir, 0o755); err != nil {
+		return img, err
+	}
+	if _, err := os.Stat(filepath.Join(img.dir, "linksim")); err != nil {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return img, err
+		}
+		if err := writeAtomic(filepath.Join(img.dir, "linksim"), 0o755, f); err != nil {
+			return img, err
+		}
+	}
+	return img, writeAtomic(filepath.Join(img.dir, "Dockerfile"), 0o644, strings.NewReader(dockerfile))
+}
+
+// writeAtomic writes path whole or not at all: another process may be
+// reading the same build context.
+func writeAtomic(path string, mode os.FileMode, r io.Reader) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
 		return err
 	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
 		return err
 	}
-	return dst.Close()
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // containerRelay is the relay in a container built FROM scratch. Its data
@@ -87,7 +128,7 @@ func startContainer(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuf
 	if err := dockerHealthy(ctx, tcLogger{t}); err != nil {
 		return nil, err
 	}
-	dir, err := imageContext()
+	img, err := imageContext()
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +137,7 @@ func startContainer(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuf
 		return nil, err
 	}
 	req := testcontainers.ContainerRequest{
-		FromDockerfile: testcontainers.FromDockerfile{Context: dir, Repo: "linksim-relay", Tag: "harness", KeepImage: true},
+		FromDockerfile: testcontainers.FromDockerfile{Context: img.dir, Repo: "linksim-relay", Tag: img.tag, KeepImage: true},
 		Cmd:            relayFlags(cfg),
 		ExposedPorts:   []string{"8080/tcp"},
 		HostConfigModifier: func(hc *container.HostConfig) {

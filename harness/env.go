@@ -108,7 +108,13 @@ func Start(t TB, cfg Config) *Env {
 	if e.cfg.Relay.Web == nil {
 		e.cfg.Relay.Web = webApp // the browser web client, built on first use (browser.go)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// A TB with a context (testing.T, GinkgoT, a Session of an
+	// interruptible run) stops the relay's start when it ends.
+	base := context.Background()
+	if c, ok := t.(interface{ Context() context.Context }); ok {
+		base = c.Context()
+	}
+	ctx, cancel := context.WithTimeout(base, 3*time.Minute)
 	defer cancel()
 	b, err := startBackend(ctx, t, e.cfg, &e.relayLog)
 	switch {

@@ -40,6 +40,10 @@ type faultNet struct {
 }
 
 func newFaultNet() *faultNet {
+	// Toxiproxy's toxics log through zerolog's global logger, not the
+	// server's ("BandwidthToxic was interrupted" on every lifted fault), and
+	// the run's console is no place for them.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	return &faultNet{
 		server: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
 		links:  make(map[string]*NetLink),

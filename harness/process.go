@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,7 +46,7 @@ func installedBinary() string {
 // checkBinary says, without building anything, whether the harness can have
 // a linksim binary: an installed one (static, if a FROM-scratch image is to
 // run it), or the linksim module in the working directory to build from.
-func checkBinary(ctx context.Context, static bool) error {
+func checkBinary(static bool) error {
 	if bin := installedBinary(); bin != "" {
 		err := runnable(bin)
 		if err == nil && static {
@@ -54,12 +55,12 @@ func checkBinary(ctx context.Context, static bool) error {
 		if err == nil {
 			return nil
 		}
-		if _, modErr := moduleRoot(ctx); modErr != nil {
+		if _, modErr := moduleRoot(); modErr != nil {
 			return fmt.Errorf("linksim binary: %w; and no module to build another from: %v", err, modErr)
 		}
 		return nil
 	}
-	if _, err := moduleRoot(ctx); err != nil {
+	if _, err := moduleRoot(); err != nil {
 		return fmt.Errorf("linksim binary: %w (run the linksim command, or set LINKSIM_BIN to a linksim binary)", err)
 	}
 	return nil
@@ -98,24 +99,41 @@ func staticLinux(bin string) error {
 
 var elfMachine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386, "arm": elf.EM_ARM}
 
-// moduleRoot is the root of the linksim module the working directory is in.
-func moduleRoot(ctx context.Context) (string, error) {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+// moduleRoot is the root of the linksim module the working directory is
+// in, found by walking up to its go.mod; building from it also needs the go
+// command.
+func moduleRoot() (string, error) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return "", fmt.Errorf("no go command to build linksim with: %w", err)
+	}
+	dir, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("not inside the linksim module: go env GOMOD: %v", err)
+		return "", err
 	}
-	path := strings.TrimSpace(string(gomod))
-	b, err := os.ReadFile(path)
-	if err != nil || !bytes.HasPrefix(b, []byte("module github.com/linksim/linksim\n")) {
-		return "", fmt.Errorf("the working directory is not inside the linksim module")
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			if bytes.HasPrefix(b, []byte("module github.com/linksim/linksim\n")) {
+				return dir, nil
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
 	}
-	return filepath.Dir(path), nil
+	return "", errors.New("the working directory is not inside the linksim module")
 }
+
+// Binary returns the linksim binary the process backend runs, building it
+// once when this process is not linksim itself ($LINKSIM_BIN overrides).
+func Binary() (string, error) { return binary() }
 
 // buildLinksim builds a static linksim binary at out from the module the
 // working directory is in.
 func buildLinksim(ctx context.Context, out string) (string, error) {
-	root, err := moduleRoot(ctx)
+	root, err := moduleRoot()
 	if err != nil {
 		return "", fmt.Errorf("build linksim: %w (set LINKSIM_BIN to a linksim binary)", err)
 	}
@@ -144,7 +162,7 @@ func relayFlags(cfg relay.Config) []string {
 	add("max-companions", cfg.MaxCompanions > 0, strconv.Itoa(cfg.MaxCompanions))
 	add("max-media-bytes", cfg.MaxMediaBytes > 0, strconv.FormatInt(cfg.MaxMediaBytes, 10))
 	add("media-ttl", cfg.MediaTTL > 0, cfg.MediaTTL.String())
-	return args
+	return append(args, cfg.Limits.Args()...)
 }
 
 // process is the relay as a child process: `linksim relay`.

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 // failure that Run returns.
 type Session struct {
 	log io.Writer
+	ctx context.Context
 
 	mu       sync.Mutex
 	cleanups []func()
@@ -32,8 +34,20 @@ func NewSession(log io.Writer) *Session {
 	if log == nil {
 		log = io.Discard
 	}
-	return &Session{log: log}
+	return &Session{log: log, ctx: context.Background()}
 }
+
+// WithContext makes ctx the session's Context and returns s: a run that
+// ends ctx (Ctrl-C) also stops what the harness is starting for it, such as
+// a relay container.
+func (s *Session) WithContext(ctx context.Context) *Session {
+	s.ctx = ctx
+	return s
+}
+
+// Context is the session's context, as testing.T's: Background unless
+// WithContext set one.
+func (s *Session) Context() context.Context { return s.ctx }
 
 // Run calls fn on its own goroutine, as `go test` runs a test, so Fatalf can
 // stop it; it returns the failure, then runs the cleanups, last first.

@@ -32,22 +32,6 @@ func (a Arrival) due(t time.Duration) float64 {
 	return total + from*left
 }
 
-// rateAt is a's rate t into its phase, for the live view.
-func (a Arrival) rateAt(t time.Duration) float64 {
-	if a.Rate > 0 || len(a.Stages) == 0 {
-		return a.Rate
-	}
-	from, left := a.Start, t.Seconds()
-	for _, s := range a.Stages {
-		d := time.Duration(s.Duration).Seconds()
-		if left <= d {
-			return from + (s.Target-from)*left/d
-		}
-		from, left = s.Target, left-d
-	}
-	return from
-}
-
 // tick is how often pace starts the arrivals that fell due: at 1,000/s
 // that is bursts of 5, well under the latencies measured.
 const tick = 5 * time.Millisecond

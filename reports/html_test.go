@@ -149,3 +149,23 @@ func TestHTMLLinksTheArtifacts(t *testing.T) {
 		t.Error("artifacts inside the report folder should be linked relative to it")
 	}
 }
+
+func TestHTMLFaultLabelsKeepClearOfTheLegend(t *testing.T) {
+	evs := []Event{
+		send(100, "alice/phone", "m1", "chat", "bob/phone"), dec(110, "bob/phone", "m1"),
+		{Kind: KindFaultStart, At: ms(9500), Name: "bandwidth 2048 KB/s on alice/phone", ID: 1},
+	}
+	var buf bytes.Buffer
+	if err := FromEvents(evs, time.Now(), 10*time.Second, Config{}).WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	legend := regexp.MustCompile(`<text x="[\d.]+" y="([\d.]+)" class="legend yl delivered">`).FindStringSubmatch(page)
+	label := faultLabelText.FindStringSubmatch(page) // the series chart's comes first
+	if legend == nil || label == nil {
+		t.Fatal("the series chart lacks its legend or the fault's label")
+	}
+	if label[2] == legend[1] {
+		t.Errorf("the label of a fault near the end (x=%s) shares the legend's row y=%s", label[1], legend[1])
+	}
+}

@@ -82,18 +82,12 @@ func FromEvents(events []Event, start time.Time, duration time.Duration, cfg Con
 	r := &Report{Name: cfg.Name, Start: start, Duration: duration, Relay: cfg.Relay, Metrics: NewMetrics()}
 	r.Ledger = Check(events, cfg.Ledger)
 	r.ScenarioTotals = scenarioTotals(events, cfg.Ledger)
-	scopes := map[string]Scope{} // message id → the scenario that sent it
 	for _, e := range events {
-		switch e.Kind {
-		case KindStep:
+		if e.Kind == KindStep {
 			r.Metrics.RecordIn(e.Scope(), e.Name, e.Value)
-		case KindSend:
-			if _, ok := scopes[e.Msg]; !ok && e.Scenario != "" {
-				scopes[e.Msg] = e.Scope()
-			}
 		}
 	}
-	r.Ledger.recordLatencies(r.Metrics, scopes)
+	r.Ledger.recordLatencies(r.Metrics, r.scenarioLabels())
 	r.Timeline = buildTimeline(events, &r.Ledger, duration, cfg.MaxTimelineEvents)
 	return r
 }
@@ -107,11 +101,12 @@ const (
 )
 
 // recordLatencies adds the ledger's per-message latencies to m, each in the
-// scope of the scenario that sent the message. Only first decryptions
-// count: a duplicate is a ledger problem, not a latency sample.
-func (l *Ledger) recordLatencies(m *Metrics, scopes map[string]Scope) {
+// scope of the scenario that sent the message (labels gives each
+// scenario's labels). Only first decryptions count: a duplicate is a ledger
+// problem, not a latency sample.
+func (l *Ledger) recordLatencies(m *Metrics, labels map[string][]string) {
 	for _, msg := range l.msgs {
-		sc := scopes[msg.id]
+		sc := Scope{Scenario: msg.scenario, Labels: labels[msg.scenario]}
 		if msg.acked {
 			m.RecordIn(sc, StepAck, msg.ackAt-msg.sentAt)
 		}

@@ -46,6 +46,15 @@ func (r *Report) SelectTotals(sel Selector) (t Totals, ok bool) {
 	return t, ok
 }
 
+// scenarioLabels maps each scenario with a ledger to its labels.
+func (r *Report) scenarioLabels() map[string][]string {
+	out := make(map[string][]string, len(r.ScenarioTotals))
+	for _, s := range r.ScenarioTotals {
+		out[s.Scenario] = s.Labels
+	}
+	return out
+}
+
 // mergeScenarioTotals adds o's per-scenario totals to a's, scenario by
 // scenario, keeping the list sorted by name.
 func mergeScenarioTotals(a, o []ScenarioTotals) []ScenarioTotals {

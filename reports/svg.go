@@ -157,23 +157,24 @@ const faultLabelH = 11.0
 
 // faultLabelRows places the label of each fault in the first row above the
 // plot where it does not run into the label before it, so faults that start
-// close together stay readable. It returns each fault's row and how many
+// close together stay readable; the first row also keeps clear of a legend
+// legendW wide at its right end. It returns each fault's row and how many
 // rows there are (at least 1).
-func (c chart) faultLabelRows(faults []FaultSpan, span time.Duration) (rows []int, n int) {
-	var ends []float64 // per row, where its last label ends
+func (c chart) faultLabelRows(faults []FaultSpan, span time.Duration, legendW float64) (rows []int, n int) {
+	ends := []float64{0} // per row, where its last label ends
 	for _, f := range faults {
-		x := c.faultLabelX(f, span)
+		x, w := c.faultLabelX(f, span), labelWidth(faultLabel(f))
 		row := 0
-		for row < len(ends) && ends[row]+6 > x {
+		for row < len(ends) && (ends[row]+6 > x || row == 0 && legendW > 0 && x+w+6 > c.w-c.right-legendW) {
 			row++
 		}
 		if row == len(ends) {
 			ends = append(ends, 0)
 		}
-		ends[row] = x + labelWidth(faultLabel(f))
+		ends[row] = x + w
 		rows = append(rows, row)
 	}
-	return rows, max(len(ends), 1)
+	return rows, len(ends)
 }
 
 // faultLabel is what a fault is labelled with above a plot.
@@ -222,10 +223,23 @@ func (c chart) legend(b *svgBuf, items [][2]string) {
 	x := c.w - c.right
 	for i := len(items) - 1; i >= 0; i-- {
 		b.text(x, c.top-5, "legend yl "+items[i][0], items[i][1])
-		x -= 6.0*float64(len([]rune(items[i][1]))) + 8
+		x -= legendItemWidth(items[i][1]) - 12
 		b.f(`<rect x="%.1f" y="%.1f" width="12" height="3" class="swatch %s"/>`, x+2, c.top-9, items[i][0])
 		x -= 12
 	}
+}
+
+// legendItemWidth is the room a legend item takes: its label, a gap and
+// its swatch.
+func legendItemWidth(label string) float64 { return 6.0*float64(len([]rune(label))) + 8 + 12 }
+
+// legendWidth is the room legend takes.
+func legendWidth(items [][2]string) float64 {
+	w := 0.0
+	for _, it := range items {
+		w += legendItemWidth(it[1])
+	}
+	return w
 }
 
 // seriesChart draws messages sent and delivered per bucket, and delivery
@@ -245,7 +259,8 @@ func seriesChart(r *Report) template.HTML {
 	rate := chart{w: 960, h: 190, left: 58, right: 14, top: 22, bottom: 24}
 	lat := chart{w: 960, h: 390, left: 58, right: 14, top: 222, bottom: 24}
 	// Rows of fault labels push both plots down.
-	rows, n := rate.faultLabelRows(r.Timeline.Faults, span)
+	rateLegend := [][2]string{{"sent", "sent per " + FormatDuration(s.Bucket)}, {"delivered", "delivered"}}
+	rows, n := rate.faultLabelRows(r.Timeline.Faults, span, legendWidth(rateLegend))
 	lift := faultLabelH * float64(n-1)
 	rate.top, rate.h, lat.top, lat.h = rate.top+lift, rate.h+lift, lat.top+lift, lat.h+lift
 
@@ -273,7 +288,7 @@ func seriesChart(r *Report) template.HTML {
 	}
 	line(rate, "sent", false, func(p Point) float64 { return float64(p.Sent) / top })
 	line(rate, "delivered", false, func(p Point) float64 { return float64(p.Delivered) / top })
-	rate.legend(&b, [][2]string{{"sent", "sent per " + FormatDuration(s.Bucket)}, {"delivered", "delivered"}})
+	rate.legend(&b, rateLegend)
 
 	lat.faultBands(&b, r.Timeline.Faults, span, nil)
 	ymax, ylabels := durAxis(slowest)

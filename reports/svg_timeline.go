@@ -49,7 +49,7 @@ func timelineChart(r *Report) (svg template.HTML, hidden int) {
 
 	const laneH = 18.0
 	c := chart{w: 960, left: 130, right: 14, top: 22, bottom: 24}
-	rows, n := c.faultLabelRows(tl.Faults, span)
+	rows, n := c.faultLabelRows(tl.Faults, span, 0)
 	c.top += faultLabelH * float64(n-1)
 	c.h = c.top + c.bottom + laneH*float64(max(len(names), 1))
 	x := func(t time.Duration) float64 { return c.px(float64(t) / float64(span)) }

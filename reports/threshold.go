@@ -146,14 +146,21 @@ func (t Threshold) totals(r *Report, res *ThresholdResult) (Totals, bool) {
 	return totals, ok
 }
 
-// examples returns the first problem lines behind a failing ledger counter
-// of the whole run; a scoped counter has none, since problems do not say
-// which scenario they belong to.
+// examples returns the first problem lines behind a failing ledger
+// counter, from the scenarios its scope selects.
 func (t Threshold) examples(r *Report) []string {
-	if !t.sel.IsZero() {
-		return nil
+	labels := r.scenarioLabels()
+	var out []string
+	for _, p := range r.Ledger.Problems {
+		if len(out) == 3 {
+			break
+		}
+		if (string(p.Kind) == t.metric || t.metric == "problems") &&
+			(t.sel.IsZero() || t.sel.Matches(Scope{Scenario: p.Scenario, Labels: labels[p.Scenario]})) {
+			out = append(out, p.Message)
+		}
 	}
-	return examples(r.Ledger, t.metric, 3)
+	return out
 }
 
 func compare(a float64, op string, b float64) bool {
@@ -172,19 +179,4 @@ func compare(a float64, op string, b float64) bool {
 		return a != b
 	}
 	return false
-}
-
-// examples returns up to n problem lines behind a ledger counter, so a
-// failing "lost==0" shows which device missed which message.
-func examples(l Ledger, counter string, n int) []string {
-	var out []string
-	for _, p := range l.Problems {
-		if len(out) == n {
-			break
-		}
-		if string(p.Kind) == counter || counter == "problems" {
-			out = append(out, p.Message)
-		}
-	}
-	return out
 }

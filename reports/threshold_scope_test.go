@@ -103,8 +103,16 @@ func TestScopedThresholdsLeaveFaultScenariosOut(t *testing.T) {
 		{"lost{label:browser}==0", false, "no scenario",
 			"no scenario with messages matches {label:browser}, so lost{label:browser} cannot be checked"},
 	})
+	th, _ := ParseThreshold("undecryptable{label:fault}==0")
+	if ex := th.Evaluate(r).Examples; len(ex) != 1 || !strings.Contains(ex[0], "could not decrypt msg fZ") {
+		t.Errorf("a failing scoped counter should show its scope's problems, got %q", ex)
+	}
+	th, _ = ParseThreshold("undecryptable{label:messaging}==1")
+	if ex := th.Evaluate(r).Examples; len(ex) != 0 {
+		t.Errorf("the clean scenario's counter shows another scenario's problems: %q", ex)
+	}
 	empty := FromEvents(nil, time.Now(), time.Second, Config{})
-	th, _ := ParseThreshold("lost rate<0.01")
+	th, _ = ParseThreshold("lost rate<0.01")
 	if res := th.Evaluate(empty); res.Passed || res.Observed != "no messages" {
 		t.Errorf("a rate over no messages must fail, got %+v", res)
 	}

@@ -32,7 +32,8 @@ var browserFlows = []Flow{
 	{
 		Feature: "Web client in a browser", Outcome: "in a phone-sized window 320 px wide shows the whole QR code, which links",
 		Labels: []string{Browser, Pairing}, Timeout: browserTimeout, Configure: browserEnv(nil),
-		Run: browserNarrowWindow,
+		Run:    browserNarrowWindow,
+		Expect: historyOnly,
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "rotates its QR code; the rotated-out code is refused as expired and the current one links",
@@ -60,6 +61,11 @@ var browserFlows = []Flow{
 		// The history's message, then one each from bob's phone, alice's
 		// phone and her browser, each owed to the 3 devices but the sender.
 		Expect: harness.Expect{Messages: 1 + 3, Deliveries: 1 + 3*3, Devices: 4},
+	},
+	{
+		Feature: "Web client in a browser", Outcome: `cut off through the fault proxy, it shows "Reconnecting…"; healed, it gets what was sent meanwhile, nothing lost`,
+		Labels: []string{Browser, Reconnect}, Timeout: browserTimeout, Configure: browserEnv(faulty),
+		Run: browserCutOff,
 	},
 	{
 		Feature: "Web client in a browser", Outcome: "a page reload keeps the session: still linked, same chats, still messaging",

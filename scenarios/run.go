@@ -77,7 +77,7 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 		// Everything the flow records carries its name and labels, so
 		// metrics and thresholds can be cut per scenario.
 		flowRec := rec.ChildFor(f.Name(), f.Labels)
-		err, artifacts := runOne(ctx, f, cfg, flowRec)
+		artifacts, err := runOne(ctx, f, cfg, flowRec)
 		res := reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Passed, Duration: time.Since(start), Artifacts: artifacts}
 		var skip *harness.SkipError
 		switch {
@@ -94,7 +94,7 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 		case err != nil:
 			res.Status, res.Failure = reports.Failed, err.Error()
 		}
-		fmt.Fprintf(progress, "      %s in %s%s\n", res.Status, res.Duration.Round(time.Millisecond), failureLine(err))
+		fmt.Fprintf(progress, "      %s in %s%s\n", res.Status, res.Duration.Round(time.Millisecond), failureLine(res.Failure))
 		results = append(results, res)
 	}
 	r := reports.New(rec, reports.Config{Name: cfg.Name, Relay: cfg.Relay})
@@ -106,10 +106,10 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 // interrupted says why a scenario has no verdict when ctx ended the run.
 const interrupted = "interrupted"
 
-// runOne runs f on a fresh environment recording into rec and returns its
-// error and, when it failed, the folder its artifacts went to.
-func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (error, string) {
-	s := harness.NewSession(cfg.Log)
+// runOne runs f on a fresh environment recording into rec and returns,
+// when it failed, the folder its artifacts went to, and its error.
+func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (string, error) {
+	s := harness.NewSession(cfg.Log).WithContext(ctx)
 	var (
 		runErr error
 		env    *harness.Env
@@ -132,14 +132,14 @@ func runOne(ctx context.Context, f Flow, cfg RunConfig, rec *reports.Recorder) (
 		artifacts = env.Artifacts()
 	}
 	if failure != nil {
-		return failure, artifacts
+		return artifacts, failure
 	}
-	return runErr, artifacts
+	return artifacts, runErr
 }
 
-func failureLine(err error) string {
-	if err == nil {
+func failureLine(failure string) string {
+	if failure == "" {
 		return ""
 	}
-	return ": " + err.Error()
+	return ": " + failure
 }

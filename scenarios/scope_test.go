@@ -13,7 +13,8 @@ import (
 // exchange is a flow that sends n messages from alice to bob, the first
 // after delay is put on bob's link (no delay: no fault), and waits for them.
 func exchange(name string, labels []string, n int, delay time.Duration) scenarios.Flow {
-	f := scenarios.Flow{Feature: "Scopes", Outcome: name, Labels: labels, Timeout: 30 * time.Second}
+	f := scenarios.Flow{Feature: "Scopes", Outcome: name, Labels: labels, Timeout: 30 * time.Second,
+		Expect: harness.Expect{Messages: n, Deliveries: n, Devices: 1}}
 	if delay > 0 {
 		f.Configure = func(c *harness.Config) { c.Faults = true }
 	}

@@ -112,6 +112,7 @@ func TestVerdictExitCodes(t *testing.T) {
 		{"a scenario failed", reports.Report{Scenarios: []reports.ScenarioResult{passed, failed}, Thresholds: []reports.ThresholdResult{held}}, exitFailed},
 		{"both failed", reports.Report{Scenarios: []reports.ScenarioResult{failed}, Thresholds: []reports.ThresholdResult{broken}}, exitFailed},
 		{"only a threshold failed", reports.Report{Scenarios: []reports.ScenarioResult{passed}, Thresholds: []reports.ThresholdResult{broken}}, exitThreshold},
+		{"none passed, a threshold failed", reports.Report{Scenarios: []reports.ScenarioResult{{Status: reports.Skipped}}, Thresholds: []reports.ThresholdResult{broken}}, exitFailed},
 		{"interrupted", reports.Report{Scenarios: []reports.ScenarioResult{failed}, Interrupted: true}, exitInterrupted},
 	} {
 		if got := exitCode(verdict(&tc.r)); got != tc.want {
@@ -144,8 +145,10 @@ func TestProgressClockOnlyOnATerminal(t *testing.T) {
 	p.Write([]byte("      passed\n"))
 	p.Close()
 	got := tty.String()
-	if !strings.Contains(got, clearLine+"      ... ") || !strings.HasSuffix(got, clearLine+"      passed\n") {
-		t.Errorf("on a terminal: wrote %q, want a clock after the first line, erased before the next", got)
+	lastClock := strings.LastIndex(got, "      ... ")
+	if !strings.Contains(got, clearLine+"      ... ") || !strings.Contains(got, clearLine+"      passed\n") ||
+		!strings.Contains(got[lastClock:], clearLine) {
+		t.Errorf("on a terminal: wrote %q, want a clock after the first line, erased before the next line and at Close", got)
 	}
 }
 

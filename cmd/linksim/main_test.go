@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -252,5 +254,42 @@ func TestContainerBackendFromAnInstalledBinary(t *testing.T) {
 	}
 	if strings.Contains(strings.ToLower(out), "testcontainers") || strings.Contains(out, "Connected to docker") {
 		t.Errorf("testcontainers logged without -v:\n%s", out)
+	}
+
+	// Ctrl-C in the middle of a container run leaves no container behind.
+	// The image tag is this binary's hash, so only this test's containers
+	// are counted.
+	b, err := os.ReadFile(linksimBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	image := "linksim-relay:" + hex.EncodeToString(sum[:])[:16]
+	cmd = exec.Command(linksimBin, "run", "--relay", "container", "--suite", "smoke && !browser", "--out", "interrupted")
+	cmd.Dir = dir
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for lines := bufio.NewScanner(stdout); lines.Scan(); {
+		if strings.HasPrefix(lines.Text(), "[2/") {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	io.Copy(io.Discard, stdout)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("interrupted container run: exit code %d, want %d", code, exitInterrupted)
+	}
+	left, err := exec.Command("docker", "ps", "-aq", "--filter", "ancestor="+image).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := strings.Fields(string(left)); len(ids) > 0 {
+		t.Errorf("containers of %s left after Ctrl-C: %v", image, ids)
 	}
 }

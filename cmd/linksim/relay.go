@@ -13,27 +13,6 @@ import (
 	"github.com/linksim/linksim/webclient/static"
 )
 
-// limitFlags adds a flag for every field of relay.Limits (docs/protocol.md
-// §13); 0 takes the default.
-func limitFlags(cmd *cobra.Command, l *relay.Limits) {
-	f := cmd.Flags()
-	f.DurationVar(&l.ReadHeaderTimeout, "read-header-timeout", 0, "HTTP: time to send a request's headers (0: 10s)")
-	f.DurationVar(&l.HTTPIdleTimeout, "http-idle-timeout", 0, "HTTP: close a keep-alive connection idle this long (0: 30s)")
-	f.DurationVar(&l.RequestTimeout, "request-timeout", 0, "HTTP: time to read and answer a plain request (0: 30s)")
-	f.DurationVar(&l.MediaTransferTimeout, "media-transfer-timeout", 0, "HTTP: time for one media upload or download (0: 10m)")
-	f.IntVar(&l.MaxConns, "max-conns", 0, "open TCP connections; more get HTTP 503 (0: 19000)")
-	f.IntVar(&l.MaxConnsPerSource, "max-conns-per-source", 0, "open TCP connections per source IP address (0: 16384)")
-	f.IntVar(&l.PreLoginMaxFrame, "prelogin-max-frame", 0, "largest frame, in bytes, before a connection is a device (0: 16384)")
-	f.IntVar(&l.PreLoginMaxFrames, "prelogin-max-frames", 0, "frames a connection may send before it is a device (0: 64)")
-	f.Int64Var(&l.MaxQueuedBytes, "max-queued-bytes", 0, "bytes waiting in one device's queue; more is QUEUE_FULL (0: 64 MiB)")
-	f.IntVar(&l.MaxUploadTokens, "max-upload-tokens", 0, "unused media upload tokens per device (0: 32)")
-	f.IntVar(&l.MaxMediaBlobs, "max-media-blobs", 0, "media blobs one device may store per --media-ttl (0: 1000)")
-	f.IntVar(&l.PreKeyFetchBurst, "prekey-fetch-burst", 0, "one-time prekeys a device may fetch at once (0: 256)")
-	f.Float64Var(&l.PreKeyFetchRate, "prekey-fetch-rate", 0, "one-time prekeys a device may fetch per second after the burst (0: 2)")
-	f.IntVar(&l.DedupWindow, "dedup-window", 0, "message ids remembered per sending device (0: 10000)")
-	f.DurationVar(&l.DedupAge, "dedup-age", 0, "how long a message id is remembered (0: 168h)")
-}
-
 func relayCmd() *cobra.Command {
 	var (
 		listen, data, level string
@@ -86,6 +65,6 @@ served at / when it was built into the binary (make build).`,
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close connections silent this long (0: 60s)")
 	f.Int64Var(&cfg.MaxMediaBytes, "max-media-bytes", 0, "largest media blob taken (0: 64 MiB)")
 	f.DurationVar(&cfg.MediaTTL, "media-ttl", 0, "keep a media blob this long after its last upload (0: 168h)")
-	limitFlags(cmd, &cfg.Limits)
+	cfg.Limits.AddFlags(f)
 	return cmd
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"image"
 	"math/rand/v2"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,8 +71,12 @@ func BenchmarkSurveyPreset(b *testing.B) {
 	}
 }
 
-var surveyPayloads = flag.Int("camera.payloads", 4,
-	"real-shaped payloads per preset in TestSurveyRealShaped (`make survey-camera` reads 100)")
+var (
+	surveyPayloads = flag.Int("camera.payloads", 4,
+		"real-shaped payloads per preset in TestSurveyRealShaped (`make survey-camera` reads 100)")
+	surveyPresets = flag.String("camera.presets", "",
+		"a regular expression: TestSurveyRealShaped runs only the presets whose names it matches")
+)
 
 // realShaped returns n linking payloads shaped as docs/protocol.md §10
 // makes them: v1, a 16-byte ref in unpadded base64url, then keys of 32, 33
@@ -130,7 +136,12 @@ func TestSurveyRealShaped(t *testing.T) {
 	for i, text := range realShaped(*surveyPayloads) {
 		samples = append(samples, Sample{appImage(t, text, 6-i%2), text})
 	}
-	results, err := SurveyAgainst(context.Background(), samples, Presets(), Zbarimg)
+	match, err := regexp.Compile(*surveyPresets)
+	if err != nil {
+		t.Fatalf("-camera.presets: %v", err)
+	}
+	presets := slices.DeleteFunc(Presets(), func(p Preset) bool { return !match.MatchString(p.Name) })
+	results, err := SurveyAgainst(context.Background(), samples, presets, Zbarimg)
 	if err != nil {
 		t.Fatal(err) // zbar-tools missing: the error says to install it
 	}

@@ -129,6 +129,32 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 	kctx, stopKeepAlive := context.WithCancel(ctx)
 	defer stopKeepAlive()
 	go l.keepAlive(kctx, cfg.KeepAlive)
+	// The keys to register are made and stored while the first QR code is
+	// on screen, not after the scan: in a browser that is tens to hundreds
+	// of milliseconds of WebAssembly crypto and IndexedDB writes taken off
+	// the wait between scan and linked. One set serves every offer of this
+	// pairing.
+	keys := make(chan keysResult, 1)
+	keysStarted := false
+	makeKeys := func() {
+		if keysStarted {
+			return
+		}
+		keysStarted = true
+		go func() {
+			start := time.Now()
+			k, err := registrationKeys(sig, cfg.PreKeys)
+			cfg.Logger.Info("registration keys made", "device", cfg.Name, "prekeys", cfg.PreKeys, "took", time.Since(start), "err", err)
+			keys <- keysResult{k, err}
+		}()
+	}
+	// Pair returns only once they are stored: state it leaves behind is
+	// complete, and a next Pair on it cannot race this one for prekey ids.
+	defer func() {
+		if keysStarted {
+			keys <- <-keys
+		}
+	}()
 	for {
 		f, err := l.next(ctx)
 		if err != nil {
@@ -139,11 +165,13 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 		case *pb.Frame_PairRef:
 			qr := e2e.QR{Ref: b.PairRef.Ref, NoiseKey: key.Public, IdentityKey: sig.IdentityKey(), AdvSecret: adv}
 			show(Ref{QR: qr.String(), Expires: time.UnixMilli(b.PairRef.ExpiresUnixMs), Index: int(b.PairRef.Index), Count: int(b.PairRef.Count)})
+			makeKeys()
 		case *pb.Frame_PairClosed:
 			l.close()
 			return fail(fmt.Errorf("%w (%s)", ErrPairingExpired, b.PairClosed.Reason))
 		case *pb.Frame_PairOffer:
-			self, err := acceptOffer(ctx, cfg, l, sig, adv, b.PairOffer)
+			makeKeys()
+			self, err := acceptOffer(ctx, cfg, l, sig, adv, b.PairOffer, keys)
 			if err != nil {
 				cfg.Logger.Info("refused a scan", "device", cfg.Name, "err", err)
 				continue
@@ -155,7 +183,7 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 
 // acceptOffer checks the phone's signed identity and finishes pairing, or
 // tells the relay why it refuses (the phone's scan then fails with that code).
-func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv []byte, offer *pb.PairOffer) (e2e.Address, error) {
+func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv []byte, offer *pb.PairOffer, keys chan keysResult) (e2e.Address, error) {
 	signed, id, err := e2e.OpenDeviceIdentity(offer.Identity, adv, sig.IdentityKey(), offer.AccountIdentityKey)
 	if err == nil {
 		err = e2e.CounterSign(sig, signed)
@@ -171,11 +199,17 @@ func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv [
 		}
 		return e2e.Address{}, err
 	}
-	keys, err := sig.Keys(cfg.PreKeys)
-	if err != nil {
-		return e2e.Address{}, err
+	var k keysResult
+	select {
+	case k = <-keys:
+		keys <- k // kept for the next offer, should this one fail
+	case <-ctx.Done():
+		return e2e.Address{}, ctx.Err()
 	}
-	finish := &pb.PairFinish{Ref: offer.Ref, Identity: signed, Keys: keys, Platform: cfg.Name}
+	if k.err != nil {
+		return e2e.Address{}, k.err
+	}
+	finish := &pb.PairFinish{Ref: offer.Ref, Identity: signed, Keys: k.keys, Platform: cfg.Name}
 	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_PairFinish{PairFinish: finish}})
 	if err != nil {
 		return e2e.Address{}, err
@@ -190,4 +224,36 @@ func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv [
 		return e2e.Address{}, err
 	}
 	return e2e.Address{User: id.User, Device: id.Device}, nil
+}
+
+// keysResult is the keys a companion registers with, made while it waits
+// for a scan.
+type keysResult struct {
+	keys *pb.SignalKeys
+	err  error
+}
+
+// keyBatch is how many prekeys registrationKeys makes between pauses.
+const keyBatch = 20
+
+// registrationKeys makes a companion's keys for PairFinish while it waits
+// for a scan: its public keys and n new prekeys, made and stored keyBatch
+// at a time with a pause before each batch. Under WebAssembly a goroutine
+// is never preempted, so one long run of key generation would hold off the
+// page drawing the QR code it runs beside; a pause lets the page's event
+// loop run.
+func registrationKeys(sig *e2e.Store, n int) (*pb.SignalKeys, error) {
+	keys, err := sig.Keys(0)
+	if err != nil {
+		return nil, err
+	}
+	for len(keys.Prekeys) < n {
+		time.Sleep(time.Millisecond)
+		pks, err := sig.NewPreKeys(min(keyBatch, n-len(keys.Prekeys)))
+		if err != nil {
+			return nil, err
+		}
+		keys.Prekeys = append(keys.Prekeys, pks...)
+	}
+	return keys, nil
 }

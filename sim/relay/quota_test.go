@@ -2,8 +2,10 @@ package relay
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +195,30 @@ func TestPreLoginFrameCount(t *testing.T) {
 	}
 	if m := scrape(t, s); !strings.Contains(m, `linksim_relay_refusals_total{reason="prelogin_frames"} 1`) {
 		t.Errorf("/metrics does not count the refusal")
+	}
+}
+
+// Every limit has a flag, and Args gives back the flags that set a Limits.
+func TestLimitFlagsRoundTrip(t *testing.T) {
+	want := Limits{
+		ReadHeaderTimeout: time.Second, HTTPIdleTimeout: 2 * time.Second, RequestTimeout: 3 * time.Second,
+		MediaTransferTimeout: time.Minute, MaxConns: 5, MaxConnsPerSource: 6, PreLoginMaxFrame: 7,
+		PreLoginMaxFrames: 8, MaxQueuedBytes: 9, MaxUploadTokens: 10, MaxMediaBlobs: 11,
+		PreKeyFetchBurst: 12, PreKeyFetchRate: 1.5, DedupWindow: 13, DedupAge: time.Hour,
+	}
+	if n, fields := len(limitFlags), reflect.TypeFor[Limits]().NumField(); n != fields {
+		t.Fatalf("%d limit flags for %d Limits fields", n, fields)
+	}
+	var got Limits
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	got.AddFlags(fs)
+	if err := fs.Parse(want.Args()); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("parsed %+v from %q, want %+v", got, want.Args(), want)
+	}
+	if args := (Limits{}).Args(); len(args) != 0 {
+		t.Fatalf("zero Limits give flags %q", args)
 	}
 }

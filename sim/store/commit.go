@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // maxGroup bounds how many writes share one transaction.
@@ -50,7 +51,7 @@ func (c *committer) write(fn func(*bolt.Tx) error) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
-		return bolt.ErrDatabaseNotOpen
+		return berrors.ErrDatabaseNotOpen
 	}
 	req := commitReq{fn: fn, err: make(chan error, 1)}
 	c.reqs <- req

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -136,7 +137,7 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 				return err
 			}
 			for _, name := range [][]byte{bPreKeys, bQueues, bSent, bSentOrder} {
-				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 					return err
 				}
 			}

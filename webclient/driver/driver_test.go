@@ -252,6 +252,17 @@ func TestReadQRChecksTheCodeIsOnScreen(t *testing.T) {
 			t.Fatalf("ReadQR = %.20q in %d attempts, %v; want the payload at once", q.Payload, q.Attempts, err)
 		}
 	})
+	t.Run("steady but unreadable", func(t *testing.T) {
+		q, err := open(t, 320, 480, "scramble").ReadQR(ctx)
+		if err == nil || errors.Is(err, ErrQRHidden) || q.Attempts != maxUnreadable {
+			t.Fatalf("ReadQR after %d screenshots: %v; want a failure after %d", q.Attempts, err, maxUnreadable)
+		}
+		for _, want := range []string{"2 of a steady code that did not decode", "saved in " + evidence} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error lacks %q: %v", want, err)
+			}
+		}
+	})
 	for _, tc := range []struct {
 		name          string
 		width, height int

@@ -222,6 +222,15 @@ func (p *Page) ConnectionStatus(ctx context.Context) (string, error) {
 		`(document.querySelector('[data-testid="connection-status"]')?.dataset.status) ?? ""`)
 }
 
+// ConnectionText returns what the connection banner says ("Reconnecting…
+// messages are sent once the connection is back"), "" when it is hidden.
+func (p *Page) ConnectionText(ctx context.Context) (string, error) {
+	return eval[string](ctx, p, "read connection banner", `(() => {
+		const e = document.querySelector('[data-testid="connection-status"]');
+		return e && e.checkVisibility() ? e.textContent.trim() : "";
+	})()`)
+}
+
 // Screenshot returns a PNG of the whole page.
 func (p *Page) Screenshot(ctx context.Context) ([]byte, error) {
 	return run(ctx, p, "screenshot page", chromedp.FullScreenshot(100))

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/linksim/linksim/phone/camera"
@@ -149,23 +151,28 @@ func (v qrView) String() string {
 const qrSettle = 500 * time.Millisecond
 
 // showQR scrolls the QR code into view and fails with ErrQRHidden, saying
-// what is on screen, unless the whole code is visible within qrSettle.
+// what is on screen, unless the whole code is visible within qrSettle. It
+// looks at least once after qrSettle has passed, so a slow machine cannot
+// make it fail on a look it never took.
 func (p *Page) showQR(ctx context.Context) error {
-	var v qrView
-	wctx, cancel := context.WithTimeout(ctx, qrSettle)
-	defer cancel()
-	err := p.wait(wctx, "the whole QR code in view", func(ctx context.Context) (bool, string, error) {
-		var err error
-		v, err = eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
-		return err == nil && v.inside(), v.String(), err
-	})
-	if err == nil {
-		return nil
+	settled := time.Now().Add(qrSettle)
+	for {
+		v, err := eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
+		if err != nil {
+			return err
+		}
+		if v.inside() {
+			return nil
+		}
+		if time.Now().After(settled) {
+			return p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waiting for the whole QR code in view; saw %s: %w", p.Name(), v, ctx.Err())
+		case <-time.After(pollEvery):
+		}
 	}
-	if ctx.Err() != nil {
-		return err
-	}
-	return p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
 }
 
 // maxVisibleText bounds the visible text an error quotes.
@@ -207,8 +214,39 @@ func (p *Page) QRScreenshot(ctx context.Context) ([]byte, error) {
 	return p.qrShot(ctx)
 }
 
+// qrClipJS is the QR element's box in page coordinates, whole pixels, as
+// a screenshot clip.
+const qrClipJS = `(() => {
+	const qr = document.querySelector('[data-testid="qr"]');
+	if (!qr) return {x: 0, y: 0, width: 0, height: 0, scale: 1};
+	const e = qr.getBoundingClientRect(), d = document.documentElement.getBoundingClientRect();
+	const x = Math.round(e.left - d.left), y = Math.round(e.top - d.top);
+	return {x, y, width: Math.round(e.right - d.left) - x, height: Math.round(e.bottom - d.top) - y, scale: 1};
+})()`
+
+// qrShot screenshots the QR element as the screen shows it. It captures
+// the viewport only: showQR has checked the code is inside it, and
+// capturing beyond the viewport (chromedp's element screenshot) resizes
+// the page for a moment, which makes a responsive page redraw its code
+// under the camera.
 func (p *Page) qrShot(ctx context.Context) ([]byte, error) {
-	return run(ctx, p, "screenshot QR code", chromedp.Screenshot(testID("qr"), chromedp.RetryInterval(pollEvery)))
+	return run(ctx, p, "screenshot QR code", func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
+		clip, err := chromedp.Evaluate[page.Viewport](qrClipJS)(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if clip.Width <= 0 || clip.Height <= 0 {
+			return nil, fmt.Errorf("the QR element has no size (%gx%g)", clip.Width, clip.Height)
+		}
+		fromSurface := true
+		res, err := cdp.Call(ctx, t, page.CaptureScreenshot, page.CaptureScreenshotParams{
+			Format: page.CaptureScreenshotFormatPng, Clip: &clip, FromSurface: &fromSurface,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return res.Data, nil
+	})
 }
 
 // QRImage is QRScreenshot decoded into an image, for phone.ScanImage.
@@ -256,10 +294,16 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 			return q, err
 		}
 		shot, err := p.qrShot(ctx)
+		q.Attempts++
 		if err != nil {
+			// The code may have rotated or expired under the screenshot
+			// (a canvas cleared mid-shot has no size): look again, unless
+			// it stayed put.
+			if now, serr := p.qrState(ctx); serr == nil && now != before && q.Attempts < maxQRAttempts {
+				continue
+			}
 			return q, err
 		}
-		q.Attempts++
 		q.Shot = time.Now()
 		payload, derr := camera.DecodePNG(shot)
 		q.Decoded = time.Now()

@@ -7,7 +7,8 @@
 // The page (webclient/static) carries the relay's Noise key; the URL may
 // carry ?name= (the device's name, "web" by default), ?ws= (the relay's
 // WebSocket URL, by default /ws of the page's own host), ?db= (the
-// IndexedDB database, "linksim" by default) and ?debug=1 (debug logs).
+// IndexedDB database, "linksim" by default), ?prekeys= (one-time prekeys
+// uploaded when linking, 100 by default) and ?debug=1 (debug logs).
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/kv"
@@ -37,10 +39,14 @@ func main() {
 	go u.loop()
 
 	wsURL, err := relayURL(params.Get("ws"))
+	var preKeys int
+	if err == nil {
+		preKeys, err = count(params, "prekeys")
+	}
 	if err == nil {
 		var key []byte
 		if key, err = relayKey(); err == nil {
-			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger}, or(params.Get("db"), "linksim"))
+			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger, PreKeys: preKeys}, or(params.Get("db"), "linksim"))
 		}
 	}
 	if err != nil {
@@ -94,6 +100,19 @@ func relayKey() ([]byte, error) {
 		return nil, errors.New(`<meta name="linksim-relay-key"> does not hold a 32-byte base64 key`)
 	}
 	return key, nil
+}
+
+// count is the positive whole number in parameter name, or 0 when absent.
+func count(params url.Values, name string) (int, error) {
+	v := params.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("the %s parameter %q is not a positive whole number", name, v)
+	}
+	return n, nil
 }
 
 func trimQuery(s string) string {

@@ -1,0 +1,99 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/webclient/driver"
+)
+
+// browserCutOff cuts a linked page's link at the fault proxy (a reset,
+// with every byte dropped afterwards, so reconnecting cannot succeed),
+// checks the page says so, has a contact write meanwhile, heals the link
+// under added latency, and checks every message arrives once and in order.
+func browserCutOff(ctx context.Context, env *harness.Env) error {
+	alice, bob, w, _, err := historyInBrowser(ctx, env)
+	if err != nil {
+		return err
+	}
+	if err := w.OpenChat(ctx, bob.Phone.Self().User); err != nil {
+		return err
+	}
+	if err := banner(ctx, w, "online", "Online"); err != nil {
+		return err
+	}
+	net, err := env.Net(w.Name())
+	if err != nil {
+		return err
+	}
+	lift, err := net.Blackhole()
+	if err != nil {
+		return err
+	}
+	if err := net.Reset(); err != nil {
+		lift()
+		return err
+	}
+	if err := banner(ctx, w, "reconnecting", "Reconnecting…"); err != nil {
+		lift()
+		return err
+	}
+	var sent []string
+	for i := range 3 {
+		text := fmt.Sprintf("bob to alice while her browser is cut off, %d", i+1)
+		if _, err := bob.Phone.SendText(ctx, alice.Phone.Self().User, text); err != nil {
+			lift()
+			return err
+		}
+		sent = append(sent, text)
+	}
+	// Healed, but slow: the backlog comes in over 80 ms each way. The reset
+	// ends the reconnect attempt stuck in the blackhole at once.
+	lift()
+	slow, err := net.Latency(80*time.Millisecond, 0)
+	if err != nil {
+		return err
+	}
+	defer slow()
+	if err := net.Reset(); err != nil {
+		return err
+	}
+	if err := banner(ctx, w, "online", "Online"); err != nil {
+		return err
+	}
+	for _, text := range sent {
+		if _, err := shows(ctx, w, text, driver.In, ""); err != nil {
+			return err
+		}
+	}
+	reply, err := w.Send(ctx, "alice's browser, back online")
+	if err != nil {
+		return err
+	}
+	if _, err := shows(ctx, w, reply.Text, driver.Out, driver.StatusDelivered); err != nil {
+		return err
+	}
+	return cleanWith(ctx, env, w)
+}
+
+// banner waits until w's connection banner has status and its text starts
+// with text.
+func banner(ctx context.Context, w *harness.Web, status, text string) error {
+	return await(ctx, fmt.Sprintf("%s to show the %q banner", w.Name(), status), func() error {
+		got, err := w.ConnectionStatus(ctx)
+		if err != nil {
+			return err
+		}
+		shown, err := w.ConnectionText(ctx)
+		if err != nil {
+			return err
+		}
+		if got != status || !strings.HasPrefix(shown, text) {
+			return fmt.Errorf("status %q, banner %q", got, shown)
+		}
+		return nil
+	})
+}
