@@ -5,7 +5,7 @@ GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 
-.PHONY: run test race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood relay clean
+.PHONY: run test race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay clean
 
 # The browser scenarios need Chromium; the script installs it when missing.
 CHROMIUM = scripts/install-chromium.sh
@@ -87,6 +87,17 @@ bench-browser:
 	$(GO) test -run '^$$' -bench BenchmarkBrowserPairing -benchtime 30x ./harness
 	$(GO) test -run '^$$' -bench BenchmarkQRDecode -benchtime 40x ./harness
 	$(GO) test -run '^$$' -bench BenchmarkBrowserClients -benchtime 1x -timeout 30m ./harness
+
+# The full load benchmark (minutes; not run by CI): figures in
+# docs/performance.md, section "Load runs". Reports go to $(OUT)/load-*.
+load:
+	CGO_ENABLED=0 $(GO) build -o bin/linksim ./cmd/linksim
+	bin/linksim load --users 1000 --link-parallel 64 --rate 1 --duration 1s --prekeys 100 --plain --out $(OUT)/load-link-prekeys100
+	bin/linksim load --users 1000 --link-parallel 64 --rate 1 --duration 1s --plain --out $(OUT)/load-link
+	bin/linksim load --users 9500 --workers 2 --link-parallel 64 --rate 1000 --duration 5m \
+		--threshold 'msg.deliver p99<50ms' --plain --out $(OUT)/load-19k
+	bin/linksim load --users 1000 --rate 200 --duration 1m \
+		--mix text=80,media=2,read=10,offline=4,reconnect=4 --media-size 64KiB,1MiB --plain --out $(OUT)/load-mix
 
 # The camera survey over 100 real-shaped linking payloads per preset, with
 # zbarimg alongside (a few minutes); the table is in docs/performance.md.

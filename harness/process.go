@@ -126,6 +126,10 @@ func moduleRoot() (string, error) {
 	return "", errors.New("the working directory is not inside the linksim module")
 }
 
+// Binary returns the linksim binary the process backend runs, building it
+// once when this process is not linksim itself ($LINKSIM_BIN overrides).
+func Binary() (string, error) { return binary() }
+
 // buildLinksim builds a static linksim binary at out from the module the
 // working directory is in.
 func buildLinksim(ctx context.Context, out string) (string, error) {

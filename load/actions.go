@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/linksim/linksim/harness"
@@ -22,9 +23,14 @@ import (
 // member is one user of the run: a phone and its linked companions.
 type member struct {
 	user *harness.User
-	// contacts are the users this one writes to; readers the users who
-	// write to it, whose chats it marks read.
+	// contacts are the users this one writes text to; readers the users
+	// who write to it, whose chats it marks read.
 	contacts, readers []string
+	// mediaTo is the user this one sends media to, in a chat of media only:
+	// the ledger counts a media message as received when its file has been
+	// verified, later than a text that followed it would be, so a chat
+	// mixing both would read as reordered.
+	mediaTo string
 
 	mu      sync.Mutex
 	offline []bool // per companion: closed by an offline action
@@ -49,15 +55,21 @@ func (r *runner) newMember(ctx context.Context, idx int) (*member, error) {
 	return m, nil
 }
 
-// setContacts makes member k write to the Contacts members after it (in a
-// ring), so every user has as many contacts as readers.
+// setContacts makes member k write texts to the Contacts members after it
+// (in a ring), so every user has as many contacts as readers, and media to
+// the next one after those.
 func (r *runner) setContacts() {
 	n := len(r.members)
 	c := min(r.def.Contacts, n-1)
+	user := func(k int) string { return r.members[(k+n)%n].user.Phone.Self().User }
 	for k, m := range r.members {
 		for j := 1; j <= c; j++ {
-			m.contacts = append(m.contacts, r.members[(k+j)%n].user.Phone.Self().User)
-			m.readers = append(m.readers, r.members[(k-j+n)%n].user.Phone.Self().User)
+			m.contacts = append(m.contacts, user(k+j))
+			m.readers = append(m.readers, user(k-j))
+		}
+		m.mediaTo = user(k + c + 1)
+		if c+1 >= n {
+			m.mediaTo = "" // no chat left for media alone; Check refuses media then
 		}
 	}
 }
@@ -130,7 +142,10 @@ func (r *runner) act(ctx context.Context, action string) error {
 		size := int64(r.def.MediaSizes[rand.IntN(len(r.def.MediaSizes))])
 		f := device.MediaFile{Type: pb.MediaType_DOCUMENT, Reader: io.LimitReader(rand.NewChaCha8(seed()), size),
 			MimeType: "application/octet-stream", FileName: "load.bin"}
-		id, err := d.SendMedia(ctx, pickOne(m.contacts), f)
+		if m.mediaTo == "" {
+			return errors.New("no user left to send media to in a chat of its own (users must exceed contacts+1)")
+		}
+		id, err := d.SendMedia(ctx, m.mediaTo, f)
 		if err != nil {
 			r.live.forget(id)
 		}
@@ -243,26 +258,42 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
-// relayRSS reads the relay's resident memory from its /metrics; 0 when it
-// cannot.
-func relayRSS(ctx context.Context, env *harness.Env) float64 {
+// relayFigures are what the runner reads from the relay's /metrics: its
+// resident memory and the CPU it has used.
+type relayFigures struct{ rss, cpu float64 }
+
+// relayMetrics reads the relay's process figures from its /metrics; zeros
+// when it cannot.
+func relayMetrics(ctx context.Context, env *harness.Env) (f relayFigures) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Relay().URL()+"/metrics", nil)
 	if err != nil {
-		return 0
+		return f
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0
+		return f
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
+		name, v, _ := strings.Cut(sc.Text(), " ")
+		switch name {
+		case "process_resident_memory_bytes":
+			f.rss, _ = strconv.ParseFloat(v, 64)
+		case "process_cpu_seconds_total":
+			f.cpu, _ = strconv.ParseFloat(v, 64)
 		}
 	}
-	return 0
+	return f
+}
+
+// processCPU is the CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

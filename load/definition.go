@@ -79,6 +79,24 @@ type Definition struct {
 	// Relay is the relay backend: process (default), embedded, container,
 	// or the ws:// URL of a running relay.
 	Relay string `yaml:"relay"`
+	// FindMax, when its Start is set, replaces Messages and Duration with a
+	// capacity search.
+	FindMax FindMax `yaml:"find_max"`
+}
+
+// FindMax searches for the highest constant action rate the thresholds
+// hold at: it runs Start actions/s for Step, judges that step's figures,
+// and goes on at Factor times the rate until a threshold fails, actions
+// had to be dropped, or Max is passed. The last rate that held is the knee.
+// A warm-up at Start comes first, unjudged: the first message between two
+// devices fetches a prekey bundle and builds a Signal session, which is not
+// what the search measures.
+type FindMax struct {
+	Start  float64  `yaml:"start"`
+	Factor float64  `yaml:"factor"` // default 1.5
+	Step   Duration `yaml:"step"`   // default 10s
+	Max    float64  `yaml:"max"`    // default 100,000
+	Warmup Duration `yaml:"warmup"` // default Step; negative: none
 }
 
 // Arrival is an open-model rate: either a constant Rate, or Stages that
@@ -123,6 +141,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+func (d Duration) d() time.Duration { return time.Duration(d) }
 
 // MarshalText writes d as a Go duration.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
@@ -221,6 +241,16 @@ func (d Definition) Defaults() Definition {
 	if d.Workers == 0 {
 		d.Workers = 1
 	}
+	if d.FindMax.Start > 0 {
+		if d.FindMax.Factor == 0 {
+			d.FindMax.Factor = 1.5
+		}
+		setDefault(&d.FindMax.Step, 10*time.Second)
+		setDefault(&d.FindMax.Warmup, time.Duration(d.FindMax.Step))
+		if d.FindMax.Max == 0 {
+			d.FindMax.Max = 100000
+		}
+	}
 	if d.Relay == "" {
 		d.Relay = "process"
 	}
@@ -261,6 +291,9 @@ func (d Definition) Check() error {
 	if d.Link.Rate == 0 && len(d.Link.Stages) > 0 && d.Link.Stages[len(d.Link.Stages)-1].Target == 0 {
 		bad("link.stages: the last target is 0, so linking might never finish; end on a rate above 0")
 	}
+	if d.Messages.Rate == 0 && len(d.Messages.Stages) == 0 && d.FindMax.Start == 0 {
+		bad("messages: no rate; give a constant rate (--rate) or stages (--ramp), or search with find_max (--find-max)")
+	}
 	if d.Link.Parallel < 1 {
 		bad("link.parallel: %d; want at least 1", d.Link.Parallel)
 	}
@@ -277,6 +310,10 @@ func (d Definition) Check() error {
 	}
 	if total <= 0 && d.Messages.Rate+d.Messages.Start+maxTarget(d.Messages) > 0 {
 		bad("mix: every weight is 0; give an action a weight, like text=1")
+	}
+	if d.Mix[ActMedia] > 0 && d.Users >= 2 && d.Users/max(d.Workers, 1) < d.Contacts+2 {
+		bad("mix: media needs more than contacts+1 users per worker (media goes to a chat of its own); have %d users per worker and contacts %d",
+			d.Users/max(d.Workers, 1), d.Contacts)
 	}
 	if d.Companions == 0 && d.Mix[ActOffline] > 0 {
 		bad("mix: offline needs companions (companions is 0)")
@@ -309,6 +346,16 @@ func (d Definition) Check() error {
 	}
 	if _, err := d.thresholds(); err != nil {
 		bad("%v", err)
+	}
+	if fm := d.FindMax; fm.Start < 0 || fm.Start > 0 && (fm.Factor <= 1 || fm.Step <= 0 || fm.Max < fm.Start) {
+		bad("find_max: start %g, factor %g, step %s, max %g; want start > 0, factor > 1, step > 0, max >= start",
+			fm.Start, fm.Factor, time.Duration(fm.Step), fm.Max)
+	}
+	if d.FindMax.Start > 0 && len(d.Thresholds) == 0 {
+		bad("find_max: needs a threshold to break, like 'msg.deliver p99<100ms'")
+	}
+	if d.FindMax.Start > 0 && d.Workers > 1 {
+		bad("find_max: runs in one process for now; drop workers")
 	}
 	if len(errs) > 0 {
 		return errors.New("bad load definition:\n  " + strings.Join(errs, "\n  "))

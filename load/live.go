@@ -119,6 +119,7 @@ type tracker struct {
 	recent    [recentSeconds]*reports.Metrics
 	recentSec int64
 	all       *reports.Metrics
+	step      *reports.Metrics // since the last takeStep (capacity search)
 }
 
 // inflight is a sent message not yet decrypted by all its targets.
@@ -130,7 +131,7 @@ type inflight struct {
 }
 
 func newTracker(lostAfter time.Duration) *tracker {
-	t := &tracker{start: time.Now(), lostAfter: lostAfter, phase: PhaseStarting, pending: make(map[string]*inflight), all: reports.NewMetrics()}
+	t := &tracker{start: time.Now(), lostAfter: lostAfter, phase: PhaseStarting, pending: make(map[string]*inflight), all: reports.NewMetrics(), step: reports.NewMetrics()}
 	for i := range t.recent {
 		t.recent[i] = reports.NewMetrics()
 	}
@@ -165,6 +166,7 @@ func (t *tracker) event(e device.Event) {
 			m.ackedAt = true
 			t.acked++
 			t.all.Record(reports.StepAck, now.Sub(m.sentAt))
+			t.step.Record(reports.StepAck, now.Sub(m.sentAt))
 			t.settle(e.MessageID, m)
 		}
 	case device.Received, device.MediaDownloaded:
@@ -174,6 +176,7 @@ func (t *tracker) event(e device.Event) {
 		}
 		d := now.Sub(m.sentAt)
 		t.all.Record(reports.StepDeliver, d)
+		t.step.Record(reports.StepDeliver, d)
 		t.bucket(now).Record(reports.StepDeliver, d)
 		t.delivered++
 		m.received++
@@ -235,6 +238,16 @@ func (t *tracker) fail(err error) {
 	defer t.mu.Unlock()
 	t.errors++
 	t.lastError = err.Error()
+}
+
+// takeStep returns the latencies recorded since the last call and starts
+// afresh.
+func (t *tracker) takeStep() *reports.Metrics {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.step
+	t.step = reports.NewMetrics()
+	return m
 }
 
 // forget stops waiting for a message whose send failed; the ledger still

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -27,8 +28,11 @@ type Options struct {
 	// Stop, if set, ends the message phase early when closed (a
 	// coordinator's abort); the drain and the report still happen.
 	Stop <-chan struct{}
-	// Log gets the harness's log lines; nil discards them.
+	// Log gets the harness's log lines (and the workers' stderr); nil
+	// discards them.
 	Log io.Writer
+	// WorkerCommand starts a worker process; nil means WorkerCommand().
+	WorkerCommand []string
 }
 
 // Shard is worker Index of Count: it runs the users [first, first+n) of
@@ -65,51 +69,63 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		return nil, err
 	}
 	ts, _ := def.thresholds() // Check parsed them
-	r := &runner{def: def, opts: opts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder()}
-	s := harness.NewSession(opts.Log)
-	var report *reports.Report
-	failure := s.Run(func() {
-		env := harness.Start(s, harness.Config{
-			Backend:  def.Relay,
-			Recorder: r.rec,
-			Events:   r.event,
-			Device:   r.deviceConfig,
-			// Devices reconnect with the device package's backoff, not the
-			// harness's test-speed one: thousands of devices retrying every
-			// 20 ms would be a storm of their own.
-		})
+	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{})}
+	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig}
+	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
 		r.env = env
-		report = r.run(ctx, ts)
+		return r.run(ctx, ts), nil
 	})
+}
+
+// withRelay starts the relay def names in a harness session, calls fn with
+// it, and stops everything fn started once it returns.
+func withRelay(def Definition, opts Options, cfg harness.Config, fn func(*harness.Env) (*reports.Report, error)) (*reports.Report, error) {
+	cfg.Backend = def.Relay
+	s := harness.NewSession(opts.Log)
+	var (
+		rep    *reports.Report
+		runErr error
+	)
+	failure := s.Run(func() { rep, runErr = fn(harness.Start(s, cfg)) })
 	if failure != nil {
 		return nil, fmt.Errorf("load %s: %w", def.Name, failure)
 	}
-	return report, nil
+	return rep, runErr
 }
 
 // runner is one process's run.
 type runner struct {
 	def  Definition
+	ts   reports.Thresholds
 	opts Options
-	env  *harness.Env
-	live *tracker
-	rec  *reports.Recorder
+	// findMaxMeta holds the capacity search's steps for the report.
+	findMaxMeta map[string]string
+	env         *harness.Env
+	live        *tracker
+	rec         *reports.Recorder
 
 	members []*member
 	// devices maps a device's name to its open device, for media downloads
 	// (a reopened companion replaces its entry).
 	devices sync.Map
+	mu      sync.Mutex
+	// lastDownload is, per device, the download that the next one waits for.
+	lastDownload map[string]chan struct{}
 	// actions counts the actions under way.
-	actions   sync.WaitGroup
-	inflight  atomic.Int64
-	downloads atomic.Int64
-	actionErr atomic.Int64
-	abort     atomic.Value // string: why the run was stopped early
+	actions    sync.WaitGroup
+	inflight   atomic.Int64
+	downloads  atomic.Int64
+	linkFailed atomic.Int64 // users that did not link
+	actionErr  atomic.Int64
+	abort      atomic.Value // string: why the run was stopped early
 }
 
 func (r *runner) deviceConfig(c *device.Config) {
 	c.PreKeys = r.def.PreKeys
-	c.BackoffBase, c.BackoffMax = 0, 0 // the device package's defaults
+	// The device package's reconnect backoff, not the harness's test-speed
+	// one: thousands of devices retrying every 20 ms would be a storm of
+	// their own.
+	c.BackoffBase, c.BackoffMax = 0, 0
 	if src := r.opts.Shard.Source; src != "" {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 		c.Dialer = d.DialContext
@@ -121,29 +137,41 @@ func (r *runner) deviceConfig(c *device.Config) {
 // blob verified on the device.
 func (r *runner) event(e device.Event) {
 	r.live.event(e)
-	if e.Kind == device.MediaReceived {
-		r.downloads.Add(1)
-		go func() {
-			defer r.downloads.Add(-1)
-			if err := r.download(e.Device, e.Chat, e.MessageID); err != nil {
-				r.live.fail(err)
-			}
-		}()
+	if e.Kind != device.MediaReceived {
+		return
 	}
+	// One device's downloads run one after another in arrival order, so
+	// the ledger sees its media in the order it arrived.
+	r.downloads.Add(1)
+	done := make(chan struct{})
+	r.mu.Lock()
+	prev := r.lastDownload[e.Device]
+	r.lastDownload[e.Device] = done
+	r.mu.Unlock()
+	go func() {
+		defer r.downloads.Add(-1)
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		if err := r.download(e.Device, e.Chat, e.MessageID); err != nil {
+			r.live.fail(err)
+		}
+	}()
 }
 
 func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report {
 	stopProgress := r.progress(ctx, ts)
-	defer stopProgress()
 	first, n := r.opts.Shard.span(r.def.Users)
 
 	r.live.setPhase(PhaseLinking)
-	heapBefore, rssBefore := heapInUse(), relayRSS(ctx, r.env)
+	heapBefore, relayBefore, cpuBefore := heapInUse(), relayMetrics(ctx, r.env), processCPU()
 	linkStart := time.Now()
 	linkResult := r.link(ctx, first, n)
 	linkTook := time.Since(linkStart)
 	devices := r.live.snapshot().Linked
-	heapAfter, rssAfter := heapInUse(), relayRSS(ctx, r.env)
+	cpuLink := processCPU() - cpuBefore
+	heapAfter, relayAfter := heapInUse(), relayMetrics(ctx, r.env)
 
 	r.live.setPhase(PhaseMessaging)
 	msgStart := time.Now()
@@ -151,10 +179,12 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	r.live.setPhase(PhaseDraining)
 	r.drain(ctx)
 	r.live.setPhase(PhaseDone)
+	stopProgress() // the last snapshot below is the final one
 
 	rep := reports.New(r.rec, reports.Config{Name: r.def.Name, Relay: r.env.Relay().Kind()})
 	msgResult.Duration = time.Since(msgStart)
 	rep.Scenarios = []reports.ScenarioResult{linkResult, msgResult}
+	rep.Interrupted = ctx.Err() != nil
 	snap := r.live.snapshot()
 	rep.Meta = map[string]string{
 		"users":           strconv.Itoa(n),
@@ -162,18 +192,27 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		"link_seconds":    fmt.Sprintf("%.2f", linkTook.Seconds()),
 		"devices_per_s":   fmt.Sprintf("%.1f", float64(devices)/linkTook.Seconds()),
 		"actions":         strconv.FormatInt(snap.Actions, 10),
-		"action_errors":   strconv.FormatInt(snap.Errors, 10),
+		"action_errors":   strconv.FormatInt(r.actionErr.Load(), 10),
+		"link_failures":   strconv.FormatInt(r.linkFailed.Load(), 10),
 		"dropped_actions": strconv.FormatInt(snap.Dropped, 10),
 		"prekeys":         strconv.Itoa(r.def.PreKeys),
 	}
 	if devices > 0 {
 		rep.Meta["client_heap_kib_per_device"] = fmt.Sprintf("%.1f", float64(int64(heapAfter)-int64(heapBefore))/float64(devices)/1024)
-		if rssBefore > 0 && rssAfter > 0 && r.env.Relay().Kind() != harness.Embedded {
-			rep.Meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", float64(rssAfter-rssBefore)/float64(devices)/1024)
+		rep.Meta["client_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", float64(cpuLink.Milliseconds())/float64(devices))
+		if relayAfter.rss > 0 && r.env.Relay().Kind() != harness.Embedded && r.opts.Shard.Count <= 1 {
+			rep.Meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", (relayAfter.rss-relayBefore.rss)/float64(devices)/1024)
+			rep.Meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayAfter.cpu-relayBefore.cpu)*1000/float64(devices))
 		}
 	}
 	if why, _ := r.abort.Load().(string); why != "" {
 		rep.Meta["aborted"] = why
+	}
+	maps.Copy(rep.Meta, r.findMaxMeta)
+	if r.def.FindMax.Start > 0 {
+		// The search's thresholds were its stopping rule, judged step by
+		// step; the run as a whole is judged on correctness.
+		ts = reports.DefaultThresholds()
 	}
 	rep.Evaluate(ts)
 	if r.opts.Progress != nil {
@@ -190,7 +229,7 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 	wg.Go(func() {
 		tk := time.NewTicker(time.Second)
 		defer tk.Stop()
-		var messagingSince time.Time
+		judge := liveJudge{def: r.def, ts: ts}
 		for {
 			select {
 			case <-done:
@@ -203,17 +242,34 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 			if r.opts.Progress != nil {
 				r.opts.Progress(snap)
 			}
-			if snap.Phase == PhaseMessaging && messagingSince.IsZero() {
-				messagingSince = time.Now()
-			}
-			if r.def.AbortOnFail && !messagingSince.IsZero() && time.Since(messagingSince) > time.Duration(r.def.AbortGrace) {
-				if why := LiveFailure(snap, ts); why != "" {
-					r.abort.CompareAndSwap(nil, why)
-				}
+			if why := judge.verdict(snap); why != "" {
+				r.abort.CompareAndSwap(nil, why)
 			}
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// liveJudge applies abort-on-fail to a run's successive snapshots.
+type liveJudge struct {
+	def            Definition
+	ts             reports.Thresholds
+	messagingSince time.Time
+}
+
+// verdict returns why the run should stop now, or "": only with
+// AbortOnFail, and once AbortGrace of the message phase has passed.
+func (j *liveJudge) verdict(s Snapshot) string {
+	if s.Phase != PhaseMessaging {
+		return ""
+	}
+	if j.messagingSince.IsZero() {
+		j.messagingSince = time.Now()
+	}
+	if !j.def.AbortOnFail || time.Since(j.messagingSince) < time.Duration(j.def.AbortGrace) {
+		return ""
+	}
+	return LiveFailure(s, j.ts)
 }
 
 // LiveFailure returns why ts fail on the live figures of snap, or "" while
@@ -240,10 +296,10 @@ func (r *runner) link(ctx context.Context, first, n int) reports.ScenarioResult 
 	slots := make(chan struct{}, r.def.Link.Parallel)
 	var (
 		wg     sync.WaitGroup
-		failed atomic.Int64
 		errMu  sync.Mutex
 		first1 error
 	)
+	failed := &r.linkFailed
 	pace(ctx, r.def.Link, 0, func(i int) bool {
 		if i >= n {
 			return false
@@ -320,7 +376,28 @@ func (r *runner) messages(ctx context.Context) reports.ScenarioResult {
 		}
 	}()
 	mix := newPicker(r.def)
-	pace(phase, r.def.Messages, time.Duration(r.def.Duration), func(int) bool {
+	if r.def.FindMax.Start > 0 {
+		r.findMax(phase, ctx, mix)
+	} else {
+		r.paceActions(phase, ctx, mix, r.def.Messages, time.Duration(r.def.Duration))
+	}
+	r.actions.Wait()
+	snap := r.live.snapshot()
+	if n := r.actionErr.Load(); n > 0 {
+		res.Status = reports.Failed
+		res.Failure = fmt.Sprintf("%d of %d actions failed; last: %s", n, snap.Actions, snap.LastError)
+	}
+	if why, _ := r.abort.Load().(string); why != "" {
+		res.Status = reports.Failed
+		res.Failure = "aborted: " + why
+	}
+	return res
+}
+
+// paceActions starts actions drawn from mix at rate a for d (or until
+// phase ends); each runs on ctx, so a stop does not cut one short.
+func (r *runner) paceActions(phase, ctx context.Context, mix picker, a Arrival, d time.Duration) {
+	pace(phase, a, d, func(int) bool {
 		if r.inflight.Load() >= int64(r.def.MaxInFlight) {
 			r.live.drop()
 			return true
@@ -337,17 +414,6 @@ func (r *runner) messages(ctx context.Context) reports.ScenarioResult {
 		})
 		return true
 	})
-	r.actions.Wait()
-	snap := r.live.snapshot()
-	if n := r.actionErr.Load(); n > 0 {
-		res.Status = reports.Failed
-		res.Failure = fmt.Sprintf("%d of %d actions failed; last: %s", n, snap.Actions, snap.LastError)
-	}
-	if why, _ := r.abort.Load().(string); why != "" {
-		res.Status = reports.Failed
-		res.Failure = "aborted: " + why
-	}
-	return res
 }
 
 // drain waits until every message is delivered, or Drain passes.

@@ -1,18 +1,357 @@
 package load
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
+	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
 )
 
-func coordinateWorkers(ctx context.Context, def Definition, opts Options, update func(Snapshot)) (*reports.Report, error) {
-	return nil, errors.New("workers: not yet")
+// WorkerCommand is the command that starts a worker process: the linksim
+// binary running `load --worker`, the same one the process relay backend
+// runs (this binary when it is linksim, else $LINKSIM_BIN, else one built
+// from the module).
+func WorkerCommand() ([]string, error) {
+	bin, err := harness.Binary()
+	if err != nil {
+		return nil, fmt.Errorf("workers run the linksim binary: %w", err)
+	}
+	return []string{bin, "load", "--worker"}, nil
 }
 
-// ServeWorker runs one worker's job read from in, writing its messages to out.
+// workerSource is worker i's loopback source address: 127.0.1.(i+1), so
+// each worker has its own ~28,000 ephemeral ports towards the relay.
+func workerSource(i int) string { return "127.0.1." + strconv.Itoa(i+1) }
+
+// coordinateWorkers starts the relay, spreads def's users over def.Workers
+// worker processes, merges their live figures for update and their reports
+// into one.
+func coordinateWorkers(ctx context.Context, def Definition, opts Options, update func(Snapshot)) (*reports.Report, error) {
+	command := opts.WorkerCommand
+	if command == nil {
+		var err error
+		if command, err = WorkerCommand(); err != nil {
+			return nil, err
+		}
+	}
+	ts, _ := def.thresholds() // Check parsed them
+	return withRelay(def, opts, harness.Config{}, func(env *harness.Env) (*reports.Report, error) {
+		c := &coordinator{def: def, ts: ts, env: env, command: command, log: opts.Log, update: update}
+		return c.run(ctx)
+	})
+}
+
+// coordinator runs the workers of one run.
+type coordinator struct {
+	def     Definition
+	ts      reports.Thresholds
+	env     *harness.Env
+	command []string
+	log     io.Writer
+	update  func(Snapshot)
+
+	mu      sync.Mutex
+	latest  []Snapshot
+	abort   string
+	stopped bool
+}
+
+// worker is one worker process as the coordinator sees it.
+type worker struct {
+	index  int
+	cmd    *exec.Cmd
+	conn   Conn
+	stderr *tailBuffer
+	report *reports.Report
+	err    error
+}
+
+func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
+	n := c.def.Workers
+	c.latest = make([]Snapshot, n)
+	base := c.env.Relay().URL()
+	job := c.def
+	job.Relay = "ws" + strings.TrimPrefix(base, "http") + "/ws"
+	job.AbortOnFail = false // the coordinator judges the merged figures
+	relayBefore := relayMetrics(ctx, c.env)
+
+	workers := make([]*worker, n)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w, err := c.start(ctx, i, Job{Definition: job, Shard: Shard{Index: i, Count: n, Source: workerSource(i)}})
+		if err != nil {
+			for _, w := range workers[:i] {
+				w.cmd.Process.Kill()
+				w.cmd.Wait()
+			}
+			return nil, err
+		}
+		workers[i] = w
+		wg.Go(func() { c.listen(w) })
+	}
+	done := make(chan struct{})
+	var relayLinked relayFigures
+	var ticker sync.WaitGroup
+	ticker.Go(func() { relayLinked = c.watch(ctx, done, workers) })
+	wg.Wait()
+	close(done)
+	ticker.Wait()
+
+	var errs []error
+	var merged *reports.Report
+	interrupted := ctx.Err() != nil
+	for _, w := range workers {
+		if w.err != nil {
+			errs = append(errs, fmt.Errorf("worker %d: %w%s", w.index+1, w.err, w.stderr.last()))
+			continue
+		}
+		interrupted = interrupted || w.report.Interrupted
+		for i := range w.report.Scenarios {
+			w.report.Scenarios[i].Name += fmt.Sprintf(" (worker %d)", w.index+1)
+		}
+		if merged == nil {
+			merged = w.report
+		} else {
+			merged.Merge(w.report)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	merged.Name, merged.Relay = c.def.Name, c.env.Relay().Kind()
+	merged.Interrupted = interrupted
+	merged.Meta = c.meta(workers, relayBefore, relayLinked)
+	merged.Evaluate(c.ts)
+	return merged, nil
+}
+
+// start runs worker i and hands it its job.
+func (c *coordinator) start(ctx context.Context, i int, job Job) (*worker, error) {
+	cmd := exec.CommandContext(ctx, c.command[0], c.command[1:]...)
+	// A worker dies with the coordinator, even one killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	w := &worker{index: i, cmd: cmd, stderr: &tailBuffer{max: 4096}}
+	cmd.Stderr = w.stderr
+	if c.log != nil {
+		cmd.Stderr = io.MultiWriter(w.stderr, c.log)
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start worker %d: %w", i+1, err)
+	}
+	w.conn = newStdioConn(out, in)
+	if err := w.conn.Send(Message{Kind: MsgJob, Job: &job}); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("worker %d: %w", i+1, err)
+	}
+	return w, nil
+}
+
+// listen takes w's messages until its result, then waits for it to exit.
+func (c *coordinator) listen(w *worker) {
+	defer func() {
+		if err := w.cmd.Wait(); err != nil && w.err == nil && w.report == nil {
+			w.err = err
+		}
+	}()
+	for {
+		m, err := w.conn.Receive()
+		if err != nil {
+			w.err = fmt.Errorf("link lost before its result: %w", err)
+			return
+		}
+		switch m.Kind {
+		case MsgProgress:
+			if m.Progress != nil {
+				c.mu.Lock()
+				c.latest[w.index] = *m.Progress
+				c.mu.Unlock()
+			}
+		case MsgResult:
+			w.report, w.err = reports.ReadJSON(bytes.NewReader(m.Report))
+			return
+		case MsgFailed:
+			w.err = errors.New(m.Error)
+			return
+		}
+	}
+}
+
+// watch merges the workers' figures every second for the live view, stops
+// every worker when a threshold fails live (abort-on-fail), and returns the
+// relay's figures once every device is linked.
+func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers []*worker) (relayLinked relayFigures) {
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	judge := liveJudge{def: c.def, ts: c.ts}
+	linked := false
+	for {
+		select {
+		case <-done:
+			c.update(c.merged())
+			return relayLinked
+		case <-tk.C:
+		}
+		snap := c.merged()
+		c.update(snap)
+		if snap.Phase == PhaseMessaging && !linked {
+			linked = true // every worker has linked its devices
+			relayLinked = relayMetrics(ctx, c.env)
+		}
+		if why := judge.verdict(snap); why != "" {
+			c.stop(why, workers)
+		}
+	}
+}
+
+func (c *coordinator) stop(why string, workers []*worker) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	c.stopped, c.abort = true, why
+	for _, w := range workers {
+		_ = w.conn.Send(Message{Kind: MsgStop}) // a worker already gone needs no stop
+	}
+}
+
+// merged is the sum of the workers' latest snapshots.
+func (c *coordinator) merged() Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s Snapshot
+	for _, w := range c.latest {
+		s.Merge(w)
+	}
+	return s
+}
+
+// meta sums the workers' figures for the merged report.
+func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigures) map[string]string {
+	sum := func(key string) (total float64) {
+		for _, w := range workers {
+			v, _ := strconv.ParseFloat(w.report.Meta[key], 64)
+			total += v
+		}
+		return total
+	}
+	maxOf := func(key string) (m float64) {
+		for _, w := range workers {
+			v, _ := strconv.ParseFloat(w.report.Meta[key], 64)
+			m = max(m, v)
+		}
+		return m
+	}
+	devices, linkSecs := sum("devices"), maxOf("link_seconds")
+	meta := map[string]string{
+		"workers":         strconv.Itoa(len(workers)),
+		"users":           strconv.FormatFloat(sum("users"), 'f', 0, 64),
+		"devices":         strconv.FormatFloat(devices, 'f', 0, 64),
+		"link_seconds":    fmt.Sprintf("%.2f", linkSecs),
+		"actions":         strconv.FormatFloat(sum("actions"), 'f', 0, 64),
+		"action_errors":   strconv.FormatFloat(sum("action_errors"), 'f', 0, 64),
+		"link_failures":   strconv.FormatFloat(sum("link_failures"), 'f', 0, 64),
+		"dropped_actions": strconv.FormatFloat(sum("dropped_actions"), 'f', 0, 64),
+		"prekeys":         strconv.Itoa(c.def.PreKeys),
+	}
+	if linkSecs > 0 {
+		meta["devices_per_s"] = fmt.Sprintf("%.1f", devices/linkSecs)
+	}
+	if devices > 0 {
+		meta["client_heap_kib_per_device"] = fmt.Sprintf("%.1f", sum("client_heap_kib_per_device")/float64(len(workers)))
+		meta["client_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", sum("client_link_cpu_ms_per_device")/float64(len(workers)))
+		if relayLinked.rss > 0 && c.env.Relay().Kind() != harness.Embedded {
+			meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", (relayLinked.rss-relayBefore.rss)/devices/1024)
+			meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayLinked.cpu-relayBefore.cpu)*1000/devices)
+		}
+	}
+	if c.abort != "" {
+		meta["aborted"] = c.abort
+	}
+	return meta
+}
+
+// ServeWorker runs the job a coordinator sends on in and answers on out:
+// what `linksim load --worker` does.
 func ServeWorker(ctx context.Context, in io.Reader, out io.Writer) error {
-	return errors.New("workers: not yet")
+	conn := newStdioConn(in, out)
+	m, err := conn.Receive()
+	if err != nil {
+		return fmt.Errorf("worker: read job: %w", err)
+	}
+	if m.Kind != MsgJob || m.Job == nil {
+		return fmt.Errorf("worker: first message is %q, want a job", m.Kind)
+	}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			m, err := conn.Receive()
+			if err != nil || m.Kind == MsgStop {
+				// A coordinator gone is a stop too: nobody reads the result.
+				close(stop)
+				return
+			}
+		}
+	}()
+	rep, err := Run(ctx, m.Job.Definition, Options{
+		Shard: m.Job.Shard, Stop: stop,
+		Progress: func(s Snapshot) { _ = conn.Send(Message{Kind: MsgProgress, Progress: &s}) },
+	})
+	if err != nil {
+		return errors.Join(err, conn.Send(Message{Kind: MsgFailed, Error: err.Error()}))
+	}
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		return errors.Join(err, conn.Send(Message{Kind: MsgFailed, Error: err.Error()}))
+	}
+	return conn.Send(Message{Kind: MsgResult, Report: raw})
+}
+
+// tailBuffer keeps the last max bytes written to it: a worker's stderr, for
+// the error when it fails.
+type tailBuffer struct {
+	max int
+
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = b.buf[over:]
+	}
+	return len(p), nil
+}
+
+// last returns the kept output as a suffix for an error, or "".
+func (b *tailBuffer) last() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.buf) == 0 {
+		return ""
+	}
+	return "; its last output:\n" + string(b.buf)
 }

@@ -26,6 +26,7 @@ const (
 	// system's normal ones, so budgets can leave them out with
 	// 'msg.deliver{label:!fault} p99<...'.
 	Fault = "fault"
+	Field = "field" // failures real clients meet in the field: relay restarts, refusals, ghosts, corrupted sessions
 	// Process and Container label the suites' runs of a flow against the
 	// relay as a child process and in a container.
 	Process   = "process"
@@ -68,7 +69,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, mediaFlows, browserFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows)
 }
 
 // within is the usual wait for something that should happen promptly.

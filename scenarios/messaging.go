@@ -7,6 +7,7 @@ import (
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/e2e"
 )
 
 var messagingFlows = []Flow{
@@ -108,30 +109,41 @@ func staleDeviceList(ctx context.Context, env *harness.Env) error {
 }
 
 func retryReceipt(ctx context.Context, env *harness.Env) error {
+	// bob/web-1 loses its session with alice's phone, as after a restore
+	// from an old backup; alice's phone still has its side.
+	_, err := oneRetryRecovers(ctx, env, func(ctx context.Context, web *device.Device, peer e2e.Address) error {
+		return web.Signal().DeleteSession(peer)
+	})
+	return err
+}
+
+// oneRetryRecovers sets up alice's phone and bob with one web client,
+// damages bob/web-1's session with alice's phone, and checks that alice's
+// next message reaches every device once, bob/web-1 through exactly one
+// retry. It returns bob/web-1.
+func oneRetryRecovers(ctx context.Context, env *harness.Env, damage func(context.Context, *device.Device, e2e.Address) error) (*device.Device, error) {
 	alice, bob, err := aliceAndBob(ctx, env, 0, 1)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bobUser := bob.Phone.Self().User
 	if _, err := alice.Phone.SendText(ctx, bobUser, "this one sets up the sessions"); err != nil {
-		return err
+		return nil, err
 	}
 	if err := clean(ctx, env); err != nil {
-		return err
+		return nil, err
 	}
-	// bob/web-1 loses its session with alice's phone, as after a restore
-	// from an old backup; alice's phone still has its side.
-	if err := bob.Web(0).Signal().DeleteSession(alice.Phone.Self()); err != nil {
-		return err
+	if err := damage(ctx, bob.Web(0), alice.Phone.Self()); err != nil {
+		return nil, err
 	}
 	if _, err := alice.Phone.SendText(ctx, bobUser, "this one needs a retry on bob/web-1"); err != nil {
-		return err
+		return nil, err
 	}
 	if err := clean(ctx, env); err != nil {
-		return err
+		return nil, err
 	}
 	if rec := env.Ledger().Totals.Recovered; rec != 1 {
-		return fmt.Errorf("the ledger counts %d deliveries recovered by a retry, want 1", rec)
+		return nil, fmt.Errorf("the ledger counts %d deliveries recovered by a retry, want 1", rec)
 	}
-	return nil
+	return bob.Web(0), nil
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +25,7 @@ func loadCmd() *cobra.Command {
 		fl                             load.Definition
 		offlineFor, duration, drain    time.Duration
 		abortGrace, lostAfter          time.Duration
+		findStep, findWarmup           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "load",
@@ -78,6 +81,13 @@ given on the command line override it. A definition file:
   abort_on_fail: true
   prekeys: 16
   workers: 2
+  # find_max: {start: 50, factor: 1.5, step: 10s, max: 5000, warmup: 10s}
+
+--find-max R searches for capacity on one linked fleet: after an unjudged
+warm-up at R (new chats fetch prekey bundles and build Signal sessions), R
+actions/s for --find-max-step, then 1.5 times that (--find-max-factor), and so on until a
+--threshold fails on a step's own figures or actions had to be dropped;
+the report's meta lists every step and the knee (the last rate that held).
 
 A bad definition is reported, every problem at once, before anything
 starts. Field reference: docs/performance.md, section "Load runs".`,
@@ -85,7 +95,8 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
   linksim load --users 1000 --link-rate 200 --ramp 10s:100,30s:400,10s:0 --mix text=80,read=20
   linksim load --users 500 --rate 100 --mix text=70,media=5,read=10,offline=10,reconnect=5 --media-size 64KiB,1MiB
   linksim load --users 300 --rate 200 --threshold 'msg.deliver p99<100ms' --abort-on-fail
-  linksim load --file load.yaml --workers 4 --out out/load`,
+  linksim load --file load.yaml --workers 4 --out out/load
+  linksim load --users 500 --find-max 50 --find-max-step 10s --threshold 'msg.deliver p99<50ms'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if worker {
@@ -101,7 +112,7 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 			if err := applyLoadFlags(cmd.Flags(), &def, fl, loadFlagValues{
 				mix: mix, ramp: ramp, linkRamp: linkRamp, mediaSizes: mediaSizes, thresholds: thresholds,
 				thresholdFile: thresholdFile, offlineFor: offlineFor, duration: duration, drain: drain,
-				abortGrace: abortGrace, lostAfter: lostAfter,
+				abortGrace: abortGrace, lostAfter: lostAfter, findStep: findStep, findWarmup: findWarmup,
 			}); err != nil {
 				return err
 			}
@@ -124,6 +135,10 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 			}
 			if err := rep.WriteSummary(os.Stdout); err != nil {
 				return err
+			}
+			fmt.Println("\nLOAD FIGURES")
+			for _, k := range slices.Sorted(maps.Keys(rep.Meta)) {
+				fmt.Printf("  %-30s %s\n", k, rep.Meta[k])
 			}
 			if err := rep.WriteDir(out); err != nil {
 				return err
@@ -160,6 +175,10 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.IntVar(&fl.MaxInFlight, "max-in-flight", 0, "actions under way at once; an action due beyond it is dropped and counted (default 2000)")
 	f.IntVar(&fl.Workers, "workers", 0, "worker processes to spread the users over (default 1: this process)")
 	f.StringVar(&fl.Relay, "relay", "", `relay backend: "process" (default: the relay as its own process), "embedded", "container", or ws://host:port/ws`)
+	f.Float64Var(&fl.FindMax.Start, "find-max", 0, "capacity search instead of --rate/--duration: start at this many actions/s, step up until a --threshold breaks, report the knee")
+	f.Float64Var(&fl.FindMax.Factor, "find-max-factor", 0, "each step's rate is this times the last (default 1.5)")
+	f.DurationVar(&findStep, "find-max-step", 0, "how long each rate of the search runs (default 10s)")
+	f.DurationVar(&findWarmup, "find-max-warmup", 0, "an unjudged warm-up at the first rate, for new chats' session setup (default one step; negative: none)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines")
 	f.BoolVar(&plain, "plain", false, "print plain progress lines even on a terminal")
 	f.BoolVar(&worker, "worker", false, "run as a worker of a coordinating 'linksim load' (job on stdin)")
@@ -173,6 +192,7 @@ type loadFlagValues struct {
 	mix, ramp, linkRamp, thresholdFile                 string
 	mediaSizes, thresholds                             []string
 	offlineFor, duration, drain, abortGrace, lostAfter time.Duration
+	findStep, findWarmup                               time.Duration
 }
 
 // applyLoadFlags copies the flags given on the command line from fl (and
@@ -202,6 +222,10 @@ func applyLoadFlags(fs *pflag.FlagSet, def *load.Definition, fl load.Definition,
 	copyIf("drain", func() { def.Drain = load.Duration(v.drain) })
 	copyIf("abort-grace", func() { def.AbortGrace = load.Duration(v.abortGrace) })
 	copyIf("lost-after", func() { def.LostAfter = load.Duration(v.lostAfter) })
+	copyIf("find-max", func() { def.FindMax.Start = fl.FindMax.Start })
+	copyIf("find-max-factor", func() { def.FindMax.Factor = fl.FindMax.Factor })
+	copyIf("find-max-step", func() { def.FindMax.Step = load.Duration(v.findStep) })
+	copyIf("find-max-warmup", func() { def.FindMax.Warmup = load.Duration(v.findWarmup) })
 	if set("ramp") {
 		st, err := load.ParseStages(v.ramp)
 		if err != nil {

@@ -38,6 +38,19 @@ func (d *Device) RemoveDevices(ctx context.Context, devices []uint32, all bool) 
 	if _, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_RemoveDevices{RemoveDevices: r}}); err != nil {
 		return fmt.Errorf("%s: remove devices %v (all: %v): %w", d.cfg.Name, devices, all, err)
 	}
+	if !d.Primary() {
+		return nil
+	}
+	gone := devices
+	if all {
+		var err error
+		if gone, err = d.Vouched(); err != nil {
+			return err
+		}
+	}
+	if err := d.revoke(ctx, gone); err != nil {
+		return fmt.Errorf("%s: removed devices %v (all: %v) but did not sign the new device list: %w", d.cfg.Name, devices, all, err)
+	}
 	return nil
 }
 

@@ -33,7 +33,17 @@ type Message struct {
 	// Media is set for a media message (Text is then its caption): what
 	// Download needs to fetch and verify it.
 	Media *Media `json:",omitempty"`
+	// Placeholder marks a message that arrived but could not be decrypted
+	// yet: "Waiting for this message". The sender was asked to send it
+	// again; when it comes, it takes the placeholder's place.
+	Placeholder bool `json:",omitempty"`
+	// Notice marks a line the device itself adds to a chat, not a message
+	// anyone sent: "Your security code with ... changed."
+	Notice bool `json:",omitempty"`
 }
+
+// PlaceholderText is what a client shows for a placeholder message.
+const PlaceholderText = "Waiting for this message. This may take a while."
 
 // Bounds of a time that a device stores (as JSON, which takes years 0 to
 // 9999 only).
@@ -118,12 +128,17 @@ func (c *chats) chat(peer string) *chat {
 	return ch
 }
 
-// add appends m to peer's chat in memory; it returns the message's position,
-// or false when the chat already has a message with that id.
+// add appends m to peer's chat in memory, or puts it in the place of the
+// placeholder with its id; it returns the message's position, or false when
+// the chat already has a message with that id.
 func (c *chats) add(peer string, m Message) (int, bool) {
 	ch := c.chat(peer)
-	if _, dup := ch.index[m.ID]; dup {
-		return 0, false
+	if pos, dup := ch.index[m.ID]; dup {
+		if !ch.msgs[pos].Placeholder || m.Placeholder {
+			return 0, false
+		}
+		ch.msgs[pos] = m // counted unread already, as the placeholder
+		return pos, true
 	}
 	ch.index[m.ID] = len(ch.msgs)
 	ch.msgs = append(ch.msgs, m)
@@ -137,11 +152,31 @@ func (c *chats) add(peer string, m Message) (int, bool) {
 func (c *chats) store(peer string, m Message) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ch := c.chat(peer)
+	var replaced *Message
+	if pos, ok := ch.index[m.ID]; ok {
+		old := ch.msgs[pos]
+		replaced = &old
+	}
 	pos, ok := c.add(peer, m)
 	if !ok {
 		return false, nil
 	}
-	return true, c.persist(peer, pos)
+	if err := c.persist(peer, pos); err != nil {
+		// Not kept, so not shown: storing it again must not count as a
+		// duplicate.
+		if replaced != nil {
+			ch.msgs[pos] = *replaced
+			return false, err
+		}
+		delete(ch.index, m.ID)
+		ch.msgs = ch.msgs[:pos]
+		if !m.Outgoing && m.Status < StatusRead {
+			ch.unread--
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 func (c *chats) persist(peer string, pos int) error {
@@ -185,7 +220,7 @@ func (c *chats) markRead(peer string) (map[string][]string, error) {
 	read := make(map[string][]string)
 	for pos := range ch.msgs {
 		m := &ch.msgs[pos]
-		if m.Outgoing || m.Status >= StatusRead {
+		if m.Outgoing || m.Status >= StatusRead || m.Placeholder {
 			continue
 		}
 		m.Status = StatusRead

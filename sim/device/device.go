@@ -66,7 +66,19 @@ type Config struct {
 	// fleet can start with a few (each costs key generation and relay
 	// storage).
 	PreKeys int
+	// ClientVersion is the version the device reports in Hello; 0 means
+	// ClientVersion, this library's.
+	ClientVersion uint32
 }
+
+// ClientVersion is the client version this library reports to the relay
+// (Hello.client_version).
+const ClientVersion = 1
+
+// ErrOutdated means the relay refuses this client's version: it stops for
+// good, keeping its state, until the client is updated. The error carries
+// the relay's message, which says what version is needed.
+var ErrOutdated = errors.New("client outdated")
 
 func (c Config) withDefaults() Config {
 	if c.Name == "" {
@@ -85,6 +97,9 @@ func (c Config) withDefaults() Config {
 	c.BackoffBase = orDefault(c.BackoffBase, 250*time.Millisecond)
 	c.BackoffMax = orDefault(c.BackoffMax, 10*time.Second)
 	c.CallTimeout = orDefault(c.CallTimeout, 10*time.Second)
+	if c.ClientVersion == 0 {
+		c.ClientVersion = ClientVersion
+	}
 	if c.PreKeys <= 0 {
 		c.PreKeys = defaultPreKeys
 	}
@@ -123,12 +138,16 @@ type Device struct {
 	// one step, so the receive and send paths never interleave on a session.
 	cryptoMu sync.Mutex
 	lists    *lists
+	inbox    inbox
+	// vouchMu makes the phone's changes of its signed device list one at
+	// a time, each read from the last.
+	vouchMu sync.Mutex
 
 	mu      sync.Mutex
 	current *link         // nil while offline
 	up      chan struct{} // closed when current becomes non-nil
 	lastSeq uint64
-	err     error // why the device stopped (ErrClosed, *LoggedOutError)
+	err     error // why the device stopped (ErrClosed, ErrReplaced, *LoggedOutError)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -231,10 +250,12 @@ func (d *Device) Name() string { return d.cfg.Name }
 // Primary reports whether this is the account's phone.
 func (d *Device) Primary() bool { return d.self.Device == 0 }
 
-// Done is closed when the device stops for good: Close, or a logout.
+// Done is closed when the device stops for good: Close, a logout, or
+// another connection of it taking over (see Err).
 func (d *Device) Done() <-chan struct{} { return d.done }
 
-// Err says why the device stopped: ErrClosed, or a *LoggedOutError.
+// Err says why the device stopped: ErrClosed, ErrReplaced, ErrOutdated, or
+// a *LoggedOutError.
 func (d *Device) Err() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -307,7 +328,21 @@ func (d *Device) run(l *link) {
 			d.wipe()
 			return
 		}
+		if errors.Is(err, ErrReplaced) || errors.Is(err, ErrOutdated) {
+			d.log.Info("stopped by the relay", "err", err)
+			kind := Replaced
+			if errors.Is(err, ErrOutdated) {
+				kind = Outdated
+			}
+			d.emit(Event{Kind: kind, Err: err})
+			d.stop(err)
+			return
+		}
 		l = nil
+		if errors.Is(err, errRestartRequired) {
+			failures = 0
+			continue
+		}
 		failures = 1
 		d.sleep(d.backoff(failures))
 	}
@@ -342,8 +377,11 @@ func (d *Device) sleep(t time.Duration) {
 // serve greets the relay on l, then processes pushes until l ends.
 func (d *Device) serve(l *link) error {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
-	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{}}})
+	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{ClientVersion: d.cfg.ClientVersion}}})
 	cancel()
+	if Code(err) == pb.ErrorCode_CLIENT_OUTDATED {
+		return fmt.Errorf("%w: %w", ErrOutdated, err)
+	}
 	if err != nil {
 		if lerr := l.Err(); lerr != nil {
 			return lerr

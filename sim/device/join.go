@@ -37,7 +37,16 @@ func Register(ctx context.Context, cfg Config, user, pushName string) (*Device, 
 		return fail(err)
 	}
 	self := e2e.Address{User: ans.GetRegistered().GetUser(), Device: ans.GetRegistered().GetDevice()}
-	return linked(cfg, l, sig, self)
+	d, err := linked(cfg, l, sig, self)
+	if err != nil {
+		return fail(err)
+	}
+	// No companion yet, but peers accept no keys without a signed list.
+	if err := d.signDevices(ctx, nil); err != nil {
+		d.Close()
+		return fail(err)
+	}
+	return d, nil
 }
 
 // joinLink opens an anonymous connection for a device that has no account
@@ -208,6 +217,11 @@ func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv [
 	got := ans.GetLinked()
 	if got.GetUser() != id.User || got.GetDevice() != id.Device {
 		return e2e.Address{}, fmt.Errorf("relay linked %s:%d, the phone signed %s:%d", got.GetUser(), got.GetDevice(), id.User, id.Device)
+	}
+	// The phone that scanned us is our account: its key vouches for our
+	// other devices.
+	if err := cfg.State.Put(accountKeyKey(id.User), offer.AccountIdentityKey); err != nil {
+		return e2e.Address{}, err
 	}
 	return e2e.Address{User: id.User, Device: id.Device}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,14 @@ func dial(ctx context.Context, cfg Config, key wire.KeyPair) (*link, error) {
 func (l *link) readLoop() {
 	for {
 		f, err := l.conn.ReadFrame(context.Background())
+		switch wire.CloseReason(err) {
+		case closeReplaced:
+			l.fail(ErrReplaced)
+			return
+		case closeRestartRequired:
+			l.fail(errRestartRequired)
+			return
+		}
 		if err != nil {
 			l.fail(fmt.Errorf("connection lost: %w", err))
 			return
@@ -171,8 +180,7 @@ func (l *link) call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 	}
 	if err := l.conn.WriteFrame(ctx, f); err != nil {
 		forget()
-		l.fail(fmt.Errorf("connection lost: %w", err))
-		return nil, err
+		return nil, l.writeFailed(ctx, err)
 	}
 	select {
 	case ans := <-ch:
@@ -192,11 +200,46 @@ func (l *link) call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 // post sends a frame that gets no answer (Ack).
 func (l *link) post(ctx context.Context, f *pb.Frame) error {
 	if err := l.conn.WriteFrame(ctx, f); err != nil {
-		l.fail(fmt.Errorf("connection lost: %w", err))
-		return err
+		return l.writeFailed(ctx, err)
 	}
 	return nil
 }
+
+// writeFailed ends the link after a failed write and returns why it ended.
+// A write fails on a WebSocket the relay closed without saying why; the
+// read loop, which gets the close frame, ends the link with the relay's
+// reason (replaced, restart required), so it is waited for.
+func (l *link) writeFailed(ctx context.Context, err error) error {
+	if !errors.Is(err, net.ErrClosed) {
+		l.fail(fmt.Errorf("connection lost: %w", err))
+		return l.Err()
+	}
+	select {
+	case <-l.done:
+		return l.Err()
+	case <-ctx.Done():
+		l.fail(fmt.Errorf("connection lost: %w", err))
+		return l.Err()
+	}
+}
+
+// Close reasons the device acts on: a newer connection of the same device
+// replaced this one; the relay wants a just-linked companion to connect
+// again (docs/protocol.md §16.4).
+const (
+	closeReplaced        = "replaced"
+	closeRestartRequired = "restart required"
+)
+
+// errRestartRequired ends a link the relay asked the device to make again
+// at once, without backoff.
+var errRestartRequired = errors.New("the relay asked to reconnect")
+
+// ErrReplaced means another connection of this device (the same keys, from
+// another process or tab) took over at the relay. It is final: reconnecting
+// would take the link back, and the two would replace each other for ever.
+// The device's state stays; Open it again to use it here.
+var ErrReplaced = errors.New("replaced: this device connected from elsewhere")
 
 // LoggedOutError means the relay removed this device: its state is void.
 type LoggedOutError struct{ Reason string }
@@ -219,7 +262,7 @@ func (l *link) keepAlive(ctx context.Context, every time.Duration) {
 			pctx, cancel := context.WithTimeout(ctx, every)
 			_, err := l.call(pctx, &pb.Frame{Body: &pb.Frame_Ping{Ping: &pb.Ping{}}})
 			cancel()
-			if err != nil && ctx.Err() == nil {
+			if err != nil && ctx.Err() == nil && l.Err() == nil {
 				l.fail(fmt.Errorf("keepalive: %w", err))
 				return
 			}

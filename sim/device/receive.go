@@ -34,7 +34,9 @@ func (d *Device) consume(l *link) error {
 			}
 			acks = append(acks, b.Delivery.Seq)
 		case *pb.Frame_DevicesChanged:
+			old := d.lists.get(b.DevicesChanged.List.GetUser())
 			d.lists.put(b.DevicesChanged.List)
+			d.ownDevicesChanged(old, b.DevicesChanged.List)
 		case *pb.Frame_PrekeysLow:
 			d.background.Go(func() { d.refillPreKeys(l) })
 		default:
@@ -92,30 +94,54 @@ func (d *Device) deliver(l *link, del *pb.Delivery, delivered map[string][]strin
 }
 
 func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map[string][]string) error {
+	if m.Type == pb.CipherType_PREKEY_MESSAGE && !d.sig.HasSession(from) {
+		if ok, err := d.vouchedSender(l, from); err != nil || !ok {
+			return d.refuseSender(from, m.MessageId, err)
+		}
+	}
 	d.cryptoMu.Lock()
 	pt, err := d.sig.Decrypt(d.ctx, from, m.Type, m.Ciphertext)
 	d.cryptoMu.Unlock()
 	if errors.Is(err, e2e.ErrDuplicate) {
-		return nil
+		// Decrypted before: its content is stored, or kept until it is.
+		kept, ok, kerr := d.keptPlain(from, m.MessageId)
+		if !ok || kerr != nil {
+			return kerr
+		}
+		pt, err = kept, nil
+	} else if err == nil {
+		d.keepPlain(from, m.MessageId, pt)
+		if err := d.notePhoneKey(from, m.Type); err != nil {
+			return err
+		}
 	}
 	if err != nil {
-		d.log.Info("cannot decrypt, asking for a retry", "msg", m.MessageId, "from", from.String(), "err", err)
-		d.emit(Event{Kind: Undecryptable, MessageID: m.MessageId, From: from, Err: err})
-		return d.askRetry(l, from, m.MessageId)
+		return d.askRetry(l, from, m.MessageId, err)
 	}
+	if err := d.receivePlain(from, m.MessageId, pt, delivered); err != nil {
+		return err
+	}
+	if err := d.retried(from, m.MessageId); err != nil {
+		return err
+	}
+	return d.dropPlain(from, m.MessageId)
+}
+
+// receivePlain stores and reports what a message decrypted to.
+func (d *Device) receivePlain(from e2e.Address, id string, pt []byte, delivered map[string][]string) error {
 	var c pb.Content
 	if err := proto.Unmarshal(pt, &c); err != nil {
-		d.log.Warn("undecodable content", "msg", m.MessageId, "from", from.String())
+		d.log.Warn("undecodable content", "msg", id, "from", from.String())
 		return nil
 	}
 	switch k := c.Kind.(type) {
 	case *pb.Content_Chat:
-		d.emit(Event{Kind: Decrypted, MessageID: m.MessageId, From: from, Text: k.Chat.Text})
-		return d.receiveChat(from, m.MessageId, k.Chat, delivered)
+		d.emit(Event{Kind: Decrypted, MessageID: id, From: from, Text: k.Chat.Text})
+		return d.receiveChat(from, id, k.Chat, delivered)
 	case *pb.Content_HistorySync:
 		return d.receiveHistory(from, k.HistorySync, nil)
 	case *pb.Content_Media:
-		return d.receiveMedia(from, m.MessageId, k.Media, delivered)
+		return d.receiveMedia(from, id, k.Media, delivered)
 	}
 	return nil
 }
@@ -152,15 +178,6 @@ func (d *Device) receiveMessage(from e2e.Address, m Message, chatUser string, ev
 	return nil
 }
 
-func (d *Device) askRetry(l *link, from e2e.Address, id string) error {
-	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
-	defer cancel()
-	r := &pb.SendReceipt{Type: pb.ReceiptType_RETRY, ToUser: from.User, ToDevice: from.Device,
-		MessageIds: []string{id}, RegistrationId: d.sig.RegistrationID()}
-	_, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_SendReceipt{SendReceipt: r}})
-	return err
-}
-
 func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
 	if r.Type == pb.ReceiptType_RETRY {
 		// Answered off the push path: the resend waits on the relay, and the
@@ -168,7 +185,7 @@ func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
 		d.background.Go(func() {
 			ctx, cancel := context.WithTimeout(d.ctx, 3*d.cfg.CallTimeout)
 			defer cancel()
-			if err := d.resend(ctx, from, r.MessageIds); err != nil {
+			if err := d.resend(ctx, from, r.MessageIds, r.RetryCount); err != nil {
 				d.log.Warn("answer retry receipt", "from", from.String(), "err", err)
 			}
 		})

@@ -1,11 +1,13 @@
 package device
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -197,6 +199,11 @@ func (d *Device) SendDirect(ctx context.Context, id string, to e2e.Address, cont
 func (d *Device) sendDirect(ctx context.Context, id string, to e2e.Address, raw []byte) error {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
+	return d.sendDirectLocked(ctx, id, to, raw)
+}
+
+// sendDirectLocked is sendDirect for a caller holding sendMu.
+func (d *Device) sendDirectLocked(ctx context.Context, id string, to e2e.Address, raw []byte) error {
 	envs, err := d.encryptAll(ctx, []e2e.Address{to}, func(e2e.Address) ([]byte, error) { return raw, nil })
 	if err != nil {
 		return fmt.Errorf("%s: send %s to %s: %w", d.cfg.Name, id, to, err)
@@ -231,30 +238,67 @@ func (d *Device) encryptAll(ctx context.Context, targets []e2e.Address, plaintex
 	return envs, nil
 }
 
-// ensureSessions fetches prekey bundles for the targets we have no session
-// with, in one request.
+// ensureSessions starts sessions with the targets we have none with.
 func (d *Device) ensureSessions(ctx context.Context, targets []e2e.Address) error {
-	var missing []*pb.Address
+	var missing []e2e.Address
 	for _, a := range targets {
 		if !d.sig.HasSession(a) {
-			missing = append(missing, &pb.Address{User: a.User, Device: a.Device})
+			missing = append(missing, a)
 		}
 	}
-	if len(missing) == 0 {
+	return d.startSessions(ctx, missing)
+}
+
+// startSessions fetches prekey bundles for the targets, in one request, and
+// starts a new session with each; a session already there is archived, so
+// what the peer still sends on it decrypts.
+func (d *Device) startSessions(ctx context.Context, targets []e2e.Address) error {
+	if len(targets) == 0 {
 		return nil
 	}
-	ans, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_FetchBundles{FetchBundles: &pb.FetchBundles{Addresses: missing}}})
+	phones, err := d.unpinned(targets)
+	if err != nil {
+		return err
+	}
+	var addrs []*pb.Address
+	for _, a := range append(phones, targets...) {
+		addrs = append(addrs, &pb.Address{User: a.User, Device: a.Device})
+	}
+	ans, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_FetchBundles{FetchBundles: &pb.FetchBundles{Addresses: addrs}}})
 	if err != nil {
 		return fmt.Errorf("fetch bundles: %w", err)
 	}
+	bundles := ans.GetBundles().GetBundles()
+	// Phones first: they pin the account keys companions are checked with.
+	slices.SortStableFunc(bundles, func(x, y *pb.Bundle) int {
+		return cmp.Compare(min(x.GetAddress().GetDevice(), 1), min(y.GetAddress().GetDevice(), 1))
+	})
 	d.cryptoMu.Lock()
 	defer d.cryptoMu.Unlock()
-	for _, b := range ans.GetBundles().GetBundles() {
+	var untrusted []error
+	for _, b := range bundles {
+		a := e2e.Address{User: b.GetAddress().GetUser(), Device: b.GetAddress().GetDevice()}
+		changed, err := d.checkBundle(b)
+		if errors.Is(err, ErrUntrustedDevice) {
+			d.log.Warn("refused a device its account does not vouch for", "device", a.String(), "err", err)
+			d.emit(Event{Kind: UntrustedDevice, From: a, Err: err})
+			untrusted = append(untrusted, err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if changed {
+			d.identityChanged(a.User)
+		}
+		if !slices.Contains(targets, a) {
+			continue // fetched for its account key only
+		}
 		if err := d.sig.ProcessBundle(ctx, b); err != nil {
-			return fmt.Errorf("session with %s:%d: %w", b.GetAddress().GetUser(), b.GetAddress().GetDevice(), err)
+			return fmt.Errorf("session with %s: %w", a, err)
 		}
 	}
-	return nil
+	return errors.Join(untrusted...)
 }
 
 // knowLists fetches the device lists of the users not cached yet.
@@ -289,12 +333,19 @@ func (d *Device) Devices(ctx context.Context, user string) ([]uint32, error) {
 }
 
 // resend answers a retry receipt: a new session with the device that could
-// not decrypt, and the message again, direct to it.
-func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string) error {
-	d.cryptoMu.Lock()
-	err := d.sig.DeleteSession(to)
-	d.cryptoMu.Unlock()
-	if err != nil {
+// not decrypt, and the message again, direct to it. It holds sendMu
+// throughout, so no send sees the session change between making sure it
+// exists and encrypting with it. The old session is archived, not deleted:
+// deleting it made whatever the peer still sent on it undecryptable, which
+// asked for more retries.
+func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string, count uint32) error {
+	if count > maxRetries {
+		d.log.Warn("retry receipt beyond the cap, not answered", "from", to.String(), "count", count, "msgs", ids)
+		return nil
+	}
+	d.sendMu.Lock()
+	defer d.sendMu.Unlock()
+	if err := d.startSessions(ctx, []e2e.Address{to}); err != nil {
 		return err
 	}
 	for _, id := range ids {
@@ -314,7 +365,7 @@ func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string) error
 		if err != nil {
 			return err
 		}
-		if err := d.sendDirect(ctx, id, to, pt); err != nil {
+		if err := d.sendDirectLocked(ctx, id, to, pt); err != nil {
 			return err
 		}
 	}

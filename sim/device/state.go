@@ -10,14 +10,18 @@ import (
 
 // Keys this package keeps in Config.State, beside sim/e2e's "signal/" keys.
 const (
-	keySelf         = "device/self"     // pb.Address of this device
-	keyNoise        = "device/noise"    // 32-byte private then 32-byte public Noise key
-	keyLastSeq      = "device/last-seq" // highest delivery seq processed, 8 bytes big endian
-	prefixMsg       = "chat/"           // chat/<peer>/<message id>: a stored message
-	prefixSent      = "sent/"           // sent/<message id>: plaintext kept for retry receipts
-	prefixSentOrder = "sent-order/"     // sent-order/<seq, 16 digits>: the id kept seq-th, to drop the oldest
-	keySentSeq      = "device/sent-seq" // how many messages were ever kept for retries
-	prefixName      = "contact/"        // contact/<user>: a contact's display name
+	keySelf          = "device/self"        // pb.Address of this device
+	keyNoise         = "device/noise"       // 32-byte private then 32-byte public Noise key
+	keyLastSeq       = "device/last-seq"    // highest delivery seq processed, 8 bytes big endian
+	prefixMsg        = "chat/"              // chat/<peer>/<message id>: a stored message
+	prefixSent       = "sent/"              // sent/<message id>: plaintext kept for retry receipts
+	prefixSentOrder  = "sent-order/"        // sent-order/<seq, 16 digits>: the id kept seq-th, to drop the oldest
+	keySentSeq       = "device/sent-seq"    // how many messages were ever kept for retries
+	prefixName       = "contact/"           // contact/<user>: a contact's display name
+	prefixInbox      = "inbox/"             // inbox/<user>:<device>/<message id>: decrypted, content not stored yet
+	prefixAccountKey = "account-key/"       // account-key/<user>: the identity key of the user's phone, pinned
+	keyKeyIndexes    = "device/key-indexes" // the phone's last signed KeyIndexList (serialized)
+	prefixRetry      = "retry/"             // retry/<user>:<device>/<message id>: retry receipts sent for it, 8 bytes
 )
 
 // noiseKey loads the device's Noise key pair, making one on first use.

@@ -23,6 +23,9 @@ var (
 	// ErrBadSignature means a signature does not verify, or was made by a
 	// key other than the expected one.
 	ErrBadSignature = errors.New("bad signature")
+	// ErrNoKeyIndexList means keys came without the account's signed
+	// device list, so nothing vouches for the device.
+	ErrNoKeyIndexList = errors.New("no signed device list")
 	// ErrHMACMismatch means the device identity was not made with our adv
 	// secret: the QR code was read by someone else, or it was tampered with.
 	ErrHMACMismatch = errors.New("device identity HMAC mismatch")

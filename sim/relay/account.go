@@ -47,7 +47,10 @@ func (c *conn) onRegister(id uint64, req *pb.Register) (*pb.Frame, error) {
 }
 
 // onHello answers Welcome, then starts pushing the device's queue (§3, §8).
-func (c *conn) onHello(me store.Address, id uint64, _ *pb.Frame) (*pb.Frame, error) {
+func (c *conn) onHello(me store.Address, id uint64, f *pb.Frame) (*pb.Frame, error) {
+	if c.refuseOutdated(id, f.GetHello()) {
+		return nil, nil
+	}
 	// Acks the device sent on an older connection must be committed
 	// first, or this one would push those items again.
 	c.r.acks.wait(me)

@@ -42,7 +42,11 @@ func (r *Relay) currentList(user string) (*pb.DeviceList, error) {
 	if err != nil {
 		return nil, err
 	}
-	return deviceList(user, ids), nil
+	l := deviceList(user, ids)
+	if l.KeyIndexList, err = r.keyIndexList(user); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 func (c *conn) onGetDevices(_ store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error) {

@@ -82,17 +82,18 @@ type handler func(c *conn, me store.Address, id uint64, f *pb.Frame) (*pb.Frame,
 
 // deviceRequests are the requests that need a registered device.
 var deviceRequests = map[protoreflect.Name]handler{
-	"hello":          (*conn).onHello,
-	"upload_prekeys": (*conn).onUploadPreKeys,
-	"get_devices":    (*conn).onGetDevices,
-	"fetch_bundles":  (*conn).onFetchBundles,
-	"pair_scan":      (*conn).onPairScan,
-	"send":           (*conn).onSend,
-	"send_receipt":   (*conn).onSendReceipt,
-	"set_profile":    (*conn).onSetProfile,
-	"get_profile":    (*conn).onGetProfile,
-	"remove_devices": (*conn).onRemoveDevices,
-	"media_upload":   (*conn).onMediaUpload,
+	"hello":              (*conn).onHello,
+	"upload_prekeys":     (*conn).onUploadPreKeys,
+	"get_devices":        (*conn).onGetDevices,
+	"fetch_bundles":      (*conn).onFetchBundles,
+	"pair_scan":          (*conn).onPairScan,
+	"send":               (*conn).onSend,
+	"send_receipt":       (*conn).onSendReceipt,
+	"set_profile":        (*conn).onSetProfile,
+	"get_profile":        (*conn).onGetProfile,
+	"remove_devices":     (*conn).onRemoveDevices,
+	"media_upload":       (*conn).onMediaUpload,
+	"set_key_index_list": (*conn).onSetKeyIndexList,
 }
 
 // handle answers one frame read from the connection.

@@ -239,7 +239,7 @@ func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 	items := make([]store.Item, len(targets))
 	for i, a := range targets {
 		items[i] = store.Item{To: a, Delivery: &pb.Delivery{ServerUnixMs: now, From: from, Item: &pb.Delivery_Receipt{Receipt: &pb.Receipt{
-			Type: req.GetType(), MessageIds: ids, RegistrationId: req.GetRegistrationId(),
+			Type: req.GetType(), MessageIds: ids, RegistrationId: req.GetRegistrationId(), RetryCount: req.GetRetryCount(),
 		}}}}
 	}
 	if len(items) > 0 {

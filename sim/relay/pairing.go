@@ -375,6 +375,7 @@ func (c *conn) onPairFinish(id uint64, req *pb.PairFinish) (*pb.Frame, error) {
 	p.mu.Unlock()
 	c.logger().Info("companion linked", "platform", req.GetPlatform())
 	c.r.devicesChanged(a.User)
+	c.restartAfterPairing()
 	return nil, nil
 }
 

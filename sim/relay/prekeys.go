@@ -63,6 +63,9 @@ func (c *conn) onFetchBundles(me store.Address, _ uint64, f *pb.Frame) (*pb.Fram
 	if err != nil {
 		return nil, err
 	}
+	if err := c.r.vouch(bundles); err != nil {
+		return nil, err
+	}
 	for i := range bundles {
 		if left[i] >= preKeysLow { // a device that ran out needs it most
 			continue

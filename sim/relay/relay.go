@@ -71,6 +71,9 @@ type Config struct {
 	// duplicates, reorders or drops on purpose, to prove the ledger
 	// catches it.
 	breakPush func(to store.Address, batch []*pb.Delivery) []*pb.Delivery
+	// Field turns on what real relays do to clients in the field; the
+	// zero value turns none on.
+	Field FieldConfig
 }
 
 func (c Config) withDefaults() Config {

@@ -49,6 +49,9 @@ type Account struct {
 	AboutSetUnixMs int64
 	MaxDevice      uint32
 	CreatedUnixMs  int64
+	// KeyIndexList is the phone's last serialized SignedKeyIndexList: the
+	// companions it vouches for. Empty until it sets one.
+	KeyIndexList []byte `json:",omitempty"`
 }
 
 // Device is one registered device and its public keys. Identity is the
@@ -94,6 +97,8 @@ type Directory interface {
 	// SetProfile changes the push name and/or the about text (nil leaves
 	// one as it is); setting the about text records nowMs.
 	SetProfile(user string, pushName, about *string, nowMs int64) error
+	// SetKeyIndexList replaces the account's signed device list.
+	SetKeyIndexList(user string, signed []byte) error
 
 	// AddPreKeys stores one-time prekeys, ignoring ids already stored and
 	// any beyond max stored; it returns how many are stored afterwards.

@@ -22,10 +22,12 @@ const (
 	ScreenQR                     // showing the current ref as a QR code
 	ScreenExpired                // every ref ran out: "click to reload"
 	ScreenLinked                 // the main screen: chats
+	ScreenReplaced               // the device was opened elsewhere: "use here"
+	ScreenOutdated               // the relay refuses this client's version: "update"
 )
 
 func (s Screen) String() string {
-	return [...]string{"starting", "qr", "expired", "linked"}[s]
+	return [...]string{"starting", "qr", "expired", "linked", "replaced", "outdated"}[s]
 }
 
 // Config configures a Client.
@@ -164,15 +166,38 @@ func (c *Client) linked(d *device.Device) {
 		defer c.wg.Done()
 		<-d.Done()
 		var lo *device.LoggedOutError
-		if errors.As(d.Err(), &lo) && c.ctx.Err() == nil {
+		switch {
+		case c.ctx.Err() != nil:
+		case errors.As(d.Err(), &lo):
 			c.set(func() { c.dev = nil })
 			c.pair() // the device wiped itself; a fresh QR code
+		case errors.Is(d.Err(), device.ErrReplaced):
+			c.set(func() { c.screen, c.dev, c.err = ScreenReplaced, nil, d.Err() })
+		case errors.Is(d.Err(), device.ErrOutdated):
+			c.set(func() { c.screen, c.dev, c.err = ScreenOutdated, nil, d.Err() })
 		}
 	}()
 }
 
+// UseHere takes the device back after it was opened elsewhere (the
+// replaced screen); the other copy is replaced in turn.
+func (c *Client) UseHere() error {
+	c.mu.Lock()
+	replaced := c.screen == ScreenReplaced
+	c.mu.Unlock()
+	if !replaced {
+		return errors.New("use here: the client was not replaced")
+	}
+	d, err := device.Open(c.ctx, c.deviceConfig())
+	if err != nil {
+		return fmt.Errorf("use here: %w", err)
+	}
+	c.linked(d)
+	return nil
+}
+
 // Screen returns what the client shows, the current ref on the QR screen,
-// and on the expired screen why pairing ended.
+// and on the expired, replaced and outdated screens why.
 func (c *Client) Screen() (Screen, device.Ref, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -39,6 +39,8 @@ type ui struct {
 	loadingErr *elem // why the client is still starting: the last error
 	lastErr    string
 	landing    *landing
+	replaced   *replaced
+	outdated   *outdated
 	main       *mainView // rebuilt for every linked device
 	toast      *elem
 	toastTimer *time.Timer
@@ -64,7 +66,9 @@ func newUI() *ui {
 		u.loadingErr,
 	)
 	u.landing = newLanding(u)
-	u.root.add(u.loading, u.landing.el)
+	u.replaced = newReplaced(u)
+	u.outdated = newOutdated()
+	u.root.add(u.loading, u.landing.el, u.replaced.el, u.outdated.el)
 	listen(document, "click", func(ev js.Value) { // a click elsewhere closes the menu
 		if _, inMenu := closest(ev, `[data-testid="menu"], [data-testid="menu-list"]`, ""); !inMenu {
 			u.post(func() {
@@ -196,6 +200,8 @@ func (u *ui) render() {
 	u.lastErr = starting
 	u.loadingErr.setText(starting).show(starting != "")
 	u.landing.render(screen, ref, err)
+	u.replaced.render(screen)
+	u.outdated.render(screen, err)
 
 	dev := u.app.Device()
 	if screen != app.ScreenLinked {

@@ -51,6 +51,7 @@ const (
 	ErrorCode_QUEUE_FULL          ErrorCode = 30 // the recipient device's queue holds its byte limit
 	ErrorCode_UPLOAD_TOKENS_QUOTA ErrorCode = 31 // this device holds its limit of unused upload tokens
 	ErrorCode_MEDIA_QUOTA         ErrorCode = 32 // this device stored its limit of media blobs per media TTL
+	ErrorCode_CLIENT_OUTDATED     ErrorCode = 40 // Hello.client_version is below what the relay accepts
 )
 
 // Enum value maps for ErrorCode.
@@ -79,6 +80,7 @@ var (
 		30: "QUEUE_FULL",
 		31: "UPLOAD_TOKENS_QUOTA",
 		32: "MEDIA_QUOTA",
+		40: "CLIENT_OUTDATED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_UNSPECIFIED":   0,
@@ -104,6 +106,7 @@ var (
 		"QUEUE_FULL":          30,
 		"UPLOAD_TOKENS_QUOTA": 31,
 		"MEDIA_QUOTA":         32,
+		"CLIENT_OUTDATED":     40,
 	}
 )
 
@@ -314,6 +317,7 @@ type Frame struct {
 	//	*Frame_Ping
 	//	*Frame_Hello
 	//	*Frame_MediaUpload
+	//	*Frame_SetKeyIndexList
 	//	*Frame_Ack
 	//	*Frame_Error
 	//	*Frame_Ok
@@ -521,6 +525,15 @@ func (x *Frame) GetMediaUpload() *MediaUpload {
 	if x != nil {
 		if x, ok := x.Body.(*Frame_MediaUpload); ok {
 			return x.MediaUpload
+		}
+	}
+	return nil
+}
+
+func (x *Frame) GetSetKeyIndexList() *SetKeyIndexList {
+	if x != nil {
+		if x, ok := x.Body.(*Frame_SetKeyIndexList); ok {
+			return x.SetKeyIndexList
 		}
 	}
 	return nil
@@ -766,6 +779,10 @@ type Frame_MediaUpload struct {
 	MediaUpload *MediaUpload `protobuf:"bytes,25,opt,name=media_upload,json=mediaUpload,proto3,oneof"`
 }
 
+type Frame_SetKeyIndexList struct {
+	SetKeyIndexList *SetKeyIndexList `protobuf:"bytes,26,opt,name=set_key_index_list,json=setKeyIndexList,proto3,oneof"`
+}
+
 type Frame_Ack struct {
 	// Client acknowledgement of a delivery (no answer).
 	Ack *Ack `protobuf:"bytes,30,opt,name=ack,proto3,oneof"`
@@ -876,6 +893,8 @@ func (*Frame_Ping) isFrame_Body() {}
 func (*Frame_Hello) isFrame_Body() {}
 
 func (*Frame_MediaUpload) isFrame_Body() {}
+
+func (*Frame_SetKeyIndexList) isFrame_Body() {}
 
 func (*Frame_Ack) isFrame_Body() {}
 
@@ -1015,6 +1034,7 @@ func (*Ok) Descriptor() ([]byte, []int) {
 // registered); Welcome says who it is and how many deliveries wait.
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientVersion uint32                 `protobuf:"varint,1,opt,name=client_version,json=clientVersion,proto3" json:"client_version,omitempty"` // the client's version; see docs/protocol.md, "Outdated clients"
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1047,6 +1067,13 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
 	return file_linksim_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Hello) GetClientVersion() uint32 {
+	if x != nil {
+		return x.ClientVersion
+	}
+	return 0
 }
 
 type Welcome struct {
@@ -1555,8 +1582,9 @@ func (x *GetDevices) GetUsers() []string {
 type DeviceList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	Devices       []uint32               `protobuf:"varint,2,rep,packed,name=devices,proto3" json:"devices,omitempty"` // ascending; 0 is the phone
-	Hash          string                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`               // see docs/protocol.md, "Device lists"
+	Devices       []uint32               `protobuf:"varint,2,rep,packed,name=devices,proto3" json:"devices,omitempty"`                         // ascending; 0 is the phone
+	Hash          string                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`                                       // see docs/protocol.md, "Device lists"
+	KeyIndexList  *SignedKeyIndexList    `protobuf:"bytes,4,opt,name=key_index_list,json=keyIndexList,proto3" json:"key_index_list,omitempty"` // the phone's last signed list; absent if it never set one
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1610,6 +1638,13 @@ func (x *DeviceList) GetHash() string {
 		return x.Hash
 	}
 	return ""
+}
+
+func (x *DeviceList) GetKeyIndexList() *SignedKeyIndexList {
+	if x != nil {
+		return x.KeyIndexList
+	}
+	return nil
 }
 
 type DeviceLists struct {
@@ -1802,7 +1837,9 @@ type Bundle struct {
 	RegistrationId uint32                 `protobuf:"varint,2,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
 	IdentityKey    []byte                 `protobuf:"bytes,3,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"`
 	SignedPrekey   *SignedPreKey          `protobuf:"bytes,4,opt,name=signed_prekey,json=signedPrekey,proto3" json:"signed_prekey,omitempty"`
-	Prekey         *PreKey                `protobuf:"bytes,5,opt,name=prekey,proto3" json:"prekey,omitempty"` // absent when the device ran out
+	Prekey         *PreKey                `protobuf:"bytes,5,opt,name=prekey,proto3" json:"prekey,omitempty"`                                       // absent when the device ran out
+	DeviceIdentity []byte                 `protobuf:"bytes,6,opt,name=device_identity,json=deviceIdentity,proto3" json:"device_identity,omitempty"` // a companion's serialized SignedDeviceIdentity; empty for the phone
+	KeyIndexList   *SignedKeyIndexList    `protobuf:"bytes,7,opt,name=key_index_list,json=keyIndexList,proto3" json:"key_index_list,omitempty"`     // the account's signed device list
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1868,6 +1905,20 @@ func (x *Bundle) GetSignedPrekey() *SignedPreKey {
 func (x *Bundle) GetPrekey() *PreKey {
 	if x != nil {
 		return x.Prekey
+	}
+	return nil
+}
+
+func (x *Bundle) GetDeviceIdentity() []byte {
+	if x != nil {
+		return x.DeviceIdentity
+	}
+	return nil
+}
+
+func (x *Bundle) GetKeyIndexList() *SignedKeyIndexList {
+	if x != nil {
+		return x.KeyIndexList
 	}
 	return nil
 }
@@ -2253,6 +2304,163 @@ func (x *SignedDeviceIdentity) GetDeviceSignature() []byte {
 	return nil
 }
 
+// Signed device lists. See docs/protocol.md, "Signed device lists".
+type KeyIndexList struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	User            string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	TimestampUnixMs int64                  `protobuf:"varint,2,opt,name=timestamp_unix_ms,json=timestampUnixMs,proto3" json:"timestamp_unix_ms,omitempty"` // a newer list replaces an older one
+	ValidIndexes    []uint32               `protobuf:"varint,3,rep,packed,name=valid_indexes,json=validIndexes,proto3" json:"valid_indexes,omitempty"`     // ascending key indexes of the linked companions
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *KeyIndexList) Reset() {
+	*x = KeyIndexList{}
+	mi := &file_linksim_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyIndexList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyIndexList) ProtoMessage() {}
+
+func (x *KeyIndexList) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyIndexList.ProtoReflect.Descriptor instead.
+func (*KeyIndexList) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *KeyIndexList) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *KeyIndexList) GetTimestampUnixMs() int64 {
+	if x != nil {
+		return x.TimestampUnixMs
+	}
+	return 0
+}
+
+func (x *KeyIndexList) GetValidIndexes() []uint32 {
+	if x != nil {
+		return x.ValidIndexes
+	}
+	return nil
+}
+
+type SignedKeyIndexList struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Details          []byte                 `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`                                           // serialized KeyIndexList
+	AccountSignature []byte                 `protobuf:"bytes,2,opt,name=account_signature,json=accountSignature,proto3" json:"account_signature,omitempty"` // by the phone's identity key
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SignedKeyIndexList) Reset() {
+	*x = SignedKeyIndexList{}
+	mi := &file_linksim_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedKeyIndexList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedKeyIndexList) ProtoMessage() {}
+
+func (x *SignedKeyIndexList) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedKeyIndexList.ProtoReflect.Descriptor instead.
+func (*SignedKeyIndexList) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SignedKeyIndexList) GetDetails() []byte {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *SignedKeyIndexList) GetAccountSignature() []byte {
+	if x != nil {
+		return x.AccountSignature
+	}
+	return nil
+}
+
+type SetKeyIndexList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	List          *SignedKeyIndexList    `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetKeyIndexList) Reset() {
+	*x = SetKeyIndexList{}
+	mi := &file_linksim_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetKeyIndexList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetKeyIndexList) ProtoMessage() {}
+
+func (x *SetKeyIndexList) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetKeyIndexList.ProtoReflect.Descriptor instead.
+func (*SetKeyIndexList) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SetKeyIndexList) GetList() *SignedKeyIndexList {
+	if x != nil {
+		return x.List
+	}
+	return nil
+}
+
 type DeviceIdentity struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
@@ -2265,7 +2473,7 @@ type DeviceIdentity struct {
 
 func (x *DeviceIdentity) Reset() {
 	*x = DeviceIdentity{}
-	mi := &file_linksim_proto_msgTypes[26]
+	mi := &file_linksim_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2485,7 @@ func (x *DeviceIdentity) String() string {
 func (*DeviceIdentity) ProtoMessage() {}
 
 func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[26]
+	mi := &file_linksim_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2498,7 @@ func (x *DeviceIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceIdentity.ProtoReflect.Descriptor instead.
 func (*DeviceIdentity) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{26}
+	return file_linksim_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeviceIdentity) GetUser() string {
@@ -2332,7 +2540,7 @@ type PairOffer struct {
 
 func (x *PairOffer) Reset() {
 	*x = PairOffer{}
-	mi := &file_linksim_proto_msgTypes[27]
+	mi := &file_linksim_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2552,7 @@ func (x *PairOffer) String() string {
 func (*PairOffer) ProtoMessage() {}
 
 func (x *PairOffer) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[27]
+	mi := &file_linksim_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2565,7 @@ func (x *PairOffer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairOffer.ProtoReflect.Descriptor instead.
 func (*PairOffer) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{27}
+	return file_linksim_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PairOffer) GetRef() string {
@@ -2393,7 +2601,7 @@ type PairFinish struct {
 
 func (x *PairFinish) Reset() {
 	*x = PairFinish{}
-	mi := &file_linksim_proto_msgTypes[28]
+	mi := &file_linksim_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2613,7 @@ func (x *PairFinish) String() string {
 func (*PairFinish) ProtoMessage() {}
 
 func (x *PairFinish) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[28]
+	mi := &file_linksim_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2626,7 @@ func (x *PairFinish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairFinish.ProtoReflect.Descriptor instead.
 func (*PairFinish) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{28}
+	return file_linksim_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PairFinish) GetRef() string {
@@ -2460,7 +2668,7 @@ type PairReject struct {
 
 func (x *PairReject) Reset() {
 	*x = PairReject{}
-	mi := &file_linksim_proto_msgTypes[29]
+	mi := &file_linksim_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2680,7 @@ func (x *PairReject) String() string {
 func (*PairReject) ProtoMessage() {}
 
 func (x *PairReject) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[29]
+	mi := &file_linksim_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2693,7 @@ func (x *PairReject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairReject.ProtoReflect.Descriptor instead.
 func (*PairReject) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{29}
+	return file_linksim_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PairReject) GetRef() string {
@@ -2519,7 +2727,7 @@ type Linked struct {
 
 func (x *Linked) Reset() {
 	*x = Linked{}
-	mi := &file_linksim_proto_msgTypes[30]
+	mi := &file_linksim_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2739,7 @@ func (x *Linked) String() string {
 func (*Linked) ProtoMessage() {}
 
 func (x *Linked) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[30]
+	mi := &file_linksim_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2752,7 @@ func (x *Linked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Linked.ProtoReflect.Descriptor instead.
 func (*Linked) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{30}
+	return file_linksim_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Linked) GetUser() string {
@@ -2575,7 +2783,7 @@ type Send struct {
 
 func (x *Send) Reset() {
 	*x = Send{}
-	mi := &file_linksim_proto_msgTypes[31]
+	mi := &file_linksim_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2795,7 @@ func (x *Send) String() string {
 func (*Send) ProtoMessage() {}
 
 func (x *Send) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[31]
+	mi := &file_linksim_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2808,7 @@ func (x *Send) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Send.ProtoReflect.Descriptor instead.
 func (*Send) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{31}
+	return file_linksim_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Send) GetMessageId() string {
@@ -2642,7 +2850,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_linksim_proto_msgTypes[32]
+	mi := &file_linksim_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +2862,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[32]
+	mi := &file_linksim_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +2875,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{32}
+	return file_linksim_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Envelope) GetTo() *Address {
@@ -2701,7 +2909,7 @@ type SendAck struct {
 
 func (x *SendAck) Reset() {
 	*x = SendAck{}
-	mi := &file_linksim_proto_msgTypes[33]
+	mi := &file_linksim_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +2921,7 @@ func (x *SendAck) String() string {
 func (*SendAck) ProtoMessage() {}
 
 func (x *SendAck) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[33]
+	mi := &file_linksim_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +2934,7 @@ func (x *SendAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendAck.ProtoReflect.Descriptor instead.
 func (*SendAck) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{33}
+	return file_linksim_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SendAck) GetMessageId() string {
@@ -2750,13 +2958,14 @@ type SendReceipt struct {
 	ToDevice       uint32                 `protobuf:"varint,3,opt,name=to_device,json=toDevice,proto3" json:"to_device,omitempty"` // only for RETRY: that one device
 	MessageIds     []string               `protobuf:"bytes,4,rep,name=message_ids,json=messageIds,proto3" json:"message_ids,omitempty"`
 	RegistrationId uint32                 `protobuf:"varint,5,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"` // RETRY: the receiver's registration id
+	RetryCount     uint32                 `protobuf:"varint,6,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"`             // RETRY: 1 for the first request for these messages, then 2, ...
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SendReceipt) Reset() {
 	*x = SendReceipt{}
-	mi := &file_linksim_proto_msgTypes[34]
+	mi := &file_linksim_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2768,7 +2977,7 @@ func (x *SendReceipt) String() string {
 func (*SendReceipt) ProtoMessage() {}
 
 func (x *SendReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[34]
+	mi := &file_linksim_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2781,7 +2990,7 @@ func (x *SendReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendReceipt.ProtoReflect.Descriptor instead.
 func (*SendReceipt) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{34}
+	return file_linksim_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SendReceipt) GetType() ReceiptType {
@@ -2819,6 +3028,13 @@ func (x *SendReceipt) GetRegistrationId() uint32 {
 	return 0
 }
 
+func (x *SendReceipt) GetRetryCount() uint32 {
+	if x != nil {
+		return x.RetryCount
+	}
+	return 0
+}
+
 // Delivery is one queued item pushed to a device. The device answers with Ack
 // once it has stored the result; until then the relay keeps it.
 type Delivery struct {
@@ -2837,7 +3053,7 @@ type Delivery struct {
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_linksim_proto_msgTypes[35]
+	mi := &file_linksim_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3065,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[35]
+	mi := &file_linksim_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3078,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{35}
+	return file_linksim_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Delivery) GetSeq() uint64 {
@@ -2938,7 +3154,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_linksim_proto_msgTypes[36]
+	mi := &file_linksim_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2950,7 +3166,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[36]
+	mi := &file_linksim_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2963,7 +3179,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{36}
+	return file_linksim_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Message) GetMessageId() string {
@@ -2992,13 +3208,14 @@ type Receipt struct {
 	Type           ReceiptType            `protobuf:"varint,1,opt,name=type,proto3,enum=linksim.v1.ReceiptType" json:"type,omitempty"`
 	MessageIds     []string               `protobuf:"bytes,2,rep,name=message_ids,json=messageIds,proto3" json:"message_ids,omitempty"`
 	RegistrationId uint32                 `protobuf:"varint,3,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
+	RetryCount     uint32                 `protobuf:"varint,4,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"` // RETRY: SendReceipt.retry_count
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_linksim_proto_msgTypes[37]
+	mi := &file_linksim_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3227,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[37]
+	mi := &file_linksim_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3240,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{37}
+	return file_linksim_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Receipt) GetType() ReceiptType {
@@ -3047,6 +3264,13 @@ func (x *Receipt) GetRegistrationId() uint32 {
 	return 0
 }
 
+func (x *Receipt) GetRetryCount() uint32 {
+	if x != nil {
+		return x.RetryCount
+	}
+	return 0
+}
+
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seqs          []uint64               `protobuf:"varint,1,rep,packed,name=seqs,proto3" json:"seqs,omitempty"`
@@ -3056,7 +3280,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_linksim_proto_msgTypes[38]
+	mi := &file_linksim_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3068,7 +3292,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[38]
+	mi := &file_linksim_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3081,7 +3305,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{38}
+	return file_linksim_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Ack) GetSeqs() []uint64 {
@@ -3101,7 +3325,7 @@ type SetProfile struct {
 
 func (x *SetProfile) Reset() {
 	*x = SetProfile{}
-	mi := &file_linksim_proto_msgTypes[39]
+	mi := &file_linksim_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3113,7 +3337,7 @@ func (x *SetProfile) String() string {
 func (*SetProfile) ProtoMessage() {}
 
 func (x *SetProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[39]
+	mi := &file_linksim_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3126,7 +3350,7 @@ func (x *SetProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProfile.ProtoReflect.Descriptor instead.
 func (*SetProfile) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{39}
+	return file_linksim_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetProfile) GetPushName() string {
@@ -3152,7 +3376,7 @@ type GetProfile struct {
 
 func (x *GetProfile) Reset() {
 	*x = GetProfile{}
-	mi := &file_linksim_proto_msgTypes[40]
+	mi := &file_linksim_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3164,7 +3388,7 @@ func (x *GetProfile) String() string {
 func (*GetProfile) ProtoMessage() {}
 
 func (x *GetProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[40]
+	mi := &file_linksim_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3177,7 +3401,7 @@ func (x *GetProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProfile.ProtoReflect.Descriptor instead.
 func (*GetProfile) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{40}
+	return file_linksim_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetProfile) GetUser() string {
@@ -3200,7 +3424,7 @@ type Profile struct {
 
 func (x *Profile) Reset() {
 	*x = Profile{}
-	mi := &file_linksim_proto_msgTypes[41]
+	mi := &file_linksim_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3436,7 @@ func (x *Profile) String() string {
 func (*Profile) ProtoMessage() {}
 
 func (x *Profile) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[41]
+	mi := &file_linksim_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3449,7 @@ func (x *Profile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Profile.ProtoReflect.Descriptor instead.
 func (*Profile) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{41}
+	return file_linksim_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Profile) GetUser() string {
@@ -3275,7 +3499,7 @@ type RemoveDevices struct {
 
 func (x *RemoveDevices) Reset() {
 	*x = RemoveDevices{}
-	mi := &file_linksim_proto_msgTypes[42]
+	mi := &file_linksim_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3287,7 +3511,7 @@ func (x *RemoveDevices) String() string {
 func (*RemoveDevices) ProtoMessage() {}
 
 func (x *RemoveDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[42]
+	mi := &file_linksim_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3300,7 +3524,7 @@ func (x *RemoveDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDevices.ProtoReflect.Descriptor instead.
 func (*RemoveDevices) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{42}
+	return file_linksim_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RemoveDevices) GetDevices() []uint32 {
@@ -3326,7 +3550,7 @@ type LoggedOut struct {
 
 func (x *LoggedOut) Reset() {
 	*x = LoggedOut{}
-	mi := &file_linksim_proto_msgTypes[43]
+	mi := &file_linksim_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3338,7 +3562,7 @@ func (x *LoggedOut) String() string {
 func (*LoggedOut) ProtoMessage() {}
 
 func (x *LoggedOut) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[43]
+	mi := &file_linksim_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3351,7 +3575,7 @@ func (x *LoggedOut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoggedOut.ProtoReflect.Descriptor instead.
 func (*LoggedOut) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{43}
+	return file_linksim_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *LoggedOut) GetReason() string {
@@ -3369,7 +3593,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_linksim_proto_msgTypes[44]
+	mi := &file_linksim_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3605,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[44]
+	mi := &file_linksim_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3618,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{44}
+	return file_linksim_proto_rawDescGZIP(), []int{47}
 }
 
 type Pong struct {
@@ -3406,7 +3630,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_linksim_proto_msgTypes[45]
+	mi := &file_linksim_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3418,7 +3642,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[45]
+	mi := &file_linksim_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3431,7 +3655,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{45}
+	return file_linksim_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Pong) GetServerUnixMs() int64 {
@@ -3456,7 +3680,7 @@ type Content struct {
 
 func (x *Content) Reset() {
 	*x = Content{}
-	mi := &file_linksim_proto_msgTypes[46]
+	mi := &file_linksim_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3468,7 +3692,7 @@ func (x *Content) String() string {
 func (*Content) ProtoMessage() {}
 
 func (x *Content) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[46]
+	mi := &file_linksim_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3481,7 +3705,7 @@ func (x *Content) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Content.ProtoReflect.Descriptor instead.
 func (*Content) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{46}
+	return file_linksim_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Content) GetKind() isContent_Kind {
@@ -3551,7 +3775,7 @@ type Chat struct {
 
 func (x *Chat) Reset() {
 	*x = Chat{}
-	mi := &file_linksim_proto_msgTypes[47]
+	mi := &file_linksim_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3563,7 +3787,7 @@ func (x *Chat) String() string {
 func (*Chat) ProtoMessage() {}
 
 func (x *Chat) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[47]
+	mi := &file_linksim_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3576,7 +3800,7 @@ func (x *Chat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chat.ProtoReflect.Descriptor instead.
 func (*Chat) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{47}
+	return file_linksim_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Chat) GetText() string {
@@ -3610,7 +3834,7 @@ type HistorySync struct {
 
 func (x *HistorySync) Reset() {
 	*x = HistorySync{}
-	mi := &file_linksim_proto_msgTypes[48]
+	mi := &file_linksim_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3622,7 +3846,7 @@ func (x *HistorySync) String() string {
 func (*HistorySync) ProtoMessage() {}
 
 func (x *HistorySync) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[48]
+	mi := &file_linksim_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3635,7 +3859,7 @@ func (x *HistorySync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistorySync.ProtoReflect.Descriptor instead.
 func (*HistorySync) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{48}
+	return file_linksim_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *HistorySync) GetChats() []*HistoryChat {
@@ -3662,7 +3886,7 @@ type Contact struct {
 
 func (x *Contact) Reset() {
 	*x = Contact{}
-	mi := &file_linksim_proto_msgTypes[49]
+	mi := &file_linksim_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3674,7 +3898,7 @@ func (x *Contact) String() string {
 func (*Contact) ProtoMessage() {}
 
 func (x *Contact) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[49]
+	mi := &file_linksim_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3687,7 +3911,7 @@ func (x *Contact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contact.ProtoReflect.Descriptor instead.
 func (*Contact) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{49}
+	return file_linksim_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Contact) GetUser() string {
@@ -3714,7 +3938,7 @@ type HistoryChat struct {
 
 func (x *HistoryChat) Reset() {
 	*x = HistoryChat{}
-	mi := &file_linksim_proto_msgTypes[50]
+	mi := &file_linksim_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3726,7 +3950,7 @@ func (x *HistoryChat) String() string {
 func (*HistoryChat) ProtoMessage() {}
 
 func (x *HistoryChat) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[50]
+	mi := &file_linksim_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3739,7 +3963,7 @@ func (x *HistoryChat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryChat.ProtoReflect.Descriptor instead.
 func (*HistoryChat) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{50}
+	return file_linksim_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *HistoryChat) GetPeer() string {
@@ -3770,7 +3994,7 @@ type HistoryMessage struct {
 
 func (x *HistoryMessage) Reset() {
 	*x = HistoryMessage{}
-	mi := &file_linksim_proto_msgTypes[51]
+	mi := &file_linksim_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3782,7 +4006,7 @@ func (x *HistoryMessage) String() string {
 func (*HistoryMessage) ProtoMessage() {}
 
 func (x *HistoryMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[51]
+	mi := &file_linksim_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3795,7 +4019,7 @@ func (x *HistoryMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryMessage.ProtoReflect.Descriptor instead.
 func (*HistoryMessage) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{51}
+	return file_linksim_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *HistoryMessage) GetMessageId() string {
@@ -3852,7 +4076,7 @@ type MediaUpload struct {
 
 func (x *MediaUpload) Reset() {
 	*x = MediaUpload{}
-	mi := &file_linksim_proto_msgTypes[52]
+	mi := &file_linksim_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3864,7 +4088,7 @@ func (x *MediaUpload) String() string {
 func (*MediaUpload) ProtoMessage() {}
 
 func (x *MediaUpload) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[52]
+	mi := &file_linksim_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3877,7 +4101,7 @@ func (x *MediaUpload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaUpload.ProtoReflect.Descriptor instead.
 func (*MediaUpload) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{52}
+	return file_linksim_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *MediaUpload) GetSize() uint64 {
@@ -3907,7 +4131,7 @@ type MediaUploadToken struct {
 
 func (x *MediaUploadToken) Reset() {
 	*x = MediaUploadToken{}
-	mi := &file_linksim_proto_msgTypes[53]
+	mi := &file_linksim_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3919,7 +4143,7 @@ func (x *MediaUploadToken) String() string {
 func (*MediaUploadToken) ProtoMessage() {}
 
 func (x *MediaUploadToken) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[53]
+	mi := &file_linksim_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3932,7 +4156,7 @@ func (x *MediaUploadToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaUploadToken.ProtoReflect.Descriptor instead.
 func (*MediaUploadToken) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{53}
+	return file_linksim_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MediaUploadToken) GetToken() string {
@@ -3995,7 +4219,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_linksim_proto_msgTypes[54]
+	mi := &file_linksim_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4007,7 +4231,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[54]
+	mi := &file_linksim_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4020,7 +4244,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{54}
+	return file_linksim_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Media) GetType() MediaType {
@@ -4126,7 +4350,7 @@ var File_linksim_proto protoreflect.FileDescriptor
 const file_linksim_proto_rawDesc = "" +
 	"\n" +
 	"\rlinksim.proto\x12\n" +
-	"linksim.v1\"\x8d\x0f\n" +
+	"linksim.v1\"\xd9\x0f\n" +
 	"\x05Frame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x122\n" +
 	"\bregister\x18\n" +
@@ -4151,7 +4375,8 @@ const file_linksim_proto_rawDesc = "" +
 	"\x0eremove_devices\x18\x16 \x01(\v2\x19.linksim.v1.RemoveDevicesH\x00R\rremoveDevices\x12&\n" +
 	"\x04ping\x18\x17 \x01(\v2\x10.linksim.v1.PingH\x00R\x04ping\x12)\n" +
 	"\x05hello\x18\x18 \x01(\v2\x11.linksim.v1.HelloH\x00R\x05hello\x12<\n" +
-	"\fmedia_upload\x18\x19 \x01(\v2\x17.linksim.v1.MediaUploadH\x00R\vmediaUpload\x12#\n" +
+	"\fmedia_upload\x18\x19 \x01(\v2\x17.linksim.v1.MediaUploadH\x00R\vmediaUpload\x12J\n" +
+	"\x12set_key_index_list\x18\x1a \x01(\v2\x1b.linksim.v1.SetKeyIndexListH\x00R\x0fsetKeyIndexList\x12#\n" +
 	"\x03ack\x18\x1e \x01(\v2\x0f.linksim.v1.AckH\x00R\x03ack\x12)\n" +
 	"\x05error\x18( \x01(\v2\x11.linksim.v1.ErrorH\x00R\x05error\x12 \n" +
 	"\x02ok\x18) \x01(\v2\x0e.linksim.v1.OkH\x00R\x02ok\x128\n" +
@@ -4182,8 +4407,9 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x0e2\x15.linksim.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12:\n" +
 	"\fdevice_lists\x18\x03 \x01(\v2\x17.linksim.v1.DeviceListsR\vdeviceLists\"\x04\n" +
-	"\x02Ok\"\a\n" +
-	"\x05Hello\"p\n" +
+	"\x02Ok\".\n" +
+	"\x05Hello\x12%\n" +
+	"\x0eclient_version\x18\x01 \x01(\rR\rclientVersion\"p\n" +
 	"\aWelcome\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\rR\x06device\x12\x16\n" +
@@ -4220,12 +4446,13 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04left\x18\x01 \x01(\rR\x04left\"\"\n" +
 	"\n" +
 	"GetDevices\x12\x14\n" +
-	"\x05users\x18\x01 \x03(\tR\x05users\"N\n" +
+	"\x05users\x18\x01 \x03(\tR\x05users\"\x94\x01\n" +
 	"\n" +
 	"DeviceList\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
 	"\adevices\x18\x02 \x03(\rR\adevices\x12\x12\n" +
-	"\x04hash\x18\x03 \x01(\tR\x04hash\";\n" +
+	"\x04hash\x18\x03 \x01(\tR\x04hash\x12D\n" +
+	"\x0ekey_index_list\x18\x04 \x01(\v2\x1e.linksim.v1.SignedKeyIndexListR\fkeyIndexList\";\n" +
 	"\vDeviceLists\x12,\n" +
 	"\x05lists\x18\x01 \x03(\v2\x16.linksim.v1.DeviceListR\x05lists\"<\n" +
 	"\x0eDevicesChanged\x12*\n" +
@@ -4234,13 +4461,15 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\rR\x06device\"A\n" +
 	"\fFetchBundles\x121\n" +
-	"\taddresses\x18\x01 \x03(\v2\x13.linksim.v1.AddressR\taddresses\"\xee\x01\n" +
+	"\taddresses\x18\x01 \x03(\v2\x13.linksim.v1.AddressR\taddresses\"\xdd\x02\n" +
 	"\x06Bundle\x12-\n" +
 	"\aaddress\x18\x01 \x01(\v2\x13.linksim.v1.AddressR\aaddress\x12'\n" +
 	"\x0fregistration_id\x18\x02 \x01(\rR\x0eregistrationId\x12!\n" +
 	"\fidentity_key\x18\x03 \x01(\fR\videntityKey\x12=\n" +
 	"\rsigned_prekey\x18\x04 \x01(\v2\x18.linksim.v1.SignedPreKeyR\fsignedPrekey\x12*\n" +
-	"\x06prekey\x18\x05 \x01(\v2\x12.linksim.v1.PreKeyR\x06prekey\"7\n" +
+	"\x06prekey\x18\x05 \x01(\v2\x12.linksim.v1.PreKeyR\x06prekey\x12'\n" +
+	"\x0fdevice_identity\x18\x06 \x01(\fR\x0edeviceIdentity\x12D\n" +
+	"\x0ekey_index_list\x18\a \x01(\v2\x1e.linksim.v1.SignedKeyIndexListR\fkeyIndexList\"7\n" +
 	"\aBundles\x12,\n" +
 	"\abundles\x18\x01 \x03(\v2\x12.linksim.v1.BundleR\abundles\"\v\n" +
 	"\tPairStart\"o\n" +
@@ -4264,7 +4493,16 @@ const file_linksim_proto_rawDesc = "" +
 	"\adetails\x18\x01 \x01(\fR\adetails\x122\n" +
 	"\x15account_signature_key\x18\x02 \x01(\fR\x13accountSignatureKey\x12+\n" +
 	"\x11account_signature\x18\x03 \x01(\fR\x10accountSignature\x12)\n" +
-	"\x10device_signature\x18\x04 \x01(\fR\x0fdeviceSignature\"\x80\x01\n" +
+	"\x10device_signature\x18\x04 \x01(\fR\x0fdeviceSignature\"s\n" +
+	"\fKeyIndexList\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12*\n" +
+	"\x11timestamp_unix_ms\x18\x02 \x01(\x03R\x0ftimestampUnixMs\x12#\n" +
+	"\rvalid_indexes\x18\x03 \x03(\rR\fvalidIndexes\"[\n" +
+	"\x12SignedKeyIndexList\x12\x18\n" +
+	"\adetails\x18\x01 \x01(\fR\adetails\x12+\n" +
+	"\x11account_signature\x18\x02 \x01(\fR\x10accountSignature\"E\n" +
+	"\x0fSetKeyIndexList\x122\n" +
+	"\x04list\x18\x01 \x01(\v2\x1e.linksim.v1.SignedKeyIndexListR\x04list\"\x80\x01\n" +
 	"\x0eDeviceIdentity\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\rR\x06device\x12%\n" +
@@ -4307,14 +4545,16 @@ const file_linksim_proto_rawDesc = "" +
 	"\aSendAck\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12$\n" +
-	"\x0eserver_unix_ms\x18\x02 \x01(\x03R\fserverUnixMs\"\xba\x01\n" +
+	"\x0eserver_unix_ms\x18\x02 \x01(\x03R\fserverUnixMs\"\xdb\x01\n" +
 	"\vSendReceipt\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.linksim.v1.ReceiptTypeR\x04type\x12\x17\n" +
 	"\ato_user\x18\x02 \x01(\tR\x06toUser\x12\x1b\n" +
 	"\tto_device\x18\x03 \x01(\rR\btoDevice\x12\x1f\n" +
 	"\vmessage_ids\x18\x04 \x03(\tR\n" +
 	"messageIds\x12'\n" +
-	"\x0fregistration_id\x18\x05 \x01(\rR\x0eregistrationId\"\xd5\x01\n" +
+	"\x0fregistration_id\x18\x05 \x01(\rR\x0eregistrationId\x12\x1f\n" +
+	"\vretry_count\x18\x06 \x01(\rR\n" +
+	"retryCount\"\xd5\x01\n" +
 	"\bDelivery\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0eserver_unix_ms\x18\x02 \x01(\x03R\fserverUnixMs\x12'\n" +
@@ -4328,12 +4568,14 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.linksim.v1.CipherTypeR\x04type\x12\x1e\n" +
 	"\n" +
 	"ciphertext\x18\x03 \x01(\fR\n" +
-	"ciphertext\"\x80\x01\n" +
+	"ciphertext\"\xa1\x01\n" +
 	"\aReceipt\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.linksim.v1.ReceiptTypeR\x04type\x12\x1f\n" +
 	"\vmessage_ids\x18\x02 \x03(\tR\n" +
 	"messageIds\x12'\n" +
-	"\x0fregistration_id\x18\x03 \x01(\rR\x0eregistrationId\"\x19\n" +
+	"\x0fregistration_id\x18\x03 \x01(\rR\x0eregistrationId\x12\x1f\n" +
+	"\vretry_count\x18\x04 \x01(\rR\n" +
+	"retryCount\"\x19\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04seqs\x18\x01 \x03(\x04R\x04seqs\"a\n" +
 	"\n" +
@@ -4418,7 +4660,7 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06height\x18\f \x01(\rR\x06height\x12 \n" +
 	"\fsent_unix_ms\x18\r \x01(\x03R\n" +
 	"sentUnixMs\x12\x1b\n" +
-	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\xc1\x03\n" +
+	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\xd6\x03\n" +
 	"\tErrorCode\x12\x15\n" +
 	"\x11ERROR_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -4444,7 +4686,8 @@ const file_linksim_proto_rawDesc = "" +
 	"\n" +
 	"QUEUE_FULL\x10\x1e\x12\x17\n" +
 	"\x13UPLOAD_TOKENS_QUOTA\x10\x1f\x12\x0f\n" +
-	"\vMEDIA_QUOTA\x10 *L\n" +
+	"\vMEDIA_QUOTA\x10 \x12\x13\n" +
+	"\x0fCLIENT_OUTDATED\x10(*L\n" +
 	"\n" +
 	"CipherType\x12\x16\n" +
 	"\x12CIPHER_UNSPECIFIED\x10\x00\x12\x12\n" +
@@ -4475,7 +4718,7 @@ func file_linksim_proto_rawDescGZIP() []byte {
 }
 
 var file_linksim_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_linksim_proto_goTypes = []any{
 	(ErrorCode)(0),                   // 0: linksim.v1.ErrorCode
 	(CipherType)(0),                  // 1: linksim.v1.CipherType
@@ -4507,36 +4750,39 @@ var file_linksim_proto_goTypes = []any{
 	(*PairScan)(nil),                 // 27: linksim.v1.PairScan
 	(*SignedDeviceIdentityHMAC)(nil), // 28: linksim.v1.SignedDeviceIdentityHMAC
 	(*SignedDeviceIdentity)(nil),     // 29: linksim.v1.SignedDeviceIdentity
-	(*DeviceIdentity)(nil),           // 30: linksim.v1.DeviceIdentity
-	(*PairOffer)(nil),                // 31: linksim.v1.PairOffer
-	(*PairFinish)(nil),               // 32: linksim.v1.PairFinish
-	(*PairReject)(nil),               // 33: linksim.v1.PairReject
-	(*Linked)(nil),                   // 34: linksim.v1.Linked
-	(*Send)(nil),                     // 35: linksim.v1.Send
-	(*Envelope)(nil),                 // 36: linksim.v1.Envelope
-	(*SendAck)(nil),                  // 37: linksim.v1.SendAck
-	(*SendReceipt)(nil),              // 38: linksim.v1.SendReceipt
-	(*Delivery)(nil),                 // 39: linksim.v1.Delivery
-	(*Message)(nil),                  // 40: linksim.v1.Message
-	(*Receipt)(nil),                  // 41: linksim.v1.Receipt
-	(*Ack)(nil),                      // 42: linksim.v1.Ack
-	(*SetProfile)(nil),               // 43: linksim.v1.SetProfile
-	(*GetProfile)(nil),               // 44: linksim.v1.GetProfile
-	(*Profile)(nil),                  // 45: linksim.v1.Profile
-	(*RemoveDevices)(nil),            // 46: linksim.v1.RemoveDevices
-	(*LoggedOut)(nil),                // 47: linksim.v1.LoggedOut
-	(*Ping)(nil),                     // 48: linksim.v1.Ping
-	(*Pong)(nil),                     // 49: linksim.v1.Pong
-	(*Content)(nil),                  // 50: linksim.v1.Content
-	(*Chat)(nil),                     // 51: linksim.v1.Chat
-	(*HistorySync)(nil),              // 52: linksim.v1.HistorySync
-	(*Contact)(nil),                  // 53: linksim.v1.Contact
-	(*HistoryChat)(nil),              // 54: linksim.v1.HistoryChat
-	(*HistoryMessage)(nil),           // 55: linksim.v1.HistoryMessage
-	(*MediaUpload)(nil),              // 56: linksim.v1.MediaUpload
-	(*MediaUploadToken)(nil),         // 57: linksim.v1.MediaUploadToken
-	(*Media)(nil),                    // 58: linksim.v1.Media
-	nil,                              // 59: linksim.v1.Send.ListHashesEntry
+	(*KeyIndexList)(nil),             // 30: linksim.v1.KeyIndexList
+	(*SignedKeyIndexList)(nil),       // 31: linksim.v1.SignedKeyIndexList
+	(*SetKeyIndexList)(nil),          // 32: linksim.v1.SetKeyIndexList
+	(*DeviceIdentity)(nil),           // 33: linksim.v1.DeviceIdentity
+	(*PairOffer)(nil),                // 34: linksim.v1.PairOffer
+	(*PairFinish)(nil),               // 35: linksim.v1.PairFinish
+	(*PairReject)(nil),               // 36: linksim.v1.PairReject
+	(*Linked)(nil),                   // 37: linksim.v1.Linked
+	(*Send)(nil),                     // 38: linksim.v1.Send
+	(*Envelope)(nil),                 // 39: linksim.v1.Envelope
+	(*SendAck)(nil),                  // 40: linksim.v1.SendAck
+	(*SendReceipt)(nil),              // 41: linksim.v1.SendReceipt
+	(*Delivery)(nil),                 // 42: linksim.v1.Delivery
+	(*Message)(nil),                  // 43: linksim.v1.Message
+	(*Receipt)(nil),                  // 44: linksim.v1.Receipt
+	(*Ack)(nil),                      // 45: linksim.v1.Ack
+	(*SetProfile)(nil),               // 46: linksim.v1.SetProfile
+	(*GetProfile)(nil),               // 47: linksim.v1.GetProfile
+	(*Profile)(nil),                  // 48: linksim.v1.Profile
+	(*RemoveDevices)(nil),            // 49: linksim.v1.RemoveDevices
+	(*LoggedOut)(nil),                // 50: linksim.v1.LoggedOut
+	(*Ping)(nil),                     // 51: linksim.v1.Ping
+	(*Pong)(nil),                     // 52: linksim.v1.Pong
+	(*Content)(nil),                  // 53: linksim.v1.Content
+	(*Chat)(nil),                     // 54: linksim.v1.Chat
+	(*HistorySync)(nil),              // 55: linksim.v1.HistorySync
+	(*Contact)(nil),                  // 56: linksim.v1.Contact
+	(*HistoryChat)(nil),              // 57: linksim.v1.HistoryChat
+	(*HistoryMessage)(nil),           // 58: linksim.v1.HistoryMessage
+	(*MediaUpload)(nil),              // 59: linksim.v1.MediaUpload
+	(*MediaUploadToken)(nil),         // 60: linksim.v1.MediaUploadToken
+	(*Media)(nil),                    // 61: linksim.v1.Media
+	nil,                              // 62: linksim.v1.Send.ListHashesEntry
 }
 var file_linksim_proto_depIdxs = []int32{
 	12, // 0: linksim.v1.Frame.register:type_name -> linksim.v1.Register
@@ -4545,77 +4791,81 @@ var file_linksim_proto_depIdxs = []int32{
 	21, // 3: linksim.v1.Frame.fetch_bundles:type_name -> linksim.v1.FetchBundles
 	24, // 4: linksim.v1.Frame.pair_start:type_name -> linksim.v1.PairStart
 	27, // 5: linksim.v1.Frame.pair_scan:type_name -> linksim.v1.PairScan
-	32, // 6: linksim.v1.Frame.pair_finish:type_name -> linksim.v1.PairFinish
-	33, // 7: linksim.v1.Frame.pair_reject:type_name -> linksim.v1.PairReject
-	35, // 8: linksim.v1.Frame.send:type_name -> linksim.v1.Send
-	38, // 9: linksim.v1.Frame.send_receipt:type_name -> linksim.v1.SendReceipt
-	43, // 10: linksim.v1.Frame.set_profile:type_name -> linksim.v1.SetProfile
-	44, // 11: linksim.v1.Frame.get_profile:type_name -> linksim.v1.GetProfile
-	46, // 12: linksim.v1.Frame.remove_devices:type_name -> linksim.v1.RemoveDevices
-	48, // 13: linksim.v1.Frame.ping:type_name -> linksim.v1.Ping
+	35, // 6: linksim.v1.Frame.pair_finish:type_name -> linksim.v1.PairFinish
+	36, // 7: linksim.v1.Frame.pair_reject:type_name -> linksim.v1.PairReject
+	38, // 8: linksim.v1.Frame.send:type_name -> linksim.v1.Send
+	41, // 9: linksim.v1.Frame.send_receipt:type_name -> linksim.v1.SendReceipt
+	46, // 10: linksim.v1.Frame.set_profile:type_name -> linksim.v1.SetProfile
+	47, // 11: linksim.v1.Frame.get_profile:type_name -> linksim.v1.GetProfile
+	49, // 12: linksim.v1.Frame.remove_devices:type_name -> linksim.v1.RemoveDevices
+	51, // 13: linksim.v1.Frame.ping:type_name -> linksim.v1.Ping
 	7,  // 14: linksim.v1.Frame.hello:type_name -> linksim.v1.Hello
-	56, // 15: linksim.v1.Frame.media_upload:type_name -> linksim.v1.MediaUpload
-	42, // 16: linksim.v1.Frame.ack:type_name -> linksim.v1.Ack
-	5,  // 17: linksim.v1.Frame.error:type_name -> linksim.v1.Error
-	6,  // 18: linksim.v1.Frame.ok:type_name -> linksim.v1.Ok
-	13, // 19: linksim.v1.Frame.registered:type_name -> linksim.v1.Registered
-	18, // 20: linksim.v1.Frame.device_lists:type_name -> linksim.v1.DeviceLists
-	23, // 21: linksim.v1.Frame.bundles:type_name -> linksim.v1.Bundles
-	37, // 22: linksim.v1.Frame.send_ack:type_name -> linksim.v1.SendAck
-	45, // 23: linksim.v1.Frame.profile:type_name -> linksim.v1.Profile
-	34, // 24: linksim.v1.Frame.linked:type_name -> linksim.v1.Linked
-	49, // 25: linksim.v1.Frame.pong:type_name -> linksim.v1.Pong
-	8,  // 26: linksim.v1.Frame.welcome:type_name -> linksim.v1.Welcome
-	57, // 27: linksim.v1.Frame.media_upload_token:type_name -> linksim.v1.MediaUploadToken
-	39, // 28: linksim.v1.Frame.delivery:type_name -> linksim.v1.Delivery
-	25, // 29: linksim.v1.Frame.pair_ref:type_name -> linksim.v1.PairRef
-	31, // 30: linksim.v1.Frame.pair_offer:type_name -> linksim.v1.PairOffer
-	26, // 31: linksim.v1.Frame.pair_closed:type_name -> linksim.v1.PairClosed
-	19, // 32: linksim.v1.Frame.devices_changed:type_name -> linksim.v1.DevicesChanged
-	15, // 33: linksim.v1.Frame.prekeys_low:type_name -> linksim.v1.PreKeysLow
-	47, // 34: linksim.v1.Frame.logged_out:type_name -> linksim.v1.LoggedOut
-	0,  // 35: linksim.v1.Error.code:type_name -> linksim.v1.ErrorCode
-	18, // 36: linksim.v1.Error.device_lists:type_name -> linksim.v1.DeviceLists
-	10, // 37: linksim.v1.SignalKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	11, // 38: linksim.v1.SignalKeys.prekeys:type_name -> linksim.v1.PreKey
-	9,  // 39: linksim.v1.Register.keys:type_name -> linksim.v1.SignalKeys
-	11, // 40: linksim.v1.UploadPreKeys.prekeys:type_name -> linksim.v1.PreKey
-	10, // 41: linksim.v1.UploadPreKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	17, // 42: linksim.v1.DeviceLists.lists:type_name -> linksim.v1.DeviceList
-	17, // 43: linksim.v1.DevicesChanged.list:type_name -> linksim.v1.DeviceList
-	20, // 44: linksim.v1.FetchBundles.addresses:type_name -> linksim.v1.Address
-	20, // 45: linksim.v1.Bundle.address:type_name -> linksim.v1.Address
-	10, // 46: linksim.v1.Bundle.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	11, // 47: linksim.v1.Bundle.prekey:type_name -> linksim.v1.PreKey
-	22, // 48: linksim.v1.Bundles.bundles:type_name -> linksim.v1.Bundle
-	28, // 49: linksim.v1.PairScan.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
-	28, // 50: linksim.v1.PairOffer.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
-	29, // 51: linksim.v1.PairFinish.identity:type_name -> linksim.v1.SignedDeviceIdentity
-	9,  // 52: linksim.v1.PairFinish.keys:type_name -> linksim.v1.SignalKeys
-	0,  // 53: linksim.v1.PairReject.code:type_name -> linksim.v1.ErrorCode
-	36, // 54: linksim.v1.Send.envelopes:type_name -> linksim.v1.Envelope
-	59, // 55: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
-	20, // 56: linksim.v1.Envelope.to:type_name -> linksim.v1.Address
-	1,  // 57: linksim.v1.Envelope.type:type_name -> linksim.v1.CipherType
-	2,  // 58: linksim.v1.SendReceipt.type:type_name -> linksim.v1.ReceiptType
-	20, // 59: linksim.v1.Delivery.from:type_name -> linksim.v1.Address
-	40, // 60: linksim.v1.Delivery.message:type_name -> linksim.v1.Message
-	41, // 61: linksim.v1.Delivery.receipt:type_name -> linksim.v1.Receipt
-	1,  // 62: linksim.v1.Message.type:type_name -> linksim.v1.CipherType
-	2,  // 63: linksim.v1.Receipt.type:type_name -> linksim.v1.ReceiptType
-	51, // 64: linksim.v1.Content.chat:type_name -> linksim.v1.Chat
-	52, // 65: linksim.v1.Content.history_sync:type_name -> linksim.v1.HistorySync
-	58, // 66: linksim.v1.Content.media:type_name -> linksim.v1.Media
-	54, // 67: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
-	53, // 68: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
-	55, // 69: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
-	58, // 70: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
-	3,  // 71: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
-	72, // [72:72] is the sub-list for method output_type
-	72, // [72:72] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	59, // 15: linksim.v1.Frame.media_upload:type_name -> linksim.v1.MediaUpload
+	32, // 16: linksim.v1.Frame.set_key_index_list:type_name -> linksim.v1.SetKeyIndexList
+	45, // 17: linksim.v1.Frame.ack:type_name -> linksim.v1.Ack
+	5,  // 18: linksim.v1.Frame.error:type_name -> linksim.v1.Error
+	6,  // 19: linksim.v1.Frame.ok:type_name -> linksim.v1.Ok
+	13, // 20: linksim.v1.Frame.registered:type_name -> linksim.v1.Registered
+	18, // 21: linksim.v1.Frame.device_lists:type_name -> linksim.v1.DeviceLists
+	23, // 22: linksim.v1.Frame.bundles:type_name -> linksim.v1.Bundles
+	40, // 23: linksim.v1.Frame.send_ack:type_name -> linksim.v1.SendAck
+	48, // 24: linksim.v1.Frame.profile:type_name -> linksim.v1.Profile
+	37, // 25: linksim.v1.Frame.linked:type_name -> linksim.v1.Linked
+	52, // 26: linksim.v1.Frame.pong:type_name -> linksim.v1.Pong
+	8,  // 27: linksim.v1.Frame.welcome:type_name -> linksim.v1.Welcome
+	60, // 28: linksim.v1.Frame.media_upload_token:type_name -> linksim.v1.MediaUploadToken
+	42, // 29: linksim.v1.Frame.delivery:type_name -> linksim.v1.Delivery
+	25, // 30: linksim.v1.Frame.pair_ref:type_name -> linksim.v1.PairRef
+	34, // 31: linksim.v1.Frame.pair_offer:type_name -> linksim.v1.PairOffer
+	26, // 32: linksim.v1.Frame.pair_closed:type_name -> linksim.v1.PairClosed
+	19, // 33: linksim.v1.Frame.devices_changed:type_name -> linksim.v1.DevicesChanged
+	15, // 34: linksim.v1.Frame.prekeys_low:type_name -> linksim.v1.PreKeysLow
+	50, // 35: linksim.v1.Frame.logged_out:type_name -> linksim.v1.LoggedOut
+	0,  // 36: linksim.v1.Error.code:type_name -> linksim.v1.ErrorCode
+	18, // 37: linksim.v1.Error.device_lists:type_name -> linksim.v1.DeviceLists
+	10, // 38: linksim.v1.SignalKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	11, // 39: linksim.v1.SignalKeys.prekeys:type_name -> linksim.v1.PreKey
+	9,  // 40: linksim.v1.Register.keys:type_name -> linksim.v1.SignalKeys
+	11, // 41: linksim.v1.UploadPreKeys.prekeys:type_name -> linksim.v1.PreKey
+	10, // 42: linksim.v1.UploadPreKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	31, // 43: linksim.v1.DeviceList.key_index_list:type_name -> linksim.v1.SignedKeyIndexList
+	17, // 44: linksim.v1.DeviceLists.lists:type_name -> linksim.v1.DeviceList
+	17, // 45: linksim.v1.DevicesChanged.list:type_name -> linksim.v1.DeviceList
+	20, // 46: linksim.v1.FetchBundles.addresses:type_name -> linksim.v1.Address
+	20, // 47: linksim.v1.Bundle.address:type_name -> linksim.v1.Address
+	10, // 48: linksim.v1.Bundle.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	11, // 49: linksim.v1.Bundle.prekey:type_name -> linksim.v1.PreKey
+	31, // 50: linksim.v1.Bundle.key_index_list:type_name -> linksim.v1.SignedKeyIndexList
+	22, // 51: linksim.v1.Bundles.bundles:type_name -> linksim.v1.Bundle
+	28, // 52: linksim.v1.PairScan.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
+	31, // 53: linksim.v1.SetKeyIndexList.list:type_name -> linksim.v1.SignedKeyIndexList
+	28, // 54: linksim.v1.PairOffer.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
+	29, // 55: linksim.v1.PairFinish.identity:type_name -> linksim.v1.SignedDeviceIdentity
+	9,  // 56: linksim.v1.PairFinish.keys:type_name -> linksim.v1.SignalKeys
+	0,  // 57: linksim.v1.PairReject.code:type_name -> linksim.v1.ErrorCode
+	39, // 58: linksim.v1.Send.envelopes:type_name -> linksim.v1.Envelope
+	62, // 59: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
+	20, // 60: linksim.v1.Envelope.to:type_name -> linksim.v1.Address
+	1,  // 61: linksim.v1.Envelope.type:type_name -> linksim.v1.CipherType
+	2,  // 62: linksim.v1.SendReceipt.type:type_name -> linksim.v1.ReceiptType
+	20, // 63: linksim.v1.Delivery.from:type_name -> linksim.v1.Address
+	43, // 64: linksim.v1.Delivery.message:type_name -> linksim.v1.Message
+	44, // 65: linksim.v1.Delivery.receipt:type_name -> linksim.v1.Receipt
+	1,  // 66: linksim.v1.Message.type:type_name -> linksim.v1.CipherType
+	2,  // 67: linksim.v1.Receipt.type:type_name -> linksim.v1.ReceiptType
+	54, // 68: linksim.v1.Content.chat:type_name -> linksim.v1.Chat
+	55, // 69: linksim.v1.Content.history_sync:type_name -> linksim.v1.HistorySync
+	61, // 70: linksim.v1.Content.media:type_name -> linksim.v1.Media
+	57, // 71: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
+	56, // 72: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
+	58, // 73: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
+	61, // 74: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
+	3,  // 75: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
+	76, // [76:76] is the sub-list for method output_type
+	76, // [76:76] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_linksim_proto_init() }
@@ -4640,6 +4890,7 @@ func file_linksim_proto_init() {
 		(*Frame_Ping)(nil),
 		(*Frame_Hello)(nil),
 		(*Frame_MediaUpload)(nil),
+		(*Frame_SetKeyIndexList)(nil),
 		(*Frame_Ack)(nil),
 		(*Frame_Error)(nil),
 		(*Frame_Ok)(nil),
@@ -4660,12 +4911,12 @@ func file_linksim_proto_init() {
 		(*Frame_PrekeysLow)(nil),
 		(*Frame_LoggedOut)(nil),
 	}
-	file_linksim_proto_msgTypes[35].OneofWrappers = []any{
+	file_linksim_proto_msgTypes[38].OneofWrappers = []any{
 		(*Delivery_Message)(nil),
 		(*Delivery_Receipt)(nil),
 	}
-	file_linksim_proto_msgTypes[39].OneofWrappers = []any{}
-	file_linksim_proto_msgTypes[46].OneofWrappers = []any{
+	file_linksim_proto_msgTypes[42].OneofWrappers = []any{}
+	file_linksim_proto_msgTypes[49].OneofWrappers = []any{
 		(*Content_Chat)(nil),
 		(*Content_HistorySync)(nil),
 		(*Content_Media)(nil),
@@ -4676,7 +4927,7 @@ func file_linksim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linksim_proto_rawDesc), len(file_linksim_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   56,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

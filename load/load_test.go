@@ -1,0 +1,287 @@
+package load
+
+import (
+	"context"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/reports"
+)
+
+// A short load of 300 real devices (150 users, a phone and a web client
+// each) against an in-process relay: every device links, the actions run at
+// the rate asked, and the ledger is clean with real counts.
+func TestShortLoadIsScoredClean(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run of 300 devices; not in -short")
+	}
+	def := Definition{
+		Users: 150, Companions: 1, Relay: "embedded",
+		Link:     Arrival{Rate: 150, Parallel: 32},
+		Messages: Arrival{Rate: 40},
+		Mix:      map[string]float64{ActText: 80, ActMedia: 5, ActRead: 5, ActOffline: 5, ActReconnect: 5},
+		Duration: Duration(8 * time.Second), OfflineFor: Duration(time.Second),
+		Thresholds: []string{"messages>=150", "msg.deliver count>=450"},
+	}
+	var last Snapshot
+	rep, err := Run(context.Background(), def, Options{Progress: func(s Snapshot) { last = s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rep.Scenarios {
+		if s.Status != reports.Passed {
+			t.Errorf("%s: %s: %s", s.Name, s.Status, s.Failure)
+		}
+	}
+	if !rep.Passed() {
+		for _, th := range rep.Thresholds {
+			if !th.Passed {
+				t.Errorf("threshold %s: %s %v", th.Expr, th.Message, th.Examples)
+			}
+		}
+	}
+	tot := rep.Ledger.Totals
+	if tot.Problems() != 0 || tot.Delivered != tot.Expected || tot.Acked != tot.Messages {
+		t.Errorf("ledger not clean: %+v", tot)
+	}
+	if last.Linked != 300 || last.Target != 300 {
+		t.Errorf("live view: %d of %d devices linked, want 300 of 300", last.Linked, last.Target)
+	}
+	// 40 actions/s for 8 s, 80% text and 5% media, each to 3 devices (the
+	// recipient's two and the sender's other one).
+	if want := 0.85 * 40 * 8; float64(tot.Messages) < 0.7*want || float64(tot.Messages) > 1.3*want {
+		t.Errorf("%d messages sent, want about %.0f", tot.Messages, want)
+	}
+	if tot.Expected != 3*tot.Messages {
+		t.Errorf("%d deliveries expected for %d messages, want 3 each", tot.Expected, tot.Messages)
+	}
+	if last.Sent != int64(tot.Messages) || last.Delivered != int64(tot.Delivered) {
+		t.Errorf("live figures sent %d delivered %d, the ledger %d and %d", last.Sent, last.Delivered, tot.Messages, tot.Delivered)
+	}
+	if rep.Meta["devices"] != "300" {
+		t.Errorf("report meta devices = %q, want 300", rep.Meta["devices"])
+	}
+}
+
+// With abort-on-fail, a budget no run can meet stops the actions early and
+// the run fails, naming the threshold.
+func TestAbortOnFailStopsTheRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; not in -short")
+	}
+	def := Definition{
+		Users: 10, Relay: "embedded", Messages: Arrival{Rate: 50},
+		Duration: Duration(time.Minute), AbortOnFail: true, AbortGrace: Duration(time.Second),
+		Thresholds: []string{"msg.deliver p99<1ns"},
+	}
+	start := time.Now()
+	rep, err := Run(context.Background(), def, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 40*time.Second {
+		t.Errorf("the run took %s: the failing threshold did not stop its minute of actions", took)
+	}
+	if rep.Passed() {
+		t.Error("a run whose threshold failed passed")
+	}
+	if why := rep.Meta["aborted"]; !strings.Contains(why, "msg.deliver p99<1ns") {
+		t.Errorf("aborted = %q, want it to name the threshold", why)
+	}
+}
+
+// A broken definition fails before anything starts, listing every problem.
+func TestBadDefinitionFailsFast(t *testing.T) {
+	def, err := ReadDefinition(strings.NewReader(`
+users: 1
+companions: 7
+prekeys: 0
+link: {rate: 10, stages: [{duration: 5s, target: 10}]}
+messages: {stages: [{duration: 0s, target: 10}]}
+mix: {text: 1, email: 3}
+thresholds: ["lost = 0"]
+`), "bad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def.PreKeys = 500
+	started := false
+	_, err = Run(context.Background(), def, Options{Progress: func(Snapshot) { started = true }})
+	if err == nil {
+		t.Fatal("a broken definition ran")
+	}
+	if started {
+		t.Error("the run started before the definition was refused")
+	}
+	for _, want := range []string{"users: 1", "companions: 7", "prekeys: 500", "link: both rate and stages",
+		"messages.stages[0]: duration 0s", `unknown action "email"`, `did you mean ==?`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestNoMessageRateIsAnError(t *testing.T) {
+	err := Definition{Users: 10}.Defaults().Check()
+	if err == nil || !strings.Contains(err.Error(), "messages: no rate") {
+		t.Errorf("err = %v, want one saying the messages have no rate", err)
+	}
+}
+
+func TestUnknownFieldIsAnError(t *testing.T) {
+	_, err := ReadDefinition(strings.NewReader("users: 10\nuser_count: 5\n"), "typo.yaml")
+	if err == nil || !strings.Contains(err.Error(), "user_count") {
+		t.Errorf("err = %v, want one naming the unknown field user_count", err)
+	}
+}
+
+func TestJSONDefinition(t *testing.T) {
+	def, err := ReadDefinition(strings.NewReader(`{"users": 20, "messages": {"stages": [{"duration": "10s", "target": 100}]}, "media_sizes": ["64KiB", "1MiB"]}`), "d.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def = def.Defaults()
+	if err := def.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if def.Users != 20 || time.Duration(def.Duration) != 10*time.Second || def.MediaSizes[1] != 1<<20 {
+		t.Errorf("read %+v", def)
+	}
+}
+
+func TestArrivalDue(t *testing.T) {
+	ramp := Arrival{Start: 0, Stages: []Stage{{Duration: Duration(10 * time.Second), Target: 100}, {Duration: Duration(10 * time.Second), Target: 100}}}
+	for _, c := range []struct {
+		a    Arrival
+		at   time.Duration
+		want float64
+	}{
+		{Arrival{Rate: 50}, 2 * time.Second, 100},
+		{ramp, 5 * time.Second, 125},   // half the ramp: rate 50, area 5*50/2
+		{ramp, 10 * time.Second, 500},  // the whole ramp: 10*100/2
+		{ramp, 15 * time.Second, 1000}, // then 100/s
+		{ramp, 30 * time.Second, 2500}, // the last target holds
+	} {
+		if got := c.a.due(c.at); math.Abs(got-c.want) > 1e-6 {
+			t.Errorf("due(%s) = %g, want %g", c.at, got, c.want)
+		}
+	}
+	if !math.IsInf(Arrival{}.due(time.Second), 1) {
+		t.Error("an arrival with no rate should be due at once")
+	}
+}
+
+func TestParseFlagsValues(t *testing.T) {
+	st, err := ParseStages("10s:100, 1m:100,5s:0")
+	if err != nil || len(st) != 3 || time.Duration(st[1].Duration) != time.Minute || st[2].Target != 0 {
+		t.Errorf("ParseStages = %+v, %v", st, err)
+	}
+	if _, err := ParseStages("10s"); err == nil {
+		t.Error("a stage without a target parsed")
+	}
+	mix, err := ParseMix("text=80,media=5")
+	if err != nil || mix[ActText] != 80 || mix[ActMedia] != 5 {
+		t.Errorf("ParseMix = %v, %v", mix, err)
+	}
+	if _, err := ParseSize("12 parsecs"); err == nil {
+		t.Error("a size without a number parsed")
+	}
+}
+
+func TestSnapshotMerge(t *testing.T) {
+	a := Snapshot{Phase: PhaseMessaging, Target: 10, Linked: 10, Sent: 5, Recent: reports.NewMetrics(), All: reports.NewMetrics()}
+	b := Snapshot{Phase: PhaseLinking, Target: 20, Linked: 4, Sent: 1, Recent: reports.NewMetrics(), All: reports.NewMetrics()}
+	a.All.Record(reports.StepDeliver, time.Millisecond)
+	b.All.Record(reports.StepDeliver, 3*time.Millisecond)
+	var m Snapshot
+	m.Merge(a)
+	m.Merge(b)
+	if m.Phase != PhaseLinking || m.Target != 30 || m.Linked != 14 || m.Sent != 6 || m.All.Summary(reports.StepDeliver).Count != 2 {
+		t.Errorf("merged %+v", m)
+	}
+}
+
+// Two worker processes, each running half the users from its own source
+// address, report to the coordinator, which merges their figures and
+// reports into one clean verdict.
+func TestWorkersMergeIntoOneReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds linksim and runs worker processes; not in -short")
+	}
+	bin := filepath.Join(t.TempDir(), "linksim")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/linksim")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build linksim: %v\n%s", err, out)
+	}
+	def := Definition{
+		Users: 40, Workers: 2, Relay: "embedded",
+		Messages: Arrival{Rate: 20}, Duration: Duration(4 * time.Second),
+		Mix: map[string]float64{ActText: 1},
+	}
+	var last Snapshot
+	rep, err := Coordinate(context.Background(), def, Options{WorkerCommand: []string{bin, "load", "--worker"}},
+		func(s Snapshot) { last = s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Ledger.Totals
+	if !rep.Passed() || tot.Problems() != 0 || tot.Messages < 40 || tot.Delivered != tot.Expected {
+		t.Errorf("merged report passed=%v, ledger %+v", rep.Passed(), tot)
+	}
+	if got := rep.Metrics.Summary(harness.StepLinked).Count; got != 40 {
+		t.Errorf("merged pair.linked has %d samples, want one per user of both workers (40)", got)
+	}
+	if got := rep.Metrics.Summary(reports.StepDeliver).Count; got != int64(tot.Delivered) {
+		t.Errorf("merged msg.deliver has %d samples, the ledger %d deliveries", got, tot.Delivered)
+	}
+	if len(rep.Scenarios) != 4 || !strings.HasSuffix(rep.Scenarios[3].Name, "(worker 2)") {
+		t.Errorf("scenarios %+v, want link and messages of each worker", rep.Scenarios)
+	}
+	if rep.Meta["workers"] != "2" || rep.Meta["devices"] != "80" {
+		t.Errorf("meta %v, want 2 workers and 80 devices", rep.Meta)
+	}
+	if last.Linked != 80 || last.Sent != int64(tot.Messages) {
+		t.Errorf("merged live figures: %d linked, %d sent; want 80 and the ledger's %d", last.Linked, last.Sent, tot.Messages)
+	}
+}
+
+// The capacity search steps the rate up until its threshold breaks: with a
+// budget any step meets it climbs to Max; with one none meets, the first
+// step breaks and the run fails.
+func TestFindMax(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load runs; not in -short")
+	}
+	run := func(threshold string) *reports.Report {
+		def := Definition{
+			Users: 10, Relay: "embedded", Drain: Duration(5 * time.Second),
+			FindMax:    FindMax{Start: 5, Factor: 2, Step: Duration(time.Second), Max: 20},
+			Thresholds: []string{threshold},
+		}
+		rep, err := Run(context.Background(), def, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := run("msg.deliver p99<1m")
+	if rep.Meta["find_max_knee"] != "20.0 actions/s" || rep.Meta["find_max_step_03"] == "" || rep.Meta["find_max_step_04"] != "" ||
+		!strings.HasPrefix(rep.Meta["find_max_warmup"], "rate 5.0/s") {
+		t.Errorf("a budget every step meets: meta %v, want a warm-up, steps at 5, 10 and 20/s and the knee at 20", rep.Meta)
+	}
+	if !rep.Passed() {
+		t.Errorf("the search that held at every step failed: %+v", rep.Scenarios)
+	}
+	rep = run("msg.deliver p99<1ns")
+	if rep.Meta["find_max_knee"] != "0.0 actions/s" || !strings.Contains(rep.Meta["find_max_step_01"], "broke: threshold msg.deliver p99<1ns") {
+		t.Errorf("a budget no step meets: meta %v, want the first step broken", rep.Meta)
+	}
+	if rep.Passed() {
+		t.Error("a search whose first step broke passed")
+	}
+}

@@ -1,0 +1,95 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/linksim/linksim/sim/relay"
+	"github.com/linksim/linksim/sim/store"
+)
+
+// A relay that closes a new companion's connection right after linking it
+// ("restart required") gets the companion back at once, not after a
+// backoff, and the companion works.
+func TestReconnectRightAfterPairing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := startRelayWith(t, relay.Config{Field: relay.FieldConfig{RestartAfterPairing: true}})
+	alice := registerPhone(t, ctx, s, "+15550100", nil)
+	bob := registerPhone(t, ctx, s, "+15550101", nil)
+	web := linkCompanionWith(t, ctx, s, bob, 1, Config{
+		// A backoff this long would outlast the test: the reconnect must
+		// not wait for it.
+		BackoffBase: time.Minute, BackoffMax: time.Minute,
+	})
+	if err := web.WaitOnline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendText(ctx, bob.Self().User, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	waitMessages(t, ctx, web, alice.Self().User, 1)
+}
+
+// A client older than the relay accepts is refused with a message saying
+// what to do, and stops instead of reconnecting.
+func TestOutdatedClientIsRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := startRelayWith(t, relay.Config{Field: relay.FieldConfig{MinClientVersion: ClientVersion + 1}})
+	var outdated atomic.Int32
+	_, err := Register(ctx, Config{Name: "old", RelayURL: s.WSURL(), RelayKey: s.Key(), Events: func(e Event) {
+		if e.Kind == Outdated {
+			outdated.Add(1)
+		}
+	}}, "+15550100", "alice")
+	if !errors.Is(err, ErrOutdated) {
+		t.Fatalf("registering an outdated client: %v, want ErrOutdated", err)
+	}
+	if !strings.Contains(err.Error(), "update to version 2") {
+		t.Errorf("the refusal does not say what to do: %v", err)
+	}
+	if n := outdated.Load(); n != 1 {
+		t.Errorf("%d outdated events, want 1", n)
+	}
+}
+
+// A logout the user did not start (the relay removes the device) wipes the
+// companion and says why; its phone stops vouching for it.
+func TestRelayInitiatedLogout(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := startRelay(t)
+	bob := registerPhone(t, ctx, s, "+15550101", nil)
+	if _, err := bob.Devices(ctx, bob.Self().User); err != nil { // bob's phone caches its own list
+		t.Fatal(err)
+	}
+	web := linkCompanion(t, ctx, s, bob, 1, nil)
+	if err := web.WaitOnline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Relay().Logout(store.Address{User: bob.Self().User, Device: 1}, "session expired"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-web.Done():
+	case <-ctx.Done():
+		t.Fatal("the companion was not logged out")
+	}
+	var lo *LoggedOutError
+	if !errors.As(web.Err(), &lo) || lo.Reason != "session expired" {
+		t.Errorf("companion stopped with %v, want logged out with reason \"session expired\"", web.Err())
+	}
+	if _, ok, _ := web.State().Get(keySelf); ok {
+		t.Error("the logged-out companion kept its identity")
+	}
+	waitFor(t, ctx, "bob's phone to stop vouching for the companion", func() bool {
+		ids, err := bob.Vouched()
+		return err == nil && !slices.Contains(ids, 1)
+	})
+}
