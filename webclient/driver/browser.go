@@ -1,8 +1,8 @@
 // Package driver drives linksim's browser web client in headless Chromium:
 // a Browser is one Chromium process, a Page is one web client in its own
-// isolated browser context and window, read and operated only through the
-// data-testid contract of docs/webclient-contract.md. It is the only package
-// that imports chromedp.
+// window and, by default, its own isolated browser context (Config.Layout),
+// read and operated only through the data-testid contract of
+// docs/webclient-contract.md. It is the only package that imports chromedp.
 package driver
 
 import (
@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -21,6 +24,18 @@ import (
 // wrapper that adds flags and trips over its own /dev/shm check in
 // containers, so the binary is run directly.
 const DefaultExecPath = "/usr/lib/chromium/chromium"
+
+// Layouts of a Browser's pages (Config.Layout).
+const (
+	// LayoutContext gives each page a browser context of its own: pages
+	// share no storage, cookies or cache, as separate browsers would.
+	LayoutContext = "context"
+	// LayoutTabs opens every page in one browser context shared by all:
+	// cheaper (no context to create, one HTTP cache, so app.wasm is
+	// fetched once), but the pages share storage per origin, so each page
+	// gets its own IndexedDB database through the app's ?db= parameter.
+	LayoutTabs = "tabs"
+)
 
 // Config configures a Browser. The zero value runs DefaultExecPath (or
 // $LINKSIM_CHROMIUM) with 1280x800 windows and 10s per browser action.
@@ -41,6 +56,8 @@ type Config struct {
 	// EvidenceDir is where a page saves the screenshot its error refers to
 	// (a QR code that could not be read). "" means os.TempDir().
 	EvidenceDir string
+	// Layout is LayoutContext (the default, for "") or LayoutTabs.
+	Layout string
 }
 
 func (c Config) withDefaults() Config {
@@ -62,21 +79,28 @@ func (c Config) withDefaults() Config {
 	if c.EvidenceDir == "" {
 		c.EvidenceDir = os.TempDir()
 	}
+	if c.Layout == "" {
+		c.Layout = LayoutContext
+	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
 	return c
 }
 
-// Browser is one headless Chromium process. Its pages share the process but
-// nothing else: each has its own browser context (cookies, storage) and its
-// own window. Safe for concurrent use.
+// Browser is one headless Chromium process. Each page has its own window;
+// in LayoutContext it also has its own browser context (cookies, storage),
+// in LayoutTabs all pages share one. Safe for concurrent use.
 type Browser struct {
 	cfg         Config
 	ctx         context.Context // the browser's root chromedp context
 	cancel      context.CancelFunc
 	allocCancel context.CancelFunc
 	pid         int
+
+	sharedMu sync.Mutex
+	shared   context.Context // LayoutTabs: a blank tab owning the pages' browser context
+	opened   atomic.Int64    // pages opened, to name each tab's database
 }
 
 // ErrNoChromium is returned by Launch when the Chromium binary is missing.
@@ -87,6 +111,9 @@ var ErrNoChromium = errors.New("driver: Chromium not found")
 // it from throttling pages in windows nobody looks at.
 func Launch(ctx context.Context, cfg Config) (*Browser, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Layout != LayoutContext && cfg.Layout != LayoutTabs {
+		return nil, fmt.Errorf("driver: unknown layout %q: want %q or %q", cfg.Layout, LayoutContext, LayoutTabs)
+	}
 	if _, err := os.Stat(cfg.ExecPath); err != nil {
 		return nil, fmt.Errorf("%w at %s (%v): run scripts/install-chromium.sh, or point $LINKSIM_CHROMIUM at a Chromium binary",
 			ErrNoChromium, cfg.ExecPath, err)
@@ -153,19 +180,50 @@ func (b *Browser) Done() <-chan struct{} { return b.ctx.Done() }
 // PID is the Chromium main process id (its renderers are its descendants).
 func (b *Browser) PID() int { return b.pid }
 
-// NewPage opens a blank page in a new browser context with its own window:
-// pages never share storage, and none is a hidden tab (hidden tabs get no
-// animation frames and their screenshots hang).
+// NewPage opens a blank page in a window of its own (none is a hidden tab:
+// hidden tabs get no animation frames and their screenshots hang). In
+// LayoutContext it gets a new browser context; in LayoutTabs it joins the
+// browser's shared one, and Open gives it a database of its own.
 func (b *Browser) NewPage(ctx context.Context) (*Page, error) {
 	if err := b.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("driver: new page: browser closed: %w", err)
 	}
-	pctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	parent, opts := b.ctx, []chromedp.ContextOption{chromedp.WithNewBrowserContext()}
+	db := ""
+	if b.cfg.Layout == LayoutTabs {
+		shared, err := b.sharedContext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("driver: new page: %w", err)
+		}
+		parent, opts = shared, nil // the child inherits the browser context
+		db = "linksim-tab" + strconv.FormatInt(b.opened.Add(1), 10)
+	}
+	pctx, cancel := chromedp.NewContext(parent, opts...)
 	if err := start(ctx, pctx, b.cfg.StartTimeout); err != nil {
 		cancel()
 		return nil, fmt.Errorf("driver: new page: %w", err)
 	}
-	return newPage(b, pctx, cancel), nil
+	p := newPage(b, pctx, cancel)
+	p.db = db
+	return p, nil
+}
+
+// sharedContext returns the LayoutTabs browser context's owner, creating it
+// on first use. The owner is a blank tab of its own, not a page, so closing
+// any page leaves the others' context alone; it lives as long as the browser.
+func (b *Browser) sharedContext(ctx context.Context) (context.Context, error) {
+	b.sharedMu.Lock()
+	defer b.sharedMu.Unlock()
+	if b.shared != nil {
+		return b.shared, nil
+	}
+	sctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	if err := start(ctx, sctx, b.cfg.StartTimeout); err != nil {
+		cancel()
+		return nil, fmt.Errorf("create the shared browser context: %w", err)
+	}
+	b.shared = sctx
+	return sctx, nil
 }
 
 // Close stops Chromium and removes its profile directory; pages still open

@@ -293,3 +293,66 @@ func TestReadQRChecksTheCodeIsOnScreen(t *testing.T) {
 		})
 	}
 }
+
+// TestLayoutsShareOrIsolateContexts opens two pages of one origin in each
+// layout: tabs share a browser context (one localStorage) but get databases
+// of their own; the default layout shares nothing.
+func TestLayoutsShareOrIsolateContexts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := fakeApp(t)
+	for _, layout := range []string{"", LayoutTabs} {
+		t.Run("layout="+layout, func(t *testing.T) {
+			b, err := Launch(ctx, Config{Layout: layout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var pages [2]*Page
+			for i := range pages {
+				if pages[i], err = b.NewPage(ctx); err != nil {
+					t.Fatal(err)
+				}
+				defer pages[i].Close()
+				if err := pages[i].Open(ctx, srv.URL+"/?name=web-"+string(rune('1'+i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := eval[any](ctx, pages[0], "write storage", `localStorage.setItem("k", "from page 1")`); err != nil {
+				t.Fatal(err)
+			}
+			seen, err := eval[string](ctx, pages[1], "read storage", `localStorage.getItem("k") ?? ""`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dbs [2]string
+			for i, p := range pages {
+				if dbs[i], err = eval[string](ctx, p, "read db", `new URLSearchParams(location.search).get("db") ?? ""`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sameContext := pages[0].BrowserContext() == pages[1].BrowserContext()
+			if pages[0].BrowserContext() == "" {
+				t.Fatal("page 1 has no browser context id")
+			}
+			if layout == LayoutTabs {
+				if !sameContext || seen != "from page 1" {
+					t.Errorf("tabs: same context %v, page 2 read %q from page 1's localStorage", sameContext, seen)
+				}
+				if dbs[0] == "" || dbs[0] == dbs[1] {
+					t.Errorf("tabs opened with databases %q, want two distinct ones", dbs)
+				}
+			} else {
+				if sameContext || seen != "" {
+					t.Errorf("isolated: same context %v, page 2 read %q from page 1's localStorage", sameContext, seen)
+				}
+				if dbs != [2]string{} {
+					t.Errorf("isolated pages opened with databases %q, want the app's default", dbs)
+				}
+			}
+		})
+	}
+	if _, err := Launch(ctx, Config{Layout: "windows"}); err == nil || !strings.Contains(err.Error(), `unknown layout "windows"`) {
+		t.Errorf("Launch with layout windows: %v, want an unknown layout error", err)
+	}
+}

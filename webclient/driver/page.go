@@ -28,7 +28,8 @@ const pollEvery = 20 * time.Millisecond
 // maxConsole bounds the console lines a page keeps (the newest are kept).
 const maxConsole = 2000
 
-// Page is one web client in its own browser context. Its methods take the
+// Page is one web client in its own window (see Config.Layout for its
+// browser context). Its methods take the
 // caller's context and bound every browser action by Config.ActionTimeout.
 // A Page is used by one goroutine at a time, like a user at one window.
 type Page struct {
@@ -38,6 +39,7 @@ type Page struct {
 
 	mu      sync.Mutex
 	name    string // from the ?name= of the last Open, for errors
+	db      string // LayoutTabs: the ?db= Open adds, so tabs share no state
 	console []string
 	dropped int
 }
@@ -90,7 +92,17 @@ func (p *Page) Name() string {
 	return p.name
 }
 
-// Close closes the page's window and discards its browser context.
+// BrowserContext is the id of the page's browser context: shared by all
+// pages in LayoutTabs, one per page in LayoutContext.
+func (p *Page) BrowserContext() string {
+	if c := chromedp.FromContext(p.ctx); c != nil {
+		return string(c.BrowserContextID)
+	}
+	return ""
+}
+
+// Close closes the page's window and, in LayoutContext, discards its
+// browser context.
 func (p *Page) Close() { p.cancel() }
 
 // run runs one browser action on the tab, bounded by ctx and the action
@@ -159,12 +171,24 @@ func (p *Page) wait(ctx context.Context, what string, cond func(context.Context)
 }
 
 // Open navigates to url (the relay's page, with ?name= naming the device)
-// and returns once the document loaded; the app may still be starting.
+// and returns once the document loaded; the app may still be starting. In
+// LayoutTabs it adds the page's own ?db= unless url names one: tabs of one
+// context share IndexedDB, and two apps on one database would be one device.
 func (p *Page) Open(ctx context.Context, rawURL string) error {
-	if u, err := url.Parse(rawURL); err == nil && u.Query().Get("name") != "" {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%s: open %q: %w", p.Name(), rawURL, err)
+	}
+	q := u.Query()
+	if q.Get("name") != "" {
 		p.mu.Lock()
-		p.name = u.Query().Get("name")
+		p.name = q.Get("name")
 		p.mu.Unlock()
+	}
+	if p.db != "" && !q.Has("db") {
+		q.Set("db", p.db)
+		u.RawQuery = q.Encode()
+		rawURL = u.String()
 	}
 	return p.do(ctx, "open "+rawURL, chromedp.Navigate(rawURL))
 }
