@@ -13,37 +13,46 @@ import (
 	"github.com/linksim/linksim/webclient/static"
 )
 
-// browsers is the process's Chromium, shared by every Env: starting one
-// costs over a second and ~200 MB, a page in it ~0.5 s and ~55 MB. Each web
-// client still gets its own browser context, so nothing leaks between specs.
-// The web app is built once per process too.
+// browsers is the process's Chromium, one per layout, shared by every Env:
+// starting one costs over a second and ~200 MB, a page in it ~0.5 s and
+// ~55 MB. In the default layout each web client still gets its own browser
+// context, so nothing leaks between specs. The web app is built once per
+// process too.
 var browsers struct {
 	mu sync.Mutex
-	b  *driver.Browser
+	b  map[string]*driver.Browser // by driver.Config.Layout
 
 	appMu sync.Mutex // held while building, apart from mu: a build is long
 	app   string     // directory of the built app (app.wasm, wasm_exec.js)
 }
 
 // BrowserConfig configures the shared Chromium; set it before the first
-// browser web client starts. Its zero value runs /usr/lib/chromium/chromium.
+// browser web client starts. Its zero value runs /usr/lib/chromium/chromium
+// with one browser context per page; Config.BrowserLayout overrides its
+// Layout per Env.
 var BrowserConfig driver.Config
 
-// sharedBrowser returns the process's Chromium, starting it (again, if it
-// died) on first use.
-func sharedBrowser(ctx context.Context) (*driver.Browser, error) {
+// sharedBrowser returns the process's Chromium for layout ("" for
+// BrowserConfig's), starting it (again, if it died) on first use.
+func sharedBrowser(ctx context.Context, layout string) (*driver.Browser, error) {
+	cfg := BrowserConfig
+	if layout != "" {
+		cfg.Layout = layout
+	}
+	if cfg.Layout == "" {
+		cfg.Layout = driver.LayoutContext
+	}
 	browsers.mu.Lock()
 	defer browsers.mu.Unlock()
-	if b := browsers.b; b != nil {
+	if b := browsers.b[cfg.Layout]; b != nil {
 		select {
 		case <-b.Done():
 			b.Close()
-			browsers.b = nil
+			delete(browsers.b, cfg.Layout)
 		default:
 			return b, nil
 		}
 	}
-	cfg := BrowserConfig
 	if cfg.EvidenceDir == "" {
 		cfg.EvidenceDir = ArtifactsDir() // kept with the other failure artifacts
 	}
@@ -51,11 +60,14 @@ func sharedBrowser(ctx context.Context) (*driver.Browser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("harness: %w", err)
 	}
-	browsers.b = b
+	if browsers.b == nil {
+		browsers.b = make(map[string]*driver.Browser)
+	}
+	browsers.b[cfg.Layout] = b
 	return b, nil
 }
 
-// CloseBrowsers stops the process's shared Chromium and removes the built
+// CloseBrowsers stops the process's shared Chromiums and removes the built
 // web app. Suites call it once at the end (AfterSuite), programs before they
 // exit; an Env that needs a browser afterwards starts a new one. (Chromium
 // is also killed if this process dies without calling it.)
@@ -63,9 +75,9 @@ func CloseBrowsers() error {
 	browsers.mu.Lock()
 	defer browsers.mu.Unlock()
 	var err error
-	if browsers.b != nil {
-		err = browsers.b.Close()
-		browsers.b = nil
+	for layout, b := range browsers.b {
+		err = errors.Join(err, b.Close())
+		delete(browsers.b, layout)
 	}
 	browsers.appMu.Lock()
 	defer browsers.appMu.Unlock()
@@ -138,6 +150,6 @@ func PrepareBrowsers(ctx context.Context) error {
 	if _, err := webAppDir(ctx); err != nil {
 		return err
 	}
-	_, err := sharedBrowser(ctx)
+	_, err := sharedBrowser(ctx, "")
 	return err
 }

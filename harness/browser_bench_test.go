@@ -185,7 +185,7 @@ func browserClients(b *testing.B, n int) {
 	if err := PrepareBrowsers(ctx); err != nil {
 		b.Fatal(err)
 	}
-	browser, _ := sharedBrowser(ctx)
+	browser, _ := sharedBrowser(ctx, "")
 	time.Sleep(2 * time.Second) // let the new browser's start-up work settle
 	idle := pss(b, browser.PID())
 	env := Start(b, Config{})

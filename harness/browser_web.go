@@ -114,7 +114,7 @@ func (e *Env) Browser(ctx context.Context, name string) (*Web, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := sharedBrowser(ctx)
+	b, err := sharedBrowser(ctx, e.cfg.BrowserLayout)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,12 @@ type Config struct {
 	// Device, if set, adjusts every device's config before the device
 	// starts: a load runner sets its dialer and prekey count there.
 	Device func(*device.Config)
+	// BrowserLayout lays out this Env's browser web clients in Chromium:
+	// driver.LayoutContext (a browser context per page, isolated) or
+	// driver.LayoutTabs (one shared context, cheaper; each page keeps its
+	// state in its own database). "" means BrowserConfig.Layout, which
+	// defaults to LayoutContext.
+	BrowserLayout string
 }
 
 // Env is one running system under test.

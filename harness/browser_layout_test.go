@@ -1,0 +1,88 @@
+package harness_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/webclient/driver"
+)
+
+// Two web clients opened as tabs of one browser context link as two devices
+// of one account, each keeping its own state across a reload; in the
+// default layout each page has a browser context of its own.
+func TestBrowserTabsLinkAsDistinctDevices(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { harness.CloseBrowsers() })
+	env := harness.Start(t, harness.Config{BrowserLayout: driver.LayoutTabs})
+	alice, err := env.NewUser(ctx, "alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var webs [2]*harness.Web
+	var devs [2]uint32
+	for i := range webs {
+		if webs[i], err = env.Browser(ctx, "alice/web-"+string(rune('1'+i))); err != nil {
+			t.Fatal(err)
+		}
+		if devs[i], err = env.LinkBrowser(ctx, alice.Phone, webs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if webs[0].BrowserContext() == "" || webs[0].BrowserContext() != webs[1].BrowserContext() {
+		t.Fatalf("tabs in browser contexts %q and %q, want one", webs[0].BrowserContext(), webs[1].BrowserContext())
+	}
+	if devs[0] == devs[1] {
+		t.Fatalf("both tabs linked as device %d", devs[0])
+	}
+	linked, err := alice.Phone.LinkedDevices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		if !slices.Contains(linked, d) {
+			t.Errorf("device %d not among the phone's linked devices %v", d, linked)
+		}
+	}
+	// Had the tabs shared a database, the first tab would come back from a
+	// reload with the second's identity, and its logout would unlink the
+	// second device instead of its own.
+	if err := webs[0].Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := webs[0].WaitScreen(ctx, driver.ScreenLinked); err != nil {
+		t.Fatal(err)
+	}
+	if err := webs[0].Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.Await(ctx, "only the second tab's device left linked", func() error {
+		linked, err := alice.Phone.LinkedDevices(ctx)
+		if err == nil && !slices.Equal(linked, devs[1:]) {
+			err = fmt.Errorf("linked devices %v", linked)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := webs[1].Screen(ctx); err != nil || s != driver.ScreenLinked {
+		t.Fatalf("the second tab shows the %q screen (%v) after the first logged out", s, err)
+	}
+
+	isolated := harness.Start(t, harness.Config{})
+	var contexts []string
+	for _, name := range []string{"carol/web-1", "carol/web-2"} {
+		w, err := isolated.Browser(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		contexts = append(contexts, w.BrowserContext())
+	}
+	if contexts[0] == contexts[1] || slices.Contains(contexts, webs[0].BrowserContext()) {
+		t.Errorf("default layout's pages in browser contexts %q (tabs: %q), want one each", contexts, webs[0].BrowserContext())
+	}
+}
