@@ -102,7 +102,8 @@ func (e *Env) appURL(dir string) string {
 	return w.srv.URL
 }
 
-// Browser opens the web app in a new page of the shared Chromium, as the
+// Browser opens the web app in a new page of the shared Chromium of
+// Config.BrowserLayout (see docs/scenarios.md "Browser layouts"), as the
 // device name, and waits until it shows a QR code (recording qr.visible).
 // The page talks to the relay through the device's fault path when
 // Config.Faults is set. It is closed at cleanup; if the test failed by
