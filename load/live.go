@@ -268,6 +268,21 @@ func (t *tracker) outstanding() int {
 	return len(t.pending)
 }
 
+// lastSecond returns the deliveries of the last whole second (nil in the
+// first second). A slot is replaced, never emptied, when the ring turns, so
+// the histogram returned stays as it is.
+func (t *tracker) lastSecond() *reports.Metrics {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.bucket(now)
+	sec := int64(now.Sub(t.start) / time.Second)
+	if sec == 0 {
+		return nil
+	}
+	return t.recent[(sec-1)%recentSeconds]
+}
+
 // snapshot returns the live state now.
 func (t *tracker) snapshot() Snapshot {
 	now := time.Now()

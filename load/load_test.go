@@ -66,6 +66,32 @@ func TestShortLoadIsScoredClean(t *testing.T) {
 	if rep.Meta["devices"] != "300" {
 		t.Errorf("report meta devices = %q, want 300", rep.Meta["devices"])
 	}
+	// A point a second: the send rate was about 40*0.85 msg/s while
+	// messaging, and nearly all 300 devices were connected at once (offline
+	// and reconnect actions take a few away at any moment).
+	series := map[string]reports.TimeSeries{}
+	for _, s := range rep.TimeSeries {
+		series[s.Name] = s
+	}
+	peak := func(name string) float64 {
+		m := 0.0
+		for _, p := range series[name].Points {
+			m = max(m, p.Value)
+		}
+		return m
+	}
+	if n := len(series[SeriesSent].Points); n < 8 {
+		t.Errorf("series %q has %d points, want one a second of the run (>= 8)", SeriesSent, n)
+	}
+	if p := peak(SeriesSent); p < 15 || p > 100 {
+		t.Errorf("series %q peaks at %.1f msg/s, want about 34", SeriesSent, p)
+	}
+	if p := peak(SeriesConnected); p < 280 || p > 300 {
+		t.Errorf("series %q peaks at %.0f devices, want 280 to 300", SeriesConnected, p)
+	}
+	if len(series[SeriesP99].Points) == 0 {
+		t.Errorf("series %q is empty", SeriesP99)
+	}
 }
 
 // With abort-on-fail, a budget no run can meet stops the actions early and

@@ -102,6 +102,7 @@ type runner struct {
 	findMaxMeta map[string]string
 	env         *harness.Env
 	live        *tracker
+	samples     *sampler
 	rec         *reports.Recorder
 
 	members []*member
@@ -185,6 +186,7 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	msgResult.Duration = time.Since(msgStart)
 	rep.Scenarios = []reports.ScenarioResult{linkResult, msgResult}
 	rep.Interrupted = ctx.Err() != nil
+	rep.TimeSeries = r.samples.series()
 	snap := r.live.snapshot()
 	rep.Meta = map[string]string{
 		"users":           strconv.Itoa(n),
@@ -221,9 +223,17 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	return rep
 }
 
-// progress reports a snapshot every second and, with AbortOnFail, stops
-// the message phase once a threshold fails on the live figures.
+// progress reports a snapshot every second, samples it for the report's
+// time series and, with AbortOnFail, stops the message phase once a
+// threshold fails on the live figures.
 func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func()) {
+	var scrape func(context.Context) relayFigures
+	// An embedded relay's /metrics describe this process, clients and all;
+	// with workers each would scrape the same relay once per worker.
+	if r.env.Relay().Kind() != harness.Embedded && r.opts.Shard.Count <= 1 {
+		scrape = func(ctx context.Context) relayFigures { return relayMetrics(ctx, r.env) }
+	}
+	r.samples = newSampler(scrape)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -239,6 +249,7 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 			case <-tk.C:
 			}
 			snap := r.live.snapshot()
+			r.samples.add(ctx, snap, r.live.lastSecond())
 			if r.opts.Progress != nil {
 				r.opts.Progress(snap)
 			}

@@ -34,6 +34,11 @@ type htmlStep struct {
 	Chart template.HTML
 }
 
+type htmlTimeSeries struct {
+	TimeSeries
+	Chart template.HTML
+}
+
 type htmlProblems struct {
 	Kind     ProblemKind
 	Total    int
@@ -48,6 +53,7 @@ type htmlData struct {
 	Steps       []htmlStep
 	ByScenario  []htmlScenario
 	Series      template.HTML
+	TimeSeries  []htmlTimeSeries
 	Timeline    template.HTML
 	HiddenLanes int
 	Problems    []htmlProblems
@@ -55,9 +61,10 @@ type htmlData struct {
 }
 
 // WriteHTML writes report.html: verdict, thresholds, scenarios, a latency
-// chart per step, each scenario's steps, messages over time, a device
-// timeline with faults, and the ledger's problems. Artifact folders are
-// file:// links; WriteDir makes them relative when they are inside it.
+// chart per step, each scenario's steps, messages over time, a chart per
+// sampled time series, a device timeline with faults, and the ledger's
+// problems. Artifact folders are file:// links; WriteDir makes them
+// relative when they are inside it.
 func (r *Report) WriteHTML(w io.Writer) error { return r.writeHTML(w, "") }
 
 // writeHTML writes report.html as it will sit in dir ("" if unknown).
@@ -70,6 +77,9 @@ func (r *Report) writeHTML(w io.Writer, dir string) error {
 		d.ByScenario = append(d.ByScenario, htmlScenario{Scope: sc, Steps: r.Metrics.Select(Selector{Scenario: sc.Scenario}).Summaries()})
 	}
 	d.Series = seriesChart(r)
+	for _, s := range r.TimeSeries {
+		d.TimeSeries = append(d.TimeSeries, htmlTimeSeries{TimeSeries: s, Chart: timeSeriesChart(s)})
+	}
 	d.Timeline, d.HiddenLanes = timelineChart(r)
 	byKind := map[ProblemKind][]Problem{}
 	for _, p := range r.Ledger.Problems {

@@ -20,8 +20,8 @@ func (t Totals) Add(o Totals) Totals {
 // the earliest start to the latest end.
 //
 // Threshold results are cleared, since they judged the parts: call Evaluate
-// on the merged report. The timeline stays r's own, because each runner's
-// events are on its own clock.
+// on the merged report. The timeline and time series stay r's own, because
+// each runner's events are on its own clock.
 func (r *Report) Merge(o *Report) {
 	if r.Metrics == nil {
 		r.Metrics = NewMetrics()

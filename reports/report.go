@@ -50,6 +50,9 @@ type Report struct {
 	ScenarioTotals []ScenarioTotals  `json:"scenario_ledgers"`
 	Thresholds     []ThresholdResult `json:"thresholds"`
 	Timeline       Timeline          `json:"timeline"`
+	// TimeSeries are figures sampled once per interval while the run went
+	// (load runs: rates, latency, connected devices, relay CPU and RSS).
+	TimeSeries []TimeSeries `json:"time_series,omitzero"`
 }
 
 // Config says how New builds a report. The zero value is valid.

@@ -44,8 +44,10 @@ type Config struct {
 	// KeepAlive is the ping interval that keeps the link up and finds dead
 	// ones; 0 means 20 s.
 	KeepAlive time.Duration
-	// BackoffBase and BackoffMax bound the reconnect delay, which doubles per
-	// failed attempt, with full jitter; 0 means 250 ms and 10 s.
+	// BackoffBase and BackoffMax bound the delay before a reconnect, a
+	// media transfer retry or a request the relay refused with QUEUE_FULL,
+	// which doubles per failed attempt, with full jitter; 0 means 250 ms
+	// and 10 s.
 	BackoffBase, BackoffMax time.Duration
 	// CallTimeout bounds one request's round trip; 0 means 10 s.
 	CallTimeout time.Duration
@@ -450,12 +452,12 @@ func (d *Device) WaitOnline(ctx context.Context) error {
 	return err
 }
 
-// Call sends one request and returns the relay's answer, waiting for the
-// device to be online and retrying on a new connection when the link drops
-// before the answer. Repeating is safe: the relay deduplicates sends, and a
-// repeated direct send that was queued twice is dropped by the receiver,
-// whose message key was used by the first.
-func (d *Device) Call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
+// callLinked sends one request and returns the relay's answer, waiting for
+// the device to be online and retrying on a new connection when the link
+// drops before the answer. Repeating is safe: the relay deduplicates sends,
+// and a repeated direct send that was queued twice is dropped by the
+// receiver, whose message key was used by the first.
+func (d *Device) callLinked(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 	for {
 		l, err := d.link(ctx)
 		if err != nil {

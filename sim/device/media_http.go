@@ -128,7 +128,7 @@ func (d *Device) putBlob(ctx context.Context, blob io.ReaderAt, sums e2e.MediaSu
 			return "", fmt.Errorf("attempt %d: %w", attempt, err)
 		}
 		d.log.Info("media upload failed, retrying", "attempt", attempt, "err", err)
-		if err := d.pause(ctx, attempt); err != nil {
+		if err := d.pause(ctx, d.backoff(attempt)); err != nil {
 			return "", err
 		}
 	}
@@ -191,7 +191,7 @@ func (d *Device) fetch(ctx context.Context, path string, dec *e2e.MediaDecrypter
 			return fmt.Errorf("fetch %s (attempt %d, %d of %d bytes): %w", path, attempt, dec.Written(), dec.Size(), err)
 		}
 		d.log.Info("media download failed, resuming", "attempt", attempt, "at", dec.Written(), "err", err)
-		if err := d.pause(ctx, attempt); err != nil {
+		if err := d.pause(ctx, d.backoff(attempt)); err != nil {
 			return err
 		}
 	}
@@ -236,10 +236,10 @@ func (d *Device) get(ctx context.Context, path string, dec *e2e.MediaDecrypter) 
 	return err
 }
 
-// pause sleeps the backoff before attempt+1.
-func (d *Device) pause(ctx context.Context, attempt int) error {
+// pause sleeps wait, unless ctx ends or the device closes first.
+func (d *Device) pause(ctx context.Context, wait time.Duration) error {
 	select {
-	case <-time.After(d.backoff(attempt)):
+	case <-time.After(wait):
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
