@@ -168,6 +168,6 @@ func WriteRegressions(w io.Writer, rs []Regression) error {
 	for _, r := range rs {
 		t.add(r.Kind, r.Subject, r.Before, r.After, r.Change)
 	}
-	t.write(ew, "", consoleWidth)
+	t.write(ew, "", ConsoleWidth)
 	return ew.err
 }

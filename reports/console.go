@@ -30,7 +30,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	if !r.Start.IsZero() {
 		head += ", started " + r.Start.UTC().Format(time.DateTime) + " UTC"
 	}
-	ew.printf("%s", wrap("", head, consoleWidth))
+	ew.printf("%s", wrap("", head, ConsoleWidth))
 
 	if len(r.Scenarios) > 0 {
 		ew.printf("\n")
@@ -39,12 +39,12 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		for _, s := range r.Scenarios {
 			t.add(s.Name, strings.Join(s.Labels, ","), string(s.Status), FormatDuration(s.Duration))
 		}
-		t.write(ew, "", consoleWidth)
+		t.write(ew, "", ConsoleWidth)
 		// Failures go below the table: a long message inside it would widen
 		// the first column for every row.
 		for _, s := range r.Scenarios {
 			if s.Status == Failed {
-				ew.printf("%s\n", ellipsize("  FAILED "+s.Name+": "+firstLine(s.Failure), consoleWidth))
+				ew.printf("%s\n", Ellipsize("  FAILED "+s.Name+": "+firstLine(s.Failure), ConsoleWidth))
 				if s.Artifacts != "" {
 					ew.printf("         artifacts: %s\n", s.Artifacts)
 				}
@@ -60,17 +60,17 @@ func (r *Report) WriteSummary(w io.Writer) error {
 			t.add(s.Step, strconv.FormatInt(s.Count, 10), FormatDuration(s.Min), FormatDuration(s.P50), FormatDuration(s.P90),
 				FormatDuration(s.P99), FormatDuration(s.P999), FormatDuration(s.Max), FormatDuration(s.Mean))
 		}
-		t.write(ew, "", consoleWidth)
+		t.write(ew, "", ConsoleWidth)
 	}
 	r.writeScenarioSteps(ew)
 
-	ew.printf("\n%s", wrap("LEDGER  ", ledgerSummary(r.Ledger), consoleWidth))
+	ew.printf("\n%s", wrap("LEDGER  ", ledgerSummary(r.Ledger), ConsoleWidth))
 	if n := r.Ledger.Totals.Problems(); n > 0 {
 		ew.printf("\nPROBLEMS (%d)\n", n)
 		shown := map[ProblemKind]int{}
 		for _, p := range r.Ledger.Problems {
 			if shown[p.Kind]++; shown[p.Kind] <= consolePerKind {
-				ew.printf("%s\n", ellipsize(fmt.Sprintf("  %-13s %s", p.Kind, p.Message), consoleWidth))
+				ew.printf("%s\n", Ellipsize(fmt.Sprintf("  %-13s %s", p.Kind, p.Message), ConsoleWidth))
 			}
 		}
 		for _, k := range ProblemKinds {
@@ -91,7 +91,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 			}
 			t.add(th.Expr, th.Observed, res)
 		}
-		t.write(ew, "", consoleWidth)
+		t.write(ew, "", ConsoleWidth)
 	}
 
 	// The closing lines say why a run failed and, alone on the last line,
@@ -122,7 +122,7 @@ func (r *Report) writeScenarioSteps(w io.Writer) {
 			name = "" // once per scenario
 		}
 	}
-	t.write(w, "", consoleWidth)
+	t.write(w, "", ConsoleWidth)
 }
 
 // errWriter keeps the first write error so the renderer can write freely and

@@ -34,7 +34,7 @@ func TestConsoleRowsFit120Columns(t *testing.T) {
 		if strings.HasPrefix(strings.TrimSpace(line), "artifacts: ") {
 			continue // paths are printed whole, to be copied
 		}
-		if n := utf8.RuneCountInString(line); n > consoleWidth {
+		if n := utf8.RuneCountInString(line); n > ConsoleWidth {
 			t.Errorf("line of %d columns:\n%s", n, line)
 		}
 	}

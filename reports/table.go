@@ -7,9 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// consoleWidth is the widest line the console summary writes: a CI log
+// ConsoleWidth is the widest line the console writes: a CI log
 // viewer or an 80-column-plus terminal shows every row whole.
-const consoleWidth = 120
+const ConsoleWidth = 120
 
 // minCell is the narrowest a shrunk table column gets: enough to recognise
 // a scenario or step name by its start.
@@ -55,18 +55,18 @@ func (t *table) write(w io.Writer, indent string, width int) {
 		var b strings.Builder
 		b.WriteString(indent)
 		for i, c := range r {
-			c = ellipsize(c, widths[i])
+			c = Ellipsize(c, widths[i])
 			b.WriteString(c)
 			if i < len(r)-1 {
 				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+gap))
 			}
 		}
-		io.WriteString(w, ellipsize(strings.TrimRight(b.String(), " "), width)+"\n")
+		io.WriteString(w, Ellipsize(strings.TrimRight(b.String(), " "), width)+"\n")
 	}
 }
 
-// ellipsize shortens s to at most n runes, ending in "…" when cut.
-func ellipsize(s string, n int) string {
+// Ellipsize shortens s to at most n runes, ending in "…" when cut.
+func Ellipsize(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
@@ -87,6 +87,6 @@ func wrap(head, s string, width int) string {
 		}
 		line += part
 	}
-	out = append(out, ellipsize(line, width))
+	out = append(out, Ellipsize(line, width))
 	return strings.Join(out, "\n") + "\n"
 }

@@ -72,7 +72,11 @@ func Run(ctx context.Context, flows []Flow, cfg RunConfig) *reports.Report {
 			results = append(results, reports.ScenarioResult{Name: f.Name(), Labels: f.Labels, Status: reports.Skipped, Failure: "not run: " + interrupted})
 			continue
 		}
-		fmt.Fprintf(progress, "[%d/%d] %s ...\n", i+1, len(flows), f.Name())
+		head := fmt.Sprintf("[%d/%d] ", i+1, len(flows))
+		// The name is cut, not the " ...": the line stays within the
+		// console's width and still reads as a step under way.
+		name := reports.Ellipsize(f.Name(), reports.ConsoleWidth-len(head)-len(" ..."))
+		fmt.Fprintf(progress, "%s%s ...\n", head, name)
 		start := time.Now()
 		// Everything the flow records carries its name and labels, so
 		// metrics and thresholds can be cut per scenario.

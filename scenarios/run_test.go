@@ -50,3 +50,19 @@ func TestRunDoesNotJudgeASkippedFlow(t *testing.T) {
 		t.Errorf("the run judged the skipped flow's messages: %+v, problems %v", tot, r.Ledger.Problems)
 	}
 }
+
+// The line that starts a scenario fits the console's width whatever the
+// scenario is called, and still ends in " ...".
+func TestProgressLinesFitTheConsole(t *testing.T) {
+	flow := scenarios.Flow{
+		Feature: "A feature described at great length", Outcome: strings.Repeat("and an outcome that goes on ", 8),
+		Timeout: 10 * time.Second,
+		Run:     func(context.Context, *harness.Env) error { return nil },
+	}
+	var progress strings.Builder
+	scenarios.Run(t.Context(), []scenarios.Flow{flow}, scenarios.RunConfig{Progress: &progress})
+	first, _, _ := strings.Cut(progress.String(), "\n")
+	if n := len([]rune(first)); n > reports.ConsoleWidth || !strings.HasPrefix(first, "[1/1] A feature") || !strings.HasSuffix(first, "… ...") {
+		t.Errorf("progress line of %d columns %q, want at most %d, the name cut with … and ending in \" ...\"", n, first, reports.ConsoleWidth)
+	}
+}
