@@ -39,19 +39,7 @@ func (r *retries) snapshot() ([]int, []error, int) {
 // a placeholder shows where the message belongs, one retry receipt brings it
 // again on a new session, and it takes the placeholder's place.
 func TestCorruptedSessionRecoversThroughPlaceholder(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s := startRelay(t)
-	var r retries
-	alice := registerPhone(t, ctx, s, "+15550100", nil)
-	bob := registerPhone(t, ctx, s, "+15550101", r.event)
-	if _, err := alice.SendText(ctx, bob.Self().User, "first"); err != nil {
-		t.Fatal(err)
-	}
-	waitMessages(t, ctx, bob, alice.Self().User, 1)
-	if err := bob.Signal().CorruptSession(ctx, alice.Self()); err != nil {
-		t.Fatal(err)
-	}
+	ctx, alice, bob, r := corruptedAfterFirst(t)
 	id, err := alice.SendText(ctx, bob.Self().User, "second")
 	if err != nil {
 		t.Fatal(err)
@@ -77,21 +65,9 @@ func TestCorruptedSessionRecoversThroughPlaceholder(t *testing.T) {
 // asked for at most maxRetries times, counted 1, 2, ...; its placeholder
 // stays.
 func TestRetriesAreCappedAndThePlaceholderStays(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s := startRelay(t)
-	var r retries
-	alice := registerPhone(t, ctx, s, "+15550100", nil)
-	bob := registerPhone(t, ctx, s, "+15550101", r.event)
-	if _, err := alice.SendText(ctx, bob.Self().User, "first"); err != nil {
-		t.Fatal(err)
-	}
-	waitMessages(t, ctx, bob, alice.Self().User, 1)
 	// Bob's session is corrupted and his signed prekey gone: neither what
 	// alice sends on the session nor a new session from her can decrypt.
-	if err := bob.Signal().CorruptSession(ctx, alice.Self()); err != nil {
-		t.Fatal(err)
-	}
+	ctx, alice, bob, r := corruptedAfterFirst(t)
 	if err := bob.State().DeletePrefix(e2e.Prefix + "signed-prekey/"); err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +91,26 @@ func TestRetriesAreCappedAndThePlaceholderStays(t *testing.T) {
 	if last := msgs[len(msgs)-1]; last.ID != id || !last.Placeholder {
 		t.Errorf("bob's chat ends with %+v, want the placeholder of %s", last, id)
 	}
+}
+
+// corruptedAfterFirst registers alice and bob, delivers one message from
+// alice to bob, then corrupts bob's session with alice; r records bob's
+// retry receipts.
+func corruptedAfterFirst(t *testing.T) (ctx context.Context, alice, bob *Device, r *retries) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	s := startRelay(t)
+	r = &retries{}
+	alice = registerPhone(t, ctx, s, "+15550100", nil)
+	bob = registerPhone(t, ctx, s, "+15550101", r.event)
+	if _, err := alice.SendText(ctx, bob.Self().User, "first"); err != nil {
+		t.Fatal(err)
+	}
+	waitMessages(t, ctx, bob, alice.Self().User, 1)
+	if err := bob.Signal().CorruptSession(ctx, alice.Self()); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, alice, bob, r
 }
 
 func waitMessages(t *testing.T, ctx context.Context, d *Device, peer string, n int) {
