@@ -66,7 +66,7 @@ unwritable --out, unreachable relay, no Docker), 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), relayCmd(), reportCmd(), versionCmd(), loadCmd())
+	root.AddCommand(runCmd(), relayCmd(), natsCmd(), reportCmd(), versionCmd(), loadCmd())
 	err := root.ExecuteContext(ctx)
 	if err != nil && !errors.As(err, new(exitError)) {
 		fmt.Fprintln(os.Stderr, "linksim:", err)
