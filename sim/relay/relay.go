@@ -74,6 +74,18 @@ type Config struct {
 	// Field turns on what real relays do to clients in the field; the
 	// zero value turns none on.
 	Field FieldConfig
+
+	// NATS, when set, makes this relay one stateless node of a relay
+	// cluster: accounts, queues, prekeys, media and the relay's Noise key
+	// live in JetStream on these NATS servers (nats://host:port, any of
+	// one cluster), and devices connected to other nodes are reached over
+	// NATS. DataDir then holds nothing but a temporary directory. Several
+	// nodes on the same NATS cluster are one relay to devices.
+	NATS []string
+	// Replicas is how many NATS servers keep each stream and bucket the
+	// cluster creates (JetStream's replication factor): 3 in a 3-server
+	// cluster. Default 1. Ignored without NATS.
+	Replicas int
 }
 
 func (c Config) withDefaults() Config {
@@ -134,6 +146,9 @@ type Relay struct {
 // New opens (or creates) the relay's state in cfg.DataDir.
 func New(cfg Config) (*Relay, error) {
 	cfg = cfg.withDefaults()
+	if len(cfg.NATS) > 0 {
+		return nil, errors.New("relay: cluster nodes on NATS are not built yet")
+	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
 	dir := cfg.DataDir
 	if dir == "" {
