@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -124,7 +125,8 @@ type Relay struct {
 	st      store.Store
 	key     wire.KeyPair
 	tempDir string // removed on Close; "" when DataDir was given
-	hub     router
+	router  route.Router
+	rv      route.Rendezvous
 	pair    *pairings
 	acks    *ackers
 	m       *metrics
@@ -180,7 +182,8 @@ func New(cfg Config) (*Relay, error) {
 	r.key, r.st = key, st
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m = newMetrics(st)
-	r.hub = newHub()
+	local := route.NewLocal()
+	r.router, r.rv = local, local
 	r.pair = newPairings(r)
 	r.acks = newAckers(r)
 	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
