@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -74,6 +75,18 @@ type Config struct {
 	// Field turns on what real relays do to clients in the field; the
 	// zero value turns none on.
 	Field FieldConfig
+
+	// NATS, when set, makes this relay one stateless node of a relay
+	// cluster: accounts, queues, prekeys, media and the relay's Noise key
+	// live in JetStream on these NATS servers (nats://host:port, any of
+	// one cluster), and devices connected to other nodes are reached over
+	// NATS. DataDir then holds nothing but a temporary directory. Several
+	// nodes on the same NATS cluster are one relay to devices.
+	NATS []string
+	// Replicas is how many NATS servers keep each stream and bucket the
+	// cluster creates (JetStream's replication factor): 3 in a 3-server
+	// cluster. Default 1. Ignored without NATS.
+	Replicas int
 }
 
 func (c Config) withDefaults() Config {
@@ -112,7 +125,8 @@ type Relay struct {
 	st      store.Store
 	key     wire.KeyPair
 	tempDir string // removed on Close; "" when DataDir was given
-	hub     router
+	router  route.Router
+	rv      route.Rendezvous
 	pair    *pairings
 	acks    *ackers
 	m       *metrics
@@ -134,6 +148,9 @@ type Relay struct {
 // New opens (or creates) the relay's state in cfg.DataDir.
 func New(cfg Config) (*Relay, error) {
 	cfg = cfg.withDefaults()
+	if len(cfg.NATS) > 0 {
+		return nil, errors.New("relay: cluster nodes on NATS are not built yet")
+	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
 	dir := cfg.DataDir
 	if dir == "" {
@@ -165,7 +182,8 @@ func New(cfg Config) (*Relay, error) {
 	r.key, r.st = key, st
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m = newMetrics(st)
-	r.hub = newHub()
+	local := route.NewLocal()
+	r.router, r.rv = local, local
 	r.pair = newPairings(r)
 	r.acks = newAckers(r)
 	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
