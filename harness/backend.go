@@ -19,8 +19,9 @@ import (
 
 // Backend is a running relay that an Env's devices talk to. The kinds are
 // embedded (in this process), process (the linksim binary), container
-// (the binary in a FROM-scratch image, through testcontainers-go) and
-// external (somebody's relay at a URL).
+// (the binary in a FROM-scratch image, through testcontainers-go), cluster
+// and cluster-process (relay nodes on three NATS servers, as containers or
+// as processes: cluster.go) and external (somebody's relay at a URL).
 type Backend interface {
 	// Kind names the backend: "embedded", "process", "container", or the
 	// external relay's URL.
@@ -51,6 +52,11 @@ const (
 	Embedded  = "embedded"
 	Process   = "process"
 	Container = "container"
+	// Cluster runs relay nodes and three NATS servers as containers on a
+	// Docker network of their own; ClusterProcess runs them as child
+	// processes, for machines without Docker.
+	Cluster        = "cluster"
+	ClusterProcess = "cluster-process"
 )
 
 // BackendFromEnv is the backend named by $LINKSIM_RELAY, or embedded.
@@ -66,10 +72,10 @@ func BackendFromEnv() string {
 // container), so that cost does not land inside one scenario's time limit.
 func Prepare(backend string) error {
 	switch backend {
-	case Process:
+	case Process, ClusterProcess:
 		_, err := binary()
 		return err
-	case Container:
+	case Container, Cluster:
 		_, err := imageContext()
 		return err
 	}
@@ -87,9 +93,9 @@ func CheckBackend(ctx context.Context, backend string) error {
 	switch {
 	case backend == Embedded:
 		return nil
-	case backend == Process:
+	case backend == Process || backend == ClusterProcess:
 		return checkBinary(false)
-	case backend == Container:
+	case backend == Container || backend == Cluster:
 		return errors.Join(dockerHealthy(ctx, tclog.NewNoopLogger()), checkBinary(true))
 	case isURL(backend):
 		x, err := dialExternal(ctx, backend)
@@ -132,7 +138,7 @@ func isURL(s string) bool {
 }
 
 func unknownBackend(kind string) error {
-	return fmt.Errorf("relay backend %q: want embedded, process, container, or a ws:// URL", kind)
+	return fmt.Errorf("relay backend %q: want embedded, process, container, cluster, cluster-process, or a ws:// URL", kind)
 }
 
 // startBackend starts the relay backend cfg names.
@@ -148,6 +154,10 @@ func startBackend(ctx context.Context, t TB, cfg Config, log *lockedBuffer) (Bac
 		return startProcess(ctx, t, cfg.Relay, log)
 	case kind == Container:
 		return startContainer(ctx, t, cfg.Relay, log)
+	case kind == ClusterProcess:
+		return startClusterProcesses(ctx, cfg.Relay, cfg.nodes())
+	case kind == Cluster:
+		return startClusterContainers(ctx, t, cfg.Relay, cfg.nodes())
 	case isURL(kind):
 		return dialExternal(ctx, kind)
 	}

@@ -46,6 +46,9 @@ type Config struct {
 	// Relay configures the relay the harness starts; DataDir defaults to a
 	// temp dir.
 	Relay relay.Config
+	// Nodes is how many relay nodes a cluster backend runs; 0 means
+	// DefaultNodes. Other backends have one relay.
+	Nodes int
 	// Logger receives relay and device logs; nil discards them.
 	Logger *slog.Logger
 	// Events receives every device event; nil drops them.
@@ -69,6 +72,13 @@ type Config struct {
 	// state in its own database). "" means BrowserConfig.Layout, which
 	// defaults to LayoutContext.
 	BrowserLayout string
+}
+
+func (c Config) nodes() int {
+	if c.Nodes > 0 {
+		return c.Nodes
+	}
+	return DefaultNodes
 }
 
 // Env is one running system under test.
@@ -229,6 +239,9 @@ func (e *Env) User(name string) string {
 // with state in st (nil: in memory).
 func (e *Env) DeviceConfig(name string, st kv.KV) device.Config {
 	url := "ws" + strings.TrimPrefix(e.backend.URL(), "http") + "/ws"
+	if _, ok := e.backend.(*cluster); ok {
+		url = "ws://" + e.relayAddr(name) + "/ws"
+	}
 	if e.cfg.Faults {
 		l, err := e.Net(name)
 		if err != nil {
@@ -252,6 +265,20 @@ func (e *Env) DeviceConfig(name string, st kv.KV) device.Config {
 		e.cfg.Device(&cfg)
 	}
 	return cfg
+}
+
+// relayAddr is where the device named name reaches the relay, host:port:
+// on a cluster, its own front (cluster.go).
+func (e *Env) relayAddr(name string) string {
+	c, ok := e.backend.(*cluster)
+	if !ok {
+		return strings.TrimPrefix(e.backend.URL(), "http://")
+	}
+	f, err := c.front(name)
+	if err != nil {
+		e.t.Fatalf("%v", err)
+	}
+	return f.Addr()
 }
 
 func (e *Env) events(ev device.Event) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,7 +67,7 @@ func (e *Env) Net(name string) (*NetLink, error) {
 	if l, ok := n.links[name]; ok {
 		return l, nil
 	}
-	upstream := strings.TrimPrefix(e.backend.URL(), "http://")
+	upstream := e.relayAddr(name)
 	p := toxiproxy.NewProxy(n.server, name, "127.0.0.1:0", upstream)
 	if err := p.Start(); err != nil {
 		return nil, fmt.Errorf("harness: fault proxy for %s: %w", name, err)

@@ -192,45 +192,11 @@ func startProcess(ctx context.Context, t TB, cfg relay.Config, logs *lockedBuffe
 // start runs the relay and waits until it serves.
 func (p *process) start(ctx context.Context) error {
 	args := append([]string{"relay", "--listen", p.addr, "--data", p.cfg.DataDir, "--log-level", "debug"}, relayFlags(p.cfg)...)
-	cmd := exec.Command(p.bin, args...)
-	cmd.Stderr = p.logs
-	// The relay dies with the harness, even one killed: a leftover relay
-	// would hold the data directory and the port.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	// A pipe of our own, not StdoutPipe: the reader may outlive Wait.
-	stdout, w, err := os.Pipe()
+	cmd, url, err := runChild(p.bin, args, "linksim relay serving ", p.logs)
 	if err != nil {
-		return err
+		return fmt.Errorf("relay process: %w", err)
 	}
-	cmd.Stdout = w
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		stdout.Close()
-		return fmt.Errorf("start %s: %w", p.bin, err)
-	}
-	served, exited := make(chan string, 1), make(chan struct{})
-	go func() {
-		defer close(exited)
-		defer stdout.Close()
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if url, ok := strings.CutPrefix(sc.Text(), "linksim relay serving "); ok {
-				served <- strings.Fields(url)[0]
-			}
-		}
-	}()
-	select {
-	case url := <-served:
-		p.addr = strings.TrimPrefix(url, "http://")
-	case <-exited:
-		cmd.Wait()
-		return fmt.Errorf("relay process exited before serving (%v); its log:\n%s", cmd.ProcessState, p.logs.Bytes())
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		return fmt.Errorf("relay process did not report its address within 30s; its log:\n%s", p.logs.Bytes())
-	}
+	p.addr = strings.TrimPrefix(url, "http://")
 	key, err := relayInfo(ctx, p.URL())
 	if err != nil {
 		cmd.Process.Kill()
@@ -241,26 +207,73 @@ func (p *process) start(ctx context.Context) error {
 	return nil
 }
 
+// runChild runs the linksim command args and waits until it prints a line
+// starting with served; it returns the first word after that prefix (the
+// address it serves). Its stderr goes to logs.
+func runChild(bin string, args []string, served string, logs *lockedBuffer) (*exec.Cmd, string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = logs
+	// The child dies with the harness, even one killed: a leftover would
+	// hold its data directory and its port.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A pipe of our own, not StdoutPipe: the reader may outlive Wait.
+	stdout, w, err := os.Pipe()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		stdout.Close()
+		return nil, "", fmt.Errorf("start %s: %w", bin, err)
+	}
+	serving, exited := make(chan string, 1), make(chan struct{})
+	go func() {
+		defer close(exited)
+		defer stdout.Close()
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), served); ok {
+				serving <- strings.Fields(rest)[0]
+			}
+		}
+	}()
+	select {
+	case addr := <-serving:
+		return cmd, addr, nil
+	case <-exited:
+		cmd.Wait()
+		return nil, "", fmt.Errorf("exited before serving (%v); its log:\n%s", cmd.ProcessState, logs.Bytes())
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, "", fmt.Errorf("did not report its address within 30s; its log:\n%s", logs.Bytes())
+	}
+}
+
 func (p *process) Kind() string    { return Process }
 func (p *process) URL() string     { return "http://" + p.addr }
 func (p *process) Key() []byte     { return p.key }
 func (p *process) DataDir() string { return p.cfg.DataDir }
 func (p *process) Logs() []byte    { return p.logs.Bytes() }
 
-// stop signals the relay and waits for it to exit.
-func (p *process) stop(sig syscall.Signal) error {
-	if err := p.cmd.Process.Signal(sig); err != nil {
+func (p *process) stop(sig syscall.Signal) error { return stopChild(p.cmd, sig) }
+
+// stopChild signals cmd and waits for it to exit, killing it after 15s.
+func stopChild(cmd *exec.Cmd, sig syscall.Signal) error {
+	if err := cmd.Process.Signal(sig); err != nil {
 		return err
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
 		return nil
 	case <-time.After(15 * time.Second):
-		p.cmd.Process.Kill()
+		cmd.Process.Kill()
 		<-done
-		return fmt.Errorf("relay process ignored %v for 15s and was killed", sig)
+		return fmt.Errorf("%s ignored %v for 15s and was killed", filepath.Base(cmd.Path), sig)
 	}
 }
 
