@@ -1,0 +1,224 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// echoServer answers each line with its name and the line.
+func echoServer(t *testing.T, name string) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					fmt.Fprintf(c, "%s %s\n", name, sc.Text())
+				}
+			}()
+		}
+	}()
+	return l
+}
+
+func ask(c net.Conn, r *bufio.Reader, line string, within time.Duration) (string, error) {
+	c.SetDeadline(time.Now().Add(within))
+	if _, err := fmt.Fprintln(c, line); err != nil {
+		return "", err
+	}
+	s, err := r.ReadString('\n')
+	return strings.TrimSpace(s), err
+}
+
+func TestFrontFailsOverAndPartitionsHoldBytes(t *testing.T) {
+	a, b := echoServer(t, "a"), echoServer(t, "b")
+	var aUp atomic.Bool
+	aUp.Store(true)
+	g := newGate()
+	f, err := newForwarder("127.0.0.1:0",
+		&target{name: "a", addr: func() string { return a.Addr().String() }, up: aUp.Load, gate: g},
+		&target{name: "b", addr: func() string { return b.Addr().String() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	c, err := net.Dial("tcp", f.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if got, err := ask(c, r, "1", 5*time.Second); got != "a 1" {
+		t.Fatalf("first connection: got %q (%v), want the home target a", got, err)
+	}
+	if f.On() != "a" {
+		t.Errorf("On() = %q, want a", f.On())
+	}
+
+	// Partitioned: bytes are held, not refused, and flow on heal.
+	g.shut()
+	if got, err := ask(c, r, "2", 300*time.Millisecond); !errors.Is(err, errTimeout(err)) || got != "" {
+		t.Fatalf("through a shut gate: got %q (%v), want nothing until the deadline", got, err)
+	}
+	g.lift()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if s, err := r.ReadString('\n'); strings.TrimSpace(s) != "a 2" {
+		t.Fatalf("after the gate lifted: got %q (%v), want the held line answered", s, err)
+	}
+
+	// Home down: a new connection goes to the next target.
+	aUp.Store(false)
+	c2, err := net.Dial("tcp", f.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if got, err := ask(c2, bufio.NewReader(c2), "3", 5*time.Second); got != "b 3" {
+		t.Fatalf("with a down: got %q (%v), want b", got, err)
+	}
+
+	// Home refusing connections (killed) but not yet seen down: next too.
+	aUp.Store(true)
+	a.Close()
+	c3, err := net.Dial("tcp", f.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if got, err := ask(c3, bufio.NewReader(c3), "4", 5*time.Second); got != "b 4" {
+		t.Fatalf("with a refusing: got %q (%v), want b", got, err)
+	}
+}
+
+// errTimeout returns err when it is a timeout, so errors.Is matches only
+// then.
+func errTimeout(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return err
+	}
+	return io.ErrUnexpectedEOF
+}
+
+// TestNATSClusterKeepsStreamsThroughAServerKill runs the cluster
+// backend's three NATS servers (linksim nats as processes), puts messages
+// in a stream with three replicas, kills one server with SIGKILL, and
+// checks JetStream still takes and keeps messages, and that the server
+// restarted on its store catches up.
+func TestNATSClusterKeepsStreamsThroughAServerKill(t *testing.T) {
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{kind: ClusterProcess, dir: t.TempDir()}
+	addrs, err := natsProcesses(c, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, m := range c.nats {
+			m.close()
+		}
+	})
+	if err := startMembers(t.Context(), "NATS server", c.nats); err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	for _, a := range addrs {
+		urls = append(urls, "nats://"+a)
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "Q", Subjects: []string{"q.>"}, Replicas: 3})
+	if err != nil {
+		t.Fatalf("create a stream with 3 replicas: %v", err)
+	}
+	publish := func(n int) {
+		t.Helper()
+		// Long enough for a new stream leader when the old one died.
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		for i := range n {
+			if _, err := js.Publish(pctx, "q.m", []byte(fmt.Sprint(i)), jetstream.WithRetryAttempts(50), jetstream.WithRetryWait(100*time.Millisecond)); err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+		}
+	}
+	publish(10)
+	if err := c.nats[0].kill(); err != nil {
+		t.Fatal(err)
+	}
+	publish(10) // two of three servers are a quorum
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Msgs != 20 {
+		t.Fatalf("with a server killed: %v messages (%v), want 20", info, err)
+	}
+	if err := c.nats[0].start(ctx); err != nil {
+		t.Fatalf("restart the killed server on its store: %v", err)
+	}
+	// The restarted server serves the stream's 20 messages from its own
+	// replica once it caught up.
+	one, err := nats.Connect(urls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err = Await(wctx, "the restarted server to hold all 20 messages", func() error {
+		js1, err := jetstream.New(one)
+		if err != nil {
+			return err
+		}
+		st, err := js1.Stream(ctx, "Q")
+		if err != nil {
+			return err
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range info.Cluster.Replicas {
+			if r.Name == "nats-1" && !r.Current {
+				return errors.New("nats-1 is not current")
+			}
+		}
+		if info.State.Msgs != 20 {
+			return fmt.Errorf("%d messages", info.State.Msgs)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
