@@ -175,13 +175,20 @@ func (r *router) onEvent(m *nats.Msg) {
 	}
 	r.mu.Lock()
 	var fns []func(route.Event)
-	for _, us := range r.users {
+	for user, us := range r.users {
 		if us.sub != m.Sub {
 			continue
 		}
 		for d, at := range us.devs {
 			if ev.All || d == ev.Device {
 				fns = append(fns, at.fn)
+			}
+		}
+		if ev.Kind == route.Replaced {
+			delete(us.devs, ev.Device) // replaced on another node
+			if len(us.devs) == 0 {
+				us.sub.Unsubscribe()
+				delete(r.users, user)
 			}
 		}
 	}
