@@ -24,8 +24,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -253,4 +253,29 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, creat
 		}
 		return err
 	}
+}
+
+// Shared returns the cluster-wide value called name, which the first node
+// to ask makes with gen: every node of a relay gets the same one.
+func (n *Node) Shared(name string, gen func() ([]byte, error)) ([]byte, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	e, err := n.kv.config.Get(ctx, name)
+	if err == nil {
+		return e.Value(), nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("cluster: shared %s: %w", name, err)
+	}
+	v, err := gen()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: shared %s: %w", name, err)
+	}
+	if _, err = n.kv.config.Create(ctx, name, v); errors.Is(err, jetstream.ErrKeyExists) {
+		return n.Shared(name, gen) // another node made it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: shared %s: %w", name, err)
+	}
+	return v, nil
 }

@@ -148,9 +148,6 @@ type Relay struct {
 // New opens (or creates) the relay's state in cfg.DataDir.
 func New(cfg Config) (*Relay, error) {
 	cfg = cfg.withDefaults()
-	if len(cfg.NATS) > 0 {
-		return nil, errors.New("relay: cluster nodes on NATS are not built yet")
-	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
 	dir := cfg.DataDir
 	if dir == "" {
@@ -168,32 +165,42 @@ func New(cfg Config) (*Relay, error) {
 		}
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
-	if err != nil {
-		return fail(err)
+	var st store.Store
+	if len(cfg.NATS) > 0 {
+		node, key, err := joinCluster(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		r.key, st, r.router, r.rv = key, node, node, node
+	} else {
+		key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
+		if err != nil {
+			return fail(err)
+		}
+		st, err = store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{
+			NoSync: cfg.NoSync, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
+			DedupWindow: cfg.Limits.DedupWindow, DedupAge: cfg.Limits.DedupAge,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		local := route.NewLocal()
+		r.key, r.router, r.rv = key, local, local
 	}
-	st, err := store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{
-		NoSync: cfg.NoSync, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
-		DedupWindow: cfg.Limits.DedupWindow, DedupAge: cfg.Limits.DedupAge,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	r.key, r.st = key, st
+	r.st = st
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m = newMetrics(st)
-	local := route.NewLocal()
-	r.router, r.rv = local, local
 	r.pair = newPairings(r)
 	r.acks = newAckers(r)
 	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
+	var err error
 	if r.media, err = newMedia(r, dir); err != nil {
 		r.cancel()
 		st.Close()
 		return fail(err)
 	}
 	r.handler = r.routes()
-	r.log.Info("relay ready", "data_dir", dir, "temp", r.tempDir != "")
+	r.log.Info("relay ready", "data_dir", dir, "temp", r.tempDir != "", "nats", cfg.NATS)
 	return r, nil
 }
 
