@@ -15,6 +15,7 @@
 //	kv linksim_sent         <u>.<d>.<message id> -> unix ms of the ack
 //	kv linksim_refs         pairing ref -> the node hosting it
 //	kv linksim_config       shared settings such as the relay's Noise key
+//	objects linksim_media   media blobs by hex SHA-256
 //	subjects linksim.user.<u> (device events) and linksim.pair.<node> (scans)
 package cluster
 
@@ -68,6 +69,7 @@ type Node struct {
 	js   jetstream.JetStream
 	q    jetstream.Stream
 	kv   buckets
+	obs  jetstream.ObjectStore // media blobs
 	subs *router
 }
 
@@ -168,6 +170,12 @@ func (n *Node) setup() error {
 		if *b.kv, err = bucket(b.name, b.ttl); err != nil {
 			return err
 		}
+	}
+	n.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: "linksim_media", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("media store: %w", err)
 	}
 	return nil
 }

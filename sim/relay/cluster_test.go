@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"net/http"
 	"slices"
 	"testing"
 
@@ -105,4 +106,34 @@ func TestClusterReplacesAndLogsOutAcrossNodes(t *testing.T) {
 	again.connect(b)
 	again.hello()
 	alice.closedWith("replaced")
+}
+
+// A blob uploaded through one node downloads from the other; one whose
+// bytes do not hash to the announced sum is refused and never stored.
+func TestClusterMediaIsShared(t *testing.T) {
+	nodes := startNodes(t, 2)
+	a, b := nodes[0], nodes[1]
+	alice := phone(t, a, "alice", "+15550100")
+	data := blob(300_000) // several object store chunks
+	tampered := bytes.Clone(data)
+	tampered[100] ^= 1
+	bad := alice.uploadToken(tampered[:1000])
+	if code, _ := put(t, a, bad.Url, bytes.NewReader(data[:1000]), 1000); code != http.StatusBadRequest {
+		t.Fatalf("PUT of other bytes than announced: %d, want 400", code)
+	}
+	if code, _ := get(t, b, bad.DirectPath, ""); code != http.StatusNotFound {
+		t.Fatalf("GET of a refused blob on the other node: %d, want 404", code)
+	}
+
+	tok := alice.uploadToken(data)
+	if code, msg := put(t, a, tok.Url, bytes.NewReader(data), int64(len(data))); code != http.StatusCreated {
+		t.Fatalf("PUT on node a: %d %s, want 201", code, msg)
+	}
+	if code, got := get(t, b, tok.DirectPath, "bytes=250000-"); code != http.StatusPartialContent || !bytes.Equal(got, data[250000:]) {
+		t.Fatalf("ranged GET on node b: %d and %d bytes, want 206 and the last 50000", code, len(got))
+	}
+	bob := phone(t, b, "bob", "+15550111")
+	if again := bob.askUpload(data).GetMediaUploadToken(); !again.Exists {
+		t.Fatalf("MediaUpload on node b of the blob stored through node a: %v, want exists", again)
+	}
 }

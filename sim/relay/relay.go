@@ -77,11 +77,12 @@ type Config struct {
 	Field FieldConfig
 
 	// NATS, when set, makes this relay one stateless node of a relay
-	// cluster: accounts, queues, prekeys, media and the relay's Noise key
-	// live in JetStream on these NATS servers (nats://host:port, any of
-	// one cluster), and devices connected to other nodes are reached over
-	// NATS. DataDir then holds nothing but a temporary directory. Several
-	// nodes on the same NATS cluster are one relay to devices.
+	// cluster (package cluster): accounts, queues, prekeys, media blobs
+	// and the relay's Noise key live in JetStream on these NATS servers
+	// (nats://host:port, any of one cluster), and devices connected to
+	// other nodes are reached over NATS. Several nodes on the same NATS
+	// cluster are one relay to devices; DataDir and NoSync are unused
+	// (JetStream's replicas are the durability).
 	NATS []string
 	// Replicas is how many NATS servers keep each stream and bucket the
 	// cluster creates (JetStream's replication factor): 3 in a 3-server
@@ -166,12 +167,13 @@ func New(cfg Config) (*Relay, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	var st store.Store
+	var bs blobStore
 	if len(cfg.NATS) > 0 {
 		node, key, err := joinCluster(cfg)
 		if err != nil {
 			return fail(err)
 		}
-		r.key, st, r.router, r.rv = key, node, node, node
+		r.key, st, r.router, r.rv, bs = key, node, node, node, clusterBlobs{node}
 	} else {
 		key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
 		if err != nil {
@@ -184,6 +186,10 @@ func New(cfg Config) (*Relay, error) {
 		if err != nil {
 			return fail(err)
 		}
+		if bs, err = openBlobs(dir, cfg.NoSync); err != nil {
+			st.Close()
+			return fail(err)
+		}
 		local := route.NewLocal()
 		r.key, r.router, r.rv = key, local, local
 	}
@@ -194,7 +200,7 @@ func New(cfg Config) (*Relay, error) {
 	r.acks = newAckers(r)
 	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
 	var err error
-	if r.media, err = newMedia(r, dir); err != nil {
+	if r.media, err = newMedia(r, bs); err != nil {
 		r.cancel()
 		st.Close()
 		return fail(err)
