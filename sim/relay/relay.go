@@ -77,11 +77,12 @@ type Config struct {
 	Field FieldConfig
 
 	// NATS, when set, makes this relay one stateless node of a relay
-	// cluster: accounts, queues, prekeys, media and the relay's Noise key
-	// live in JetStream on these NATS servers (nats://host:port, any of
-	// one cluster), and devices connected to other nodes are reached over
-	// NATS. DataDir then holds nothing but a temporary directory. Several
-	// nodes on the same NATS cluster are one relay to devices.
+	// cluster (package cluster): accounts, queues, prekeys, media blobs
+	// and the relay's Noise key live in JetStream on these NATS servers
+	// (nats://host:port, any of one cluster), and devices connected to
+	// other nodes are reached over NATS. Several nodes on the same NATS
+	// cluster are one relay to devices; DataDir and NoSync are unused
+	// (JetStream's replicas are the durability).
 	NATS []string
 	// Replicas is how many NATS servers keep each stream and bucket the
 	// cluster creates (JetStream's replication factor): 3 in a 3-server
@@ -148,9 +149,6 @@ type Relay struct {
 // New opens (or creates) the relay's state in cfg.DataDir.
 func New(cfg Config) (*Relay, error) {
 	cfg = cfg.withDefaults()
-	if len(cfg.NATS) > 0 {
-		return nil, errors.New("relay: cluster nodes on NATS are not built yet")
-	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
 	dir := cfg.DataDir
 	if dir == "" {
@@ -168,32 +166,47 @@ func New(cfg Config) (*Relay, error) {
 		}
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
-	if err != nil {
-		return fail(err)
+	var st store.Store
+	var bs blobStore
+	if len(cfg.NATS) > 0 {
+		node, key, err := joinCluster(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		r.key, st, r.router, r.rv, bs = key, node, node, node, clusterBlobs{node}
+	} else {
+		key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
+		if err != nil {
+			return fail(err)
+		}
+		st, err = store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{
+			NoSync: cfg.NoSync, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
+			DedupWindow: cfg.Limits.DedupWindow, DedupAge: cfg.Limits.DedupAge,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if bs, err = openBlobs(dir, cfg.NoSync); err != nil {
+			st.Close()
+			return fail(err)
+		}
+		local := route.NewLocal()
+		r.key, r.router, r.rv = key, local, local
 	}
-	st, err := store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{
-		NoSync: cfg.NoSync, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
-		DedupWindow: cfg.Limits.DedupWindow, DedupAge: cfg.Limits.DedupAge,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	r.key, r.st = key, st
+	r.st = st
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m = newMetrics(st)
-	local := route.NewLocal()
-	r.router, r.rv = local, local
 	r.pair = newPairings(r)
 	r.acks = newAckers(r)
 	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
-	if r.media, err = newMedia(r, dir); err != nil {
+	var err error
+	if r.media, err = newMedia(r, bs); err != nil {
 		r.cancel()
 		st.Close()
 		return fail(err)
 	}
 	r.handler = r.routes()
-	r.log.Info("relay ready", "data_dir", dir, "temp", r.tempDir != "")
+	r.log.Info("relay ready", "data_dir", dir, "temp", r.tempDir != "", "nats", cfg.NATS)
 	return r, nil
 }
 

@@ -36,7 +36,8 @@ type Event struct {
 // Router reaches connected devices wherever they are connected.
 type Router interface {
 	// Attach makes fn receive the events of device a until detach is
-	// called. Every other attachment of a, on any node, gets Replaced. fn
+	// called. Every other attachment of a, on any node, gets Replaced and
+	// nothing after it: a replaced attachment is detached. fn
 	// must not block: it is called on the router's goroutine (or the
 	// sender's).
 	Attach(a store.Address, fn func(Event)) (detach func(), err error)

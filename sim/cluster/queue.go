@@ -1,0 +1,258 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/linksim/linksim/sim/store"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+func sentKey(sender store.Address, messageID string) string {
+	return devKey(sender) + "." + enc(messageID)
+}
+
+// Enqueue checks the batch against the device lists, then publishes each
+// item to its device's subject and waits until JetStream has stored every
+// one (on Replicas servers) before it returns: the sender is acked only
+// then. A batch is not one transaction here: a node dying half-way leaves
+// some items stored, but the sender had no ack and sends again, and the
+// per-item message ids make JetStream store each item once.
+func (n *Node) Enqueue(b store.Batch) (store.Result, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	res, err := n.enqueue(ctx, b)
+	if err != nil {
+		return store.Result{}, fmt.Errorf("cluster: enqueue from %s: %w", b.Sender, err)
+	}
+	return res, nil
+}
+
+func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error) {
+	if b.MessageID != "" {
+		if ms, ok, err := n.sent(ctx, b.Sender, b.MessageID); err != nil {
+			return store.Result{}, err
+		} else if ok {
+			return store.Result{Dup: true, UnixMs: ms}, nil
+		}
+	}
+	lists := map[string][]uint32{}
+	list := func(user string) ([]uint32, error) {
+		if l, ok := lists[user]; ok {
+			return l, nil
+		}
+		a, _, err := n.account(ctx, user)
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil // no devices: every target of it is unknown
+		}
+		lists[user] = a.Devices
+		return a.Devices, err
+	}
+	for user, want := range b.Expect {
+		l, err := list(user)
+		if err != nil {
+			return store.Result{}, err
+		}
+		if !slices.Equal(l, want) {
+			return store.Result{}, fmt.Errorf("%s: %w", user, store.ErrStale)
+		}
+	}
+	msgs := make([]*nats.Msg, len(b.Items))
+	for i, it := range b.Items {
+		l, err := list(it.To.User)
+		if err != nil {
+			return store.Result{}, err
+		}
+		if !slices.Contains(l, it.To.Device) {
+			return store.Result{}, fmt.Errorf("%s: %w", it.To, store.ErrNotFound)
+		}
+		d := it.Delivery
+		if d.GetSeq() != 0 {
+			d = proto.Clone(d).(*pb.Delivery)
+			d.Seq = 0
+		}
+		body, err := proto.Marshal(d)
+		if err != nil {
+			return store.Result{}, err
+		}
+		msgs[i] = &nats.Msg{Subject: queueSubject(it.To), Data: body, Header: nats.Header{}}
+		if b.MessageID != "" {
+			msgs[i].Header.Set(jetstream.MsgIDHeader, sentKey(b.Sender, b.MessageID)+">"+devKey(it.To))
+		}
+	}
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		f, err := n.js.PublishMsgAsync(m)
+		if err != nil {
+			return store.Result{}, err
+		}
+		futures[i] = f
+	}
+	seqs := make([]uint64, len(msgs))
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			seqs[i] = ack.Sequence
+		case err := <-f.Err():
+			return store.Result{}, err
+		case <-ctx.Done():
+			return store.Result{}, ctx.Err()
+		}
+	}
+	if b.MessageID != "" {
+		if _, err := n.kv.sent.Put(ctx, sentKey(b.Sender, b.MessageID), strconv.AppendInt(nil, b.UnixMs, 10)); err != nil {
+			return store.Result{}, err
+		}
+	}
+	for i, it := range b.Items {
+		it.Delivery.Seq = seqs[i]
+	}
+	return store.Result{UnixMs: b.UnixMs, Seqs: seqs}, nil
+}
+
+func (n *Node) sent(ctx context.Context, sender store.Address, messageID string) (int64, bool, error) {
+	e, err := n.kv.sent.Get(ctx, sentKey(sender, messageID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	ms, err := strconv.ParseInt(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("corrupt sent record: %w", err)
+	}
+	return ms, true, nil
+}
+
+func (n *Node) Sent(sender store.Address, messageID string) (int64, bool, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	ms, ok, err := n.sent(ctx, sender, messageID)
+	if err != nil {
+		return 0, false, fmt.Errorf("cluster: sent by %s: %w", sender, err)
+	}
+	return ms, ok, nil
+}
+
+// exists fails with store.ErrNotFound when a is not a device: a removed
+// device's queue is gone, as in the bbolt store.
+func (n *Node) exists(ctx context.Context, a store.Address) error {
+	_, err := n.kv.devices.Get(ctx, devKey(a))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// Read gets the device's items one by one, each the first of its subject
+// at or after a sequence: the stream is shared, the subject is the queue.
+func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	if err := n.exists(ctx, a); err != nil {
+		return nil, fmt.Errorf("cluster: read queue of %s: %w", a, err)
+	}
+	var out []*pb.Delivery
+	subject := queueSubject(a)
+	for seq := after + 1; len(out) < max; {
+		m, err := n.q.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: read queue of %s: %w", a, err)
+		}
+		d := new(pb.Delivery)
+		if err := proto.Unmarshal(m.Data, d); err != nil {
+			return nil, fmt.Errorf("cluster: read queue of %s: corrupt item %d: %w", a, m.Sequence, err)
+		}
+		d.Seq = m.Sequence
+		out = append(out, d)
+		seq = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// Ack deletes only the items of a's own subject: a seq is a stream
+// sequence, and a device must not delete another's items by naming theirs.
+func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	if err := n.exists(ctx, a); err != nil {
+		return 0, fmt.Errorf("cluster: ack %s: %w", a, err)
+	}
+	subject, deleted := queueSubject(a), 0
+	for _, seq := range seqs {
+		m, err := n.q.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
+		}
+		if m.Subject != subject {
+			continue
+		}
+		err = n.q.DeleteMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+			continue // deleted meanwhile by another node
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+func (n *Node) Len(a store.Address) (int, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	if err := n.exists(ctx, a); err != nil {
+		return 0, fmt.Errorf("cluster: queue length of %s: %w", a, err)
+	}
+	subject := queueSubject(a)
+	info, err := n.q.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, fmt.Errorf("cluster: queue length of %s: %w", a, err)
+	}
+	return int(info.State.Subjects[subject]), nil
+}
+
+// Depth is the items waiting in every queue of the cluster; 0 when NATS
+// does not answer (it feeds a gauge).
+func (n *Node) Depth() int64 {
+	st, err := n.queueState()
+	if err != nil {
+		return 0
+	}
+	return int64(st.Msgs)
+}
+
+// QueuedBytes is what JetStream counts for the queued items (their
+// subjects and headers included); 0 when NATS does not answer.
+func (n *Node) QueuedBytes() int64 {
+	st, err := n.queueState()
+	if err != nil {
+		return 0
+	}
+	return int64(st.Bytes)
+}
+
+func (n *Node) queueState() (jetstream.StreamState, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	info, err := n.q.Info(ctx)
+	if err != nil {
+		return jetstream.StreamState{}, err
+	}
+	return info.State, nil
+}
