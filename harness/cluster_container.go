@@ -83,7 +83,7 @@ func startClusterContainers(ctx context.Context, t TB, cfg relay.Config, nodes i
 		c.nodes = append(c.nodes, m)
 		docker.boxes = append(docker.boxes, m)
 	}
-	if err := startMembers(ctx, "relay node", c.nodes); err != nil {
+	if err := startNodes(ctx, c.nodes); err != nil {
 		return nil, err
 	}
 	if err := c.ready(ctx); err != nil {

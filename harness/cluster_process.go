@@ -64,7 +64,7 @@ func startClusterProcesses(ctx context.Context, cfg relay.Config, nodes int) (*c
 		}
 		c.nodes = append(c.nodes, n)
 	}
-	if err := startMembers(ctx, "relay node", c.nodes); err != nil {
+	if err := startNodes(ctx, c.nodes); err != nil {
 		return nil, err
 	}
 	if err := c.ready(ctx); err != nil {

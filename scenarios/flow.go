@@ -31,6 +31,11 @@ const (
 	// relay as a child process and in a container.
 	Process   = "process"
 	Container = "container"
+	// Cluster marks flows that need a relay cluster (the cluster and
+	// cluster-process backends) and the suites' runs of other flows
+	// against one; ClusterSmoke the short part of them make test runs.
+	Cluster      = "cluster"
+	ClusterSmoke = "cluster-smoke"
 )
 
 // Flow is one scenario.
@@ -69,7 +74,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows, clusterFlows)
 }
 
 // within is the usual wait for something that should happen promptly.

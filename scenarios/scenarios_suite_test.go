@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -21,7 +22,7 @@ func TestScenarios(t *testing.T) {
 // The process and container backends need the linksim binary built; build
 // it once, before the specs that use it, outside their time limits.
 var _ = BeforeSuite(func() {
-	for _, b := range []string{harness.Process, harness.Container} {
+	for _, b := range []string{harness.Process, harness.Container, harness.ClusterProcess, harness.Cluster} {
 		if selected(b) {
 			Expect(harness.Prepare(b)).To(Succeed(), "preparing the %s relay backend", b)
 		}
@@ -53,19 +54,34 @@ func selected(backend string) bool {
 // Every flow becomes one spec on a fresh environment (the same functions
 // `linksim run` runs) against the relay $LINKSIM_RELAY names, embedded by
 // default; flows marked Backends run again against the relay as a process
-// and in a container.
+// and in a container, and against a relay cluster of processes and of
+// containers. Cluster flows run against the two clusters only.
 var _ = func() bool {
 	for _, f := range scenarios.All() {
 		Describe(f.Feature, func() {
-			spec(f, "", nil)
+			if !f.HasLabel(scenarios.Cluster) {
+				spec(f, "", nil)
+			}
 			if f.Backends {
 				spec(f, harness.Process, Label(scenarios.Process))
 				spec(f, harness.Container, Label(scenarios.Container))
+			}
+			if f.Backends || f.HasLabel(scenarios.Cluster) {
+				spec(f, harness.ClusterProcess, Label(scenarios.Cluster, scenarios.Process))
+				spec(f, harness.Cluster, Label(scenarios.Cluster, scenarios.Container))
 			}
 		})
 	}
 	return true
 }()
+
+// clusterSpecRuns says whether a spec against a relay cluster runs in
+// this suite: a cluster takes seconds to start, so plain `go test` (make
+// test) runs only the flows labelled cluster-smoke on it; a label filter
+// naming cluster runs them all (make cluster).
+func clusterSpecRuns(f scenarios.Flow) bool {
+	return f.HasLabel(scenarios.ClusterSmoke) || strings.Contains(GinkgoLabelFilter(), scenarios.Cluster)
+}
 
 func spec(f scenarios.Flow, backend string, labels Labels) {
 	name := f.Outcome
@@ -73,6 +89,9 @@ func spec(f scenarios.Flow, backend string, labels Labels) {
 		name += " (relay: " + backend + ")"
 	}
 	It(name, Label(f.Labels...), labels, func(ctx SpecContext) {
+		if (backend == harness.Cluster || backend == harness.ClusterProcess) && !clusterSpecRuns(f) {
+			Skip("the full cluster suite runs with make cluster (-ginkgo.label-filter=cluster)")
+		}
 		cfg := harness.Config{Backend: backend}
 		if f.Configure != nil {
 			f.Configure(&cfg)
