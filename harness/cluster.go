@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -91,6 +92,62 @@ func startMembers(ctx context.Context, what string, ms []member) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// waitJetStreamPeers waits until the JetStream meta leader sees every
+// other NATS server as a current peer: before that, a relay node's streams
+// of three replicas find "no suitable peers for placement". monitors are
+// the servers' monitoring URLs.
+func waitJetStreamPeers(ctx context.Context, monitors []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return Await(ctx, "the JetStream meta leader to see every NATS server", func() error {
+		for _, m := range monitors {
+			var jsz struct {
+				Meta struct {
+					Leader   string `json:"leader"`
+					Replicas []struct {
+						Name    string `json:"name"`
+						Current bool   `json:"current"`
+					} `json:"replicas"`
+				} `json:"meta_cluster"`
+				ServerName string `json:"server_name"`
+			}
+			if err := getJSON(ctx, m+"/jsz", &jsz); err != nil {
+				return err
+			}
+			if jsz.Meta.Leader == "" || jsz.Meta.Leader != jsz.ServerName {
+				continue
+			}
+			current := 0
+			for _, r := range jsz.Meta.Replicas {
+				if r.Current {
+					current++
+				}
+			}
+			if current < len(monitors)-1 {
+				return fmt.Errorf("the meta leader %s sees %d of %d peers current", jsz.ServerName, current, len(monitors)-1)
+			}
+			return nil
+		}
+		return errors.New("no NATS server is the JetStream meta leader yet")
+	})
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // startNodes starts the relay nodes one after the other: on a fresh

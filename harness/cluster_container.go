@@ -48,7 +48,11 @@ func startClusterContainers(ctx context.Context, t TB, cfg relay.Config, nodes i
 			c.Close()
 		}
 	}()
-	var natsURLs []string
+	ports, err := freePorts("127.0.0.1", NATSServers+nodes)
+	if err != nil {
+		return nil, err
+	}
+	var natsURLs, monitors []string
 	for i := range NATSServers {
 		name := fmt.Sprintf("nats-%d", i+1)
 		var routes []string
@@ -57,7 +61,7 @@ func startClusterContainers(ctx context.Context, t TB, cfg relay.Config, nodes i
 				routes = append(routes, fmt.Sprintf("nats-route://nats-%d:6222", j+1))
 			}
 		}
-		m, err := newBox(t, img, nw, name, 8222, filepath.Join(cfg.DataDir, name),
+		m, err := newBox(t, img, nw, name, 8222, ports[i], filepath.Join(cfg.DataDir, name),
 			[]string{"/linksim", "nats"},
 			[]string{"--name", name, "--listen", "0.0.0.0:4222", "--store", "/data", "--monitor", "0.0.0.0:8222",
 				"--cluster-name", "linksim", "--cluster", "0.0.0.0:6222", "--routes", strings.Join(routes, ",")})
@@ -67,13 +71,17 @@ func startClusterContainers(ctx context.Context, t TB, cfg relay.Config, nodes i
 		m.ready = waitNATS
 		c.nats = append(c.nats, m)
 		natsURLs = append(natsURLs, "nats://"+name+":4222")
+		monitors = append(monitors, m.base)
 	}
 	if err := startMembers(ctx, "NATS server", c.nats); err != nil {
 		return nil, err
 	}
+	if err := waitJetStreamPeers(ctx, monitors); err != nil {
+		return nil, err
+	}
 	for i := range nodes {
 		name := nodeName(i)
-		m, err := newBox(t, img, nw, name, 8080, filepath.Join(cfg.DataDir, name), nil,
+		m, err := newBox(t, img, nw, name, 8080, ports[NATSServers+i], filepath.Join(cfg.DataDir, name), nil,
 			append([]string{"--nats", strings.Join(natsURLs, ","), "--replicas", strconv.Itoa(NATSServers)}, relayFlags(cfg)...))
 		if err != nil {
 			return nil, err
@@ -110,12 +118,10 @@ type box struct {
 	c  testcontainers.Container
 }
 
-func newBox(t TB, img relayImage, nw *testcontainers.DockerNetwork, alias string, port int, data string, entrypoint, cmd []string) (*box, error) {
+// newBox makes (not starts) the container alias, its port bound to
+// hostPort on loopback and its /data to data.
+func newBox(t TB, img relayImage, nw *testcontainers.DockerNetwork, alias string, port, hostPort int, data string, entrypoint, cmd []string) (*box, error) {
 	if err := os.MkdirAll(data, 0o755); err != nil {
-		return nil, err
-	}
-	hostPort, err := freePort()
-	if err != nil {
 		return nil, err
 	}
 	p := network.MustParsePort(strconv.Itoa(port) + "/tcp")

@@ -36,11 +36,14 @@ func startClusterProcesses(ctx context.Context, cfg relay.Config, nodes int) (*c
 			c.Close()
 		}
 	}()
-	natsAddrs, err := natsProcesses(c, bin)
+	natsAddrs, monitors, err := natsProcesses(c, bin)
 	if err != nil {
 		return nil, err
 	}
 	if err := startMembers(ctx, "NATS server", c.nats); err != nil {
+		return nil, err
+	}
+	if err := waitJetStreamPeers(ctx, monitors); err != nil {
 		return nil, err
 	}
 	for i := range nodes {
@@ -75,24 +78,23 @@ func startClusterProcesses(ctx context.Context, cfg relay.Config, nodes int) (*c
 }
 
 // natsProcesses makes the three NATS servers (not started) and returns
-// their client addresses. Ports are picked free now: each server's routes
+// their client addresses and monitoring URLs. Ports are picked free now: each server's routes
 // name the others' before any of them runs.
-func natsProcesses(c *cluster, bin string) ([]string, error) {
+func natsProcesses(c *cluster, bin string) (clients, monitors []string, err error) {
 	type addrs struct{ client, route, monitor string }
 	var as []addrs
 	for i := range NATSServers {
 		ip := fmt.Sprintf("127.0.0.%d", 11+i)
+		ports, err := freePorts(ip, 3)
+		if err != nil {
+			return nil, nil, err
+		}
 		var a [3]string
-		for k := range a {
-			port, err := freePortOn(ip)
-			if err != nil {
-				return nil, err
-			}
+		for k, port := range ports {
 			a[k] = net.JoinHostPort(ip, strconv.Itoa(port))
 		}
 		as = append(as, addrs{a[0], a[1], a[2]})
 	}
-	var clients []string
 	for i, a := range as {
 		var routes []string
 		for j, o := range as {
@@ -108,8 +110,9 @@ func natsProcesses(c *cluster, bin string) ([]string, error) {
 			args:  func() []string { return args },
 			ready: func(ctx context.Context, _ string) error { return waitNATS(ctx, monitor) }})
 		clients = append(clients, a.client)
+		monitors = append(monitors, monitor)
 	}
-	return clients, nil
+	return clients, monitors, nil
 }
 
 // waitNATS waits until the NATS server whose monitoring endpoint is at
@@ -124,13 +127,19 @@ func waitNATS(ctx context.Context, monitor string) error {
 	})
 }
 
-func freePortOn(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, err
+// freePorts picks n different free ports on ip, holding each until all
+// are picked: released one by one, the kernel may hand out one twice.
+func freePorts(ip string, n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 // child is a member of the process variant: a linksim command run as a

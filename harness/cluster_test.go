@@ -133,7 +133,7 @@ func TestNATSClusterKeepsStreamsThroughAServerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &cluster{kind: ClusterProcess, dir: t.TempDir()}
-	addrs, err := natsProcesses(c, bin)
+	addrs, _, err := natsProcesses(c, bin)
 	if err != nil {
 		t.Fatal(err)
 	}
