@@ -5,7 +5,7 @@ GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 
-.PHONY: run test race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay clean
+.PHONY: run test race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay cluster cluster-up clean
 
 # The browser scenarios need Chromium; the script installs it when missing.
 CHROMIUM = scripts/install-chromium.sh
@@ -69,6 +69,19 @@ CHAOS_FAULTS ?= 1000
 CHAOS_SEED ?= 1
 chaos:
 	$(GO) test -count=1 -run '^TestChaos$$' -v -timeout 30m ./harness -chaos.faults $(CHAOS_FAULTS) -chaos.seed $(CHAOS_SEED)
+
+# Every scenario against a relay cluster (three NATS servers, two relay
+# nodes), as processes and, when Docker answers, as containers: node loss,
+# NATS server loss, partition, rolling restart, cross-node pairing, and the
+# smoke flows. make test runs only the node-loss flow (label cluster-smoke).
+cluster:
+	$(GO) test -count=1 -timeout 20m ./scenarios -ginkgo.label-filter=cluster
+
+# A relay cluster on this machine until Ctrl-C: three NATS servers and two
+# relay nodes (http://127.0.0.21:8080/ and http://127.0.0.22:8080/), state
+# in $(OUT)/cluster. See README.md.
+cluster-up: build
+	scripts/cluster-up.sh bin/linksim $(OUT)/cluster
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./sim/... ./phone/... ./reports/...

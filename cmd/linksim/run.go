@@ -23,6 +23,7 @@ func runCmd() *cobra.Command {
 		outFlags                        []string
 		thresholds                      reports.Thresholds
 		verbose, list                   bool
+		nodes                           int
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -52,6 +53,8 @@ budgets with --threshold, for the whole run or a scope of it
   linksim run --out out/full --out json=events.ndjson --out csv=events.csv
   linksim run --suite 'messaging && !reconnect' --threshold 'msg.deliver p99<250ms'
   linksim run --relay container --suite reconnect
+  linksim run --relay cluster-process --suite cluster   # relay nodes on 3 NATS servers, with faults
+  linksim run --relay cluster --nodes 3 --suite smoke   # the same as containers on their own Docker network
   linksim run --relay ws://127.0.0.1:8080/ws`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -95,6 +98,7 @@ budgets with --threshold, for the whole run or a scope of it
 			}
 			cfg := scenarios.RunConfig{Name: "suite " + suite, Relay: relayFlag, Progress: prog, Watch: streams.Write}
 			cfg.Env.Backend = relayFlag
+			cfg.Env.Nodes = nodes
 			if verbose {
 				cfg.Log = os.Stderr
 			}
@@ -125,8 +129,9 @@ budgets with --threshold, for the whole run or a scope of it
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media, fault)`)
-	f.StringVar(&relayFlag, "relay", harness.BackendFromEnv(), `relay backend, a fresh one per scenario: "embedded" (in process), "process" (the linksim binary), "container" (Docker, image built FROM scratch), or ws://host:port/ws for a relay you run ($LINKSIM_RELAY sets the default)`)
+	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media, fault, cluster)`)
+	f.StringVar(&relayFlag, "relay", harness.BackendFromEnv(), `relay backend, a fresh one per scenario: "embedded" (in process), "process" (the linksim binary), "container" (Docker, image built FROM scratch), "cluster" (relay nodes on three NATS servers with JetStream, as containers on their own Docker network), "cluster-process" (the same as child processes on 127.0.0.x, no Docker), or ws://host:port/ws for a relay you run ($LINKSIM_RELAY sets the default)`)
+	f.IntVar(&nodes, "nodes", 0, "relay nodes of a cluster backend (0: 2); devices get their home nodes in turn and fail over to the others")
 	f.StringArrayVar(&outFlags, "out", nil, `where results go (repeatable): DIR for report.json, junit.xml and report.html (default "`+defaultOutDir+`"); json=FILE streams every event as NDJSON while the run goes; csv=FILE the same events as CSV`)
 	f.Var(&thresholds, "threshold", `a threshold such as 'msg.deliver p99<250ms', 'msg.deliver{label:!fault} p99<100ms' or 'undecryptable rate<0.001' (repeatable)`)
 	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
@@ -162,7 +167,9 @@ func preflight(ctx context.Context, outs outputs, backend string) (*eventStreams
 // prepare builds what the backend needs (the linksim binary, the relay
 // image), which can take a minute on a cold build cache.
 func prepare(prog *progress, backend string) error {
-	if backend != harness.Process && backend != harness.Container {
+	switch backend {
+	case harness.Process, harness.Container, harness.ClusterProcess, harness.Cluster:
+	default:
 		return nil
 	}
 	start := time.Now()
