@@ -150,23 +150,18 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// startNodes starts the relay nodes one after the other: on a fresh
-// JetStream cluster, nodes starting at once each try to create the relay's
-// streams and buckets, and those concurrent creations time out (seen with
-// nats-server v2.15.2, streams of three replicas).
-func startNodes(ctx context.Context, nodes []member) error {
-	for i, n := range nodes {
+// startNodes starts the relay nodes one after the other, checks they
+// agree on one Noise key (devices pin it and must keep it on any node) and
+// starts the health checks the fronts follow. One after the other: on a
+// fresh JetStream cluster, nodes starting at once each try to create the
+// relay's streams and buckets, and those concurrent creations time out
+// (seen with nats-server v2.15.2, streams of three replicas).
+func (c *cluster) startNodes(ctx context.Context) error {
+	for i, n := range c.nodes {
 		if err := n.start(ctx); err != nil {
 			return fmt.Errorf("relay node %d: %w", i+1, err)
 		}
 	}
-	return nil
-}
-
-// ready checks the relay nodes agree on one Noise key (devices pin it and
-// must keep it on any node) and starts the health checks the fronts
-// follow.
-func (c *cluster) ready(ctx context.Context) error {
 	for i, n := range c.nodes {
 		key, err := relayInfo(ctx, n.url())
 		if err != nil {

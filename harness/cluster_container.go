@@ -91,10 +91,7 @@ func startClusterContainers(ctx context.Context, t TB, cfg relay.Config, nodes i
 		c.nodes = append(c.nodes, m)
 		docker.boxes = append(docker.boxes, m)
 	}
-	if err := startNodes(ctx, c.nodes); err != nil {
-		return nil, err
-	}
-	if err := c.ready(ctx); err != nil {
+	if err := c.startNodes(ctx); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -225,37 +222,35 @@ type dockerNet struct {
 	boxes []*box
 }
 
-func (d *dockerNet) client(ctx context.Context) (*testcontainers.DockerClient, error) {
-	return testcontainers.NewDockerClientWithOpts(ctx)
+// onNetwork runs op with a Docker client and the container id of relay
+// node i.
+func (d *dockerNet) onNetwork(ctx context.Context, i int, op func(cli *testcontainers.DockerClient, id string) error) error {
+	c, err := d.boxes[i].container()
+	if err != nil {
+		return err
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	return op(cli, c.GetContainerID())
 }
 
 func (d *dockerNet) partition(ctx context.Context, i int) error {
-	c, err := d.boxes[i].container()
-	if err != nil {
+	return d.onNetwork(ctx, i, func(cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.NetworkDisconnect(ctx, d.nw.ID, client.NetworkDisconnectOptions{Container: id, Force: true})
 		return err
-	}
-	cli, err := d.client(ctx)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	_, err = cli.NetworkDisconnect(ctx, d.nw.ID, client.NetworkDisconnectOptions{Container: c.GetContainerID(), Force: true})
-	return err
+	})
 }
 
+// heal connects the node to the network again, under its alias.
 func (d *dockerNet) heal(ctx context.Context, i int) error {
-	c, err := d.boxes[i].container()
-	if err != nil {
+	return d.onNetwork(ctx, i, func(cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.NetworkConnect(ctx, d.nw.ID, client.NetworkConnectOptions{Container: id,
+			EndpointConfig: &network.EndpointSettings{Aliases: []string{d.boxes[i].alias}}})
 		return err
-	}
-	cli, err := d.client(ctx)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	_, err = cli.NetworkConnect(ctx, d.nw.ID, client.NetworkConnectOptions{Container: c.GetContainerID(),
-		EndpointConfig: &network.EndpointSettings{Aliases: []string{d.boxes[i].alias}}})
-	return err
+	})
 }
 
 // isolated is false: Docker cuts the node off for real, health checks

@@ -67,10 +67,7 @@ func startClusterProcesses(ctx context.Context, cfg relay.Config, nodes int) (*c
 		}
 		c.nodes = append(c.nodes, n)
 	}
-	if err := startNodes(ctx, c.nodes); err != nil {
-		return nil, err
-	}
-	if err := c.ready(ctx); err != nil {
+	if err := c.startNodes(ctx); err != nil {
 		return nil, err
 	}
 	ok = true
