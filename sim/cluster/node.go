@@ -208,7 +208,7 @@ func queueSubject(a store.Address) string { return "linksim.q." + devKey(a) }
 // getJSON reads key into v and returns its revision; store.ErrNotFound
 // when there is none.
 func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
-	e, err := kv.Get(ctx, key)
+	e, err := get(ctx, kv, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, store.ErrNotFound
 	}
@@ -226,8 +226,29 @@ func putJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) erro
 	if err != nil {
 		return err
 	}
-	_, err = kv.Put(ctx, key, b)
-	return err
+	return put(ctx, kv, key, b)
+}
+
+// get reads key, trying again while NATS fails over.
+func get(ctx context.Context, kv jetstream.KeyValue, key string) (e jetstream.KeyValueEntry, err error) {
+	err = retry(ctx, func(ctx context.Context) error {
+		e, err = kv.Get(ctx, key)
+		return err
+	})
+	return e, err
+}
+
+// put writes key, trying again while NATS fails over.
+func put(ctx context.Context, kv jetstream.KeyValue, key string, value []byte) error {
+	return retry(ctx, func(ctx context.Context) error {
+		_, err := kv.Put(ctx, key, value)
+		return err
+	})
+}
+
+// purge deletes key, trying again while NATS fails over.
+func purge(ctx context.Context, kv jetstream.KeyValue, key string) error {
+	return retry(ctx, func(ctx context.Context) error { return kv.Purge(ctx, key) })
 }
 
 // update changes the JSON value under key with fn, compare-and-set: it
@@ -268,7 +289,7 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, creat
 func (n *Node) Shared(name string, gen func() ([]byte, error)) ([]byte, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	e, err := n.kv.config.Get(ctx, name)
+	e, err := get(ctx, n.kv.config, name)
 	if err == nil {
 		return e.Value(), nil
 	}
@@ -287,3 +308,6 @@ func (n *Node) Shared(name string, gen func() ([]byte, error)) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// ConnectedURL is the NATS server the node is connected to now.
+func (n *Node) ConnectedURL() string { return n.nc.ConnectedUrl() }

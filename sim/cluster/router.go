@@ -203,7 +203,7 @@ func (r *router) onEvent(m *nats.Msg) {
 func (n *Node) Host(ref string, fn func(route.Scan, func([]byte))) (func(), error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	if _, err := n.kv.refs.Put(ctx, ref, []byte(n.id)); err != nil {
+	if err := put(ctx, n.kv.refs, ref, []byte(n.id)); err != nil {
 		return nil, fmt.Errorf("cluster: host pairing ref: %w", err)
 	}
 	r := n.subs
@@ -221,7 +221,7 @@ func (n *Node) Scan(ctx context.Context, ref string, s route.Scan) ([]byte, erro
 	if ref == "" || !validKey(ref) {
 		return nil, route.ErrNoHost
 	}
-	e, err := n.kv.refs.Get(ctx, ref)
+	e, err := get(ctx, n.kv.refs, ref)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, route.ErrNoHost
 	}
