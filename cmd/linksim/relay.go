@@ -35,7 +35,7 @@ NATS, and several nodes on the same NATS cluster are one relay to devices.`,
   # two nodes of one relay on a 3-server NATS cluster
   linksim relay --listen 127.0.0.1:8081 --nats nats://127.0.0.1:4222,nats://127.0.0.1:4223 --replicas 3
   linksim relay --listen 127.0.0.1:8082 --nats nats://127.0.0.1:4224 --replicas 3`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(level)); err != nil {
