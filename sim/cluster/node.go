@@ -70,6 +70,7 @@ type Node struct {
 	q    jetstream.Stream
 	kv   buckets
 	obs  jetstream.ObjectStore // media blobs
+	read readItems
 	subs *router
 }
 

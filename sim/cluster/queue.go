@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -204,6 +205,7 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 		}
 		d.Seq = m.Sequence
 		out = append(out, d)
+		n.read.remember(m.Sequence, subject)
 		seq = m.Sequence + 1
 	}
 	return out, nil
@@ -211,25 +213,27 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 
 // Ack deletes only the items of a's own subject: a seq is a stream
 // sequence, and a device must not delete another's items by naming theirs.
+// An item this node read is known to be a's; any other is looked at first.
+// A removed device has no items left, so its acks delete nothing.
 func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	if err := n.exists(ctx, a); err != nil {
-		return 0, fmt.Errorf("cluster: ack %s: %w", a, err)
-	}
 	subject, deleted := queueSubject(a), 0
 	for _, seq := range seqs {
-		m, err := n.getMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
+		if !n.read.owns(seq, subject) {
+			m, err := n.getMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
+			}
+			if m.Subject != subject {
+				continue
+			}
 		}
-		if err != nil {
-			return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
-		}
-		if m.Subject != subject {
-			continue
-		}
-		err = retry(ctx, func(ctx context.Context) error { return n.q.DeleteMsg(ctx, seq) })
+		err := retry(ctx, func(ctx context.Context) error { return n.q.DeleteMsg(ctx, seq) })
+		n.read.forget(seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
 			continue // deleted meanwhile by another node
 		}
@@ -257,6 +261,37 @@ func (n *Node) Len(a store.Address) (int, error) {
 		return 0, fmt.Errorf("cluster: queue length of %s: %w", a, err)
 	}
 	return int(info.State.Subjects[subject]), nil
+}
+
+// readItems remembers the subject of each item read lately, so that its ack
+// needs no look-up. It forgets everything past maxReadItems: the items of
+// devices that never ack.
+type readItems struct {
+	mu   sync.Mutex
+	subj map[uint64]string
+}
+
+const maxReadItems = 100_000
+
+func (r *readItems) remember(seq uint64, subject string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.subj == nil || len(r.subj) >= maxReadItems {
+		r.subj = map[uint64]string{}
+	}
+	r.subj[seq] = subject
+}
+
+func (r *readItems) owns(seq uint64, subject string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.subj[seq] == subject
+}
+
+func (r *readItems) forget(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.subj, seq)
 }
 
 // getMsg reads one item of the stream, trying again while NATS fails over.

@@ -11,7 +11,7 @@ import (
 )
 
 // startNodes runs n relay nodes of one relay on an embedded NATS server.
-func startNodes(t *testing.T, n int) []*Server {
+func startNodes(t testing.TB, n int) []*Server {
 	t.Helper()
 	ns, err := natstest.Start(t.TempDir())
 	if err != nil {
