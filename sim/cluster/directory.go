@@ -281,7 +281,7 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 		if err != nil {
 			return removed, err
 		}
-		for _, kv := range []jetstream.KeyValue{n.kv.prekeys, n.kv.devices} {
+		for _, kv := range []jetstream.KeyValue{n.kv.prekeys, n.kv.devices, n.kv.qbytes} {
 			if err := purge(ctx, kv, devKey(a)); err != nil {
 				return removed, err
 			}

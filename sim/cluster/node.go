@@ -15,6 +15,7 @@
 //	kv linksim_sent         <u>.<d>.<message id> -> unix ms of the ack
 //	kv linksim_refs         pairing ref -> the node hosting it
 //	kv linksim_config       shared settings such as the relay's Noise key
+//	kv linksim_qbytes       <u>.<d> -> bytes queued, when they are capped
 //	objects linksim_media   media blobs by hex SHA-256
 //	subjects linksim.user.<u> (device events) and linksim.pair.<node> (scans)
 package cluster
@@ -47,6 +48,10 @@ type Config struct {
 	// DedupAge is how long a sender's message id is remembered (the
 	// store's dedup window). Default 7 days.
 	DedupAge time.Duration
+	// MaxQueuedBytes caps the bytes waiting in one device's queue: an
+	// Enqueue that would pass it fails with store.ErrQueueFull. 0: no cap
+	// (and no counting, which saves two requests per item and per ack).
+	MaxQueuedBytes int64
 	// Timeout bounds each request to NATS. Default 10s.
 	Timeout time.Duration
 	// Name names the node in NATS and in logs. Default: a random id.
@@ -75,7 +80,7 @@ type Node struct {
 }
 
 type buckets struct {
-	accounts, devices, keys, prekeys, sent, refs, config jetstream.KeyValue
+	accounts, devices, keys, prekeys, sent, refs, config, qbytes jetstream.KeyValue
 }
 
 var _ store.Store = (*Node)(nil)
@@ -167,6 +172,7 @@ func (n *Node) setup() error {
 		{&n.kv.sent, "linksim_sent", n.cfg.DedupAge},
 		{&n.kv.refs, "linksim_refs", refTTL},
 		{&n.kv.config, "linksim_config", 0},
+		{&n.kv.qbytes, "linksim_qbytes", 0},
 	} {
 		if *b.kv, err = bucket(b.name, b.ttl); err != nil {
 			return err

@@ -38,7 +38,7 @@ func (n *Node) Enqueue(b store.Batch) (store.Result, error) {
 	return res, nil
 }
 
-func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error) {
+func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err error) {
 	if b.MessageID != "" {
 		if ms, ok, err := n.sent(ctx, b.Sender, b.MessageID); err != nil {
 			return store.Result{}, err
@@ -94,6 +94,21 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error)
 			id = batchID + ">" + devKey(it.To)
 		}
 		msgs[i] = &nats.Msg{Subject: queueSubject(it.To), Data: body, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	}
+	if n.cfg.MaxQueuedBytes > 0 {
+		sizes := map[store.Address]int64{}
+		for i, it := range b.Items {
+			sizes[it.To] += int64(len(msgs[i].Data))
+		}
+		var undo func()
+		if undo, err = n.reserve(ctx, sizes); err != nil {
+			return store.Result{}, err
+		}
+		defer func() { // an item not stored keeps no room
+			if err != nil {
+				undo()
+			}
+		}()
 	}
 	seqs, err := n.publishAll(ctx, msgs)
 	if err != nil {
@@ -205,7 +220,7 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 		}
 		d.Seq = m.Sequence
 		out = append(out, d)
-		n.read.remember(m.Sequence, subject)
+		n.read.remember(m.Sequence, subject, len(m.Data))
 		seq = m.Sequence + 1
 	}
 	return out, nil
@@ -218,9 +233,11 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	subject, deleted := queueSubject(a), 0
+	subject, deleted, freed := queueSubject(a), 0, int64(0)
+	defer func() { n.release(ctx, a, freed) }()
 	for _, seq := range seqs {
-		if !n.read.owns(seq, subject) {
+		size, ok := n.read.owns(seq, subject)
+		if !ok {
 			m, err := n.getMsg(ctx, seq)
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				continue
@@ -231,6 +248,7 @@ func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 			if m.Subject != subject {
 				continue
 			}
+			size = len(m.Data)
 		}
 		err := retry(ctx, func(ctx context.Context) error { return n.q.DeleteMsg(ctx, seq) })
 		n.read.forget(seq)
@@ -241,6 +259,9 @@ func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 			return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
 		}
 		deleted++
+		if n.cfg.MaxQueuedBytes > 0 {
+			freed += int64(size)
+		}
 	}
 	return deleted, nil
 }
@@ -267,31 +288,38 @@ func (n *Node) Len(a store.Address) (int, error) {
 // needs no look-up. It forgets everything past maxReadItems: the items of
 // devices that never ack.
 type readItems struct {
-	mu   sync.Mutex
-	subj map[uint64]string
+	mu    sync.Mutex
+	items map[uint64]readItem
+}
+
+type readItem struct {
+	subject string
+	size    int
 }
 
 const maxReadItems = 100_000
 
-func (r *readItems) remember(seq uint64, subject string) {
+func (r *readItems) remember(seq uint64, subject string, size int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.subj == nil || len(r.subj) >= maxReadItems {
-		r.subj = map[uint64]string{}
+	if r.items == nil || len(r.items) >= maxReadItems {
+		r.items = map[uint64]readItem{}
 	}
-	r.subj[seq] = subject
+	r.items[seq] = readItem{subject, size}
 }
 
-func (r *readItems) owns(seq uint64, subject string) bool {
+// owns reports whether seq was read as an item of subject, and its size.
+func (r *readItems) owns(seq uint64, subject string) (int, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.subj[seq] == subject
+	it, ok := r.items[seq]
+	return it.size, ok && it.subject == subject
 }
 
 func (r *readItems) forget(seq uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.subj, seq)
+	delete(r.items, seq)
 }
 
 // getMsg reads one item of the stream, trying again while NATS fails over.

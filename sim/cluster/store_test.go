@@ -87,3 +87,14 @@ func connectedTo(t *testing.T, n *cluster.Node, servers []*natstest.Server) int 
 	t.Fatalf("node connected to %s, none of the servers", n.ConnectedURL())
 	return -1
 }
+
+func TestStoreQueueCap(t *testing.T) {
+	n, err := cluster.Open(cluster.Config{URLs: []string{startNATS(t)}, MaxQueuedBytes: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := storetest.CheckQueueCap(n, 8<<10); err != nil {
+		t.Fatalf("JetStream store:\n%v", err)
+	}
+}
