@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,7 +44,7 @@ func (n *Node) claimKey(ctx context.Context, noiseKey []byte, a store.Address) e
 	if len(noiseKey) == 0 {
 		return errors.New("device without a noise key")
 	}
-	b, err := jsonBytes(keyOwner{Address: a})
+	b, err := json.Marshal(keyOwner{Address: a})
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (n *Node) createAccount(ctx context.Context, a store.Account, phone store.D
 		return err
 	}
 	a.MaxDevice = 0
-	b, err := jsonBytes(account{Account: a, Devices: []uint32{0}})
+	b, err := json.Marshal(account{Account: a, Devices: []uint32{0}})
 	if err == nil {
 		_, err = n.kv.accounts.Create(ctx, enc(a.User), b)
 	}
@@ -268,7 +269,7 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 		if err != nil {
 			return removed, err
 		}
-		b, err := jsonBytes(keyOwner{Address: a, Removed: true})
+		b, err := json.Marshal(keyOwner{Address: a, Removed: true})
 		if err != nil {
 			return removed, err
 		}
