@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -35,7 +36,7 @@ NATS, and several nodes on the same NATS cluster are one relay to devices.`,
   # two nodes of one relay on a 3-server NATS cluster
   linksim relay --listen 127.0.0.1:8081 --nats nats://127.0.0.1:4222,nats://127.0.0.1:4223 --replicas 3
   linksim relay --listen 127.0.0.1:8082 --nats nats://127.0.0.1:4224 --replicas 3`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -54,8 +55,12 @@ NATS, and several nodes on the same NATS cluster are one relay to devices.`,
 				return err
 			}
 			defer srv.Close()
-			fmt.Printf("linksim relay serving %s (WebSocket %s)\nnoise key %s\ndata in %s\n",
-				srv.URL(), srv.WSURL(), base64.StdEncoding.EncodeToString(srv.Key()), data)
+			state := "data in " + data
+			if len(cfg.NATS) > 0 {
+				state = fmt.Sprintf("cluster node on NATS %s (state in JetStream, %d replicas)", strings.Join(cfg.NATS, ","), max(cfg.Replicas, 1))
+			}
+			fmt.Printf("linksim relay serving %s (WebSocket %s)\nnoise key %s\n%s\n",
+				srv.URL(), srv.WSURL(), base64.StdEncoding.EncodeToString(srv.Key()), state)
 			<-cmd.Context().Done()
 			fmt.Println("linksim relay: shutting down")
 			return nil

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,7 +44,7 @@ func (n *Node) claimKey(ctx context.Context, noiseKey []byte, a store.Address) e
 	if len(noiseKey) == 0 {
 		return errors.New("device without a noise key")
 	}
-	b, err := jsonBytes(keyOwner{Address: a})
+	b, err := json.Marshal(keyOwner{Address: a})
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func (n *Node) claimKey(ctx context.Context, noiseKey []byte, a store.Address) e
 
 // releaseKey undoes claimKey after the device could not be stored.
 func (n *Node) releaseKey(ctx context.Context, noiseKey []byte) {
-	if err := n.kv.keys.Purge(ctx, hex.EncodeToString(noiseKey)); err != nil {
+	if err := purge(ctx, n.kv.keys, hex.EncodeToString(noiseKey)); err != nil {
 		n.log.Error("releasing a noise key claimed for a device not stored", "err", err)
 	}
 }
@@ -96,7 +97,7 @@ func (n *Node) createAccount(ctx context.Context, a store.Account, phone store.D
 		return err
 	}
 	a.MaxDevice = 0
-	b, err := jsonBytes(account{Account: a, Devices: []uint32{0}})
+	b, err := json.Marshal(account{Account: a, Devices: []uint32{0}})
 	if err == nil {
 		_, err = n.kv.accounts.Create(ctx, enc(a.User), b)
 	}
@@ -221,8 +222,8 @@ func (n *Node) addCompanion(ctx context.Context, d store.Device, prekeys []*pb.P
 		// Only ours is let go: a companion that won the same id keeps its
 		// record.
 		if cur, gerr := n.device(ctx, d.Address); gerr == nil && string(cur.NoiseKey) == string(d.NoiseKey) {
-			n.kv.devices.Purge(ctx, devKey(d.Address))
-			n.kv.prekeys.Purge(ctx, devKey(d.Address))
+			purge(ctx, n.kv.devices, devKey(d.Address))
+			purge(ctx, n.kv.prekeys, devKey(d.Address))
 		}
 		n.releaseKey(ctx, d.NoiseKey)
 	}
@@ -268,18 +269,21 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 		if err != nil {
 			return removed, err
 		}
-		b, err := jsonBytes(keyOwner{Address: a, Removed: true})
+		b, err := json.Marshal(keyOwner{Address: a, Removed: true})
 		if err != nil {
 			return removed, err
 		}
-		if _, err := n.kv.keys.Put(ctx, hex.EncodeToString(d.NoiseKey), b); err != nil {
+		if err := put(ctx, n.kv.keys, hex.EncodeToString(d.NoiseKey), b); err != nil {
 			return removed, err
 		}
-		if err := n.q.Purge(ctx, jetstream.WithPurgeSubject(queueSubject(a))); err != nil {
+		err = retry(ctx, func(ctx context.Context) error {
+			return n.q.Purge(ctx, jetstream.WithPurgeSubject(queueSubject(a)))
+		})
+		if err != nil {
 			return removed, err
 		}
-		for _, kv := range []jetstream.KeyValue{n.kv.prekeys, n.kv.devices} {
-			if err := kv.Purge(ctx, devKey(a)); err != nil {
+		for _, kv := range []jetstream.KeyValue{n.kv.prekeys, n.kv.devices, n.kv.qbytes} {
+			if err := purge(ctx, kv, devKey(a)); err != nil {
 				return removed, err
 			}
 		}

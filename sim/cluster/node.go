@@ -15,6 +15,7 @@
 //	kv linksim_sent         <u>.<d>.<message id> -> unix ms of the ack
 //	kv linksim_refs         pairing ref -> the node hosting it
 //	kv linksim_config       shared settings such as the relay's Noise key
+//	kv linksim_qbytes       <u>.<d> -> bytes queued, when they are capped
 //	objects linksim_media   media blobs by hex SHA-256
 //	subjects linksim.user.<u> (device events) and linksim.pair.<node> (scans)
 package cluster
@@ -47,6 +48,10 @@ type Config struct {
 	// DedupAge is how long a sender's message id is remembered (the
 	// store's dedup window). Default 7 days.
 	DedupAge time.Duration
+	// MaxQueuedBytes caps the bytes waiting in one device's queue: an
+	// Enqueue that would pass it fails with store.ErrQueueFull. 0: no cap
+	// (and no counting, which saves two requests per item and per ack).
+	MaxQueuedBytes int64
 	// Timeout bounds each request to NATS. Default 10s.
 	Timeout time.Duration
 	// Name names the node in NATS and in logs. Default: a random id.
@@ -70,11 +75,12 @@ type Node struct {
 	q    jetstream.Stream
 	kv   buckets
 	obs  jetstream.ObjectStore // media blobs
+	read readItems
 	subs *router
 }
 
 type buckets struct {
-	accounts, devices, keys, prekeys, sent, refs, config jetstream.KeyValue
+	accounts, devices, keys, prekeys, sent, refs, config, qbytes jetstream.KeyValue
 }
 
 var _ store.Store = (*Node)(nil)
@@ -166,6 +172,7 @@ func (n *Node) setup() error {
 		{&n.kv.sent, "linksim_sent", n.cfg.DedupAge},
 		{&n.kv.refs, "linksim_refs", refTTL},
 		{&n.kv.config, "linksim_config", 0},
+		{&n.kv.qbytes, "linksim_qbytes", 0},
 	} {
 		if *b.kv, err = bucket(b.name, b.ttl); err != nil {
 			return err
@@ -208,7 +215,7 @@ func queueSubject(a store.Address) string { return "linksim.q." + devKey(a) }
 // getJSON reads key into v and returns its revision; store.ErrNotFound
 // when there is none.
 func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
-	e, err := kv.Get(ctx, key)
+	e, err := get(ctx, kv, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, store.ErrNotFound
 	}
@@ -226,8 +233,29 @@ func putJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) erro
 	if err != nil {
 		return err
 	}
-	_, err = kv.Put(ctx, key, b)
-	return err
+	return put(ctx, kv, key, b)
+}
+
+// get reads key, trying again while NATS fails over.
+func get(ctx context.Context, kv jetstream.KeyValue, key string) (e jetstream.KeyValueEntry, err error) {
+	err = retry(ctx, func(ctx context.Context) error {
+		e, err = kv.Get(ctx, key)
+		return err
+	})
+	return e, err
+}
+
+// put writes key, trying again while NATS fails over.
+func put(ctx context.Context, kv jetstream.KeyValue, key string, value []byte) error {
+	return retry(ctx, func(ctx context.Context) error {
+		_, err := kv.Put(ctx, key, value)
+		return err
+	})
+}
+
+// purge deletes key, trying again while NATS fails over.
+func purge(ctx context.Context, kv jetstream.KeyValue, key string) error {
+	return retry(ctx, func(ctx context.Context) error { return kv.Purge(ctx, key) })
 }
 
 // update changes the JSON value under key with fn, compare-and-set: it
@@ -268,7 +296,7 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, creat
 func (n *Node) Shared(name string, gen func() ([]byte, error)) ([]byte, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	e, err := n.kv.config.Get(ctx, name)
+	e, err := get(ctx, n.kv.config, name)
 	if err == nil {
 		return e.Value(), nil
 	}
@@ -287,3 +315,6 @@ func (n *Node) Shared(name string, gen func() ([]byte, error)) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// ConnectedURL is the NATS server the node is connected to now.
+func (n *Node) ConnectedURL() string { return n.nc.ConnectedUrl() }

@@ -1,7 +1,7 @@
 package cluster
 
 import (
-	"encoding/json"
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -26,25 +26,13 @@ func (s *preKeySet) add(prekeys []*pb.PreKey, max int) {
 		if len(s.Keys) >= max {
 			break
 		}
-		i, found := slices.BinarySearchFunc(s.Keys, pk.GetId(), func(k preKey, id uint32) int { return cmpID(k.ID, id) })
+		i, found := slices.BinarySearchFunc(s.Keys, pk.GetId(), func(k preKey, id uint32) int { return cmp.Compare(k.ID, id) })
 		if found {
 			continue
 		}
 		s.Keys = slices.Insert(s.Keys, i, preKey{ID: pk.GetId(), Pub: pk.GetPublicKey()})
 	}
 }
-
-func cmpID(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func jsonBytes(v any) ([]byte, error) { return json.Marshal(v) }
 
 func (n *Node) AddPreKeys(a store.Address, prekeys []*pb.PreKey, max int) (int, error) {
 	ctx, cancel := n.ctx()

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/sim/store"
@@ -35,7 +38,7 @@ func (n *Node) Enqueue(b store.Batch) (store.Result, error) {
 	return res, nil
 }
 
-func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error) {
+func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err error) {
 	if b.MessageID != "" {
 		if ms, ok, err := n.sent(ctx, b.Sender, b.MessageID); err != nil {
 			return store.Result{}, err
@@ -64,7 +67,7 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error)
 			return store.Result{}, fmt.Errorf("%s: %w", user, store.ErrStale)
 		}
 	}
-	msgs := make([]*nats.Msg, len(b.Items))
+	msgs, batchID := make([]*nats.Msg, len(b.Items)), nuid.Next()
 	for i, it := range b.Items {
 		l, err := list(it.To.User)
 		if err != nil {
@@ -82,32 +85,37 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error)
 		if err != nil {
 			return store.Result{}, err
 		}
-		msgs[i] = &nats.Msg{Subject: queueSubject(it.To), Data: body, Header: nats.Header{}}
-		if b.MessageID != "" {
-			msgs[i].Header.Set(jetstream.MsgIDHeader, sentKey(b.Sender, b.MessageID)+">"+devKey(it.To))
+		// Every item has a message id, so that publishing it again after
+		// a lost ack stores it once: the sender's message id when there is
+		// one (a resend of the whole Send is then deduplicated too), else
+		// one for this call.
+		id := sentKey(b.Sender, b.MessageID) + ">" + devKey(it.To)
+		if b.MessageID == "" {
+			id = batchID + ">" + devKey(it.To)
 		}
+		msgs[i] = &nats.Msg{Subject: queueSubject(it.To), Data: body, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
 	}
-	futures := make([]jetstream.PubAckFuture, len(msgs))
-	for i, m := range msgs {
-		f, err := n.js.PublishMsgAsync(m)
-		if err != nil {
+	if n.cfg.MaxQueuedBytes > 0 {
+		sizes := map[store.Address]int64{}
+		for i, it := range b.Items {
+			sizes[it.To] += int64(len(msgs[i].Data))
+		}
+		var undo func()
+		if undo, err = n.reserve(ctx, sizes); err != nil {
 			return store.Result{}, err
 		}
-		futures[i] = f
+		defer func() { // an item not stored keeps no room
+			if err != nil {
+				undo()
+			}
+		}()
 	}
-	seqs := make([]uint64, len(msgs))
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			seqs[i] = ack.Sequence
-		case err := <-f.Err():
-			return store.Result{}, err
-		case <-ctx.Done():
-			return store.Result{}, ctx.Err()
-		}
+	seqs, err := n.publishAll(ctx, msgs)
+	if err != nil {
+		return store.Result{}, err
 	}
 	if b.MessageID != "" {
-		if _, err := n.kv.sent.Put(ctx, sentKey(b.Sender, b.MessageID), strconv.AppendInt(nil, b.UnixMs, 10)); err != nil {
+		if err := put(ctx, n.kv.sent, sentKey(b.Sender, b.MessageID), strconv.AppendInt(nil, b.UnixMs, 10)); err != nil {
 			return store.Result{}, err
 		}
 	}
@@ -117,8 +125,44 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error)
 	return store.Result{UnixMs: b.UnixMs, Seqs: seqs}, nil
 }
 
+// publishAll publishes msgs at once and returns their stream sequences
+// once JetStream stored each; one whose ack does not come is published
+// again (its message id makes that harmless) until ctx ends.
+func (n *Node) publishAll(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		futures[i], _ = n.js.PublishMsgAsync(m) // on error, nil: published again below
+	}
+	seqs := make([]uint64, len(msgs))
+	for i, f := range futures {
+		if f != nil {
+			select {
+			case ack := <-f.Ok():
+				seqs[i] = ack.Sequence
+				continue
+			case <-f.Err():
+			case <-time.After(attemptTimeout):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		again := &nats.Msg{Subject: msgs[i].Subject, Data: msgs[i].Data, Header: msgs[i].Header}
+		err := retry(ctx, func(ctx context.Context) error {
+			ack, err := n.js.PublishMsg(ctx, again)
+			if err == nil {
+				seqs[i] = ack.Sequence
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return seqs, nil
+}
+
 func (n *Node) sent(ctx context.Context, sender store.Address, messageID string) (int64, bool, error) {
-	e, err := n.kv.sent.Get(ctx, sentKey(sender, messageID))
+	e, err := get(ctx, n.kv.sent, sentKey(sender, messageID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, false, nil
 	}
@@ -145,7 +189,7 @@ func (n *Node) Sent(sender store.Address, messageID string) (int64, bool, error)
 // exists fails with store.ErrNotFound when a is not a device: a removed
 // device's queue is gone, as in the bbolt store.
 func (n *Node) exists(ctx context.Context, a store.Address) error {
-	_, err := n.kv.devices.Get(ctx, devKey(a))
+	_, err := get(ctx, n.kv.devices, devKey(a))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return store.ErrNotFound
 	}
@@ -163,7 +207,7 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 	var out []*pb.Delivery
 	subject := queueSubject(a)
 	for seq := after + 1; len(out) < max; {
-		m, err := n.q.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		m, err := n.getMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
@@ -176,6 +220,7 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 		}
 		d.Seq = m.Sequence
 		out = append(out, d)
+		n.read.remember(m.Sequence, subject, len(m.Data))
 		seq = m.Sequence + 1
 	}
 	return out, nil
@@ -183,25 +228,30 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 
 // Ack deletes only the items of a's own subject: a seq is a stream
 // sequence, and a device must not delete another's items by naming theirs.
+// An item this node read is known to be a's; any other is looked at first.
+// A removed device has no items left, so its acks delete nothing.
 func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	if err := n.exists(ctx, a); err != nil {
-		return 0, fmt.Errorf("cluster: ack %s: %w", a, err)
-	}
-	subject, deleted := queueSubject(a), 0
+	subject, deleted, freed := queueSubject(a), 0, int64(0)
+	defer func() { n.release(ctx, a, freed) }()
 	for _, seq := range seqs {
-		m, err := n.q.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
+		size, ok := n.read.owns(seq, subject)
+		if !ok {
+			m, err := n.getMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
+			}
+			if m.Subject != subject {
+				continue
+			}
+			size = len(m.Data)
 		}
-		if err != nil {
-			return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
-		}
-		if m.Subject != subject {
-			continue
-		}
-		err = n.q.DeleteMsg(ctx, seq)
+		err := retry(ctx, func(ctx context.Context) error { return n.q.DeleteMsg(ctx, seq) })
+		n.read.forget(seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
 			continue // deleted meanwhile by another node
 		}
@@ -209,6 +259,9 @@ func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 			return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
 		}
 		deleted++
+		if n.cfg.MaxQueuedBytes > 0 {
+			freed += int64(size)
+		}
 	}
 	return deleted, nil
 }
@@ -220,11 +273,62 @@ func (n *Node) Len(a store.Address) (int, error) {
 		return 0, fmt.Errorf("cluster: queue length of %s: %w", a, err)
 	}
 	subject := queueSubject(a)
-	info, err := n.q.Info(ctx, jetstream.WithSubjectFilter(subject))
+	var info *jetstream.StreamInfo
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		info, err = n.q.Info(ctx, jetstream.WithSubjectFilter(subject))
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("cluster: queue length of %s: %w", a, err)
 	}
 	return int(info.State.Subjects[subject]), nil
+}
+
+// readItems remembers the subject of each item read lately, so that its ack
+// needs no look-up. It forgets everything past maxReadItems: the items of
+// devices that never ack.
+type readItems struct {
+	mu    sync.Mutex
+	items map[uint64]readItem
+}
+
+type readItem struct {
+	subject string
+	size    int
+}
+
+const maxReadItems = 100_000
+
+func (r *readItems) remember(seq uint64, subject string, size int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.items == nil || len(r.items) >= maxReadItems {
+		r.items = map[uint64]readItem{}
+	}
+	r.items[seq] = readItem{subject, size}
+}
+
+// owns reports whether seq was read as an item of subject, and its size.
+func (r *readItems) owns(seq uint64, subject string) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	it, ok := r.items[seq]
+	return it.size, ok && it.subject == subject
+}
+
+func (r *readItems) forget(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.items, seq)
+}
+
+// getMsg reads one item of the stream, trying again while NATS fails over.
+func (n *Node) getMsg(ctx context.Context, seq uint64, opts ...jetstream.GetMsgOpt) (m *jetstream.RawStreamMsg, err error) {
+	err = retry(ctx, func(ctx context.Context) error {
+		m, err = n.q.GetMsg(ctx, seq, opts...)
+		return err
+	})
+	return m, err
 }
 
 // Depth is the items waiting in every queue of the cluster; 0 when NATS

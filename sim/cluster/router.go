@@ -27,7 +27,7 @@ type router struct {
 	pairSub *nats.Subscription
 
 	mu     sync.Mutex
-	users  map[string]*userSubs
+	users  map[string]*userSubs // by user subject
 	hosts  map[string]func(route.Scan, func([]byte))
 	lastID uint64
 	closed bool
@@ -101,15 +101,16 @@ func (n *Node) Attach(a store.Address, fn func(route.Event)) (func(), error) {
 		r.mu.Unlock()
 		return nil, errors.New("cluster: attach: node closed")
 	}
-	us := r.users[a.User]
+	subject := userSubject(a.User)
+	us := r.users[subject]
 	if us == nil {
-		sub, err := n.nc.Subscribe(userSubject(a.User), r.onEvent)
+		sub, err := n.nc.Subscribe(subject, r.onEvent)
 		if err != nil {
 			r.mu.Unlock()
 			return nil, fmt.Errorf("cluster: attach %s: %w", a, err)
 		}
 		us = &userSubs{sub: sub, devs: map[uint32]*attachment{}}
-		r.users[a.User] = us
+		r.users[subject] = us
 	}
 	r.lastID++
 	at := &attachment{id: r.lastID, fn: fn}
@@ -134,14 +135,15 @@ func (n *Node) detach(a store.Address, at *attachment) {
 	r := n.subs
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	us := r.users[a.User]
+	subject := userSubject(a.User)
+	us := r.users[subject]
 	if us == nil || us.devs[a.Device] != at {
 		return
 	}
 	delete(us.devs, a.Device)
 	if len(us.devs) == 0 {
 		us.sub.Unsubscribe()
-		delete(r.users, a.User)
+		delete(r.users, subject)
 	}
 }
 
@@ -175,10 +177,7 @@ func (r *router) onEvent(m *nats.Msg) {
 	}
 	r.mu.Lock()
 	var fns []func(route.Event)
-	for user, us := range r.users {
-		if us.sub != m.Sub {
-			continue
-		}
+	if us := r.users[m.Subject]; us != nil && us.sub == m.Sub {
 		for d, at := range us.devs {
 			if ev.All || d == ev.Device {
 				fns = append(fns, at.fn)
@@ -188,7 +187,7 @@ func (r *router) onEvent(m *nats.Msg) {
 			delete(us.devs, ev.Device) // replaced on another node
 			if len(us.devs) == 0 {
 				us.sub.Unsubscribe()
-				delete(r.users, user)
+				delete(r.users, m.Subject)
 			}
 		}
 	}
@@ -203,7 +202,7 @@ func (r *router) onEvent(m *nats.Msg) {
 func (n *Node) Host(ref string, fn func(route.Scan, func([]byte))) (func(), error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	if _, err := n.kv.refs.Put(ctx, ref, []byte(n.id)); err != nil {
+	if err := put(ctx, n.kv.refs, ref, []byte(n.id)); err != nil {
 		return nil, fmt.Errorf("cluster: host pairing ref: %w", err)
 	}
 	r := n.subs
@@ -221,7 +220,7 @@ func (n *Node) Scan(ctx context.Context, ref string, s route.Scan) ([]byte, erro
 	if ref == "" || !validKey(ref) {
 		return nil, route.ErrNoHost
 	}
-	e, err := n.kv.refs.Get(ctx, ref)
+	e, err := get(ctx, n.kv.refs, ref)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, route.ErrNoHost
 	}

@@ -10,17 +10,27 @@ import (
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
-// startNodes runs n relay nodes of one relay on an embedded NATS server.
-func startNodes(t *testing.T, n int) []*Server {
+// startNATS runs an embedded NATS server with JetStream for the test. With
+// LINKSIM_TEST_NATS set, every relay of the tests that keeps no data dir is
+// a cluster node on one of its own: the relay's tests then run against the
+// JetStream store and the NATS router.
+func startNATS(t testing.TB) string {
 	t.Helper()
 	ns, err := natstest.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ns.Close) // registered first: runs after the nodes closed
+	t.Cleanup(ns.Close) // registered before the nodes: runs after they closed
+	return ns.URL()
+}
+
+// startNodes runs n relay nodes of one relay on an embedded NATS server.
+func startNodes(t testing.TB, n int) []*Server {
+	t.Helper()
+	url := startNATS(t)
 	nodes := make([]*Server, n)
 	for i := range nodes {
-		nodes[i] = startRelay(t, Config{NATS: []string{ns.URL()}})
+		nodes[i] = startRelay(t, Config{NATS: []string{url}})
 	}
 	return nodes
 }

@@ -17,7 +17,9 @@ import (
 // blob uploaded through one node downloads from any.
 type clusterBlobs struct{ n *cluster.Node }
 
-func (b clusterBlobs) touch(sum []byte, _ time.Time) bool { return b.n.TouchBlob(hex.EncodeToString(sum)) }
+func (b clusterBlobs) touch(sum []byte, _ time.Time) bool {
+	return b.n.TouchBlob(hex.EncodeToString(sum))
+}
 
 // put streams the upload into the object store through a reader that fails
 // at the end unless the bytes are the announced ones, so the object store

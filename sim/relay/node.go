@@ -12,7 +12,8 @@ import (
 // node, so that devices pin one key whichever node they reach.
 func joinCluster(cfg Config) (*cluster.Node, wire.KeyPair, error) {
 	n, err := cluster.Open(cluster.Config{
-		URLs: cfg.NATS, Replicas: cfg.Replicas, DedupAge: cfg.Limits.DedupAge, Logger: cfg.Logger,
+		URLs: cfg.NATS, Replicas: cfg.Replicas, Logger: cfg.Logger,
+		DedupAge: cfg.Limits.DedupAge, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
 	})
 	if err != nil {
 		return nil, wire.KeyPair{}, err

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linksim/linksim/sim/cluster"
 	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
@@ -150,48 +151,19 @@ type Relay struct {
 func New(cfg Config) (*Relay, error) {
 	cfg = cfg.withDefaults()
 	r := &Relay{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
-	dir := cfg.DataDir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "linksim-relay-")
-		if err != nil {
+	var (
+		st  store.Store
+		bs  blobStore
+		err error
+	)
+	if len(cfg.NATS) > 0 {
+		var node *cluster.Node
+		if node, r.key, err = joinCluster(cfg); err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
-		dir, r.tempDir = d, d
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("relay: data dir: %w", err)
-	}
-	fail := func(err error) (*Relay, error) {
-		if r.tempDir != "" {
-			os.RemoveAll(r.tempDir)
-		}
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	var st store.Store
-	var bs blobStore
-	if len(cfg.NATS) > 0 {
-		node, key, err := joinCluster(cfg)
-		if err != nil {
-			return fail(err)
-		}
-		r.key, st, r.router, r.rv, bs = key, node, node, node, clusterBlobs{node}
-	} else {
-		key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
-		if err != nil {
-			return fail(err)
-		}
-		st, err = store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{
-			NoSync: cfg.NoSync, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
-			DedupWindow: cfg.Limits.DedupWindow, DedupAge: cfg.Limits.DedupAge,
-		})
-		if err != nil {
-			return fail(err)
-		}
-		if bs, err = openBlobs(dir, cfg.NoSync); err != nil {
-			st.Close()
-			return fail(err)
-		}
-		local := route.NewLocal()
-		r.key, r.router, r.rv = key, local, local
+		st, r.router, r.rv, bs = node, node, node, clusterBlobs{node}
+	} else if st, bs, err = r.openDataDir(); err != nil {
+		return nil, err
 	}
 	r.st = st
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -199,15 +171,59 @@ func New(cfg Config) (*Relay, error) {
 	r.pair = newPairings(r)
 	r.acks = newAckers(r)
 	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
-	var err error
 	if r.media, err = newMedia(r, bs); err != nil {
 		r.cancel()
 		st.Close()
-		return fail(err)
+		if r.tempDir != "" {
+			os.RemoveAll(r.tempDir)
+		}
+		return nil, fmt.Errorf("relay: %w", err)
 	}
 	r.handler = r.routes()
-	r.log.Info("relay ready", "data_dir", dir, "temp", r.tempDir != "", "nats", cfg.NATS)
+	r.log.Info("relay ready", "data_dir", cfg.DataDir, "temp", r.tempDir != "", "nats", cfg.NATS)
 	return r, nil
+}
+
+// openDataDir opens the single-process relay's state in cfg.DataDir (or a
+// new temporary directory): its key, its bbolt store and its media blobs,
+// with the in-process router.
+func (r *Relay) openDataDir() (store.Store, blobStore, error) {
+	cfg := r.cfg
+	dir := cfg.DataDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "linksim-relay-")
+		if err != nil {
+			return nil, nil, fmt.Errorf("relay: %w", err)
+		}
+		dir, r.tempDir = d, d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("relay: data dir: %w", err)
+	}
+	fail := func(err error) (store.Store, blobStore, error) {
+		if r.tempDir != "" {
+			os.RemoveAll(r.tempDir)
+		}
+		return nil, nil, fmt.Errorf("relay: %w", err)
+	}
+	key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
+	if err != nil {
+		return fail(err)
+	}
+	st, err := store.OpenBolt(filepath.Join(dir, "relay.db"), store.Options{
+		NoSync: cfg.NoSync, MaxQueuedBytes: cfg.Limits.MaxQueuedBytes,
+		DedupWindow: cfg.Limits.DedupWindow, DedupAge: cfg.Limits.DedupAge,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	bs, err := openBlobs(dir, cfg.NoSync)
+	if err != nil {
+		st.Close()
+		return fail(err)
+	}
+	local := route.NewLocal()
+	r.key, r.router, r.rv = key, local, local
+	return st, bs, nil
 }
 
 // Key returns the relay's public Noise static key, which devices pin.

@@ -40,3 +40,14 @@ func TestConformanceCatchesABrokenStore(t *testing.T) {
 		}
 	}
 }
+
+func TestBoltQueueCap(t *testing.T) {
+	s, err := store.OpenBolt(filepath.Join(t.TempDir(), "relay.db"), store.Options{NoSync: true, MaxQueuedBytes: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := storetest.CheckQueueCap(s, 8<<10); err != nil {
+		t.Fatalf("bbolt store:\n%v", err)
+	}
+}
