@@ -97,26 +97,25 @@ func startMembers(ctx context.Context, what string, ms []member) error {
 // waitJetStreamPeers waits until the JetStream meta leader sees every
 // other NATS server as a current peer: before that, a relay node's streams
 // of three replicas find "no suitable peers for placement". monitors are
-// the servers' monitoring URLs.
+// the monitoring URLs of servers nats-1, nats-2, ...
 func waitJetStreamPeers(ctx context.Context, monitors []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	return Await(ctx, "the JetStream meta leader to see every NATS server", func() error {
-		for _, m := range monitors {
+		for i, m := range monitors {
 			var jsz struct {
 				Meta struct {
 					Leader   string `json:"leader"`
 					Replicas []struct {
-						Name    string `json:"name"`
-						Current bool   `json:"current"`
+						Current bool `json:"current"`
 					} `json:"replicas"`
 				} `json:"meta_cluster"`
-				ServerName string `json:"server_name"`
 			}
 			if err := getJSON(ctx, m+"/jsz", &jsz); err != nil {
 				return err
 			}
-			if jsz.Meta.Leader == "" || jsz.Meta.Leader != jsz.ServerName {
+			// Only the leader knows whether its peers are current.
+			if name := fmt.Sprintf("nats-%d", i+1); jsz.Meta.Leader != name {
 				continue
 			}
 			current := 0
@@ -126,7 +125,7 @@ func waitJetStreamPeers(ctx context.Context, monitors []string) error {
 				}
 			}
 			if current < len(monitors)-1 {
-				return fmt.Errorf("the meta leader %s sees %d of %d peers current", jsz.ServerName, current, len(monitors)-1)
+				return fmt.Errorf("the meta leader nats-%d sees %d of %d peers current", i+1, current, len(monitors)-1)
 			}
 			return nil
 		}
