@@ -54,7 +54,8 @@ type Flow struct {
 	// it, so a flow whose events go missing cannot pass. Zero: no message.
 	Expect harness.Expect
 	// Backends says the suites also run this flow against the relay as a
-	// process and in a container, not only in process.
+	// process and in a container, not only in process, and against both
+	// relay clusters.
 	Backends bool
 }
 

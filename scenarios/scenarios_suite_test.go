@@ -54,8 +54,9 @@ func selected(backend string) bool {
 // Every flow becomes one spec on a fresh environment (the same functions
 // `linksim run` runs) against the relay $LINKSIM_RELAY names, embedded by
 // default; flows marked Backends run again against the relay as a process
-// and in a container, and against a relay cluster of processes and of
-// containers. Cluster flows run against the two clusters only.
+// and in a container; those, the native reconnect and fault flows, and the
+// cluster flows run against a relay cluster of processes and one of
+// containers (cluster flows only there).
 var _ = func() bool {
 	for _, f := range scenarios.All() {
 		Describe(f.Feature, func() {
@@ -66,7 +67,7 @@ var _ = func() bool {
 				spec(f, harness.Process, Label(scenarios.Process))
 				spec(f, harness.Container, Label(scenarios.Container))
 			}
-			if f.Backends || f.HasLabel(scenarios.Cluster) {
+			if onClusters(f) {
 				spec(f, harness.ClusterProcess, Label(scenarios.Cluster, scenarios.Process))
 				spec(f, harness.Cluster, Label(scenarios.Cluster, scenarios.Container))
 			}
@@ -74,6 +75,15 @@ var _ = func() bool {
 	}
 	return true
 }()
+
+// onClusters says whether the suite runs f against both relay clusters:
+// cluster flows, flows run against every backend, and the native reconnect
+// and fault flows (devices reconnect and fault paths lead through their
+// fronts to whichever node is up).
+func onClusters(f scenarios.Flow) bool {
+	return f.Backends || f.HasLabel(scenarios.Cluster) ||
+		(f.HasLabel(scenarios.Reconnect) || f.HasLabel(scenarios.Fault)) && !f.HasLabel(scenarios.Browser)
+}
 
 // clusterSpecRuns says whether a spec against a relay cluster runs in
 // this suite: a cluster takes seconds to start, so plain `go test` (make
