@@ -26,10 +26,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -54,6 +56,10 @@ type Config struct {
 	MaxQueuedBytes int64
 	// Timeout bounds each request to NATS. Default 10s.
 	Timeout time.Duration
+	// StartTimeout is how long Open waits for NATS to answer and for
+	// JetStream to take the streams and buckets: servers starting with the
+	// node, a first meta leader election. Default 30s.
+	StartTimeout time.Duration
 	// Name names the node in NATS and in logs. Default: a random id.
 	Name string
 	// Logger receives the node's logs; nil discards them.
@@ -100,6 +106,9 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
 	n := &Node{id: nuid.Next(), log: cfg.Logger}
 	if cfg.Name == "" {
 		cfg.Name = "relay-" + n.id
@@ -113,6 +122,8 @@ func Open(cfg Config) (*Node, error) {
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true), // setup waits, up to StartTimeout
+
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrl()) }),
 	)
@@ -137,23 +148,32 @@ func (n *Node) setup() error {
 		return err
 	}
 	n.js = js
-	ctx, cancel := n.ctx()
+	// Anything may fail while the servers start: try until StartTimeout,
+	// then report the last error (say, too few servers for the replicas).
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.StartTimeout)
 	defer cancel()
-	n.q, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:     "LINKSIM_QUEUES",
-		Subjects: []string{"linksim.q.>"},
-		Storage:  jetstream.FileStorage,
-		Replicas: n.cfg.Replicas,
-		// Publishes carry a message id per target, so that a send whose
-		// ack was lost, resent within this window, is enqueued once.
-		Duplicates: 10 * time.Minute,
+	err = retryAll(ctx, func(ctx context.Context) (err error) {
+		n.q, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:     "LINKSIM_QUEUES",
+			Subjects: []string{"linksim.q.>"},
+			Storage:  jetstream.FileStorage,
+			Replicas: n.cfg.Replicas,
+			// Publishes carry a message id per target, so that a send
+			// whose ack was lost, resent within this window, is
+			// enqueued once.
+			Duplicates: 10 * time.Minute,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("queue stream: %w", err)
 	}
-	bucket := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: name, TTL: ttl, Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+	bucket := func(name string, ttl time.Duration) (kv jetstream.KeyValue, err error) {
+		err = retryAll(ctx, func(ctx context.Context) (err error) {
+			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: name, TTL: ttl, Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+			})
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", name, err)
@@ -178,8 +198,11 @@ func (n *Node) setup() error {
 			return err
 		}
 	}
-	n.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: "linksim_media", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+	err = retryAll(ctx, func(ctx context.Context) (err error) {
+		n.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: "linksim_media", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("media store: %w", err)
@@ -258,11 +281,27 @@ func purge(ctx context.Context, kv jetstream.KeyValue, key string) error {
 	return retry(ctx, func(ctx context.Context) error { return kv.Purge(ctx, key) })
 }
 
+// keyLocks serialize one process's updates of a key: compare-and-set
+// alone would have many goroutines updating a hot key (a popular
+// recipient's byte count) retry each other into the ground; between nodes,
+// the compare-and-set still decides.
+var keyLocks [256]sync.Mutex
+
+func keyLock(bucket, key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(bucket))
+	h.Write([]byte(key))
+	return &keyLocks[h.Sum32()%uint32(len(keyLocks))]
+}
+
 // update changes the JSON value under key with fn, compare-and-set: it
 // reads, applies fn and writes only if nobody wrote meanwhile, else tries
 // again. A missing key is store.ErrNotFound unless create is set, when fn
 // gets a zero value to fill. fn's error aborts the update.
 func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, fn func(*T) error) error {
+	mu := keyLock(kv.Bucket(), key)
+	mu.Lock()
+	defer mu.Unlock()
 	for {
 		var v T
 		rev, err := getJSON(ctx, kv, key, &v)
