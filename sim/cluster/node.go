@@ -82,7 +82,10 @@ type Node struct {
 	kv   buckets
 	obs  jetstream.ObjectStore // media blobs
 	read readItems
-	subs *router
+
+	keyLocks [256]sync.Mutex
+	written  revCache
+	subs     *router
 }
 
 type buckets struct {
@@ -281,30 +284,36 @@ func purge(ctx context.Context, kv jetstream.KeyValue, key string) error {
 	return retry(ctx, func(ctx context.Context) error { return kv.Purge(ctx, key) })
 }
 
-// keyLocks serialize one process's updates of a key: compare-and-set
-// alone would have many goroutines updating a hot key (a popular
-// recipient's byte count) retry each other into the ground; between nodes,
-// the compare-and-set still decides.
-var keyLocks [256]sync.Mutex
-
-func keyLock(bucket, key string) *sync.Mutex {
+// keyLock serializes the node's updates of a key: compare-and-set alone
+// would have many goroutines updating a hot key (a popular recipient's
+// byte count) retry each other into the ground; between nodes, the
+// compare-and-set still decides.
+func (n *Node) keyLock(bucket, key string) *sync.Mutex {
 	h := fnv.New32a()
 	h.Write([]byte(bucket))
 	h.Write([]byte(key))
-	return &keyLocks[h.Sum32()%uint32(len(keyLocks))]
+	return &n.keyLocks[h.Sum32()%uint32(len(n.keyLocks))]
 }
 
 // update changes the JSON value under key with fn, compare-and-set: it
 // reads, applies fn and writes only if nobody wrote meanwhile, else tries
 // again. A missing key is store.ErrNotFound unless create is set, when fn
 // gets a zero value to fill. fn's error aborts the update.
-func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, fn func(*T) error) error {
-	mu := keyLock(kv.Bucket(), key)
+func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key string, create bool, fn func(*T) error) error {
+	mu := n.keyLock(kv.Bucket(), key)
 	mu.Lock()
 	defer mu.Unlock()
+	ck := kv.Bucket() + "\x00" + key
+	lastWritten := &n.written
 	for {
 		var v T
-		rev, err := getJSON(ctx, kv, key, &v)
+		var rev uint64
+		var err error
+		if raw, crev, ok := lastWritten.get(ck); ok {
+			rev, err = crev, json.Unmarshal(raw, &v)
+		} else {
+			rev, err = getJSON(ctx, kv, key, &v)
+		}
 		if err != nil && !(create && errors.Is(err, store.ErrNotFound)) {
 			return err
 		}
@@ -315,19 +324,64 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, creat
 		if err != nil {
 			return err
 		}
+		var newRev uint64
 		if rev == 0 {
-			_, err = kv.Create(ctx, key, b)
+			newRev, err = kv.Create(ctx, key, b)
 		} else {
-			_, err = kv.Update(ctx, key, b, rev)
+			newRev, err = kv.Update(ctx, key, b, rev)
 		}
+		lastWritten.forget(ck)
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			continue
 		}
+		if err == nil {
+			lastWritten.put(ck, b, newRev)
+		}
 		return err
 	}
+}
+
+// revCache remembers the value and revision a node last wrote with update,
+// so that its next update of the key writes without reading first. It
+// never makes an update wrong: a value someone else changed since has
+// another revision in the same bucket, the write fails, and update reads
+// afresh. (Revisions of another cluster's bucket mean nothing here, which
+// is why the cache is the node's.)
+const maxCachedRevs = 100_000
+
+type revCache struct {
+	mu sync.Mutex
+	m  map[string]cachedRev
+}
+
+type cachedRev struct {
+	raw []byte
+	rev uint64
+}
+
+func (c *revCache) get(k string) ([]byte, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	return e.raw, e.rev, ok
+}
+
+func (c *revCache) put(k string, raw []byte, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedRevs {
+		c.m = map[string]cachedRev{}
+	}
+	c.m[k] = cachedRev{raw, rev}
+}
+
+func (c *revCache) forget(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
 }
 
 // Shared returns the cluster-wide value called name, which the first node

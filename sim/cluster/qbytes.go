@@ -29,7 +29,7 @@ func (n *Node) reserve(ctx context.Context, sizes map[store.Address]int64) (func
 		}
 	}
 	for a, size := range sizes {
-		err := update(ctx, n.kv.qbytes, devKey(a), true, func(q *queuedBytes) error {
+		err := update(ctx, n, n.kv.qbytes, devKey(a), true, func(q *queuedBytes) error {
 			if q.N+size > n.cfg.MaxQueuedBytes {
 				return &store.QueueFullError{To: a}
 			}
@@ -50,7 +50,7 @@ func (n *Node) release(ctx context.Context, a store.Address, size int64) {
 	if size <= 0 {
 		return
 	}
-	err := update(ctx, n.kv.qbytes, devKey(a), true, func(q *queuedBytes) error {
+	err := update(ctx, n, n.kv.qbytes, devKey(a), true, func(q *queuedBytes) error {
 		q.N = max(q.N-size, 0)
 		return nil
 	})
