@@ -253,4 +253,3 @@ func (l *Ledger) Targets() []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
-

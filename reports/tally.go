@@ -33,17 +33,17 @@ type tally struct {
 	// series, if set, counts sends and deliveries over time (streaming).
 	series *seriesTally
 
-	sends int               // messages sent so far: each one's position in send order
-	slab  []message         // Check allocates every message's state at once
+	sends int       // messages sent so far: each one's position in send order
+	slab  []message // Check allocates every message's state at once
 	byID  map[string]*message
-	msgs  []*message        // keep: every message in send order
+	msgs  []*message // keep: every message in send order
 	// streams and wireStreams hold arrival order: what devices received,
 	// and what the relay handed them.
 	streams, wireStreams map[streamKey]*streamState
 	conns                map[string]int // connects seen per device, numbering its connections
 	// Connection state per device (deviceKey: scenarios reuse names).
-	online    map[string]bool          // last connect/disconnect state
-	offSince  map[string]time.Duration // when an offline device went away
+	online    map[string]bool             // last connect/disconnect state
+	offSince  map[string]time.Duration    // when an offline device went away
 	strays    map[[2]string]time.Duration // (msg, device) pairs reported unexpected, and when
 	scenarios map[string]*scenarioTally   // counters by scenario; "" is outside any
 	byKind    map[ProblemKind][]Problem
