@@ -113,6 +113,8 @@ type Ledger struct {
 	// and problems only.
 	msgs []*message
 	byID map[string]*message
+	// lookup, if set, finds a message a streaming recorder still holds.
+	lookup func(id string) (MessageStatus, bool)
 }
 
 // message is the ledger's state for one sent message.
@@ -225,10 +227,17 @@ type MessageStatus struct {
 // Message returns the status of the message with the given id, if it was sent
 // in this run. Loaded reports keep no per-message state.
 func (l *Ledger) Message(id string) (MessageStatus, bool) {
+	if l.lookup != nil {
+		return l.lookup(id)
+	}
 	m, ok := l.byID[id]
 	if !ok {
 		return MessageStatus{}, false
 	}
+	return m.status(), true
+}
+
+func (m *message) status() MessageStatus {
 	s := MessageStatus{ID: m.id, Sender: m.sender, Stream: m.stream, SentAt: m.sentAt, Acked: m.acked,
 		Problems: slices.Clone(m.problems), Latency: make(map[string]time.Duration)}
 	for _, t := range m.targets {
@@ -238,7 +247,7 @@ func (l *Ledger) Message(id string) (MessageStatus, bool) {
 			s.Latency[t.device] = t.firstAt - m.sentAt
 		}
 	}
-	return s, true
+	return s
 }
 
 // Targets returns every device owed at least one message, sorted. Loaded

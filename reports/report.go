@@ -70,8 +70,15 @@ type Config struct {
 // New builds the report of everything rec recorded until now: it checks the
 // ledger, derives the message latencies and adds the recorded steps to the
 // metrics, and lays out the timeline.
+//
+// On a streaming recorder (NewStreamingRecorder) it reads what was judged
+// as events came, and judges the messages still held: call it once, when
+// the run is over.
 func New(rec *Recorder, cfg Config) *Report {
 	end := rec.Elapsed()
+	if rec.stream != nil {
+		return rec.stream.report(rec.Start(), end, cfg)
+	}
 	return FromEvents(rec.Events(), rec.Start(), end, cfg)
 }
 

@@ -152,7 +152,8 @@ func check(events []Event, cfg LedgerConfig, m *Metrics) Ledger {
 			c.observe(&events[i])
 		}
 	}
-	return c.finish(cfg.End)
+	c.finish(cfg.End)
+	return c.ledger()
 }
 
 func byAt(a, b Event) int { return cmp.Compare(a.At, b.At) }
@@ -531,24 +532,29 @@ func (c *tally) judge(m *message, end time.Duration) {
 	}
 }
 
-// finish judges every message still held, in send order, and returns the
-// ledger; end is when observation stopped.
-func (c *tally) finish(end time.Duration) Ledger {
+// finish judges every message still held, in send order; end is when
+// observation stopped.
+func (c *tally) finish(end time.Duration) {
 	if c.keep {
 		for _, m := range c.msgs {
 			c.judge(m, end)
 		}
-	} else {
-		held := slices.SortedFunc(maps.Values(c.byID), func(a, b *message) int { return cmp.Compare(a.seq, b.seq) })
-		for _, m := range held {
-			c.judge(m, end)
-		}
-		for len(c.orphanQ) > 0 {
-			id := c.orphanQ[0].id
-			c.orphanQ = c.orphanQ[1:]
-			c.strayOrphans(id)
-		}
+		return
 	}
+	held := slices.SortedFunc(maps.Values(c.byID), func(a, b *message) int { return cmp.Compare(a.seq, b.seq) })
+	for _, m := range held {
+		c.judge(m, end)
+	}
+	for len(c.orphanQ) > 0 {
+		id := c.orphanQ[0].id
+		c.orphanQ = c.orphanQ[1:]
+		c.strayOrphans(id)
+	}
+}
+
+// ledger returns the verdict so far: the messages judged, and the counters
+// of those still held.
+func (c *tally) ledger() Ledger {
 	l := Ledger{Deadline: c.cfg.Deadline, Totals: c.totals(), Dropped: c.dropped}
 	for _, k := range ProblemKinds {
 		l.Problems = append(l.Problems, c.byKind[k]...)
