@@ -137,6 +137,7 @@ type message struct {
 	settled   bool     // every target received it and the relay acked it
 	settledAt time.Duration
 	judged    bool // counted and forgotten
+	queued    bool // in the tally's live queue
 }
 
 // target is one device that must receive a message.

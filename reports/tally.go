@@ -55,6 +55,10 @@ type tally struct {
 	// live holds messages in send order until LostAfter; settled holds
 	// those every target received, in the order they did, for Retain.
 	live, settled queue
+	// liveJudged counts the messages judged while still in live: when
+	// they are half of it, live is compacted, so a message judged early
+	// is not kept in memory until LostAfter.
+	liveJudged int
 	// orphans are copies of messages not (or no longer) known, by id, held
 	// for Retain in case their send is still on its way (orphanQ in
 	// arrival order).
@@ -255,6 +259,7 @@ func (c *tally) send(e *Event) {
 		return
 	}
 	c.live.push(m)
+	m.queued = true
 	if evs, ok := c.orphans[m.id]; ok {
 		delete(c.orphans, m.id)
 		for i := range evs {
@@ -455,7 +460,10 @@ func (c *tally) sweep() {
 	c.nextSweep = c.now + sweepEvery
 	for m := c.live.peek(); m != nil && m.sentAt+c.cfg.LostAfter <= c.now; m = c.live.peek() {
 		c.live.pop()
-		if !m.judged && !m.settled {
+		m.queued = false
+		if m.judged {
+			c.liveJudged--
+		} else if !m.settled {
 			c.judge(m, c.now)
 		}
 	}
@@ -465,9 +473,14 @@ func (c *tally) sweep() {
 		case m.judged:
 		case m.settled || m.sentAt+c.cfg.LostAfter <= c.now:
 			c.judge(m, c.now)
-		default: // a resend added a target: back to waiting for it
+		case !m.queued: // a resend added a target: back to waiting for it
 			c.live.push(m)
+			m.queued = true
 		}
+	}
+	if c.liveJudged > len(c.live)/2 {
+		c.live = slices.DeleteFunc(c.live, func(m *message) bool { return m.judged })
+		c.liveJudged = 0
 	}
 	for len(c.orphanQ) > 0 && c.orphanQ[0].at+c.cfg.Retain <= c.now {
 		id := c.orphanQ[0].id
@@ -529,6 +542,9 @@ func (c *tally) judge(m *message, end time.Duration) {
 	if !c.keep {
 		m.judged, m.targets = true, nil
 		delete(c.byID, m.id)
+		if m.queued {
+			c.liveJudged++
+		}
 	}
 }
 
