@@ -233,3 +233,54 @@ func TestStreamingRecorderReport(t *testing.T) {
 		t.Errorf("%d messages held after the report", rec.Held())
 	}
 }
+
+// Workers' streamed ledgers merge exactly: two workers' reports, through
+// report.json, add up to what one recorder of both makes.
+func TestStreamedLedgersMergeExactly(t *testing.T) {
+	record := func(rec *Recorder, from, to string, n int) {
+		c := rec.ChildFor("load: message mix", []string{"load"})
+		for i := range n {
+			id := fmt.Sprintf("%s-%d", from, i)
+			c.Send(from, id, "chat", []string{to}, body(id))
+			c.Ack(from, id)
+			if i%10 != 0 { // every tenth is lost
+				c.Decrypted(to, id, body(id))
+			}
+		}
+	}
+	one := NewStreamingRecorder(LedgerConfig{})
+	record(one, "alice/phone", "bob/phone", 300)
+	record(one, "carol/phone", "dave/phone", 200)
+	whole := New(one, Config{})
+
+	var merged *Report
+	for _, w := range []struct {
+		from, to string
+		n        int
+	}{{"alice/phone", "bob/phone", 300}, {"carol/phone", "dave/phone", 200}} {
+		rec := NewStreamingRecorder(LedgerConfig{})
+		record(rec, w.from, w.to, w.n)
+		var buf strings.Builder
+		if err := New(rec, Config{}).WriteJSON(&buf); err != nil {
+			t.Fatal(err)
+		}
+		r, err := ReadJSON(strings.NewReader(buf.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if merged == nil {
+			merged = r
+		} else {
+			merged.Merge(r)
+		}
+	}
+	if merged.Ledger.Totals != whole.Ledger.Totals || whole.Ledger.Totals.Lost != 50 {
+		t.Errorf("merged totals %+v, one recorder's %+v (want 50 lost)", merged.Ledger.Totals, whole.Ledger.Totals)
+	}
+	if !slices.EqualFunc(merged.ScenarioTotals, whole.ScenarioTotals, func(a, b ScenarioTotals) bool { return a.Totals == b.Totals }) {
+		t.Errorf("merged scenario totals %+v, one recorder's %+v", merged.ScenarioTotals, whole.ScenarioTotals)
+	}
+	if n := merged.Metrics.Summary(StepDeliver).Count; n != 450 {
+		t.Errorf("merged msg.deliver has %d samples, want the 450 deliveries", n)
+	}
+}
