@@ -146,7 +146,7 @@ func (r *Recorder) streamEvent(e Event) {
 		r.parent.streamEvent(e)
 		return
 	}
-	r.stream.add(e, r.start)
+	r.stream.add(e)
 }
 
 // push stamps e with r's scope unless it has one, appends it, hands it to
@@ -311,12 +311,12 @@ func (r *Recorder) streamFault(e Event) (end func()) {
 		return r.parent.streamFault(e)
 	}
 	e.Kind, e.ID = KindFaultStart, r.stream.faults.Add(1)
-	r.stream.add(e, r.start)
+	r.stream.add(e)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			e.Kind = KindFaultEnd
-			r.stream.add(e, r.start)
+			r.stream.add(e)
 		})
 	}
 }
@@ -368,13 +368,7 @@ func (r *Recorder) Totals() Totals {
 // the messages still held; see Recorder.Message.
 func (r *Recorder) Ledger() Ledger {
 	if r.stream != nil {
-		s := r.stream
-		s.drainAll()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		l := s.tally.ledger()
-		l.lookup = s.message
-		return l
+		return r.stream.ledger()
 	}
 	return Check(r.Events(), LedgerConfig{End: r.Elapsed()})
 }

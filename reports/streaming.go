@@ -1,7 +1,9 @@
 package reports
 
 import (
+	"cmp"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +18,7 @@ import (
 //
 //   - Events returns nothing and Withdraw panics: there are no events to
 //     give back or take out.
-//   - Sinks get events in batches, in time order per device, not across
-//     devices.
+//   - Sinks get events in batches, a few hundred at a time (in time order).
 //   - New may be called once, when the run is over: it judges the messages
 //     still held. Its cfg.Ledger is ignored (cfg here rules).
 //   - Problems of a kind are listed in the order they were judged, and a
@@ -29,31 +30,29 @@ func NewStreamingRecorder(cfg LedgerConfig) *Recorder {
 	r := NewRecorder()
 	t := newTally(cfg, false)
 	t.latencies, t.series = NewMetrics(), &seriesTally{}
-	r.stream = &streamer{seed: maphash.MakeSeed(), tally: t, timeline: newTimelineTally(0)}
+	r.stream = &streamer{seed: maphash.MakeSeed(), start: r.start, tally: t, timeline: newTimelineTally(0)}
 	return r
 }
 
 // streamShards and streamBatch size the recording hot path: an event takes
-// its device's shard lock only to be stamped and appended; every
-// streamBatch events the shard is handed to the ledger in one go. Events of
-// one device stay in order, which is what the ledger's checks need.
+// its device's shard lock only to be stamped and appended; once a shard
+// holds streamBatch events, every shard is handed to the ledger in one go.
 const (
 	streamShards = 16
 	streamBatch  = 256
-	// streamLag is how far behind the newest event a shard may lag before
-	// another shard's flush takes it along, so that a quiet device's
-	// deliveries reach the ledger long before its messages could be judged
-	// lost.
-	streamLag = 100 * time.Millisecond
 )
 
 // streamer is a streaming recorder's state.
 type streamer struct {
 	seed   maphash.Seed
+	start  time.Time
 	shards [streamShards]shard
 	faults atomic.Uint64
 
-	mu       sync.Mutex // guards what follows
+	mu sync.Mutex // guards what follows, and hands events over one batch at a time
+	// pending are events taken from the shards but newer than the last
+	// batch's watermark, in time order.
+	pending  []Event
 	tally    *tally
 	timeline *timelineTally
 	sinks    []Sink
@@ -61,69 +60,48 @@ type streamer struct {
 }
 
 type shard struct {
-	mu      sync.Mutex
-	events  []Event
-	spare   []Event
-	firstAt time.Duration // of events[0]
-	// flushing keeps one shard's batches in order on their way to the
-	// ledger.
-	flushing sync.Mutex
+	mu     sync.Mutex
+	events []Event
 }
 
-// add stamps e on the clock started at start and queues it for the ledger.
-func (s *streamer) add(e Event, start time.Time) {
+// add stamps e on the recorder's clock and queues it for the ledger.
+func (s *streamer) add(e Event) {
 	sh := &s.shards[maphash.String(s.seed, e.Device)%streamShards]
 	sh.mu.Lock()
-	e.At = time.Since(start)
-	if len(sh.events) == 0 {
-		sh.firstAt = e.At
-	}
+	e.At = time.Since(s.start)
 	sh.events = append(sh.events, e)
 	full := len(sh.events) >= streamBatch
 	sh.mu.Unlock()
 	if full {
-		s.flush(sh, e.At)
+		s.mu.Lock()
+		s.flush()
+		s.mu.Unlock()
 	}
 }
 
-// flush hands sh's events to the ledger, and with them those of every
-// shard lagging more than streamLag behind now.
-func (s *streamer) flush(sh *shard, now time.Duration) {
-	s.drain(sh)
+// flush hands the ledger every event recorded before now, in time order,
+// as one recorder keeping its events would have them. Every event stamped
+// before the watermark is in a shard by the time flush takes that shard
+// (stamping and appending share the shard's lock), and every event stamped
+// after it is newer: so the events up to the watermark are complete and
+// can be merged; the newer ones wait for the next flush. s.mu must be held.
+func (s *streamer) flush() {
+	watermark := time.Since(s.start)
+	evs := s.pending
 	for i := range s.shards {
-		o := &s.shards[i]
-		o.mu.Lock()
-		lagging := len(o.events) > 0 && now-o.firstAt > streamLag
-		o.mu.Unlock()
-		if lagging && o.flushing.TryLock() {
-			o.flushing.Unlock() // drain takes it again; a flush under way will take the events anyway
-			s.drain(o)
-		}
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		evs = append(evs, sh.events...)
+		clear(sh.events) // drop the strings the events held
+		sh.events = sh.events[:0]
+		sh.mu.Unlock()
 	}
-}
-
-// drain hands sh's events, in order, to the ledger.
-func (s *streamer) drain(sh *shard) {
-	sh.flushing.Lock()
-	defer sh.flushing.Unlock()
-	sh.mu.Lock()
-	evs := sh.events
-	sh.events, sh.spare = sh.spare[:0], nil
-	sh.mu.Unlock()
-	if len(evs) == 0 {
-		return
-	}
-	s.mu.Lock()
-	for i := range evs {
+	slices.SortStableFunc(evs, byAt)
+	n, _ := slices.BinarySearchFunc(evs, watermark+1, func(e Event, at time.Duration) int { return cmp.Compare(e.At, at) })
+	for i := range evs[:n] {
 		s.take(&evs[i])
 	}
-	s.mu.Unlock()
-	clear(evs) // drop the strings the events held
-	sh.mu.Lock()
-	if sh.spare == nil {
-		sh.spare = evs[:0]
-	}
-	sh.mu.Unlock()
+	s.pending = append(evs[:0], evs[n:]...)
 }
 
 // take judges one event. s.mu must be held.
@@ -141,35 +119,28 @@ func (s *streamer) take(e *Event) {
 	}
 }
 
-// drainAll hands every queued event to the ledger.
-func (s *streamer) drainAll() {
-	for i := range s.shards {
-		s.drain(&s.shards[i])
-	}
-}
-
 // totals returns the counters so far: every message judged, and what is
 // known of the ones still held (sent, acked, delivered; not yet lost).
 func (s *streamer) totals() Totals {
-	s.drainAll()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flush()
 	return s.tally.totals()
 }
 
 // held returns how many messages the ledger holds.
 func (s *streamer) held() int {
-	s.drainAll()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flush()
 	return s.tally.held()
 }
 
 // message returns the status of a message the ledger still holds.
 func (s *streamer) message(id string) (MessageStatus, bool) {
-	s.drainAll()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flush()
 	m := s.tally.byID[id]
 	if m == nil {
 		return MessageStatus{}, false
@@ -177,11 +148,21 @@ func (s *streamer) message(id string) (MessageStatus, bool) {
 	return m.status(), true
 }
 
-// report builds the run's report: it judges every message still held.
-func (s *streamer) report(start time.Time, duration time.Duration, cfg Config) *Report {
-	s.drainAll()
+// ledger returns the verdict so far (Recorder.Ledger).
+func (s *streamer) ledger() Ledger {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flush()
+	l := s.tally.ledger()
+	l.lookup = s.message
+	return l
+}
+
+// report builds the run's report: it judges every message still held.
+func (s *streamer) report(start time.Time, duration time.Duration, cfg Config) *Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flush()
 	r := &Report{Name: cfg.Name, Start: start, Duration: duration, Relay: cfg.Relay, Metrics: NewMetrics()}
 	if !s.done {
 		s.tally.finish(duration)

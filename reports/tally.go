@@ -62,7 +62,7 @@ type tally struct {
 	// orphans are copies of messages not (or no longer) known, by id, held
 	// for Retain in case their send is still on its way (orphanQ in
 	// arrival order).
-	orphans map[string][]Event
+	orphans map[string][]heldCopy
 	orphanQ []orphanRef
 }
 
@@ -70,6 +70,13 @@ type tally struct {
 type scenarioTally struct {
 	labels []string
 	totals Totals
+}
+
+// heldCopy is an event held until its message's send comes, with the
+// connection its device was on then (for a wire copy).
+type heldCopy struct {
+	e    Event
+	conn int
 }
 
 type orphanRef struct {
@@ -115,7 +122,7 @@ func newTally(cfg LedgerConfig, keep bool) *tally {
 		streams: make(map[streamKey]*streamState), wireStreams: make(map[streamKey]*streamState),
 		conns: make(map[string]int), online: make(map[string]bool), offSince: make(map[string]time.Duration),
 		strays: make(map[[2]string]time.Duration), scenarios: make(map[string]*scenarioTally),
-		byKind: make(map[ProblemKind][]Problem), orphans: make(map[string][]Event)}
+		byKind: make(map[ProblemKind][]Problem), orphans: make(map[string][]heldCopy)}
 }
 
 // Check reads a run's events and judges every message: each device that must
@@ -190,7 +197,7 @@ func (c *tally) observe(e *Event) {
 	case KindDecrypt, KindShown:
 		c.receive(e)
 	case KindWire:
-		c.wire(e)
+		c.wire(e, c.conns[deviceKey(e.Scenario, e.Device)])
 	case KindUndecryptable:
 		m := c.byID[e.Msg]
 		if m == nil {
@@ -260,10 +267,14 @@ func (c *tally) send(e *Event) {
 	}
 	c.live.push(m)
 	m.queued = true
-	if evs, ok := c.orphans[m.id]; ok {
+	if held, ok := c.orphans[m.id]; ok {
 		delete(c.orphans, m.id)
-		for i := range evs {
-			c.observe(&evs[i])
+		for i := range held {
+			if e := &held[i].e; e.Kind == KindWire {
+				c.wire(e, held[i].conn)
+			} else {
+				c.observe(e)
+			}
 		}
 	}
 }
@@ -331,11 +342,12 @@ func (c *tally) receive(e *Event) {
 	c.settle(m)
 }
 
-// wire counts a copy the relay handed a device. Copies of messages nobody
+// wire counts a copy the relay handed a device on its connection number
+// conn. Copies of messages nobody
 // was recorded sending, or to devices they were not addressed to, are left
 // to what the device decrypts: history bundles and other protocol traffic
 // travel the same way.
-func (c *tally) wire(e *Event) {
+func (c *tally) wire(e *Event, conn int) {
 	m := c.byID[e.Msg]
 	if m == nil {
 		if !c.keep {
@@ -347,7 +359,7 @@ func (c *tally) wire(e *Event) {
 	if t == nil {
 		return
 	}
-	w := wireCopy{seq: e.Seq, conn: c.conns[deviceKey(e.Scenario, e.Device)], at: e.At}
+	w := wireCopy{seq: e.Seq, conn: conn, at: e.At}
 	if len(t.wire) == 0 {
 		m.totals.Wire++
 		c.order(c.wireStreams, m, t, e.At, wireReorderedLine)
@@ -397,7 +409,7 @@ func (c *tally) unknown(e *Event) {
 }
 
 func (c *tally) hold(e *Event) {
-	c.orphans[e.Msg] = append(c.orphans[e.Msg], *e)
+	c.orphans[e.Msg] = append(c.orphans[e.Msg], heldCopy{e: *e, conn: c.conns[deviceKey(e.Scenario, e.Device)]})
 	c.orphanQ = append(c.orphanQ, orphanRef{id: e.Msg, at: e.At})
 }
 
@@ -496,11 +508,11 @@ func (c *tally) sweep() {
 
 // strayOrphans reports the held copies of id, whose send never came.
 func (c *tally) strayOrphans(id string) {
-	evs := c.orphans[id]
+	held := c.orphans[id]
 	delete(c.orphans, id)
-	for i := range evs {
-		if evs[i].Kind != KindWire { // see wire
-			c.stray(&evs[i], nil)
+	for i := range held {
+		if held[i].e.Kind != KindWire { // see wire
+			c.stray(&held[i].e, nil)
 		}
 	}
 }
