@@ -60,7 +60,7 @@ func TestStreamingLedgerAgreesWithCheck(t *testing.T) {
 		// the connection it came on.
 		"wire before its send": {connect(0, "bob/web-1"), wire(5, "bob/web-1", "m1", 7), connect(8, "bob/web-1"),
 			send(10, "alice/phone", "m1", "c", "bob/web-1"), wire(20, "bob/web-1", "m1", 7), dec(21, "bob/web-1", "m1")},
-		"wire reordered":  {send(0, "alice/phone", "m1", "c", "bob/web-1"), send(10, "alice/phone", "m2", "c", "bob/web-1"), wire(20, "bob/web-1", "m2", 2), dec(21, "bob/web-1", "m2"), wire(22, "bob/web-1", "m1", 1), dec(23, "bob/web-1", "m1")},
+		"wire reordered": {send(0, "alice/phone", "m1", "c", "bob/web-1"), send(10, "alice/phone", "m2", "c", "bob/web-1"), wire(20, "bob/web-1", "m2", 2), dec(21, "bob/web-1", "m2"), wire(22, "bob/web-1", "m1", 1), dec(23, "bob/web-1", "m1")},
 		"scenarios": {in("A", connect(0, "bob/web-1")), in("A", send(10, "alice/phone", "a1", "c", "bob/web-1")),
 			in("A", dec(20, "bob/web-1", "a1")), in("B", send(50, "alice/phone", "b1", "c", "bob/web-1"))},
 	}
