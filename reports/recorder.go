@@ -9,7 +9,7 @@ import (
 
 // Recorder collects the events of one run from every device on one monotonic
 // clock. It is safe for concurrent use; the zero value is not usable, call
-// NewRecorder.
+// NewRecorder, or NewStreamingRecorder for a long run.
 //
 // Record a send before the message goes out on the wire: the ledger measures
 // latency from the send event, and a fast relay can otherwise deliver before
@@ -364,8 +364,8 @@ func (r *Recorder) Totals() Totals {
 
 // Ledger is the verdict on everything recorded so far (as Check judges
 // r's events until now). On a streaming recorder it is the verdict on the
-// messages judged so far, with the counters of Totals, and Message knows
-// the messages still held; see Recorder.Message.
+// messages judged so far, with the counters of Totals; its Message knows
+// the messages still held, its Targets none.
 func (r *Recorder) Ledger() Ledger {
 	if r.stream != nil {
 		return r.stream.ledger()
