@@ -236,6 +236,9 @@ func TestStreamingRecorderReport(t *testing.T) {
 	if rec.Held() != 0 {
 		t.Errorf("%d messages held after the report", rec.Held())
 	}
+	if err := r.WriteDir(t.TempDir()); err != nil { // report.json, junit.xml, report.html
+		t.Errorf("write the report: %v", err)
+	}
 }
 
 // Workers' streamed ledgers merge exactly: two workers' reports, through
