@@ -1,19 +1,30 @@
 package reports
 
 import (
+	"flag"
 	"fmt"
 	"testing"
 	"time"
 )
 
-// ledgerScales are the run sizes the scale benchmarks grow through.
-var ledgerScales = []int{10_000, 30_000, 100_000}
+// ledgerBig adds the long sizes, which take minutes (make bench runs
+// without them): go test -run '^$' -bench Ledger ./reports -args -ledger.big
+var ledgerBig = flag.Bool("ledger.big", false, "also run the ledger benchmarks at 100,000 kept and 300,000 and 1,000,000 streamed messages")
+
+// ledgerScales are the run sizes the scale benchmarks grow through; more
+// are the streamed-only ones.
+func ledgerScales(more ...int) []int {
+	if !*ledgerBig {
+		return []int{10_000, 30_000}
+	}
+	return append([]int{10_000, 30_000, 100_000}, more...)
+}
 
 // BenchmarkLedgerKeep is the ledger as linksim run uses it (and as load
 // used it): every event kept, the whole ledger checked on each poll and at
 // the end. Its cost per event grows with the run, and so does its heap.
 func BenchmarkLedgerKeep(b *testing.B) {
-	for _, n := range ledgerScales {
+	for _, n := range ledgerScales() {
 		b.Run(fmt.Sprintf("msgs=%d", n), func(b *testing.B) {
 			benchLedger(b, n, 2, NewRecorder, func(rec *Recorder) { _ = Check(rec.Events(), LedgerConfig{}).Totals })
 		})
@@ -26,7 +37,7 @@ func BenchmarkLedgerKeep(b *testing.B) {
 // it holds is the recording rate times Retain, whatever the length.
 func BenchmarkLedgerStream(b *testing.B) {
 	cfg := LedgerConfig{LostAfter: 10 * time.Second, Retain: 10 * time.Millisecond}
-	for _, n := range append(ledgerScales, 300_000, 1_000_000) {
+	for _, n := range ledgerScales(300_000, 1_000_000) {
 		b.Run(fmt.Sprintf("msgs=%d", n), func(b *testing.B) {
 			benchLedger(b, n, 2, func() *Recorder { return NewStreamingRecorder(cfg) }, func(rec *Recorder) { _ = rec.Totals() })
 		})
