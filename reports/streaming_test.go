@@ -209,23 +209,29 @@ func TestStreamingRecorderReport(t *testing.T) {
 	wg.Wait()
 	end()
 	env.Decrypted("bob/web-1", "alice/web-3-7", body("alice/web-3-7")) // once too often
-	env.Send("alice/phone", "gone", "chat:bob", []string{"bob/phone"}, body("gone"))
-	if got := rec.Totals(); got.Messages != 4001 || got.Delivered != 8000 {
-		t.Errorf("live totals %+v, want 4001 messages and 8000 deliveries", got)
+	env.Send("alice/phone", "gone", "chat:bob", []string{"bob/phone"}, body("gone")) // never delivered
+	for _, id := range []string{"c1", "c2"} {
+		env.Send("carol/phone", id, "chat:dave", []string{"dave/phone"}, body(id))
+		env.Ack("carol/phone", id)
+	}
+	env.Decrypted("dave/phone", "c2", body("c2")) // overtakes c1
+	env.Decrypted("dave/phone", "c1", body("c1"))
+	if got := rec.Totals(); got.Messages != 4003 || got.Delivered != 8002 || got.Reordered != 1 {
+		t.Errorf("live totals %+v, want 4003 messages, 8002 deliveries, 1 reordered", got)
 	}
 	if rec.Events() != nil || env.Events() != nil {
 		t.Error("a streaming recorder keeps no events")
 	}
 	r := New(rec, Config{Name: "load"})
-	want := Totals{Messages: 4001, Acked: 4000, Expected: 8001, Delivered: 8000, Lost: 1, Duplicated: 1}
+	want := Totals{Messages: 4003, Acked: 4002, Expected: 8003, Delivered: 8002, Lost: 1, Duplicated: 1, Reordered: 1}
 	if r.Ledger.Totals != want {
 		t.Errorf("report totals %+v, want %+v: %v", r.Ledger.Totals, want, r.Ledger.Problems)
 	}
 	if len(r.ScenarioTotals) != 1 || r.ScenarioTotals[0].Totals != want || r.ScenarioTotals[0].Labels[0] != "load" {
 		t.Errorf("scenario totals %+v", r.ScenarioTotals)
 	}
-	if n := r.Metrics.Select(Selector{With: []string{"load"}}).Summary(StepDeliver).Count; n != 8000 {
-		t.Errorf("msg.deliver in the scenario: %d samples, want 8000", n)
+	if n := r.Metrics.Select(Selector{With: []string{"load"}}).Summary(StepDeliver).Count; n != 8002 {
+		t.Errorf("msg.deliver in the scenario: %d samples, want 8002", n)
 	}
 	if f := r.Timeline.Faults; len(f) != 1 || f[0].Open || f[0].Scenario != "load: message mix" {
 		t.Errorf("faults %+v", f)
