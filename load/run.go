@@ -79,8 +79,9 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 
 // newRecorder returns the run's recorder: a streaming one, so the ledger
 // judges messages as they come and memory stays bounded however long the
-// run (docs/reports.md, "Streaming"). A message still undelivered a
-// LostAfter, past a device's time offline and the drain, is judged lost.
+// run (docs/reports.md, "Streaming"). A message some device has not
+// received a minute after its send (or lost_after past offline_for, or
+// the drain, if longer) is judged lost then.
 func newRecorder(def Definition) *reports.Recorder {
 	lostAfter := max(time.Minute, time.Duration(def.LostAfter+def.OfflineFor), time.Duration(def.Drain))
 	return reports.NewStreamingRecorder(reports.LedgerConfig{LostAfter: lostAfter})
