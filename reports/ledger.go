@@ -103,14 +103,15 @@ type Ledger struct {
 	Deadline time.Duration `json:"deadline_ns,omitzero"`
 	Totals   Totals        `json:"totals"`
 	// Problems lists problems grouped by kind (in ProblemKinds order), each
-	// kind in send order, at most LedgerConfig.MaxProblems per kind.
+	// kind in send order (a streaming recorder's: in the order judged), at
+	// most LedgerConfig.MaxProblems per kind.
 	Problems []Problem `json:"problems"`
 	// Dropped counts problems left out of Problems by the cap.
 	Dropped int `json:"problems_dropped,omitzero"`
 
-	// msgs and byID keep per-message state for Message, the derived latencies
-	// and the timeline. They are not serialized: a loaded report has totals
-	// and problems only.
+	// msgs and byID keep per-message state for Message, Targets and the
+	// timeline's series (Check only). They are not serialized: a loaded
+	// report has totals and problems only.
 	msgs []*message
 	byID map[string]*message
 	// lookup, if set, finds a message a streaming recorder still holds.
@@ -130,7 +131,7 @@ type message struct {
 	receipted          [Read + 1]bool
 	targets            []target
 	problems           []Problem // kept for Ledger.Message only (Check)
-	// The rest is the streaming ledger's bookkeeping (tally.go).
+	// The tally's bookkeeping (tally.go); from settled on, streaming only.
 	totals    *Totals  // its scenario's counters
 	labels    []string // its scenario's labels, for scoped latencies
 	left      int      // targets that have not received it yet
