@@ -208,7 +208,7 @@ func TestStreamingRecorderReport(t *testing.T) {
 	}
 	wg.Wait()
 	end()
-	env.Decrypted("bob/web-1", "alice/web-3-7", body("alice/web-3-7")) // once too often
+	env.Decrypted("bob/web-1", "alice/web-3-7", body("alice/web-3-7"))               // once too often
 	env.Send("alice/phone", "gone", "chat:bob", []string{"bob/phone"}, body("gone")) // never delivered
 	for _, id := range []string{"c1", "c2"} {
 		env.Send("carol/phone", id, "chat:dave", []string{"dave/phone"}, body(id))
