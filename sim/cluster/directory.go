@@ -282,8 +282,11 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 		if err != nil {
 			return removed, err
 		}
-		for _, kv := range []jetstream.KeyValue{n.kv.prekeys, n.kv.devices, n.kv.qbytes} {
-			if err := purge(ctx, kv, devKey(a)); err != nil {
+		for _, k := range []struct {
+			kv  jetstream.KeyValue
+			key string
+		}{{n.kv.prekeys, devKey(a)}, {n.kv.devices, devKey(a)}, {n.kv.qbytes, inKey(a)}, {n.kv.qbytes, outKey(a)}} {
+			if err := purge(ctx, k.kv, k.key); err != nil {
 				return removed, err
 			}
 		}

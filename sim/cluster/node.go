@@ -15,7 +15,7 @@
 //	kv linksim_sent         <u>.<d>.<message id> -> unix ms of the ack
 //	kv linksim_refs         pairing ref -> the node hosting it
 //	kv linksim_config       shared settings such as the relay's Noise key
-//	kv linksim_qbytes       <u>.<d> -> bytes queued, when they are capped
+//	kv linksim_qbytes       in|out.<u>.<d> -> bytes enqueued and acked, when capped
 //	objects linksim_media   media blobs by hex SHA-256
 //	subjects linksim.user.<u> (device events) and linksim.pair.<node> (scans)
 package cluster
