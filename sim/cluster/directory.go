@@ -210,7 +210,7 @@ func (n *Node) addCompanion(ctx context.Context, d store.Device, prekeys []*pb.P
 		n.releaseKey(ctx, d.NoiseKey)
 		return err
 	}
-	err = update(ctx, n.kv.accounts, enc(d.User), false, func(a *account) error {
+	err = update(ctx, n, n.kv.accounts, enc(d.User), false, func(a *account) error {
 		if err := check(a); err != nil {
 			return err
 		}
@@ -245,7 +245,7 @@ func (n *Node) RemoveDevices(user string, ids []uint32) ([]store.Device, error) 
 
 func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]store.Device, error) {
 	var gone []uint32
-	err := update(ctx, n.kv.accounts, enc(user), false, func(a *account) error {
+	err := update(ctx, n, n.kv.accounts, enc(user), false, func(a *account) error {
 		gone = nil
 		a.Devices = slices.DeleteFunc(a.Devices, func(id uint32) bool {
 			if slices.Contains(ids, id) {
@@ -282,8 +282,11 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 		if err != nil {
 			return removed, err
 		}
-		for _, kv := range []jetstream.KeyValue{n.kv.prekeys, n.kv.devices, n.kv.qbytes} {
-			if err := purge(ctx, kv, devKey(a)); err != nil {
+		for _, k := range []struct {
+			kv  jetstream.KeyValue
+			key string
+		}{{n.kv.prekeys, devKey(a)}, {n.kv.devices, devKey(a)}, {n.kv.qbytes, inKey(a)}, {n.kv.qbytes, outKey(a)}} {
+			if err := purge(ctx, k.kv, k.key); err != nil {
 				return removed, err
 			}
 		}
@@ -295,7 +298,7 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 func (n *Node) SetProfile(user string, pushName, about *string, nowMs int64) error {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	err := update(ctx, n.kv.accounts, enc(user), false, func(a *account) error {
+	err := update(ctx, n, n.kv.accounts, enc(user), false, func(a *account) error {
 		if pushName != nil {
 			a.PushName = *pushName
 		}
@@ -313,7 +316,7 @@ func (n *Node) SetProfile(user string, pushName, about *string, nowMs int64) err
 func (n *Node) SetKeyIndexList(user string, signed []byte) error {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	err := update(ctx, n.kv.accounts, enc(user), false, func(a *account) error {
+	err := update(ctx, n, n.kv.accounts, enc(user), false, func(a *account) error {
 		a.KeyIndexList = signed
 		return nil
 	})

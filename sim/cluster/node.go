@@ -15,7 +15,7 @@
 //	kv linksim_sent         <u>.<d>.<message id> -> unix ms of the ack
 //	kv linksim_refs         pairing ref -> the node hosting it
 //	kv linksim_config       shared settings such as the relay's Noise key
-//	kv linksim_qbytes       <u>.<d> -> bytes queued, when they are capped
+//	kv linksim_qbytes       in|out.<u>.<d> -> bytes enqueued and acked, when capped
 //	objects linksim_media   media blobs by hex SHA-256
 //	subjects linksim.user.<u> (device events) and linksim.pair.<node> (scans)
 package cluster
@@ -26,10 +26,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -54,6 +56,10 @@ type Config struct {
 	MaxQueuedBytes int64
 	// Timeout bounds each request to NATS. Default 10s.
 	Timeout time.Duration
+	// StartTimeout is how long Open waits for NATS to answer and for
+	// JetStream to take the streams and buckets: servers starting with the
+	// node, a first meta leader election. Default 30s.
+	StartTimeout time.Duration
 	// Name names the node in NATS and in logs. Default: a random id.
 	Name string
 	// Logger receives the node's logs; nil discards them.
@@ -76,7 +82,10 @@ type Node struct {
 	kv   buckets
 	obs  jetstream.ObjectStore // media blobs
 	read readItems
-	subs *router
+
+	keyLocks [256]sync.Mutex
+	written  revCache
+	subs     *router
 }
 
 type buckets struct {
@@ -100,6 +109,9 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
 	n := &Node{id: nuid.Next(), log: cfg.Logger}
 	if cfg.Name == "" {
 		cfg.Name = "relay-" + n.id
@@ -113,6 +125,8 @@ func Open(cfg Config) (*Node, error) {
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true), // setup waits, up to StartTimeout
+
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrl()) }),
 	)
@@ -137,23 +151,32 @@ func (n *Node) setup() error {
 		return err
 	}
 	n.js = js
-	ctx, cancel := n.ctx()
+	// Anything may fail while the servers start: try until StartTimeout,
+	// then report the last error (say, too few servers for the replicas).
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.StartTimeout)
 	defer cancel()
-	n.q, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:     "LINKSIM_QUEUES",
-		Subjects: []string{"linksim.q.>"},
-		Storage:  jetstream.FileStorage,
-		Replicas: n.cfg.Replicas,
-		// Publishes carry a message id per target, so that a send whose
-		// ack was lost, resent within this window, is enqueued once.
-		Duplicates: 10 * time.Minute,
+	err = retryAll(ctx, func(ctx context.Context) (err error) {
+		n.q, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:     "LINKSIM_QUEUES",
+			Subjects: []string{"linksim.q.>"},
+			Storage:  jetstream.FileStorage,
+			Replicas: n.cfg.Replicas,
+			// Publishes carry a message id per target, so that a send
+			// whose ack was lost, resent within this window, is
+			// enqueued once.
+			Duplicates: 10 * time.Minute,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("queue stream: %w", err)
 	}
-	bucket := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: name, TTL: ttl, Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+	bucket := func(name string, ttl time.Duration) (kv jetstream.KeyValue, err error) {
+		err = retryAll(ctx, func(ctx context.Context) (err error) {
+			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: name, TTL: ttl, Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+			})
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bucket %s: %w", name, err)
@@ -178,8 +201,11 @@ func (n *Node) setup() error {
 			return err
 		}
 	}
-	n.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: "linksim_media", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+	err = retryAll(ctx, func(ctx context.Context) (err error) {
+		n.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: "linksim_media", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("media store: %w", err)
@@ -258,14 +284,36 @@ func purge(ctx context.Context, kv jetstream.KeyValue, key string) error {
 	return retry(ctx, func(ctx context.Context) error { return kv.Purge(ctx, key) })
 }
 
+// keyLock serializes the node's updates of a key: compare-and-set alone
+// would have many goroutines updating a hot key (a popular recipient's
+// byte count) retry each other into the ground; between nodes, the
+// compare-and-set still decides.
+func (n *Node) keyLock(bucket, key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(bucket))
+	h.Write([]byte(key))
+	return &n.keyLocks[h.Sum32()%uint32(len(n.keyLocks))]
+}
+
 // update changes the JSON value under key with fn, compare-and-set: it
 // reads, applies fn and writes only if nobody wrote meanwhile, else tries
 // again. A missing key is store.ErrNotFound unless create is set, when fn
 // gets a zero value to fill. fn's error aborts the update.
-func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, fn func(*T) error) error {
+func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key string, create bool, fn func(*T) error) error {
+	mu := n.keyLock(kv.Bucket(), key)
+	mu.Lock()
+	defer mu.Unlock()
+	ck := kv.Bucket() + "\x00" + key
+	lastWritten := &n.written
 	for {
 		var v T
-		rev, err := getJSON(ctx, kv, key, &v)
+		var rev uint64
+		var err error
+		if raw, crev, ok := lastWritten.get(ck); ok {
+			rev, err = crev, json.Unmarshal(raw, &v)
+		} else {
+			rev, err = getJSON(ctx, kv, key, &v)
+		}
 		if err != nil && !(create && errors.Is(err, store.ErrNotFound)) {
 			return err
 		}
@@ -276,19 +324,64 @@ func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, creat
 		if err != nil {
 			return err
 		}
+		var newRev uint64
 		if rev == 0 {
-			_, err = kv.Create(ctx, key, b)
+			newRev, err = kv.Create(ctx, key, b)
 		} else {
-			_, err = kv.Update(ctx, key, b, rev)
+			newRev, err = kv.Update(ctx, key, b, rev)
 		}
+		lastWritten.forget(ck)
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			continue
 		}
+		if err == nil {
+			lastWritten.put(ck, b, newRev)
+		}
 		return err
 	}
+}
+
+// revCache remembers the value and revision a node last wrote with update,
+// so that its next update of the key writes without reading first. It
+// never makes an update wrong: a value someone else changed since has
+// another revision in the same bucket, the write fails, and update reads
+// afresh. (Revisions of another cluster's bucket mean nothing here, which
+// is why the cache is the node's.)
+const maxCachedRevs = 100_000
+
+type revCache struct {
+	mu sync.Mutex
+	m  map[string]cachedRev
+}
+
+type cachedRev struct {
+	raw []byte
+	rev uint64
+}
+
+func (c *revCache) get(k string) ([]byte, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	return e.raw, e.rev, ok
+}
+
+func (c *revCache) put(k string, raw []byte, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedRevs {
+		c.m = map[string]cachedRev{}
+	}
+	c.m[k] = cachedRev{raw, rev}
+}
+
+func (c *revCache) forget(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, k)
 }
 
 // Shared returns the cluster-wide value called name, which the first node

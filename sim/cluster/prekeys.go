@@ -38,7 +38,7 @@ func (n *Node) AddPreKeys(a store.Address, prekeys []*pb.PreKey, max int) (int, 
 	ctx, cancel := n.ctx()
 	defer cancel()
 	var count int
-	err := update(ctx, n.kv.prekeys, devKey(a), false, func(s *preKeySet) error {
+	err := update(ctx, n, n.kv.prekeys, devKey(a), false, func(s *preKeySet) error {
 		s.add(prekeys, max)
 		count = len(s.Keys)
 		return nil
@@ -52,7 +52,7 @@ func (n *Node) AddPreKeys(a store.Address, prekeys []*pb.PreKey, max int) (int, 
 func (n *Node) SetSignedPreKey(a store.Address, spk *pb.SignedPreKey) error {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	err := update(ctx, n.kv.devices, devKey(a), false, func(d *store.Device) error {
+	err := update(ctx, n, n.kv.devices, devKey(a), false, func(d *store.Device) error {
 		d.SignedPreKey = spk
 		return nil
 	})
@@ -92,7 +92,7 @@ func (n *Node) TakeBundles(addrs []store.Address) ([]*pb.Bundle, []int, error) {
 		}
 	}
 	for i, a := range addrs {
-		err := update(ctx, n.kv.prekeys, devKey(a), false, func(s *preKeySet) error {
+		err := update(ctx, n, n.kv.prekeys, devKey(a), false, func(s *preKeySet) error {
 			bundles[i].Prekey = nil
 			if len(s.Keys) > 0 {
 				bundles[i].Prekey = &pb.PreKey{Id: s.Keys[0].ID, PublicKey: s.Keys[0].Pub}

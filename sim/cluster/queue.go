@@ -234,7 +234,7 @@ func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
 	subject, deleted, freed := queueSubject(a), 0, int64(0)
-	defer func() { n.release(ctx, a, freed) }()
+	defer func() { n.count(ctx, outKey(a), freed) }()
 	for _, seq := range seqs {
 		size, ok := n.read.owns(seq, subject)
 		if !ok {

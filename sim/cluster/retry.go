@@ -19,11 +19,20 @@ const attemptTimeout = 2 * time.Second
 // operations that may safely run twice go through it: reads, puts of the
 // same value, deletes, and publishes carrying a message id.
 func retry(ctx context.Context, op func(context.Context) error) error {
+	return retryWhile(ctx, transient, op)
+}
+
+// retryAll is retry for any error, for setting up while servers start.
+func retryAll(ctx context.Context, op func(context.Context) error) error {
+	return retryWhile(ctx, func(error) bool { return true }, op)
+}
+
+func retryWhile(ctx context.Context, again func(error) bool, op func(context.Context) error) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		err := op(actx)
 		cancel()
-		if err == nil || !transient(err) || ctx.Err() != nil {
+		if err == nil || !again(err) || ctx.Err() != nil {
 			return err
 		}
 		select {

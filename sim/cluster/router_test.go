@@ -1,8 +1,13 @@
 package cluster_test
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
+	"github.com/linksim/linksim/sim/cluster"
+	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/route/routetest"
 )
 
@@ -11,5 +16,25 @@ func TestRouterConformance(t *testing.T) {
 	a, b := openNode(t, url), openNode(t, url)
 	if err := routetest.Check(a, b); err != nil {
 		t.Fatalf("NATS router, two nodes:\n%v", err)
+	}
+}
+
+// A scan of a ref whose node is gone finds no host, so the phone hears
+// REF_UNKNOWN at once rather than waiting for a reply that never comes.
+func TestScanOfARefOnAClosedNode(t *testing.T) {
+	url := startNATS(t)
+	a := openNode(t, url)
+	b, err := cluster.Open(cluster.Config{URLs: []string{url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Host("ref-on-b", func(route.Scan, func([]byte)) {}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.Scan(ctx, "ref-on-b", route.Scan{}); !errors.Is(err, route.ErrNoHost) {
+		t.Fatalf("scan of a ref hosted by a closed node: %v, want ErrNoHost", err)
 	}
 }
