@@ -288,7 +288,8 @@ func (d *Device) applySetting(m *pb.AppStateMutation) error {
 	return nil
 }
 
-// flagged fills in each chat's synced flags and puts pinned chats first.
+// flagged fills in each chat's synced flags, and lists pinned chats first
+// and archived ones last.
 func (d *Device) flagged(chats []Chat) []Chat {
 	for i := range chats {
 		c := &chats[i]
@@ -297,7 +298,7 @@ func (d *Device) flagged(chats []Chat) []Chat {
 		c.Muted = d.isSet(SettingMute + c.Peer)
 	}
 	slices.SortStableFunc(chats, func(x, y Chat) int {
-		return cmp.Compare(boolRank(y.Pinned), boolRank(x.Pinned))
+		return cmp.Compare(boolRank(x.Archived)-boolRank(x.Pinned), boolRank(y.Archived)-boolRank(y.Pinned))
 	})
 	return chats
 }

@@ -73,7 +73,8 @@ type Chat struct {
 	Last   Message
 	Unread int
 	Count  int
-	// Synced across the user's devices (appstate.go); pinned chats list first.
+	// Synced across the user's devices (appstate.go); pinned chats list
+	// first, archived ones last.
 	Archived, Pinned, Muted bool
 }
 
