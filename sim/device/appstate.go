@@ -127,11 +127,7 @@ func (a *appState) mutations(keep func(Setting) bool) []*pb.AppStateMutation {
 func (a *appState) snapshot() map[string]Setting {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[string]Setting, len(a.by))
-	for k, s := range a.by {
-		out[k] = s
-	}
-	return out
+	return maps.Clone(a.by)
 }
 
 // validSetting reports whether key is one this version knows; others are

@@ -186,7 +186,9 @@ func TestReadOnOneDeviceSendsOneReceipt(t *testing.T) {
 		t.Fatal(err)
 	}
 	isRead := func(id string) func(Event) bool {
-		return func(e Event) bool { return e.Kind == ReceiptIn && e.Receipt == pb.ReceiptType_READ && e.MessageID == id }
+		return func(e Event) bool {
+			return e.Kind == ReceiptIn && e.Receipt == pb.ReceiptType_READ && e.MessageID == id
+		}
 	}
 	eventually(t, "bob to see both messages read", func() error {
 		for _, id := range ids {

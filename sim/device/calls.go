@@ -183,41 +183,51 @@ func (d *Device) receiveCall(from e2e.Address, sig *pb.Call) error {
 		d.log.Warn("call signal without a call or a peer", "from", from.String())
 		return nil
 	}
+	if ev, ok := d.applyCall(own, peer, sig); ok {
+		ev.MessageID, ev.Chat, ev.From = sig.CallId, peer, from
+		d.emit(ev)
+	}
+	return nil
+}
+
+// applyCall moves the call sig names to its next state and returns the
+// event that reports it; false when the signal changes nothing (a resend,
+// an answer to a call not ringing, a third user's signal, our phone's own
+// offer).
+func (d *Device) applyCall(own bool, peer string, sig *pb.Call) (Event, bool) {
 	d.calls.mu.Lock()
 	defer d.calls.mu.Unlock()
 	c, known := d.calls.by[sig.CallId]
-	ev := Event{MessageID: sig.CallId, Chat: peer, From: from}
+	if known && c.Peer != peer {
+		return Event{}, false // only the call's two parties signal about it
+	}
 	switch sig.Action {
 	case pb.CallAction_CALL_OFFER:
 		if known {
-			return nil // a resend
+			return Event{}, false
 		}
 		c = &Call{ID: sig.CallId, Peer: peer, Outgoing: own, Video: sig.Video, State: CallRinging, Offered: sentTime(sig.SentUnixMs)}
 		d.calls.by[c.ID] = c
 		switch {
 		case own: // our phone calls: nothing rings here
-			return nil
+			return Event{}, false
 		case time.Since(c.Offered) > CallRingTimeout:
 			c.State = CallMissed
-			ev.Kind, ev.Text = CallOver, CallMissed.String()
-		default:
-			ev.Kind = CallRings
+			return Event{Kind: CallOver, Text: CallMissed.String()}, true
 		}
+		return Event{Kind: CallRings}, true
 	case pb.CallAction_CALL_ACCEPT, pb.CallAction_CALL_REJECT:
 		if !known || c.State != CallRinging {
-			return nil
+			return Event{}, false
 		}
 		c.State = stateAfter(sig.Action)
-		ev.Kind, ev.Text = CallAnswered, c.State.String()
+		return Event{Kind: CallAnswered, Text: c.State.String()}, true
 	case pb.CallAction_CALL_END:
 		if !known || (c.State != CallRinging && c.State != CallAccepted) {
-			return nil
+			return Event{}, false
 		}
 		c.State = CallEnded
-		ev.Kind, ev.Text = CallOver, c.State.String()
-	default:
-		return nil
+		return Event{Kind: CallOver, Text: c.State.String()}, true
 	}
-	d.emit(ev)
-	return nil
+	return Event{}, false
 }
