@@ -74,6 +74,9 @@ func callsOnPhone(ctx context.Context, env *harness.Env) error {
 	if err := callIs(ctx, id, device.CallRinging, phone, web); err != nil {
 		return err
 	}
+	if c, ok := alice.Webs[0].Ringing(); !ok || c.ID != id || c.Peer != bob.Phone.Self().User {
+		return fmt.Errorf("%s's notice shows call %+v (%v), want bob's call %s ringing on the phone", web.Name(), c, ok, id)
+	}
 	if err := web.AcceptCall(ctx, id); !errors.Is(err, device.ErrCallsOnPhone) {
 		return fmt.Errorf("%s accepted a call: got %v, want it refused (%v)", web.Name(), err, device.ErrCallsOnPhone)
 	}
@@ -82,6 +85,9 @@ func callsOnPhone(ctx context.Context, env *harness.Env) error {
 	}
 	if err := callIs(ctx, id, device.CallAccepted, bob.Phone.Device, web); err != nil {
 		return err
+	}
+	if c, ok := alice.Webs[0].Ringing(); ok {
+		return fmt.Errorf("%s's notice still shows call %+v after the phone accepted", web.Name(), c)
 	}
 	if err := bob.Phone.EndCall(ctx, id); err != nil {
 		return err

@@ -3,9 +3,8 @@
 package main
 
 import (
-	"time"
-
 	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/webclient/app"
 )
 
 // ringingNotice says that a call rings on the phone. It is a notice only:
@@ -23,18 +22,11 @@ func newRingingNotice() *ringingNotice {
 	return n
 }
 
-// render shows the newest incoming call still ringing, if any. A call whose
-// end never came stops showing once it could no longer ring.
+// render shows the call that rings on the phone, if any (app.Ringing).
 func (n *ringingNotice) render(calls []device.Call, nameOf func(string) string) {
-	var ringing *device.Call
-	for i := range calls {
-		c := &calls[i]
-		if !c.Outgoing && c.State == device.CallRinging && time.Since(c.Offered) < device.CallRingTimeout {
-			ringing = c
-		}
-	}
-	n.el.show(ringing != nil)
-	if ringing != nil {
+	ringing, ok := app.Ringing(calls)
+	n.el.show(ok)
+	if ok {
 		n.el.attr("data-peer", ringing.Peer)
 		n.who.setText(nameOf(ringing.Peer))
 	}
