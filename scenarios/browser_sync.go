@@ -19,6 +19,13 @@ var browserSyncFlows = []Flow{
 		// alice's reply to bob with a copy to her browser.
 		Expect: harness.Expect{Messages: 3, Deliveries: 1 + 2 + 2, Devices: 3},
 	},
+	{
+		Feature: "State in step across devices", Outcome: "a browser cut off while the phone reads, renames, pins, mutes and archives shows all of it once its link heals, and sends no second read receipt",
+		Labels: []string{Sync, Browser, Reconnect, Fault}, Timeout: browserTimeout, Configure: browserEnv(faulty),
+		Run: browserCatchUp,
+		// The history's message; alice's reply to bob with a copy to her browser.
+		Expect: harness.Expect{Messages: 2, Deliveries: 1 + 2, Devices: 3},
+	},
 }
 
 // browserChat waits until w lists the chat with peer and ok accepts it.
@@ -106,6 +113,67 @@ func browserInStep(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 
+	if err := settleReceipts(ctx, alice, bob); err != nil {
+		return err
+	}
+	if _, err := shows(ctx, w, "seen, thanks", driver.Out, ""); err != nil {
+		return err
+	}
+	if err := oneReadReceipt(env, bob.Phone.Name(), ids); err != nil {
+		return err
+	}
+	return clean(ctx, env)
+}
+
+func browserCatchUp(ctx context.Context, env *harness.Env) error {
+	alice, bob, w, _, err := historyInBrowser(ctx, env)
+	if err != nil {
+		return err
+	}
+	bobUser := bob.Phone.Self().User
+	ids := []string{alice.Phone.Messages(bobUser)[0].ID}
+	if err := browserChat(ctx, w, bobUser, `named "Bob", 1 unread`, func(c driver.Chat) bool { return c.Name == "Bob" && c.Unread == 1 }); err != nil {
+		return err
+	}
+	if err := banner(ctx, w, "online", "Online"); err != nil {
+		return err
+	}
+	net, err := env.Net(w.Name())
+	if err != nil {
+		return err
+	}
+	lift, err := net.Blackhole()
+	if err != nil {
+		return err
+	}
+	changes := []func() error{
+		net.Reset,
+		func() error { return banner(ctx, w, "reconnecting", "Reconnecting…") },
+		func() error { return alice.Phone.MarkRead(ctx, bobUser) },
+		func() error { return alice.Phone.AddContact(ctx, bobUser, "Bobby") },
+		func() error { return alice.Phone.Pin(ctx, bobUser, true) },
+		func() error { return alice.Phone.Mute(ctx, bobUser, true) },
+		func() error { return alice.Phone.Archive(ctx, bobUser, true) },
+	}
+	for _, change := range changes {
+		if err := change(); err != nil {
+			lift()
+			return err
+		}
+	}
+	lift()
+	if err := net.Reset(); err != nil { // ends the reconnect stuck in the blackhole
+		return err
+	}
+	if err := browserChat(ctx, w, bobUser, `named "Bobby", read, pinned, muted and archived`, func(c driver.Chat) bool {
+		return c.Name == "Bobby" && c.Unread == 0 && c.Pinned && c.Muted && c.Archived
+	}); err != nil {
+		return err
+	}
+	// Opening the chat reads nothing new: the phone read it already.
+	if err := w.OpenChat(ctx, bobUser); err != nil {
+		return err
+	}
 	if err := settleReceipts(ctx, alice, bob); err != nil {
 		return err
 	}
