@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -286,5 +287,31 @@ func TestCallsAreAnsweredOnThePhone(t *testing.T) {
 	})
 	if n := aliceEvents.count(func(e Event) bool { return e.Kind == CallRings }); n != 1 {
 		t.Errorf("alice's phone rang %d times, want 1", n)
+	}
+}
+
+// A message another device of ours read before it arrived here (a resend
+// after a retry receipt) arrives read, with nothing left unread.
+func TestMessageReadElsewhereBeforeItArrives(t *testing.T) {
+	st := kv.NewMem()
+	self := e2e.Address{User: "+15550100", Device: 1}
+	d := &Device{chats: newChats(st, self.User), state: newAppState(st), self: self, cfg: Config{}.withDefaults()}
+	d.log = d.cfg.Logger
+	bob := e2e.Address{User: "+15550101"}
+	read := &pb.AppStateMutation{Key: SettingRead + bob.User, Value: "m2", Version: 1, Device: 0}
+	if err := d.mergeState(e2e.Address{User: self.User}, []*pb.AppStateMutation{read}); err != nil {
+		t.Fatal(err)
+	}
+	delivered := map[string][]string{}
+	for _, id := range []string{"m1", "m2"} {
+		if err := d.receiveMessage(bob, Message{ID: id, From: bob.User, Text: id}, "", Event{Kind: Received}, delivered); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := d.Chats(); len(c) != 1 || c[0].Unread != 0 {
+		t.Errorf("chats %+v, want the chat with bob read", c)
+	}
+	if got := delivered[bob.User]; !slices.Equal(got, []string{"m1", "m2"}) {
+		t.Errorf("delivery receipts owed for %v, want m1 and m2", got)
 	}
 }

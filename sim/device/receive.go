@@ -174,12 +174,27 @@ func (d *Device) receiveMessage(from e2e.Address, m Message, chatUser string, ev
 	if err != nil || !stored {
 		return err
 	}
+	if !own {
+		if err := d.readBeforeArrival(peer, m.ID); err != nil {
+			return err
+		}
+	}
 	ev.MessageID, ev.Chat, ev.From = m.ID, peer, from
 	d.emit(ev)
 	if !own {
 		delivered[from.User] = append(delivered[from.User], m.ID)
 	}
 	return nil
+}
+
+// readBeforeArrival marks the chat read up to message id when another of
+// our devices read up to it before it got here (a resend after a retry
+// receipt can come after the read it was read in).
+func (d *Device) readBeforeArrival(peer, id string) error {
+	if s, ok := d.state.get(SettingRead + peer); !ok || s.Value != id || s.Device == d.self.Device {
+		return nil
+	}
+	return d.chats.markReadUpTo(peer, id)
 }
 
 func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {

@@ -155,6 +155,7 @@ func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Content, sen
 	if peer == d.self.User {
 		users = users[1:]
 	}
+	asked := false // whether the lists were fetched fresh for this send
 	for attempt := 0; ; attempt++ {
 		if err := d.knowLists(ctx, users); err != nil {
 			return err
@@ -171,7 +172,16 @@ func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Content, sen
 			}
 		}
 		if len(targets) == 0 {
-			return nil
+			if asked {
+				return nil
+			}
+			// No other device, by a cached list the relay checks only
+			// when we send: a companion may have linked since. Ask.
+			if err := d.refreshLists(ctx, users); err != nil {
+				return err
+			}
+			asked = true
+			continue
 		}
 		envs, err := d.encryptAll(ctx, targets, func(a e2e.Address) ([]byte, error) { return d.contentFor(a, peer, c) })
 		if err == nil {
