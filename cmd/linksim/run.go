@@ -129,7 +129,7 @@ budgets with --threshold, for the whole run or a scope of it
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media, fault, cluster)`)
+	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media, fault, field, sync, calls, cluster)`)
 	f.StringVar(&relayFlag, "relay", harness.BackendFromEnv(), `relay backend, a fresh one per scenario: "embedded" (in process), "process" (the linksim binary), "container" (Docker, image built FROM scratch), "cluster" (relay nodes on three NATS servers with JetStream, as containers on their own Docker network), "cluster-process" (the same as child processes on 127.0.0.x, no Docker), or ws://host:port/ws for a relay you run ($LINKSIM_RELAY sets the default)`)
 	f.IntVar(&nodes, "nodes", 0, "relay nodes of a cluster backend (0: 2); devices get their home nodes in turn and fail over to the others")
 	f.StringArrayVar(&outFlags, "out", nil, `where results go (repeatable): DIR for report.json, junit.xml and report.html (default "`+defaultOutDir+`"); json=FILE streams every event as NDJSON while the run goes; csv=FILE the same events as CSV`)
