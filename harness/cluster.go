@@ -75,7 +75,9 @@ type cluster struct {
 	mu     sync.Mutex // serialises faults; guards fronts
 	fronts map[string]*forwarder
 	homes  int // fronts made, for spreading homes over nodes
-	down   []bool
+	// What faults hold now, so one that cannot be applied (a node killed
+	// twice) is refused before it is recorded.
+	down, cut, natsDown []bool
 }
 
 // startMembers starts ms at once (a NATS cluster forms only when its
@@ -173,7 +175,8 @@ func (c *cluster) startNodes(ctx context.Context) error {
 		}
 	}
 	c.health = make([]atomic.Bool, len(c.nodes))
-	c.down = make([]bool, len(c.nodes))
+	c.down, c.cut = make([]bool, len(c.nodes)), make([]bool, len(c.nodes))
+	c.natsDown = make([]bool, len(c.nats))
 	c.quit = make(chan struct{})
 	c.fronts = make(map[string]*forwarder)
 	for i := range c.nodes {
@@ -354,14 +357,43 @@ func (c *cluster) awaitHealth(ctx context.Context, i int, up bool) error {
 	})
 }
 
-// killNode kills relay node i with SIGKILL and waits until the fronts
-// have taken it out of their rotation.
-func (c *cluster) killNode(ctx context.Context, i int) error {
+// canKillNode, canKillNATS and canPartition refuse a fault that cannot be
+// applied now, before it is recorded.
+func (c *cluster) canKillNode(i int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.down[i] {
 		return fmt.Errorf("relay node %d is down already", i+1)
 	}
+	return nil
+}
+
+func (c *cluster) canKillNATS(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.natsDown[i] {
+		return fmt.Errorf("NATS server %d is down already", i+1)
+	}
+	return nil
+}
+
+func (c *cluster) canPartition(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.down[i]:
+		return fmt.Errorf("relay node %d is down", i+1)
+	case c.cut[i]:
+		return fmt.Errorf("relay node %d is partitioned already", i+1)
+	}
+	return nil
+}
+
+// killNode kills relay node i with SIGKILL and waits until the fronts
+// have taken it out of their rotation.
+func (c *cluster) killNode(ctx context.Context, i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err := c.nodes[i].kill(); err != nil {
 		return fmt.Errorf("kill relay node %d: %w", i+1, err)
 	}
@@ -381,6 +413,7 @@ func (c *cluster) killNATS(i int) error {
 	if err := c.nats[i].kill(); err != nil {
 		return fmt.Errorf("kill NATS server %d: %w", i+1, err)
 	}
+	c.natsDown[i] = true
 	return nil
 }
 
@@ -390,6 +423,7 @@ func (c *cluster) startNATS(ctx context.Context, i int) error {
 	if err := c.nats[i].start(ctx); err != nil {
 		return fmt.Errorf("start NATS server %d again: %w", i+1, err)
 	}
+	c.natsDown[i] = false
 	return nil
 }
 
@@ -399,6 +433,7 @@ func (c *cluster) partition(ctx context.Context, i int) error {
 	if err := c.net.partition(ctx, i); err != nil {
 		return fmt.Errorf("partition relay node %d: %w", i+1, err)
 	}
+	c.cut[i] = true
 	return c.awaitHealth(ctx, i, false)
 }
 
@@ -408,6 +443,7 @@ func (c *cluster) heal(ctx context.Context, i int) error {
 	if err := c.net.heal(ctx, i); err != nil {
 		return fmt.Errorf("heal relay node %d: %w", i+1, err)
 	}
+	c.cut[i] = false
 	return c.awaitHealth(ctx, i, true)
 }
 

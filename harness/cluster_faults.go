@@ -60,12 +60,9 @@ func (cl *RelayCluster) KillNode(ctx context.Context, n int) (restart func(conte
 	if err := cl.checkNode(n); err != nil {
 		return nil, err
 	}
-	end := cl.e.rec.rec.Fault(fmt.Sprintf("relay node %d killed", n))
-	if err := cl.c.killNode(ctx, n-1); err != nil {
-		end()
-		return nil, err
-	}
-	return cl.once(end, func(ctx context.Context) error { return cl.c.startNode(ctx, n-1) }), nil
+	return cl.fault(fmt.Sprintf("relay node %d killed", n), cl.c.canKillNode(n-1),
+		func() error { return cl.c.killNode(ctx, n-1) },
+		func(ctx context.Context) error { return cl.c.startNode(ctx, n-1) })
 }
 
 // KillNATS kills NATS server n with SIGKILL; JetStream carries on with
@@ -75,12 +72,9 @@ func (cl *RelayCluster) KillNATS(ctx context.Context, n int) (restart func(conte
 	if n < 1 || n > len(cl.c.nats) {
 		return nil, fmt.Errorf("harness: no NATS server %d: the cluster has %d", n, len(cl.c.nats))
 	}
-	end := cl.e.rec.rec.Fault(fmt.Sprintf("NATS server %d killed", n))
-	if err := cl.c.killNATS(n - 1); err != nil {
-		end()
-		return nil, err
-	}
-	return cl.once(end, func(ctx context.Context) error { return cl.c.startNATS(ctx, n-1) }), nil
+	return cl.fault(fmt.Sprintf("NATS server %d killed", n), cl.c.canKillNATS(n-1),
+		func() error { return cl.c.killNATS(n - 1) },
+		func(ctx context.Context) error { return cl.c.startNATS(ctx, n-1) })
 }
 
 // Partition cuts relay node n off the network: from the NATS servers and
@@ -93,12 +87,9 @@ func (cl *RelayCluster) Partition(ctx context.Context, n int) (heal func(context
 	if err := cl.checkNode(n); err != nil {
 		return nil, err
 	}
-	end := cl.e.rec.rec.Fault(fmt.Sprintf("relay node %d partitioned", n))
-	if err := cl.c.partition(ctx, n-1); err != nil {
-		end()
-		return nil, err
-	}
-	return cl.once(end, func(ctx context.Context) error { return cl.c.heal(ctx, n-1) }), nil
+	return cl.fault(fmt.Sprintf("relay node %d partitioned", n), cl.c.canPartition(n-1),
+		func() error { return cl.c.partition(ctx, n-1) },
+		func(ctx context.Context) error { return cl.c.heal(ctx, n-1) })
 }
 
 // RollingRestart restarts every relay node gracefully, one at a time, each
@@ -117,10 +108,20 @@ func (cl *RelayCluster) checkNode(n int) error {
 	return nil
 }
 
-// once makes lift run at most once and end the fault when it does,
-// whether or not it succeeded: the fault's span is over once it is lifted
-// or given up on.
-func (cl *RelayCluster) once(end func(), lift func(context.Context) error) func(context.Context) error {
+// fault records the fault name and applies it, unless refused says it
+// cannot be applied now: a fault that never happened is never on the
+// timeline. One that fails while applied ends there. lift, returned, runs
+// at most once and ends the fault whether or not it succeeds: the fault's
+// span is over once it is lifted or given up on.
+func (cl *RelayCluster) fault(name string, refused error, apply func() error, lift func(context.Context) error) (func(context.Context) error, error) {
+	if refused != nil {
+		return nil, fmt.Errorf("harness: %s: %w", name, refused)
+	}
+	end := cl.e.rec.rec.Fault(name)
+	if err := apply(); err != nil {
+		end()
+		return nil, err
+	}
 	var mu sync.Mutex
 	done := false
 	return func(ctx context.Context) error {
@@ -132,5 +133,5 @@ func (cl *RelayCluster) once(end func(), lift func(context.Context) error) func(
 		done = true
 		defer end()
 		return lift(ctx)
-	}
+	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/linksim/linksim/reports"
 )
 
 // echoServer answers each line with its name and the line.
@@ -220,5 +223,62 @@ func TestNATSClusterKeepsStreamsThroughAServerKill(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClusterMovesDevicesOffAKilledNode runs the process variant of the
+// cluster backend: a device homed on node 1 moves to node 2 when node 1 is
+// killed, and back only when its link drops again; with both nodes killed
+// it is on none, so a flow that checks where devices are can fail.
+func TestClusterMovesDevicesOffAKilledNode(t *testing.T) {
+	env := Start(t, Config{Backend: ClusterProcess, KeepAlive: 300 * time.Millisecond})
+	cl := env.Cluster()
+	ctx := t.Context()
+	p, err := env.NewPhone(ctx, "alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := func(want string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err := Await(wctx, "alice/phone on "+want, func() error {
+			if got := cl.NodeOf(p.Device.Name()); got != want {
+				return fmt.Errorf("on %q", got)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	on("node-1")
+	restart1, err := cl.KillNode(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on("node-2")
+	if err := restart1(ctx); err != nil {
+		t.Fatal(err)
+	}
+	on("node-2") // nothing moves a live link back
+	if _, err := cl.KillNode(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.KillNode(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	on("")
+	if _, err := cl.KillNode(ctx, 2); err == nil {
+		t.Error("killing a node that is down already: no error")
+	}
+	var faults []string
+	for _, e := range env.rec.rec.Events() {
+		if e.Kind == reports.KindFaultStart {
+			faults = append(faults, e.Name)
+		}
+	}
+	if want := []string{"relay node 1 killed", "relay node 1 killed", "relay node 2 killed"}; !slices.Equal(faults, want) {
+		t.Errorf("faults on the timeline: %q, want %q", faults, want)
 	}
 }
