@@ -23,6 +23,7 @@ type recorder struct {
 	// code, until the companion shows the history: pair.chats_shown.
 	scans map[string]time.Time
 	media mediaLedger
+	calls callClock
 }
 
 func newRecorder(rec *reports.Recorder) *recorder {
@@ -96,6 +97,8 @@ func (r *recorder) record(e device.Event) {
 		}
 	case device.MediaUploaded, device.MediaReceived, device.MediaDownloaded, device.MediaRejected:
 		r.recordMedia(e)
+	case device.CallOffered, device.CallRings, device.CallAnswered, device.CallOver:
+		r.recordCall(e)
 	case device.HistoryShown:
 		r.historyShown(e)
 	case device.Connected:
