@@ -24,7 +24,7 @@ func sentKey(sender store.Address, messageID string) string {
 
 // Enqueue checks the batch against the device lists, then publishes each
 // item to its device's subject and waits until JetStream has stored every
-// one (on Replicas servers) before it returns: the sender is acked only
+// one (on a quorum of its replicas) before it returns: the sender is acked only
 // then. A batch is not one transaction here: a node dying half-way leaves
 // some items stored, but the sender had no ack and sends again, and the
 // per-item message ids make JetStream store each item once.
