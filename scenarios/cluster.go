@@ -10,10 +10,9 @@ import (
 )
 
 // The cluster flows need a relay cluster (the cluster or cluster-process
-// backend: relay nodes on three NATS servers); on any other relay they are
-// reported as not run. Devices get their home nodes in turn, so alice's
-// phone is on node 1 and her web client on node 2, bob's phone on node 1
-// and his web client on node 2.
+// backend: relay nodes on three NATS servers, two or more relay nodes); on
+// any other relay they are reported as not run. Each puts the phones on
+// node 1 and the web clients on node 2 (homes), whatever the node count.
 var clusterFlows = []Flow{
 	{
 		Feature: "Relay cluster", Outcome: "a phone on one node links a web client waiting on another",
@@ -56,6 +55,21 @@ func clusterEnv(c *harness.Config) {
 	c.KeepAlive = 300 * time.Millisecond
 }
 
+// homes puts alice's and bob's phones on node 1 and their web clients on
+// node 2, before they are made.
+func homes(env *harness.Env) (*harness.RelayCluster, error) {
+	cl := env.Cluster()
+	for _, u := range []string{"alice", "bob"} {
+		if err := cl.Home(u+"/phone", 1); err != nil {
+			return nil, err
+		}
+		if err := cl.Home(u+"/web-1", 2); err != nil {
+			return nil, err
+		}
+	}
+	return cl, nil
+}
+
 // onNodes checks each named device is connected to the node named.
 func onNodes(ctx context.Context, cl *harness.RelayCluster, want map[string]string) error {
 	return await(ctx, "devices on the nodes expected", func() error {
@@ -69,7 +83,10 @@ func onNodes(ctx context.Context, cl *harness.RelayCluster, want map[string]stri
 }
 
 func crossNodePairing(ctx context.Context, env *harness.Env) error {
-	cl := env.Cluster()
+	cl, err := homes(env)
+	if err != nil {
+		return err
+	}
 	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
 	if err != nil {
 		return err
@@ -92,7 +109,10 @@ func crossNodePairing(ctx context.Context, env *harness.Env) error {
 // after it is lifted; when the fault takes a node out (node > 0), it checks
 // the phones, whose home that node is, moved to another while it held.
 func underFault(ctx context.Context, env *harness.Env, node int, apply func(context.Context, *harness.RelayCluster) (lift func(context.Context) error, err error)) error {
-	cl := env.Cluster()
+	cl, err := homes(env)
+	if err != nil {
+		return err
+	}
 	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
 	if err != nil {
 		return err
