@@ -12,7 +12,8 @@ import (
 // The cluster flows need a relay cluster (the cluster or cluster-process
 // backend: relay nodes on three NATS servers, two or more relay nodes); on
 // any other relay they are reported as not run. Each puts the phones on
-// node 1 and the web clients on node 2 (homes), whatever the node count.
+// node 1 and the web clients on node 2 (clusterUsers), whatever the node
+// count.
 var clusterFlows = []Flow{
 	{
 		Feature: "Relay cluster", Outcome: "a phone on one node links a web client waiting on another",
@@ -55,19 +56,20 @@ func clusterEnv(c *harness.Config) {
 	c.KeepAlive = 300 * time.Millisecond
 }
 
-// homes puts alice's and bob's phones on node 1 and their web clients on
-// node 2, before they are made.
-func homes(env *harness.Env) (*harness.RelayCluster, error) {
-	cl := env.Cluster()
+// clusterUsers registers alice and bob, each a phone on node 1 and a web
+// client on node 2.
+func clusterUsers(ctx context.Context, env *harness.Env) (cl *harness.RelayCluster, alice, bob *harness.User, err error) {
+	cl = env.Cluster()
 	for _, u := range []string{"alice", "bob"} {
 		if err := cl.Home(u+"/phone", 1); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		if err := cl.Home(u+"/web-1", 2); err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return cl, nil
+	alice, bob, err = aliceAndBob(ctx, env, 1, 1)
+	return cl, alice, bob, err
 }
 
 // onNodes checks each named device is connected to the node named.
@@ -83,11 +85,7 @@ func onNodes(ctx context.Context, cl *harness.RelayCluster, want map[string]stri
 }
 
 func crossNodePairing(ctx context.Context, env *harness.Env) error {
-	cl, err := homes(env)
-	if err != nil {
-		return err
-	}
-	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
+	cl, alice, bob, err := clusterUsers(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -109,11 +107,7 @@ func crossNodePairing(ctx context.Context, env *harness.Env) error {
 // after it is lifted; when the fault takes a node out (node > 0), it checks
 // the phones, whose home that node is, moved to another while it held.
 func underFault(ctx context.Context, env *harness.Env, node int, apply func(context.Context, *harness.RelayCluster) (lift func(context.Context) error, err error)) error {
-	cl, err := homes(env)
-	if err != nil {
-		return err
-	}
-	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
+	cl, alice, bob, err := clusterUsers(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -177,8 +171,7 @@ func nodePartition(ctx context.Context, env *harness.Env) error {
 }
 
 func rollingRestart(ctx context.Context, env *harness.Env) error {
-	cl := env.Cluster()
-	alice, bob, err := aliceAndBob(ctx, env, 1, 1)
+	cl, alice, bob, err := clusterUsers(ctx, env)
 	if err != nil {
 		return err
 	}
