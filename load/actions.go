@@ -80,12 +80,12 @@ func (m *member) device() (d *device.Device, release func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j := rand.IntN(1 + len(m.user.Webs))
-	if j == 0 || m.offline[j-1] || m.user.Webs[j-1].Device() == nil {
+	if j == 0 || m.offline[j-1] || m.user.Device(j-1) == nil {
 		return m.user.Phone.Device, func() {}
 	}
 	j--
 	m.busy[j]++
-	return m.user.Webs[j].Device(), func() {
+	return m.user.Device(j), func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.busy[j]--; m.busy[j] == 0 {
@@ -193,10 +193,10 @@ func (r *runner) offline(ctx context.Context, m *member) error {
 	case <-ctx.Done():
 	}
 	// Reopen replaces Webs[j], which no one reads while offline[j] is set.
-	d, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j)
-	if err != nil {
+	if _, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j); err != nil {
 		return fmt.Errorf("reopen %s/web-%d: %w", m.user.Name, j+1, err)
 	}
+	d := m.user.Device(j)
 	r.devices.Store(d.Name(), d)
 	m.mu.Lock()
 	m.offline[j] = false

@@ -33,7 +33,7 @@ var deviceFlows = []Flow{
 }
 
 // backOnQR waits until client c wiped itself and shows a fresh QR code.
-func backOnQR(ctx context.Context, name string, c *app.Client) error {
+func backOnQR(ctx context.Context, name string, c harness.WebClient) error {
 	return await(ctx, name+" to show a fresh QR code", func() error {
 		if screen, _, _ := c.Screen(); screen != app.ScreenQR {
 			return fmt.Errorf("%s is on the %s screen", name, screen)
@@ -59,8 +59,8 @@ func phoneRemovesWeb(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	removed := alice.Web(0)
-	kept := alice.Web(1)
+	removed := alice.Device(0)
+	kept := alice.Device(1)
 	snapshot, err := harness.CopyState(alice.States[0])
 	if err != nil {
 		return err
@@ -117,7 +117,7 @@ func logoutAndRemoveAll(ctx context.Context, env *harness.Env) error {
 	if err := backOnQR(ctx, first.Name(), alice.Webs[0]); err != nil {
 		return err
 	}
-	if err := listsAgree(ctx, alice, []uint32{0, alice.Web(1).Self().Device, alice.Web(2).Self().Device}); err != nil {
+	if err := listsAgree(ctx, alice, []uint32{0, alice.Device(1).Self().Device, alice.Device(2).Self().Device}); err != nil {
 		return err
 	}
 	if err := alice.Phone.UnlinkAll(ctx); err != nil {

@@ -72,8 +72,8 @@ func linkWithHistory(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Equal(linked, []uint32{web.Self().Device}) {
-		return fmt.Errorf("alice's phone lists companions %v, want [%d]", linked, web.Self().Device)
+	if want := alice.Device(0).Self().Device; !slices.Equal(linked, []uint32{want}) {
+		return fmt.Errorf("alice's phone lists companions %v, want [%d]", linked, want)
 	}
 	return clean(ctx, env)
 }

@@ -45,7 +45,7 @@ func offlineCatchUp(ctx context.Context, env *harness.Env) error {
 	}
 	bob.Webs[0].Close()
 	const rounds = 20
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, rounds); err != nil {
+	if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, rounds); err != nil {
 		return err
 	}
 	return catchUp(ctx, env, bob, 0, rounds*len(alice.Devices()))
@@ -83,7 +83,7 @@ func restartWithBacklog(ctx context.Context, env *harness.Env, stop func(*harnes
 	// queue across the restart.
 	bob.Webs[0].Close()
 	const rounds = 10
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, rounds); err != nil {
+	if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, rounds); err != nil {
 		return err
 	}
 	if err := stop(env, ctx); err != nil {
@@ -92,7 +92,7 @@ func restartWithBacklog(ctx context.Context, env *harness.Env, stop func(*harnes
 	if err := catchUp(ctx, env, bob, 0, rounds*len(alice.Devices())); err != nil {
 		return err
 	}
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 2); err != nil {
+	if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, 2); err != nil {
 		return err
 	}
 	return clean(ctx, env)
@@ -104,12 +104,12 @@ func droppedLinks(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	for i := range 5 {
-		for _, d := range []*device.Device{bob.Web(0), alice.Phone.Device} {
+		for _, d := range []*device.Device{bob.Device(0), alice.Phone.Device} {
 			if i%2 == 0 {
 				d.Disconnect()
 			}
 		}
-		if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 2); err != nil {
+		if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, 2); err != nil {
 			return err
 		}
 	}
