@@ -62,9 +62,17 @@ func (c *conn) onSend(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error
 	log := c.logger().With("msg_id", req.GetMessageId(), "envelopes", len(envs), "bytes", size, "direct", req.GetDirect())
 
 	batch := store.Batch{Sender: me, UnixMs: now, Items: items}
+	if c.isMirror() && (!req.GetDirect() || items[0].To.User != me.User) {
+		return nil, fail(pb.ErrorCode_NOT_PRIMARY, "a mirror companion sends only to its own devices, one direct envelope at a time")
+	}
 	if req.GetDirect() {
-		if _, err := c.r.st.Device(items[0].To); err != nil {
+		to, err := c.r.st.Device(items[0].To)
+		if err != nil {
 			return nil, c.r.unknownAddress(items[0].To, err)
+		}
+		if to.Mirror && to.User != me.User {
+			// Only its own phone talks to a mirror companion (§17).
+			return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "%s is not a device other users reach", items[0].To)
 		}
 	} else {
 		// Idempotence first: a resend after a lost ack is acked again

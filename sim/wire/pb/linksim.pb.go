@@ -2595,6 +2595,7 @@ type PairFinish struct {
 	Identity      *SignedDeviceIdentity  `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"` // with device_signature filled in
 	Keys          *SignalKeys            `protobuf:"bytes,3,opt,name=keys,proto3" json:"keys,omitempty"`
 	Platform      string                 `protobuf:"bytes,4,opt,name=platform,proto3" json:"platform,omitempty"`
+	Mirror        bool                   `protobuf:"varint,5,opt,name=mirror,proto3" json:"mirror,omitempty"` // a mirror companion (docs/protocol.md §17)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2655,6 +2656,13 @@ func (x *PairFinish) GetPlatform() string {
 		return x.Platform
 	}
 	return ""
+}
+
+func (x *PairFinish) GetMirror() bool {
+	if x != nil {
+		return x.Mirror
+	}
+	return false
 }
 
 type PairReject struct {
@@ -3673,6 +3681,7 @@ type Content struct {
 	//	*Content_Chat
 	//	*Content_HistorySync
 	//	*Content_Media
+	//	*Content_Mirror
 	Kind          isContent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3742,6 +3751,15 @@ func (x *Content) GetMedia() *Media {
 	return nil
 }
 
+func (x *Content) GetMirror() *Mirror {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_Mirror); ok {
+			return x.Mirror
+		}
+	}
+	return nil
+}
+
 type isContent_Kind interface {
 	isContent_Kind()
 }
@@ -3758,11 +3776,17 @@ type Content_Media struct {
 	Media *Media `protobuf:"bytes,3,opt,name=media,proto3,oneof"`
 }
 
+type Content_Mirror struct {
+	Mirror *Mirror `protobuf:"bytes,16,opt,name=mirror,proto3,oneof"` // the mirror channel (docs/protocol.md §17)
+}
+
 func (*Content_Chat) isContent_Kind() {}
 
 func (*Content_HistorySync) isContent_Kind() {}
 
 func (*Content_Media) isContent_Kind() {}
+
+func (*Content_Mirror) isContent_Kind() {}
 
 type Chat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4345,6 +4369,443 @@ func (x *Media) GetChatUser() string {
 	return ""
 }
 
+// Mirror is one message of the mirror channel between a mirror companion and
+// its own phone (docs/protocol.md §17). It travels inside Content, so only
+// the two ends read it.
+type Mirror struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Mirror_Hello
+	//	*Mirror_Send
+	//	*Mirror_Ping
+	//	*Mirror_Pong
+	//	*Mirror_View
+	Kind          isMirror_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Mirror) Reset() {
+	*x = Mirror{}
+	mi := &file_linksim_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Mirror) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Mirror) ProtoMessage() {}
+
+func (x *Mirror) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Mirror.ProtoReflect.Descriptor instead.
+func (*Mirror) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *Mirror) GetKind() isMirror_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Mirror) GetHello() *MirrorHello {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetSend() *MirrorSend {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_Send); ok {
+			return x.Send
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetPing() *MirrorPing {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_Ping); ok {
+			return x.Ping
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetPong() *MirrorPong {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_Pong); ok {
+			return x.Pong
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetView() *MirrorView {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_View); ok {
+			return x.View
+		}
+	}
+	return nil
+}
+
+type isMirror_Kind interface {
+	isMirror_Kind()
+}
+
+type Mirror_Hello struct {
+	Hello *MirrorHello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"` // web -> phone: send me what you show
+}
+
+type Mirror_Send struct {
+	Send *MirrorSend `protobuf:"bytes,2,opt,name=send,proto3,oneof"` // web -> phone: send this text for me
+}
+
+type Mirror_Ping struct {
+	Ping *MirrorPing `protobuf:"bytes,3,opt,name=ping,proto3,oneof"` // web -> phone: are you there?
+}
+
+type Mirror_Pong struct {
+	Pong *MirrorPong `protobuf:"bytes,4,opt,name=pong,proto3,oneof"` // phone -> web: the answer to a ping
+}
+
+type Mirror_View struct {
+	View *MirrorView `protobuf:"bytes,5,opt,name=view,proto3,oneof"` // phone -> web: messages to show, or their new status
+}
+
+func (*Mirror_Hello) isMirror_Kind() {}
+
+func (*Mirror_Send) isMirror_Kind() {}
+
+func (*Mirror_Ping) isMirror_Kind() {}
+
+func (*Mirror_Pong) isMirror_Kind() {}
+
+func (*Mirror_View) isMirror_Kind() {}
+
+type MirrorHello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorHello) Reset() {
+	*x = MirrorHello{}
+	mi := &file_linksim_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorHello) ProtoMessage() {}
+
+func (x *MirrorHello) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorHello.ProtoReflect.Descriptor instead.
+func (*MirrorHello) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{59}
+}
+
+type MirrorSend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"` // chosen by the web; the phone sends with it
+	ToUser        string                 `protobuf:"bytes,2,opt,name=to_user,json=toUser,proto3" json:"to_user,omitempty"`
+	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	AskedUnixMs   int64                  `protobuf:"varint,4,opt,name=asked_unix_ms,json=askedUnixMs,proto3" json:"asked_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorSend) Reset() {
+	*x = MirrorSend{}
+	mi := &file_linksim_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorSend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorSend) ProtoMessage() {}
+
+func (x *MirrorSend) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorSend.ProtoReflect.Descriptor instead.
+func (*MirrorSend) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *MirrorSend) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *MirrorSend) GetToUser() string {
+	if x != nil {
+		return x.ToUser
+	}
+	return ""
+}
+
+func (x *MirrorSend) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *MirrorSend) GetAskedUnixMs() int64 {
+	if x != nil {
+		return x.AskedUnixMs
+	}
+	return 0
+}
+
+type MirrorPing struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nonce         uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorPing) Reset() {
+	*x = MirrorPing{}
+	mi := &file_linksim_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorPing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorPing) ProtoMessage() {}
+
+func (x *MirrorPing) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorPing.ProtoReflect.Descriptor instead.
+func (*MirrorPing) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *MirrorPing) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
+type MirrorPong struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nonce         uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorPong) Reset() {
+	*x = MirrorPong{}
+	mi := &file_linksim_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorPong) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorPong) ProtoMessage() {}
+
+func (x *MirrorPong) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorPong.ProtoReflect.Descriptor instead.
+func (*MirrorPong) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *MirrorPong) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
+type MirrorView struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Full          bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"` // everything the phone shows: replaces the web's view
+	Messages      []*MirrorMessage       `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	Contacts      []*Contact             `protobuf:"bytes,3,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorView) Reset() {
+	*x = MirrorView{}
+	mi := &file_linksim_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorView) ProtoMessage() {}
+
+func (x *MirrorView) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorView.ProtoReflect.Descriptor instead.
+func (*MirrorView) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *MirrorView) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *MirrorView) GetMessages() []*MirrorMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *MirrorView) GetContacts() []*Contact {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+type MirrorMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"` // the chat
+	Message       *HistoryMessage        `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorMessage) Reset() {
+	*x = MirrorMessage{}
+	mi := &file_linksim_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorMessage) ProtoMessage() {}
+
+func (x *MirrorMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorMessage.ProtoReflect.Descriptor instead.
+func (*MirrorMessage) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *MirrorMessage) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *MirrorMessage) GetMessage() *HistoryMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
 var File_linksim_proto protoreflect.FileDescriptor
 
 const file_linksim_proto_rawDesc = "" +
@@ -4511,13 +4972,14 @@ const file_linksim_proto_rawDesc = "" +
 	"\tPairOffer\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12@\n" +
 	"\bidentity\x18\x02 \x01(\v2$.linksim.v1.SignedDeviceIdentityHMACR\bidentity\x120\n" +
-	"\x14account_identity_key\x18\x03 \x01(\fR\x12accountIdentityKey\"\xa4\x01\n" +
+	"\x14account_identity_key\x18\x03 \x01(\fR\x12accountIdentityKey\"\xbc\x01\n" +
 	"\n" +
 	"PairFinish\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12<\n" +
 	"\bidentity\x18\x02 \x01(\v2 .linksim.v1.SignedDeviceIdentityR\bidentity\x12*\n" +
 	"\x04keys\x18\x03 \x01(\v2\x16.linksim.v1.SignalKeysR\x04keys\x12\x1a\n" +
-	"\bplatform\x18\x04 \x01(\tR\bplatform\"c\n" +
+	"\bplatform\x18\x04 \x01(\tR\bplatform\x12\x16\n" +
+	"\x06mirror\x18\x05 \x01(\bR\x06mirror\"c\n" +
 	"\n" +
 	"PairReject\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12)\n" +
@@ -4601,11 +5063,12 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x06\n" +
 	"\x04Ping\",\n" +
 	"\x04Pong\x12$\n" +
-	"\x0eserver_unix_ms\x18\x01 \x01(\x03R\fserverUnixMs\"\xa2\x01\n" +
+	"\x0eserver_unix_ms\x18\x01 \x01(\x03R\fserverUnixMs\"\xd0\x01\n" +
 	"\aContent\x12&\n" +
 	"\x04chat\x18\x01 \x01(\v2\x10.linksim.v1.ChatH\x00R\x04chat\x12<\n" +
 	"\fhistory_sync\x18\x02 \x01(\v2\x17.linksim.v1.HistorySyncH\x00R\vhistorySync\x12)\n" +
-	"\x05media\x18\x03 \x01(\v2\x11.linksim.v1.MediaH\x00R\x05mediaB\x06\n" +
+	"\x05media\x18\x03 \x01(\v2\x11.linksim.v1.MediaH\x00R\x05media\x12,\n" +
+	"\x06mirror\x18\x10 \x01(\v2\x12.linksim.v1.MirrorH\x00R\x06mirrorB\x06\n" +
 	"\x04kind\"Y\n" +
 	"\x04Chat\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12 \n" +
@@ -4660,7 +5123,36 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06height\x18\f \x01(\rR\x06height\x12 \n" +
 	"\fsent_unix_ms\x18\r \x01(\x03R\n" +
 	"sentUnixMs\x12\x1b\n" +
-	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\xd6\x03\n" +
+	"\tchat_user\x18\x0e \x01(\tR\bchatUser\"\xf9\x01\n" +
+	"\x06Mirror\x12/\n" +
+	"\x05hello\x18\x01 \x01(\v2\x17.linksim.v1.MirrorHelloH\x00R\x05hello\x12,\n" +
+	"\x04send\x18\x02 \x01(\v2\x16.linksim.v1.MirrorSendH\x00R\x04send\x12,\n" +
+	"\x04ping\x18\x03 \x01(\v2\x16.linksim.v1.MirrorPingH\x00R\x04ping\x12,\n" +
+	"\x04pong\x18\x04 \x01(\v2\x16.linksim.v1.MirrorPongH\x00R\x04pong\x12,\n" +
+	"\x04view\x18\x05 \x01(\v2\x16.linksim.v1.MirrorViewH\x00R\x04viewB\x06\n" +
+	"\x04kind\"\r\n" +
+	"\vMirrorHello\"|\n" +
+	"\n" +
+	"MirrorSend\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x17\n" +
+	"\ato_user\x18\x02 \x01(\tR\x06toUser\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\"\n" +
+	"\rasked_unix_ms\x18\x04 \x01(\x03R\vaskedUnixMs\"\"\n" +
+	"\n" +
+	"MirrorPing\x12\x14\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\"\n" +
+	"\n" +
+	"MirrorPong\x12\x14\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\x88\x01\n" +
+	"\n" +
+	"MirrorView\x12\x12\n" +
+	"\x04full\x18\x01 \x01(\bR\x04full\x125\n" +
+	"\bmessages\x18\x02 \x03(\v2\x19.linksim.v1.MirrorMessageR\bmessages\x12/\n" +
+	"\bcontacts\x18\x03 \x03(\v2\x13.linksim.v1.ContactR\bcontacts\"Y\n" +
+	"\rMirrorMessage\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x124\n" +
+	"\amessage\x18\x02 \x01(\v2\x1a.linksim.v1.HistoryMessageR\amessage*\xd6\x03\n" +
 	"\tErrorCode\x12\x15\n" +
 	"\x11ERROR_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -4718,7 +5210,7 @@ func file_linksim_proto_rawDescGZIP() []byte {
 }
 
 var file_linksim_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_linksim_proto_goTypes = []any{
 	(ErrorCode)(0),                   // 0: linksim.v1.ErrorCode
 	(CipherType)(0),                  // 1: linksim.v1.CipherType
@@ -4782,7 +5274,14 @@ var file_linksim_proto_goTypes = []any{
 	(*MediaUpload)(nil),              // 59: linksim.v1.MediaUpload
 	(*MediaUploadToken)(nil),         // 60: linksim.v1.MediaUploadToken
 	(*Media)(nil),                    // 61: linksim.v1.Media
-	nil,                              // 62: linksim.v1.Send.ListHashesEntry
+	(*Mirror)(nil),                   // 62: linksim.v1.Mirror
+	(*MirrorHello)(nil),              // 63: linksim.v1.MirrorHello
+	(*MirrorSend)(nil),               // 64: linksim.v1.MirrorSend
+	(*MirrorPing)(nil),               // 65: linksim.v1.MirrorPing
+	(*MirrorPong)(nil),               // 66: linksim.v1.MirrorPong
+	(*MirrorView)(nil),               // 67: linksim.v1.MirrorView
+	(*MirrorMessage)(nil),            // 68: linksim.v1.MirrorMessage
+	nil,                              // 69: linksim.v1.Send.ListHashesEntry
 }
 var file_linksim_proto_depIdxs = []int32{
 	12, // 0: linksim.v1.Frame.register:type_name -> linksim.v1.Register
@@ -4844,7 +5343,7 @@ var file_linksim_proto_depIdxs = []int32{
 	9,  // 56: linksim.v1.PairFinish.keys:type_name -> linksim.v1.SignalKeys
 	0,  // 57: linksim.v1.PairReject.code:type_name -> linksim.v1.ErrorCode
 	39, // 58: linksim.v1.Send.envelopes:type_name -> linksim.v1.Envelope
-	62, // 59: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
+	69, // 59: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
 	20, // 60: linksim.v1.Envelope.to:type_name -> linksim.v1.Address
 	1,  // 61: linksim.v1.Envelope.type:type_name -> linksim.v1.CipherType
 	2,  // 62: linksim.v1.SendReceipt.type:type_name -> linksim.v1.ReceiptType
@@ -4856,16 +5355,25 @@ var file_linksim_proto_depIdxs = []int32{
 	54, // 68: linksim.v1.Content.chat:type_name -> linksim.v1.Chat
 	55, // 69: linksim.v1.Content.history_sync:type_name -> linksim.v1.HistorySync
 	61, // 70: linksim.v1.Content.media:type_name -> linksim.v1.Media
-	57, // 71: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
-	56, // 72: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
-	58, // 73: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
-	61, // 74: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
-	3,  // 75: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	62, // 71: linksim.v1.Content.mirror:type_name -> linksim.v1.Mirror
+	57, // 72: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
+	56, // 73: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
+	58, // 74: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
+	61, // 75: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
+	3,  // 76: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
+	63, // 77: linksim.v1.Mirror.hello:type_name -> linksim.v1.MirrorHello
+	64, // 78: linksim.v1.Mirror.send:type_name -> linksim.v1.MirrorSend
+	65, // 79: linksim.v1.Mirror.ping:type_name -> linksim.v1.MirrorPing
+	66, // 80: linksim.v1.Mirror.pong:type_name -> linksim.v1.MirrorPong
+	67, // 81: linksim.v1.Mirror.view:type_name -> linksim.v1.MirrorView
+	68, // 82: linksim.v1.MirrorView.messages:type_name -> linksim.v1.MirrorMessage
+	56, // 83: linksim.v1.MirrorView.contacts:type_name -> linksim.v1.Contact
+	58, // 84: linksim.v1.MirrorMessage.message:type_name -> linksim.v1.HistoryMessage
+	85, // [85:85] is the sub-list for method output_type
+	85, // [85:85] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_linksim_proto_init() }
@@ -4920,6 +5428,14 @@ func file_linksim_proto_init() {
 		(*Content_Chat)(nil),
 		(*Content_HistorySync)(nil),
 		(*Content_Media)(nil),
+		(*Content_Mirror)(nil),
+	}
+	file_linksim_proto_msgTypes[58].OneofWrappers = []any{
+		(*Mirror_Hello)(nil),
+		(*Mirror_Send)(nil),
+		(*Mirror_Ping)(nil),
+		(*Mirror_Pong)(nil),
+		(*Mirror_View)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4927,7 +5443,7 @@ func file_linksim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linksim_proto_rawDesc), len(file_linksim_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   59,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
