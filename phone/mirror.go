@@ -1,0 +1,255 @@
+package phone
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+// prefixMirror keys the mirror companions the phone serves, so a restarted
+// phone keeps sending them what it shows.
+const prefixMirror = "phone/mirror/"
+
+// mirrorSendTimeout bounds a send the phone makes for a mirror companion on
+// the push path; past it the request stays queued at the relay and comes
+// again.
+const mirrorSendTimeout = 30 * time.Second
+
+// mirrors is the phone's end of the mirror channel (docs/protocol.md §17):
+// it sends its mirror companions what it shows, in order, and sends texts
+// they ask it to send.
+type mirrors struct {
+	phone   *Phone
+	started atomic.Bool // phone is set: events may be served
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	targets map[uint32]bool // mirror companions, by device id
+	queue   []mirrorPush
+	wake    chan struct{} // capacity 1: the queue grew
+}
+
+// mirrorPush is one view update for some mirror companions.
+type mirrorPush struct {
+	to   []uint32
+	view *pb.Mirror
+}
+
+// withMirror makes cfg's device the phone end of the mirror channel: it
+// installs the content hook and watches the device's events.
+func withMirror(cfg device.Config) (device.Config, *mirrors) {
+	m := &mirrors{log: cfg.Logger, targets: make(map[uint32]bool), wake: make(chan struct{}, 1)}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	events := cfg.Events
+	cfg.Events = func(e device.Event) {
+		if events != nil {
+			events(e)
+		}
+		m.event(e)
+	}
+	cfg.Content = m.content
+	return cfg, m
+}
+
+// start loads the mirror companions the phone serves and runs the sender.
+func (m *mirrors) start(p *Phone) error {
+	m.phone = p
+	err := p.State().Scan(prefixMirror, func(k string, _ []byte) error {
+		id, err := strconv.ParseUint(strings.TrimPrefix(k, prefixMirror), 10, 32)
+		if err == nil {
+			m.targets[uint32(id)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	m.started.Store(true)
+	go m.run()
+	m.pushAll(true) // a phone that starts is a phone back online
+	return nil
+}
+
+// content handles what a mirror companion sends its phone.
+func (m *mirrors) content(from e2e.Address, _ string, c *pb.Content) (bool, error) {
+	req := c.GetMirror()
+	if req == nil || from.Device == 0 {
+		return false, nil
+	}
+	switch k := req.Kind.(type) {
+	case *pb.Mirror_Hello:
+		if err := m.phone.State().Put(prefixMirror+strconv.FormatUint(uint64(from.Device), 10), nil); err != nil {
+			return true, err
+		}
+		m.mu.Lock()
+		m.targets[from.Device] = true
+		m.mu.Unlock()
+		m.push([]uint32{from.Device}, m.fullView())
+	case *pb.Mirror_Ping:
+		m.push([]uint32{from.Device}, &pb.Mirror{Kind: &pb.Mirror_Pong{Pong: &pb.MirrorPong{Nonce: k.Ping.GetNonce()}}})
+	case *pb.Mirror_Send:
+		return true, m.send(k.Send)
+	}
+	return true, nil
+}
+
+// send sends a text a mirror companion asked for, with the id it chose: a
+// request that comes again (the phone stopped before acknowledging it) is
+// the same message, which the relay and every chat take once.
+func (m *mirrors) send(req *pb.MirrorSend) error {
+	ctx, cancel := context.WithTimeout(context.Background(), mirrorSendTimeout)
+	defer cancel()
+	err := m.phone.SendTextID(ctx, req.GetMessageId(), req.GetToUser(), req.GetText())
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || device.Code(err) == pb.ErrorCode_ERROR_UNSPECIFIED && !errors.Is(err, device.ErrUntrustedDevice) {
+		return err // nil, or worth another try when the request comes again
+	}
+	// Refused for good (an unknown user, a bad id): asking again would
+	// block the phone's queue for ever.
+	m.log.Warn("mirror send refused", "msg", req.GetMessageId(), "err", err)
+	return nil
+}
+
+// event turns what the phone shows changing into view updates.
+func (m *mirrors) event(e device.Event) {
+	if !m.started.Load() {
+		return // the device is still registering
+	}
+	switch e.Kind {
+	case device.Received, device.Acked, device.ReceiptIn:
+		if msg, ok := m.find(e.Chat, e.MessageID); ok {
+			m.pushAll(false, &pb.MirrorMessage{Peer: e.Chat, Message: historyMessage(msg)})
+		}
+	case device.Connected:
+		m.pushAll(true)
+	}
+}
+
+// find looks a message up in the phone's chat with peer ("" for an event
+// without a chat: every chat).
+func (m *mirrors) find(peer, id string) (device.Message, bool) {
+	if peer == "" {
+		return device.Message{}, false
+	}
+	msgs := m.phone.Messages(peer)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].ID == id {
+			return msgs[i], true
+		}
+	}
+	return device.Message{}, false
+}
+
+// pushAll sends every mirror companion either the full view or msgs.
+func (m *mirrors) pushAll(full bool, msgs ...*pb.MirrorMessage) {
+	m.mu.Lock()
+	to := make([]uint32, 0, len(m.targets))
+	for id := range m.targets {
+		to = append(to, id)
+	}
+	m.mu.Unlock()
+	if len(to) == 0 {
+		return
+	}
+	if full {
+		m.push(to, m.fullView())
+		return
+	}
+	m.push(to, &pb.Mirror{Kind: &pb.Mirror_View{View: &pb.MirrorView{Messages: msgs}}})
+}
+
+// fullView is everything the phone shows: the recent messages of every
+// chat, as in a history sync, and the contacts.
+func (m *mirrors) fullView() *pb.Mirror {
+	h := historyOf(m.phone)
+	v := &pb.MirrorView{Full: true, Contacts: h.Contacts}
+	for _, c := range h.Chats {
+		for _, msg := range c.Messages {
+			v.Messages = append(v.Messages, &pb.MirrorMessage{Peer: c.Peer, Message: msg})
+		}
+	}
+	return &pb.Mirror{Kind: &pb.Mirror_View{View: v}}
+}
+
+func (m *mirrors) push(to []uint32, view *pb.Mirror) {
+	m.mu.Lock()
+	m.queue = append(m.queue, mirrorPush{to: to, view: view})
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run sends the queued updates one after the other, so a companion sees
+// them in the order the phone made them; an update that cannot go out yet
+// (the phone is offline) is tried again until the phone closes.
+func (m *mirrors) run() {
+	done := m.phone.Done()
+	for {
+		m.mu.Lock()
+		var next *mirrorPush
+		if len(m.queue) > 0 {
+			next = &m.queue[0]
+		}
+		m.mu.Unlock()
+		if next == nil {
+			select {
+			case <-m.wake:
+				continue
+			case <-done:
+				return
+			}
+		}
+		for attempt := 1; !m.deliver(next); attempt++ {
+			select {
+			case <-time.After(min(50*time.Millisecond<<min(attempt, 6), 2*time.Second)):
+			case <-done:
+				return
+			}
+		}
+		m.mu.Lock()
+		m.queue = m.queue[1:]
+		m.mu.Unlock()
+	}
+}
+
+// deliver sends p to each companion it still names; a companion the relay
+// no longer knows (removed, logged out) is forgotten.
+func (m *mirrors) deliver(p *mirrorPush) bool {
+	content := &pb.Content{Kind: &pb.Content_Mirror{Mirror: p.view}}
+	self := m.phone.Self()
+	for len(p.to) > 0 {
+		dev := p.to[0]
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := m.phone.SendDirect(ctx, device.NewMessageID(), e2e.Address{User: self.User, Device: dev}, content)
+		cancel()
+		switch {
+		case device.Code(err) == pb.ErrorCode_UNKNOWN_DEVICE:
+			m.forget(dev)
+		case err != nil:
+			return false
+		}
+		p.to = p.to[1:]
+	}
+	return true
+}
+
+func (m *mirrors) forget(dev uint32) {
+	m.mu.Lock()
+	delete(m.targets, dev)
+	m.mu.Unlock()
+	if err := m.phone.State().Delete(prefixMirror + strconv.FormatUint(uint64(dev), 10)); err != nil {
+		m.log.Warn("forget mirror companion", "device", dev, "err", err)
+	}
+}
