@@ -87,6 +87,9 @@ func (m *mirrors) content(from e2e.Address, _ string, c *pb.Content) (bool, erro
 	if req == nil || from.Device == 0 {
 		return false, nil
 	}
+	if !m.started.Load() {
+		return true, errors.New("phone still starting: the mirror request stays queued")
+	}
 	switch k := req.Kind.(type) {
 	case *pb.Mirror_Hello:
 		if err := m.phone.State().Put(prefixMirror+strconv.FormatUint(uint64(from.Device), 10), nil); err != nil {
