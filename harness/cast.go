@@ -84,6 +84,9 @@ func (e *Env) AddWeb(ctx context.Context, u *User) (WebClient, error) {
 // openWeb starts a web client named name on state st and links it to p
 // when st holds no link yet.
 func (e *Env) openWeb(ctx context.Context, name string, st kv.KV, p *phone.Phone) (WebClient, error) {
+	if e.Topology() == Mirror {
+		return e.openMirror(ctx, name, st, p)
+	}
 	c, err := e.NewCompanion(name, st)
 	if err != nil {
 		return nil, err
@@ -96,19 +99,23 @@ func (e *Env) openWeb(ctx context.Context, name string, st kv.KV, p *phone.Phone
 	return &multiDeviceWeb{Client: c, name: name}, nil
 }
 
+// Topology is how this Env links web clients: MultiDevice or Mirror.
+func (e *Env) Topology() string {
+	if e.cfg.Topology == "" {
+		return MultiDevice
+	}
+	return e.cfg.Topology
+}
+
 // Reopen closes web client i and starts it again on the same state, as a
 // browser tab closed and opened later would.
 func (e *Env) Reopen(ctx context.Context, u *User, i int) (WebClient, error) {
 	u.Webs[i].Close()
-	c, err := e.NewCompanion(fmt.Sprintf("%s/web-%d", u.Name, i+1), u.States[i])
+	w, err := e.openWeb(ctx, fmt.Sprintf("%s/web-%d", u.Name, i+1), u.States[i], u.Phone)
 	if err != nil {
 		return nil, err
 	}
-	w := &multiDeviceWeb{Client: c, name: fmt.Sprintf("%s/web-%d", u.Name, i+1)}
 	u.Webs[i] = w
-	if _, err := c.WaitLinked(ctx); err != nil {
-		return nil, err
-	}
 	return w, nil
 }
 

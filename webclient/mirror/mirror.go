@@ -61,8 +61,9 @@ type Client struct {
 	viewed        bool // a full view came since the client started or linked
 	changes       chan struct{}
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // New makes a client; Start runs it.
@@ -102,9 +103,11 @@ func (c *Client) Start() error {
 // Close stops the client; what links it to its phone stays for the next
 // Start.
 func (c *Client) Close() {
-	close(c.stop)
-	c.app.Close()
-	c.wg.Wait()
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		c.app.Close()
+		c.wg.Wait()
+	})
 }
 
 // Screen is what the client shows (app.Screen): the QR code until linked.
