@@ -48,6 +48,15 @@ func (w *mirrorWeb) SendText(ctx context.Context, to, text string) (string, erro
 	return id, nil
 }
 
+// Logout unlinks the client; from then on the ledger owes it nothing.
+func (w *mirrorWeb) Logout(ctx context.Context) error {
+	if err := w.Client.Logout(ctx); err != nil {
+		return err
+	}
+	w.env.rec.unmirrored(w.name)
+	return nil
+}
+
 // mirrorAsk is one send a mirror web client asked its phone for.
 type mirrorAsk struct {
 	web string
@@ -93,6 +102,14 @@ func (r *recorder) mirrored(phone e2e.Address, web string) {
 	defer r.mu.Unlock()
 	if !slices.Contains(r.mirrors[phone], web) {
 		r.mirrors[phone] = append(r.mirrors[phone], web)
+	}
+}
+
+func (r *recorder) unmirrored(web string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for phone, webs := range r.mirrors {
+		r.mirrors[phone] = slices.DeleteFunc(webs, func(w string) bool { return w == web })
 	}
 }
 

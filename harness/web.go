@@ -49,6 +49,9 @@ type WebClient interface {
 	// Usable reports whether the user can use the client now: it is linked
 	// and connected, and (for a mirror client) its phone answers.
 	Usable() bool
+	// Banner is the banner the client shows over its chats ("Phone not
+	// connected (5s)" on a mirror client whose phone is away), "" for none.
+	Banner() string
 	// Changed returns a channel closed at the next change of what the
 	// client shows; take it before looking.
 	Changed() <-chan struct{}
@@ -106,6 +109,9 @@ func (w *multiDeviceWeb) Chats() []device.Chat {
 	}
 	return nil
 }
+
+// Banner is always empty: a multi-device companion does not need its phone.
+func (w *multiDeviceWeb) Banner() string { return "" }
 
 func (w *multiDeviceWeb) Usable() bool {
 	d := w.Device()

@@ -69,7 +69,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows, mirrorFlows)
 }
 
 // within is the usual wait for something that should happen promptly.
