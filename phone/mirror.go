@@ -3,6 +3,7 @@ package phone
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -13,16 +14,16 @@ import (
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/wire/pb"
+	"google.golang.org/protobuf/proto"
 )
 
-// prefixMirror keys the mirror companions the phone serves, so a restarted
-// phone keeps sending them what it shows.
-const prefixMirror = "phone/mirror/"
-
-// mirrorSendTimeout bounds a send the phone makes for a mirror companion on
-// the push path; past it the request stays queued at the relay and comes
-// again.
-const mirrorSendTimeout = 30 * time.Second
+// State keys: the mirror companions the phone serves, so a restarted phone
+// keeps sending them what it shows, and the sends they asked for that the
+// phone has not made yet, in the order asked.
+const (
+	prefixMirror  = "phone/mirror-web/"
+	prefixRequest = "phone/mirror-req/"
+)
 
 // mirrors is the phone's end of the mirror channel (docs/protocol.md §17):
 // it sends its mirror companions what it shows, in order, and sends texts
@@ -36,12 +37,17 @@ type mirrors struct {
 	targets map[uint32]bool // mirror companions, by device id
 	queue   []mirrorPush
 	wake    chan struct{} // capacity 1: the queue grew
+	seq     atomic.Uint64 // orders the requests kept in state
 }
 
-// mirrorPush is one view update for some mirror companions.
+// mirrorPush is one thing the phone owes its mirror companions: a view
+// update for some of them, or a send one asked for (kept under key until
+// made).
 type mirrorPush struct {
-	to   []uint32
-	view *pb.Mirror
+	to      []uint32
+	view    *pb.Mirror
+	request *pb.MirrorSend
+	key     string
 }
 
 // withMirror makes cfg's device the phone end of the mirror channel: it
@@ -86,6 +92,20 @@ func (m *mirrors) start(p *Phone) error {
 	if err != nil {
 		return err
 	}
+	// Sends asked for before the phone stopped come first.
+	m.seq.Store(uint64(time.Now().UnixNano()))
+	err = p.State().Scan(prefixRequest, func(k string, v []byte) error {
+		var req pb.MirrorSend
+		if err := proto.Unmarshal(v, &req); err != nil {
+			m.log.Error("dropping an unreadable mirror request", "key", k, "err", err)
+			return p.State().Delete(k)
+		}
+		m.queue = append(m.queue, mirrorPush{request: &req, key: k})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	m.started.Store(true)
 	go m.run()
 	m.pushAll(true) // a phone that starts is a phone back online
@@ -113,25 +133,42 @@ func (m *mirrors) content(from e2e.Address, _ string, c *pb.Content) (bool, erro
 	case *pb.Mirror_Ping:
 		m.push([]uint32{from.Device}, &pb.Mirror{Kind: &pb.Mirror_Pong{Pong: &pb.MirrorPong{Nonce: k.Ping.GetNonce()}}})
 	case *pb.Mirror_Send:
-		return true, m.send(k.Send)
+		// Kept before the delivery is acknowledged, and sent off the push
+		// path: a send waits on the relay, which the push path must not.
+		raw, err := proto.Marshal(k.Send)
+		if err != nil {
+			return true, err
+		}
+		key := fmt.Sprintf("%s%020d", prefixRequest, m.seq.Add(1))
+		if err := m.phone.State().Put(key, raw); err != nil {
+			return true, err
+		}
+		m.enqueue(mirrorPush{request: k.Send, key: key})
 	}
 	return true, nil
 }
 
-// send sends a text a mirror companion asked for, with the id it chose: a
-// request that comes again (the phone stopped before acknowledging it) is
-// the same message, which the relay and every chat take once.
-func (m *mirrors) send(req *pb.MirrorSend) error {
-	ctx, cancel := context.WithTimeout(context.Background(), mirrorSendTimeout)
+// send makes a send a mirror companion asked for, with the id it chose, so
+// one made again (the phone stopped before forgetting the request) is the
+// same message, which the relay and every chat take once. It reports
+// whether the request is done with.
+func (m *mirrors) send(p *mirrorPush) bool {
+	req := p.request
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := m.phone.SendTextID(ctx, req.GetMessageId(), req.GetToUser(), req.GetText())
-	if err == nil || errors.Is(err, context.DeadlineExceeded) || device.Code(err) == pb.ErrorCode_ERROR_UNSPECIFIED && !errors.Is(err, device.ErrUntrustedDevice) {
-		return err // nil, or worth another try when the request comes again
+	if err != nil && device.Code(err) == pb.ErrorCode_ERROR_UNSPECIFIED && !errors.Is(err, device.ErrUntrustedDevice) {
+		return false // offline, or the relay slow: try again
 	}
-	// Refused for good (an unknown user, a bad id): asking again would
-	// block the phone's queue for ever.
-	m.log.Warn("mirror send refused", "msg", req.GetMessageId(), "err", err)
-	return nil
+	if err != nil {
+		// Refused for good (an unknown user, a bad id): trying again would
+		// hold up everything behind it for ever.
+		m.log.Warn("mirror send refused", "msg", req.GetMessageId(), "err", err)
+	}
+	if err := m.phone.State().Delete(p.key); err != nil {
+		m.log.Error("forget a mirror request made", "key", p.key, "err", err)
+	}
+	return true
 }
 
 // event turns what the phone shows changing into view updates.
@@ -196,8 +233,12 @@ func (m *mirrors) fullView() *pb.Mirror {
 }
 
 func (m *mirrors) push(to []uint32, view *pb.Mirror) {
+	m.enqueue(mirrorPush{to: to, view: view})
+}
+
+func (m *mirrors) enqueue(p mirrorPush) {
 	m.mu.Lock()
-	m.queue = append(m.queue, mirrorPush{to: to, view: view})
+	m.queue = append(m.queue, p)
 	m.mu.Unlock()
 	select {
 	case m.wake <- struct{}{}:
@@ -238,9 +279,13 @@ func (m *mirrors) run() {
 	}
 }
 
-// deliver sends p to each companion it still names; a companion the relay
-// no longer knows (removed, logged out) is forgotten.
+// deliver makes the send p asks for, or sends p's view to each companion
+// it still names; a companion the relay no longer knows (removed, logged
+// out) is forgotten. It reports whether p is done with.
 func (m *mirrors) deliver(p *mirrorPush) bool {
+	if p.request != nil {
+		return m.send(p)
+	}
 	content := &pb.Content{Kind: &pb.Content_Mirror{Mirror: p.view}}
 	self := m.phone.Self()
 	for len(p.to) > 0 {

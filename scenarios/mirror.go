@@ -69,7 +69,9 @@ func sideBySide(flows []Flow) []Flow {
 	for _, f := range flows {
 		for _, topology := range []string{harness.MultiDevice, harness.Mirror} {
 			g := f
-			g.Outcome = fmt.Sprintf("%s (%s)", f.Outcome, topology)
+			// The topology leads the name, so it shows in a report's
+			// narrow columns.
+			g.Feature = fmt.Sprintf("%s [%s]", f.Feature, topology)
 			g.Configure = func(c *harness.Config) {
 				if f.Configure != nil {
 					f.Configure(c)

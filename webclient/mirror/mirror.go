@@ -190,6 +190,9 @@ func (c *Client) Usable() bool {
 // Messages is the chat with peer as shown: the phone's messages and this
 // client's sends, pending until the phone sent them.
 func (c *Client) Messages(peer string) []device.Message {
+	if c.app.Device() == nil {
+		return nil // logged out: the view went with the link
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.view[peer])
@@ -197,6 +200,9 @@ func (c *Client) Messages(peer string) []device.Message {
 
 // Chats lists the chats shown, most recent first.
 func (c *Client) Chats() []device.Chat {
+	if c.app.Device() == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []device.Chat
