@@ -179,11 +179,26 @@ func (m *mirrors) event(e device.Event) {
 	switch e.Kind {
 	case device.Received, device.Acked, device.ReceiptIn:
 		if msg, ok := m.find(e.Chat, e.MessageID); ok {
+			// The event comes before the chat takes the new status.
+			msg.Status = max(msg.Status, statusAfter(e))
 			m.pushAll(false, &pb.MirrorMessage{Peer: e.Chat, Message: historyMessage(msg)})
 		}
 	case device.Connected:
 		m.pushAll(true)
 	}
+}
+
+// statusAfter is the status event e gives our message.
+func statusAfter(e device.Event) device.Status {
+	switch {
+	case e.Kind == device.Acked:
+		return device.StatusSent
+	case e.Kind == device.ReceiptIn && e.Receipt == pb.ReceiptType_READ:
+		return device.StatusRead
+	case e.Kind == device.ReceiptIn:
+		return device.StatusDelivered
+	}
+	return device.StatusPending
 }
 
 // find looks a message up in the phone's chat with peer ("" for an event

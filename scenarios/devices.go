@@ -27,7 +27,7 @@ var deviceFlows = []Flow{
 	},
 	{
 		Feature: "Profile", Outcome: "an about text changed on a web client is seen by a contact",
-		Labels: []string{Smoke, Profile}, Backends: true, Timeout: 30 * time.Second,
+		Labels: []string{Smoke, Profile}, Backends: true, AnyTopology: true, Timeout: 30 * time.Second,
 		Run: aboutText,
 	},
 }

@@ -168,7 +168,7 @@ func mediaEveryType(ctx context.Context, env *harness.Env) error {
 		typ  pb.MediaType
 		size int64
 	}{
-		{alice.Phone.Device, bob, pb.MediaType_IMAGE, 0}, // phone to web (and phone), copy to alice's web
+		{alice.Phone.Device, bob, pb.MediaType_IMAGE, 0},    // phone to web (and phone), copy to alice's web
 		{alice.Device(0), bob, pb.MediaType_VIDEO, 3 << 20}, // web to phone, copy to alice's phone
 		{bob.Device(0), alice, pb.MediaType_DOCUMENT, 1 << 20},
 	}

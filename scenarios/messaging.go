@@ -13,7 +13,7 @@ import (
 var messagingFlows = []Flow{
 	{
 		Feature: "Messaging", Outcome: "reaches every device of both users once, in order, with receipts on every sender device",
-		Labels: []string{Smoke, Messaging}, Backends: true, Timeout: 60 * time.Second,
+		Labels: []string{Smoke, Messaging}, Backends: true, AnyTopology: true, Timeout: 60 * time.Second,
 		Run: fanOut,
 		// 5 each from alice's two devices and bob's two, each owed to the
 		// 4 other devices of the 5.

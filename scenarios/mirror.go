@@ -67,21 +67,56 @@ var mirrorFlows = sideBySide([]Flow{
 func sideBySide(flows []Flow) []Flow {
 	var out []Flow
 	for _, f := range flows {
-		for _, topology := range []string{harness.MultiDevice, harness.Mirror} {
-			g := f
-			// The topology leads the name, so it shows in a report's
-			// narrow columns.
-			g.Feature = fmt.Sprintf("%s [%s]", f.Feature, topology)
-			g.Configure = func(c *harness.Config) {
-				if f.Configure != nil {
-					f.Configure(c)
-				}
-				c.Topology = topology
-			}
-			out = append(out, g)
-		}
+		out = append(out, onTopology(f, harness.MultiDevice), onTopology(f, harness.Mirror))
 	}
 	return out
+}
+
+// onTopology is f with its web clients linked in topology, named by it.
+func onTopology(f Flow, topology string) Flow {
+	g := f
+	// The topology follows the feature, so it shows in a report's narrow
+	// columns.
+	g.Feature = fmt.Sprintf("%s [%s]", f.Feature, topology)
+	g.Configure = func(c *harness.Config) {
+		if f.Configure != nil {
+			f.Configure(c)
+		}
+		c.Topology = topology
+	}
+	g.AnyTopology = false // fixed now
+	return g
+}
+
+// Topologies `linksim run --topology` takes.
+var Topologies = []string{harness.MultiDevice, harness.Mirror, "both"}
+
+// WithTopology runs flows in topology: multidevice leaves them as they are;
+// mirror runs every flow that runs on any topology (Flow.AnyTopology) with
+// mirror web clients and leaves out the multi-device ones, which it
+// returns apart; both runs each AnyTopology flow on both, side by side.
+// Flows that fix their topology themselves (label mirror) run as they are.
+func WithTopology(flows []Flow, topology string) (run, multiDeviceOnly []Flow, err error) {
+	switch topology {
+	case "", harness.MultiDevice:
+		return flows, nil, nil
+	case harness.Mirror, "both":
+	default:
+		return nil, nil, fmt.Errorf("topology %q: want one of %v", topology, Topologies)
+	}
+	for _, f := range flows {
+		switch {
+		case f.AnyTopology && topology == "both":
+			run = append(run, sideBySide([]Flow{f})...)
+		case f.AnyTopology:
+			run = append(run, onTopology(f, harness.Mirror))
+		case topology == "both" || f.HasLabel(Mirror):
+			run = append(run, f)
+		default:
+			multiDeviceOnly = append(multiDeviceOnly, f)
+		}
+	}
+	return run, multiDeviceOnly, nil
 }
 
 // hold lets a fault last d, or until ctx ends.
