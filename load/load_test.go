@@ -126,6 +126,7 @@ func TestBadDefinitionFailsFast(t *testing.T) {
 	def, err := ReadDefinition(strings.NewReader(`
 users: 1
 companions: 7
+topology: peer-to-peer
 prekeys: 0
 link: {rate: 10, stages: [{duration: 5s, target: 10}]}
 messages: {stages: [{duration: 0s, target: 10}]}
@@ -145,7 +146,7 @@ thresholds: ["lost = 0"]
 		t.Error("the run started before the definition was refused")
 	}
 	for _, want := range []string{"users: 1", "companions: 7", "prekeys: 500", "link: both rate and stages",
-		"messages.stages[0]: duration 0s", `unknown action "email"`, `did you mean ==?`} {
+		"messages.stages[0]: duration 0s", `unknown action "email"`, `did you mean ==?`, `topology: "peer-to-peer"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
