@@ -165,6 +165,17 @@ func phoneOffline(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
+	if err := phoneAwayWhile(ctx, env, alice, bob, 3); err != nil {
+		return err
+	}
+	return clean(ctx, env)
+}
+
+// phoneAwayWhile takes alice's phone off the network for phoneAway while
+// her web client and bob each send n texts, checks what the web client
+// shows meanwhile, brings the phone back, waits until the web client is
+// usable and records how long it was not.
+func phoneAwayWhile(ctx context.Context, env *harness.Env, alice, bob *harness.User, n int) error {
 	web, aliceUser, bobUser := alice.Web(0), alice.Phone.Self().User, bob.Phone.Self().User
 	path, err := env.Net(alice.Phone.Name())
 	if err != nil {
@@ -172,16 +183,19 @@ func phoneOffline(ctx context.Context, env *harness.Env) error {
 	}
 	unusable := env.WatchUsable(web)
 	back := path.Offline()
-	sent, err := sendEach(ctx, web, bobUser, 3)
-	if err == nil {
-		_, err = sendEach(ctx, bob.Phone.Device, aliceUser, 3)
-	}
-	if err == nil {
-		err = phoneGone(ctx, web, bobUser, sent)
-	}
-	if err == nil {
-		err = hold(ctx, phoneAway)
-	}
+	err = func() error {
+		sent, err := sendEach(ctx, web, bobUser, n)
+		if err != nil {
+			return err
+		}
+		if _, err := sendEach(ctx, bob.Phone.Device, aliceUser, n); err != nil {
+			return err
+		}
+		if err := phoneGone(ctx, web, bobUser, sent); err != nil {
+			return err
+		}
+		return hold(ctx, phoneAway)
+	}()
 	if berr := back(); err == nil {
 		err = berr
 	}
@@ -192,7 +206,7 @@ func phoneOffline(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	unusable()
-	return clean(ctx, env)
+	return nil
 }
 
 // sendEach sends n numbered texts from c to peer and returns their ids.
@@ -213,31 +227,10 @@ func phoneFlapping(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	web, aliceUser, bobUser := alice.Web(0), alice.Phone.Self().User, bob.Phone.Self().User
-	path, err := env.Net(alice.Phone.Name())
-	if err != nil {
-		return err
-	}
 	for range 3 {
-		unusable := env.WatchUsable(web)
-		back := path.Offline()
-		_, err := sendEach(ctx, web, bobUser, 1)
-		if err == nil {
-			_, err = sendEach(ctx, bob.Phone.Device, aliceUser, 1)
-		}
-		if err == nil {
-			err = hold(ctx, phoneAway)
-		}
-		if berr := back(); err == nil {
-			err = berr
-		}
-		if err != nil {
+		if err := phoneAwayWhile(ctx, env, alice, bob, 1); err != nil {
 			return err
 		}
-		if err := harness.WaitUsable(ctx, web); err != nil {
-			return err
-		}
-		unusable()
 	}
 	return clean(ctx, env)
 }
@@ -307,15 +300,7 @@ func mirrorLinkAndLogout(ctx context.Context, env *harness.Env) error {
 	if err := alice.Phone.AddContact(bobUser, "Bob"); err != nil {
 		return err
 	}
-	if _, err := bob.Phone.SendText(ctx, aliceUser, "before alice linked a web client"); err != nil {
-		return err
-	}
-	if err := await(ctx, "alice's phone to show bob's message", func() error {
-		if len(alice.Phone.Messages(bobUser)) == 0 {
-			return errors.New("not yet")
-		}
-		return nil
-	}); err != nil {
+	if err := wrote(ctx, bob, alice, "before alice linked a web client"); err != nil {
 		return err
 	}
 	web, err := env.AddWeb(ctx, alice)
