@@ -80,7 +80,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows, mirrorFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows, mirrorFlows, browserMirrorFlows)
 }
 
 // within is the usual wait for something that should happen promptly.

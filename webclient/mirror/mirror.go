@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -220,19 +221,53 @@ func (c *Client) Chats() []device.Chat {
 // id once the request is queued for the phone at the relay. The message
 // shows as pending until the phone has sent it.
 func (c *Client) SendText(ctx context.Context, to, text string) (string, error) {
+	id := device.NewMessageID()
+	return id, c.SendTextID(ctx, id, to, text)
+}
+
+// SendTextID is SendText with the message id chosen by the caller (the
+// browser app shows the message before it asks).
+func (c *Client) SendTextID(ctx context.Context, id, to, text string) error {
 	d := c.app.Device()
 	if d == nil {
-		return "", errors.New(c.cfg.Device.Name + ": send: not linked")
+		return errors.New(c.cfg.Device.Name + ": send: not linked")
 	}
 	now := time.Now()
-	id := device.NewMessageID()
 	c.upsert(to, device.Message{ID: id, From: d.Self().User, Text: text, Sent: now, Outgoing: true, Status: device.StatusPending})
 	req := &pb.Mirror{Kind: &pb.Mirror_Send{Send: &pb.MirrorSend{MessageId: id, ToUser: to, Text: text, AskedUnixMs: now.UnixMilli()}}}
 	if err := c.toPhone(ctx, d, req); err != nil {
-		return "", fmt.Errorf("%s: send %s: %w", c.cfg.Device.Name, id, err)
+		return fmt.Errorf("%s: send %s: %w", c.cfg.Device.Name, id, err)
 	}
-	return id, nil
+	return nil
 }
+
+// MarkRead shows peer's messages as read here. Read receipts are the
+// phone's to send; the mirror channel does not carry reading yet.
+func (c *Client) MarkRead(_ context.Context, peer string) error {
+	c.mu.Lock()
+	for i, m := range c.view[peer] {
+		if !m.Outgoing {
+			c.view[peer][i].Status = max(m.Status, device.StatusRead)
+		}
+	}
+	c.mu.Unlock()
+	c.changed()
+	return nil
+}
+
+// Contacts are the phone's contacts, user -> name.
+func (c *Client) Contacts() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.contacts)
+}
+
+// Device is the client's device while linked: its link to the relay and
+// its session with the phone, nothing more.
+func (c *Client) Device() *device.Device { return c.app.Device() }
+
+// UseHere takes the client back after it was opened elsewhere.
+func (c *Client) UseHere() error { return c.app.UseHere() }
 
 // SetAbout asks nothing of the phone: the about text is the account's, set
 // at the relay by any of its devices.

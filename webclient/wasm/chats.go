@@ -21,11 +21,13 @@ import (
 type mainView struct {
 	u      *ui
 	dev    *device.Device
+	src    source // what the view shows: dev, or a mirror client's view of its phone
 	ctx    context.Context // ends when the view closes: cancels its work
 	cancel context.CancelFunc
 
 	el       *elem
 	status   *elem
+	phone    *elem // a mirror client's phone status: "Phone not connected"
 	chatList *elem
 	noChats  *elem
 	rows     map[string]*chatRow
@@ -57,9 +59,9 @@ type chatRow struct {
 	el, avatar, name, time, ticks, last, unread *elem
 }
 
-func newMainView(u *ui, dev *device.Device) *mainView {
+func newMainView(u *ui, dev *device.Device, src source) *mainView {
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &mainView{u: u, dev: dev, ctx: ctx, cancel: cancel,
+	m := &mainView{u: u, dev: dev, src: src, ctx: ctx, cancel: cancel,
 		rows: map[string]*chatRow{}, marking: map[string]bool{}, drafts: map[string]string{},
 		media: map[string]*mediaView{}}
 	m.sends.init()
@@ -77,6 +79,8 @@ func newMainView(u *ui, dev *device.Device) *mainView {
 	m.menuList.show(false)
 
 	m.status = el("div", "data-testid", "connection-status", "class", "conn", "data-status", "connecting", "role", "status")
+	m.phone = el("div", "data-testid", "phone-status", "class", "conn phone", "data-status", "syncing", "role", "alert")
+	m.phone.show(u.phoneBanner != nil)
 	m.chatList = el("div", "data-testid", "chat-list", "class", "chat-list", "role", "list")
 	m.chatList.on("click", func(ev js.Value) {
 		if peer, ok := closest(ev, `[data-testid="chat"]`, "data-peer"); ok {
@@ -92,6 +96,7 @@ func newMainView(u *ui, dev *device.Device) *mainView {
 			el("div", "class", "bar-actions").add(newChat, el("div", "class", "menu-wrap").add(menu, m.menuList)),
 		),
 		m.status,
+		m.phone,
 		m.chatList,
 		m.noChats,
 		m.profile.el,
@@ -124,7 +129,11 @@ func (m *mainView) render() {
 		status, text = "reconnecting", "Reconnecting… messages are sent once the connection is back"
 	}
 	m.status.attr("data-status", status).setText(text)
-	m.names = m.dev.Contacts()
+	if m.u.phoneBanner != nil {
+		status, text := m.u.phoneBanner()
+		m.phone.attr("data-status", status).setText(text).show(text != "")
+	}
+	m.names = m.src.Contacts()
 	m.renderChats()
 	m.conv.render()
 	if m.newChat.el.hidden == false {
@@ -133,7 +142,7 @@ func (m *mainView) render() {
 }
 
 func (m *mainView) renderChats() {
-	chats := m.dev.Chats()
+	chats := m.src.Chats()
 	now := time.Now()
 	seen := make(map[string]bool, len(chats))
 	order := make([]string, 0, len(chats))
@@ -231,7 +240,7 @@ func (m *mainView) markRead(peer string) {
 	}
 	m.marking[peer] = true
 	m.u.spawn("mark read", func() {
-		err := m.dev.MarkRead(m.ctx, peer)
+		err := m.src.MarkRead(m.ctx, peer)
 		m.u.post(func() {
 			delete(m.marking, peer)
 			if err != nil && m.ctx.Err() == nil {
@@ -269,7 +278,7 @@ func (m *mainView) sender() {
 			if o.file != nil {
 				err = m.sendFile(o)
 			} else {
-				err = m.dev.SendTextID(m.ctx, o.id, o.peer, o.text)
+				err = m.src.SendTextID(m.ctx, o.id, o.peer, o.text)
 			}
 			if err != nil {
 				console("error", fmt.Sprintf("send msg %s to %s: %v", o.id, o.peer, err))
