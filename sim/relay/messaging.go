@@ -205,6 +205,11 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 // onSendReceipt queues a receipt to every device of to_user, or for RETRY
 // to the one device named (§9).
 func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error) {
+	if c.isMirror() {
+		// It receives nothing but its phone's views: receipts are the
+		// phone's to send (§17).
+		return nil, fail(pb.ErrorCode_NOT_PRIMARY, "a mirror companion sends no receipts")
+	}
 	req := f.GetSendReceipt()
 	ids := req.GetMessageIds()
 	if len(ids) == 0 || len(ids) > maxReceiptIDs {

@@ -40,6 +40,7 @@ func TestMirrorCompanionTalksOnlyToItsOwnDevices(t *testing.T) {
 		c.fails(frame(&pb.Send{MessageId: "listed-" + c.name, Envelopes: []*pb.Envelope{
 			{To: &pb.Address{User: alice.user, Device: 0}, Type: pb.CipherType_SIGNAL_MESSAGE, Ciphertext: []byte("x")},
 		}}), pb.ErrorCode_NOT_PRIMARY)
+		c.fails(frame(&pb.SendReceipt{Type: pb.ReceiptType_DELIVERED, ToUser: bob.user, MessageIds: []string{"to alice's listed devices"}}), pb.ErrorCode_NOT_PRIMARY)
 		c.ok(directTo("to-phone-"+c.name, alice.user, 0), "send_ack")
 		if d := alice.delivery(); d.GetFrom().GetDevice() != web.device || d.GetMessage().GetMessageId() != "to-phone-"+c.name {
 			t.Errorf("alice's phone got %v; want the mirror companion's request", d)
