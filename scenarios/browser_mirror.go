@@ -40,6 +40,7 @@ func browserPhoneOffline(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
+	away := time.Now()
 	back := path.Offline()
 	err = func() error {
 		if err := phoneBanner(ctx, w, "not-connected", mirror.PhoneNotConnected+" ("); err != nil {
@@ -66,6 +67,7 @@ func browserPhoneOffline(ctx context.Context, env *harness.Env) error {
 	if err := phoneBanner(ctx, w, "connected", ""); err != nil {
 		return err
 	}
+	env.Recorder().Step(harness.StepWebUnusable, w.Name(), time.Since(away))
 	if _, err := shows(ctx, w, "bob, while alice's phone is away", driver.In, ""); err != nil {
 		return err
 	}
