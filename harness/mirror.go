@@ -37,14 +37,15 @@ func (w *mirrorWeb) Name() string     { return w.name }
 func (w *mirrorWeb) Topology() string { return Mirror }
 
 // SendText asks the phone to send, and notes the request: the ledger then
-// holds the phone to it (Env.Check).
+// holds the phone to it (Env.Check). It is noted first: the phone may send
+// before the relay's ack of the request comes back.
 func (w *mirrorWeb) SendText(ctx context.Context, to, text string) (string, error) {
-	asked := time.Now()
-	id, err := w.Client.SendText(ctx, to, text)
-	if err != nil {
+	id := device.NewMessageID()
+	w.env.rec.ask(w.name, id, time.Now())
+	if err := w.Client.SendTextID(ctx, id, to, text); err != nil {
+		w.env.rec.unask(id)
 		return "", err
 	}
-	w.env.rec.ask(w.name, id, asked)
 	return id, nil
 }
 
@@ -117,6 +118,13 @@ func (r *recorder) ask(web, id string, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.asked[id] = mirrorAsk{web: web, at: at}
+}
+
+// unask forgets a request that never reached the relay.
+func (r *recorder) unask(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.asked, id)
 }
 
 // withMirrors adds to the targets of a sent message the mirror web clients
