@@ -270,7 +270,9 @@ func (m *mirrors) run() {
 		m.mu.Lock()
 		var next *mirrorPush
 		if len(m.queue) > 0 {
-			next = &m.queue[0]
+			// A copy: deliver works on it while pushes append to the queue.
+			p := m.queue[0]
+			next = &p
 		}
 		m.mu.Unlock()
 		if next == nil {
