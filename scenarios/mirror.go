@@ -67,13 +67,13 @@ var mirrorFlows = sideBySide([]Flow{
 func sideBySide(flows []Flow) []Flow {
 	var out []Flow
 	for _, f := range flows {
-		out = append(out, onTopology(f, harness.MultiDevice), onTopology(f, harness.Mirror))
+		out = append(out, OnTopology(f, harness.MultiDevice), OnTopology(f, harness.Mirror))
 	}
 	return out
 }
 
-// onTopology is f with its web clients linked in topology, named by it.
-func onTopology(f Flow, topology string) Flow {
+// OnTopology is f with its web clients linked in topology, named by it.
+func OnTopology(f Flow, topology string) Flow {
 	g := f
 	// The topology follows the feature, so it shows in a report's narrow
 	// columns.
@@ -109,7 +109,7 @@ func WithTopology(flows []Flow, topology string) (run, multiDeviceOnly []Flow, e
 		case f.AnyTopology && topology == "both":
 			run = append(run, sideBySide([]Flow{f})...)
 		case f.AnyTopology:
-			run = append(run, onTopology(f, harness.Mirror))
+			run = append(run, OnTopology(f, harness.Mirror))
 		case topology == "both" || f.HasLabel(Mirror):
 			run = append(run, f)
 		default:
