@@ -135,6 +135,7 @@ func (r *recorder) withMirrors(e device.Event, to []string) []string {
 	defer r.mu.Unlock()
 	if a, ok := r.asked[e.MessageID]; ok && e.Address.Device == 0 {
 		r.rec.Step(StepMirrorSent, a.web, e.At.Sub(a.at))
+		delete(r.asked, e.MessageID) // the phone kept its word
 	}
 	to = append(to, r.mirrors[e.Address]...)
 	for _, t := range e.Targets {
@@ -144,7 +145,9 @@ func (r *recorder) withMirrors(e device.Event, to []string) []string {
 }
 
 // unsent lists the sends mirror web clients asked for that no phone has
-// sent: a phone that drops a request fails the ledger.
+// sent: a phone that drops a request fails the ledger. A request noted
+// after its phone sent it (a browser's: its id shows only once asked) is
+// found in the ledger instead.
 func (r *recorder) unsent(l *reports.Ledger) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -140,9 +140,9 @@ func (e *Env) Check() error {
 }
 
 // Ledger is the verdict on everything recorded so far.
-func (e *Env) Ledger() reports.Ledger {
-	return reports.Check(e.rec.rec.Events(), reports.LedgerConfig{End: e.rec.rec.Elapsed()})
-}
+// On a streaming recorder (load runs) it reads counters, and Message knows
+// only the messages still in flight.
+func (e *Env) Ledger() reports.Ledger { return e.rec.rec.Ledger() }
 
 // Recorder is the run's event recorder.
 func (e *Env) Recorder() *reports.Recorder { return e.rec.rec }
