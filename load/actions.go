@@ -219,8 +219,9 @@ func (r *runner) offline(ctx context.Context, m *member) error {
 	if _, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j); err != nil {
 		return fmt.Errorf("reopen %s/web-%d: %w", m.user.Name, j+1, err)
 	}
-	d := m.user.Device(j)
-	r.devices.Store(d.Name(), d)
+	if d := m.user.Device(j); d != nil { // media downloads need a device; a mirror client has none of its own
+		r.devices.Store(d.Name(), d)
+	}
 	m.mu.Lock()
 	m.offline[j] = false
 	m.mu.Unlock()
