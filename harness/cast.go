@@ -84,6 +84,9 @@ func (e *Env) AddWeb(ctx context.Context, u *User) (WebClient, error) {
 // openWeb starts a web client named name on state st and links it to p
 // when st holds no link yet.
 func (e *Env) openWeb(ctx context.Context, name string, st kv.KV, p *phone.Phone) (WebClient, error) {
+	if e.cfg.WebClient != nil {
+		return e.cfg.WebClient(ctx, e, name, st, p)
+	}
 	if e.Topology() == Mirror {
 		return e.openMirror(ctx, name, st, p)
 	}
