@@ -28,6 +28,7 @@ type recorder struct {
 	// every send a mirror web client asked its phone for, by message id.
 	mirrors map[e2e.Address][]string
 	asked   map[string]mirrorAsk
+	calls callClock
 }
 
 func newRecorder(rec *reports.Recorder) *recorder {
@@ -103,6 +104,8 @@ func (r *recorder) record(e device.Event) {
 		}
 	case device.MediaUploaded, device.MediaReceived, device.MediaDownloaded, device.MediaRejected:
 		r.recordMedia(e)
+	case device.CallOffered, device.CallRings, device.CallAnswered, device.CallOver:
+		r.recordCall(e)
 	case device.HistoryShown:
 		r.historyShown(e)
 	case device.Connected:

@@ -41,7 +41,8 @@ type WebClient interface {
 	Topology() string
 	// Chats lists the chats shown, most recent first.
 	Chats() []device.Chat
-	// SetAbout sets the user's about text from this client.
+	// SetAbout sets the user's about text from this client (a mirror
+	// client asks its phone, which sets it a moment later).
 	SetAbout(ctx context.Context, about string) error
 	// Screen is what the client shows: the QR screen until linked, the
 	// chats once linked.

@@ -25,7 +25,7 @@ const (
 	prefixRequest = "phone/mirror-req/"
 )
 
-// mirrors is the phone's end of the mirror channel (docs/protocol.md §17):
+// mirrors is the phone's end of the mirror channel (docs/protocol.md §19):
 // it sends its mirror companions what it shows, in order, and sends texts
 // they ask it to send.
 type mirrors struct {
@@ -46,7 +46,7 @@ type mirrors struct {
 type mirrorPush struct {
 	to      []uint32
 	view    *pb.Mirror
-	request *pb.MirrorSend
+	request *pb.Mirror // a MirrorSend or a SetProfile
 	key     string
 }
 
@@ -95,7 +95,7 @@ func (m *mirrors) start(p *Phone) error {
 	// Sends asked for before the phone stopped come first.
 	m.seq.Store(uint64(time.Now().UnixNano()))
 	err = p.State().Scan(prefixRequest, func(k string, v []byte) error {
-		var req pb.MirrorSend
+		var req pb.Mirror
 		if err := proto.Unmarshal(v, &req); err != nil {
 			m.log.Error("dropping an unreadable mirror request", "key", k, "err", err)
 			return p.State().Delete(k)
@@ -132,10 +132,10 @@ func (m *mirrors) content(from e2e.Address, _ string, c *pb.Content) (bool, erro
 		m.push([]uint32{from.Device}, m.fullView())
 	case *pb.Mirror_Ping:
 		m.push([]uint32{from.Device}, &pb.Mirror{Kind: &pb.Mirror_Pong{Pong: &pb.MirrorPong{Nonce: k.Ping.GetNonce()}}})
-	case *pb.Mirror_Send:
-		// Kept before the delivery is acknowledged, and sent off the push
-		// path: a send waits on the relay, which the push path must not.
-		raw, err := proto.Marshal(k.Send)
+	case *pb.Mirror_Send, *pb.Mirror_SetProfile:
+		// Kept before the delivery is acknowledged, and made off the push
+		// path: it waits on the relay, which the push path must not.
+		raw, err := proto.Marshal(req)
 		if err != nil {
 			return true, err
 		}
@@ -143,27 +143,32 @@ func (m *mirrors) content(from e2e.Address, _ string, c *pb.Content) (bool, erro
 		if err := m.phone.State().Put(key, raw); err != nil {
 			return true, err
 		}
-		m.enqueue(mirrorPush{request: k.Send, key: key})
+		m.enqueue(mirrorPush{request: req, key: key})
 	}
 	return true, nil
 }
 
-// send makes a send a mirror companion asked for, with the id it chose, so
-// one made again (the phone stopped before forgetting the request) is the
-// same message, which the relay and every chat take once. It reports
-// whether the request is done with.
+// send does what a mirror companion asked: a send with the id it chose,
+// so one made again (the phone stopped before forgetting the request) is
+// the same message, which the relay and every chat take once; or a
+// profile change. It reports whether the request is done with.
 func (m *mirrors) send(p *mirrorPush) bool {
-	req := p.request
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := m.phone.SendTextID(ctx, req.GetMessageId(), req.GetToUser(), req.GetText())
+	var err error
+	switch k := p.request.Kind.(type) {
+	case *pb.Mirror_Send:
+		err = m.phone.SendTextID(ctx, k.Send.GetMessageId(), k.Send.GetToUser(), k.Send.GetText())
+	case *pb.Mirror_SetProfile:
+		err = m.phone.SetProfile(ctx, k.SetProfile.PushName, k.SetProfile.About)
+	}
 	if err != nil && device.Code(err) == pb.ErrorCode_ERROR_UNSPECIFIED && !errors.Is(err, device.ErrUntrustedDevice) {
 		return false // offline, or the relay slow: try again
 	}
 	if err != nil {
 		// Refused for good (an unknown user, a bad id): trying again would
 		// hold up everything behind it for ever.
-		m.log.Warn("mirror send refused", "msg", req.GetMessageId(), "err", err)
+		m.log.Warn("mirror request refused", "key", p.key, "err", err)
 	}
 	if err := m.phone.State().Delete(p.key); err != nil {
 		m.log.Error("forget a mirror request made", "key", p.key, "err", err)

@@ -140,12 +140,15 @@ func aboutText(ctx context.Context, env *harness.Env) error {
 	if err := alice.Web(0).SetAbout(ctx, about); err != nil {
 		return err
 	}
-	p, err := bob.Phone.Profile(ctx, alice.Phone.Self().User)
-	if err != nil {
-		return err
-	}
-	if p.About != about || p.PushName != "alice" {
-		return fmt.Errorf("bob sees alice's profile as name %q, about %q; want %q, %q", p.PushName, p.About, "alice", about)
-	}
-	return nil
+	// A mirror client's phone makes the change, a moment later.
+	return await(ctx, "bob to see alice's new about text", func() error {
+		p, err := bob.Phone.Profile(ctx, alice.Phone.Self().User)
+		if err != nil {
+			return err
+		}
+		if p.About != about || p.PushName != "alice" {
+			return fmt.Errorf("bob sees alice's profile as name %q, about %q; want %q, %q", p.PushName, p.About, "alice", about)
+		}
+		return nil
+	})
 }

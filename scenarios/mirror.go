@@ -297,7 +297,7 @@ func mirrorLinkAndLogout(ctx context.Context, env *harness.Env) error {
 	}
 	aliceUser := alice.Phone.Self().User
 	bobUser := bob.Phone.Self().User
-	if err := alice.Phone.AddContact(bobUser, "Bob"); err != nil {
+	if err := alice.Phone.AddContact(ctx, bobUser, "Bob"); err != nil {
 		return err
 	}
 	if err := wrote(ctx, bob, alice, "before alice linked a web client"); err != nil {

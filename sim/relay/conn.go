@@ -55,7 +55,7 @@ type conn struct {
 	mu      sync.Mutex
 	log     *slog.Logger
 	addr    *store.Address // nil while anonymous
-	mirror  bool           // the device is a mirror companion (§17)
+	mirror  bool           // the device is a mirror companion (§19)
 	session *session       // pairing, while the companion shows refs
 	pusher  *pusher        // after Hello
 	closing bool

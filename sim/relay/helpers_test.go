@@ -63,7 +63,7 @@ type client struct {
 	errp    *error // why the connection ended; read after ended is closed
 	stash   map[uint64]*pb.Frame
 	pending []*pb.Frame
-	mirror  bool // pairs as a mirror companion (protocol §17)
+	mirror  bool // pairs as a mirror companion (protocol §19)
 }
 
 // newClient makes a device's keys without connecting.

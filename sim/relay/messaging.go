@@ -71,7 +71,7 @@ func (c *conn) onSend(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error
 			return nil, c.r.unknownAddress(items[0].To, err)
 		}
 		if to.Mirror && to.User != me.User {
-			// Only its own phone talks to a mirror companion (§17).
+			// Only its own phone talks to a mirror companion (§19).
 			return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "%s is not a device other users reach", items[0].To)
 		}
 	} else {
@@ -207,7 +207,7 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error) {
 	if c.isMirror() {
 		// It receives nothing but its phone's views: receipts are the
-		// phone's to send (§17).
+		// phone's to send (§19).
 		return nil, fail(pb.ErrorCode_NOT_PRIMARY, "a mirror companion sends no receipts")
 	}
 	req := f.GetSendReceipt()

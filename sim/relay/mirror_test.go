@@ -14,7 +14,7 @@ func directTo(id, user string, device uint32) *pb.Frame {
 	}})
 }
 
-// A mirror companion (protocol §17) is on no device list, is reached only
+// A mirror companion (protocol §19) is on no device list, is reached only
 // by its own devices, and reaches only them, across a reconnect too.
 func TestMirrorCompanionTalksOnlyToItsOwnDevices(t *testing.T) {
 	s := startRelay(t, Config{})

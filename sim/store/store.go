@@ -65,7 +65,7 @@ type Device struct {
 	SignedPreKey   *pb.SignedPreKey
 	Identity       []byte
 	Platform       string
-	// Mirror marks a mirror companion (docs/protocol.md §17): it talks
+	// Mirror marks a mirror companion (docs/protocol.md §19): it talks
 	// only to its own phone and is on no device list.
 	Mirror        bool
 	CreatedUnixMs int64

@@ -1,7 +1,7 @@
 // Package mirror is the web client of the mirror topology, as the original
 // WhatsApp Web was: it holds no Signal session but one with its own phone,
 // and no message store. It shows what its phone sends it over the mirror
-// channel (docs/protocol.md §17) and asks the phone to send for it. While
+// channel (docs/protocol.md §19) and asks the phone to send for it. While
 // the phone does not answer it shows "Phone not connected", and what the
 // user sends waits, pending, at the relay for the phone to come back.
 package mirror
@@ -269,14 +269,18 @@ func (c *Client) Device() *device.Device { return c.app.Device() }
 // UseHere takes the client back after it was opened elsewhere.
 func (c *Client) UseHere() error { return c.app.UseHere() }
 
-// SetAbout asks nothing of the phone: the about text is the account's, set
-// at the relay by any of its devices.
+// SetAbout asks the phone to set the about text, and returns once the
+// request is queued for the phone at the relay.
 func (c *Client) SetAbout(ctx context.Context, about string) error {
 	d := c.app.Device()
 	if d == nil {
 		return errors.New(c.cfg.Device.Name + ": set about: not linked")
 	}
-	return d.SetAbout(ctx, about)
+	req := &pb.Mirror{Kind: &pb.Mirror_SetProfile{SetProfile: &pb.SetProfile{About: &about}}}
+	if err := c.toPhone(ctx, d, req); err != nil {
+		return fmt.Errorf("%s: set about: %w", c.cfg.Device.Name, err)
+	}
+	return nil
 }
 
 // toPhone sends one mirror message to the phone, queued at the relay.

@@ -28,6 +28,7 @@ type mainView struct {
 	el       *elem
 	status   *elem
 	phone    *elem // a mirror client's phone status: "Phone not connected"
+	ringing  *ringingNotice
 	chatList *elem
 	noChats  *elem
 	rows     map[string]*chatRow
@@ -57,6 +58,7 @@ type outgoing struct {
 
 type chatRow struct {
 	el, avatar, name, time, ticks, last, unread *elem
+	pinned, muted, archived                     *elem
 }
 
 func newMainView(u *ui, dev *device.Device, src source) *mainView {
@@ -87,6 +89,7 @@ func newMainView(u *ui, dev *device.Device, src source) *mainView {
 			u.post(func() { m.open(peer) })
 		}
 	})
+	m.ringing = newRingingNotice()
 	m.noChats = textEl("div", "No chats yet. Start one with the new chat button, or wait for a message.", "class", "no-chats")
 	m.profile = newProfilePanel(m)
 	m.newChat = newNewChatPanel(m)
@@ -97,6 +100,7 @@ func newMainView(u *ui, dev *device.Device, src source) *mainView {
 		),
 		m.status,
 		m.phone,
+		m.ringing.el,
 		m.chatList,
 		m.noChats,
 		m.profile.el,
@@ -134,6 +138,7 @@ func (m *mainView) render() {
 		m.phone.attr("data-status", status).setText(text).show(text != "")
 	}
 	m.names = m.src.Contacts()
+	m.ringing.render(m.dev.Calls(), m.nameOf)
 	m.renderChats()
 	m.conv.render()
 	if m.newChat.el.hidden == false {
@@ -173,6 +178,13 @@ func (m *mainView) renderChats() {
 			unread = strconv.Itoa(c.Unread)
 		}
 		r.unread.setText(unread).show(c.Unread > 0)
+		// Synced from the user's other devices as well as set here.
+		r.el.attr("data-pinned", strconv.FormatBool(c.Pinned)).
+			attr("data-muted", strconv.FormatBool(c.Muted)).
+			attr("data-archived", strconv.FormatBool(c.Archived))
+		r.pinned.show(c.Pinned)
+		r.muted.show(c.Muted)
+		r.archived.show(c.Archived)
 		r.el.attr("aria-selected", strconv.FormatBool(c.Peer == m.conv.peer))
 	}
 	for peer, r := range m.rows {
@@ -198,12 +210,17 @@ func newChatRow(peer string) *chatRow {
 		ticks:  el("span", "class", "chat-ticks"),
 		last:   el("span", "data-testid", "chat-last", "class", "chat-last"),
 		unread: el("span", "data-testid", "chat-unread", "class", "chat-unread"),
+		// Labels, not controls: what a chat is set to on any of the
+		// user's devices.
+		pinned:   textEl("span", "Pinned", "data-testid", "chat-pinned", "class", "chat-flag pinned", "title", "Pinned"),
+		muted:    textEl("span", "Muted", "data-testid", "chat-muted", "class", "chat-flag muted", "title", "Muted"),
+		archived: textEl("span", "Archived", "data-testid", "chat-archived", "class", "chat-flag archived", "title", "Archived"),
 	}
 	r.el = el("div", "data-testid", "chat", "data-peer", peer, "class", "chat", "role", "listitem", "tabindex", "0").add(
 		r.avatar,
 		el("div", "class", "chat-body").add(
 			el("div", "class", "chat-top").add(r.name, r.time),
-			el("div", "class", "chat-bottom").add(r.ticks, r.last, r.unread),
+			el("div", "class", "chat-bottom").add(r.ticks, r.last, r.archived, r.muted, r.pinned, r.unread),
 		),
 	)
 	return r
