@@ -7,6 +7,7 @@ import (
 	"github.com/linksim/linksim/phone"
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/kv"
+	"github.com/linksim/linksim/webclient/app"
 )
 
 // User is one account in a scenario: its phone and its native web clients.
@@ -90,6 +91,16 @@ func (e *Env) openWeb(ctx context.Context, name string, st kv.KV, p *phone.Phone
 	if e.Topology() == Mirror {
 		return e.openMirror(ctx, name, st, p)
 	}
+	c, err := e.OpenCompanion(ctx, name, st, p)
+	if err != nil {
+		return nil, err
+	}
+	return &multiDeviceWeb{Client: c, name: name}, nil
+}
+
+// OpenCompanion starts a native multi-device web client (webclient/app)
+// named name on state st, and links it to p unless st holds a link.
+func (e *Env) OpenCompanion(ctx context.Context, name string, st kv.KV, p *phone.Phone) (*app.Client, error) {
 	c, err := e.NewCompanion(name, st)
 	if err != nil {
 		return nil, err
@@ -99,7 +110,7 @@ func (e *Env) openWeb(ctx context.Context, name string, st kv.KV, p *phone.Phone
 			return nil, err
 		}
 	}
-	return &multiDeviceWeb{Client: c, name: name}, nil
+	return c, nil
 }
 
 // Topology is how this Env links web clients: MultiDevice or Mirror.

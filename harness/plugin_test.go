@@ -37,14 +37,9 @@ func (w *teamWeb) SendText(ctx context.Context, to, text string) (string, error)
 }
 
 func openTeamWeb(ctx context.Context, e *harness.Env, name string, st kv.KV, p *phone.Phone) (harness.WebClient, error) {
-	c, err := e.NewCompanion(name, st)
+	c, err := e.OpenCompanion(ctx, name, st, p)
 	if err != nil {
 		return nil, err
-	}
-	if c.Device() == nil {
-		if _, err := e.Link(ctx, p, c); err != nil {
-			return nil, err
-		}
 	}
 	return &teamWeb{Client: c, name: name}, nil
 }
