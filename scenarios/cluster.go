@@ -97,7 +97,7 @@ func crossNodePairing(ctx context.Context, env *harness.Env) error {
 	}); err != nil {
 		return err
 	}
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 3); err != nil {
+	if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, 3); err != nil {
 		return err
 	}
 	return clean(ctx, env)
@@ -112,7 +112,7 @@ func underFault(ctx context.Context, env *harness.Env, node int, apply func(cont
 		return err
 	}
 	peer := bob.Phone.Self().User
-	if err := converse(ctx, alice.Devices(), peer, 3); err != nil {
+	if err := converse(ctx, alice.Clients(), peer, 3); err != nil {
 		return err
 	}
 	lift, err := apply(ctx, cl)
@@ -120,7 +120,7 @@ func underFault(ctx context.Context, env *harness.Env, node int, apply func(cont
 		return err
 	}
 	defer lift(ctx)
-	if err := converse(ctx, alice.Devices(), peer, 3); err != nil {
+	if err := converse(ctx, alice.Clients(), peer, 3); err != nil {
 		return err
 	}
 	if err := clean(ctx, env); err != nil {
@@ -134,7 +134,7 @@ func underFault(ctx context.Context, env *harness.Env, node int, apply func(cont
 	if err := lift(ctx); err != nil {
 		return err
 	}
-	if err := converse(ctx, alice.Devices(), peer, 3); err != nil {
+	if err := converse(ctx, alice.Clients(), peer, 3); err != nil {
 		return err
 	}
 	return clean(ctx, env)
@@ -176,7 +176,7 @@ func rollingRestart(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	peer := bob.Phone.Self().User
-	if err := converse(ctx, alice.Devices(), peer, 2); err != nil {
+	if err := converse(ctx, alice.Clients(), peer, 2); err != nil {
 		return err
 	}
 	// Traffic goes on during the restart: a round every 250ms, 10 in all,
@@ -186,7 +186,7 @@ func rollingRestart(ctx context.Context, env *harness.Env) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for range 10 {
-		if err := converse(ctx, alice.Devices(), peer, 1); err != nil {
+		if err := converse(ctx, alice.Clients(), peer, 1); err != nil {
 			return err
 		}
 		select {
@@ -198,7 +198,7 @@ func rollingRestart(ctx context.Context, env *harness.Env) error {
 	if err := <-restarted; err != nil {
 		return err
 	}
-	if err := converse(ctx, alice.Devices(), peer, 2); err != nil {
+	if err := converse(ctx, alice.Clients(), peer, 2); err != nil {
 		return err
 	}
 	return clean(ctx, env)

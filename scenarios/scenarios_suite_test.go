@@ -72,6 +72,12 @@ var _ = func() bool {
 				spec(f, harness.Cluster, Label(scenarios.Cluster, scenarios.Container))
 			}
 		})
+		// A flow that runs on any topology runs with mirror web clients
+		// too (in process only).
+		if f.AnyTopology {
+			m := scenarios.OnTopology(f, harness.Mirror)
+			Describe(m.Feature, func() { spec(m, "", nil) })
+		}
 	}
 	return true
 }()

@@ -173,6 +173,28 @@ func (n *Node) DeviceIDs(user string) ([]uint32, error) {
 	return a.Devices, nil
 }
 
+// ListedIDs is DeviceIDs without mirror companions, read device by device
+// (an account has a handful).
+func (n *Node) ListedIDs(user string) ([]uint32, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	a, _, err := n.account(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: devices of %s: %w", user, err)
+	}
+	ids := make([]uint32, 0, len(a.Devices))
+	for _, id := range a.Devices {
+		d, err := n.device(ctx, store.Address{User: user, Device: id})
+		if err != nil {
+			return nil, fmt.Errorf("cluster: devices of %s: %w", user, err)
+		}
+		if !d.Mirror {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
 // AddCompanion claims the key, writes the device, then adds it to the
 // account's list with a compare-and-set that checks the id and the count;
 // if that fails, the device and the key are let go again.
