@@ -117,6 +117,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg.Name = "relay-" + n.id
 	}
 	n.cfg = cfg
+	n.subs = newRouter(n)
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -128,7 +129,10 @@ func Open(cfg Config) (*Node, error) {
 		nats.RetryOnFailedConnect(true), // setup waits, up to StartTimeout
 
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("NATS reconnected", "server", c.ConnectedUrl())
+			n.subs.pokeAll()
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to %s: %w", strings.Join(cfg.URLs, ","), err)
@@ -138,7 +142,7 @@ func Open(cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if n.subs, err = newRouter(n); err != nil {
+	if err := n.subs.start(); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}

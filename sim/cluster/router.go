@@ -71,21 +71,46 @@ func userSubject(user string) string { return "linksim.user." + enc(user) }
 
 func (n *Node) pairSubject() string { return "linksim.pair." + n.id }
 
-func newRouter(n *Node) (*router, error) {
-	r := &router{n: n, users: map[string]*userSubs{}, hosts: map[string]func(route.Scan, func([]byte)){}}
-	sub, err := n.nc.Subscribe(n.pairSubject(), r.onScan)
+func newRouter(n *Node) *router {
+	return &router{n: n, users: map[string]*userSubs{}, hosts: map[string]func(route.Scan, func([]byte)){}}
+}
+
+// start takes the node's pairing scans.
+func (r *router) start() error {
+	sub, err := r.n.nc.Subscribe(r.n.pairSubject(), r.onScan)
 	if err != nil {
-		return nil, fmt.Errorf("pairing subject: %w", err)
+		return fmt.Errorf("pairing subject: %w", err)
 	}
+	r.mu.Lock()
 	r.pairSub = sub
-	return r, n.nc.Flush()
+	r.mu.Unlock()
+	return r.n.nc.Flush()
+}
+
+// pokeAll tells every device attached here to read its queue: events are
+// at most once, and those sent while the node was reconnecting to NATS are
+// lost, pokes among them.
+func (r *router) pokeAll() {
+	r.mu.Lock()
+	var fns []func(route.Event)
+	for _, us := range r.users {
+		for _, at := range us.devs {
+			fns = append(fns, at.fn)
+		}
+	}
+	r.mu.Unlock()
+	for _, fn := range fns {
+		fn(route.Event{Kind: route.Poke})
+	}
 }
 
 func (r *router) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	r.pairSub.Unsubscribe()
+	if r.pairSub != nil {
+		r.pairSub.Unsubscribe()
+	}
 	for _, us := range r.users {
 		us.sub.Unsubscribe()
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/linksim/linksim/sim/cluster"
 	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/route/routetest"
+	"github.com/linksim/linksim/sim/store"
 )
 
 func TestRouterConformance(t *testing.T) {
@@ -36,5 +37,29 @@ func TestScanOfARefOnAClosedNode(t *testing.T) {
 	defer cancel()
 	if _, err := a.Scan(ctx, "ref-on-b", route.Scan{}); !errors.Is(err, route.ErrNoHost) {
 		t.Fatalf("scan of a ref hosted by a closed node: %v, want ErrNoHost", err)
+	}
+}
+
+// Events are at most once: those sent while a node reconnects to NATS are
+// lost. So after reconnecting, the node pokes every device attached to it,
+// and a message whose poke was lost is still pushed.
+func TestReconnectPokesEveryAttachedDevice(t *testing.T) {
+	n := openNode(t, startNATS(t))
+	events := make(chan route.Event, 4)
+	detach, err := n.Attach(store.Address{User: "+15550100"}, func(ev route.Event) { events <- ev })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer detach()
+	if err := n.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if ev.Kind != route.Poke {
+			t.Fatalf("after the node reconnected, the device got event %d, want a poke", ev.Kind)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no poke within 5s of the node reconnecting to NATS")
 	}
 }

@@ -2,10 +2,12 @@ package relay
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
 
+	"github.com/linksim/linksim/sim/cluster"
 	"github.com/linksim/linksim/sim/cluster/natstest"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -146,4 +148,46 @@ func TestClusterMediaIsShared(t *testing.T) {
 	if again := bob.askUpload(data).GetMediaUploadToken(); !again.Exists {
 		t.Fatalf("MediaUpload on node b of the blob stored through node a: %v, want exists", again)
 	}
+}
+
+// On three NATS servers with R3, losing the server a node is connected to
+// loses nothing: sends before, during and after arrive, once each, in order,
+// each without waiting for the next.
+func TestClusterSurvivesLosingANATSServer(t *testing.T) {
+	servers, err := natstest.StartCluster(t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var urls []string
+	for _, ns := range servers {
+		t.Cleanup(ns.Close) // before the nodes: runs after they closed
+		urls = append(urls, ns.URL())
+	}
+	a := startRelay(t, Config{NATS: urls, Replicas: 3})
+	b := startRelay(t, Config{NATS: urls, Replicas: 3})
+	alice := phone(t, a, "alice", "+15550100")
+	bob := phone(t, b, "bob", "+15550111")
+
+	// Each message must arrive by itself: one sent while node a reconnects
+	// to NATS has its poke lost, and no later send would make up for it.
+	exchange := func(id string) {
+		t.Helper()
+		bob.sendText(alice.user, id)
+		d := alice.delivery()
+		if got := string(d.GetMessage().GetCiphertext()); got != id {
+			t.Fatalf("alice got %q, want %q", got, id)
+		}
+		alice.ack(d.GetSeq())
+	}
+	exchange("before")
+	connected := a.Relay().st.(*cluster.Node).ConnectedURL()
+	for _, ns := range servers {
+		if ns.URL() == connected {
+			ns.Close()
+		}
+	}
+	for i := range 5 {
+		exchange(fmt.Sprint("after", i))
+	}
+	alice.noPush("delivery")
 }
