@@ -61,7 +61,8 @@ type Options struct {
 type Bolt struct {
 	db     *bolt.DB
 	opt    Options
-	group  *committer // group commit for the frequent writes: enqueue, ack, take bundles
+	group  *committer // group commit: every write after open
+	acks   *ackLog    // acknowledged items, deleted lazily
 	depth  atomic.Int64
 	queued atomic.Int64 // bytes in all queues
 }
@@ -79,7 +80,7 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Bolt{db: db, opt: opt}
+	s := &Bolt{db: db, opt: opt, acks: newAckLog()}
 	var depth, queued int64
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
@@ -104,7 +105,7 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 	}
 	s.depth.Store(depth)
 	s.queued.Store(queued)
-	s.group = newCommitter(db)
+	s.group = newCommitter(db, s.acks)
 	return s, nil
 }
 

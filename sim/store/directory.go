@@ -17,7 +17,7 @@ func (s *Bolt) CreateAccount(a Account, phone Device, prekeys []*pb.PreKey) erro
 	if phone.User != a.User || phone.Device != 0 {
 		return fmt.Errorf("store: create account %s: phone must be device 0 of the account", a.User)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		if tx.Bucket(bAccounts).Get([]byte(a.User)) != nil {
 			return ErrAccountExists
 		}
@@ -91,7 +91,7 @@ func (s *Bolt) DeviceIDs(user string) (ids []uint32, err error) {
 }
 
 func (s *Bolt) AddCompanion(d Device, prekeys []*pb.PreKey, maxCompanions int) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		a, err := getAccount(tx, d.User)
 		if err != nil {
 			return err
@@ -117,7 +117,7 @@ func (s *Bolt) AddCompanion(d Device, prekeys []*pb.PreKey, maxCompanions int) e
 func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 	var removed []Device
 	var dropped, droppedBytes int64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		removed, dropped, droppedBytes = nil, 0, 0
 		for _, id := range ids {
 			a := Address{User: user, Device: id}
@@ -157,13 +157,18 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: remove devices of %s: %w", user, err)
 	}
+	for _, d := range removed {
+		// Acked items were counted out already.
+		items, bytes := s.acks.forget(string(devKey(d.Address)))
+		dropped, droppedBytes = dropped-items, droppedBytes-bytes
+	}
 	s.depth.Add(-dropped)
 	s.queued.Add(-droppedBytes)
 	return removed, nil
 }
 
 func (s *Bolt) SetProfile(user string, pushName, about *string, nowMs int64) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		a, err := getAccount(tx, user)
 		if err != nil {
 			return err

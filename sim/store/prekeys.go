@@ -34,7 +34,7 @@ func addPreKeys(tx *bolt.Tx, k []byte, prekeys []*pb.PreKey, max int) (int, erro
 }
 
 func (s *Bolt) AddPreKeys(a Address, prekeys []*pb.PreKey, max int) (n int, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.group.write(func(tx *bolt.Tx) error {
 		n, err = addPreKeys(tx, devKey(a), prekeys, max)
 		return err
 	})
@@ -45,7 +45,7 @@ func (s *Bolt) AddPreKeys(a Address, prekeys []*pb.PreKey, max int) (n int, err 
 }
 
 func (s *Bolt) SetSignedPreKey(a Address, spk *pb.SignedPreKey) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		d, err := getDevice(tx, a)
 		if err != nil {
 			return err

@@ -185,13 +185,18 @@ func (s *Bolt) Sent(sender Address, messageID string) (unixMs int64, ok bool, er
 }
 
 func (s *Bolt) Read(a Address, after uint64, max int) (out []*pb.Delivery, err error) {
+	dk := devKey(a)
+	acked := s.acks.snapshot(string(dk))
 	err = s.db.View(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bQueues).Bucket(devKey(a))
+		q := tx.Bucket(bQueues).Bucket(dk)
 		if q == nil {
 			return ErrNotFound
 		}
 		c := q.Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			if _, ok := acked[binary.BigEndian.Uint64(k)]; ok {
+				continue
+			}
 			d := new(pb.Delivery)
 			if err := proto.Unmarshal(v, d); err != nil {
 				return fmt.Errorf("corrupt item %d: %w", binary.BigEndian.Uint64(k), err)
@@ -206,46 +211,20 @@ func (s *Bolt) Read(a Address, after uint64, max int) (out []*pb.Delivery, err e
 	return out, nil
 }
 
-func (s *Bolt) Ack(a Address, seqs []uint64) (n int, err error) {
-	// Group commit: every device acks every item, so acks are as frequent
-	// as deliveries and share commits the same way.
-	var freed int64
-	err = s.group.write(func(tx *bolt.Tx) error {
-		n, freed = 0, 0
-		dk := devKey(a)
+func (s *Bolt) Len(a Address) (n int, err error) {
+	dk := devKey(a)
+	acked := s.acks.snapshot(string(dk))
+	err = s.db.View(func(tx *bolt.Tx) error {
 		q := tx.Bucket(bQueues).Bucket(dk)
 		if q == nil {
 			return ErrNotFound
 		}
-		for _, seq := range seqs {
-			k := seqKey(seq)
-			v := q.Get(k)
-			if v == nil {
-				continue
-			}
-			freed += int64(len(v))
-			if err := q.Delete(k); err != nil {
-				return err
-			}
-			n++
-		}
-		return setQueuedBytes(tx, dk, queuedBytes(tx, dk)-freed)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: ack %s: %w", a, err)
-	}
-	s.depth.Add(int64(-n))
-	s.queued.Add(-freed)
-	return n, nil
-}
-
-func (s *Bolt) Len(a Address) (n int, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bQueues).Bucket(devKey(a))
-		if q == nil {
-			return ErrNotFound
-		}
 		n = countKeys(q)
+		for seq := range acked {
+			if q.Get(seqKey(seq)) != nil {
+				n--
+			}
+		}
 		return nil
 	})
 	if err != nil {
