@@ -1,15 +1,18 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -21,12 +24,77 @@ import (
 func BenchmarkSend(b *testing.B) {
 	for _, senders := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
-			benchSend(b, senders)
+			perSec, msPerAck := benchSend(b, senders)
+			b.ReportMetric(perSec, "deliveries/s")
+			b.ReportMetric(msPerAck, "ms/send-ack")
 		})
 	}
 }
 
-func benchSend(b *testing.B, senders int) {
+// BenchmarkDurableRatio puts the relay's durable deliveries/s next to what
+// the store's group commit reaches on the same disk in the same run: first
+// the store alone, 64 writers each enqueueing what a send enqueues (one
+// item for one recipient, with the sender's message id) from its own
+// device, then the relay as BenchmarkSend with 64 senders. The issue's
+// target is a ratio of at least 0.5.
+func BenchmarkDurableRatio(b *testing.B) {
+	const senders = 64
+	limit := storeLimit(b, senders)
+	relay, _ := benchSend(b, senders)
+	b.ReportMetric(limit, "store-records/s")
+	b.ReportMetric(relay, "relay-deliveries/s")
+	b.ReportMetric(relay/limit, "ratio")
+}
+
+// storeLimit returns the records/s writers reach enqueueing b.N records
+// into a synced store.
+func storeLimit(b *testing.B, writers int) float64 {
+	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "relay.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	keys := func(user string, key byte) (store.Account, store.Device) {
+		return store.Account{User: user}, store.Device{Address: store.Address{User: user}, NoiseKey: bytes.Repeat([]byte{key}, 32), SignedPreKey: &pb.SignedPreKey{}}
+	}
+	to := store.Address{User: "+15550200"}
+	for i := range writers + 1 {
+		user := to.User
+		if i < writers {
+			user = fmt.Sprintf("+1666%06d", i)
+		}
+		a, d := keys(user, byte(i))
+		if err := st.CreateAccount(a, d, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		from := store.Address{User: fmt.Sprintf("+1666%06d", w)}
+		wg.Go(func() {
+			for i := w; i < b.N; i += writers {
+				d := &pb.Delivery{ServerUnixMs: 1, From: &pb.Address{User: from.User}, Item: &pb.Delivery_Message{Message: &pb.Message{
+					MessageId: fmt.Sprint(i), Type: pb.CipherType_SIGNAL_MESSAGE, Ciphertext: make([]byte, 200)}}}
+				if _, err := st.Enqueue(store.Batch{Sender: from, MessageID: fmt.Sprint(i), Items: []store.Item{{To: to, Delivery: d}}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return float64(b.N) / time.Since(start).Seconds()
+}
+
+// benchSend runs BenchmarkSend's b.N sends from senders parallel senders
+// and returns the deliveries/s and the mean ms from a send to its ack.
+func benchSend(b *testing.B, senders int) (perSec, msPerAck float64) {
 	s := startRelay(b, Config{DataDir: b.TempDir()})
 	bob := phone(b, s, "bob", "+15550200")
 	phones := make([]*client, senders)
@@ -64,8 +132,7 @@ func benchSend(b *testing.B, senders int) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
-	b.ReportMetric(float64(acked.Microseconds())/1000*float64(senders)/float64(b.N), "ms/send-ack")
+	return float64(b.N) / elapsed.Seconds(), float64(acked.Microseconds()) / 1000 * float64(senders) / float64(b.N)
 }
 
 // sendMany sends n messages from p to bob, one at a time, each waiting for
