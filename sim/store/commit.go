@@ -56,6 +56,13 @@ type lazyWriter interface {
 	end(committed bool)
 }
 
+// noLazyWrites is the lazyWriter of a file without lazy writes.
+type noLazyWrites struct{}
+
+func (noLazyWrites) begin() bool          { return false }
+func (noLazyWrites) apply(*bolt.Tx) error { return nil }
+func (noLazyWrites) end(bool)             {}
+
 func newCommitter(db *bolt.DB, lazy lazyWriter) *committer {
 	c := &committer{db: db, reqs: make(chan commitReq, maxGroup), done: make(chan struct{}),
 		lazy: lazy, kick: make(chan struct{}, 1)}

@@ -25,8 +25,11 @@ func (s *Bolt) CreateAccount(a Account, phone Device, prekeys []*pb.PreKey) erro
 		if err := putAccount(tx, a); err != nil {
 			return err
 		}
-		return putDevice(tx, phone, prekeys)
+		return putDevice(tx, phone)
 	})
+	if err == nil {
+		err = s.setPreKeys(phone.Address, prekeys)
+	}
 	if err != nil {
 		return fmt.Errorf("store: create account %s: %w", a.User, err)
 	}
@@ -106,8 +109,11 @@ func (s *Bolt) AddCompanion(d Device, prekeys []*pb.PreKey, maxCompanions int) e
 		if err := putAccount(tx, a); err != nil {
 			return err
 		}
-		return putDevice(tx, d, prekeys)
+		return putDevice(tx, d)
 	})
+	if err == nil {
+		err = s.setPreKeys(d.Address, prekeys)
+	}
 	if err != nil {
 		return fmt.Errorf("store: add companion %s: %w", d.Address, err)
 	}
@@ -136,7 +142,7 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 			if err := tx.Bucket(bQBytes).Delete(k); err != nil {
 				return err
 			}
-			for _, name := range [][]byte{bPreKeys, bQueues, bSent, bSentOrder} {
+			for _, name := range [][]byte{bQueues, bSent, bSentOrder} {
 				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 					return err
 				}
@@ -157,6 +163,9 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: remove devices of %s: %w", user, err)
 	}
+	// The devices are gone: their prekeys can no longer be reached, so a
+	// failure here leaves garbage, nothing wrong.
+	s.dropPreKeys(removed)
 	for _, d := range removed {
 		// Acked items were counted out already.
 		items, bytes := s.acks.forget(string(devKey(d.Address)))
