@@ -52,8 +52,9 @@ type Options struct {
 	// an Enqueue that would exceed it fails with ErrQueueFull. 0: no cap.
 	MaxQueuedBytes int64
 	// DedupWindow is how many message ids Enqueue remembers per sender
-	// (Batch.MessageID) and DedupAge for how long; the oldest are forgotten
-	// first. 0: no limit.
+	// (Batch.MessageID) and DedupAge for how long, at most; past either,
+	// the oldest are forgotten, in bulk: down to 15/16 of the window and
+	// of the age. 0: no limit.
 	DedupWindow int
 	DedupAge    time.Duration
 }

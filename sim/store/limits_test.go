@@ -118,3 +118,43 @@ func TestDedupWindow(t *testing.T) {
 		t.Fatalf("%d ids and %d order entries kept after 50 sends, want the window's 3", kept, order)
 	}
 }
+
+// Past the dedup window, the oldest ids are forgotten in bulk, down to
+// 15/16 of it, and not again until the window is passed again.
+func TestDedupWindowPrunedInBulk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	s, err := OpenBolt(path, Options{DedupWindow: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustAccount(t, s, "+1000000", 1)
+	mustAccount(t, s, "+2000000", 2)
+	from, to := Address{User: "+1000000"}, Address{User: "+2000000"}
+	kept := func() (ids, order int) {
+		s.db.View(func(tx *bolt.Tx) error {
+			ids = countKeys(tx.Bucket(bSent).Bucket(devKey(from)))
+			order = countKeys(tx.Bucket(bSentOrder).Bucket(devKey(from)))
+			return nil
+		})
+		return ids, order
+	}
+	for i := range 35 {
+		if _, err := s.Enqueue(Batch{Sender: from, MessageID: fmt.Sprint(i), Items: []Item{{To: to, Delivery: msg("x")}}}); err != nil {
+			t.Fatal(err)
+		}
+		want := i + 1
+		if i >= 32 { // the 33rd went past 32: down to 30, then 31, 32
+			want = 30 + i - 32
+		}
+		if ids, order := kept(); ids != want || order != want {
+			t.Fatalf("after %d sends: %d ids, %d order entries; want %d", i+1, ids, order, want)
+		}
+	}
+	if _, ok, _ := s.Sent(from, "2"); ok {
+		t.Fatal("id 2 still remembered after the bulk prune")
+	}
+	if _, ok, _ := s.Sent(from, "3"); !ok {
+		t.Fatal("id 3 forgotten: the prune went below 15/16 of the window")
+	}
+}

@@ -106,7 +106,10 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 }
 
 // remember records that sender enqueued messageID at unixMs, and forgets
-// the sender's oldest ids beyond the dedup window or older than its age.
+// the sender's oldest ids once there are more than the dedup window or the
+// oldest is older than its age. It forgets them in bulk, down to 15/16 of
+// the window and of the age, so that the deletes come in one commit every
+// window/16 sends rather than one in every commit.
 func (s *Bolt) remember(tx *bolt.Tx, sender []byte, messageID string, unixMs int64) error {
 	sent := tx.Bucket(bSent).Bucket(sender)
 	order, err := tx.Bucket(bSentOrder).CreateBucketIfNotExists(sender) // missing in stores from before it
@@ -124,19 +127,23 @@ func (s *Bolt) remember(tx *bolt.Tx, sender []byte, messageID string, unixMs int
 	if err := order.Put(seqKey(seq), append(ms, messageID...)); err != nil {
 		return err
 	}
-	oldest := unixMs - s.opt.DedupAge.Milliseconds()
-	for {
-		k, v := order.Cursor().First()
-		if k == nil || len(v) < 8 {
-			return nil
-		}
-		// Entries are deleted oldest first, so their seqs are contiguous.
-		kept := seq - binary.BigEndian.Uint64(k) + 1
-		tooMany := s.opt.DedupWindow > 0 && kept > uint64(s.opt.DedupWindow)
-		tooOld := s.opt.DedupAge > 0 && int64(binary.BigEndian.Uint64(v)) < oldest
-		if !tooMany && !tooOld {
-			return nil
-		}
+	window, age := uint64(s.opt.DedupWindow), s.opt.DedupAge.Milliseconds()
+	// Entries are deleted oldest first, so their seqs are contiguous.
+	past := func(k, v []byte, window uint64, oldest int64) bool {
+		return window > 0 && seq-binary.BigEndian.Uint64(k)+1 > window ||
+			age > 0 && int64(binary.BigEndian.Uint64(v)) < oldest
+	}
+	c := order.Cursor()
+	k, v := c.First()
+	if k == nil || len(v) < 8 || !past(k, v, window, unixMs-age) {
+		return nil
+	}
+	var forget [][]byte
+	for ; k != nil && len(v) >= 8 && past(k, v, window-window/16, unixMs-age+age/16); k, v = c.Next() {
+		forget = append(forget, bytes.Clone(k), bytes.Clone(v))
+	}
+	for i := 0; i < len(forget); i += 2 {
+		k, v := forget[i], forget[i+1]
 		if id := v[8:]; bytes.Equal(sent.Get(id), v[:8]) { // not sent again since
 			if err := sent.Delete(id); err != nil {
 				return err
@@ -146,6 +153,7 @@ func (s *Bolt) remember(tx *bolt.Tx, sender []byte, messageID string, unixMs int
 			return err
 		}
 	}
+	return nil
 }
 
 // queuedBytes reads the bytes in the queue of device key k.
