@@ -1,9 +1,16 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/linksim/linksim/sim/wire/pb"
 )
 
 // BenchmarkEnqueue measures durable enqueues (fsync'd, group commit) from
@@ -18,6 +25,60 @@ func BenchmarkEnqueue(b *testing.B) {
 			start := time.Now()
 			enqueueConcurrently(b, s, writers, b.N)
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "enqueues/s")
+		})
+	}
+}
+
+// BenchmarkRegister measures registrations (CreateAccount, each with its
+// one-time prekeys, 33-byte public keys as devices make them) from 64
+// concurrent registrants on a synced store, and the disk each device then
+// takes (every file of the store, after Close).
+func BenchmarkRegister(b *testing.B) {
+	for _, n := range []uint32{16, 100} {
+		b.Run(fmt.Sprintf("prekeys=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			s, err := OpenBolt(filepath.Join(dir, "relay.db"), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var keys []*pb.PreKey
+			for id := range n {
+				keys = append(keys, &pb.PreKey{Id: id + 1, PublicKey: bytes.Repeat([]byte{5}, 33)})
+			}
+			const writers = 64
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			for w := range writers {
+				wg.Go(func() {
+					for i := w; i < b.N; i += writers {
+						d := device(fmt.Sprintf("+1%09d", i), 0, 0)
+						d.NoiseKey = binary.BigEndian.AppendUint64(bytes.Repeat([]byte{1}, 24), uint64(i))
+						if err := s.CreateAccount(Account{User: d.User}, d, keys); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			s.Close()
+			files, _ := os.ReadDir(dir)
+			var size int64
+			for _, f := range files {
+				if info, err := f.Info(); err == nil {
+					size += info.Size()
+				}
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "registrations/s")
+			b.ReportMetric(float64(size)/1024/float64(b.N), "disk-KiB/device")
 		})
 	}
 }
