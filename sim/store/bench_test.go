@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -70,15 +71,30 @@ func BenchmarkRegister(b *testing.B) {
 				b.Fatal(err)
 			}
 			s.Close()
-			files, _ := os.ReadDir(dir)
-			var size int64
-			for _, f := range files {
-				if info, err := f.Info(); err == nil {
-					size += info.Size()
-				}
-			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "registrations/s")
-			b.ReportMetric(float64(size)/1024/float64(b.N), "disk-KiB/device")
+			b.ReportMetric(float64(storeSize(b, dir))/1024/float64(b.N), "disk-KiB/device")
 		})
 	}
+}
+
+// storeSize adds up the pages in use (up to the highest) of every bbolt
+// file in dir: file sizes grow in steps, so they would hide the difference.
+func storeSize(b *testing.B, dir string) int64 {
+	files, err := filepath.Glob(filepath.Join(dir, "*.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int64
+	for _, f := range files {
+		db, err := bolt.Open(f, 0o600, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		db.View(func(tx *bolt.Tx) error {
+			size += tx.Size()
+			return nil
+		})
+		db.Close()
+	}
+	return size
 }
