@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -26,9 +27,10 @@ import (
 //	(prekeys  in a file of its own: prekeys.go)
 //	queues    devKey -> bucket: 8-byte seq -> encoded Delivery; the bucket's
 //	          own sequence is the device's seq counter
-//	sent      devKey -> bucket: message id -> 8-byte unix ms of the ack
-//	sentorder devKey -> bucket: 8-byte insertion seq -> 8-byte unix ms and
-//	          the message id, oldest first, to forget old ids (the dedup window)
+//	sent      devKey -> bucket: message id -> 8-byte unix ms of the ack and
+//	          8-byte seq (the bucket's own sequence: the order of sends)
+//	sentmeta  devKey -> the oldest 8-byte unix ms and seq in sent, to know
+//	          when to forget old ids (the dedup window)
 //	qbytes    devKey -> 8-byte count of the bytes in the device's queue
 var (
 	bAccounts  = []byte("accounts")
@@ -38,9 +40,10 @@ var (
 	bPreKeys   = []byte("prekeys") // before prekeys had a file of their own
 	bQueues    = []byte("queues")
 	bSent      = []byte("sent")
-	bSentOrder = []byte("sentorder")
+	bSentMeta  = []byte("sentmeta")
+	bSentOrder = []byte("sentorder") // before sent records had seqs
 	bQBytes    = []byte("qbytes")
-	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bQueues, bSent, bSentOrder, bQBytes}
+	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bQueues, bSent, bSentMeta, bQBytes}
 )
 
 // Options tunes a Bolt store. The zero value is the default.
@@ -88,6 +91,9 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		if err := tx.DeleteBucket(bSentOrder); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
 		}
 		// Counted afresh, so a store written before qbytes existed is right.
 		return tx.Bucket(bQueues).ForEachBucket(func(k []byte) error {
@@ -250,7 +256,7 @@ func putDevice(tx *bolt.Tx, d Device) error {
 	if err := tx.Bucket(bKeys).Put(d.NoiseKey, k); err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bQueues, bSent, bSentOrder} {
+	for _, name := range [][]byte{bQueues, bSent} {
 		if _, err := tx.Bucket(name).CreateBucketIfNotExists(k); err != nil {
 			return err
 		}

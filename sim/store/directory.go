@@ -142,7 +142,10 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 			if err := tx.Bucket(bQBytes).Delete(k); err != nil {
 				return err
 			}
-			for _, name := range [][]byte{bQueues, bSent, bSentOrder} {
+			if err := tx.Bucket(bSentMeta).Delete(k); err != nil {
+				return err
+			}
+			for _, name := range [][]byte{bQueues, bSent} {
 				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 					return err
 				}

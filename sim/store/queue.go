@@ -47,8 +47,9 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 			if sent == nil {
 				return fmt.Errorf("sender %s: %w", b.Sender, ErrNotFound)
 			}
-			if v := sent.Get([]byte(b.MessageID)); len(v) == 8 {
-				res = Result{Dup: true, UnixMs: int64(binary.BigEndian.Uint64(v))}
+			if v := sent.Get([]byte(b.MessageID)); len(v) >= 8 {
+				ms, _ := parseSentRecord(v)
+				res = Result{Dup: true, UnixMs: ms}
 				return nil
 			}
 		}
@@ -105,55 +106,74 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 	return res, nil
 }
 
-// remember records that sender enqueued messageID at unixMs, and forgets
-// the sender's oldest ids once there are more than the dedup window or the
-// oldest is older than its age. It forgets them in bulk, down to 15/16 of
-// the window and of the age, so that the deletes come in one commit every
-// window/16 sends rather than one in every commit.
+// remember records that sender enqueued messageID at unixMs. Past the
+// dedup window (the sender's last DedupWindow ids) or its age, it forgets
+// the oldest ids in bulk, down to 15/16 of the window and of the age, so
+// that a send writes one record and the deletes come in one commit every
+// window/16 sends. The sender's sent-meta record says when to: the oldest
+// seq and time kept.
 func (s *Bolt) remember(tx *bolt.Tx, sender []byte, messageID string, unixMs int64) error {
 	sent := tx.Bucket(bSent).Bucket(sender)
-	order, err := tx.Bucket(bSentOrder).CreateBucketIfNotExists(sender) // missing in stores from before it
+	seq, err := sent.NextSequence()
 	if err != nil {
 		return err
 	}
-	ms := binary.BigEndian.AppendUint64(nil, uint64(unixMs))
-	if err := sent.Put([]byte(messageID), ms); err != nil {
+	if err := sent.Put([]byte(messageID), sentRecord(unixMs, seq)); err != nil {
 		return err
 	}
-	seq, err := order.NextSequence()
-	if err != nil {
-		return err
+	meta := tx.Bucket(bSentMeta)
+	m := meta.Get(sender)
+	if len(m) != 16 {
+		// The first id, or a store from before sent-meta records: its
+		// older ids read as seq 0, time 0, so the first prune takes them.
+		if k, _ := sent.Cursor().First(); string(k) == messageID && seq == 1 {
+			return meta.Put(sender, sentRecord(unixMs, seq))
+		}
+		m = sentRecord(0, 0)
 	}
-	if err := order.Put(seqKey(seq), append(ms, messageID...)); err != nil {
-		return err
+	window, age := s.opt.DedupWindow, s.opt.DedupAge.Milliseconds()
+	past := func(ms int64, rseq uint64, window int, oldest int64) bool {
+		return window > 0 && seq-rseq+1 > uint64(window) || age > 0 && ms < oldest
 	}
-	window, age := uint64(s.opt.DedupWindow), s.opt.DedupAge.Milliseconds()
-	// Entries are deleted oldest first, so their seqs are contiguous.
-	past := func(k, v []byte, window uint64, oldest int64) bool {
-		return window > 0 && seq-binary.BigEndian.Uint64(k)+1 > window ||
-			age > 0 && int64(binary.BigEndian.Uint64(v)) < oldest
-	}
-	c := order.Cursor()
-	k, v := c.First()
-	if k == nil || len(v) < 8 || !past(k, v, window, unixMs-age) {
+	if oldestMs, oldestSeq := parseSentRecord(m); !past(oldestMs, oldestSeq, window, unixMs-age) {
 		return nil
 	}
 	var forget [][]byte
-	for ; k != nil && len(v) >= 8 && past(k, v, window-window/16, unixMs-age+age/16); k, v = c.Next() {
-		forget = append(forget, bytes.Clone(k), bytes.Clone(v))
-	}
-	for i := 0; i < len(forget); i += 2 {
-		k, v := forget[i], forget[i+1]
-		if id := v[8:]; bytes.Equal(sent.Get(id), v[:8]) { // not sent again since
-			if err := sent.Delete(id); err != nil {
-				return err
-			}
+	keptMs, keptSeq := unixMs, seq
+	err = sent.ForEach(func(k, v []byte) error {
+		ms, rseq := parseSentRecord(v)
+		if past(ms, rseq, window-window/16, unixMs-age+age/16) {
+			forget = append(forget, bytes.Clone(k))
+		} else {
+			keptMs, keptSeq = min(keptMs, ms), min(keptSeq, rseq)
 		}
-		if err := order.Delete(k); err != nil {
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range forget {
+		if err := sent.Delete(k); err != nil {
 			return err
 		}
 	}
-	return nil
+	return meta.Put(sender, sentRecord(keptMs, keptSeq))
+}
+
+// sentRecord is a sent record's value: unix ms and seq, 8 bytes each.
+func sentRecord(unixMs int64, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(unixMs)), seq)
+}
+
+// parseSentRecord reads a sent record; one from before seqs has seq 0.
+func parseSentRecord(v []byte) (unixMs int64, seq uint64) {
+	if len(v) >= 8 {
+		unixMs = int64(binary.BigEndian.Uint64(v))
+	}
+	if len(v) >= 16 {
+		seq = binary.BigEndian.Uint64(v[8:])
+	}
+	return unixMs, seq
 }
 
 // queuedBytes reads the bytes in the queue of device key k.
@@ -181,8 +201,9 @@ func (s *Bolt) Sent(sender Address, messageID string) (unixMs int64, ok bool, er
 		if sent == nil {
 			return ErrNotFound
 		}
-		if v := sent.Get([]byte(messageID)); len(v) == 8 {
-			unixMs, ok = int64(binary.BigEndian.Uint64(v)), true
+		if v := sent.Get([]byte(messageID)); len(v) >= 8 {
+			unixMs, _ = parseSentRecord(v)
+			ok = true
 		}
 		return nil
 	})
