@@ -104,15 +104,25 @@ func (r *storeRig) sender(i int) store.Address {
 // records/s.
 func (r *storeRig) run(b *testing.B, first, n int) float64 {
 	start := time.Now()
+	inParallel(b, r.writers, n, func(w, i int) error {
+		from, id := r.sender(w), fmt.Sprint(first+i)
+		d := &pb.Delivery{ServerUnixMs: 1, From: &pb.Address{User: from.User}, Item: &pb.Delivery_Message{Message: &pb.Message{
+			MessageId: id, Type: pb.CipherType_SIGNAL_MESSAGE, Ciphertext: make([]byte, 200)}}}
+		_, err := r.st.Enqueue(store.Batch{Sender: from, MessageID: id, Items: []store.Item{{To: r.to, Delivery: d}}})
+		return err
+	})
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// inParallel runs fn for i from 0 to n on workers goroutines, worker w
+// taking w, w+workers, ..., and fails tb on the first error.
+func inParallel(tb testing.TB, workers, n int, fn func(w, i int) error) {
 	var wg sync.WaitGroup
-	errs := make(chan error, r.writers)
-	for w := range r.writers {
-		from := r.sender(w)
+	errs := make(chan error, workers)
+	for w := range workers {
 		wg.Go(func() {
-			for i := first + w; i < first+n; i += r.writers {
-				d := &pb.Delivery{ServerUnixMs: 1, From: &pb.Address{User: from.User}, Item: &pb.Delivery_Message{Message: &pb.Message{
-					MessageId: fmt.Sprint(i), Type: pb.CipherType_SIGNAL_MESSAGE, Ciphertext: make([]byte, 200)}}}
-				if _, err := r.st.Enqueue(store.Batch{Sender: from, MessageID: fmt.Sprint(i), Items: []store.Item{{To: r.to, Delivery: d}}}); err != nil {
+			for i := w; i < n; i += workers {
+				if err := fn(w, i); err != nil {
 					errs <- err
 					return
 				}
@@ -122,9 +132,8 @@ func (r *storeRig) run(b *testing.B, first, n int) float64 {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	return float64(n) / time.Since(start).Seconds()
 }
 
 // sendRig is a relay on a real data dir with one recipient, bob, and

@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/linksim/linksim/sim/e2e"
@@ -71,23 +70,7 @@ func benchIdleDevices(b *testing.B, devices int) {
 		return r.usage(b), metric(b, r, "go_memstats_heap_inuse_bytes"), metric(b, r, "go_goroutines")
 	}
 	u0, heap0, g0 := settle()
-	var wg sync.WaitGroup
-	errs := make(chan error, devices)
-	for w := range 16 {
-		wg.Go(func() {
-			for i := w; i < devices; i += 16 {
-				if err := connect(i); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	inParallel(b, 16, devices, func(_, i int) error { return connect(i) })
 	b.Cleanup(func() {
 		for _, wc := range conns {
 			wc.CloseNow()

@@ -63,18 +63,24 @@ func TestQueueByteCap(t *testing.T) {
 	}
 }
 
-// The relay remembers message ids per sender for DedupWindow ids and
-// DedupAge, forgetting the oldest first.
-func TestDedupWindow(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "relay.db")
-	s, err := OpenBolt(path, Options{DedupWindow: 3, DedupAge: time.Hour})
+// dedupStore opens a store with opt and two accounts, the sender's and the
+// recipient's.
+func dedupStore(t *testing.T, opt Options) (s *Bolt, from, to Address) {
+	t.Helper()
+	s, err := OpenBolt(filepath.Join(t.TempDir(), "relay.db"), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	mustAccount(t, s, "+1000000", 1)
 	mustAccount(t, s, "+2000000", 2)
-	from, to := Address{User: "+1000000"}, Address{User: "+2000000"}
+	return s, Address{User: "+1000000"}, Address{User: "+2000000"}
+}
+
+// The relay remembers message ids per sender for DedupWindow ids and
+// DedupAge, forgetting the oldest first.
+func TestDedupWindow(t *testing.T) {
+	s, from, to := dedupStore(t, Options{DedupWindow: 3, DedupAge: time.Hour})
 	send := func(id string, ms int64) Result {
 		t.Helper()
 		res, err := s.Enqueue(Batch{Sender: from, MessageID: id, UnixMs: ms, Items: []Item{{To: to, Delivery: msg(id)}}})
@@ -121,15 +127,7 @@ func TestDedupWindow(t *testing.T) {
 // Past the dedup window, the oldest ids are forgotten in bulk, down to
 // 15/16 of it, and not again until the window is passed again.
 func TestDedupWindowPrunedInBulk(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "relay.db")
-	s, err := OpenBolt(path, Options{DedupWindow: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	mustAccount(t, s, "+1000000", 1)
-	mustAccount(t, s, "+2000000", 2)
-	from, to := Address{User: "+1000000"}, Address{User: "+2000000"}
+	s, from, to := dedupStore(t, Options{DedupWindow: 32})
 	kept := func() (ids int) {
 		s.db.View(func(tx *bolt.Tx) error {
 			ids = countKeys(tx.Bucket(bSent).Bucket(devKey(from)))
