@@ -385,10 +385,14 @@ func (w *Web) record(msgs []driver.Message) {
 			continue
 		}
 		st, known := ledger.Message(m.ID)
-		if !known {
+		// A streaming ledger forgets a message once judged: one this page
+		// showed before is still its own, and a copy more is a duplicate
+		// the ledger must see (it judges it unexpected).
+		forgotten := !known && w.shown[m.ID] > 0
+		if !known && !forgotten {
 			continue
 		}
-		if slices.Contains(st.Targets, w.name) {
+		if forgotten || slices.Contains(st.Targets, w.name) {
 			for range copies[m.ID] - w.shown[m.ID] {
 				rec.Shown(w.name, m.ID, digest[m.ID])
 			}

@@ -23,6 +23,7 @@ type recorder struct {
 	// code, until the companion shows the history: pair.chats_shown.
 	scans map[string]time.Time
 	media mediaLedger
+	calls callClock
 }
 
 func newRecorder(rec *reports.Recorder) *recorder {
@@ -96,6 +97,8 @@ func (r *recorder) record(e device.Event) {
 		}
 	case device.MediaUploaded, device.MediaReceived, device.MediaDownloaded, device.MediaRejected:
 		r.recordMedia(e)
+	case device.CallOffered, device.CallRings, device.CallAnswered, device.CallOver:
+		r.recordCall(e)
 	case device.HistoryShown:
 		r.historyShown(e)
 	case device.Connected:
@@ -133,9 +136,9 @@ func (e *Env) Check() error {
 }
 
 // Ledger is the verdict on everything recorded so far.
-func (e *Env) Ledger() reports.Ledger {
-	return reports.Check(e.rec.rec.Events(), reports.LedgerConfig{End: e.rec.rec.Elapsed()})
-}
+// On a streaming recorder (load runs) it reads counters, and Message knows
+// only the messages still in flight.
+func (e *Env) Ledger() reports.Ledger { return e.rec.rec.Ledger() }
 
 // Recorder is the run's event recorder.
 func (e *Env) Recorder() *reports.Recorder { return e.rec.rec }
