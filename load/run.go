@@ -70,7 +70,7 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 	}
 	ts, _ := def.thresholds() // Check parsed them
 	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: newRecorder(def), lastDownload: make(map[string]chan struct{})}
-	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig}
+	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, Topology: def.Topology}
 	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
 		r.env = env
 		return r.run(ctx, ts), nil
@@ -450,4 +450,19 @@ func (r *runner) drain(ctx context.Context) {
 		}
 		return nil
 	})
+	if r.def.Topology != harness.Mirror {
+		return
+	}
+	// What mirror companions show comes from their phones after the
+	// message is delivered: only the ledger knows it is owed. It is read a
+	// few times a second, not at Await's pace.
+	for ctx.Err() == nil {
+		if t := r.env.Ledger().Totals; t.Delivered >= t.Expected {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -16,10 +16,17 @@ import (
 )
 
 // account is how an account is kept: the account and its device ids, in
-// one value, so that linking and removing change both at once.
+// one value, so that linking and removing change both at once. Mirrors are
+// the ids of its mirror companions, on no device list.
 type account struct {
 	store.Account
 	Devices []uint32 `json:"devices"`
+	Mirrors []uint32 `json:"mirrors,omitempty"`
+}
+
+// listed is the device list senders encrypt for: Devices less Mirrors.
+func (a account) listed() []uint32 {
+	return slices.DeleteFunc(slices.Clone(a.Devices), func(id uint32) bool { return slices.Contains(a.Mirrors, id) })
 }
 
 // keyOwner is what a Noise key belongs to.
@@ -173,6 +180,16 @@ func (n *Node) DeviceIDs(user string) ([]uint32, error) {
 	return a.Devices, nil
 }
 
+func (n *Node) ListedIDs(user string) ([]uint32, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	a, _, err := n.account(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: devices of %s: %w", user, err)
+	}
+	return a.listed(), nil
+}
+
 // AddCompanion claims the key, writes the device, then adds it to the
 // account's list with a compare-and-set that checks the id and the count;
 // if that fails, the device and the key are let go again.
@@ -216,6 +233,9 @@ func (n *Node) addCompanion(ctx context.Context, d store.Device, prekeys []*pb.P
 		}
 		a.MaxDevice = d.Device
 		a.Devices = append(a.Devices, d.Device)
+		if d.Mirror {
+			a.Mirrors = append(a.Mirrors, d.Device)
+		}
 		return nil
 	})
 	if err != nil {
@@ -254,6 +274,7 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 			}
 			return false
 		})
+		a.Mirrors = slices.DeleteFunc(a.Mirrors, func(id uint32) bool { return slices.Contains(ids, id) })
 		return nil
 	})
 	if err != nil {

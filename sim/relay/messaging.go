@@ -62,22 +62,31 @@ func (c *conn) onSend(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error
 	log := c.logger().With("msg_id", req.GetMessageId(), "envelopes", len(envs), "bytes", size, "direct", req.GetDirect())
 
 	batch := store.Batch{Sender: me, UnixMs: now, Items: items}
+	if c.isMirror() && (!req.GetDirect() || items[0].To.User != me.User) {
+		return nil, fail(pb.ErrorCode_NOT_PRIMARY, "a mirror companion sends only to its own devices, one direct envelope at a time")
+	}
 	if req.GetDirect() {
-		if _, err := c.r.st.Device(items[0].To); err != nil {
+		to, err := c.r.st.Device(items[0].To)
+		if err != nil {
 			return nil, c.r.unknownAddress(items[0].To, err)
 		}
-	} else {
-		// Idempotence first: a resend after a lost ack is acked again
-		// whatever happened to the lists since.
-		if ms, ok, err := c.r.st.Sent(me, req.GetMessageId()); err != nil {
-			return nil, err
-		} else if ok {
-			c.r.m.sends.WithLabelValues("duplicate").Inc()
-			log.Debug("duplicate send acked again")
-			return sendAck(req.GetMessageId(), ms), nil
+		if to.Mirror && to.User != me.User {
+			// Only its own phone talks to a mirror companion (§19).
+			return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "%s is not a device other users reach", items[0].To)
 		}
+	} else {
 		expect, err := c.r.checkLists(me, addressed, req.GetListHashes())
 		if err != nil {
+			// Idempotence first: a resend after a lost ack is acked
+			// again whatever happened to the lists since. (When the
+			// lists hold, Enqueue finds a duplicate itself.)
+			if ms, ok, serr := c.r.st.Sent(me, req.GetMessageId()); serr != nil {
+				return nil, serr
+			} else if ok {
+				c.r.m.sends.WithLabelValues("duplicate").Inc()
+				log.Debug("duplicate send acked again")
+				return sendAck(req.GetMessageId(), ms), nil
+			}
 			c.r.m.sends.WithLabelValues("stale").Inc()
 			return nil, err
 		}
@@ -175,7 +184,7 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 	expect := map[string][]uint32{}
 	stale := &protoErr{code: pb.ErrorCode_STALE_DEVICE_LIST, lists: &pb.DeviceLists{}}
 	for _, u := range users {
-		l, err := r.currentList(u)
+		l, err := r.currentIDs(u)
 		if err != nil {
 			return nil, err
 		}
@@ -189,6 +198,12 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 	}
 	if stale.msg != "" {
 		stale.msg = "device list changed: " + stale.msg
+		for _, l := range stale.lists.Lists {
+			var err error
+			if l.KeyIndexList, err = r.keyIndexList(l.User); err != nil {
+				return nil, err
+			}
+		}
 		return nil, stale
 	}
 	return expect, nil
@@ -197,6 +212,11 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 // onSendReceipt queues a receipt to every device of to_user, or for RETRY
 // to the one device named (§9).
 func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error) {
+	if c.isMirror() {
+		// It receives nothing but its phone's views: receipts are the
+		// phone's to send (§19).
+		return nil, fail(pb.ErrorCode_NOT_PRIMARY, "a mirror companion sends no receipts")
+	}
 	req := f.GetSendReceipt()
 	ids := req.GetMessageIds()
 	if len(ids) == 0 || len(ids) > maxReceiptIDs {
@@ -213,7 +233,7 @@ func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 	var targets []store.Address
 	switch req.GetType() {
 	case pb.ReceiptType_DELIVERED, pb.ReceiptType_READ:
-		l, err := c.r.currentList(req.GetToUser())
+		l, err := c.r.currentIDs(req.GetToUser())
 		if err != nil {
 			return nil, err
 		}

@@ -65,7 +65,10 @@ type Device struct {
 	SignedPreKey   *pb.SignedPreKey
 	Identity       []byte
 	Platform       string
-	CreatedUnixMs  int64
+	// Mirror marks a mirror companion (docs/protocol.md §19): it talks
+	// only to its own phone and is on no device list.
+	Mirror        bool
+	CreatedUnixMs int64
 }
 
 // Directory is who exists: accounts, their devices and keys, and profiles.
@@ -84,6 +87,9 @@ type Directory interface {
 	// DeviceIDs returns the account's device ids, ascending, or
 	// ErrNotFound when there is no such account.
 	DeviceIDs(user string) ([]uint32, error)
+	// ListedIDs is DeviceIDs without mirror companions: the device list
+	// that senders encrypt for and Send is checked against.
+	ListedIDs(user string) ([]uint32, error)
 	// AddCompanion links a device to an existing account, atomically
 	// checking that d.Device is above every id the account used
 	// (ErrDeviceID), that the account has fewer than maxCompanions
@@ -160,7 +166,10 @@ type Queues interface {
 	// in seq order.
 	Read(a Address, after uint64, max int) ([]*pb.Delivery, error)
 	// Ack deletes the items with these seqs (missing ones are skipped) and
-	// returns how many it deleted.
+	// returns how many it deleted: Read and Len leave them out at once.
+	// The delete may become durable later than Ack returns, so a crash may
+	// bring acked items back (to be delivered again, which devices ignore),
+	// never lose one that was not acked.
 	Ack(a Address, seqs []uint64) (int, error)
 	// Len returns how many items wait in the device's queue.
 	Len(a Address) (int, error)
