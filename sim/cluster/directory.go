@@ -16,10 +16,17 @@ import (
 )
 
 // account is how an account is kept: the account and its device ids, in
-// one value, so that linking and removing change both at once.
+// one value, so that linking and removing change both at once. Mirrors are
+// the ids of its mirror companions, on no device list.
 type account struct {
 	store.Account
 	Devices []uint32 `json:"devices"`
+	Mirrors []uint32 `json:"mirrors,omitempty"`
+}
+
+// listed is the device list senders encrypt for: Devices less Mirrors.
+func (a account) listed() []uint32 {
+	return slices.DeleteFunc(slices.Clone(a.Devices), func(id uint32) bool { return slices.Contains(a.Mirrors, id) })
 }
 
 // keyOwner is what a Noise key belongs to.
@@ -173,8 +180,6 @@ func (n *Node) DeviceIDs(user string) ([]uint32, error) {
 	return a.Devices, nil
 }
 
-// ListedIDs is DeviceIDs without mirror companions, read device by device
-// (an account has a handful).
 func (n *Node) ListedIDs(user string) ([]uint32, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
@@ -182,17 +187,7 @@ func (n *Node) ListedIDs(user string) ([]uint32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: devices of %s: %w", user, err)
 	}
-	ids := make([]uint32, 0, len(a.Devices))
-	for _, id := range a.Devices {
-		d, err := n.device(ctx, store.Address{User: user, Device: id})
-		if err != nil {
-			return nil, fmt.Errorf("cluster: devices of %s: %w", user, err)
-		}
-		if !d.Mirror {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
+	return a.listed(), nil
 }
 
 // AddCompanion claims the key, writes the device, then adds it to the
@@ -238,6 +233,9 @@ func (n *Node) addCompanion(ctx context.Context, d store.Device, prekeys []*pb.P
 		}
 		a.MaxDevice = d.Device
 		a.Devices = append(a.Devices, d.Device)
+		if d.Mirror {
+			a.Mirrors = append(a.Mirrors, d.Device)
+		}
 		return nil
 	})
 	if err != nil {
@@ -276,6 +274,7 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 			}
 			return false
 		})
+		a.Mirrors = slices.DeleteFunc(a.Mirrors, func(id uint32) bool { return slices.Contains(ids, id) })
 		return nil
 	})
 	if err != nil {

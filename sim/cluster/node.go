@@ -176,10 +176,17 @@ func (n *Node) setup() error {
 		return fmt.Errorf("queue stream: %w", err)
 	}
 	bucket := func(name string, ttl time.Duration) (kv jetstream.KeyValue, err error) {
-		err = retryAll(ctx, func(ctx context.Context) (err error) {
-			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		err = retryAll(ctx, func(ctx context.Context) error {
+			_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 				Bucket: name, TTL: ttl, Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
 			})
+			if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+				return err
+			}
+			if err := readFromLeader(ctx, js, "KV_"+name); err != nil {
+				return err
+			}
+			kv, err = js.KeyValue(ctx, name)
 			return err
 		})
 		if err != nil {
@@ -206,15 +213,44 @@ func (n *Node) setup() error {
 		}
 	}
 	err = retryAll(ctx, func(ctx context.Context) (err error) {
-		n.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		_, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 			Bucket: "linksim_media", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
 		})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return err
+		}
+		if err := readFromLeader(ctx, js, "OBJ_linksim_media"); err != nil {
+			return err
+		}
+		n.obs, err = js.ObjectStore(ctx, "linksim_media")
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("media store: %w", err)
 	}
 	return nil
+}
+
+// readFromLeader turns off direct gets on a bucket's stream, which nats.go
+// turns on: any replica answers a direct get, a follower possibly before it
+// has what the leader just acked, and the relay reads what it just wrote
+// (an account right after creating it). Reads then go to the stream's
+// leader. A bucket is bound after this, so its reads follow the setting;
+// the buckets are only ever created, never updated by a node's start,
+// which would turn direct gets on again (so the first node's settings,
+// such as the dedup age, stay).
+func readFromLeader(ctx context.Context, js jetstream.JetStream, stream string) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }
 
 // Close stops routing to this node and closes its NATS connection; the

@@ -46,34 +46,34 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err 
 			return store.Result{Dup: true, UnixMs: ms}, nil
 		}
 	}
-	lists := map[string][]uint32{}
-	list := func(user string) ([]uint32, error) {
-		if l, ok := lists[user]; ok {
-			return l, nil
+	accounts := map[string]account{}
+	get := func(user string) (account, error) {
+		if a, ok := accounts[user]; ok {
+			return a, nil
 		}
 		a, _, err := n.account(ctx, user)
 		if errors.Is(err, store.ErrNotFound) {
 			err = nil // no devices: every target of it is unknown
 		}
-		lists[user] = a.Devices
-		return a.Devices, err
+		accounts[user] = a
+		return a, err
 	}
 	for user, want := range b.Expect {
-		l, err := list(user)
+		a, err := get(user)
 		if err != nil {
 			return store.Result{}, err
 		}
-		if !slices.Equal(l, want) {
+		if !slices.Equal(a.listed(), want) {
 			return store.Result{}, fmt.Errorf("%s: %w", user, store.ErrStale)
 		}
 	}
 	msgs, batchID := make([]*nats.Msg, len(b.Items)), nuid.Next()
 	for i, it := range b.Items {
-		l, err := list(it.To.User)
+		a, err := get(it.To.User)
 		if err != nil {
 			return store.Result{}, err
 		}
-		if !slices.Contains(l, it.To.Device) {
+		if !slices.Contains(a.Devices, it.To.Device) {
 			return store.Result{}, fmt.Errorf("%s: %w", it.To, store.ErrNotFound)
 		}
 		d := it.Delivery

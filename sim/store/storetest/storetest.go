@@ -25,7 +25,7 @@ func Check(s store.Store) error {
 	c := &checker{s: s, run: newRun()}
 	for _, check := range []func(){
 		c.accounts, c.companions, c.profiles, c.prekeys, c.bundles,
-		c.queues, c.dedup, c.stale, c.removal,
+		c.queues, c.dedup, c.stale, c.mirrors, c.removal,
 	} {
 		check()
 	}
@@ -417,6 +417,44 @@ func (c *checker) stale() {
 	}
 	if n, err := c.s.Len(b.Address); err != nil || n != 1 {
 		c.errorf("bob's queue after a stale enqueue = %d (%v), want 1", n, err)
+	}
+}
+
+// mirrors: a mirror companion is a device, with a queue, but on no device
+// list, so a send is checked against the list without it.
+func (c *checker) mirrors() {
+	alice, bob := c.user("15"), c.user("16")
+	a, ok1 := c.account(alice, 0)
+	_, ok2 := c.account(bob, 0)
+	if !ok1 || !ok2 {
+		return
+	}
+	mirror := c.device(bob, 1)
+	mirror.Mirror = true
+	if err := c.s.AddCompanion(mirror, nil, 4); err != nil {
+		c.errorf("add a mirror companion: %v", err)
+		return
+	}
+	if ids, err := c.s.DeviceIDs(bob); err != nil || !slices.Equal(ids, []uint32{0, 1}) {
+		c.errorf("device ids with a mirror = %v (%v), want [0 1]", ids, err)
+	}
+	if ids, err := c.s.ListedIDs(bob); err != nil || !slices.Equal(ids, []uint32{0}) {
+		c.errorf("listed ids with a mirror = %v (%v), want [0]", ids, err)
+	}
+	if d, err := c.s.Device(mirror.Address); err != nil || !d.Mirror {
+		c.errorf("the mirror companion reads back as %+v (%v), want Mirror set", d, err)
+	}
+	_, err := c.s.Enqueue(store.Batch{Sender: a.Address, MessageID: "to-listed", UnixMs: 1,
+		Expect: map[string][]uint32{bob: {0}}, Items: []store.Item{{To: store.Address{User: bob}, Delivery: delivery(a.Address, "l")}}})
+	if err != nil {
+		c.errorf("enqueue expecting the listed devices (the mirror left out): %v", err)
+	}
+	if _, err := c.s.Enqueue(store.Batch{Sender: a.Address, UnixMs: 1,
+		Items: []store.Item{{To: mirror.Address, Delivery: delivery(a.Address, "m")}}}); err != nil {
+		c.errorf("enqueue to the mirror companion: %v", err)
+	}
+	if ids, err := c.s.ListedIDs(c.user("nobody")); !errors.Is(err, store.ErrNotFound) {
+		c.errorf("listed ids of an unknown account = %v (%v), want ErrNotFound", ids, err)
 	}
 }
 
