@@ -86,13 +86,10 @@ var _ = func() bool {
 // cluster flows, flows run against every backend, and the native reconnect
 // and fault flows (devices reconnect and fault paths lead through their
 // fronts to whichever node is up) but the media ones, which read and
-// damage blobs in one relay's store on disk, and the mirror ones: cluster
-// nodes do not know mirror companions yet (they answer
-// STALE_DEVICE_LIST).
+// damage blobs in one relay's store on disk.
 func onClusters(f scenarios.Flow) bool {
 	return f.Backends || f.HasLabel(scenarios.Cluster) ||
-		(f.HasLabel(scenarios.Reconnect) || f.HasLabel(scenarios.Fault)) &&
-			!f.HasLabel(scenarios.Browser) && !f.HasLabel(scenarios.Media) && !f.HasLabel(scenarios.Mirror)
+		(f.HasLabel(scenarios.Reconnect) || f.HasLabel(scenarios.Fault)) && !f.HasLabel(scenarios.Browser) && !f.HasLabel(scenarios.Media)
 }
 
 // clusterSpecRuns says whether a spec against a relay cluster runs in
