@@ -166,22 +166,32 @@ func TestNATSClusterKeepsStreamsThroughAServerKill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create a stream with 3 replicas: %v", err)
 	}
-	publish := func(n int) {
+	// publish sends messages from..to-1, each tried again (under its id,
+	// so JetStream stores it once) while a new stream leader is elected
+	// after the old one died: as any JetStream client must.
+	publish := func(from, to int) {
 		t.Helper()
-		// Long enough for a new stream leader when the old one died.
 		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		for i := range n {
-			if _, err := js.Publish(pctx, "q.m", []byte(fmt.Sprint(i)), jetstream.WithRetryAttempts(50), jetstream.WithRetryWait(100*time.Millisecond)); err != nil {
-				t.Fatalf("publish: %v", err)
+		for i := from; i < to; i++ {
+			err := Await(pctx, fmt.Sprintf("message %d stored", i), func() error {
+				// A short try: a request to a leader that just died gets no
+				// answer at all.
+				try, cancel := context.WithTimeout(pctx, 2*time.Second)
+				defer cancel()
+				_, err := js.Publish(try, "q.m", []byte(fmt.Sprint(i)), jetstream.WithMsgID(fmt.Sprint(i)))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
-	publish(10)
+	publish(0, 10)
 	if err := c.nats[0].kill(); err != nil {
 		t.Fatal(err)
 	}
-	publish(10) // two of three servers are a quorum
+	publish(10, 20) // two of three servers are a quorum
 	info, err := s.Info(ctx)
 	if err != nil || info.State.Msgs != 20 {
 		t.Fatalf("with a server killed: %v messages (%v), want 20", info, err)
