@@ -45,8 +45,8 @@ type Definition struct {
 	Mix map[string]float64 `yaml:"mix"`
 	// MediaSizes are the sizes a media action picks from; default 64KiB.
 	MediaSizes []Size `yaml:"media_sizes"`
-	// OfflineFor is how long an offline action keeps a companion closed;
-	// default 2s.
+	// OfflineFor is how long an offline action keeps a companion closed,
+	// and an unlink action keeps it unlinked; default 2s.
 	OfflineFor Duration `yaml:"offline_for"`
 	// Duration is how long actions arrive; default the sum of
 	// Messages.Stages, or 30s.
@@ -124,10 +124,11 @@ const (
 	ActRead      = "read"      // a device of a user marks a chat read: read receipts flow back
 	ActOffline   = "offline"   // a companion closes for OfflineFor, then opens on its state again
 	ActReconnect = "reconnect" // a device's link drops; it reconnects by itself
+	ActUnlink    = "unlink"    // a companion is removed (by its phone or by logging out), then links again by QR payload
 )
 
 // Actions lists the action names a mix may weigh.
-var Actions = []string{ActText, ActMedia, ActRead, ActOffline, ActReconnect}
+var Actions = []string{ActText, ActMedia, ActRead, ActOffline, ActReconnect, ActUnlink}
 
 // Duration is a time.Duration written as "30s" in YAML and JSON.
 type Duration time.Duration
@@ -315,8 +316,10 @@ func (d Definition) Check() error {
 		bad("mix: media needs more than contacts+1 users per worker (media goes to a chat of its own); have %d users per worker and contacts %d",
 			d.Users/max(d.Workers, 1), d.Contacts)
 	}
-	if d.Companions == 0 && d.Mix[ActOffline] > 0 {
-		bad("mix: offline needs companions (companions is 0)")
+	for _, a := range []string{ActOffline, ActUnlink} {
+		if d.Companions == 0 && d.Mix[a] > 0 {
+			bad("mix: %s needs native companions (companions is 0)", a)
+		}
 	}
 	if ramp := d.Messages.rampLength(); time.Duration(d.Duration) < ramp {
 		bad("duration: %s is shorter than messages.stages (%s)", time.Duration(d.Duration), ramp)

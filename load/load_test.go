@@ -5,6 +5,7 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +310,35 @@ func TestFindMax(t *testing.T) {
 	}
 	if rep.Passed() {
 		t.Error("a search whose first step broke passed")
+	}
+}
+
+// Unlink actions remove companions (by their phone or by logging out) and
+// link them again by QR payload while texts flow: nothing is lost or
+// duplicated, and messages sent while a companion was away were not
+// addressed to it, so fewer deliveries were expected than three a message.
+func TestUnlinkAndRelinkKeepTheLedgerClean(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; not in -short")
+	}
+	def := Definition{
+		Users: 6, Companions: 1, Contacts: 2, Relay: "embedded",
+		Messages: Arrival{Rate: 150}, Duration: Duration(5 * time.Second),
+		Mix:        map[string]float64{ActText: 95, ActUnlink: 5},
+		OfflineFor: Duration(500 * time.Millisecond),
+	}
+	rep, err := Run(context.Background(), def, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Ledger.Totals
+	if !rep.Passed() || tot.Problems() != 0 || tot.Delivered != tot.Expected {
+		t.Errorf("passed=%v, ledger %+v, problems %v, scenarios %+v", rep.Passed(), tot, rep.Ledger.Problems, rep.Scenarios)
+	}
+	if n, _ := strconv.Atoi(rep.Meta["relinks"]); n < 3 {
+		t.Errorf("%d companions unlinked and linked again, want several", n)
+	}
+	if tot.Messages < 50 || tot.Expected >= 3*tot.Messages {
+		t.Errorf("%d deliveries expected for %d messages: want fewer than 3 each, as unlinked companions were no target", tot.Expected, tot.Messages)
 	}
 }

@@ -106,6 +106,7 @@ type runner struct {
 	rec         *reports.Recorder
 
 	members []*member
+	byUser  map[string]*member // by phone number
 	// devices maps a device's name to its open device, for media downloads
 	// (a reopened companion replaces its entry).
 	devices sync.Map
@@ -118,6 +119,7 @@ type runner struct {
 	downloads  atomic.Int64
 	linkFailed atomic.Int64 // users that did not link
 	actionErr  atomic.Int64
+	relinks    atomic.Int64 // companions unlinked and linked again
 	abort      atomic.Value // string: why the run was stopped early
 }
 
@@ -198,6 +200,7 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		"link_failures":   strconv.FormatInt(r.linkFailed.Load(), 10),
 		"dropped_actions": strconv.FormatInt(snap.Dropped, 10),
 		"prekeys":         strconv.Itoa(r.def.PreKeys),
+		"relinks":         strconv.FormatInt(r.relinks.Load(), 10),
 	}
 	if devices > 0 {
 		rep.Meta["client_heap_kib_per_device"] = fmt.Sprintf("%.1f", float64(int64(heapAfter)-int64(heapBefore))/float64(devices)/1024)

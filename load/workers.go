@@ -272,6 +272,7 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 		"action_errors":   strconv.FormatFloat(sum("action_errors"), 'f', 0, 64),
 		"link_failures":   strconv.FormatFloat(sum("link_failures"), 'f', 0, 64),
 		"dropped_actions": strconv.FormatFloat(sum("dropped_actions"), 'f', 0, 64),
+		"relinks":         strconv.FormatFloat(sum("relinks"), 'f', 0, 64),
 		"prekeys":         strconv.Itoa(c.def.PreKeys),
 	}
 	if linkSecs > 0 {
