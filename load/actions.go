@@ -257,10 +257,10 @@ func (r *runner) holdGates(m *member, to string) (release func()) {
 // unlink removes one of m's companions, by its phone or by logging out on
 // the companion (at random), keeps it unlinked for OfflineFor and links it
 // again by QR payload, as a new device of the same name. The phone only
-// removes it once no message to it is under way (sends to and from m wait
-// meanwhile), so the ledger expects nothing of it that the removal drops;
-// what is sent while it is unlinked is not addressed to it, and after the
-// new link it counts again.
+// removes it once no message to or from it is under way (sends to and from
+// m wait meanwhile), so the ledger expects nothing of it that the removal
+// drops; what is sent while it is unlinked is not addressed to it, and
+// after the new link it counts again.
 func (r *runner) unlink(ctx context.Context, m *member) error {
 	j, ok := m.takeCompanion()
 	if !ok {
@@ -276,7 +276,12 @@ func (r *runner) unlink(ctx context.Context, m *member) error {
 	case <-time.After(time.Duration(r.def.OfflineFor)):
 	case <-ctx.Done():
 	}
+	// No send to or from m until the new device is linked and named: a
+	// send meanwhile could name it by address in the ledger, or fetch its
+	// keys before the phone's signed device list has it.
+	m.gate.Lock()
 	linked, err := r.env.Link(context.WithoutCancel(ctx), m.user.Phone, c)
+	m.gate.Unlock()
 	if err != nil {
 		return fmt.Errorf("relink %s: %w", d.Name(), err)
 	}

@@ -42,6 +42,9 @@ type Snapshot struct {
 	// and msg.deliver over the whole run.
 	Recent *reports.Metrics `json:"recent"`
 	All    *reports.Metrics `json:"all"`
+	// LastSecond holds msg.deliver of the last whole second (nil in the
+	// first): the time series' percentiles.
+	LastSecond *reports.Metrics `json:"last_second,omitzero"`
 }
 
 // Merge adds o, another worker's snapshot of the same moment, into s.
@@ -72,6 +75,12 @@ func (s *Snapshot) Merge(o Snapshot) {
 		s.All = reports.NewMetrics()
 	}
 	s.All.Merge(o.All)
+	if o.LastSecond != nil {
+		if s.LastSecond == nil {
+			s.LastSecond = reports.NewMetrics()
+		}
+		s.LastSecond.Merge(o.LastSecond)
+	}
 }
 
 func phaseOrder(p string) int {
@@ -322,21 +331,6 @@ func (t *tracker) outstanding() int {
 	return len(t.pending)
 }
 
-// lastSecond returns the deliveries of the last whole second (nil in the
-// first second). A slot is replaced, never emptied, when the ring turns, so
-// the histogram returned stays as it is.
-func (t *tracker) lastSecond() *reports.Metrics {
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.bucket(now)
-	sec := int64(now.Sub(t.start) / time.Second)
-	if sec == 0 {
-		return nil
-	}
-	return t.recent[(sec-1)%recentSeconds]
-}
-
 // snapshot returns the live state now.
 func (t *tracker) snapshot() Snapshot {
 	now := time.Now()
@@ -351,6 +345,10 @@ func (t *tracker) snapshot() Snapshot {
 	}
 	for _, m := range t.recent {
 		s.Recent.Merge(m)
+	}
+	if sec := int64(now.Sub(t.start) / time.Second); sec > 0 {
+		s.LastSecond = reports.NewMetrics()
+		s.LastSecond.Merge(t.recent[(sec-1)%recentSeconds])
 	}
 	s.All.Merge(t.all)
 	for _, m := range t.pending {

@@ -2,9 +2,11 @@ package load
 
 import (
 	"context"
+	"maps"
 	"math"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,20 +76,13 @@ func TestShortLoadIsScoredClean(t *testing.T) {
 	for _, s := range rep.TimeSeries {
 		series[s.Name] = s
 	}
-	peak := func(name string) float64 {
-		m := 0.0
-		for _, p := range series[name].Points {
-			m = max(m, p.Value)
-		}
-		return m
-	}
 	if n := len(series[SeriesSent].Points); n < 8 {
 		t.Errorf("series %q has %d points, want one a second of the run (>= 8)", SeriesSent, n)
 	}
-	if p := peak(SeriesSent); p < 15 || p > 100 {
+	if p := peak(series[SeriesSent]); p < 15 || p > 100 {
 		t.Errorf("series %q peaks at %.1f msg/s, want about 34", SeriesSent, p)
 	}
-	if p := peak(SeriesConnected); p < 280 || p > 300 {
+	if p := peak(series[SeriesConnected]); p < 280 || p > 300 {
 		t.Errorf("series %q peaks at %.0f devices, want 280 to 300", SeriesConnected, p)
 	}
 	if len(series[SeriesP99].Points) == 0 {
@@ -275,6 +270,31 @@ func TestWorkersMergeIntoOneReport(t *testing.T) {
 	if last.Linked != 80 || last.Sent != int64(tot.Messages) {
 		t.Errorf("merged live figures: %d linked, %d sent; want 80 and the ledger's %d", last.Linked, last.Sent, tot.Messages)
 	}
+	// The time series are of both workers (80 devices connected, not one
+	// worker's 40) and of the relay, which this process ran.
+	series := map[string]reports.TimeSeries{}
+	for _, s := range rep.TimeSeries {
+		series[s.Name] = s
+	}
+	if p := peak(series[SeriesConnected]); p != 80 {
+		t.Errorf("series %q peaks at %.0f devices, want both workers' 80", SeriesConnected, p)
+	}
+	if p := peak(series[SeriesSent]); p < 10 || p > 60 {
+		t.Errorf("series %q peaks at %.1f msg/s, want about both workers' 20", SeriesSent, p)
+	}
+	for _, name := range []string{SeriesRelayRSS, SeriesRelayCPU, SeriesP99} {
+		if len(series[name].Points) == 0 {
+			t.Errorf("series %q is empty; have %v", name, slices.Collect(maps.Keys(series)))
+		}
+	}
+}
+
+func peak(s reports.TimeSeries) float64 {
+	m := 0.0
+	for _, p := range s.Points {
+		m = max(m, p.Value)
+	}
+	return m
 }
 
 // The capacity search steps the rate up until its threshold breaks: with a

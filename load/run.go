@@ -252,7 +252,7 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 			case <-tk.C:
 			}
 			snap := r.live.snapshot()
-			r.samples.add(ctx, snap, r.live.lastSecond())
+			r.samples.add(ctx, snap)
 			if r.opts.Progress != nil {
 				r.opts.Progress(snap)
 			}

@@ -61,6 +61,11 @@ type coordinator struct {
 	log     io.Writer
 	update  func(Snapshot)
 
+	// samples draws the merged figures and the relay's into the report's
+	// time series, on the coordinator's clock.
+	samples *sampler
+	began   time.Time
+
 	mu      sync.Mutex
 	latest  []Snapshot
 	abort   string
@@ -85,6 +90,10 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	job.Relay = "ws" + strings.TrimPrefix(base, "http") + "/ws"
 	job.AbortOnFail = false // the coordinator judges the merged figures
 	relayBefore := relayMetrics(ctx, c.env)
+	// This process runs the relay and no devices, so even an embedded
+	// relay's process figures are the relay's.
+	c.samples = newSampler(func(ctx context.Context) relayFigures { return relayMetrics(ctx, c.env) })
+	c.began = time.Now()
 
 	workers := make([]*worker, n)
 	var wg sync.WaitGroup
@@ -132,6 +141,7 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	merged.Name, merged.Relay = c.def.Name, c.env.Relay().Kind()
 	merged.Interrupted = interrupted
 	merged.Meta = c.meta(workers, relayBefore, relayLinked)
+	merged.TimeSeries = c.samples.series()
 	merged.Evaluate(c.ts)
 	return merged, nil
 }
@@ -212,6 +222,8 @@ func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers [
 		case <-tk.C:
 		}
 		snap := c.merged()
+		snap.At = time.Since(c.began) // workers' clocks started one after another
+		c.samples.add(ctx, snap)
 		c.update(snap)
 		if snap.Phase == PhaseMessaging && !linked {
 			linked = true // every worker has linked its devices
