@@ -25,6 +25,9 @@ import (
 // member is one user of the run: a phone and its linked companions.
 type member struct {
 	user *harness.User
+	// browser is its browser page, in a mixed fleet (browsers.go); nil for
+	// most.
+	browser *harness.Web
 	// contacts are the users this one writes text to; readers the users
 	// who write to it, whose chats it marks read.
 	contacts, readers []string
@@ -60,6 +63,11 @@ func (r *runner) newMember(ctx context.Context, idx int) (*member, error) {
 	r.live.addLinked(1 + len(u.Webs))
 	m := &member{user: u, index: idx, offline: make([]bool, len(u.Webs)), busy: make([]int, len(u.Webs))}
 	m.idle = sync.NewCond(&m.mu)
+	if idx < r.def.Browsers {
+		if err := r.addBrowser(ctx, m); err != nil {
+			return nil, fmt.Errorf("%s: %w", browserName(u.Name), err)
+		}
+	}
 	return m, nil
 }
 

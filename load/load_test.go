@@ -362,3 +362,41 @@ func TestUnlinkAndRelinkKeepTheLedgerClean(t *testing.T) {
 		t.Errorf("%d deliveries expected for %d messages: want fewer than 3 each, as unlinked companions were no target", tot.Expected, tot.Messages)
 	}
 }
+
+// A mixed fleet: two of four users also link a browser page (tabs of one
+// Chromium context), paired by a screenshot of its QR code. The pages are
+// targets of what their users receive and send, texts and media alike, and
+// the ledger counts them delivered: more deliveries are expected than the
+// native devices account for, and every one arrives.
+func TestBrowserPagesAreScoredInTheMix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run with Chromium; not in -short")
+	}
+	t.Cleanup(func() { harness.CloseBrowsers() })
+	def := Definition{
+		Users: 4, Companions: 1, Contacts: 2, Browsers: 2, Layout: "tabs", Relay: "embedded",
+		Messages: Arrival{Rate: 8}, Duration: Duration(5 * time.Second),
+		Mix:        map[string]float64{ActText: 80, ActMedia: 10, ActRead: 10},
+		MediaSizes: []Size{16 << 10},
+	}
+	var last Snapshot
+	rep, err := Run(context.Background(), def, Options{Progress: func(s Snapshot) { last = s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Ledger.Totals
+	if !rep.Passed() || tot.Problems() != 0 || tot.Delivered != tot.Expected {
+		t.Errorf("passed=%v, ledger %+v, problems %v, scenarios %+v", rep.Passed(), tot, rep.Ledger.Problems, rep.Scenarios)
+	}
+	// Natives: the recipient's phone and web client, and the sender's other
+	// device: 3 a message. Pages add to that.
+	if tot.Messages < 20 || tot.Expected <= 3*tot.Messages {
+		t.Errorf("%d deliveries expected for %d messages; want more than 3 each, the pages' too", tot.Expected, tot.Messages)
+	}
+	if last.Linked != 10 || last.Delivered != int64(tot.Delivered) {
+		t.Errorf("live figures: %d devices linked (want 8 native + 2 pages), %d delivered (the ledger: %d)", last.Linked, last.Delivered, tot.Delivered)
+	}
+	if rep.Meta["browser_pages"] != "2" || rep.Meta["browser_layout"] != "tabs" || rep.Meta["browser_mib_pss_per_page"] == "" {
+		t.Errorf("meta %v, want 2 pages in tabs and their memory", rep.Meta)
+	}
+}

@@ -70,7 +70,8 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 	}
 	ts, _ := def.thresholds() // Check parsed them
 	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{})}
-	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig}
+	r.rec.AddSink(reports.SinkFunc(r.pageShown))
+	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, BrowserLayout: def.Layout}
 	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
 		r.env = env
 		return r.run(ctx, ts), nil
@@ -110,7 +111,9 @@ type runner struct {
 	// devices maps a device's name to its open device, for media downloads
 	// (a reopened companion replaces its entry).
 	devices sync.Map
-	mu      sync.Mutex
+	// pages maps a browser page's name to its device's address.
+	pages sync.Map
+	mu    sync.Mutex
 	// lastDownload is, per device, the download that the next one waits for.
 	lastDownload map[string]chan struct{}
 	// actions counts the actions under way.
@@ -168,19 +171,24 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	first, n := r.opts.Shard.span(r.def.Users)
 
 	r.live.setPhase(PhaseLinking)
+	pages := max(0, min(first+n, r.def.Browsers)-first) // this shard's browser pages
+	browserBefore := r.browserPSS(ctx, pages)
 	heapBefore, relayBefore, cpuBefore := heapInUse(), relayMetrics(ctx, r.env), processCPU()
 	linkStart := time.Now()
-	linkResult := r.link(ctx, first, n)
+	linkResult := r.link(ctx, first, n, pages)
 	linkTook := time.Since(linkStart)
 	devices := r.live.snapshot().Linked
 	cpuLink := processCPU() - cpuBefore
 	heapAfter, relayAfter := heapInUse(), relayMetrics(ctx, r.env)
+	browserAfter := r.browserPSS(ctx, pages)
 
 	r.live.setPhase(PhaseMessaging)
 	msgStart := time.Now()
+	stopWatching := r.watchPages(ctx)
 	msgResult := r.messages(ctx)
 	r.live.setPhase(PhaseDraining)
 	r.drain(ctx)
+	stopWatching()
 	r.live.setPhase(PhaseDone)
 	stopProgress() // the last snapshot below is the final one
 
@@ -208,6 +216,14 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		if relayAfter.rss > 0 && r.env.Relay().Kind() != harness.Embedded && r.opts.Shard.Count <= 1 {
 			rep.Meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", (relayAfter.rss-relayBefore.rss)/float64(devices)/1024)
 			rep.Meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayAfter.cpu-relayBefore.cpu)*1000/float64(devices))
+		}
+	}
+	if pages > 0 {
+		rep.Meta["browser_pages"] = strconv.Itoa(pages)
+		rep.Meta["browser_layout"] = r.def.Layout
+		if browserBefore > 0 && browserAfter > 0 {
+			rep.Meta["browser_mib_pss_per_page"] = fmt.Sprintf("%.1f", float64(browserAfter-browserBefore)/float64(pages)/(1<<20))
+			rep.Meta["browser_mib_pss_total"] = fmt.Sprintf("%.1f", float64(browserAfter)/(1<<20))
 		}
 	}
 	if why, _ := r.abort.Load().(string); why != "" {
@@ -301,11 +317,11 @@ func LiveFailure(snap Snapshot, ts reports.Thresholds) string {
 }
 
 // link registers and links this shard's users at the link rate, at most
-// Link.Parallel at once.
-func (r *runner) link(ctx context.Context, first, n int) reports.ScenarioResult {
+// Link.Parallel at once, and the browser pages of the first of them.
+func (r *runner) link(ctx context.Context, first, n, pages int) reports.ScenarioResult {
 	res := reports.ScenarioResult{Name: ScenarioLink, Status: reports.Passed}
 	start := time.Now()
-	r.live.addTarget(n * (1 + r.def.Companions))
+	r.live.addTarget(n*(1+r.def.Companions) + pages)
 	r.members = make([]*member, n)
 	slots := make(chan struct{}, r.def.Link.Parallel)
 	var (
@@ -428,6 +444,19 @@ func (r *runner) paceActions(phase, ctx context.Context, mix picker, a Arrival, 
 		})
 		return true
 	})
+}
+
+// browserPSS is the memory of the Chromium of this run's pages (see
+// harness.Env.BrowserPSS), 0 when the run has none or it cannot be read.
+func (r *runner) browserPSS(ctx context.Context, pages int) int64 {
+	if pages == 0 {
+		return 0
+	}
+	pss, err := r.env.BrowserPSS(ctx)
+	if err != nil {
+		r.live.fail(err)
+	}
+	return pss
 }
 
 // drain waits until every message is delivered, or Drain passes.

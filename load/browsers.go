@@ -1,0 +1,126 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/linksim/linksim/harness"
+	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/webclient/driver"
+)
+
+// A mixed fleet: the first Browsers users of a run also link a real
+// browser page (the web app in the shared Chromium of Layout), paired by a
+// screenshot of its QR code. The device inside a page reports no events;
+// the harness records what the page shows, so a page is scored by the same
+// ledger only for what it is looked at: each page goes through its chats
+// in a loop, opening each and reading its messages (and downloading media,
+// which counts once verified, as on native devices), from the first action
+// until the drain ends. Pages receive; the actions' senders are the native
+// devices.
+
+// browserName is the device name of user name's browser page.
+func browserName(user string) string { return user + "/browser" }
+
+// addBrowser opens and links member m's browser page.
+func (r *runner) addBrowser(ctx context.Context, m *member) error {
+	w, err := r.env.Browser(ctx, browserName(m.user.Name))
+	if err != nil {
+		return err
+	}
+	if _, err := r.env.LinkBrowser(ctx, m.user.Phone, w); err != nil {
+		return err
+	}
+	r.pages.Store(w.Name(), w.Self())
+	m.browser = w
+	r.live.addLinked(1)
+	return nil
+}
+
+// pageShown feeds the tracker what browser pages show: the harness records
+// it as shown events, which is how the ledger scores pages too.
+func (r *runner) pageShown(e reports.Event) {
+	if e.Kind != reports.KindShown {
+		return
+	}
+	if a, ok := r.pages.Load(e.Device); ok {
+		r.live.shown(e.Msg, a.(e2e.Address))
+	}
+}
+
+// watchPages has every browser page look through its chats until the
+// returned stop is called.
+func (r *runner) watchPages(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, m := range r.members {
+		if w := m.browser; w != nil {
+			wg.Go(func() { r.watchPage(ctx, w) })
+		}
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+// pageTimeout bounds one look at a chat, so a hung page cannot stop the
+// others being looked at, or the run from ending.
+const pageTimeout = 30 * time.Second
+
+func (r *runner) watchPage(ctx context.Context, w *harness.Web) {
+	for ctx.Err() == nil {
+		err := r.lookThrough(ctx, w)
+		if err != nil && ctx.Err() == nil {
+			r.live.fail(fmt.Errorf("%s: %w", w.Name(), err))
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// lookThrough opens each chat of page w in turn and records what it shows.
+func (r *runner) lookThrough(ctx context.Context, w *harness.Web) error {
+	look, cancel := context.WithTimeout(ctx, pageTimeout)
+	chats, err := w.Chats(look)
+	cancel()
+	if err != nil {
+		return err
+	}
+	for _, c := range chats {
+		look, cancel := context.WithTimeout(ctx, pageTimeout)
+		err := lookAt(look, w, c.Peer)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookAt opens the chat with peer, records its messages and downloads the
+// files of media messages not downloaded yet.
+func lookAt(ctx context.Context, w *harness.Web, peer string) error {
+	if err := w.OpenChat(ctx, peer); err != nil {
+		return err
+	}
+	msgs, err := w.Messages(ctx)
+	if err != nil {
+		return err
+	}
+	downloaded := false
+	for _, m := range msgs {
+		if m.Direction == driver.In && m.Media != "" && m.MediaState == "" {
+			if _, err := w.DownloadMedia(ctx, m.ID); err != nil {
+				return err
+			}
+			downloaded = true
+		}
+	}
+	if downloaded {
+		return w.Observe(ctx)
+	}
+	return nil
+}
