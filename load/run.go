@@ -69,7 +69,8 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		return nil, err
 	}
 	ts, _ := def.thresholds() // Check parsed them
-	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{})}
+	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{}),
+		pageSlots: make(chan struct{}, pagesAtOnce)}
 	r.rec.AddSink(reports.SinkFunc(r.pageShown))
 	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, BrowserLayout: def.Layout}
 	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
@@ -112,8 +113,13 @@ type runner struct {
 	// (a reopened companion replaces its entry).
 	devices sync.Map
 	// pages maps a browser page's name to its device's address.
-	pages sync.Map
-	mu    sync.Mutex
+	pages     sync.Map
+	pageSlots chan struct{} // see pagesAtOnce
+	// pageErrors counts looks at a page that failed (retried next round);
+	// lastPageError is the last one's error.
+	pageErrors    atomic.Int64
+	lastPageError atomic.Value
+	mu            sync.Mutex
 	// lastDownload is, per device, the download that the next one waits for.
 	lastDownload map[string]chan struct{}
 	// actions counts the actions under way.
@@ -221,6 +227,10 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	if pages > 0 {
 		rep.Meta["browser_pages"] = strconv.Itoa(pages)
 		rep.Meta["browser_layout"] = r.def.Layout
+		rep.Meta["browser_look_errors"] = strconv.FormatInt(r.pageErrors.Load(), 10)
+		if last, _ := r.lastPageError.Load().(string); last != "" {
+			rep.Meta["browser_last_look_error"] = last
+		}
 		if browserBefore > 0 && browserAfter > 0 {
 			rep.Meta["browser_mib_pss_per_page"] = fmt.Sprintf("%.1f", float64(browserAfter-browserBefore)/float64(pages)/(1<<20))
 			rep.Meta["browser_mib_pss_total"] = fmt.Sprintf("%.1f", float64(browserAfter)/(1<<20))
