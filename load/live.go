@@ -194,7 +194,7 @@ func (t *tracker) event(e device.Event) {
 			t.settle(e.MessageID, m)
 		}
 	case device.Received, device.MediaDownloaded:
-		t.delivered1(e.MessageID, e.Address, now)
+		t.arrived(e.MessageID, e.Address, now)
 	}
 }
 
@@ -204,11 +204,11 @@ func (t *tracker) shown(id string, to e2e.Address) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.delivered1(id, to, now)
+	t.arrived(id, to, now)
 }
 
-// delivered1 counts message id reaching device to. t.mu must be held.
-func (t *tracker) delivered1(id string, to e2e.Address, now time.Time) {
+// arrived counts message id reaching device to. t.mu must be held.
+func (t *tracker) arrived(id string, to e2e.Address, now time.Time) {
 	m := t.pending[id]
 	if m == nil {
 		return // history, or a duplicate: the ledger judges those
