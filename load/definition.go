@@ -303,6 +303,10 @@ func (d Definition) Check() error {
 		bad("browsers: a user with %d native companions and a browser page has %d; the relay links at most 4: use companions <= 3",
 			d.Companions, d.Companions+1)
 	}
+	if d.Workers > 1 && d.Browsers > d.Users/d.Workers {
+		bad("browsers: %d pages; with %d workers at most %d, the users of the first worker, which runs them all (one Chromium)",
+			d.Browsers, d.Workers, d.Users/d.Workers)
+	}
 	if d.Browsers > maxBrowserPages {
 		bad("browsers: %d pages; at most %d (each takes 50-100 MiB and a share of two cores)", d.Browsers, maxBrowserPages)
 	}

@@ -298,6 +298,12 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 			meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayLinked.cpu-relayBefore.cpu)*1000/devices)
 		}
 	}
+	// Browser pages are the first users', all in the first worker (Check).
+	for k, v := range workers[0].report.Meta {
+		if strings.HasPrefix(k, "browser_") {
+			meta[k] = v
+		}
+	}
 	if c.abort != "" {
 		meta["aborted"] = c.abort
 	}
