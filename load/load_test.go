@@ -400,3 +400,31 @@ func TestBrowserPagesAreScoredInTheMix(t *testing.T) {
 		t.Errorf("meta %v, want 2 pages in tabs and their memory", rep.Meta)
 	}
 }
+
+// A mixed fleet that cannot run is refused with what to change.
+func TestMixedFleetDefinitionIsChecked(t *testing.T) {
+	rate := Arrival{Rate: 1}
+	for _, c := range []struct {
+		def  Definition
+		want string
+	}{
+		{Definition{Users: 10, Messages: rate, Browsers: 11}, "browsers: 11; want 0 to users (10)"},
+		{Definition{Users: 10, Messages: rate, Browsers: -1}, "browsers: -1"},
+		{Definition{Users: 10, Messages: rate, Browsers: 2, Companions: 4}, "use companions <= 3"},
+		{Definition{Users: 10, Messages: rate, Layout: "windows"}, `layout: "windows"`},
+		{Definition{Users: 10, Messages: rate, Workers: 2, Browsers: 6}, "with 2 workers at most 5"},
+		{Definition{Users: 1000, Messages: rate, Browsers: 600}, "browsers: 600 pages; at most 500"},
+	} {
+		err := c.def.Defaults().Check()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err = %v, want it to say %q", c.def, err, c.want)
+		}
+	}
+	ok := Definition{Users: 10, Messages: rate, Browsers: 5, Layout: "tabs", Companions: 3, Mix: map[string]float64{ActUnlink: 1}}
+	if err := ok.Defaults().Check(); err != nil {
+		t.Errorf("a runnable mixed fleet was refused: %v", err)
+	}
+	if d := (Definition{Users: 10}).Defaults(); d.Layout != "context" {
+		t.Errorf("default layout %q, want context", d.Layout)
+	}
+}
