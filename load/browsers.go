@@ -75,6 +75,12 @@ func (r *runner) watchPages(ctx context.Context) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
+// lookPause is the rest between two rounds of a page's chats: pages that
+// look without rest keep Chromium's renderers busy, CPU the native devices
+// and the relay share. A page's deliveries are timed when a look sees them,
+// so they read up to a round late.
+const lookPause = 500 * time.Millisecond
+
 // pageTimeout bounds one look at a chat, so a hung page cannot stop the
 // others being looked at, or the run from ending.
 const pageTimeout = 30 * time.Second
@@ -91,7 +97,7 @@ func (r *runner) watchPage(ctx context.Context, w *harness.Web) {
 			r.lastPageError.Store(fmt.Sprintf("%s: %v", w.Name(), err))
 		}
 		select {
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(lookPause):
 		case <-ctx.Done():
 		}
 	}
