@@ -16,10 +16,11 @@ import (
 // browser page (the web app in the shared Chromium of Layout), paired by a
 // screenshot of its QR code. The device inside a page reports no events;
 // the harness records what the page shows, so a page is scored by the same
-// ledger only for what it is looked at: each page goes through its chats
-// in a loop, opening each and reading its messages (and downloading media,
-// which counts once verified, as on native devices), from the first action
-// until the drain ends. Pages receive; the actions' senders are the native
+// ledger only for what it is looked at: each page reads its chat list in a
+// loop and opens the chats whose row changed (every chat now and then),
+// reading their messages (and downloading media, which counts once
+// verified, as on native devices), from the first action until the drain
+// ends. Pages receive; the actions' senders are the native
 // devices.
 
 // browserName is the device name of user name's browser page.
@@ -75,11 +76,16 @@ func (r *runner) watchPages(ctx context.Context) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
-// lookPause is the rest between two rounds of a page's chats: pages that
-// look without rest keep Chromium's renderers busy, CPU the native devices
-// and the relay share. A page's deliveries are timed when a look sees them,
-// so they read up to a round late.
-const lookPause = 500 * time.Millisecond
+// lookPause is the rest between two rounds of a page's looks, and
+// fullLookEvery how often a round opens every chat, not only those whose
+// row in the chat list changed: a message shown before its send was
+// recorded is only counted on a later look. Looks keep Chromium's renderers
+// busy, CPU the native devices and the relay share; a page's deliveries are
+// timed when a look sees them, so they read up to a round late.
+const (
+	lookPause     = 200 * time.Millisecond
+	fullLookEvery = 5 * time.Second
+)
 
 // pageTimeout bounds one look at a chat, so a hung page cannot stop the
 // others being looked at, or the run from ending.
@@ -90,9 +96,15 @@ const pageTimeout = 30 * time.Second
 // retried on the next round, not a failure of the run: what a page never
 // shows, the ledger counts as lost.
 func (r *runner) watchPage(ctx context.Context, w *harness.Web) {
+	seen := make(map[string]driver.Chat) // by peer: the row when last looked at
+	var lastFull time.Time
 	for ctx.Err() == nil {
-		err := r.lookThrough(ctx, w)
-		if err != nil && ctx.Err() == nil {
+		full := time.Since(lastFull) >= fullLookEvery
+		if full {
+			lastFull = time.Now()
+			clear(seen)
+		}
+		if err := lookThrough(ctx, w, seen); err != nil && ctx.Err() == nil {
 			r.pageErrors.Add(1)
 			r.lastPageError.Store(fmt.Sprintf("%s: %v", w.Name(), err))
 		}
@@ -103,8 +115,11 @@ func (r *runner) watchPage(ctx context.Context, w *harness.Web) {
 	}
 }
 
-// lookThrough opens each chat of page w in turn and records what it shows.
-func (r *runner) lookThrough(ctx context.Context, w *harness.Web) error {
+// lookThrough opens each chat of page w whose row differs from the one in
+// seen, records what it shows, and notes the row it looked for in seen
+// (the row from before the look: a message that came during it changes
+// the row again).
+func lookThrough(ctx context.Context, w *harness.Web, seen map[string]driver.Chat) error {
 	look, cancel := context.WithTimeout(ctx, pageTimeout)
 	chats, err := w.Chats(look)
 	cancel()
@@ -112,12 +127,16 @@ func (r *runner) lookThrough(ctx context.Context, w *harness.Web) error {
 		return err
 	}
 	for _, c := range chats {
+		if prev, ok := seen[c.Peer]; ok && prev == c {
+			continue
+		}
 		look, cancel := context.WithTimeout(ctx, pageTimeout)
 		err := lookAt(look, w, c.Peer)
 		cancel()
 		if err != nil {
 			return err
 		}
+		seen[c.Peer] = c
 	}
 	return nil
 }
