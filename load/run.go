@@ -69,7 +69,7 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		return nil, err
 	}
 	ts, _ := def.thresholds() // Check parsed them
-	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{}),
+	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: newRecorder(def), lastDownload: make(map[string]chan struct{}),
 		pageSlots: make(chan struct{}, pagesAtOnce)}
 	r.rec.AddSink(reports.SinkFunc(r.pageShown))
 	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, BrowserLayout: def.Layout}
@@ -77,6 +77,16 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		r.env = env
 		return r.run(ctx, ts), nil
 	})
+}
+
+// newRecorder returns the run's recorder: a streaming one, so the ledger
+// judges messages as they come and memory stays bounded however long the
+// run (docs/reports.md, "Streaming"). A message some device has not
+// received a minute after its send (or lost_after past offline_for, or
+// the drain, if longer) is judged lost then.
+func newRecorder(def Definition) *reports.Recorder {
+	lostAfter := max(time.Minute, time.Duration(def.LostAfter+def.OfflineFor), time.Duration(def.Drain))
+	return reports.NewStreamingRecorder(reports.LedgerConfig{LostAfter: lostAfter})
 }
 
 // withRelay starts the relay def names in a harness session, calls fn with
