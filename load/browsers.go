@@ -153,7 +153,8 @@ func lookAt(ctx context.Context, w *harness.Web, peer string) error {
 	}
 	downloaded := false
 	for _, m := range msgs {
-		if m.Direction == driver.In && m.Media != "" && m.MediaState == "" {
+		// Out too: a copy of what the user sent from another device.
+		if m.Media != "" && m.MediaState == "" {
 			if _, err := w.DownloadMedia(ctx, m.ID); err != nil {
 				return err
 			}
