@@ -65,9 +65,11 @@ stdout is not a terminal (or with --plain).
 A mixed fleet: --browsers N gives the first N users a real browser page
 as well (the web app in a headless Chromium, installed by
 scripts/install-chromium.sh), paired by a screenshot of its QR code. Pages
-receive (texts, read receipts' ticks, media they download and verify) and
-are scored by the same ledger: each page goes through its chats in a loop,
-reading what they show, until the drain ends. --layout context (default)
+receive what their user receives and sends from other devices (texts, and
+media they download and verify); they do not send. They are scored by the
+same ledger: each page reads its chat list in a loop and opens the chats
+that changed (every chat each 5 s), until the drain ends. With --workers
+the pages all run in the first worker. --layout context (default)
 gives each page a browser context of its own, --layout tabs opens them as
 tabs of one context (cheaper); the report's meta gives the Chromium memory
 per page (PSS).
@@ -76,7 +78,10 @@ The relay runs as its own process by default (--relay process), so the
 figures split client from relay. With --workers N the users are spread over
 N worker processes (each runs users who write to each other, dials from its
 own loopback address 127.0.1.N, and stays under the 20,000-file limit); the
-coordinator merges their live figures and reports.
+coordinator merges their live figures, time series and reports. The
+report's time series (drawn in report.html) give, a point a second,
+messages/s sent and delivered, delivery p50/p99, connected devices, and
+the relay's CPU and RSS from its /metrics.
 
 Anything richer goes in a definition file (--file, YAML or JSON); flags
 given on the command line override it. A definition file:
