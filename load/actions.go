@@ -18,8 +18,8 @@ import (
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/wire/pb"
-	"github.com/linksim/linksim/webclient/app"
 )
 
 // member is one user of the run: a phone and its linked companions.
@@ -93,17 +93,37 @@ func (r *runner) setContacts() {
 }
 
 // device picks one of m's online devices at random, the phone or a
-// companion that is not closed, and keeps it open until release is called.
+// multi-device companion that is not closed, and keeps it open until
+// release is called.
 func (m *member) device() (d *device.Device, release func()) {
+	c, release := m.pick(func(j int) harness.Client {
+		if d := m.user.Device(j); d != nil {
+			return d
+		}
+		return nil
+	})
+	return c.(*device.Device), release
+}
+
+// client picks one of m's clients at random, the phone or a companion of
+// any topology that is not closed, and keeps it open until release is
+// called.
+func (m *member) client() (c harness.Client, release func()) {
+	return m.pick(func(j int) harness.Client { return m.user.Web(j) })
+}
+
+// pick draws the phone or companion j, as web(j) returns it (nil: the
+// phone instead).
+func (m *member) pick(web func(j int) harness.Client) (c harness.Client, release func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j := rand.IntN(1 + len(m.user.Webs))
-	if j == 0 || m.offline[j-1] || m.user.Webs[j-1].Device() == nil {
+	if j == 0 || m.offline[j-1] || web(j-1) == nil {
 		return m.user.Phone.Device, func() {}
 	}
 	j--
 	m.busy[j]++
-	return m.user.Webs[j].Device(), func() {
+	return web(j), func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.busy[j]--; m.busy[j] == 0 {
@@ -150,17 +170,20 @@ func (r *runner) act(ctx context.Context, action string) error {
 	case ActUnlink:
 		return r.unlink(ctx, m)
 	}
-	d, release := m.device()
-	defer release()
-	switch action {
-	case ActText:
+	if action == ActText {
+		c, release := m.client()
+		defer release()
 		to := pickOne(m.contacts)
 		defer r.holdGates(m, to)()
-		id, err := d.SendText(ctx, to, "load "+device.NewMessageID())
+		id, err := c.SendText(ctx, to, "load "+device.NewMessageID())
 		if err != nil {
 			r.live.forget(id)
 		}
 		return err
+	}
+	d, release := m.device()
+	defer release()
+	switch action {
 	case ActMedia:
 		size := int64(r.def.MediaSizes[rand.IntN(len(r.def.MediaSizes))])
 		f := device.MediaFile{Type: pb.MediaType_DOCUMENT, Reader: io.LimitReader(rand.NewChaCha8(seed()), size),
@@ -207,11 +230,12 @@ func (r *runner) offline(ctx context.Context, m *member) error {
 	case <-ctx.Done():
 	}
 	// Reopen replaces Webs[j], which no one reads while offline[j] is set.
-	d, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j)
-	if err != nil {
+	if _, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j); err != nil {
 		return fmt.Errorf("reopen %s/web-%d: %w", m.user.Name, j+1, err)
 	}
-	r.devices.Store(d.Name(), d)
+	if d := m.user.Device(j); d != nil { // media downloads need a device; a mirror client has none of its own
+		r.devices.Store(d.Name(), d)
+	}
 	m.giveBack(j)
 	return nil
 }
@@ -264,19 +288,23 @@ func (r *runner) holdGates(m *member, to string) (release func()) {
 
 // unlink removes one of m's companions, by its phone or by logging out on
 // the companion (at random), keeps it unlinked for OfflineFor and links it
-// again by QR payload, as a new device of the same name. The phone only
-// removes it once no message to or from it is under way (sends to and from
-// m wait meanwhile), so the ledger expects nothing of it that the removal
-// drops; what is sent while it is unlinked is not addressed to it, and
-// after the new link it counts again.
+// again by QR payload: the companion opens afresh, on an empty state, as
+// the same name, and the phone scans its code. The phone only removes it
+// once no message to or from it is under way (sends to and from m wait
+// meanwhile), so the ledger expects nothing of it that the removal drops;
+// what is sent while it is unlinked is not addressed to it, and after the
+// new link it counts again.
 func (r *runner) unlink(ctx context.Context, m *member) error {
 	j, ok := m.takeCompanion()
 	if !ok {
 		return nil
 	}
-	c := m.user.Webs[j]
-	d := c.Device()
-	if err := r.remove(ctx, m, c, d); err != nil {
+	d := m.user.Device(j)
+	if d == nil {
+		m.giveBack(j) // not linked: a relink failed before
+		return nil
+	}
+	if err := r.remove(ctx, m, m.user.Web(j), d); err != nil {
 		m.giveBack(j)
 		return err
 	}
@@ -286,13 +314,16 @@ func (r *runner) unlink(ctx context.Context, m *member) error {
 	}
 	// No send to or from m until the new device is linked and named: a
 	// send meanwhile could name it by address in the ledger, or fetch its
-	// keys before the phone's signed device list has it.
+	// keys before the phone's signed device list has it. Reopen replaces
+	// Webs[j], which no one reads while it is taken.
+	m.user.States[j] = kv.NewMem()
 	m.gate.Lock()
-	linked, err := r.env.Link(context.WithoutCancel(ctx), m.user.Phone, c)
+	_, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j)
 	m.gate.Unlock()
 	if err != nil {
 		return fmt.Errorf("relink %s: %w", d.Name(), err)
 	}
+	linked := m.user.Device(j)
 	r.devices.Store(linked.Name(), linked)
 	r.relinks.Add(1)
 	m.giveBack(j)
@@ -301,7 +332,7 @@ func (r *runner) unlink(ctx context.Context, m *member) error {
 
 // remove takes companion c (device d) off m's account once nothing is on
 // its way to it, and waits for it to show a new QR code.
-func (r *runner) remove(ctx context.Context, m *member, c *app.Client, d *device.Device) error {
+func (r *runner) remove(ctx context.Context, m *member, c harness.WebClient, d *device.Device) error {
 	m.gate.Lock()
 	defer m.gate.Unlock()
 	err := harness.Await(ctx, d.Name()+" to receive what was sent to it", func() error {

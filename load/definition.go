@@ -20,6 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
 	"github.com/linksim/linksim/webclient/driver"
 )
@@ -42,6 +43,10 @@ type Definition struct {
 	// browser context per page, isolated) or "tabs" (tabs of one context,
 	// cheaper).
 	Layout string `yaml:"layout"`
+	// Topology is how companions are linked: "multidevice" (default) or
+	// "mirror" (design.md §8). Mirror companions send texts through their
+	// phone; the other actions of a mirror user are the phone's.
+	Topology string `yaml:"topology"`
 	// Contacts is how many other users each user writes to; default 5
 	// (fewer when there are fewer users).
 	Contacts int `yaml:"contacts"`
@@ -219,6 +224,9 @@ func (d Definition) Defaults() Definition {
 	if d.Companions == 0 {
 		d.Companions = 1
 	}
+	if d.Topology == "" {
+		d.Topology = harness.MultiDevice
+	}
 	if d.Contacts == 0 {
 		d.Contacts = 5
 	}
@@ -312,6 +320,12 @@ func (d Definition) Check() error {
 	}
 	if d.Layout != driver.LayoutContext && d.Layout != driver.LayoutTabs {
 		bad("layout: %q; want %q (a browser context per page) or %q (tabs of one context)", d.Layout, driver.LayoutContext, driver.LayoutTabs)
+	}
+	if d.Topology == harness.Mirror && (d.Browsers > 0 || d.Mix[ActUnlink] > 0) {
+		bad("topology: mirror; browser pages and unlink are for multidevice companions only")
+	}
+	if d.Topology != harness.MultiDevice && d.Topology != harness.Mirror {
+		bad("topology: %q; want %q or %q", d.Topology, harness.MultiDevice, harness.Mirror)
 	}
 	if d.Contacts < 1 && d.Users >= 2 {
 		bad("contacts: %d; want at least 1", d.Contacts)

@@ -72,7 +72,7 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: newRecorder(def), lastDownload: make(map[string]chan struct{}),
 		pageSlots: make(chan struct{}, pagesAtOnce)}
 	r.rec.AddSink(reports.SinkFunc(r.pageShown))
-	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, BrowserLayout: def.Layout}
+	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, BrowserLayout: def.Layout, Topology: def.Topology}
 	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
 		r.env = env
 		return r.run(ctx, ts), nil
@@ -492,4 +492,19 @@ func (r *runner) drain(ctx context.Context) {
 		}
 		return nil
 	})
+	if r.def.Topology != harness.Mirror {
+		return
+	}
+	// What mirror companions show comes from their phones after the
+	// message is delivered: only the ledger knows it is owed. It is read a
+	// few times a second, not at Await's pace.
+	for ctx.Err() == nil {
+		if t := r.env.Ledger().Totals; t.Delivered >= t.Expected {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -58,12 +58,22 @@ func scored(env *harness.Env, step, device string) error {
 	return fmt.Errorf("no %s step recorded on %s", step, device)
 }
 
+// ringing is the "Call on your phone" notice web client w shows, for a
+// client that shows one (webclient/app's).
+func ringing(w harness.WebClient) (device.Call, bool) {
+	r, ok := w.(interface{ Ringing() (device.Call, bool) })
+	if !ok {
+		return device.Call{}, false
+	}
+	return r.Ringing()
+}
+
 func callsOnPhone(ctx context.Context, env *harness.Env) error {
 	alice, bob, err := aliceAndBob(ctx, env, 1, 0)
 	if err != nil {
 		return err
 	}
-	phone, web := alice.Phone.Device, alice.Web(0)
+	phone, web := alice.Phone.Device, alice.Device(0)
 	if _, err := web.StartCall(ctx, bob.Phone.Self().User, false); !errors.Is(err, device.ErrCallsOnPhone) {
 		return fmt.Errorf("%s started a call: got %v, want it refused (%v)", web.Name(), err, device.ErrCallsOnPhone)
 	}
@@ -74,7 +84,7 @@ func callsOnPhone(ctx context.Context, env *harness.Env) error {
 	if err := callIs(ctx, id, device.CallRinging, phone, web); err != nil {
 		return err
 	}
-	if c, ok := alice.Webs[0].Ringing(); !ok || c.ID != id || c.Peer != bob.Phone.Self().User {
+	if c, ok := ringing(alice.Web(0)); !ok || c.ID != id || c.Peer != bob.Phone.Self().User {
 		return fmt.Errorf("%s's notice shows call %+v (%v), want bob's call %s ringing on the phone", web.Name(), c, ok, id)
 	}
 	if err := web.AcceptCall(ctx, id); !errors.Is(err, device.ErrCallsOnPhone) {
@@ -86,7 +96,7 @@ func callsOnPhone(ctx context.Context, env *harness.Env) error {
 	if err := callIs(ctx, id, device.CallAccepted, bob.Phone.Device, web); err != nil {
 		return err
 	}
-	if c, ok := alice.Webs[0].Ringing(); ok {
+	if c, ok := ringing(alice.Web(0)); ok {
 		return fmt.Errorf("%s's notice still shows call %+v after the phone accepted", web.Name(), c)
 	}
 	if err := bob.Phone.EndCall(ctx, id); err != nil {

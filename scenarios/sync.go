@@ -150,7 +150,7 @@ func readInStep(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	phone, web, bobUser := alice.Phone.Device, alice.Web(0), bob.Phone.Self().User
+	phone, web, bobUser := alice.Phone.Device, alice.Device(0), bob.Phone.Self().User
 	var ids []string
 	for _, reader := range []*device.Device{phone, web} {
 		id, err := bob.Phone.SendText(ctx, alice.Phone.Self().User, "read me on "+reader.Name())
@@ -198,7 +198,7 @@ func stateInStep(ctx context.Context, env *harness.Env) error {
 	}
 	// alice's second web client is closed while everything changes.
 	alice.Webs[1].Close()
-	phone, web := alice.Phone.Device, alice.Web(0)
+	phone, web := alice.Phone.Device, alice.Device(0)
 	pushName, about := "Alice on the web", "Synced, not fetched"
 	for _, change := range []func() error{
 		func() error { return alice.Phone.AddContact(ctx, carol, "Carol") },
@@ -225,10 +225,10 @@ func stateInStep(ctx context.Context, env *harness.Env) error {
 	if err := awaitInStep(ctx, phone, web); err != nil {
 		return err
 	}
-	back, err := env.Reopen(ctx, alice, 1)
-	if err != nil {
+	if _, err := env.Reopen(ctx, alice, 1); err != nil {
 		return err
 	}
+	back := alice.Device(1)
 	if err := awaitInStep(ctx, phone, web, back); err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func TestSyncVerdictsCatchBreakage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	phone, web, bobUser := alice.Phone.Device, alice.Web(0), bob.Phone.Self().User
+	phone, web, bobUser := alice.Phone.Device, alice.Device(0), bob.Phone.Self().User
 	id, err := bob.Phone.SendText(ctx, alice.Phone.Self().User, "read me once")
 	if err != nil {
 		t.Fatal(err)

@@ -71,6 +71,14 @@ type Config struct {
 	// ClientVersion is the version the device reports in Hello; 0 means
 	// ClientVersion, this library's.
 	ClientVersion uint32
+	// Mirror pairs the device as a mirror companion (docs/protocol.md
+	// §19): on no device list, it talks only to its own phone.
+	Mirror bool
+	// Content, if set, sees every decrypted content from the device's own
+	// user first; handled means the device leaves it alone. It runs on the
+	// push path: the delivery is acknowledged only after it returns nil, and
+	// an error keeps it queued. The mirror channel's two ends are built on it.
+	Content func(from e2e.Address, id string, c *pb.Content) (handled bool, err error)
 }
 
 // ClientVersion is the client version this library reports to the relay

@@ -134,6 +134,11 @@ func (d *Device) receivePlain(from e2e.Address, id string, pt []byte, delivered 
 		d.log.Warn("undecodable content", "msg", id, "from", from.String())
 		return nil
 	}
+	if d.cfg.Content != nil && from.User == d.self.User {
+		if handled, err := d.cfg.Content(from, id, &c); handled || err != nil {
+			return err
+		}
+	}
 	switch k := c.Kind.(type) {
 	case *pb.Content_Chat:
 		d.emit(Event{Kind: Decrypted, MessageID: id, From: from, Text: k.Chat.Text})

@@ -21,11 +21,13 @@ import (
 type mainView struct {
 	u      *ui
 	dev    *device.Device
+	src    source // what the view shows: dev, or a mirror client's view of its phone
 	ctx    context.Context // ends when the view closes: cancels its work
 	cancel context.CancelFunc
 
 	el       *elem
 	status   *elem
+	phone    *elem // a mirror client's phone status: "Phone not connected"
 	ringing  *ringingNotice
 	chatList *elem
 	noChats  *elem
@@ -59,9 +61,9 @@ type chatRow struct {
 	pinned, muted, archived                     *elem
 }
 
-func newMainView(u *ui, dev *device.Device) *mainView {
+func newMainView(u *ui, dev *device.Device, src source) *mainView {
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &mainView{u: u, dev: dev, ctx: ctx, cancel: cancel,
+	m := &mainView{u: u, dev: dev, src: src, ctx: ctx, cancel: cancel,
 		rows: map[string]*chatRow{}, marking: map[string]bool{}, drafts: map[string]string{},
 		media: map[string]*mediaView{}}
 	m.sends.init()
@@ -79,6 +81,8 @@ func newMainView(u *ui, dev *device.Device) *mainView {
 	m.menuList.show(false)
 
 	m.status = el("div", "data-testid", "connection-status", "class", "conn", "data-status", "connecting", "role", "status")
+	m.phone = el("div", "data-testid", "phone-status", "class", "conn phone", "data-status", "syncing", "role", "alert")
+	m.phone.show(u.phoneBanner != nil)
 	m.chatList = el("div", "data-testid", "chat-list", "class", "chat-list", "role", "list")
 	m.chatList.on("click", func(ev js.Value) {
 		if peer, ok := closest(ev, `[data-testid="chat"]`, "data-peer"); ok {
@@ -95,6 +99,7 @@ func newMainView(u *ui, dev *device.Device) *mainView {
 			el("div", "class", "bar-actions").add(newChat, el("div", "class", "menu-wrap").add(menu, m.menuList)),
 		),
 		m.status,
+		m.phone,
 		m.ringing.el,
 		m.chatList,
 		m.noChats,
@@ -128,7 +133,11 @@ func (m *mainView) render() {
 		status, text = "reconnecting", "Reconnecting… messages are sent once the connection is back"
 	}
 	m.status.attr("data-status", status).setText(text)
-	m.names = m.dev.Contacts()
+	if m.u.phoneBanner != nil {
+		status, text := m.u.phoneBanner()
+		m.phone.attr("data-status", status).setText(text).show(text != "")
+	}
+	m.names = m.src.Contacts()
 	m.ringing.render(m.dev.Calls(), m.nameOf)
 	m.renderChats()
 	m.conv.render()
@@ -138,7 +147,7 @@ func (m *mainView) render() {
 }
 
 func (m *mainView) renderChats() {
-	chats := m.dev.Chats()
+	chats := m.src.Chats()
 	now := time.Now()
 	seen := make(map[string]bool, len(chats))
 	order := make([]string, 0, len(chats))
@@ -248,7 +257,7 @@ func (m *mainView) markRead(peer string) {
 	}
 	m.marking[peer] = true
 	m.u.spawn("mark read", func() {
-		err := m.dev.MarkRead(m.ctx, peer)
+		err := m.src.MarkRead(m.ctx, peer)
 		m.u.post(func() {
 			delete(m.marking, peer)
 			if err != nil && m.ctx.Err() == nil {
@@ -286,7 +295,7 @@ func (m *mainView) sender() {
 			if o.file != nil {
 				err = m.sendFile(o)
 			} else {
-				err = m.dev.SendTextID(m.ctx, o.id, o.peer, o.text)
+				err = m.src.SendTextID(m.ctx, o.id, o.peer, o.text)
 			}
 			if err != nil {
 				console("error", fmt.Sprintf("send msg %s to %s: %v", o.id, o.peer, err))

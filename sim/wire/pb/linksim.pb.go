@@ -2650,6 +2650,7 @@ type PairFinish struct {
 	Identity      *SignedDeviceIdentity  `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"` // with device_signature filled in
 	Keys          *SignalKeys            `protobuf:"bytes,3,opt,name=keys,proto3" json:"keys,omitempty"`
 	Platform      string                 `protobuf:"bytes,4,opt,name=platform,proto3" json:"platform,omitempty"`
+	Mirror        bool                   `protobuf:"varint,5,opt,name=mirror,proto3" json:"mirror,omitempty"` // a mirror companion (docs/protocol.md §19)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2710,6 +2711,13 @@ func (x *PairFinish) GetPlatform() string {
 		return x.Platform
 	}
 	return ""
+}
+
+func (x *PairFinish) GetMirror() bool {
+	if x != nil {
+		return x.Mirror
+	}
+	return false
 }
 
 type PairReject struct {
@@ -3730,6 +3738,7 @@ type Content struct {
 	//	*Content_Media
 	//	*Content_Call
 	//	*Content_AppState
+	//	*Content_Mirror
 	Kind          isContent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3817,6 +3826,15 @@ func (x *Content) GetAppState() *AppStateSync {
 	return nil
 }
 
+func (x *Content) GetMirror() *Mirror {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_Mirror); ok {
+			return x.Mirror
+		}
+	}
+	return nil
+}
+
 type isContent_Kind interface {
 	isContent_Kind()
 }
@@ -3843,6 +3861,10 @@ type Content_AppState struct {
 	AppState *AppStateSync `protobuf:"bytes,11,opt,name=app_state,json=appState,proto3,oneof"`
 }
 
+type Content_Mirror struct {
+	Mirror *Mirror `protobuf:"bytes,16,opt,name=mirror,proto3,oneof"` // the mirror channel (docs/protocol.md §19)
+}
+
 func (*Content_Chat) isContent_Kind() {}
 
 func (*Content_HistorySync) isContent_Kind() {}
@@ -3852,6 +3874,8 @@ func (*Content_Media) isContent_Kind() {}
 func (*Content_Call) isContent_Kind() {}
 
 func (*Content_AppState) isContent_Kind() {}
+
+func (*Content_Mirror) isContent_Kind() {}
 
 type Chat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4633,6 +4657,459 @@ func (x *Media) GetChatUser() string {
 	return ""
 }
 
+// Mirror is one message of the mirror channel between a mirror companion and
+// its own phone (docs/protocol.md §19). It travels inside Content, so only
+// the two ends read it.
+type Mirror struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Mirror_Hello
+	//	*Mirror_Send
+	//	*Mirror_Ping
+	//	*Mirror_Pong
+	//	*Mirror_View
+	//	*Mirror_SetProfile
+	Kind          isMirror_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Mirror) Reset() {
+	*x = Mirror{}
+	mi := &file_linksim_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Mirror) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Mirror) ProtoMessage() {}
+
+func (x *Mirror) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Mirror.ProtoReflect.Descriptor instead.
+func (*Mirror) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *Mirror) GetKind() isMirror_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Mirror) GetHello() *MirrorHello {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetSend() *MirrorSend {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_Send); ok {
+			return x.Send
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetPing() *MirrorPing {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_Ping); ok {
+			return x.Ping
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetPong() *MirrorPong {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_Pong); ok {
+			return x.Pong
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetView() *MirrorView {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_View); ok {
+			return x.View
+		}
+	}
+	return nil
+}
+
+func (x *Mirror) GetSetProfile() *SetProfile {
+	if x != nil {
+		if x, ok := x.Kind.(*Mirror_SetProfile); ok {
+			return x.SetProfile
+		}
+	}
+	return nil
+}
+
+type isMirror_Kind interface {
+	isMirror_Kind()
+}
+
+type Mirror_Hello struct {
+	Hello *MirrorHello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"` // web -> phone: send me what you show
+}
+
+type Mirror_Send struct {
+	Send *MirrorSend `protobuf:"bytes,2,opt,name=send,proto3,oneof"` // web -> phone: send this text for me
+}
+
+type Mirror_Ping struct {
+	Ping *MirrorPing `protobuf:"bytes,3,opt,name=ping,proto3,oneof"` // web -> phone: are you there?
+}
+
+type Mirror_Pong struct {
+	Pong *MirrorPong `protobuf:"bytes,4,opt,name=pong,proto3,oneof"` // phone -> web: the answer to a ping
+}
+
+type Mirror_View struct {
+	View *MirrorView `protobuf:"bytes,5,opt,name=view,proto3,oneof"` // phone -> web: messages to show, or their new status
+}
+
+type Mirror_SetProfile struct {
+	SetProfile *SetProfile `protobuf:"bytes,6,opt,name=set_profile,json=setProfile,proto3,oneof"` // web -> phone: set the push name and/or about text for me
+}
+
+func (*Mirror_Hello) isMirror_Kind() {}
+
+func (*Mirror_Send) isMirror_Kind() {}
+
+func (*Mirror_Ping) isMirror_Kind() {}
+
+func (*Mirror_Pong) isMirror_Kind() {}
+
+func (*Mirror_View) isMirror_Kind() {}
+
+func (*Mirror_SetProfile) isMirror_Kind() {}
+
+type MirrorHello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorHello) Reset() {
+	*x = MirrorHello{}
+	mi := &file_linksim_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorHello) ProtoMessage() {}
+
+func (x *MirrorHello) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorHello.ProtoReflect.Descriptor instead.
+func (*MirrorHello) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{62}
+}
+
+type MirrorSend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"` // chosen by the web; the phone sends with it
+	ToUser        string                 `protobuf:"bytes,2,opt,name=to_user,json=toUser,proto3" json:"to_user,omitempty"`
+	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	AskedUnixMs   int64                  `protobuf:"varint,4,opt,name=asked_unix_ms,json=askedUnixMs,proto3" json:"asked_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorSend) Reset() {
+	*x = MirrorSend{}
+	mi := &file_linksim_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorSend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorSend) ProtoMessage() {}
+
+func (x *MirrorSend) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorSend.ProtoReflect.Descriptor instead.
+func (*MirrorSend) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *MirrorSend) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *MirrorSend) GetToUser() string {
+	if x != nil {
+		return x.ToUser
+	}
+	return ""
+}
+
+func (x *MirrorSend) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *MirrorSend) GetAskedUnixMs() int64 {
+	if x != nil {
+		return x.AskedUnixMs
+	}
+	return 0
+}
+
+type MirrorPing struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nonce         uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorPing) Reset() {
+	*x = MirrorPing{}
+	mi := &file_linksim_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorPing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorPing) ProtoMessage() {}
+
+func (x *MirrorPing) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorPing.ProtoReflect.Descriptor instead.
+func (*MirrorPing) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *MirrorPing) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
+type MirrorPong struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nonce         uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorPong) Reset() {
+	*x = MirrorPong{}
+	mi := &file_linksim_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorPong) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorPong) ProtoMessage() {}
+
+func (x *MirrorPong) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorPong.ProtoReflect.Descriptor instead.
+func (*MirrorPong) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *MirrorPong) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
+}
+
+type MirrorView struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Full          bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"` // everything the phone shows: replaces the web's view
+	Messages      []*MirrorMessage       `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	Contacts      []*Contact             `protobuf:"bytes,3,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorView) Reset() {
+	*x = MirrorView{}
+	mi := &file_linksim_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorView) ProtoMessage() {}
+
+func (x *MirrorView) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorView.ProtoReflect.Descriptor instead.
+func (*MirrorView) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *MirrorView) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *MirrorView) GetMessages() []*MirrorMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *MirrorView) GetContacts() []*Contact {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+type MirrorMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"` // the chat
+	Message       *HistoryMessage        `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorMessage) Reset() {
+	*x = MirrorMessage{}
+	mi := &file_linksim_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorMessage) ProtoMessage() {}
+
+func (x *MirrorMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorMessage.ProtoReflect.Descriptor instead.
+func (*MirrorMessage) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *MirrorMessage) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *MirrorMessage) GetMessage() *HistoryMessage {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
 var File_linksim_proto protoreflect.FileDescriptor
 
 const file_linksim_proto_rawDesc = "" +
@@ -4799,13 +5276,14 @@ const file_linksim_proto_rawDesc = "" +
 	"\tPairOffer\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12@\n" +
 	"\bidentity\x18\x02 \x01(\v2$.linksim.v1.SignedDeviceIdentityHMACR\bidentity\x120\n" +
-	"\x14account_identity_key\x18\x03 \x01(\fR\x12accountIdentityKey\"\xa4\x01\n" +
+	"\x14account_identity_key\x18\x03 \x01(\fR\x12accountIdentityKey\"\xbc\x01\n" +
 	"\n" +
 	"PairFinish\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12<\n" +
 	"\bidentity\x18\x02 \x01(\v2 .linksim.v1.SignedDeviceIdentityR\bidentity\x12*\n" +
 	"\x04keys\x18\x03 \x01(\v2\x16.linksim.v1.SignalKeysR\x04keys\x12\x1a\n" +
-	"\bplatform\x18\x04 \x01(\tR\bplatform\"c\n" +
+	"\bplatform\x18\x04 \x01(\tR\bplatform\x12\x16\n" +
+	"\x06mirror\x18\x05 \x01(\bR\x06mirror\"c\n" +
 	"\n" +
 	"PairReject\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12)\n" +
@@ -4889,14 +5367,15 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x06\n" +
 	"\x04Ping\",\n" +
 	"\x04Pong\x12$\n" +
-	"\x0eserver_unix_ms\x18\x01 \x01(\x03R\fserverUnixMs\"\x83\x02\n" +
+	"\x0eserver_unix_ms\x18\x01 \x01(\x03R\fserverUnixMs\"\xb1\x02\n" +
 	"\aContent\x12&\n" +
 	"\x04chat\x18\x01 \x01(\v2\x10.linksim.v1.ChatH\x00R\x04chat\x12<\n" +
 	"\fhistory_sync\x18\x02 \x01(\v2\x17.linksim.v1.HistorySyncH\x00R\vhistorySync\x12)\n" +
 	"\x05media\x18\x03 \x01(\v2\x11.linksim.v1.MediaH\x00R\x05media\x12&\n" +
 	"\x04call\x18\n" +
 	" \x01(\v2\x10.linksim.v1.CallH\x00R\x04call\x127\n" +
-	"\tapp_state\x18\v \x01(\v2\x18.linksim.v1.AppStateSyncH\x00R\bappStateB\x06\n" +
+	"\tapp_state\x18\v \x01(\v2\x18.linksim.v1.AppStateSyncH\x00R\bappState\x12,\n" +
+	"\x06mirror\x18\x10 \x01(\v2\x12.linksim.v1.MirrorH\x00R\x06mirrorB\x06\n" +
 	"\x04kind\"Y\n" +
 	"\x04Chat\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12 \n" +
@@ -4967,7 +5446,38 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06height\x18\f \x01(\rR\x06height\x12 \n" +
 	"\fsent_unix_ms\x18\r \x01(\x03R\n" +
 	"sentUnixMs\x12\x1b\n" +
-	"\tchat_user\x18\x0e \x01(\tR\bchatUser*\xd6\x03\n" +
+	"\tchat_user\x18\x0e \x01(\tR\bchatUser\"\xb4\x02\n" +
+	"\x06Mirror\x12/\n" +
+	"\x05hello\x18\x01 \x01(\v2\x17.linksim.v1.MirrorHelloH\x00R\x05hello\x12,\n" +
+	"\x04send\x18\x02 \x01(\v2\x16.linksim.v1.MirrorSendH\x00R\x04send\x12,\n" +
+	"\x04ping\x18\x03 \x01(\v2\x16.linksim.v1.MirrorPingH\x00R\x04ping\x12,\n" +
+	"\x04pong\x18\x04 \x01(\v2\x16.linksim.v1.MirrorPongH\x00R\x04pong\x12,\n" +
+	"\x04view\x18\x05 \x01(\v2\x16.linksim.v1.MirrorViewH\x00R\x04view\x129\n" +
+	"\vset_profile\x18\x06 \x01(\v2\x16.linksim.v1.SetProfileH\x00R\n" +
+	"setProfileB\x06\n" +
+	"\x04kind\"\r\n" +
+	"\vMirrorHello\"|\n" +
+	"\n" +
+	"MirrorSend\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x17\n" +
+	"\ato_user\x18\x02 \x01(\tR\x06toUser\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\"\n" +
+	"\rasked_unix_ms\x18\x04 \x01(\x03R\vaskedUnixMs\"\"\n" +
+	"\n" +
+	"MirrorPing\x12\x14\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\"\n" +
+	"\n" +
+	"MirrorPong\x12\x14\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\x88\x01\n" +
+	"\n" +
+	"MirrorView\x12\x12\n" +
+	"\x04full\x18\x01 \x01(\bR\x04full\x125\n" +
+	"\bmessages\x18\x02 \x03(\v2\x19.linksim.v1.MirrorMessageR\bmessages\x12/\n" +
+	"\bcontacts\x18\x03 \x03(\v2\x13.linksim.v1.ContactR\bcontacts\"Y\n" +
+	"\rMirrorMessage\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x124\n" +
+	"\amessage\x18\x02 \x01(\v2\x1a.linksim.v1.HistoryMessageR\amessage*\xd6\x03\n" +
 	"\tErrorCode\x12\x15\n" +
 	"\x11ERROR_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -5033,7 +5543,7 @@ func file_linksim_proto_rawDescGZIP() []byte {
 }
 
 var file_linksim_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_linksim_proto_goTypes = []any{
 	(ErrorCode)(0),                   // 0: linksim.v1.ErrorCode
 	(CipherType)(0),                  // 1: linksim.v1.CipherType
@@ -5101,7 +5611,14 @@ var file_linksim_proto_goTypes = []any{
 	(*MediaUpload)(nil),              // 63: linksim.v1.MediaUpload
 	(*MediaUploadToken)(nil),         // 64: linksim.v1.MediaUploadToken
 	(*Media)(nil),                    // 65: linksim.v1.Media
-	nil,                              // 66: linksim.v1.Send.ListHashesEntry
+	(*Mirror)(nil),                   // 66: linksim.v1.Mirror
+	(*MirrorHello)(nil),              // 67: linksim.v1.MirrorHello
+	(*MirrorSend)(nil),               // 68: linksim.v1.MirrorSend
+	(*MirrorPing)(nil),               // 69: linksim.v1.MirrorPing
+	(*MirrorPong)(nil),               // 70: linksim.v1.MirrorPong
+	(*MirrorView)(nil),               // 71: linksim.v1.MirrorView
+	(*MirrorMessage)(nil),            // 72: linksim.v1.MirrorMessage
+	nil,                              // 73: linksim.v1.Send.ListHashesEntry
 }
 var file_linksim_proto_depIdxs = []int32{
 	13, // 0: linksim.v1.Frame.register:type_name -> linksim.v1.Register
@@ -5163,7 +5680,7 @@ var file_linksim_proto_depIdxs = []int32{
 	10, // 56: linksim.v1.PairFinish.keys:type_name -> linksim.v1.SignalKeys
 	0,  // 57: linksim.v1.PairReject.code:type_name -> linksim.v1.ErrorCode
 	40, // 58: linksim.v1.Send.envelopes:type_name -> linksim.v1.Envelope
-	66, // 59: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
+	73, // 59: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
 	21, // 60: linksim.v1.Envelope.to:type_name -> linksim.v1.Address
 	1,  // 61: linksim.v1.Envelope.type:type_name -> linksim.v1.CipherType
 	2,  // 62: linksim.v1.SendReceipt.type:type_name -> linksim.v1.ReceiptType
@@ -5177,19 +5694,29 @@ var file_linksim_proto_depIdxs = []int32{
 	65, // 70: linksim.v1.Content.media:type_name -> linksim.v1.Media
 	57, // 71: linksim.v1.Content.call:type_name -> linksim.v1.Call
 	58, // 72: linksim.v1.Content.app_state:type_name -> linksim.v1.AppStateSync
-	61, // 73: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
-	60, // 74: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
-	59, // 75: linksim.v1.HistorySync.app_state:type_name -> linksim.v1.AppStateMutation
-	3,  // 76: linksim.v1.Call.action:type_name -> linksim.v1.CallAction
-	59, // 77: linksim.v1.AppStateSync.mutations:type_name -> linksim.v1.AppStateMutation
-	62, // 78: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
-	65, // 79: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
-	4,  // 80: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
-	81, // [81:81] is the sub-list for method output_type
-	81, // [81:81] is the sub-list for method input_type
-	81, // [81:81] is the sub-list for extension type_name
-	81, // [81:81] is the sub-list for extension extendee
-	0,  // [0:81] is the sub-list for field type_name
+	66, // 73: linksim.v1.Content.mirror:type_name -> linksim.v1.Mirror
+	61, // 74: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
+	60, // 75: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
+	59, // 76: linksim.v1.HistorySync.app_state:type_name -> linksim.v1.AppStateMutation
+	3,  // 77: linksim.v1.Call.action:type_name -> linksim.v1.CallAction
+	59, // 78: linksim.v1.AppStateSync.mutations:type_name -> linksim.v1.AppStateMutation
+	62, // 79: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
+	65, // 80: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
+	4,  // 81: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
+	67, // 82: linksim.v1.Mirror.hello:type_name -> linksim.v1.MirrorHello
+	68, // 83: linksim.v1.Mirror.send:type_name -> linksim.v1.MirrorSend
+	69, // 84: linksim.v1.Mirror.ping:type_name -> linksim.v1.MirrorPing
+	70, // 85: linksim.v1.Mirror.pong:type_name -> linksim.v1.MirrorPong
+	71, // 86: linksim.v1.Mirror.view:type_name -> linksim.v1.MirrorView
+	47, // 87: linksim.v1.Mirror.set_profile:type_name -> linksim.v1.SetProfile
+	72, // 88: linksim.v1.MirrorView.messages:type_name -> linksim.v1.MirrorMessage
+	60, // 89: linksim.v1.MirrorView.contacts:type_name -> linksim.v1.Contact
+	62, // 90: linksim.v1.MirrorMessage.message:type_name -> linksim.v1.HistoryMessage
+	91, // [91:91] is the sub-list for method output_type
+	91, // [91:91] is the sub-list for method input_type
+	91, // [91:91] is the sub-list for extension type_name
+	91, // [91:91] is the sub-list for extension extendee
+	0,  // [0:91] is the sub-list for field type_name
 }
 
 func init() { file_linksim_proto_init() }
@@ -5246,6 +5773,15 @@ func file_linksim_proto_init() {
 		(*Content_Media)(nil),
 		(*Content_Call)(nil),
 		(*Content_AppState)(nil),
+		(*Content_Mirror)(nil),
+	}
+	file_linksim_proto_msgTypes[61].OneofWrappers = []any{
+		(*Mirror_Hello)(nil),
+		(*Mirror_Send)(nil),
+		(*Mirror_Ping)(nil),
+		(*Mirror_Pong)(nil),
+		(*Mirror_View)(nil),
+		(*Mirror_SetProfile)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5253,7 +5789,7 @@ func file_linksim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linksim_proto_rawDesc), len(file_linksim_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   62,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
