@@ -443,6 +443,7 @@ func TestMixedFleetDefinitionIsChecked(t *testing.T) {
 		{Definition{Users: 10, Messages: rate, Layout: "windows"}, `layout: "windows"`},
 		{Definition{Users: 10, Messages: rate, Workers: 2, Browsers: 6}, "with 2 workers at most 5"},
 		{Definition{Users: 1000, Messages: rate, Browsers: 600}, "browsers: 600 pages; at most 500"},
+		{Definition{Users: 10, Messages: rate, Topology: "mirror", Mix: map[string]float64{ActUnlink: 1}}, "multidevice companions only"},
 	} {
 		err := c.def.Defaults().Check()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
