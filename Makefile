@@ -5,7 +5,7 @@ GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 
-.PHONY: run test race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay clean
+.PHONY: run test test-nats race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay clean
 
 # The browser scenarios need Chromium; the script installs it when missing.
 CHROMIUM = scripts/install-chromium.sh
@@ -18,6 +18,11 @@ test:
 	$(CHROMIUM)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The relay's whole test suite again with every relay a cluster node on an
+# embedded NATS server (docs/cluster.md); about 15 s.
+test-nats:
+	LINKSIM_TEST_NATS=1 $(GO) test -count=1 ./sim/relay/
 
 # The race detector over the packages with the most concurrency (the CI
 # runs it after make test).

@@ -194,9 +194,15 @@ type sendRig struct {
 
 func newSendRig(b *testing.B, senders int) *sendRig {
 	s := startRelay(b, Config{DataDir: b.TempDir()})
-	rig := &sendRig{bob: phone(b, s, "bob", "+15550200"), bobHash: listHash("+15550200", []uint32{0})}
+	return newSendRigVia(b, senders, s, s)
+}
+
+// newSendRigVia puts the senders on relay (or cluster node) in and the
+// recipient on out.
+func newSendRigVia(b *testing.B, senders int, in, out relayAddr) *sendRig {
+	rig := &sendRig{bob: phone(b, out, "bob", "+15550200"), bobHash: listHash("+15550200", []uint32{0})}
 	for i := range senders {
-		rig.phones = append(rig.phones, phone(b, s, fmt.Sprint("sender", i), fmt.Sprintf("+1666%06d", i)))
+		rig.phones = append(rig.phones, phone(b, in, fmt.Sprint("sender", i), fmt.Sprintf("+1666%06d", i)))
 	}
 	return rig
 }

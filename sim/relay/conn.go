@@ -57,6 +57,7 @@ type conn struct {
 	mirror  bool           // the device is a mirror companion (§19)
 	session *session       // pairing, while the companion shows refs
 	pusher  *pusher        // after Hello
+	detach  func()         // from the router, once a device
 	closing bool
 	// The send queue: frames wait in out for the writer, which runs
 	// only while there are some (or a close to make).
@@ -155,10 +156,15 @@ func (c *conn) becomeDevice(a store.Address, mirror bool) {
 	c.addr, c.mirror = &a, mirror
 	c.log = c.log.With("user", a.User, "device", a.Device)
 	c.mu.Unlock()
-	if old := c.r.hub.attach(a, c); old != nil && old != c {
-		old.logger().Info("connection replaced by a newer one")
-		old.shutdown("replaced", nil)
+	detach, err := c.r.router.Attach(a, c.onEvent)
+	if err != nil {
+		c.logger().Error("attaching to the router", "err", err)
+		c.shutdown("internal error", nil)
+		return
 	}
+	c.mu.Lock()
+	c.detach = detach
+	c.mu.Unlock()
 }
 
 func (c *conn) device() (store.Address, bool) {
@@ -250,8 +256,11 @@ func (c *conn) end() {
 	c.cancel()
 	c.wc.CloseNow()
 	<-c.writerDone
-	if a, ok := c.device(); ok {
-		c.r.hub.detach(a, c)
+	c.mu.Lock()
+	detach := c.detach
+	c.mu.Unlock()
+	if detach != nil {
+		detach()
 	}
 	c.r.pair.ended(c)
 	c.logger().Debug("connection ended")
