@@ -25,15 +25,23 @@ import (
 // pairing steps' p50 and p99 over all iterations: page opened -> QR drawn
 // (qr.visible), drawn -> screenshot decoded (qr.decoded), scan -> linked
 // screen (pair.linked), linked -> history's chat listed (pair.chats_shown).
-// Run with -benchtime=20x or more.
+// Run with -benchtime=20x or more. Each layout is a sub-benchmark: pages in
+// isolated contexts fetch and compile app.wasm each time, tabs of one
+// context take it from the shared HTTP and code cache.
 func BenchmarkBrowserPairing(b *testing.B) {
+	for _, layout := range []string{driver.LayoutContext, driver.LayoutTabs} {
+		b.Run("layout="+layout, func(b *testing.B) { browserPairing(b, layout) })
+	}
+}
+
+func browserPairing(b *testing.B, layout string) {
 	ctx := context.Background()
 	b.Cleanup(func() { CloseBrowsers() })
 	if err := PrepareBrowsers(ctx); err != nil {
 		b.Fatal(err)
 	}
 	rec := reports.NewRecorder()
-	env := Start(b, Config{Recorder: rec})
+	env := Start(b, Config{Recorder: rec, BrowserLayout: layout})
 	bob, err := env.NewUser(ctx, "bob", 0)
 	if err != nil {
 		b.Fatal(err)
