@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,43 +22,30 @@ func roundTrip(ctx context.Context, r mediaRequest) (*mediaResponse, error) {
 	}
 	init := map[string]any{"method": r.method, "headers": headers, "signal": abort.Get("signal"), "cache": "no-store"}
 	if r.body != nil {
-		buf := make([]byte, 0, r.size)
-		buf, err := readAll(buf, r.body)
-		if err != nil {
+		var buf bytes.Buffer
+		buf.Grow(int(r.size))
+		if _, err := buf.ReadFrom(r.body); err != nil {
 			stop()
 			return nil, err
 		}
-		body := js.Global().Get("Uint8Array").New(len(buf))
-		js.CopyBytesToJS(body, buf)
+		body := js.Global().Get("Uint8Array").New(buf.Len())
+		js.CopyBytesToJS(body, buf.Bytes())
 		init["body"] = body
 	}
-	resp, err := await(js.Global().Call("fetch", r.url, init))
+	res, err := await(js.Global().Call("fetch", r.url, init))
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("fetch %s %s: %w", r.method, r.url, err)
 	}
-	return &mediaResponse{
-		status:       resp.Get("status").Int(),
-		contentRange: resp.Get("headers").Call("get", "Content-Range").String(),
-		body:         &fetchBody{ctx: ctx, reader: resp.Get("body").Call("getReader"), stop: stop},
-	}, nil
-}
-
-// readAll is io.ReadAll into buf, whose capacity is the expected size.
-func readAll(buf []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
+	body := &fetchBody{ctx: ctx, stop: stop, done: true}
+	if stream := res.Get("body"); !stream.IsNull() { // null: a 204, say
+		body.reader, body.done = stream.Call("getReader"), false
 	}
+	resp := &mediaResponse{status: res.Get("status").Int(), body: body}
+	if cr := res.Get("headers").Call("get", "Content-Range"); !cr.IsNull() {
+		resp.contentRange = cr.String()
+	}
+	return resp, nil
 }
 
 // fetchBody reads a fetch response's body stream.
