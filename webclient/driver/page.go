@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
 
@@ -95,12 +96,24 @@ func (p *Page) Name() string {
 }
 
 // BrowserContext is the id of the page's browser context: shared by all
-// pages in LayoutTabs, one per page in LayoutContext.
+// pages in LayoutTabs (the browser's default context), one per page in
+// LayoutContext; "" when it cannot be read.
 func (p *Page) BrowserContext() string {
-	if c := chromedp.FromContext(p.ctx); c != nil {
+	c := chromedp.FromContext(p.ctx)
+	if c == nil || c.Target == nil {
+		return ""
+	}
+	if c.BrowserContextID != "" {
 		return string(c.BrowserContextID)
 	}
-	return ""
+	// A tab of the default context: chromedp does not know its id.
+	ctx, cancel := context.WithTimeout(p.ctx, p.b.cfg.ActionTimeout)
+	defer cancel()
+	info, err := chromedp.CallBrowser(ctx, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: c.Target.TargetID})
+	if err != nil || info.TargetInfo == nil {
+		return ""
+	}
+	return string(info.TargetInfo.BrowserContextID)
 }
 
 // Close closes the page's window and, in LayoutContext, discards its
