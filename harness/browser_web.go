@@ -125,6 +125,9 @@ func (e *Env) Browser(ctx context.Context, name string) (*Web, error) {
 		return nil, fmt.Errorf("harness: %s: %w", name, err)
 	}
 	q := url.Values{"name": {name}, "ws": {e.DeviceConfig(name, nil).RelayURL}}
+	if e.Topology() == Mirror {
+		q.Set("topology", Mirror)
+	}
 	w := &Web{Page: page, env: e, name: name, URL: e.appURL(dir) + "/?" + q.Encode(),
 		shown: make(map[string]int), sent: make(map[string]string), rejected: make(map[string]string)}
 	e.t.Cleanup(func() {
@@ -221,6 +224,14 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 			return dev, err
 		}
 		e.rec.rec.Step(StepLinked, w.name, time.Since(start))
+		if e.Topology() == Mirror {
+			if err := w.awaitPhone(ctx, "connected"); err != nil {
+				return dev, err
+			}
+			// From its first view on, the page is owed what its phone
+			// sends and is sent.
+			e.rec.mirrored(p.Self(), w.name)
+		}
 		if want := len(p.Chats()); want > 0 {
 			if err := w.awaitChats(ctx, want); err != nil {
 				return dev, err
@@ -267,6 +278,9 @@ func (w *Web) awaitChats(ctx context.Context, n int) error {
 // ledger, targeted at the peer's devices and the account's other devices
 // as the relay lists them now.
 func (w *Web) Send(ctx context.Context, text string) (driver.Message, error) {
+	if w.env.Topology() == Mirror {
+		return w.askPhone(ctx, text)
+	}
 	peer, to, err := w.targets(ctx, "send")
 	if err != nil {
 		return driver.Message{}, err
@@ -277,6 +291,30 @@ func (w *Web) Send(ctx context.Context, text string) (driver.Message, error) {
 	}
 	w.recordSend(m, peer, to, reports.DigestOf([]byte(m.Text)))
 	return m, nil
+}
+
+// askPhone sends text in the open conversation of a mirror page: the page
+// asks its phone, whose send the ledger records; the ledger holds the phone
+// to it (Env.Check).
+func (w *Web) askPhone(ctx context.Context, text string) (driver.Message, error) {
+	asked := time.Now()
+	m, err := w.Page.Send(ctx, text)
+	if err != nil {
+		return m, err
+	}
+	w.env.rec.ask(w.name, m.ID, asked)
+	return m, nil
+}
+
+// awaitPhone waits until a mirror page says its phone is status.
+func (w *Web) awaitPhone(ctx context.Context, status string) error {
+	return Await(ctx, fmt.Sprintf("%s to say its phone is %s", w.name, status), func() error {
+		got, text, err := w.PhoneStatus(ctx)
+		if err == nil && got != status {
+			err = fmt.Errorf("it says %q (%q)", got, text)
+		}
+		return err
+	})
 }
 
 // targets is the open conversation's peer and the devices a message sent
@@ -411,10 +449,14 @@ func (w *Web) record(msgs []driver.Message) {
 			continue
 		}
 		st, known := ledger.Message(m.ID)
-		if !known {
+		// A streaming ledger forgets a message once judged: one this page
+		// showed before is still its own, and a copy more is a duplicate
+		// the ledger must see (it judges it unexpected).
+		forgotten := !known && w.shown[m.ID] > 0
+		if !known && !forgotten {
 			continue
 		}
-		if slices.Contains(st.Targets, w.name) {
+		if forgotten || slices.Contains(st.Targets, w.name) {
 			for range copies[m.ID] - w.shown[m.ID] {
 				rec.Shown(w.name, m.ID, digest[m.ID])
 			}

@@ -201,7 +201,7 @@ func (c *chaos) apply(ctx context.Context, i int) (kind string, err error) {
 		defer u.mu.Unlock()
 		d := u.Phone.Device
 		if web {
-			d = u.Web(0)
+			d = u.Device(0)
 		}
 		end := c.env.Recorder().Fault("disconnect " + name)
 		defer end()

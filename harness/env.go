@@ -63,6 +63,16 @@ type Config struct {
 	// Device, if set, adjusts every device's config before the device
 	// starts: a load runner sets its dialer and prekey count there.
 	Device func(*device.Config)
+	// Topology is how web clients are linked: MultiDevice ("" too) or
+	// Mirror (design.md §8).
+	Topology string
+	// WebClient, if set, opens the Env's web clients instead of Topology's:
+	// a team's own client, on state st (which it keeps across Env.Reopen),
+	// linked to phone p unless st holds a link (docs/scenarios.md).
+	WebClient func(ctx context.Context, e *Env, name string, st kv.KV, p *phone.Phone) (WebClient, error)
+	// PhoneTimeout is how long a mirror web client's ping may go
+	// unanswered before it shows "Phone not connected"; 0 means 1 s.
+	PhoneTimeout time.Duration
 	// BrowserLayout lays out this Env's browser web clients in Chromium:
 	// driver.LayoutContext (a browser context per page, isolated) or
 	// driver.LayoutTabs (one shared context, cheaper; each page keeps its

@@ -21,15 +21,21 @@ const (
 // against backlog size.
 func CatchUpStep(n int) string { return fmt.Sprintf("reconnect.catch_up.%d", n) }
 
+// QRScreen is a native web client of any topology while it pairs.
+type QRScreen interface {
+	Changed() <-chan struct{}
+	Screen() (app.Screen, device.Ref, error)
+}
+
 // CurrentQR waits for the client's QR screen and returns the ref shown.
 // Native clients hand over the payload; browser clients are read from pixels
 // by the browser driver instead.
-func CurrentQR(ctx context.Context, c *app.Client) (device.Ref, error) {
+func CurrentQR(ctx context.Context, c QRScreen) (device.Ref, error) {
 	return NextQR(ctx, c, device.Ref{})
 }
 
 // NextQR waits for the client to show a ref other than prev (rotation).
-func NextQR(ctx context.Context, c *app.Client, prev device.Ref) (device.Ref, error) {
+func NextQR(ctx context.Context, c QRScreen, prev device.Ref) (device.Ref, error) {
 	for {
 		changed := c.Changed()
 		screen, ref, err := c.Screen()
@@ -53,13 +59,8 @@ func NextQR(ctx context.Context, c *app.Client, prev device.Ref) (device.Ref, er
 // chats (which may come after Link returns; a phone with no chats sends
 // none to show).
 func (e *Env) Link(ctx context.Context, p *phone.Phone, c *app.Client) (*device.Device, error) {
-	ref, err := CurrentQR(ctx, c)
+	start, err := e.scan(ctx, p, c)
 	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	e.rec.scanned(p.Self().User, start)
-	if _, err := p.Scan(ctx, ref.QR); err != nil {
 		return nil, err
 	}
 	d, err := c.WaitLinked(ctx)
@@ -69,4 +70,16 @@ func (e *Env) Link(ctx context.Context, p *phone.Phone, c *app.Client) (*device.
 	e.rec.learn(d.Self(), d.Name())
 	e.rec.rec.Step(StepLinked, d.Name(), time.Since(start))
 	return d, nil
+}
+
+// scan has p scan the QR code c shows and returns when it started.
+func (e *Env) scan(ctx context.Context, p *phone.Phone, c QRScreen) (time.Time, error) {
+	ref, err := CurrentQR(ctx, c)
+	if err != nil {
+		return time.Time{}, err
+	}
+	start := time.Now()
+	e.rec.scanned(p.Self().User, start)
+	_, err = p.Scan(ctx, ref.QR)
+	return start, err
 }

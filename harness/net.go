@@ -147,3 +147,18 @@ func (l *NetLink) Reset() error {
 	}
 	return nil
 }
+
+// Offline takes the device off the network, as airplane mode would: its
+// connections drop and new ones are refused until back is called. back
+// fails only when the path cannot listen again.
+func (l *NetLink) Offline() (back func() error) {
+	end := l.rec.Fault("offline " + l.name)
+	l.proxy.Stop()
+	return sync.OnceValue(func() error {
+		defer end()
+		if err := l.proxy.Start(); err != nil {
+			return fmt.Errorf("harness: %s back online: listen again: %w", l.name, err)
+		}
+		return nil
+	})
+}

@@ -75,17 +75,37 @@ func (r *runner) setContacts() {
 }
 
 // device picks one of m's online devices at random, the phone or a
-// companion that is not closed, and keeps it open until release is called.
+// multi-device companion that is not closed, and keeps it open until
+// release is called.
 func (m *member) device() (d *device.Device, release func()) {
+	c, release := m.pick(func(j int) harness.Client {
+		if d := m.user.Device(j); d != nil {
+			return d
+		}
+		return nil
+	})
+	return c.(*device.Device), release
+}
+
+// client picks one of m's clients at random, the phone or a companion of
+// any topology that is not closed, and keeps it open until release is
+// called.
+func (m *member) client() (c harness.Client, release func()) {
+	return m.pick(func(j int) harness.Client { return m.user.Web(j) })
+}
+
+// pick draws the phone or companion j, as web(j) returns it (nil: the
+// phone instead).
+func (m *member) pick(web func(j int) harness.Client) (c harness.Client, release func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j := rand.IntN(1 + len(m.user.Webs))
-	if j == 0 || m.offline[j-1] || m.user.Webs[j-1].Device() == nil {
+	if j == 0 || m.offline[j-1] || web(j-1) == nil {
 		return m.user.Phone.Device, func() {}
 	}
 	j--
 	m.busy[j]++
-	return m.user.Webs[j].Device(), func() {
+	return web(j), func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.busy[j]--; m.busy[j] == 0 {
@@ -129,15 +149,18 @@ func (r *runner) act(ctx context.Context, action string) error {
 	if action == ActOffline {
 		return r.offline(ctx, m)
 	}
-	d, release := m.device()
-	defer release()
-	switch action {
-	case ActText:
-		id, err := d.SendText(ctx, pickOne(m.contacts), "load "+device.NewMessageID())
+	if action == ActText {
+		c, release := m.client()
+		defer release()
+		id, err := c.SendText(ctx, pickOne(m.contacts), "load "+device.NewMessageID())
 		if err != nil {
 			r.live.forget(id)
 		}
 		return err
+	}
+	d, release := m.device()
+	defer release()
+	switch action {
 	case ActMedia:
 		size := int64(r.def.MediaSizes[rand.IntN(len(r.def.MediaSizes))])
 		f := device.MediaFile{Type: pb.MediaType_DOCUMENT, Reader: io.LimitReader(rand.NewChaCha8(seed()), size),
@@ -193,11 +216,12 @@ func (r *runner) offline(ctx context.Context, m *member) error {
 	case <-ctx.Done():
 	}
 	// Reopen replaces Webs[j], which no one reads while offline[j] is set.
-	d, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j)
-	if err != nil {
+	if _, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j); err != nil {
 		return fmt.Errorf("reopen %s/web-%d: %w", m.user.Name, j+1, err)
 	}
-	r.devices.Store(d.Name(), d)
+	if d := m.user.Device(j); d != nil { // media downloads need a device; a mirror client has none of its own
+		r.devices.Store(d.Name(), d)
+	}
 	m.mu.Lock()
 	m.offline[j] = false
 	m.mu.Unlock()

@@ -20,6 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
 )
 
@@ -33,6 +34,10 @@ type Definition struct {
 	Users int `yaml:"users"`
 	// Companions is how many native web clients each user links; default 1.
 	Companions int `yaml:"companions"`
+	// Topology is how companions are linked: "multidevice" (default) or
+	// "mirror" (design.md §8). Mirror companions send texts through their
+	// phone; the other actions of a mirror user are the phone's.
+	Topology string `yaml:"topology"`
 	// Contacts is how many other users each user writes to; default 5
 	// (fewer when there are fewer users).
 	Contacts int `yaml:"contacts"`
@@ -209,6 +214,9 @@ func (d Definition) Defaults() Definition {
 	if d.Companions == 0 {
 		d.Companions = 1
 	}
+	if d.Topology == "" {
+		d.Topology = harness.MultiDevice
+	}
 	if d.Contacts == 0 {
 		d.Contacts = 5
 	}
@@ -282,6 +290,9 @@ func (d Definition) Check() error {
 	}
 	if d.Companions < 0 || d.Companions > 4 {
 		bad("companions: %d per user; want 0 to 4 (the relay's default limit)", d.Companions)
+	}
+	if d.Topology != harness.MultiDevice && d.Topology != harness.Mirror {
+		bad("topology: %q; want %q or %q", d.Topology, harness.MultiDevice, harness.Mirror)
 	}
 	if d.Contacts < 1 && d.Users >= 2 {
 		bad("contacts: %d; want at least 1", d.Contacts)

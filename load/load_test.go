@@ -96,6 +96,34 @@ func TestShortLoadIsScoredClean(t *testing.T) {
 
 // With abort-on-fail, a budget no run can meet stops the actions early and
 // the run fails, naming the threshold.
+// Mirror companions send through their phones, are closed and reopened,
+// and are owed every message of their phones: the ledger must be clean.
+func TestMirrorLoadIsScoredClean(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; not in -short")
+	}
+	def := Definition{
+		Users: 20, Companions: 1, Topology: "mirror", Relay: "embedded",
+		Messages: Arrival{Rate: 20},
+		Mix:      map[string]float64{ActText: 80, ActRead: 10, ActOffline: 10},
+		Duration: Duration(3 * time.Second), OfflineFor: Duration(500 * time.Millisecond),
+		Thresholds: []string{"messages>=30"},
+	}
+	rep, err := Run(context.Background(), def, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Ledger.Totals
+	if !rep.Passed() || tot.Problems() != 0 || tot.Delivered != tot.Expected {
+		t.Errorf("a mirror load run is not clean: %+v", tot)
+	}
+	// Each text is owed to the recipient's phone and mirror client and the
+	// sender's mirror client.
+	if tot.Expected != 3*tot.Messages {
+		t.Errorf("%d deliveries owed for %d messages, want 3 each", tot.Expected, tot.Messages)
+	}
+}
+
 func TestAbortOnFailStopsTheRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a load run; not in -short")
@@ -126,6 +154,7 @@ func TestBadDefinitionFailsFast(t *testing.T) {
 	def, err := ReadDefinition(strings.NewReader(`
 users: 1
 companions: 7
+topology: peer-to-peer
 prekeys: 0
 link: {rate: 10, stages: [{duration: 5s, target: 10}]}
 messages: {stages: [{duration: 0s, target: 10}]}
@@ -145,7 +174,7 @@ thresholds: ["lost = 0"]
 		t.Error("the run started before the definition was refused")
 	}
 	for _, want := range []string{"users: 1", "companions: 7", "prekeys: 500", "link: both rate and stages",
-		"messages.stages[0]: duration 0s", `unknown action "email"`, `did you mean ==?`} {
+		"messages.stages[0]: duration 0s", `unknown action "email"`, `did you mean ==?`, `topology: "peer-to-peer"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}

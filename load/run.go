@@ -69,12 +69,22 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		return nil, err
 	}
 	ts, _ := def.thresholds() // Check parsed them
-	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: reports.NewRecorder(), lastDownload: make(map[string]chan struct{})}
-	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig}
+	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: newRecorder(def), lastDownload: make(map[string]chan struct{})}
+	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, Topology: def.Topology}
 	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
 		r.env = env
 		return r.run(ctx, ts), nil
 	})
+}
+
+// newRecorder returns the run's recorder: a streaming one, so the ledger
+// judges messages as they come and memory stays bounded however long the
+// run (docs/reports.md, "Streaming"). A message some device has not
+// received a minute after its send (or lost_after past offline_for, or
+// the drain, if longer) is judged lost then.
+func newRecorder(def Definition) *reports.Recorder {
+	lostAfter := max(time.Minute, time.Duration(def.LostAfter+def.OfflineFor), time.Duration(def.Drain))
+	return reports.NewStreamingRecorder(reports.LedgerConfig{LostAfter: lostAfter})
 }
 
 // withRelay starts the relay def names in a harness session, calls fn with
@@ -440,4 +450,19 @@ func (r *runner) drain(ctx context.Context) {
 		}
 		return nil
 	})
+	if r.def.Topology != harness.Mirror {
+		return
+	}
+	// What mirror companions show comes from their phones after the
+	// message is delivered: only the ledger knows it is owed. It is read a
+	// few times a second, not at Await's pace.
+	for ctx.Err() == nil {
+		if t := r.env.Ledger().Totals; t.Delivered >= t.Expected {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

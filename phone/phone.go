@@ -30,19 +30,22 @@ const (
 // MarkRead, SetAbout, ...) are promoted from device.Device.
 type Phone struct {
 	*device.Device
+	mirror *mirrors
 }
 
 // Register creates the account user, with this phone as device 0.
 func Register(ctx context.Context, cfg device.Config, user, pushName string) (*Phone, error) {
+	cfg, m := withMirror(cfg)
 	d, err := device.Register(ctx, cfg, user, pushName)
 	if err != nil {
 		return nil, err
 	}
-	return &Phone{d}, nil
+	return started(d, m)
 }
 
 // Open resumes a phone kept in cfg.State.
 func Open(ctx context.Context, cfg device.Config) (*Phone, error) {
+	cfg, m := withMirror(cfg)
 	d, err := device.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -51,12 +54,25 @@ func Open(ctx context.Context, cfg device.Config) (*Phone, error) {
 		d.Close()
 		return nil, fmt.Errorf("%s: open: the state holds companion %s, not a phone", cfg.Name, d.Self())
 	}
-	return &Phone{d}, nil
+	return started(d, m)
 }
 
-// AddContact names a user in the phone's contacts (and so in the history a
-// new companion receives).
-func (p *Phone) AddContact(user, name string) error { return p.SetContactName(user, name) }
+// started is the phone of d, serving its mirror companions.
+func started(d *device.Device, m *mirrors) (*Phone, error) {
+	p := &Phone{Device: d, mirror: m}
+	if err := m.start(p); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%s: mirror companions: %w", d.Name(), err)
+	}
+	return p, nil
+}
+
+// AddContact names a user in the phone's contacts, and so on every linked
+// companion (synced, docs/protocol.md §18) and in the history a new
+// companion receives.
+func (p *Phone) AddContact(ctx context.Context, user, name string) error {
+	return p.SetContact(ctx, user, name)
+}
 
 // Scan links the companion whose QR payload is qr: it signs the companion's
 // device identity, waits for the relay to link it, and sends it the history.
@@ -120,6 +136,12 @@ func (p *Phone) nextKeyIndex(ctx context.Context) (uint32, error) {
 }
 
 func (p *Phone) sendHistory(ctx context.Context, dev uint32) error {
+	return p.SendHistory(ctx, e2e.Address{User: p.Self().User, Device: dev}, historyOf(p))
+}
+
+// historyOf is what the phone shows: its contacts and the recent messages
+// of every chat.
+func historyOf(p *Phone) *pb.HistorySync {
 	h := &pb.HistorySync{}
 	for user, name := range p.Contacts() {
 		h.Contacts = append(h.Contacts, &pb.Contact{User: user, Name: name})
@@ -128,14 +150,18 @@ func (p *Phone) sendHistory(ctx context.Context, dev uint32) error {
 		msgs := p.Messages(c.Peer)
 		hc := &pb.HistoryChat{Peer: c.Peer}
 		for _, m := range msgs[max(0, len(msgs)-historyPerChat):] {
-			hc.Messages = append(hc.Messages, &pb.HistoryMessage{
-				MessageId: m.ID, FromUser: m.From, Text: m.Text, SentUnixMs: m.Sent.UnixMilli(), Status: uint32(m.Status),
-				Media: m.Media.Proto(),
-			})
+			hc.Messages = append(hc.Messages, historyMessage(m))
 		}
 		h.Chats = append(h.Chats, hc)
 	}
-	return p.SendHistory(ctx, e2e.Address{User: p.Self().User, Device: dev}, h)
+	return h
+}
+
+func historyMessage(m device.Message) *pb.HistoryMessage {
+	return &pb.HistoryMessage{
+		MessageId: m.ID, FromUser: m.From, Text: m.Text, SentUnixMs: m.Sent.UnixMilli(), Status: uint32(m.Status),
+		Media: m.Media.Proto(),
+	}
 }
 
 // LinkedDevices lists the account's companions (device ids other than 0).

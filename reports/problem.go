@@ -46,11 +46,12 @@ func (p Problem) String() string { return p.Message }
 // The lines below are what people read in CI logs: actor first, then what was
 // expected and what happened, then the clue that helps most.
 
-func (c *checker) lostLine(m *message, t *target) string {
+// lostLine says t's device never received m, as seen at end.
+func (c *tally) lostLine(m *message, t *target, end time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s never received msg %s (sent %.1fs ago)", t.device, shortID(m.id), (c.cfg.End - m.sentAt).Seconds())
+	fmt.Fprintf(&b, "%s never received msg %s (sent %.1fs ago)", t.device, shortID(m.id), (end - m.sentAt).Seconds())
 	if s := c.streams[streamKey{m.scenario, m.sender, m.stream, t.device}]; s != nil {
-		fmt.Fprintf(&b, "; last received %s", shortID(s.last.id))
+		fmt.Fprintf(&b, "; last received %s", shortID(s.lastID))
 	} else {
 		fmt.Fprintf(&b, "; received nothing from %s", m.sender)
 	}
@@ -107,7 +108,7 @@ func wireDuplicatedLine(m *message, t *target) string {
 	return s
 }
 
-func wireReorderedLine(device string, m, overtaker *message) string {
+func wireReorderedLine(device string, m *message, overtaker string) string {
 	what := fmt.Sprintf("%s got msg %s from the relay out of order", device, shortID(m.id))
 	return outOfOrderLine(what, "the relay handed over first", m, overtaker)
 }
@@ -122,14 +123,14 @@ func lateLine(m *message, t *target, deadline time.Duration) string {
 		t.device, shortID(m.id), FormatDuration(t.firstAt-m.sentAt), FormatDuration(deadline))
 }
 
-func reorderedLine(device string, m, overtaker *message) string {
+func reorderedLine(device string, m *message, overtaker string) string {
 	return outOfOrderLine(fmt.Sprintf("%s received msg %s out of order", device, shortID(m.id)), "arrived first", m, overtaker)
 }
 
 // outOfOrderLine says that m (as what names it) came after overtaker,
 // which was sent later and overtook it.
-func outOfOrderLine(what, overtook string, m, overtaker *message) string {
-	s := fmt.Sprintf("%s: it was sent before msg %s, which %s (from %s", what, shortID(overtaker.id), overtook, m.sender)
+func outOfOrderLine(what, overtook string, m *message, overtaker string) string {
+	s := fmt.Sprintf("%s: it was sent before msg %s, which %s (from %s", what, shortID(overtaker), overtook, m.sender)
 	if m.stream != "" {
 		s += " on " + m.stream
 	}

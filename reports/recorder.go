@@ -9,7 +9,7 @@ import (
 
 // Recorder collects the events of one run from every device on one monotonic
 // clock. It is safe for concurrent use; the zero value is not usable, call
-// NewRecorder.
+// NewRecorder, or NewStreamingRecorder for a long run.
 //
 // Record a send before the message goes out on the wire: the ledger measures
 // latency from the send event, and a fast relay can otherwise deliver before
@@ -35,6 +35,11 @@ type Recorder struct {
 	// scope is stamped on every event recorded here that has none (ChildFor).
 	scope Scope
 	sinks []Sink
+
+	// stream, if set, judges events as they come in place of keeping them
+	// (NewStreamingRecorder); the children of such a recorder share it and
+	// pass their events on to their parent.
+	stream *streamer
 }
 
 // Scope says which scenario an event belongs to, so metrics and thresholds
@@ -78,6 +83,7 @@ func (r *Recorder) Child() *Recorder {
 	c := NewRecorder()
 	c.parent = r
 	c.scope = r.scope
+	c.stream = r.stream
 	return c
 }
 
@@ -93,6 +99,12 @@ func (r *Recorder) ChildFor(scenario string, labels []string) *Recorder {
 // AddSink makes s receive every event r records from now on, including what
 // its children record.
 func (r *Recorder) AddSink(s Sink) {
+	if r.stream != nil {
+		r.stream.mu.Lock()
+		defer r.stream.mu.Unlock()
+		r.stream.sinks = append(r.stream.sinks, s)
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sinks = append(r.sinks, s)
@@ -111,6 +123,10 @@ func (r *Recorder) add(e Event) { r.addFrom(e, r.id) }
 
 // addFrom adds e, which came through the recorder numbered origin.
 func (r *Recorder) addFrom(e Event, origin uint64) {
+	if r.stream != nil {
+		r.streamEvent(e)
+		return
+	}
 	r.mu.Lock()
 	e.At = time.Since(r.start)
 	e = r.push(e, origin)
@@ -118,6 +134,19 @@ func (r *Recorder) addFrom(e Event, origin uint64) {
 	if r.parent != nil {
 		r.parent.addFrom(e, r.id)
 	}
+}
+
+// streamEvent hands e, stamped with r's scope unless it has one, to the
+// streaming recorder at the root of r's family.
+func (r *Recorder) streamEvent(e Event) {
+	if e.Scenario == "" {
+		e.Scenario, e.Labels = r.scope.Scenario, r.scope.Labels
+	}
+	if r.parent != nil {
+		r.parent.streamEvent(e)
+		return
+	}
+	r.stream.add(e)
 }
 
 // push stamps e with r's scope unless it has one, appends it, hands it to
@@ -152,6 +181,9 @@ func (r *Recorder) append(e Event, origin uint64) {
 // not judged lost. It reaches the parent only, not the parent's parent;
 // call it once r records no more.
 func (r *Recorder) Withdraw() {
+	if r.stream != nil {
+		panic("reports: Withdraw on a streaming recorder: its events are judged as they come, there are none to take out")
+	}
 	if p := r.parent; p != nil {
 		p.remove(r.id)
 	}
@@ -244,6 +276,9 @@ func (r *Recorder) Fault(name string) (end func()) {
 // through the recorder numbered origin, and returns the function that
 // records its end.
 func (r *Recorder) fault(e Event, origin uint64) (end func()) {
+	if r.stream != nil {
+		return r.streamFault(e)
+	}
 	r.mu.Lock()
 	r.faults++
 	e.Kind, e.At, e.ID = KindFaultStart, time.Since(r.start), r.faults
@@ -266,6 +301,26 @@ func (r *Recorder) fault(e Event, origin uint64) (end func()) {
 	}
 }
 
+// streamFault is fault for a streaming recorder: the root numbers the
+// faults of the whole family.
+func (r *Recorder) streamFault(e Event) (end func()) {
+	if e.Scenario == "" {
+		e.Scenario, e.Labels = r.scope.Scenario, r.scope.Labels
+	}
+	if r.parent != nil {
+		return r.parent.streamFault(e)
+	}
+	e.Kind, e.ID = KindFaultStart, r.stream.faults.Add(1)
+	r.stream.add(e)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			e.Kind = KindFaultEnd
+			r.stream.add(e)
+		})
+	}
+}
+
 // Step records that the step name (like "qr.decoded" or "pair.linked") took
 // d, optionally on device. Steps land in the metrics as histograms by name.
 func (r *Recorder) Step(name, device string, d time.Duration) {
@@ -280,8 +335,12 @@ func (r *Recorder) Time(name, device string) (stop func()) {
 	return func() { r.Step(name, device, time.Since(t0)) }
 }
 
-// Events returns a copy of everything recorded so far, in time order.
+// Events returns a copy of everything recorded so far, in time order; a
+// streaming recorder keeps none and returns nil.
 func (r *Recorder) Events() []Event {
+	if r.stream != nil {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]Event, 0, r.n)
@@ -289,4 +348,36 @@ func (r *Recorder) Events() []Event {
 		out = append(out, c...)
 	}
 	return out
+}
+
+// Totals returns the ledger's counters so far. A streaming recorder reads
+// them without going over the events: every message judged, and for those
+// still held what is known (sent, acked, delivered, reordered), their
+// losses and duplicates not yet. A recorder that keeps its events checks
+// them all.
+func (r *Recorder) Totals() Totals {
+	if r.stream != nil {
+		return r.stream.totals()
+	}
+	return r.Ledger().Totals
+}
+
+// Ledger is the verdict on everything recorded so far (as Check judges
+// r's events until now). On a streaming recorder it is the verdict on the
+// messages judged so far, with the counters of Totals; its Message knows
+// the messages still held, its Targets none.
+func (r *Recorder) Ledger() Ledger {
+	if r.stream != nil {
+		return r.stream.ledger()
+	}
+	return Check(r.Events(), LedgerConfig{End: r.Elapsed()})
+}
+
+// Held returns how many messages a streaming recorder's ledger holds in
+// memory (sent and not yet judged); 0 for a recorder that keeps events.
+func (r *Recorder) Held() int {
+	if r.stream == nil {
+		return 0
+	}
+	return r.stream.held()
 }

@@ -70,8 +70,15 @@ type Config struct {
 // New builds the report of everything rec recorded until now: it checks the
 // ledger, derives the message latencies and adds the recorded steps to the
 // metrics, and lays out the timeline.
+//
+// On a streaming recorder (NewStreamingRecorder) it reads what was judged
+// as events came, and judges the messages still held: call it once, when
+// the run is over.
 func New(rec *Recorder, cfg Config) *Report {
 	end := rec.Elapsed()
+	if rec.stream != nil {
+		return rec.stream.report(rec.Start(), end, cfg)
+	}
 	return FromEvents(rec.Events(), rec.Start(), end, cfg)
 }
 
@@ -83,14 +90,13 @@ func FromEvents(events []Event, start time.Time, duration time.Duration, cfg Con
 		cfg.Ledger.End = duration
 	}
 	r := &Report{Name: cfg.Name, Start: start, Duration: duration, Relay: cfg.Relay, Metrics: NewMetrics()}
-	r.Ledger = Check(events, cfg.Ledger)
+	r.Ledger = check(events, cfg.Ledger, r.Metrics)
 	r.ScenarioTotals = scenarioTotals(events, cfg.Ledger)
 	for _, e := range events {
 		if e.Kind == KindStep {
 			r.Metrics.RecordIn(e.Scope(), e.Name, e.Value)
 		}
 	}
-	r.Ledger.recordLatencies(r.Metrics, r.scenarioLabels())
 	r.Timeline = buildTimeline(events, &r.Ledger, duration, cfg.MaxTimelineEvents)
 	return r
 }
@@ -102,30 +108,6 @@ const (
 	StepReceiptDelivered = "receipt.delivered" // send → first delivery receipt at the sender
 	StepReceiptRead      = "receipt.read"      // send → first read receipt at the sender
 )
-
-// recordLatencies adds the ledger's per-message latencies to m, each in the
-// scope of the scenario that sent the message (labels gives each
-// scenario's labels). Only first decryptions count: a duplicate is a ledger
-// problem, not a latency sample.
-func (l *Ledger) recordLatencies(m *Metrics, labels map[string][]string) {
-	for _, msg := range l.msgs {
-		sc := Scope{Scenario: msg.scenario, Labels: labels[msg.scenario]}
-		if msg.acked {
-			m.RecordIn(sc, StepAck, msg.ackAt-msg.sentAt)
-		}
-		for _, t := range msg.targets {
-			if t.received {
-				m.RecordIn(sc, StepDeliver, t.firstAt-msg.sentAt)
-			}
-		}
-		if msg.receipted[Delivered] {
-			m.RecordIn(sc, StepReceiptDelivered, msg.receiptAt[Delivered]-msg.sentAt)
-		}
-		if msg.receipted[Read] {
-			m.RecordIn(sc, StepReceiptRead, msg.receiptAt[Read]-msg.sentAt)
-		}
-	}
-}
 
 // Evaluate checks every threshold against r, replaces r.Thresholds with the
 // results, and reports whether all passed.

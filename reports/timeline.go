@@ -56,41 +56,69 @@ var seriesBuckets = []time.Duration{
 const maxPoints = 120
 
 func buildTimeline(events []Event, l *Ledger, duration time.Duration, maxEvents int) Timeline {
+	tt := newTimelineTally(maxEvents)
+	for i := range events {
+		tt.add(&events[i])
+	}
+	return tt.timeline(duration, buildSeries(l, duration))
+}
+
+// timelineTally lays out the timeline one event at a time: its memory is
+// the capped events, the faults and one time per scenario.
+type timelineTally struct {
+	tl        Timeline
+	maxEvents int
+	open      map[uint64]int           // fault id → index in tl.Faults
+	last      map[string]time.Duration // scenario → its last event
+}
+
+func newTimelineTally(maxEvents int) *timelineTally {
 	if maxEvents == 0 {
 		maxEvents = 2000
 	}
-	tl := Timeline{Events: []Event{}, Faults: []FaultSpan{}}
-	open := map[uint64]int{}           // fault id → index in tl.Faults
-	last := map[string]time.Duration{} // scenario → its last event
-	for _, e := range events {
-		if e.Scenario != "" {
-			last[e.Scenario] = max(last[e.Scenario], e.At)
+	return &timelineTally{tl: Timeline{Events: []Event{}, Faults: []FaultSpan{}}, maxEvents: maxEvents,
+		open: map[uint64]int{}, last: map[string]time.Duration{}}
+}
+
+func (tt *timelineTally) add(e *Event) {
+	tl := &tt.tl
+	if e.Scenario != "" {
+		tt.last[e.Scenario] = max(tt.last[e.Scenario], e.At)
+	}
+	switch e.Kind {
+	case KindFaultStart:
+		tt.open[e.ID] = len(tl.Faults)
+		tl.Faults = append(tl.Faults, FaultSpan{Name: e.Name, Start: e.At, Open: true, Scenario: e.Scenario})
+	case KindFaultEnd:
+		if i, ok := tt.open[e.ID]; ok {
+			tl.Faults[i].End, tl.Faults[i].Open = e.At, false
+			delete(tt.open, e.ID)
 		}
-		switch e.Kind {
-		case KindFaultStart:
-			open[e.ID] = len(tl.Faults)
-			tl.Faults = append(tl.Faults, FaultSpan{Name: e.Name, Start: e.At, End: duration, Open: true, Scenario: e.Scenario})
-		case KindFaultEnd:
-			if i, ok := open[e.ID]; ok {
-				tl.Faults[i].End, tl.Faults[i].Open = e.At, false
-				delete(open, e.ID)
-			}
-		case KindConnect, KindDisconnect, KindStep, KindUndecryptable:
-			if len(tl.Events) < maxEvents {
-				tl.Events = append(tl.Events, e)
-			} else {
-				tl.Dropped++
-			}
+	case KindConnect, KindDisconnect, KindStep, KindUndecryptable:
+		if len(tl.Events) < tt.maxEvents {
+			tl.Events = append(tl.Events, *e)
+		} else {
+			tl.Dropped++
 		}
 	}
-	// A fault its scenario never ended (it failed first, say) stopped
-	// mattering when the scenario did, not at the end of the run.
+}
+
+// timeline returns the timeline of a run that lasted duration.
+func (tt *timelineTally) timeline(duration time.Duration, series Series) Timeline {
+	tl := tt.tl
+	tl.Faults = slices.Clone(tl.Faults)
 	for i := range tl.Faults {
-		if f := &tl.Faults[i]; f.Open && f.Scenario != "" {
-			f.End = last[f.Scenario]
+		if f := &tl.Faults[i]; f.Open {
+			// A fault its scenario never ended (it failed first, say)
+			// stopped mattering when the scenario did, not at the end of
+			// the run.
+			f.End = duration
+			if f.Scenario != "" {
+				f.End = tt.last[f.Scenario]
+			}
 		}
 	}
-	tl.Series = buildSeries(l, duration)
+	tl.Series = series
 	return tl
 }
 

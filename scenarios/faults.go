@@ -69,7 +69,7 @@ func slowNetwork(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	defer sliced()
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 5); err != nil {
+	if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, 5); err != nil {
 		return err
 	}
 	if err := clean(ctx, env); err != nil {
@@ -101,7 +101,7 @@ func linkReset(ctx context.Context, env *harness.Env) error {
 		if err := path.Reset(); err != nil {
 			return err
 		}
-		if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 3); err != nil {
+		if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, 3); err != nil {
 			return err
 		}
 	}
@@ -119,7 +119,7 @@ func halfOpenLink(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	if err := await(ctx, web.Name()+" to notice its link is dead", func() error {
-		if web.Online() {
+		if web.Usable() {
 			return fmt.Errorf("%s still thinks it is online", web.Name())
 		}
 		return nil
@@ -127,7 +127,7 @@ func halfOpenLink(ctx context.Context, env *harness.Env) error {
 		lift()
 		return err
 	}
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 5); err != nil {
+	if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, 5); err != nil {
 		lift()
 		return err
 	}

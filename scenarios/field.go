@@ -109,13 +109,13 @@ func restartAfterPairing(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := bob.Web(0).WaitOnline(ctx); err != nil {
+	if err := harness.WaitUsable(ctx, bob.Web(0)); err != nil {
 		return err
 	}
-	if err := converse(ctx, alice.Devices(), bob.Phone.Self().User, 3); err != nil {
+	if err := converse(ctx, alice.Clients(), bob.Phone.Self().User, 3); err != nil {
 		return err
 	}
-	if err := converse(ctx, []*device.Device{bob.Web(0)}, alice.Phone.Self().User, 3); err != nil {
+	if err := converse(ctx, []harness.Client{bob.Web(0)}, alice.Phone.Self().User, 3); err != nil {
 		return err
 	}
 	return clean(ctx, env)
@@ -142,7 +142,7 @@ func relayLogout(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	web := bob.Web(0)
+	web := bob.Device(0)
 	if err := r.Logout(store.Address{User: web.Self().User, Device: web.Self().Device}, "session expired"); err != nil {
 		return err
 	}

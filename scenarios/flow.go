@@ -20,6 +20,8 @@ const (
 	Security  = "security"
 	Profile   = "profile"
 	Media     = "media"   // images, videos, documents and large history through the media store
+	Sync      = "sync"    // state in step across a user's devices: read, contacts, profile, chat flags
+	Calls     = "calls"   // call signalling: calls ring phones; web clients only show a notice
 	Browser   = "browser" // runs the web app in headless Chromium
 	// Fault marks flows that break things on purpose (network faults, relay
 	// restarts and crashes, tampered blobs): their latencies are not the
@@ -48,15 +50,26 @@ type Flow struct {
 	// Expect is what Run leaves in the ledger, as written; Execute checks
 	// it, so a flow whose events go missing cannot pass. Zero: no message.
 	Expect harness.Expect
+	// MirrorExpect, if set, is what Run leaves in the ledger with mirror
+	// web clients, where it differs from Expect: a mirror client's phone
+	// sends its messages, and the phone is owed none of its own.
+	MirrorExpect *harness.Expect
 	// Backends says the suites also run this flow against the relay as a
 	// process and in a container, not only in process.
 	Backends bool
+	// AnyTopology says the flow asks nothing of a web client beyond
+	// harness.WebClient, so it runs on every topology (WithTopology);
+	// otherwise it is a multi-device flow.
+	AnyTopology bool
 }
 
 // Execute runs the flow on env, then checks its ledger against Expect.
 func (f Flow) Execute(ctx context.Context, env *harness.Env) error {
 	if err := f.Run(ctx, env); err != nil {
 		return err
+	}
+	if env.Topology() == harness.Mirror && f.MirrorExpect != nil {
+		return env.CheckExpected(*f.MirrorExpect)
 	}
 	return env.CheckExpected(f.Expect)
 }
@@ -69,7 +82,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows, syncFlows, callFlows, browserSyncFlows, mirrorFlows, browserMirrorFlows)
 }
 
 // within is the usual wait for something that should happen promptly.

@@ -168,9 +168,9 @@ func mediaEveryType(ctx context.Context, env *harness.Env) error {
 		typ  pb.MediaType
 		size int64
 	}{
-		{alice.Phone.Device, bob, pb.MediaType_IMAGE, 0}, // phone to web (and phone), copy to alice's web
-		{alice.Web(0), bob, pb.MediaType_VIDEO, 3 << 20}, // web to phone, copy to alice's phone
-		{bob.Web(0), alice, pb.MediaType_DOCUMENT, 1 << 20},
+		{alice.Phone.Device, bob, pb.MediaType_IMAGE, 0},    // phone to web (and phone), copy to alice's web
+		{alice.Device(0), bob, pb.MediaType_VIDEO, 3 << 20}, // web to phone, copy to alice's phone
+		{bob.Device(0), alice, pb.MediaType_DOCUMENT, 1 << 20},
 	}
 	for _, s := range sends {
 		f, err := sendFile(ctx, env, s.from, s.to.Phone.Self().User, s.typ, s.size)
@@ -181,12 +181,12 @@ func mediaEveryType(ctx context.Context, env *harness.Env) error {
 			return err
 		}
 		// What a chat shows before any download: a preview.
-		m, _ := findMessage(bob.Web(0), f.id)
+		m, _ := findMessage(bob.Device(0), f.id)
 		if s.typ != pb.MediaType_DOCUMENT && len(m.Media.Thumbnail) == 0 {
-			return fmt.Errorf("%s shows %v msg %s without a thumbnail", bob.Web(0).Name(), s.typ, f.id)
+			return fmt.Errorf("%s shows %v msg %s without a thumbnail", bob.Device(0).Name(), s.typ, f.id)
 		}
 		if s.typ == pb.MediaType_IMAGE && (m.Media.Width != 640 || m.Media.Height != 480) {
-			return fmt.Errorf("%s shows the 640x480 image as %dx%d", bob.Web(0).Name(), m.Media.Width, m.Media.Height)
+			return fmt.Errorf("%s shows the 640x480 image as %dx%d", bob.Device(0).Name(), m.Media.Width, m.Media.Height)
 		}
 	}
 	return clean(ctx, env)
@@ -344,12 +344,11 @@ func mediaOffline(ctx context.Context, env *harness.Env) error {
 		}
 		files = append(files, f)
 	}
-	web, err := env.Reopen(ctx, bob, 0)
-	if err != nil {
+	if _, err := env.Reopen(ctx, bob, 0); err != nil {
 		return err
 	}
 	for _, f := range files {
-		if err := downloadAll(ctx, f, web, bob.Phone.Device); err != nil {
+		if err := downloadAll(ctx, f, bob.Device(0), bob.Phone.Device); err != nil {
 			return err
 		}
 	}
@@ -395,7 +394,7 @@ func mediaHistory(ctx context.Context, env *harness.Env) error {
 	}
 	// The image came with the history, and opens like any other; on bob's
 	// phone, it is an ordinary delivery.
-	if err := downloadAll(ctx, img, web, bob.Phone.Device); err != nil {
+	if err := downloadAll(ctx, img, alice.Device(0), bob.Phone.Device); err != nil {
 		return err
 	}
 	return clean(ctx, env)

@@ -13,7 +13,7 @@ import (
 var messagingFlows = []Flow{
 	{
 		Feature: "Messaging", Outcome: "reaches every device of both users once, in order, with receipts on every sender device",
-		Labels: []string{Smoke, Messaging}, Backends: true, Timeout: 60 * time.Second,
+		Labels: []string{Smoke, Messaging}, Backends: true, AnyTopology: true, Timeout: 60 * time.Second,
 		Run: fanOut,
 		// 5 each from alice's two devices and bob's two, each owed to the
 		// 4 other devices of the 5.
@@ -35,7 +35,7 @@ var messagingFlows = []Flow{
 }
 
 // converse sends n numbered messages from each device in from to peer.
-func converse(ctx context.Context, from []*device.Device, peer string, n int) error {
+func converse(ctx context.Context, from []harness.Client, peer string, n int) error {
 	for i := range n {
 		for _, d := range from {
 			if _, err := d.SendText(ctx, peer, fmt.Sprintf("%s #%d", d.Name(), i+1)); err != nil {
@@ -50,7 +50,7 @@ func converse(ctx context.Context, from []*device.Device, peer string, n int) er
 // to peer as at least delivered.
 func receiptsReached(ctx context.Context, u *harness.User, peer string) error {
 	return await(ctx, "delivery receipts on every device of "+u.Name, func() error {
-		for _, d := range u.Devices() {
+		for _, d := range u.Clients() {
 			for _, m := range d.Messages(peer) {
 				if m.Outgoing && m.Status < device.StatusDelivered {
 					return fmt.Errorf("%s shows msg %s %q without a delivered tick", d.Name(), m.ID, m.Text)
@@ -67,10 +67,10 @@ func fanOut(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	const n = 5
-	if err := converse(ctx, []*device.Device{alice.Web(0), alice.Phone.Device}, bob.Phone.Self().User, n); err != nil {
+	if err := converse(ctx, []harness.Client{alice.Web(0), alice.Phone.Device}, bob.Phone.Self().User, n); err != nil {
 		return err
 	}
-	if err := converse(ctx, bob.Devices(), alice.Phone.Self().User, n); err != nil {
+	if err := converse(ctx, bob.Clients(), alice.Phone.Self().User, n); err != nil {
 		return err
 	}
 	if err := clean(ctx, env); err != nil {
@@ -133,7 +133,7 @@ func oneRetryRecovers(ctx context.Context, env *harness.Env, damage func(context
 	if err := clean(ctx, env); err != nil {
 		return nil, err
 	}
-	if err := damage(ctx, bob.Web(0), alice.Phone.Self()); err != nil {
+	if err := damage(ctx, bob.Device(0), alice.Phone.Self()); err != nil {
 		return nil, err
 	}
 	if _, err := alice.Phone.SendText(ctx, bobUser, "this one needs a retry on bob/web-1"); err != nil {
@@ -145,5 +145,5 @@ func oneRetryRecovers(ctx context.Context, env *harness.Env, damage func(context
 	if rec := env.Ledger().Totals.Recovered; rec != 1 {
 		return nil, fmt.Errorf("the ledger counts %d deliveries recovered by a retry, want 1", rec)
 	}
-	return bob.Web(0), nil
+	return bob.Device(0), nil
 }

@@ -41,18 +41,10 @@ func linkWithHistory(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := alice.Phone.AddContact(bob.Phone.Self().User, "Bob"); err != nil {
+	if err := alice.Phone.AddContact(ctx, bob.Phone.Self().User, "Bob"); err != nil {
 		return err
 	}
-	if _, err := bob.Phone.SendText(ctx, alice.Phone.Self().User, "hi alice, before you had a web client"); err != nil {
-		return err
-	}
-	if err := await(ctx, "alice's phone to get bob's message", func() error {
-		if len(alice.Phone.Messages(bob.Phone.Self().User)) == 0 {
-			return fmt.Errorf("no chat with bob yet")
-		}
-		return nil
-	}); err != nil {
+	if err := wrote(ctx, bob, alice, "hi alice, before you had a web client"); err != nil {
 		return err
 	}
 	web, err := env.AddWeb(ctx, alice)
@@ -72,8 +64,8 @@ func linkWithHistory(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Equal(linked, []uint32{web.Self().Device}) {
-		return fmt.Errorf("alice's phone lists companions %v, want [%d]", linked, web.Self().Device)
+	if want := alice.Device(0).Self().Device; !slices.Equal(linked, []uint32{want}) {
+		return fmt.Errorf("alice's phone lists companions %v, want [%d]", linked, want)
 	}
 	return clean(ctx, env)
 }
@@ -176,4 +168,18 @@ func showingQR(ctx context.Context, env *harness.Env, webs int) (*harness.User, 
 	}
 	ref, err := harness.CurrentQR(ctx, web)
 	return alice, web, ref, err
+}
+
+// wrote has from's phone send text to to's, and waits until to's phone
+// shows it.
+func wrote(ctx context.Context, from, to *harness.User, text string) error {
+	toUser, fromUser := to.Phone.Self().User, from.Phone.Self().User
+	id, err := from.Phone.SendText(ctx, toUser, text)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	_, err = harness.WaitShown(ctx, to.Phone.Device, fromUser, id)
+	return err
 }

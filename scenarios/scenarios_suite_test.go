@@ -63,6 +63,12 @@ var _ = func() bool {
 				spec(f, harness.Container, Label(scenarios.Container))
 			}
 		})
+		// A flow that runs on any topology runs with mirror web clients
+		// too (in process only).
+		if f.AnyTopology {
+			m := scenarios.OnTopology(f, harness.Mirror)
+			Describe(m.Feature, func() { spec(m, "", nil) })
+		}
 	}
 	return true
 }()

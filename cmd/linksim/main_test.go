@@ -187,6 +187,9 @@ func TestChecksBeforeRunning(t *testing.T) {
 		{"an unknown output format",
 			[]string{"--out", "xml=r.xml"},
 			[]string{`unknown format "xml"`}},
+		{"an unknown topology",
+			[]string{"--topology", "peer-to-peer"},
+			[]string{`topology "peer-to-peer"`, "multidevice", "mirror", "both"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(linksimBin, append([]string{"run", "--suite", "smoke"}, tc.args...)...)
@@ -208,6 +211,21 @@ func TestChecksBeforeRunning(t *testing.T) {
 				t.Errorf("a scenario started despite the failed checks:\n%s", out)
 			}
 		})
+	}
+}
+
+// --topology both runs each flow that can on both topologies, named by
+// them; mirror leaves out the multi-device ones and says so.
+func TestTopologies(t *testing.T) {
+	_, both := linksim(t, t.TempDir(), "run", "--suite", "smoke && messaging", "--topology", "both", "--list")
+	for _, want := range []string{"Messaging [multidevice]: reaches every device", "Messaging [mirror]: reaches every device"} {
+		if !strings.Contains(both, want) {
+			t.Errorf("--topology both lists no %q:\n%s", want, both)
+		}
+	}
+	_, mirror := linksim(t, t.TempDir(), "run", "--suite", "smoke", "--topology", "mirror", "--list")
+	if !strings.Contains(mirror, "do not run on the mirror topology") || !strings.Contains(mirror, "[mirror]") || strings.Contains(mirror, "[multidevice]") {
+		t.Errorf("--topology mirror should leave out and count the multi-device flows:\n%s", mirror)
 	}
 }
 

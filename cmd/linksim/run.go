@@ -19,7 +19,7 @@ import (
 
 func runCmd() *cobra.Command {
 	var (
-		suite, relayFlag, thresholdFile string
+		suite, relayFlag, thresholdFile, topology string
 		outFlags                        []string
 		thresholds                      reports.Thresholds
 		verbose, list                   bool
@@ -52,12 +52,24 @@ budgets with --threshold, for the whole run or a scope of it
   linksim run --out out/full --out json=events.ndjson --out csv=events.csv
   linksim run --suite 'messaging && !reconnect' --threshold 'msg.deliver p99<250ms'
   linksim run --relay container --suite reconnect
+  linksim run --suite mirror                       # both topologies side by side under faults
+  linksim run --suite smoke --topology both        # every smoke flow that can, on both topologies
   linksim run --relay ws://127.0.0.1:8080/ws`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flows, err := scenarios.Select(suite)
 			if err != nil {
 				return err
+			}
+			flows, multiDeviceOnly, err := scenarios.WithTopology(flows, topology)
+			if err != nil {
+				return err
+			}
+			if len(flows) == 0 {
+				return fmt.Errorf("suite %q selects no scenario that runs on the %s topology", suite, topology)
+			}
+			if len(multiDeviceOnly) > 0 {
+				fmt.Printf("linksim: %d of the scenarios selected look inside multi-device companions and do not run on the %s topology\n", len(multiDeviceOnly), topology)
 			}
 			if list {
 				for _, f := range flows {
@@ -125,12 +137,13 @@ budgets with --threshold, for the whole run or a scope of it
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media, fault)`)
+	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media, fault, field, sync, calls, mirror)`)
 	f.StringVar(&relayFlag, "relay", harness.BackendFromEnv(), `relay backend, a fresh one per scenario: "embedded" (in process), "process" (the linksim binary), "container" (Docker, image built FROM scratch), or ws://host:port/ws for a relay you run ($LINKSIM_RELAY sets the default)`)
 	f.StringArrayVar(&outFlags, "out", nil, `where results go (repeatable): DIR for report.json, junit.xml and report.html (default "`+defaultOutDir+`"); json=FILE streams every event as NDJSON while the run goes; csv=FILE the same events as CSV`)
 	f.Var(&thresholds, "threshold", `a threshold such as 'msg.deliver p99<250ms', 'msg.deliver{label:!fault} p99<100ms' or 'undecryptable rate<0.001' (repeatable)`)
 	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines, testcontainers' included")
+	f.StringVar(&topology, "topology", harness.MultiDevice, `how web clients are linked: "multidevice" (full devices, they work while the phone is offline), "mirror" (the original WhatsApp Web: the web client only mirrors its phone), or "both", side by side; flows that look inside a multi-device companion run on multidevice only`)
 	f.BoolVar(&list, "list", false, "list the scenarios --suite selects, with their labels, and exit")
 	return cmd
 }

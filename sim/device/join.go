@@ -211,7 +211,7 @@ func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv [
 	if k.err != nil {
 		return e2e.Address{}, k.err
 	}
-	finish := &pb.PairFinish{Ref: offer.Ref, Identity: signed, Keys: k.keys, Platform: cfg.Name}
+	finish := &pb.PairFinish{Ref: offer.Ref, Identity: signed, Keys: k.keys, Platform: cfg.Name, Mirror: cfg.Mirror}
 	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_PairFinish{PairFinish: finish}})
 	if err != nil {
 		return e2e.Address{}, err

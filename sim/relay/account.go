@@ -41,7 +41,7 @@ func (c *conn) onRegister(id uint64, req *pb.Register) (*pb.Frame, error) {
 	case err != nil:
 		return nil, err
 	}
-	c.becomeDevice(a)
+	c.becomeDevice(a, false)
 	c.logger().Info("registered", "prekeys", len(keys.GetPrekeys()))
 	return &pb.Frame{Body: &pb.Frame_Registered{Registered: &pb.Registered{User: a.User, Device: 0}}}, nil
 }
@@ -102,7 +102,7 @@ func (c *conn) onGetProfile(_ store.Address, _ uint64, f *pb.Frame) (*pb.Frame, 
 	if err != nil {
 		return nil, err
 	}
-	ids, err := c.r.st.DeviceIDs(user)
+	ids, err := c.r.st.ListedIDs(user)
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func TestLedgerCatchesABrokenRelay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b.arm(alice.Phone.Self(), bob.Web(0).Self())
+			b.arm(alice.Phone.Self(), bob.Device(0).Self())
 			const n = 3
 			for i := range n {
 				if _, err := alice.Phone.SendText(ctx, bob.Phone.Self().User, fmt.Sprintf("m%d", i+1)); err != nil {

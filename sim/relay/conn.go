@@ -55,6 +55,7 @@ type conn struct {
 	mu      sync.Mutex
 	log     *slog.Logger
 	addr    *store.Address // nil while anonymous
+	mirror  bool           // the device is a mirror companion (§19)
 	session *session       // pairing, while the companion shows refs
 	pusher  *pusher        // after Hello
 	closing bool
@@ -129,7 +130,7 @@ func (c *conn) identify() {
 	d, err := c.r.st.DeviceByKey(c.key)
 	switch {
 	case err == nil:
-		c.becomeDevice(d.Address)
+		c.becomeDevice(d.Address, d.Mirror)
 		c.logger().Info("device connected")
 	case errors.Is(err, store.ErrRemoved):
 		c.log.Info("removed device connected", "user", d.User, "device", d.Device)
@@ -144,10 +145,10 @@ func (c *conn) identify() {
 
 // becomeDevice binds the connection to a device and replaces the device's
 // older connection, if any.
-func (c *conn) becomeDevice(a store.Address) {
+func (c *conn) becomeDevice(a store.Address, mirror bool) {
 	c.wc.SetFrameLimit(wire.MaxFrame)
 	c.mu.Lock()
-	c.addr = &a
+	c.addr, c.mirror = &a, mirror
 	c.log = c.log.With("user", a.User, "device", a.Device)
 	c.mu.Unlock()
 	if old := c.r.hub.attach(a, c); old != nil && old != c {
@@ -163,6 +164,13 @@ func (c *conn) device() (store.Address, bool) {
 		return store.Address{}, false
 	}
 	return *c.addr, true
+}
+
+// isMirror reports whether the device is a mirror companion.
+func (c *conn) isMirror() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mirror
 }
 
 func (c *conn) logger() *slog.Logger {

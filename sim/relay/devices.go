@@ -35,7 +35,7 @@ func deviceList(user string, ids []uint32) *pb.DeviceList {
 
 // currentList reads a user's device list; UNKNOWN_USER if there is none.
 func (r *Relay) currentList(user string) (*pb.DeviceList, error) {
-	ids, err := r.st.DeviceIDs(user)
+	ids, err := r.st.ListedIDs(user)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fail(pb.ErrorCode_UNKNOWN_USER, "no account %s", user)
 	}

@@ -63,6 +63,7 @@ type client struct {
 	errp    *error // why the connection ended; read after ended is closed
 	stash   map[uint64]*pb.Frame
 	pending []*pb.Frame
+	mirror  bool // pairs as a mirror companion (protocol §19)
 }
 
 // newClient makes a device's keys without connecting.
@@ -379,7 +380,7 @@ func (c *client) finish(adv []byte) *pb.Linked {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	l := c.ok(frame(&pb.PairFinish{Ref: o.GetRef(), Identity: signed, Keys: keys, Platform: "test"}), "linked").GetLinked()
+	l := c.ok(frame(&pb.PairFinish{Ref: o.GetRef(), Identity: signed, Keys: keys, Platform: "test", Mirror: c.mirror}), "linked").GetLinked()
 	c.user, c.device = l.GetUser(), l.GetDevice()
 	return l
 }
@@ -392,7 +393,13 @@ func advSecret() []byte {
 
 // link pairs a new companion with phone p end to end and says Hello.
 func link(t testing.TB, s relayAddr, p *client, name string) *client {
+	return linkAs(t, s, p, name, false)
+}
+
+// linkAs is link, as a mirror companion if mirror is set.
+func linkAs(t testing.TB, s relayAddr, p *client, name string, mirror bool) *client {
 	comp, ref := startPairing(t, s, name)
+	comp.mirror = mirror
 	adv := advSecret()
 	k := p.nextK
 	id := p.scan(comp, ref.GetRef(), adv, k)

@@ -62,9 +62,17 @@ func (c *conn) onSend(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error
 	log := c.logger().With("msg_id", req.GetMessageId(), "envelopes", len(envs), "bytes", size, "direct", req.GetDirect())
 
 	batch := store.Batch{Sender: me, UnixMs: now, Items: items}
+	if c.isMirror() && (!req.GetDirect() || items[0].To.User != me.User) {
+		return nil, fail(pb.ErrorCode_NOT_PRIMARY, "a mirror companion sends only to its own devices, one direct envelope at a time")
+	}
 	if req.GetDirect() {
-		if _, err := c.r.st.Device(items[0].To); err != nil {
+		to, err := c.r.st.Device(items[0].To)
+		if err != nil {
 			return nil, c.r.unknownAddress(items[0].To, err)
+		}
+		if to.Mirror && to.User != me.User {
+			// Only its own phone talks to a mirror companion (§19).
+			return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "%s is not a device other users reach", items[0].To)
 		}
 	} else {
 		// Idempotence first: a resend after a lost ack is acked again
@@ -197,6 +205,11 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 // onSendReceipt queues a receipt to every device of to_user, or for RETRY
 // to the one device named (§9).
 func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error) {
+	if c.isMirror() {
+		// It receives nothing but its phone's views: receipts are the
+		// phone's to send (§19).
+		return nil, fail(pb.ErrorCode_NOT_PRIMARY, "a mirror companion sends no receipts")
+	}
 	req := f.GetSendReceipt()
 	ids := req.GetMessageIds()
 	if len(ids) == 0 || len(ids) > maxReceiptIDs {

@@ -368,12 +368,12 @@ func (c *conn) onPairFinish(id uint64, req *pb.PairFinish) (*pb.Frame, error) {
 	}
 	s.over()
 	c.setSession(nil)
-	c.becomeDevice(a)
+	c.becomeDevice(a, req.GetMirror())
 	linked := &pb.Frame{Body: &pb.Frame_Linked{Linked: &pb.Linked{User: a.User, Device: a.Device}}}
 	c.answer(id, proto.Clone(linked).(*pb.Frame))
 	p.resolve(s, o, linked, nil)
 	p.mu.Unlock()
-	c.logger().Info("companion linked", "platform", req.GetPlatform())
+	c.logger().Info("companion linked", "platform", req.GetPlatform(), "mirror", req.GetMirror())
 	c.r.devicesChanged(a.User)
 	c.restartAfterPairing()
 	return nil, nil
@@ -408,7 +408,7 @@ func (p *pairings) link(c *conn, o *offer, req *pb.PairFinish) (store.Address, e
 	err = p.r.st.AddCompanion(store.Device{
 		Address: a, NoiseKey: c.key, RegistrationID: keys.GetRegistrationId(),
 		IdentityKey: keys.GetIdentityKey(), SignedPreKey: keys.GetSignedPrekey(),
-		Identity: identity, Platform: req.GetPlatform(), CreatedUnixMs: nowMs(),
+		Identity: identity, Platform: req.GetPlatform(), Mirror: req.GetMirror(), CreatedUnixMs: nowMs(),
 	}, keys.GetPrekeys(), p.r.cfg.MaxCompanions)
 	switch {
 	case errors.Is(err, store.ErrTooManyDevices):

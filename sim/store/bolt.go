@@ -151,6 +151,7 @@ type deviceRecord struct {
 	SPKSig         []byte `json:"spk_sig"`
 	Identity       []byte `json:"identity,omitempty"`
 	Platform       string `json:"platform,omitempty"`
+	Mirror         bool   `json:"mirror,omitempty"`
 	CreatedUnixMs  int64  `json:"created_unix_ms"`
 }
 
@@ -159,7 +160,7 @@ func encodeDevice(d Device) ([]byte, error) {
 		User: d.User, Device: d.Device, NoiseKey: d.NoiseKey,
 		RegistrationID: d.RegistrationID, IdentityKey: d.IdentityKey,
 		SPKID: d.SignedPreKey.GetId(), SPKPub: d.SignedPreKey.GetPublicKey(), SPKSig: d.SignedPreKey.GetSignature(),
-		Identity: d.Identity, Platform: d.Platform, CreatedUnixMs: d.CreatedUnixMs,
+		Identity: d.Identity, Platform: d.Platform, Mirror: d.Mirror, CreatedUnixMs: d.CreatedUnixMs,
 	})
 }
 
@@ -172,7 +173,7 @@ func decodeDevice(b []byte) (Device, error) {
 		Address:  Address{User: r.User, Device: r.Device},
 		NoiseKey: r.NoiseKey, RegistrationID: r.RegistrationID, IdentityKey: r.IdentityKey,
 		SignedPreKey: &pb.SignedPreKey{Id: r.SPKID, PublicKey: r.SPKPub, Signature: r.SPKSig},
-		Identity:     r.Identity, Platform: r.Platform, CreatedUnixMs: r.CreatedUnixMs,
+		Identity:     r.Identity, Platform: r.Platform, Mirror: r.Mirror, CreatedUnixMs: r.CreatedUnixMs,
 	}, nil
 }
 
@@ -210,6 +211,24 @@ func deviceIDs(tx *bolt.Tx, user string) []uint32 {
 	var ids []uint32
 	c := tx.Bucket(bDevices).Cursor()
 	for k, _ := c.Seek(p); k != nil && len(k) == len(p)+4 && string(k[:len(p)]) == string(p); k, _ = c.Next() {
+		ids = append(ids, binary.BigEndian.Uint32(k[len(p):]))
+	}
+	return ids
+}
+
+// listedIDs is deviceIDs without mirror companions: the device list
+// senders encrypt for.
+func listedIDs(tx *bolt.Tx, user string) []uint32 {
+	p := userPrefix(user)
+	var ids []uint32
+	c := tx.Bucket(bDevices).Cursor()
+	for k, v := c.Seek(p); k != nil && len(k) == len(p)+4 && string(k[:len(p)]) == string(p); k, v = c.Next() {
+		var r struct {
+			Mirror bool `json:"mirror"`
+		}
+		if json.Unmarshal(v, &r) == nil && r.Mirror {
+			continue
+		}
 		ids = append(ids, binary.BigEndian.Uint32(k[len(p):]))
 	}
 	return ids

@@ -77,11 +77,19 @@ func (s *Bolt) DeviceByKey(noiseKey []byte) (d Device, err error) {
 }
 
 func (s *Bolt) DeviceIDs(user string) (ids []uint32, err error) {
+	return s.ids(user, deviceIDs)
+}
+
+func (s *Bolt) ListedIDs(user string) (ids []uint32, err error) {
+	return s.ids(user, listedIDs)
+}
+
+func (s *Bolt) ids(user string, list func(*bolt.Tx, string) []uint32) (ids []uint32, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bAccounts).Get([]byte(user)) == nil {
 			return ErrNotFound
 		}
-		ids = deviceIDs(tx, user)
+		ids = list(tx, user)
 		return nil
 	})
 	if err != nil {

@@ -53,7 +53,7 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 			}
 		}
 		for user, want := range b.Expect {
-			if !slices.Equal(deviceIDs(tx, user), want) {
+			if !slices.Equal(listedIDs(tx, user), want) {
 				return fmt.Errorf("%s: %w", user, ErrStale)
 			}
 		}

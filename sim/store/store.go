@@ -65,7 +65,10 @@ type Device struct {
 	SignedPreKey   *pb.SignedPreKey
 	Identity       []byte
 	Platform       string
-	CreatedUnixMs  int64
+	// Mirror marks a mirror companion (docs/protocol.md §19): it talks
+	// only to its own phone and is on no device list.
+	Mirror        bool
+	CreatedUnixMs int64
 }
 
 // Directory is who exists: accounts, their devices and keys, and profiles.
@@ -84,6 +87,9 @@ type Directory interface {
 	// DeviceIDs returns the account's device ids, ascending, or
 	// ErrNotFound when there is no such account.
 	DeviceIDs(user string) ([]uint32, error)
+	// ListedIDs is DeviceIDs without mirror companions: the device list
+	// that senders encrypt for and Send is checked against.
+	ListedIDs(user string) ([]uint32, error)
 	// AddCompanion links a device to an existing account, atomically
 	// checking that d.Device is above every id the account used
 	// (ErrDeviceID), that the account has fewer than maxCompanions

@@ -305,6 +305,24 @@ func (p *Page) ConnectionText(ctx context.Context) (string, error) {
 	})()`)
 }
 
+// PhoneStatus returns what a mirror web client says of its phone: its
+// status (connected, not-connected, syncing; "" on a multi-device client)
+// and the banner's text, "" when it is hidden.
+func (p *Page) PhoneStatus(ctx context.Context) (status, text string, err error) {
+	got, err := eval[[]string](ctx, p, "read phone status", `(() => {
+		const e = document.querySelector('[data-testid="phone-status"]');
+		if (!e) return ["", ""];
+		return [e.dataset.status ?? "", e.checkVisibility() ? e.textContent.trim() : ""];
+	})()`)
+	if err != nil {
+		return "", "", err
+	}
+	if len(got) != 2 {
+		return "", "", fmt.Errorf("driver: read phone status: got %q", got)
+	}
+	return got[0], got[1], nil
+}
+
 // Screenshot returns a PNG of the whole page.
 func (p *Page) Screenshot(ctx context.Context) ([]byte, error) {
 	return run(ctx, p, "screenshot page", chromedp.FullScreenshot(100))

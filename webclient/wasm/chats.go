@@ -21,11 +21,14 @@ import (
 type mainView struct {
 	u      *ui
 	dev    *device.Device
+	src    source // what the view shows: dev, or a mirror client's view of its phone
 	ctx    context.Context // ends when the view closes: cancels its work
 	cancel context.CancelFunc
 
 	el       *elem
 	status   *elem
+	phone    *elem // a mirror client's phone status: "Phone not connected"
+	ringing  *ringingNotice
 	chatList *elem
 	noChats  *elem
 	rows     map[string]*chatRow
@@ -55,11 +58,12 @@ type outgoing struct {
 
 type chatRow struct {
 	el, avatar, name, time, ticks, last, unread *elem
+	pinned, muted, archived                     *elem
 }
 
-func newMainView(u *ui, dev *device.Device) *mainView {
+func newMainView(u *ui, dev *device.Device, src source) *mainView {
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &mainView{u: u, dev: dev, ctx: ctx, cancel: cancel,
+	m := &mainView{u: u, dev: dev, src: src, ctx: ctx, cancel: cancel,
 		rows: map[string]*chatRow{}, marking: map[string]bool{}, drafts: map[string]string{},
 		media: map[string]*mediaView{}}
 	m.sends.init()
@@ -77,12 +81,15 @@ func newMainView(u *ui, dev *device.Device) *mainView {
 	m.menuList.show(false)
 
 	m.status = el("div", "data-testid", "connection-status", "class", "conn", "data-status", "connecting", "role", "status")
+	m.phone = el("div", "data-testid", "phone-status", "class", "conn phone", "data-status", "syncing", "role", "alert")
+	m.phone.show(u.phoneBanner != nil)
 	m.chatList = el("div", "data-testid", "chat-list", "class", "chat-list", "role", "list")
 	m.chatList.on("click", func(ev js.Value) {
 		if peer, ok := closest(ev, `[data-testid="chat"]`, "data-peer"); ok {
 			u.post(func() { m.open(peer) })
 		}
 	})
+	m.ringing = newRingingNotice()
 	m.noChats = textEl("div", "No chats yet. Start one with the new chat button, or wait for a message.", "class", "no-chats")
 	m.profile = newProfilePanel(m)
 	m.newChat = newNewChatPanel(m)
@@ -92,6 +99,8 @@ func newMainView(u *ui, dev *device.Device) *mainView {
 			el("div", "class", "bar-actions").add(newChat, el("div", "class", "menu-wrap").add(menu, m.menuList)),
 		),
 		m.status,
+		m.phone,
+		m.ringing.el,
 		m.chatList,
 		m.noChats,
 		m.profile.el,
@@ -124,7 +133,12 @@ func (m *mainView) render() {
 		status, text = "reconnecting", "Reconnecting… messages are sent once the connection is back"
 	}
 	m.status.attr("data-status", status).setText(text)
-	m.names = m.dev.Contacts()
+	if m.u.phoneBanner != nil {
+		status, text := m.u.phoneBanner()
+		m.phone.attr("data-status", status).setText(text).show(text != "")
+	}
+	m.names = m.src.Contacts()
+	m.ringing.render(m.dev.Calls(), m.nameOf)
 	m.renderChats()
 	m.conv.render()
 	if m.newChat.el.hidden == false {
@@ -133,7 +147,7 @@ func (m *mainView) render() {
 }
 
 func (m *mainView) renderChats() {
-	chats := m.dev.Chats()
+	chats := m.src.Chats()
 	now := time.Now()
 	seen := make(map[string]bool, len(chats))
 	order := make([]string, 0, len(chats))
@@ -164,6 +178,13 @@ func (m *mainView) renderChats() {
 			unread = strconv.Itoa(c.Unread)
 		}
 		r.unread.setText(unread).show(c.Unread > 0)
+		// Synced from the user's other devices as well as set here.
+		r.el.attr("data-pinned", strconv.FormatBool(c.Pinned)).
+			attr("data-muted", strconv.FormatBool(c.Muted)).
+			attr("data-archived", strconv.FormatBool(c.Archived))
+		r.pinned.show(c.Pinned)
+		r.muted.show(c.Muted)
+		r.archived.show(c.Archived)
 		r.el.attr("aria-selected", strconv.FormatBool(c.Peer == m.conv.peer))
 	}
 	for peer, r := range m.rows {
@@ -189,12 +210,17 @@ func newChatRow(peer string) *chatRow {
 		ticks:  el("span", "class", "chat-ticks"),
 		last:   el("span", "data-testid", "chat-last", "class", "chat-last"),
 		unread: el("span", "data-testid", "chat-unread", "class", "chat-unread"),
+		// Labels, not controls: what a chat is set to on any of the
+		// user's devices.
+		pinned:   textEl("span", "Pinned", "data-testid", "chat-pinned", "class", "chat-flag pinned", "title", "Pinned"),
+		muted:    textEl("span", "Muted", "data-testid", "chat-muted", "class", "chat-flag muted", "title", "Muted"),
+		archived: textEl("span", "Archived", "data-testid", "chat-archived", "class", "chat-flag archived", "title", "Archived"),
 	}
 	r.el = el("div", "data-testid", "chat", "data-peer", peer, "class", "chat", "role", "listitem", "tabindex", "0").add(
 		r.avatar,
 		el("div", "class", "chat-body").add(
 			el("div", "class", "chat-top").add(r.name, r.time),
-			el("div", "class", "chat-bottom").add(r.ticks, r.last, r.unread),
+			el("div", "class", "chat-bottom").add(r.ticks, r.last, r.archived, r.muted, r.pinned, r.unread),
 		),
 	)
 	return r
@@ -231,7 +257,7 @@ func (m *mainView) markRead(peer string) {
 	}
 	m.marking[peer] = true
 	m.u.spawn("mark read", func() {
-		err := m.dev.MarkRead(m.ctx, peer)
+		err := m.src.MarkRead(m.ctx, peer)
 		m.u.post(func() {
 			delete(m.marking, peer)
 			if err != nil && m.ctx.Err() == nil {
@@ -269,7 +295,7 @@ func (m *mainView) sender() {
 			if o.file != nil {
 				err = m.sendFile(o)
 			} else {
-				err = m.dev.SendTextID(m.ctx, o.id, o.peer, o.text)
+				err = m.src.SendTextID(m.ctx, o.id, o.peer, o.text)
 			}
 			if err != nil {
 				console("error", fmt.Sprintf("send msg %s to %s: %v", o.id, o.peer, err))

@@ -128,7 +128,7 @@ func (c *conversation) render() {
 	}
 	c.sub.setText(sub)
 
-	msgs := m.dev.Messages(c.peer)
+	msgs := m.src.Messages(c.peer)
 	stored := make(map[string]bool, len(msgs))
 	for _, msg := range msgs {
 		stored[msg.ID] = true

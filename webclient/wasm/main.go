@@ -8,8 +8,9 @@
 // carry ?name= (the device's name, "web" by default), ?ws= (the relay's
 // WebSocket URL, by default /ws of the page's own host), ?db= (the
 // IndexedDB database, "linksim" by default), ?prekeys= (one-time prekeys
-// uploaded when linking, defaultPreKeys by default) and ?debug=1 (debug
-// logs).
+// uploaded when linking, defaultPreKeys by default), ?topology=mirror (a
+// mirror web client, webclient/mirror, instead of a multi-device one) and
+// ?debug=1 (debug logs).
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/webclient/app"
+	"github.com/linksim/linksim/webclient/mirror"
 )
 
 // defaultPreKeys is how many one-time prekeys the page makes while its
@@ -57,7 +59,7 @@ func main() {
 	if err == nil {
 		var key []byte
 		if key, err = relayKey(); err == nil {
-			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger, PreKeys: preKeys}, or(params.Get("db"), "linksim"))
+			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger, PreKeys: preKeys}, or(params.Get("db"), "linksim"), params.Get("topology"))
 		}
 	}
 	if err != nil {
@@ -67,7 +69,7 @@ func main() {
 }
 
 // start opens the state and starts the web client core.
-func start(u *ui, cfg device.Config, db string) error {
+func start(u *ui, cfg device.Config, db, topology string) error {
 	st, err := openIDB(db, u.dirty)
 	if err != nil {
 		u.post(func() { u.showError(fmt.Sprintf("%v; keeping state in memory only", err)) })
@@ -77,9 +79,27 @@ func start(u *ui, cfg device.Config, db string) error {
 		console("log", fmt.Sprintf("state: indexedDB %q, %d keys", db, st.Len()))
 	}
 	cfg.Events = u.event
-	c := app.New(app.Config{Device: cfg, OnChange: u.dirty, Shown: u.awaitDrawn})
-	u.post(func() { u.app = c })
-	console("log", fmt.Sprintf("starting %q, relay %s", cfg.Name, cfg.RelayURL))
+	var c core
+	sourceOf := func(d *device.Device) source { return d }
+	var phoneBanner func() (string, string)
+	if topology == "mirror" {
+		m := mirror.New(mirror.Config{Device: cfg, OnChange: u.dirty})
+		c = m
+		sourceOf = func(*device.Device) source { return mirrorSource{m} }
+		phoneBanner = func() (string, string) {
+			switch connected, _ := m.Phone(); {
+			case !connected:
+				return "not-connected", m.Banner()
+			case !m.Usable():
+				return "syncing", ""
+			}
+			return "connected", ""
+		}
+	} else {
+		c = app.New(app.Config{Device: cfg, OnChange: u.dirty, Shown: u.awaitDrawn})
+	}
+	u.post(func() { u.app, u.sourceOf, u.phoneBanner = c, sourceOf, phoneBanner })
+	console("log", fmt.Sprintf("starting %q (%s), relay %s", cfg.Name, or(topology, "multidevice"), cfg.RelayURL))
 	return c.Start()
 }
 

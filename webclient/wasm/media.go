@@ -121,7 +121,7 @@ func (m *mainView) attach(peer string, file js.Value, caption string) {
 
 // sendFile sends a queued file. Not on the UI loop.
 func (m *mainView) sendFile(o outgoing) error {
-	return m.dev.SendMediaID(m.ctx, o.id, o.peer, device.MediaFile{
+	return m.src.SendMediaID(m.ctx, o.id, o.peer, device.MediaFile{
 		Type: o.file.typ, Reader: bytes.NewReader(o.file.data), MimeType: o.file.mime, FileName: o.file.name, Caption: o.text,
 	})
 }
@@ -133,7 +133,7 @@ func (m *mainView) download(id string) {
 		return
 	}
 	var msg device.Message
-	for _, x := range m.dev.Messages(m.conv.peer) {
+	for _, x := range m.src.Messages(m.conv.peer) {
 		if x.ID == id {
 			msg = x
 		}
@@ -160,7 +160,7 @@ func (m *mainView) download(id string) {
 
 // fetchMedia downloads msg's file; only verified bytes reach a Blob.
 func fetchMedia(m *mainView, msg device.Message) *mediaView {
-	plain, err := m.dev.Download(m.ctx, msg)
+	plain, err := m.src.Download(m.ctx, msg)
 	if err != nil {
 		return &mediaView{state: mediaRejected, err: err.Error()}
 	}

@@ -24,7 +24,12 @@ const (
 )
 
 type ui struct {
-	app *app.Client // nil until started
+	app core // nil until started
+	// sourceOf is the main view's source for a linked device; phoneBanner,
+	// set for a mirror client, says whether its phone answers (status
+	// "connected", "not-connected" or "syncing") and what the banner says.
+	sourceOf    func(*device.Device) source
+	phoneBanner func() (status, text string)
 
 	queue   queue[func()]
 	dirtyCh chan struct{}
@@ -231,7 +236,7 @@ func (u *ui) render() {
 	}
 	if dev != nil && u.main == nil {
 		console("log", fmt.Sprintf("linked as %s", dev.Self()))
-		u.main = newMainView(u, dev)
+		u.main = newMainView(u, dev, u.sourceOf(dev))
 		u.root.add(u.main.el)
 	}
 	if u.main != nil {
