@@ -17,7 +17,9 @@ const maxPendingAcks = 16 * window
 // ack would cap a device at a few hundred deliveries a second. Instead each
 // device's acks accumulate while the previous delete commits, and go to
 // the store together. Deleting late is safe: an item whose delete is lost
-// is only delivered again, which the protocol allows.
+// is only delivered again, which the protocol allows. (The bbolt store's
+// Ack itself returns before its delete is synced; a store whose Ack is a
+// network round trip still keeps it off the read loop here.)
 type ackers struct {
 	r  *Relay
 	mu sync.Mutex

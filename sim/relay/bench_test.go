@@ -1,15 +1,23 @@
 package relay
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -21,39 +29,200 @@ import (
 func BenchmarkSend(b *testing.B) {
 	for _, senders := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
-			benchSend(b, senders)
+			rig := newSendRig(b, senders)
+			b.ResetTimer()
+			perSec, msPerAck := rig.run(b, b.N)
+			b.StopTimer()
+			b.ReportMetric(perSec, "deliveries/s")
+			b.ReportMetric(msPerAck, "ms/send-ack")
 		})
 	}
 }
 
-func benchSend(b *testing.B, senders int) {
-	s := startRelay(b, Config{DataDir: b.TempDir()})
-	bob := phone(b, s, "bob", "+15550200")
-	phones := make([]*client, senders)
-	for i := range phones {
-		phones[i] = phone(b, s, fmt.Sprint("sender", i), fmt.Sprintf("+1666%06d", i))
-	}
-	bobHash := listHash("+15550200", []uint32{0})
-
-	received := make(chan error, 1)
-	go func() { received <- receive(bob, b.N) }()
-
+// BenchmarkDurableRatio puts the relay's durable deliveries/s next to what
+// the store's group commit reaches on the same disk in the same run: the
+// store alone, 64 writers each enqueueing what a send enqueues (one item
+// for one recipient, with the sender's message id) from its own device,
+// and the relay as BenchmarkSend with 64 senders. The two take turns in
+// durableRounds rounds of b.N/durableRounds each, so that the load of a
+// shared machine, which comes and goes, weighs on both alike; it reports
+// the medians of the rounds. The target is a ratio of at least 0.5.
+//
+// It also measures bbolt's own group-commit limit: 64 writers each putting
+// one 200-byte record per transaction through DB.Batch, 64 to a batch (the
+// raw records a store does not add to), and the relay's ratio to it.
+func BenchmarkDurableRatio(b *testing.B) {
+	const senders, rounds = 64, durableRounds
+	raw := newRawRig(b, senders)
+	st := newStoreRig(b, senders)
+	rig := newSendRig(b, senders)
 	b.ResetTimer()
+	var raws, limits, relays, ratios, rawRatios []float64
+	for r := range rounds {
+		n := max(b.N/rounds, 1)
+		rawLimit := raw.run(b, n)
+		limit := st.run(b, r*n, n)
+		relay, _ := rig.run(b, n)
+		raws, limits, relays = append(raws, rawLimit), append(limits, limit), append(relays, relay)
+		ratios, rawRatios = append(ratios, relay/limit), append(rawRatios, relay/rawLimit)
+	}
+	b.StopTimer()
+	b.ReportMetric(median(raws), "bbolt-records/s")
+	b.ReportMetric(median(limits), "store-records/s")
+	b.ReportMetric(median(relays), "relay-deliveries/s")
+	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(median(rawRatios), "ratio-to-bbolt")
+	b.Logf("bbolt records/s %.0f, store records/s %.0f, relay deliveries/s %.0f, ratio %.2f, to bbolt %.2f (per round)",
+		raws, limits, relays, ratios, rawRatios)
+}
+
+// rawRig is a bare synced bbolt file taking records through DB.Batch.
+type rawRig struct {
+	db      *bolt.DB
+	writers int
+	next    atomic.Uint64
+}
+
+func newRawRig(b *testing.B, writers int) *rawRig {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	// A batch commits once every writer joined it (or after 10 ms):
+	// full groups, as in a steady state.
+	db.MaxBatchSize, db.MaxBatchDelay = writers, 10*time.Millisecond
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("r")); return err }); err != nil {
+		b.Fatal(err)
+	}
+	return &rawRig{db: db, writers: writers}
+}
+
+// run puts n records and returns the records/s.
+func (r *rawRig) run(b *testing.B, n int) float64 {
+	start := time.Now()
+	value := make([]byte, 200)
+	inParallel(b, r.writers, n, func(_, _ int) error {
+		key := binary.BigEndian.AppendUint64(nil, r.next.Add(1))
+		return r.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket([]byte("r")).Put(key, value) })
+	})
+	return float64(n) / time.Since(start).Seconds()
+}
+
+const durableRounds = 5
+
+func median(xs []float64) float64 {
+	xs = slices.Sorted(slices.Values(xs))
+	return xs[len(xs)/2]
+}
+
+// storeRig is a synced store with a recipient and writers sender devices.
+type storeRig struct {
+	st      *store.Bolt
+	to      store.Address
+	writers int
+}
+
+func newStoreRig(b *testing.B, writers int) *storeRig {
+	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "relay.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	rig := &storeRig{st: st, to: store.Address{User: "+15550200"}, writers: writers}
+	for i := range writers + 1 {
+		user := rig.to.User
+		if i < writers {
+			user = rig.sender(i).User
+		}
+		d := store.Device{Address: store.Address{User: user}, NoiseKey: bytes.Repeat([]byte{byte(i)}, 32), SignedPreKey: &pb.SignedPreKey{}}
+		if err := st.CreateAccount(store.Account{User: user}, d, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return rig
+}
+
+func (r *storeRig) sender(i int) store.Address {
+	return store.Address{User: fmt.Sprintf("+1666%06d", i)}
+}
+
+// run enqueues n records, message ids from first on, and returns the
+// records/s.
+func (r *storeRig) run(b *testing.B, first, n int) float64 {
+	start := time.Now()
+	inParallel(b, r.writers, n, func(w, i int) error {
+		from, id := r.sender(w), fmt.Sprint(first+i)
+		d := &pb.Delivery{ServerUnixMs: 1, From: &pb.Address{User: from.User}, Item: &pb.Delivery_Message{Message: &pb.Message{
+			MessageId: id, Type: pb.CipherType_SIGNAL_MESSAGE, Ciphertext: make([]byte, 200)}}}
+		_, err := r.st.Enqueue(store.Batch{Sender: from, MessageID: id, Items: []store.Item{{To: r.to, Delivery: d}}})
+		return err
+	})
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// inParallel runs fn for i from 0 to n on workers goroutines, worker w
+// taking w, w+workers, ..., and fails tb on the first error.
+func inParallel(tb testing.TB, workers, n int, fn func(w, i int) error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if err := fn(w, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+}
+
+// sendRig is a relay on a real data dir with one recipient, bob, and
+// senders phones.
+type sendRig struct {
+	bob     *client
+	phones  []*client
+	bobHash string
+	sent    int // messages each phone sent so far
+}
+
+func newSendRig(b *testing.B, senders int) *sendRig {
+	s := startRelay(b, Config{DataDir: b.TempDir()})
+	rig := &sendRig{bob: phone(b, s, "bob", "+15550200"), bobHash: listHash("+15550200", []uint32{0})}
+	for i := range senders {
+		rig.phones = append(rig.phones, phone(b, s, fmt.Sprint("sender", i), fmt.Sprintf("+1666%06d", i)))
+	}
+	return rig
+}
+
+// run sends n messages from the phones in parallel and returns the
+// deliveries/s and the mean ms from a send to its ack.
+func (r *sendRig) run(b *testing.B, n int) (perSec, msPerAck float64) {
+	received := make(chan error, 1)
+	go func() { received <- receive(r.bob, n) }()
 	start := time.Now()
 	var wg sync.WaitGroup
-	errs := make(chan error, senders)
-	for i, p := range phones {
-		n := b.N / senders
-		if i < b.N%senders {
-			n++
+	errs := make(chan error, len(r.phones))
+	for i, p := range r.phones {
+		each := n / len(r.phones)
+		if i < n%len(r.phones) {
+			each++
 		}
+		first := r.sent
 		wg.Go(func() {
-			if err := sendMany(p, n, bobHash); err != nil {
+			if err := sendMany(p, first, each, r.bobHash); err != nil {
 				errs <- err
 			}
 		})
 	}
 	wg.Wait()
+	r.sent += n/len(r.phones) + 1
 	acked := time.Since(start)
 	close(errs)
 	for err := range errs {
@@ -63,16 +232,15 @@ func benchSend(b *testing.B, senders int) {
 		b.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
-	b.ReportMetric(float64(acked.Microseconds())/1000*float64(senders)/float64(b.N), "ms/send-ack")
+	return float64(n) / elapsed.Seconds(), float64(acked.Microseconds()) / 1000 * float64(len(r.phones)) / float64(n)
 }
 
-// sendMany sends n messages from p to bob, one at a time, each waiting for
-// its SendAck. It runs off the test goroutine, so it returns errors.
-func sendMany(p *client, n int, bobHash string) error {
+// sendMany sends n messages from p to bob, message ids from first on, one
+// at a time, each waiting for its SendAck. It runs off the test goroutine,
+// so it returns errors.
+func sendMany(p *client, first, n int, bobHash string) error {
 	own := listHash(p.user, []uint32{0})
-	for i := range n {
+	for i := first; i < first+n; i++ {
 		id := p.ids.Add(1)
 		f := frame(&pb.Send{
 			MessageId:  fmt.Sprint(p.user, "-", i),

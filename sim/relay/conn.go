@@ -22,7 +22,8 @@ import (
 // delivery window (256) plus answers and pushes fit easily; a connection
 // that still falls this far behind is closed rather than allowed to hold
 // memory or stall whoever pushes to it. It resumes from its durable queue
-// when it reconnects.
+// when it reconnects. The queue is a slice grown as frames come, so an
+// idle connection holds none of it.
 const sendQueue = 1024
 
 // closeWait bounds how long a connection that ends waits for its writer to
@@ -33,8 +34,9 @@ var connIDs atomic.Uint64
 
 // conn is one WebSocket after the Noise handshake. Its read loop runs on the
 // HTTP handler's goroutine and handles requests in order; a writer goroutine
-// owns the socket's write side; a pusher goroutine (after Hello) feeds it
-// the device's queue.
+// owns the socket's write side while there is something to write; a pusher
+// goroutine (after Hello) feeds it the device's queue while there is
+// something to push. An idle connection runs its read loop only.
 type conn struct {
 	r   *Relay
 	id  uint64
@@ -46,11 +48,8 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	out        chan *pb.Frame
-	closeReq   chan closeReq // capacity 1, written once
 	closeOnce  sync.Once
-	killOnce   sync.Once // a full send queue closes the socket at once
-	writerDone chan struct{}
+	writerDone chan struct{} // closed once the writer is gone for good
 
 	mu      sync.Mutex
 	log     *slog.Logger
@@ -59,6 +58,13 @@ type conn struct {
 	session *session       // pairing, while the companion shows refs
 	pusher  *pusher        // after Hello
 	closing bool
+	// The send queue: frames wait in out for the writer, which runs
+	// only while there are some (or a close to make).
+	out        []*pb.Frame
+	unsent     int  // frames in out and in the writer's hands
+	writing    bool // a writer goroutine runs
+	writerGone bool
+	closeReq   *closeReq
 }
 
 type closeReq struct {
@@ -91,7 +97,6 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	}
 	c := &conn{
 		r: r, id: connIDs.Add(1), wc: wc, key: wc.RemoteKey(),
-		out: make(chan *pb.Frame, sendQueue), closeReq: make(chan closeReq, 1),
 		writerDone: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(r.ctx)
@@ -106,7 +111,6 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	defer r.untrack(c)
 	r.m.conns.Inc()
 	defer r.m.conns.Dec()
-	go c.writer()
 	c.run()
 }
 
@@ -257,25 +261,25 @@ func (c *conn) end() {
 // whose queue is full is closed at once. Once the connection is closing,
 // frames are dropped.
 func (c *conn) send(f *pb.Frame) bool {
-	if c.isClosing() {
+	c.mu.Lock()
+	if c.closing || c.ctx.Err() != nil {
+		c.mu.Unlock()
 		return false // the writer has drained, or is about to
 	}
-	select {
-	case c.out <- f:
-		return true
-	case <-c.ctx.Done():
-		return false
-	default:
-	}
-	c.killOnce.Do(func() {
-		c.mu.Lock()
+	if c.unsent >= sendQueue {
 		c.closing = true // drop what is still read
+		log := c.log
 		c.mu.Unlock()
-		c.logger().Warn("send queue full, closing the connection", "queued", len(c.out))
+		log.Warn("send queue full, closing the connection", "queued", sendQueue)
 		c.r.m.slowCloses.Inc()
 		go c.wc.CloseNow() // the writer may be stuck in a write; don't wait for it
-	})
-	return false
+		return false
+	}
+	c.out = append(c.out, f)
+	c.unsent++
+	c.startWriter()
+	c.mu.Unlock()
+	return true
 }
 
 // answer sends the answer to request id.
@@ -291,46 +295,64 @@ func (c *conn) shutdown(reason string, final *pb.Frame) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closing = true
+		c.closeReq = &closeReq{reason: reason, final: final}
+		c.startWriter()
 		c.mu.Unlock()
-		c.closeReq <- closeReq{reason: reason, final: final}
 	})
 }
 
+// startWriter starts the writer unless it runs or is gone. Callers hold mu.
+func (c *conn) startWriter() {
+	if !c.writing && !c.writerGone {
+		c.writing = true
+		go c.writer()
+	}
+}
+
+// writer writes the queued frames in order and returns once there are
+// none, or, after a close request, once the socket is closed.
 func (c *conn) writer() {
-	defer close(c.writerDone)
 	for {
-		select {
-		case f := <-c.out:
-			if !c.write(f) {
-				c.wc.CloseNow()
-				return
-			}
-		case req := <-c.closeReq:
-			for drained := false; !drained; {
-				select {
-				case f := <-c.out:
-					if !c.write(f) {
-						c.wc.CloseNow()
-						return
-					}
-				default:
-					drained = true
-				}
-			}
-			if req.final != nil && !c.write(req.final) {
-				c.wc.CloseNow()
-				return
-			}
-			if req.reason == "" {
-				c.wc.CloseNow()
-			} else {
-				c.wc.Close(req.reason)
-			}
-			return
-		case <-c.ctx.Done():
+		c.mu.Lock()
+		batch, req := c.out, c.closeReq
+		c.out = nil
+		if len(batch) == 0 && req == nil {
+			c.writing = false
+			c.mu.Unlock()
 			return
 		}
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			switch {
+			case req.final != nil && !c.write(req.final):
+				c.wc.CloseNow()
+			case req.reason == "":
+				c.wc.CloseNow()
+			default:
+				c.wc.Close(req.reason)
+			}
+			c.writerEnded()
+			return
+		}
+		for _, f := range batch {
+			if !c.write(f) {
+				c.wc.CloseNow()
+				c.writerEnded()
+				return
+			}
+		}
+		c.mu.Lock()
+		c.unsent -= len(batch)
+		c.mu.Unlock()
 	}
+}
+
+// writerEnded marks the writer gone for good: nothing is written any more.
+func (c *conn) writerEnded() {
+	c.mu.Lock()
+	c.writing, c.writerGone, c.out = false, true, nil
+	c.mu.Unlock()
+	close(c.writerDone)
 }
 
 // write sends one frame; false means the socket is unusable.

@@ -35,6 +35,19 @@ func deviceList(user string, ids []uint32) *pb.DeviceList {
 
 // currentList reads a user's device list; UNKNOWN_USER if there is none.
 func (r *Relay) currentList(user string) (*pb.DeviceList, error) {
+	l, err := r.currentIDs(user)
+	if err != nil {
+		return nil, err
+	}
+	if l.KeyIndexList, err = r.keyIndexList(user); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// currentIDs is currentList without the signed key index list, which
+// costs a read and a decode of the account: checks need only the ids.
+func (r *Relay) currentIDs(user string) (*pb.DeviceList, error) {
 	ids, err := r.st.ListedIDs(user)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fail(pb.ErrorCode_UNKNOWN_USER, "no account %s", user)
@@ -42,11 +55,7 @@ func (r *Relay) currentList(user string) (*pb.DeviceList, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := deviceList(user, ids)
-	if l.KeyIndexList, err = r.keyIndexList(user); err != nil {
-		return nil, err
-	}
-	return l, nil
+	return deviceList(user, ids), nil
 }
 
 func (c *conn) onGetDevices(_ store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,16 +56,25 @@ func serveChild(spec string) int {
 		fmt.Fprintln(os.Stderr, "relay child:", err)
 		return 1
 	}
-	json.NewEncoder(os.Stdout).Encode(childInfo{URL: s.URL(), Key: s.Key()})
-	io.Copy(io.Discard, os.Stdin)
+	enc := json.NewEncoder(os.Stdout)
+	enc.Encode(childInfo{URL: s.URL(), Key: s.Key()})
+	// Each line read asks for a garbage collection, so that the parent
+	// reads the heap of live objects only; the answer says it is done.
+	lines := bufio.NewScanner(os.Stdin)
+	for lines.Scan() {
+		runtime.GC()
+		enc.Encode(true)
+	}
 	s.Close()
 	return 0
 }
 
 // childRelay is a relay in a child process.
 type childRelay struct {
-	cmd  *exec.Cmd
-	info childInfo
+	cmd   *exec.Cmd
+	info  childInfo
+	stdin io.Writer
+	out   *json.Decoder
 }
 
 func startChild(t testing.TB, lim Limits) *childRelay {
@@ -84,7 +94,7 @@ func startChild(t testing.TB, lim Limits) *childRelay {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &childRelay{cmd: cmd}
+	c := &childRelay{cmd: cmd, stdin: stdin, out: json.NewDecoder(out)}
 	t.Cleanup(func() {
 		stdin.Close()
 		done := make(chan struct{})
@@ -96,10 +106,22 @@ func startChild(t testing.TB, lim Limits) *childRelay {
 			<-done
 		}
 	})
-	if err := json.NewDecoder(out).Decode(&c.info); err != nil {
+	if err := c.out.Decode(&c.info); err != nil {
 		t.Fatalf("relay child did not say where it serves: %v", err)
 	}
 	return c
+}
+
+// gc runs a garbage collection in the child relay.
+func (c *childRelay) gc(t testing.TB) {
+	t.Helper()
+	var done bool
+	if _, err := io.WriteString(c.stdin, "gc\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.out.Decode(&done); err != nil {
+		t.Fatalf("relay child did not collect garbage: %v", err)
+	}
 }
 
 func (c *childRelay) URL() string   { return c.info.URL }

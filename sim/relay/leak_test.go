@@ -1,7 +1,11 @@
 package relay
 
 import (
+	"bytes"
+	"fmt"
 	"runtime"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +84,23 @@ func awaitCount(t *testing.T, what string, want int, count func() int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// An idle connection costs the relay its read loop only: no writer or
+// pusher goroutine waits on it once its frames are written and its queue
+// is pushed (before, each connection kept both for its lifetime).
+func TestIdleConnectionsRunNoWriterOrPusher(t *testing.T) {
+	s := startRelay(t, Config{})
+	alice := phone(t, s, "alice", "+15550100")
+	bob := phone(t, s, "bob", "+15550200")
+	alice.sendText("+15550200", "m1")
+	bob.ack(bob.delivery().GetSeq())
+	for i := range 8 {
+		phone(t, s, fmt.Sprint("idle", i), fmt.Sprintf("+1555030%d", i))
+	}
+	awaitCount(t, "writer and pusher goroutines", 0, func() int {
+		var stacks bytes.Buffer
+		pprof.Lookup("goroutine").WriteTo(&stacks, 2)
+		return strings.Count(stacks.String(), "relay.(*conn).writer(") + strings.Count(stacks.String(), "relay.(*pusher).run(")
+	})
 }

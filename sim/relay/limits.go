@@ -54,10 +54,11 @@ type Limits struct {
 	PreKeyFetchBurst int
 	PreKeyFetchRate  float64
 	// DedupWindow is how many message ids the relay remembers per sender
-	// device to ack a resent Send once (§8); older ones are forgotten.
-	// Default 10,000.
+	// device, at most, to ack a resent Send once (§8); past it, the
+	// oldest are forgotten in bulk, down to 15/16 of it. Default 10,000.
 	DedupWindow int
-	// DedupAge forgets a remembered message id after this long. Default 7 days.
+	// DedupAge forgets a remembered message id after this long at most
+	// (in bulk, with those 1/16 of it younger). Default 7 days.
 	DedupAge time.Duration
 }
 

@@ -75,17 +75,18 @@ func (c *conn) onSend(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error
 			return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "%s is not a device other users reach", items[0].To)
 		}
 	} else {
-		// Idempotence first: a resend after a lost ack is acked again
-		// whatever happened to the lists since.
-		if ms, ok, err := c.r.st.Sent(me, req.GetMessageId()); err != nil {
-			return nil, err
-		} else if ok {
-			c.r.m.sends.WithLabelValues("duplicate").Inc()
-			log.Debug("duplicate send acked again")
-			return sendAck(req.GetMessageId(), ms), nil
-		}
 		expect, err := c.r.checkLists(me, addressed, req.GetListHashes())
 		if err != nil {
+			// Idempotence first: a resend after a lost ack is acked
+			// again whatever happened to the lists since. (When the
+			// lists hold, Enqueue finds a duplicate itself.)
+			if ms, ok, serr := c.r.st.Sent(me, req.GetMessageId()); serr != nil {
+				return nil, serr
+			} else if ok {
+				c.r.m.sends.WithLabelValues("duplicate").Inc()
+				log.Debug("duplicate send acked again")
+				return sendAck(req.GetMessageId(), ms), nil
+			}
 			c.r.m.sends.WithLabelValues("stale").Inc()
 			return nil, err
 		}
@@ -183,7 +184,7 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 	expect := map[string][]uint32{}
 	stale := &protoErr{code: pb.ErrorCode_STALE_DEVICE_LIST, lists: &pb.DeviceLists{}}
 	for _, u := range users {
-		l, err := r.currentList(u)
+		l, err := r.currentIDs(u)
 		if err != nil {
 			return nil, err
 		}
@@ -197,6 +198,12 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 	}
 	if stale.msg != "" {
 		stale.msg = "device list changed: " + stale.msg
+		for _, l := range stale.lists.Lists {
+			var err error
+			if l.KeyIndexList, err = r.keyIndexList(l.User); err != nil {
+				return nil, err
+			}
+		}
 		return nil, stale
 	}
 	return expect, nil
@@ -226,7 +233,7 @@ func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 	var targets []store.Address
 	switch req.GetType() {
 	case pb.ReceiptType_DELIVERED, pb.ReceiptType_READ:
-		l, err := c.r.currentList(req.GetToUser())
+		l, err := c.r.currentIDs(req.GetToUser())
 		if err != nil {
 			return nil, err
 		}

@@ -40,6 +40,9 @@ func TestSendStaleList(t *testing.T) {
 		t.Fatalf("bob has %d queued after stale sends", w.GetQueued())
 	}
 	alice.sendText("+15550200", "m1")
+	// Idempotence comes before the lists: m1 again, against the stale
+	// lists, is acked as the duplicate it is.
+	alice.ok(frame(send), "send_ack")
 	alice.fails(frame(&pb.Send{MessageId: "m2", Envelopes: []*pb.Envelope{{To: &pb.Address{User: "+15559999"}, Type: 1, Ciphertext: []byte("x")}}}), pb.ErrorCode_UNKNOWN_USER)
 	alice.fails(frame(&pb.GetDevices{Users: []string{"+15559999"}}), pb.ErrorCode_UNKNOWN_USER)
 	alice.fails(frame(&pb.FetchBundles{Addresses: []*pb.Address{{User: "+15559999"}}}), pb.ErrorCode_UNKNOWN_DEVICE)

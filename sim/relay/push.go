@@ -17,15 +17,19 @@ const maxAckSeqs = 4 * window
 // pusher feeds one connected device its queue in seq order, keeping at most
 // window deliveries unacknowledged (§8). The queue itself is durable; the
 // pusher only remembers what it pushed on this connection, so a new
-// connection starts again from the oldest unacknowledged item.
+// connection starts again from the oldest unacknowledged item. Its goroutine
+// runs only while it may have something to push: a poke starts it, and it
+// ends once the queue is drained or the window full.
 type pusher struct {
 	c    *conn
 	addr store.Address
-	wake chan struct{} // capacity 1: a pending wake-up
 
 	mu       sync.Mutex
+	running  bool                // a goroutine fills the window
+	again    bool                // poked while running: fill once more
+	stopped  bool                // pushing is over for good
 	last     uint64              // highest seq pushed on this connection
-	inflight map[uint64]struct{} // pushed, not yet acked
+	inflight map[uint64]struct{} // pushed, not yet acked; nil when none
 }
 
 // startPusher starts pushing after the first Hello; a later Hello changes
@@ -36,14 +40,22 @@ func (c *conn) startPusher(a store.Address) {
 	if c.pusher != nil {
 		return
 	}
-	c.pusher = &pusher{c: c, addr: a, wake: make(chan struct{}, 1), inflight: map[uint64]struct{}{}}
-	go c.pusher.run()
+	c.pusher = &pusher{c: c, addr: a}
+	c.pusher.poke()
 }
 
+// poke makes the pusher look at the queue: it starts the goroutine, or
+// has the running one look again.
 func (p *pusher) poke() {
-	select {
-	case p.wake <- struct{}{}:
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.stopped:
+	case p.running:
+		p.again = true
 	default:
+		p.running = true
+		go p.run()
 	}
 }
 
@@ -52,18 +64,30 @@ func (p *pusher) run() {
 		if v := recover(); v != nil {
 			p.c.logger().Error("panic pushing queue", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			p.c.shutdown("internal error", nil)
+			p.stop()
 		}
 	}()
 	for {
 		if !p.fill() {
+			p.stop()
 			return
 		}
-		select {
-		case <-p.wake:
-		case <-p.c.ctx.Done():
+		p.mu.Lock()
+		if !p.again || p.c.ctx.Err() != nil {
+			p.running = false // under mu: a poke from now on starts a goroutine
+			p.mu.Unlock()
 			return
 		}
+		p.again = false
+		p.mu.Unlock()
 	}
+}
+
+// stop ends pushing on this connection for good.
+func (p *pusher) stop() {
+	p.mu.Lock()
+	p.running, p.stopped = false, true
+	p.mu.Unlock()
 }
 
 // fill pushes queued items until the window is full or the queue drained.
@@ -92,6 +116,9 @@ func (p *pusher) fill() bool {
 			return true
 		}
 		p.mu.Lock()
+		if p.inflight == nil {
+			p.inflight = make(map[uint64]struct{}, len(items))
+		}
 		for _, d := range items {
 			p.inflight[d.Seq] = struct{}{}
 			p.last = d.Seq
@@ -114,6 +141,9 @@ func (p *pusher) acked(seqs []uint64) {
 	p.mu.Lock()
 	for _, s := range seqs {
 		delete(p.inflight, s)
+	}
+	if len(p.inflight) == 0 {
+		p.inflight = nil // a map keeps its size; an idle device needs none
 	}
 	p.mu.Unlock()
 	p.poke()

@@ -25,9 +25,9 @@ import (
 // Config tunes a Relay. The zero value is valid: every zero field takes the
 // default named in its comment (the protocol's defaults, docs/protocol.md §13).
 type Config struct {
-	// DataDir holds the store (relay.db) and the relay's Noise static key
-	// (relay.key), so a restarted relay keeps its queues and the key
-	// devices pinned. "" uses a new temporary directory, removed on Close.
+	// DataDir holds the store (relay.db, and relay-prekeys.db for the
+	// one-time prekeys) and the relay's Noise static key (relay.key), so a
+	// restarted relay keeps its queues and the key devices pinned. "" uses a new temporary directory, removed on Close.
 	DataDir string
 	// RefCount is how many pairing refs one PairStart issues. Default 6.
 	RefCount int

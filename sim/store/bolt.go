@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -22,24 +24,26 @@ import (
 //	devices   devKey -> JSON deviceRecord
 //	keys      Noise key -> devKey
 //	removed   Noise key -> devKey of the removed device (tombstone)
-//	prekeys   devKey -> bucket: 4-byte id -> public key
+//	(prekeys  in a file of its own: prekeys.go)
 //	queues    devKey -> bucket: 8-byte seq -> encoded Delivery; the bucket's
 //	          own sequence is the device's seq counter
-//	sent      devKey -> bucket: message id -> 8-byte unix ms of the ack
-//	sentorder devKey -> bucket: 8-byte insertion seq -> 8-byte unix ms and
-//	          the message id, oldest first, to forget old ids (the dedup window)
+//	sent      devKey -> bucket: message id -> 8-byte unix ms of the ack and
+//	          8-byte seq (the bucket's own sequence: the order of sends)
+//	sentmeta  devKey -> the oldest 8-byte unix ms and seq in sent, to know
+//	          when to forget old ids (the dedup window)
 //	qbytes    devKey -> 8-byte count of the bytes in the device's queue
 var (
 	bAccounts  = []byte("accounts")
 	bDevices   = []byte("devices")
 	bKeys      = []byte("keys")
 	bRemoved   = []byte("removed")
-	bPreKeys   = []byte("prekeys")
+	bPreKeys   = []byte("prekeys") // before prekeys had a file of their own
 	bQueues    = []byte("queues")
 	bSent      = []byte("sent")
-	bSentOrder = []byte("sentorder")
+	bSentMeta  = []byte("sentmeta")
+	bSentOrder = []byte("sentorder") // before sent records had seqs
 	bQBytes    = []byte("qbytes")
-	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bPreKeys, bQueues, bSent, bSentOrder, bQBytes}
+	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bQueues, bSent, bSentMeta, bQBytes}
 )
 
 // Options tunes a Bolt store. The zero value is the default.
@@ -51,41 +55,45 @@ type Options struct {
 	// an Enqueue that would exceed it fails with ErrQueueFull. 0: no cap.
 	MaxQueuedBytes int64
 	// DedupWindow is how many message ids Enqueue remembers per sender
-	// (Batch.MessageID) and DedupAge for how long; the oldest are forgotten
-	// first. 0: no limit.
+	// (Batch.MessageID) and DedupAge for how long, at most; past either,
+	// the oldest are forgotten, in bulk: down to 15/16 of the window and
+	// of the age. 0: no limit.
 	DedupWindow int
 	DedupAge    time.Duration
 }
 
 // Bolt is the Store on one bbolt file. It is safe for concurrent use.
 type Bolt struct {
-	db     *bolt.DB
-	opt    Options
-	group  *committer // group commit for the frequent writes: enqueue, ack, take bundles
-	depth  atomic.Int64
-	queued atomic.Int64 // bytes in all queues
+	db      *bolt.DB
+	opt     Options
+	group   *committer // group commit: every write after open
+	acks    *ackLog    // acknowledged items, deleted lazily
+	pk      *bolt.DB   // the prekey file
+	pkGroup *committer
+	depth   atomic.Int64
+	queued  atomic.Int64 // bytes in all queues
 }
 
 var _ Store = (*Bolt)(nil)
 
-// OpenBolt opens or creates the store file at path. bbolt locks the file;
-// OpenBolt gives up after a second if another process holds it.
+// OpenBolt opens or creates the store file at path, and the prekey file
+// next to it (path without its extension, then "-prekeys.db"). bbolt locks
+// the files; OpenBolt gives up after a second if another process holds one.
 func OpenBolt(path string, opt Options) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      time.Second,
-		FreelistType: bolt.FreelistMapType,
-		NoSync:       opt.NoSync,
-	})
+	db, err := bolt.Open(path, 0o600, boltOptions(opt))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Bolt{db: db, opt: opt}
+	s := &Bolt{db: db, opt: opt, acks: newAckLog()}
 	var depth, queued int64
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		if err := tx.DeleteBucket(bSentOrder); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
 		}
 		// Counted afresh, so a store written before qbytes existed is right.
 		return tx.Bucket(bQueues).ForEachBucket(func(k []byte) error {
@@ -98,20 +106,32 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 			return setQueuedBytes(tx, k, bytes)
 		})
 	})
+	if err == nil {
+		err = s.openPreKeys(strings.TrimSuffix(path, filepath.Ext(path)) + "-prekeys.db")
+	}
 	if err != nil {
 		db.Close()
+		if s.pk != nil {
+			s.pk.Close()
+		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s.depth.Store(depth)
 	s.queued.Store(queued)
-	s.group = newCommitter(db)
+	s.group = newCommitter(db, s.acks)
+	s.pkGroup = newCommitter(s.pk, noLazyWrites{})
 	return s, nil
 }
 
-// Close releases the file once running writes are done; later calls fail.
+func boltOptions(opt Options) *bolt.Options {
+	return &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType, NoSync: opt.NoSync}
+}
+
+// Close releases the files once running writes are done; later calls fail.
 func (s *Bolt) Close() error {
 	s.group.close()
-	return s.db.Close()
+	s.pkGroup.close()
+	return errors.Join(s.db.Close(), s.pk.Close())
 }
 
 func devKey(a Address) []byte {
@@ -234,9 +254,10 @@ func listedIDs(tx *bolt.Tx, user string) []uint32 {
 	return ids
 }
 
-// putDevice writes a new device with its key index, prekeys and an empty
-// queue, failing with ErrKeyTaken if its Noise key is in use or removed.
-func putDevice(tx *bolt.Tx, d Device, prekeys []*pb.PreKey) error {
+// putDevice writes a new device with its key index and an empty queue,
+// failing with ErrKeyTaken if its Noise key is in use or removed. Its
+// prekeys go to the prekey file once this commits.
+func putDevice(tx *bolt.Tx, d Device) error {
 	if len(d.NoiseKey) == 0 {
 		return errors.New("store: device without a noise key")
 	}
@@ -254,13 +275,12 @@ func putDevice(tx *bolt.Tx, d Device, prekeys []*pb.PreKey) error {
 	if err := tx.Bucket(bKeys).Put(d.NoiseKey, k); err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bPreKeys, bQueues, bSent, bSentOrder} {
+	for _, name := range [][]byte{bQueues, bSent} {
 		if _, err := tx.Bucket(name).CreateBucketIfNotExists(k); err != nil {
 			return err
 		}
 	}
-	_, err = addPreKeys(tx, k, prekeys, len(prekeys))
-	return err
+	return nil
 }
 
 // countKeys counts a bucket's keys with a cursor. Bucket.Stats would be

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -10,6 +11,10 @@ import (
 
 // maxGroup bounds how many writes share one transaction.
 const maxGroup = 1000
+
+// lazyWait is how long lazy writes (deletes of acknowledged items) wait for
+// a durable write to ride along with before they commit on their own.
+const lazyWait = 20 * time.Millisecond
 
 // errTrySolo tells a writer that its function failed inside a group and
 // must run again alone, so its error is not mixed with the others' writes.
@@ -25,6 +30,10 @@ type committer struct {
 	db   *bolt.DB
 	reqs chan commitReq
 	done chan struct{}
+	// lazy are writes nobody waits for: they join the next transaction,
+	// or commit alone lazyWait after a kick.
+	lazy lazyWriter
+	kick chan struct{} // capacity 1: lazy writes are pending
 
 	// mu is held (shared) by every write in progress and (exclusively) by
 	// close, so that no write sends on a closed channel.
@@ -37,10 +46,36 @@ type commitReq struct {
 	err chan error
 }
 
-func newCommitter(db *bolt.DB) *committer {
-	c := &committer{db: db, reqs: make(chan commitReq, maxGroup), done: make(chan struct{})}
+// lazyWriter is a source of writes that may be lost in a crash. begin
+// takes what is pending (false: nothing), apply writes it (it may run
+// more than once, on fresh transactions), and end says whether it
+// committed; what did not is taken again by the next begin.
+type lazyWriter interface {
+	begin() bool
+	apply(tx *bolt.Tx) error
+	end(committed bool)
+}
+
+// noLazyWrites is the lazyWriter of a file without lazy writes.
+type noLazyWrites struct{}
+
+func (noLazyWrites) begin() bool          { return false }
+func (noLazyWrites) apply(*bolt.Tx) error { return nil }
+func (noLazyWrites) end(bool)             {}
+
+func newCommitter(db *bolt.DB, lazy lazyWriter) *committer {
+	c := &committer{db: db, reqs: make(chan commitReq, maxGroup), done: make(chan struct{}),
+		lazy: lazy, kick: make(chan struct{}, 1)}
 	go c.run()
 	return c
+}
+
+// kickLazy says that lazy writes are pending.
+func (c *committer) kickLazy() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
 }
 
 // write runs fn in a group transaction and returns once it is durable. As
@@ -75,8 +110,27 @@ func (c *committer) close() {
 
 func (c *committer) run() {
 	defer close(c.done)
-	for first := range c.reqs {
-		group := []commitReq{first}
+	defer c.commit(nil) // lazy writes still pending at close
+	for {
+		var group []commitReq
+		select {
+		case r, ok := <-c.reqs:
+			if !ok {
+				return
+			}
+			group = append(group, r)
+		case <-c.kick:
+			wait := time.NewTimer(lazyWait)
+			select {
+			case r, ok := <-c.reqs:
+				wait.Stop()
+				if !ok {
+					return
+				}
+				group = append(group, r)
+			case <-wait.C:
+			}
+		}
 	more:
 		for len(group) < maxGroup {
 			select {
@@ -93,12 +147,19 @@ func (c *committer) run() {
 	}
 }
 
-// commit runs a group in one transaction. A function that fails is taken
-// out and told to run alone; the rest run again without it.
+// commit runs a group, and the lazy writes pending, in one transaction. A
+// function that fails is taken out and told to run alone; the rest run
+// again without it.
 func (c *committer) commit(group []commitReq) {
-	for len(group) > 0 {
+	lazy := c.lazy.begin()
+	for len(group) > 0 || lazy {
 		failed := -1
 		err := c.db.Update(func(tx *bolt.Tx) error {
+			if lazy {
+				if err := c.lazy.apply(tx); err != nil {
+					return err
+				}
+			}
 			for i, r := range group {
 				if err := safeCall(r.fn, tx); err != nil {
 					failed = i
@@ -111,6 +172,14 @@ func (c *committer) commit(group []commitReq) {
 			group[failed].err <- errTrySolo
 			group = append(group[:failed], group[failed+1:]...)
 			continue
+		}
+		if lazy {
+			// Before the writers hear back, so that what they do next
+			// sees the lazy writes as committed.
+			c.lazy.end(err == nil)
+			if err != nil {
+				c.kickLazy() // try them again later
+			}
 		}
 		for _, r := range group {
 			r.err <- err

@@ -17,7 +17,7 @@ func (s *Bolt) CreateAccount(a Account, phone Device, prekeys []*pb.PreKey) erro
 	if phone.User != a.User || phone.Device != 0 {
 		return fmt.Errorf("store: create account %s: phone must be device 0 of the account", a.User)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		if tx.Bucket(bAccounts).Get([]byte(a.User)) != nil {
 			return ErrAccountExists
 		}
@@ -25,8 +25,11 @@ func (s *Bolt) CreateAccount(a Account, phone Device, prekeys []*pb.PreKey) erro
 		if err := putAccount(tx, a); err != nil {
 			return err
 		}
-		return putDevice(tx, phone, prekeys)
+		return putDevice(tx, phone)
 	})
+	if err == nil {
+		err = s.setPreKeys(phone.Address, prekeys)
+	}
 	if err != nil {
 		return fmt.Errorf("store: create account %s: %w", a.User, err)
 	}
@@ -99,7 +102,7 @@ func (s *Bolt) ids(user string, list func(*bolt.Tx, string) []uint32) (ids []uin
 }
 
 func (s *Bolt) AddCompanion(d Device, prekeys []*pb.PreKey, maxCompanions int) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		a, err := getAccount(tx, d.User)
 		if err != nil {
 			return err
@@ -114,8 +117,11 @@ func (s *Bolt) AddCompanion(d Device, prekeys []*pb.PreKey, maxCompanions int) e
 		if err := putAccount(tx, a); err != nil {
 			return err
 		}
-		return putDevice(tx, d, prekeys)
+		return putDevice(tx, d)
 	})
+	if err == nil {
+		err = s.setPreKeys(d.Address, prekeys)
+	}
 	if err != nil {
 		return fmt.Errorf("store: add companion %s: %w", d.Address, err)
 	}
@@ -125,7 +131,7 @@ func (s *Bolt) AddCompanion(d Device, prekeys []*pb.PreKey, maxCompanions int) e
 func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 	var removed []Device
 	var dropped, droppedBytes int64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		removed, dropped, droppedBytes = nil, 0, 0
 		for _, id := range ids {
 			a := Address{User: user, Device: id}
@@ -144,7 +150,10 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 			if err := tx.Bucket(bQBytes).Delete(k); err != nil {
 				return err
 			}
-			for _, name := range [][]byte{bPreKeys, bQueues, bSent, bSentOrder} {
+			if err := tx.Bucket(bSentMeta).Delete(k); err != nil {
+				return err
+			}
+			for _, name := range [][]byte{bQueues, bSent} {
 				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 					return err
 				}
@@ -165,13 +174,21 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: remove devices of %s: %w", user, err)
 	}
+	// The devices are gone: their prekeys can no longer be reached, so a
+	// failure here leaves garbage, nothing wrong.
+	s.dropPreKeys(removed)
+	for _, d := range removed {
+		// Acked items were counted out already.
+		items, bytes := s.acks.forget(string(devKey(d.Address)))
+		dropped, droppedBytes = dropped-items, droppedBytes-bytes
+	}
 	s.depth.Add(-dropped)
 	s.queued.Add(-droppedBytes)
 	return removed, nil
 }
 
 func (s *Bolt) SetProfile(user string, pushName, about *string, nowMs int64) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		a, err := getAccount(tx, user)
 		if err != nil {
 			return err

@@ -8,7 +8,7 @@ import (
 
 // SetKeyIndexList replaces the account's signed device list.
 func (s *Bolt) SetKeyIndexList(user string, signed []byte) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.group.write(func(tx *bolt.Tx) error {
 		a, err := getAccount(tx, user)
 		if err != nil {
 			return err

@@ -63,18 +63,24 @@ func TestQueueByteCap(t *testing.T) {
 	}
 }
 
-// The relay remembers message ids per sender for DedupWindow ids and
-// DedupAge, forgetting the oldest first.
-func TestDedupWindow(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "relay.db")
-	s, err := OpenBolt(path, Options{DedupWindow: 3, DedupAge: time.Hour})
+// dedupStore opens a store with opt and two accounts, the sender's and the
+// recipient's.
+func dedupStore(t *testing.T, opt Options) (s *Bolt, from, to Address) {
+	t.Helper()
+	s, err := OpenBolt(filepath.Join(t.TempDir(), "relay.db"), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	mustAccount(t, s, "+1000000", 1)
 	mustAccount(t, s, "+2000000", 2)
-	from, to := Address{User: "+1000000"}, Address{User: "+2000000"}
+	return s, Address{User: "+1000000"}, Address{User: "+2000000"}
+}
+
+// The relay remembers message ids per sender for DedupWindow ids and
+// DedupAge, forgetting the oldest first.
+func TestDedupWindow(t *testing.T) {
+	s, from, to := dedupStore(t, Options{DedupWindow: 3, DedupAge: time.Hour})
 	send := func(id string, ms int64) Result {
 		t.Helper()
 		res, err := s.Enqueue(Batch{Sender: from, MessageID: id, UnixMs: ms, Items: []Item{{To: to, Delivery: msg(id)}}})
@@ -108,13 +114,43 @@ func TestDedupWindow(t *testing.T) {
 	for i := range 50 {
 		send(fmt.Sprintf("x%d", i), 2*h)
 	}
-	var kept, order int
+	var kept int
 	s.db.View(func(tx *bolt.Tx) error {
 		kept = countKeys(tx.Bucket(bSent).Bucket(devKey(from)))
-		order = countKeys(tx.Bucket(bSentOrder).Bucket(devKey(from)))
 		return nil
 	})
-	if kept != 3 || order != 3 {
-		t.Fatalf("%d ids and %d order entries kept after 50 sends, want the window's 3", kept, order)
+	if kept != 3 {
+		t.Fatalf("%d ids kept after 50 sends, want the window's 3", kept)
+	}
+}
+
+// Past the dedup window, the oldest ids are forgotten in bulk, down to
+// 15/16 of it, and not again until the window is passed again.
+func TestDedupWindowPrunedInBulk(t *testing.T) {
+	s, from, to := dedupStore(t, Options{DedupWindow: 32})
+	kept := func() (ids int) {
+		s.db.View(func(tx *bolt.Tx) error {
+			ids = countKeys(tx.Bucket(bSent).Bucket(devKey(from)))
+			return nil
+		})
+		return ids
+	}
+	for i := range 35 {
+		if _, err := s.Enqueue(Batch{Sender: from, MessageID: fmt.Sprint(i), Items: []Item{{To: to, Delivery: msg("x")}}}); err != nil {
+			t.Fatal(err)
+		}
+		want := i + 1
+		if i >= 32 { // the 33rd went past 32: down to 30, then 31, 32
+			want = 30 + i - 32
+		}
+		if ids := kept(); ids != want {
+			t.Fatalf("after %d sends: %d ids kept, want %d", i+1, ids, want)
+		}
+	}
+	if _, ok, _ := s.Sent(from, "2"); ok {
+		t.Fatal("id 2 still remembered after the bulk prune")
+	}
+	if _, ok, _ := s.Sent(from, "3"); !ok {
+		t.Fatal("id 3 forgotten: the prune went below 15/16 of the window")
 	}
 }

@@ -47,8 +47,9 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 			if sent == nil {
 				return fmt.Errorf("sender %s: %w", b.Sender, ErrNotFound)
 			}
-			if v := sent.Get([]byte(b.MessageID)); len(v) == 8 {
-				res = Result{Dup: true, UnixMs: int64(binary.BigEndian.Uint64(v))}
+			if v := sent.Get([]byte(b.MessageID)); len(v) >= 8 {
+				ms, _ := parseSentRecord(v)
+				res = Result{Dup: true, UnixMs: ms}
 				return nil
 			}
 		}
@@ -105,47 +106,74 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 	return res, nil
 }
 
-// remember records that sender enqueued messageID at unixMs, and forgets
-// the sender's oldest ids beyond the dedup window or older than its age.
+// remember records that sender enqueued messageID at unixMs. Past the
+// dedup window (the sender's last DedupWindow ids) or its age, it forgets
+// the oldest ids in bulk, down to 15/16 of the window and of the age, so
+// that a send writes one record and the deletes come in one commit every
+// window/16 sends. The sender's sent-meta record says when to: the oldest
+// seq and time kept.
 func (s *Bolt) remember(tx *bolt.Tx, sender []byte, messageID string, unixMs int64) error {
 	sent := tx.Bucket(bSent).Bucket(sender)
-	order, err := tx.Bucket(bSentOrder).CreateBucketIfNotExists(sender) // missing in stores from before it
+	seq, err := sent.NextSequence()
 	if err != nil {
 		return err
 	}
-	ms := binary.BigEndian.AppendUint64(nil, uint64(unixMs))
-	if err := sent.Put([]byte(messageID), ms); err != nil {
+	if err := sent.Put([]byte(messageID), sentRecord(unixMs, seq)); err != nil {
 		return err
 	}
-	seq, err := order.NextSequence()
+	meta := tx.Bucket(bSentMeta)
+	m := meta.Get(sender)
+	if len(m) != 16 {
+		// The first id, or a store from before sent-meta records: its
+		// older ids read as seq 0, time 0, so the first prune takes them.
+		if k, _ := sent.Cursor().First(); string(k) == messageID && seq == 1 {
+			return meta.Put(sender, sentRecord(unixMs, seq))
+		}
+		m = sentRecord(0, 0)
+	}
+	window, age := s.opt.DedupWindow, s.opt.DedupAge.Milliseconds()
+	past := func(ms int64, rseq uint64, window int, oldest int64) bool {
+		return window > 0 && seq-rseq+1 > uint64(window) || age > 0 && ms < oldest
+	}
+	if oldestMs, oldestSeq := parseSentRecord(m); !past(oldestMs, oldestSeq, window, unixMs-age) {
+		return nil
+	}
+	var forget [][]byte
+	keptMs, keptSeq := unixMs, seq
+	err = sent.ForEach(func(k, v []byte) error {
+		ms, rseq := parseSentRecord(v)
+		if past(ms, rseq, window-window/16, unixMs-age+age/16) {
+			forget = append(forget, bytes.Clone(k))
+		} else {
+			keptMs, keptSeq = min(keptMs, ms), min(keptSeq, rseq)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if err := order.Put(seqKey(seq), append(ms, messageID...)); err != nil {
-		return err
-	}
-	oldest := unixMs - s.opt.DedupAge.Milliseconds()
-	for {
-		k, v := order.Cursor().First()
-		if k == nil || len(v) < 8 {
-			return nil
-		}
-		// Entries are deleted oldest first, so their seqs are contiguous.
-		kept := seq - binary.BigEndian.Uint64(k) + 1
-		tooMany := s.opt.DedupWindow > 0 && kept > uint64(s.opt.DedupWindow)
-		tooOld := s.opt.DedupAge > 0 && int64(binary.BigEndian.Uint64(v)) < oldest
-		if !tooMany && !tooOld {
-			return nil
-		}
-		if id := v[8:]; bytes.Equal(sent.Get(id), v[:8]) { // not sent again since
-			if err := sent.Delete(id); err != nil {
-				return err
-			}
-		}
-		if err := order.Delete(k); err != nil {
+	for _, k := range forget {
+		if err := sent.Delete(k); err != nil {
 			return err
 		}
 	}
+	return meta.Put(sender, sentRecord(keptMs, keptSeq))
+}
+
+// sentRecord is a sent record's value: unix ms and seq, 8 bytes each.
+func sentRecord(unixMs int64, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(unixMs)), seq)
+}
+
+// parseSentRecord reads a sent record; one from before seqs has seq 0.
+func parseSentRecord(v []byte) (unixMs int64, seq uint64) {
+	if len(v) >= 8 {
+		unixMs = int64(binary.BigEndian.Uint64(v))
+	}
+	if len(v) >= 16 {
+		seq = binary.BigEndian.Uint64(v[8:])
+	}
+	return unixMs, seq
 }
 
 // queuedBytes reads the bytes in the queue of device key k.
@@ -173,8 +201,9 @@ func (s *Bolt) Sent(sender Address, messageID string) (unixMs int64, ok bool, er
 		if sent == nil {
 			return ErrNotFound
 		}
-		if v := sent.Get([]byte(messageID)); len(v) == 8 {
-			unixMs, ok = int64(binary.BigEndian.Uint64(v)), true
+		if v := sent.Get([]byte(messageID)); len(v) >= 8 {
+			unixMs, _ = parseSentRecord(v)
+			ok = true
 		}
 		return nil
 	})
@@ -185,13 +214,18 @@ func (s *Bolt) Sent(sender Address, messageID string) (unixMs int64, ok bool, er
 }
 
 func (s *Bolt) Read(a Address, after uint64, max int) (out []*pb.Delivery, err error) {
+	dk := devKey(a)
+	acked := s.acks.snapshot(string(dk))
 	err = s.db.View(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bQueues).Bucket(devKey(a))
+		q := tx.Bucket(bQueues).Bucket(dk)
 		if q == nil {
 			return ErrNotFound
 		}
 		c := q.Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			if _, ok := acked[binary.BigEndian.Uint64(k)]; ok {
+				continue
+			}
 			d := new(pb.Delivery)
 			if err := proto.Unmarshal(v, d); err != nil {
 				return fmt.Errorf("corrupt item %d: %w", binary.BigEndian.Uint64(k), err)
@@ -206,46 +240,20 @@ func (s *Bolt) Read(a Address, after uint64, max int) (out []*pb.Delivery, err e
 	return out, nil
 }
 
-func (s *Bolt) Ack(a Address, seqs []uint64) (n int, err error) {
-	// Group commit: every device acks every item, so acks are as frequent
-	// as deliveries and share commits the same way.
-	var freed int64
-	err = s.group.write(func(tx *bolt.Tx) error {
-		n, freed = 0, 0
-		dk := devKey(a)
+func (s *Bolt) Len(a Address) (n int, err error) {
+	dk := devKey(a)
+	acked := s.acks.snapshot(string(dk))
+	err = s.db.View(func(tx *bolt.Tx) error {
 		q := tx.Bucket(bQueues).Bucket(dk)
 		if q == nil {
 			return ErrNotFound
 		}
-		for _, seq := range seqs {
-			k := seqKey(seq)
-			v := q.Get(k)
-			if v == nil {
-				continue
-			}
-			freed += int64(len(v))
-			if err := q.Delete(k); err != nil {
-				return err
-			}
-			n++
-		}
-		return setQueuedBytes(tx, dk, queuedBytes(tx, dk)-freed)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: ack %s: %w", a, err)
-	}
-	s.depth.Add(int64(-n))
-	s.queued.Add(-freed)
-	return n, nil
-}
-
-func (s *Bolt) Len(a Address) (n int, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bQueues).Bucket(devKey(a))
-		if q == nil {
-			return ErrNotFound
-		}
 		n = countKeys(q)
+		for seq := range acked {
+			if q.Get(seqKey(seq)) != nil {
+				n--
+			}
+		}
 		return nil
 	})
 	if err != nil {

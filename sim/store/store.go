@@ -166,7 +166,10 @@ type Queues interface {
 	// in seq order.
 	Read(a Address, after uint64, max int) ([]*pb.Delivery, error)
 	// Ack deletes the items with these seqs (missing ones are skipped) and
-	// returns how many it deleted.
+	// returns how many it deleted: Read and Len leave them out at once.
+	// The delete may become durable later than Ack returns, so a crash may
+	// bring acked items back (to be delivered again, which devices ignore),
+	// never lose one that was not acked.
 	Ack(a Address, seqs []uint64) (int, error)
 	// Len returns how many items wait in the device's queue.
 	Len(a Address) (int, error)
