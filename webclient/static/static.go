@@ -72,7 +72,7 @@ func pages() fs.FS {
 // <meta name="linksim-relay-key">. Every file is served with an ETag. The
 // page links app.css, wasm_exec.js and app.wasm as name?v=<hash of the
 // content>: asked for by that URL a file is served "immutable" for a year,
-// so later pages of the same browser (context) take it, and V8 the machine
+// so later pages of the same browser (context) take it, and V8 any machine
 // code it cached for app.wasm, without a request; everything else (the
 // page, a file without the current hash) is "no-cache", so a reload
 // revalidates cheaply and never runs a stale app. Other paths are 404.
