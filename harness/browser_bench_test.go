@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,15 +24,23 @@ import (
 // pairing steps' p50 and p99 over all iterations: page opened -> QR drawn
 // (qr.visible), drawn -> screenshot decoded (qr.decoded), scan -> linked
 // screen (pair.linked), linked -> history's chat listed (pair.chats_shown).
-// Run with -benchtime=20x or more.
+// Run with -benchtime=20x or more. Each layout is a sub-benchmark: pages in
+// isolated contexts fetch and compile app.wasm each time, tabs of one
+// context take it from the shared HTTP and code cache.
 func BenchmarkBrowserPairing(b *testing.B) {
+	for _, layout := range []string{driver.LayoutContext, driver.LayoutTabs} {
+		b.Run("layout="+layout, func(b *testing.B) { browserPairing(b, layout) })
+	}
+}
+
+func browserPairing(b *testing.B, layout string) {
 	ctx := context.Background()
 	b.Cleanup(func() { CloseBrowsers() })
 	if err := PrepareBrowsers(ctx); err != nil {
 		b.Fatal(err)
 	}
 	rec := reports.NewRecorder()
-	env := Start(b, Config{Recorder: rec})
+	env := Start(b, Config{Recorder: rec, BrowserLayout: layout})
 	bob, err := env.NewUser(ctx, "bob", 0)
 	if err != nil {
 		b.Fatal(err)
@@ -166,27 +175,51 @@ func qrShots(b *testing.B, n int) map[string][]shot {
 // client receive a message and answer it, and reports the proportional set
 // size (PSS) of the whole Chromium process tree per web client, above an
 // idle browser with no pages, and how long the round of messages took.
+// -browser.pages and -browser.layout choose the sizes and the layout (the
+// 200-page figure: -browser.pages 200 -browser.layout tabs).
 func BenchmarkBrowserClients(b *testing.B) {
-	for _, n := range []int{5, 10, 20} {
+	for _, field := range strings.Split(*clientsPages, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n <= 0 {
+			b.Fatalf("-browser.pages: %q is not a page count", field)
+		}
 		b.Run(fmt.Sprintf("pages=%d", n), func(b *testing.B) {
 			for range b.N {
-				browserClients(b, n)
+				browserClients(b, n, *clientsLayout)
 			}
 		})
 	}
 }
 
-func browserClients(b *testing.B, n int) {
+var (
+	clientsPages  = flag.String("browser.pages", "5,10,20", "BenchmarkBrowserClients: the page counts to run, comma-separated")
+	clientsLayout = flag.String("browser.layout", driver.LayoutContext, "BenchmarkBrowserClients: the pages' layout, context or tabs")
+)
+
+// roundParallel bounds the pages read and written at once in a round of
+// messages: every read is a DevTools call over one connection, and hundreds
+// of pages polling at once would queue behind each other.
+const roundParallel = 8
+
+func browserClients(b *testing.B, n int, layout string) {
 	ctx := context.Background()
 	CloseBrowsers() // a browser of its own: its memory is this run's only
+	// Hundreds of pages on two cores answer slowly at times: a capacity
+	// figure, not a latency budget, so one slow click must not end it.
+	saved := BrowserConfig
+	BrowserConfig.ActionTimeout = time.Minute
+	b.Cleanup(func() { BrowserConfig = saved })
 	b.Cleanup(func() { CloseBrowsers() })
 	if err := PrepareBrowsers(ctx); err != nil {
 		b.Fatal(err)
 	}
-	browser, _ := sharedBrowser(ctx, "")
+	browser, err := sharedBrowser(ctx, layout)
+	if err != nil {
+		b.Fatal(err)
+	}
 	time.Sleep(2 * time.Second) // let the new browser's start-up work settle
 	idle := treePSS(browser.PID())
-	env := Start(b, Config{})
+	env := Start(b, Config{BrowserLayout: layout})
 	hub, err := env.NewUser(ctx, "hub", 0)
 	if err != nil {
 		b.Fatal(err)
@@ -230,8 +263,11 @@ func browserClients(b *testing.B, n int) {
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	slots := make(chan struct{}, roundParallel)
 	for i, w := range webs {
 		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			errs[i] = Await(ctx, w.Name()+" to show the ping", func() error {
 				msgs, err := w.Messages(ctx)
 				if err != nil {

@@ -25,8 +25,9 @@ import (
 // Steps recorded for browser web clients, besides pair.linked and
 // pair.chats_shown.
 const (
-	StepQRVisible = "qr.visible" // page opened -> QR code drawn
-	StepQRDecoded = "qr.decoded" // QR code drawn -> screenshot taken and decoded
+	StepQRVisible = "qr.visible"    // page opened -> QR code drawn
+	StepQRDecoded = "qr.decoded"    // QR code drawn -> screenshot taken and decoded
+	StepReopened  = "page.reopened" // a new page opened on a closed or crashed one's profile -> linked screen
 )
 
 // Web is a browser web client in an Env: a page of the process's shared
@@ -143,6 +144,31 @@ func (e *Env) Browser(ctx context.Context, name string) (*Web, error) {
 	}
 	e.rec.rec.Step(StepQRVisible, name, time.Since(start))
 	return w, nil
+}
+
+// Reopen opens the app again in a new page of w's browser context, on the
+// storage the old page left, as a user reopening a tab that crashed
+// (driver.Page.Crash) or was closed; from then on w drives the new page.
+// It returns once the app shows its main screen, recording how long that
+// took as page.reopened.
+func (w *Web) Reopen(ctx context.Context) error {
+	start := time.Now()
+	page, err := w.Page.Reopen(ctx)
+	if err != nil {
+		return err
+	}
+	// No cleanup of its own: closing the old page, as the Env's cleanup
+	// does after keeping w's artifacts, closes it (it was opened from the
+	// old page's context).
+	w.Page = page
+	if err := w.Open(ctx, w.URL); err != nil {
+		return err
+	}
+	if err := w.WaitScreen(ctx, driver.ScreenLinked); err != nil {
+		return fmt.Errorf("harness: %s reopened: %w", w.name, err)
+	}
+	w.env.rec.rec.Step(StepReopened, w.name, time.Since(start))
+	return nil
 }
 
 // Name is the device name the web client was opened as.
