@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -25,9 +26,17 @@ func relayCmd() *cobra.Command {
 store at /media/, /healthz, /metrics (Prometheus) and /relay.json (the pinned
 Noise key). Its state (accounts, queues, media blobs, its Noise key) lives in --data, so a restart on the same
 directory keeps every acknowledged message and the same key. The web app is
-served at / when it was built into the binary (make build).`,
-		Example: "  linksim relay --listen 127.0.0.1:8080 --data ./relay-data",
-		Args:    cobra.NoArgs,
+served at / when it was built into the binary (make build).
+
+With --nats the relay is one stateless node of a cluster: its state lives in
+JetStream on the NATS servers named (streams, key-value buckets and the object
+store, replicated --replicas times), devices on other nodes are reached over
+NATS, and several nodes on the same NATS cluster are one relay to devices.`,
+		Example: `  linksim relay --listen 127.0.0.1:8080 --data ./relay-data
+  # two nodes of one relay on a 3-server NATS cluster
+  linksim relay --listen 127.0.0.1:8081 --nats nats://127.0.0.1:4222,nats://127.0.0.1:4223 --replicas 3
+  linksim relay --listen 127.0.0.1:8082 --nats nats://127.0.0.1:4224 --replicas 3`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -46,8 +55,12 @@ served at / when it was built into the binary (make build).`,
 				return err
 			}
 			defer srv.Close()
-			fmt.Printf("linksim relay serving %s (WebSocket %s)\nnoise key %s\ndata in %s\n",
-				srv.URL(), srv.WSURL(), base64.StdEncoding.EncodeToString(srv.Key()), data)
+			state := "data in " + data
+			if len(cfg.NATS) > 0 {
+				state = fmt.Sprintf("cluster node on NATS %s (state in JetStream, %d replicas)", strings.Join(cfg.NATS, ","), max(cfg.Replicas, 1))
+			}
+			fmt.Printf("linksim relay serving %s (WebSocket %s)\nnoise key %s\n%s\n",
+				srv.URL(), srv.WSURL(), base64.StdEncoding.EncodeToString(srv.Key()), state)
 			<-cmd.Context().Done()
 			fmt.Println("linksim relay: shutting down")
 			return nil
@@ -65,6 +78,8 @@ served at / when it was built into the binary (make build).`,
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close connections silent this long (0: 60s)")
 	f.Int64Var(&cfg.MaxMediaBytes, "max-media-bytes", 0, "largest media blob taken (0: 64 MiB)")
 	f.DurationVar(&cfg.MediaTTL, "media-ttl", 0, "keep a media blob this long after its last upload (0: 168h)")
+	f.StringSliceVar(&cfg.NATS, "nats", nil, "run as a stateless cluster node on these NATS servers (URL[,URL...]; state in JetStream, not --data)")
+	f.IntVar(&cfg.Replicas, "replicas", 0, "with --nats: JetStream replicas of each stream and bucket (0: 1; 3 in a 3-server cluster)")
 	cfg.Limits.AddFlags(f)
 	return cmd
 }

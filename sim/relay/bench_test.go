@@ -28,10 +28,16 @@ func BenchmarkSend(b *testing.B) {
 
 func benchSend(b *testing.B, senders int) {
 	s := startRelay(b, Config{DataDir: b.TempDir()})
-	bob := phone(b, s, "bob", "+15550200")
+	benchSendVia(b, senders, s, s)
+}
+
+// benchSendVia runs the benchmark with the senders on relay (or node) in
+// and the recipient on out.
+func benchSendVia(b *testing.B, senders int, in, out relayAddr) {
+	bob := phone(b, out, "bob", "+15550200")
 	phones := make([]*client, senders)
 	for i := range phones {
-		phones[i] = phone(b, s, fmt.Sprint("sender", i), fmt.Sprintf("+1666%06d", i))
+		phones[i] = phone(b, in, fmt.Sprint("sender", i), fmt.Sprintf("+1666%06d", i))
 	}
 	bobHash := listHash("+15550200", []uint32{0})
 

@@ -14,6 +14,26 @@ import (
 	"time"
 )
 
+// blobStore keeps media blobs by their SHA-256: blobs in the data dir, or
+// the cluster's object store (clusterBlobs).
+type blobStore interface {
+	// touch reports whether the blob exists and, if so, restarts its
+	// time to live.
+	touch(sum []byte, now time.Time) bool
+	// put stores exactly size bytes from r as the blob sum, only if they
+	// hash to sum: errBlobTooLarge, errBlobShort, errBlobHash, errBlobCut,
+	// or another error when the store itself failed.
+	put(r io.Reader, size int64, sum []byte) error
+	// open returns the blob of hex SHA-256 name; fs.ErrNotExist when
+	// there is none.
+	open(name string) (io.ReadSeekCloser, error)
+	// sweep removes blobs untouched for ttl and says how many.
+	sweep(now time.Time, ttl time.Duration) (int, error)
+	count() int
+}
+
+var _ blobStore = (*blobs)(nil)
+
 // blobs is the relay's media store on disk: one file per blob under
 // <DataDir>/media/blobs, named by the hex SHA-256 of its bytes, so the same
 // blob uploaded twice is stored once. An upload streams into its own file
@@ -137,7 +157,7 @@ func syncDir(dir string) error {
 
 // open returns the blob named by its hex SHA-256; fs.ErrNotExist when there
 // is none (never uploaded, or expired).
-func (b *blobs) open(name string) (*os.File, error) {
+func (b *blobs) open(name string) (io.ReadSeekCloser, error) {
 	if _, ok := parseSum(name); !ok {
 		return nil, fs.ErrNotExist
 	}

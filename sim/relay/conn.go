@@ -57,6 +57,7 @@ type conn struct {
 	addr    *store.Address // nil while anonymous
 	session *session       // pairing, while the companion shows refs
 	pusher  *pusher        // after Hello
+	detach  func()         // from the router, once a device
 	closing bool
 }
 
@@ -150,10 +151,15 @@ func (c *conn) becomeDevice(a store.Address) {
 	c.addr = &a
 	c.log = c.log.With("user", a.User, "device", a.Device)
 	c.mu.Unlock()
-	if old := c.r.hub.attach(a, c); old != nil && old != c {
-		old.logger().Info("connection replaced by a newer one")
-		old.shutdown("replaced", nil)
+	detach, err := c.r.router.Attach(a, c.onEvent)
+	if err != nil {
+		c.logger().Error("attaching to the router", "err", err)
+		c.shutdown("internal error", nil)
+		return
 	}
+	c.mu.Lock()
+	c.detach = detach
+	c.mu.Unlock()
 }
 
 func (c *conn) device() (store.Address, bool) {
@@ -238,8 +244,11 @@ func (c *conn) end() {
 	c.cancel()
 	c.wc.CloseNow()
 	<-c.writerDone
-	if a, ok := c.device(); ok {
-		c.r.hub.detach(a, c)
+	c.mu.Lock()
+	detach := c.detach
+	c.mu.Unlock()
+	if detach != nil {
+		detach()
 	}
 	c.r.pair.ended(c)
 	c.logger().Debug("connection ended")

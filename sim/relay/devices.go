@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -81,7 +82,7 @@ func (r *Relay) devicesChanged(user string) {
 		r.log.Error("device list after a change", "user", user, "err", err)
 		return
 	}
-	r.hub.push(user, &pb.Frame{Body: &pb.Frame_DevicesChanged{DevicesChanged: &pb.DevicesChanged{List: l}}})
+	r.pushUser(user, &pb.Frame{Body: &pb.Frame_DevicesChanged{DevicesChanged: &pb.DevicesChanged{List: l}}})
 }
 
 // onRemoveDevices unlinks companions (§11): the removed devices are logged
@@ -131,12 +132,9 @@ func (c *conn) onRemoveDevices(me store.Address, id uint64, f *pb.Frame) (*pb.Fr
 	c.answer(id, okFrame())
 	for _, d := range removed {
 		c.logger().Info("device removed", "removed", d.Device)
-		if dc := c.r.hub.conn(d.Address); dc != nil {
-			dc.shutdown("logged out", loggedOut("removed"))
-			// Detached now, so that the DevicesChanged below goes only to
-			// the devices that remain.
-			c.r.hub.detach(d.Address, dc)
-		}
+		// The connection stops sending at once, so the DevicesChanged
+		// below reaches only the devices that remain.
+		c.r.pushTo(d.Address, route.LoggedOut, loggedOut("removed"))
 	}
 	if len(removed) > 0 {
 		c.r.devicesChanged(me.User)

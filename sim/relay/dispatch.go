@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -42,12 +43,17 @@ func okFrame() *pb.Frame { return &pb.Frame{Body: &pb.Frame_Ok{Ok: &pb.Ok{}}} }
 // An error that is not a protoErr is the relay's own failure: it is logged
 // and the client sees only INTERNAL.
 func (c *conn) errorFrame(id uint64, err error) *pb.Frame {
+	return errorFrameLogged(c.logger(), id, err)
+}
+
+// errorFrameLogged is errorFrame logging to log.
+func errorFrameLogged(log *slog.Logger, id uint64, err error) *pb.Frame {
 	var pe *protoErr
 	if errors.As(err, &pe) {
 		msg := cutUTF8(pe.msg, maxErrorMessage)
 		return &pb.Frame{Id: id, Body: &pb.Frame_Error{Error: &pb.Error{Code: pe.code, Message: msg, DeviceLists: pe.lists}}}
 	}
-	c.logger().Error("request failed", "id", id, "err", err)
+	log.Error("request failed", "id", id, "err", err)
 	return errFrame(id, pb.ErrorCode_INTERNAL, "internal error")
 }
 

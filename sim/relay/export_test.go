@@ -12,3 +12,15 @@ func BreakPushes(cfg Config, brk func(to store.Address, batch []*pb.Delivery) []
 	cfg.breakPush = brk
 	return cfg
 }
+
+// connOf returns the connection serving device a, or nil.
+func (r *Relay) connOf(a store.Address) *conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.conns {
+		if got, ok := c.device(); ok && got == a {
+			return c
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -67,10 +68,7 @@ func (r *Relay) Logout(a store.Address, reason string) error {
 	if len(removed) == 0 {
 		return fmt.Errorf("relay: logout %s: %w", a, store.ErrNotFound)
 	}
-	if dc := r.hub.conn(a); dc != nil {
-		dc.shutdown("logged out", loggedOut(reason))
-		r.hub.detach(a, dc)
-	}
+	r.pushTo(a, route.LoggedOut, loggedOut(reason))
 	r.devicesChanged(a.User)
 	return nil
 }

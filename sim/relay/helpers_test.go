@@ -28,6 +28,9 @@ func startRelay(t testing.TB, cfg Config) *Server {
 	if cfg.Logger == nil && testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
+	if os.Getenv("LINKSIM_TEST_NATS") != "" && cfg.DataDir == "" && len(cfg.NATS) == 0 {
+		cfg.NATS = []string{startNATS(t)}
+	}
 	s, err := Serve(cfg, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

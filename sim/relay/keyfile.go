@@ -34,9 +34,18 @@ func loadOrCreateKey(path string) (wire.KeyPair, error) {
 	if err != nil {
 		return wire.KeyPair{}, fmt.Errorf("read key: %w", err)
 	}
-	k, err := ecdh.X25519().NewPrivateKey(priv)
+	kp, err := keyPair(priv)
 	if err != nil {
 		return wire.KeyPair{}, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return kp, nil
+}
+
+// keyPair completes a Noise static private key with its public key.
+func keyPair(priv []byte) (wire.KeyPair, error) {
+	k, err := ecdh.X25519().NewPrivateKey(priv)
+	if err != nil {
+		return wire.KeyPair{}, err
 	}
 	return wire.KeyPair{Private: priv, Public: k.PublicKey().Bytes()}, nil
 }

@@ -41,7 +41,7 @@ func TestRemovedCompanionConnectionIsCollected(t *testing.T) {
 	alice := phone(t, s, "alice", "+15550100")
 	web := link(t, s, alice, "web")
 	r := s.Relay()
-	rc := r.hub.conn(store.Address{User: web.user, Device: web.device})
+	rc := r.connOf(store.Address{User: web.user, Device: web.device})
 	if rc == nil {
 		t.Fatal("the linked companion has no connection on the relay")
 	}

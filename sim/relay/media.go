@@ -24,7 +24,7 @@ import (
 // serve blobs, and the sweeper that forgets old ones.
 type media struct {
 	r     *Relay
-	blobs *blobs
+	blobs blobStore
 
 	mu     sync.Mutex
 	tokens map[string]uploadToken
@@ -52,11 +52,7 @@ type uploadToken struct {
 	used    bool // its blob was stored (by it or before it)
 }
 
-func newMedia(r *Relay, dataDir string) (*media, error) {
-	b, err := openBlobs(dataDir, r.cfg.NoSync)
-	if err != nil {
-		return nil, err
-	}
+func newMedia(r *Relay, b blobStore) (*media, error) {
 	m := &media{
 		r: r, blobs: b, sweeping: make(chan struct{}),
 		tokens: map[string]uploadToken{}, owned: map[store.Address][]string{},

@@ -109,7 +109,7 @@ func (c *conn) onSend(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame, error
 	}
 	c.r.m.sends.WithLabelValues("ok").Inc()
 	for _, it := range items {
-		c.r.hub.notify(it.To)
+		c.r.notify(it.To)
 	}
 	log.Debug("send committed", "commit_ms", time.Since(t0).Milliseconds())
 	return sendAck(req.GetMessageId(), res.UnixMs), nil
@@ -254,7 +254,7 @@ func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 		}
 	}
 	for _, a := range targets {
-		c.r.hub.notify(a)
+		c.r.notify(a)
 	}
 	c.logger().Debug("receipt queued", "type", req.GetType().String(), "to_user", req.GetToUser(), "ids", len(ids), "targets", len(targets))
 	return okFrame(), nil

@@ -2,9 +2,11 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/sim/e2e"
+	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -24,9 +27,12 @@ const (
 	maxRefs      = 100_000
 )
 
-// pairings is the pairing rendezvous (§10). One mutex guards all pairing
-// state: pairing is rare, and one lock keeps the ref, the session and its
-// offer consistent across the companion's and the phone's goroutines.
+// pairings is the companion's side of the pairing rendezvous (§10): the
+// sessions of the companions connected here and the refs they show. A
+// phone's scan reaches it through the router's Rendezvous, from this node or
+// another, and is answered through a reply function, never a connection.
+// One mutex guards all pairing state: pairing is rare, and one lock keeps
+// the ref, the session and its offer consistent across goroutines.
 type pairings struct {
 	r     *Relay
 	mu    sync.Mutex
@@ -39,6 +45,7 @@ type refInfo struct {
 	s      *session
 	used   bool
 	issued time.Time
+	unhost func() // stops the rendezvous bringing scans of ref here
 }
 
 // session is one companion connection showing refs.
@@ -55,8 +62,7 @@ type session struct {
 // offer is a scan the companion has to finish or reject.
 type offer struct {
 	ref          string
-	phone        *conn
-	phoneReq     uint64
+	reply        func(*pb.Frame) // answers the phone's scan, wherever the phone is
 	user         string
 	device       uint32
 	accountKey   []byte // the phone's registered identity key
@@ -137,10 +143,19 @@ func (p *pairings) next(s *session) {
 	ref, now := base64.RawURLEncoding.EncodeToString(b[:]), time.Now()
 	s.cur, s.expires = ref, now.Add(ttl)
 	ri := &refInfo{ref: ref, s: s, issued: now}
+	unhost, err := p.r.rv.Host(ref, p.hosted)
+	if err != nil {
+		s.done = true
+		s.c.logger().Error("hosting a pairing ref", "err", err)
+		s.c.shutdown("internal error", nil)
+		return
+	}
+	ri.unhost = unhost
 	p.refs[ref] = ri
 	p.order = append(p.order, ri)
 	for len(p.order) > 0 && (now.Sub(p.order[0].issued) > refRetention || len(p.order) > maxRefs) {
 		delete(p.refs, p.order[0].ref)
+		p.order[0].unhost()
 		p.order = p.order[1:]
 	}
 	s.timer = time.AfterFunc(ttl, func() { p.expire(s, ref) })
@@ -158,22 +173,73 @@ func (p *pairings) expire(s *session, ref string) {
 	p.next(s)
 }
 
-// onPairScan runs the checks of §10 step 5 in the documented order, then
-// offers the signed identity to the companion. The phone's answer comes
-// when the companion finishes or rejects, or the offer times out.
+// scanSlack is how much longer than PairTimeout a phone's scan waits for
+// the host's answer, which comes by PairTimeout unless the host is gone.
+const scanSlack = 5 * time.Second
+
+// onPairScan hands the scan to the node hosting the ref (this one or
+// another) and answers the phone with what that node answers: Linked, or
+// the error of §10 step 5, or what the companion said.
 func (c *conn) onPairScan(me store.Address, id uint64, f *pb.Frame) (*pb.Frame, error) {
-	err := c.r.pair.scan(c, me, id, f.GetPairScan())
-	if err != nil {
+	if me.Device != 0 {
+		err := fail(pb.ErrorCode_NOT_PRIMARY, "only the phone scans")
 		c.r.m.pairOutcome(err)
-		c.logger().Info("scan refused", "err", err)
+		return nil, err
 	}
-	return nil, err
+	req := f.GetPairScan()
+	raw, err := proto.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.PairTimeout+scanSlack)
+		defer cancel()
+		b, err := c.r.rv.Scan(ctx, req.GetRef(), route.Scan{Phone: me, Request: raw})
+		resp := new(pb.Frame)
+		switch {
+		case errors.Is(err, route.ErrNoHost):
+			err = fail(pb.ErrorCode_REF_UNKNOWN, "no such ref")
+			c.r.m.pairOutcome(err)
+			resp = c.errorFrame(id, err)
+		case err != nil:
+			resp = c.errorFrame(id, fmt.Errorf("pairing rendezvous: %w", err))
+		default:
+			if err := proto.Unmarshal(b, resp); err != nil {
+				resp = c.errorFrame(id, fmt.Errorf("pairing rendezvous answer: %w", err))
+			}
+		}
+		if e := resp.GetError(); e != nil {
+			c.logger().Info("scan refused", "code", e.GetCode().String(), "msg", e.GetMessage())
+		}
+		c.answer(id, resp)
+	}()
+	return nil, nil
 }
 
-func (p *pairings) scan(c *conn, me store.Address, id uint64, req *pb.PairScan) error {
-	if me.Device != 0 {
-		return fail(pb.ErrorCode_NOT_PRIMARY, "only the phone scans")
+// hosted takes a scan of a ref shown here, brought by the rendezvous.
+func (p *pairings) hosted(sc route.Scan, reply func([]byte)) {
+	answer := func(f *pb.Frame) {
+		b, err := proto.Marshal(f)
+		if err != nil {
+			b, _ = proto.Marshal(errFrame(0, pb.ErrorCode_INTERNAL, "internal error"))
+		}
+		reply(b)
 	}
+	req := new(pb.PairScan)
+	if err := proto.Unmarshal(sc.Request, req); err != nil {
+		answer(errFrame(0, pb.ErrorCode_BAD_REQUEST, "pair scan does not decode"))
+		return
+	}
+	if err := p.scan(sc.Phone, req, answer); err != nil {
+		p.r.m.pairOutcome(err)
+		answer(errorFrameLogged(p.r.log, 0, err))
+	}
+}
+
+// scan runs the checks of §10 step 5 in the documented order, then offers
+// the signed identity to the companion. The phone's answer comes when the
+// companion finishes or rejects, or the offer times out.
+func (p *pairings) scan(me store.Address, req *pb.PairScan, reply func(*pb.Frame)) error {
 	// Read what the checks need before taking the lock.
 	acct, err := p.r.st.Account(me.User)
 	if err != nil {
@@ -216,7 +282,7 @@ func (p *pairings) scan(c *conn, me store.Address, id uint64, req *pb.PairScan) 
 	ri.used = true
 	s.timer.Stop()
 	o := &offer{
-		ref: ri.ref, phone: c, phoneReq: id, user: me.User, device: device,
+		ref: ri.ref, reply: reply, user: me.User, device: device,
 		accountKey: phone.IdentityKey, companionKey: req.GetCompanionIdentityKey(), signed: signed,
 	}
 	s.offer = o
@@ -228,7 +294,7 @@ func (p *pairings) scan(c *conn, me store.Address, id uint64, req *pb.PairScan) 
 	s.c.send(&pb.Frame{Body: &pb.Frame_PairOffer{PairOffer: &pb.PairOffer{
 		Ref: ri.ref, Identity: req.GetIdentity(), AccountIdentityKey: phone.IdentityKey,
 	}}})
-	c.logger().Info("scan offered to companion", "new_device", device)
+	s.c.logger().Info("scan offered to companion", "phone", me.User, "new_device", device)
 	return nil
 }
 
@@ -266,15 +332,15 @@ func (p *pairings) resolve(s *session, o *offer, linked *pb.Frame, err error) {
 	o.timer.Stop()
 	if err != nil {
 		p.r.m.pairOutcome(err)
-		o.phone.send(o.phone.errorFrame(o.phoneReq, err))
-		o.phone.logger().Info("pairing failed", "new_device", o.device, "err", err)
+		o.reply(errorFrameLogged(p.r.log, 0, err))
+		p.r.log.Info("pairing failed", "user", o.user, "new_device", o.device, "err", err)
 		if !s.done {
 			p.next(s)
 		}
 		return
 	}
 	p.r.m.pairings.WithLabelValues("LINKED").Inc()
-	o.phone.answer(o.phoneReq, linked)
+	o.reply(linked)
 }
 
 // ended is called when a connection ends: a session it held is over, and a

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -70,9 +71,7 @@ func (c *conn) onFetchBundles(me store.Address, _ uint64, f *pb.Frame) (*pb.Fram
 		if left[i] >= preKeysLow { // a device that ran out needs it most
 			continue
 		}
-		if d := c.r.hub.conn(addrs[i]); d != nil {
-			d.send(&pb.Frame{Body: &pb.Frame_PrekeysLow{PrekeysLow: &pb.PreKeysLow{Left: uint32(left[i])}}})
-		}
+		c.r.pushTo(addrs[i], route.Push, &pb.Frame{Body: &pb.Frame_PrekeysLow{PrekeysLow: &pb.PreKeysLow{Left: uint32(left[i])}}})
 	}
 	return &pb.Frame{Body: &pb.Frame_Bundles{Bundles: &pb.Bundles{Bundles: bundles}}}, nil
 }

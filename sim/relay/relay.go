@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linksim/linksim/sim/cluster"
+	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -74,6 +76,19 @@ type Config struct {
 	// Field turns on what real relays do to clients in the field; the
 	// zero value turns none on.
 	Field FieldConfig
+
+	// NATS, when set, makes this relay one stateless node of a relay
+	// cluster (package cluster): accounts, queues, prekeys, media blobs
+	// and the relay's Noise key live in JetStream on these NATS servers
+	// (nats://host:port, any of one cluster), and devices connected to
+	// other nodes are reached over NATS. Several nodes on the same NATS
+	// cluster are one relay to devices; DataDir and NoSync are unused
+	// (JetStream's replicas are the durability).
+	NATS []string
+	// Replicas is how many NATS servers keep each stream and bucket the
+	// cluster creates (JetStream's replication factor): 3 in a 3-server
+	// cluster. Default 1. Ignored without NATS.
+	Replicas int
 }
 
 func (c Config) withDefaults() Config {
@@ -112,7 +127,8 @@ type Relay struct {
 	st      store.Store
 	key     wire.KeyPair
 	tempDir string // removed on Close; "" when DataDir was given
-	hub     router
+	router  route.Router
+	rv      route.Rendezvous
 	pair    *pairings
 	acks    *ackers
 	m       *metrics
@@ -135,21 +151,59 @@ type Relay struct {
 func New(cfg Config) (*Relay, error) {
 	cfg = cfg.withDefaults()
 	r := &Relay{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
-	dir := cfg.DataDir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "linksim-relay-")
-		if err != nil {
+	var (
+		st  store.Store
+		bs  blobStore
+		err error
+	)
+	if len(cfg.NATS) > 0 {
+		var node *cluster.Node
+		if node, r.key, err = joinCluster(cfg); err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
-		dir, r.tempDir = d, d
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("relay: data dir: %w", err)
+		st, r.router, r.rv, bs = node, node, node, clusterBlobs{node}
+	} else if st, bs, err = r.openDataDir(); err != nil {
+		return nil, err
 	}
-	fail := func(err error) (*Relay, error) {
+	r.st = st
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.m = newMetrics(st)
+	r.pair = newPairings(r)
+	r.acks = newAckers(r)
+	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
+	if r.media, err = newMedia(r, bs); err != nil {
+		r.cancel()
+		st.Close()
 		if r.tempDir != "" {
 			os.RemoveAll(r.tempDir)
 		}
 		return nil, fmt.Errorf("relay: %w", err)
+	}
+	r.handler = r.routes()
+	r.log.Info("relay ready", "data_dir", cfg.DataDir, "temp", r.tempDir != "", "nats", cfg.NATS)
+	return r, nil
+}
+
+// openDataDir opens the single-process relay's state in cfg.DataDir (or a
+// new temporary directory): its key, its bbolt store and its media blobs,
+// with the in-process router.
+func (r *Relay) openDataDir() (store.Store, blobStore, error) {
+	cfg := r.cfg
+	dir := cfg.DataDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "linksim-relay-")
+		if err != nil {
+			return nil, nil, fmt.Errorf("relay: %w", err)
+		}
+		dir, r.tempDir = d, d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("relay: data dir: %w", err)
+	}
+	fail := func(err error) (store.Store, blobStore, error) {
+		if r.tempDir != "" {
+			os.RemoveAll(r.tempDir)
+		}
+		return nil, nil, fmt.Errorf("relay: %w", err)
 	}
 	key, err := loadOrCreateKey(filepath.Join(dir, "relay.key"))
 	if err != nil {
@@ -162,21 +216,14 @@ func New(cfg Config) (*Relay, error) {
 	if err != nil {
 		return fail(err)
 	}
-	r.key, r.st = key, st
-	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.m = newMetrics(st)
-	r.hub = newHub()
-	r.pair = newPairings(r)
-	r.acks = newAckers(r)
-	r.prekeyRate = newTokenBuckets(cfg.Limits.PreKeyFetchBurst, cfg.Limits.PreKeyFetchRate)
-	if r.media, err = newMedia(r, dir); err != nil {
-		r.cancel()
+	bs, err := openBlobs(dir, cfg.NoSync)
+	if err != nil {
 		st.Close()
 		return fail(err)
 	}
-	r.handler = r.routes()
-	r.log.Info("relay ready", "data_dir", dir, "temp", r.tempDir != "")
-	return r, nil
+	local := route.NewLocal()
+	r.key, r.router, r.rv = key, local, local
+	return st, bs, nil
 }
 
 // Key returns the relay's public Noise static key, which devices pin.

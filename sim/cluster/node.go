@@ -1,0 +1,320 @@
+// Package cluster runs relay nodes on NATS with JetStream: a Node is the
+// relay's store (store.Store) and its router (route.Router and
+// route.Rendezvous) for one stateless relay process, all of whose state
+// lives in JetStream, so that several nodes on one NATS cluster are one
+// relay and any of them may die.
+//
+// Layout, with u the user name in unpadded URL-safe base64 and d a device id:
+//
+//	stream LINKSIM_QUEUES   subjects linksim.q.<u>.<d>: each device's queue,
+//	                        the stream sequence being the delivery's seq
+//	kv linksim_accounts     <u> -> JSON account and its device ids
+//	kv linksim_devices      <u>.<d> -> JSON device
+//	kv linksim_keys         hex Noise key -> JSON address (and removed flag)
+//	kv linksim_prekeys      <u>.<d> -> JSON one-time prekeys, by id
+//	kv linksim_sent         <u>.<d>.<message id> -> unix ms of the ack
+//	kv linksim_refs         pairing ref -> the node hosting it
+//	kv linksim_config       shared settings such as the relay's Noise key
+//	kv linksim_qbytes       <u>.<d> -> bytes queued, when they are capped
+//	objects linksim_media   media blobs by hex SHA-256
+//	subjects linksim.user.<u> (device events) and linksim.pair.<node> (scans)
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/linksim/linksim/sim/store"
+)
+
+// Config says which NATS cluster a Node uses and how.
+type Config struct {
+	// URLs are NATS servers of one cluster, nats://host:port.
+	URLs []string
+	// Replicas is how many servers keep each stream and bucket. Default 1.
+	Replicas int
+	// DedupAge is how long a sender's message id is remembered (the
+	// store's dedup window). Default 7 days.
+	DedupAge time.Duration
+	// MaxQueuedBytes caps the bytes waiting in one device's queue: an
+	// Enqueue that would pass it fails with store.ErrQueueFull. 0: no cap
+	// (and no counting, which saves two requests per item and per ack).
+	MaxQueuedBytes int64
+	// Timeout bounds each request to NATS. Default 10s.
+	Timeout time.Duration
+	// Name names the node in NATS and in logs. Default: a random id.
+	Name string
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// refTTL is how long a pairing ref's host is remembered: as long as the
+// relay remembers a ref (an hour), and a little more.
+const refTTL = 65 * time.Minute
+
+// Node is one relay node's view of the cluster. It is safe for concurrent
+// use.
+type Node struct {
+	cfg  Config
+	id   string
+	log  *slog.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	q    jetstream.Stream
+	kv   buckets
+	obs  jetstream.ObjectStore // media blobs
+	read readItems
+	subs *router
+}
+
+type buckets struct {
+	accounts, devices, keys, prekeys, sent, refs, config, qbytes jetstream.KeyValue
+}
+
+var _ store.Store = (*Node)(nil)
+
+// Open connects to NATS and creates the streams and buckets the cluster
+// needs (or checks those another node created).
+func Open(cfg Config) (*Node, error) {
+	if len(cfg.URLs) == 0 {
+		return nil, errors.New("cluster: no NATS URL")
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.DedupAge <= 0 {
+		cfg.DedupAge = 7 * 24 * time.Hour
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	n := &Node{id: nuid.Next(), log: cfg.Logger}
+	if cfg.Name == "" {
+		cfg.Name = "relay-" + n.id
+	}
+	n.cfg = cfg
+	if n.log == nil {
+		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log := n.log
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrl()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to %s: %w", strings.Join(cfg.URLs, ","), err)
+	}
+	n.nc = nc
+	if err := n.setup(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if n.subs, err = newRouter(n); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return n, nil
+}
+
+func (n *Node) setup() error {
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		return err
+	}
+	n.js = js
+	ctx, cancel := n.ctx()
+	defer cancel()
+	n.q, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:     "LINKSIM_QUEUES",
+		Subjects: []string{"linksim.q.>"},
+		Storage:  jetstream.FileStorage,
+		Replicas: n.cfg.Replicas,
+		// Publishes carry a message id per target, so that a send whose
+		// ack was lost, resent within this window, is enqueued once.
+		Duplicates: 10 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("queue stream: %w", err)
+	}
+	bucket := func(name string, ttl time.Duration) (jetstream.KeyValue, error) {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: name, TTL: ttl, Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", name, err)
+		}
+		return kv, nil
+	}
+	for _, b := range []struct {
+		kv   *jetstream.KeyValue
+		name string
+		ttl  time.Duration
+	}{
+		{&n.kv.accounts, "linksim_accounts", 0},
+		{&n.kv.devices, "linksim_devices", 0},
+		{&n.kv.keys, "linksim_keys", 0},
+		{&n.kv.prekeys, "linksim_prekeys", 0},
+		{&n.kv.sent, "linksim_sent", n.cfg.DedupAge},
+		{&n.kv.refs, "linksim_refs", refTTL},
+		{&n.kv.config, "linksim_config", 0},
+		{&n.kv.qbytes, "linksim_qbytes", 0},
+	} {
+		if *b.kv, err = bucket(b.name, b.ttl); err != nil {
+			return err
+		}
+	}
+	n.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: "linksim_media", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("media store: %w", err)
+	}
+	return nil
+}
+
+// Close stops routing to this node and closes its NATS connection; the
+// state stays in JetStream.
+func (n *Node) Close() error {
+	n.subs.close()
+	n.nc.Close()
+	return nil
+}
+
+// ID is the node's id, unique in the cluster.
+func (n *Node) ID() string { return n.id }
+
+func (n *Node) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), n.cfg.Timeout)
+}
+
+// enc makes a user name a subject token and key part: NATS forbids dots,
+// wildcards and spaces there.
+func enc(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func devKey(a store.Address) string {
+	return enc(a.User) + "." + strconv.FormatUint(uint64(a.Device), 10)
+}
+
+func queueSubject(a store.Address) string { return "linksim.q." + devKey(a) }
+
+// getJSON reads key into v and returns its revision; store.ErrNotFound
+// when there is none.
+func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
+	e, err := get(ctx, kv, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, store.ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("corrupt %s %s: %w", kv.Bucket(), key, err)
+	}
+	return e.Revision(), nil
+}
+
+func putJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return put(ctx, kv, key, b)
+}
+
+// get reads key, trying again while NATS fails over.
+func get(ctx context.Context, kv jetstream.KeyValue, key string) (e jetstream.KeyValueEntry, err error) {
+	err = retry(ctx, func(ctx context.Context) error {
+		e, err = kv.Get(ctx, key)
+		return err
+	})
+	return e, err
+}
+
+// put writes key, trying again while NATS fails over.
+func put(ctx context.Context, kv jetstream.KeyValue, key string, value []byte) error {
+	return retry(ctx, func(ctx context.Context) error {
+		_, err := kv.Put(ctx, key, value)
+		return err
+	})
+}
+
+// purge deletes key, trying again while NATS fails over.
+func purge(ctx context.Context, kv jetstream.KeyValue, key string) error {
+	return retry(ctx, func(ctx context.Context) error { return kv.Purge(ctx, key) })
+}
+
+// update changes the JSON value under key with fn, compare-and-set: it
+// reads, applies fn and writes only if nobody wrote meanwhile, else tries
+// again. A missing key is store.ErrNotFound unless create is set, when fn
+// gets a zero value to fill. fn's error aborts the update.
+func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, fn func(*T) error) error {
+	for {
+		var v T
+		rev, err := getJSON(ctx, kv, key, &v)
+		if err != nil && !(create && errors.Is(err, store.ErrNotFound)) {
+			return err
+		}
+		if err := fn(&v); err != nil {
+			return err
+		}
+		b, err := json.Marshal(&v)
+		if err != nil {
+			return err
+		}
+		if rev == 0 {
+			_, err = kv.Create(ctx, key, b)
+		} else {
+			_, err = kv.Update(ctx, key, b, rev)
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		return err
+	}
+}
+
+// Shared returns the cluster-wide value called name, which the first node
+// to ask makes with gen: every node of a relay gets the same one.
+func (n *Node) Shared(name string, gen func() ([]byte, error)) ([]byte, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	e, err := get(ctx, n.kv.config, name)
+	if err == nil {
+		return e.Value(), nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("cluster: shared %s: %w", name, err)
+	}
+	v, err := gen()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: shared %s: %w", name, err)
+	}
+	if _, err = n.kv.config.Create(ctx, name, v); errors.Is(err, jetstream.ErrKeyExists) {
+		return n.Shared(name, gen) // another node made it first
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: shared %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// ConnectedURL is the NATS server the node is connected to now.
+func (n *Node) ConnectedURL() string { return n.nc.ConnectedUrl() }

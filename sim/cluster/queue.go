@@ -1,0 +1,362 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/linksim/linksim/sim/store"
+	"github.com/linksim/linksim/sim/wire/pb"
+)
+
+func sentKey(sender store.Address, messageID string) string {
+	return devKey(sender) + "." + enc(messageID)
+}
+
+// Enqueue checks the batch against the device lists, then publishes each
+// item to its device's subject and waits until JetStream has stored every
+// one (on Replicas servers) before it returns: the sender is acked only
+// then. A batch is not one transaction here: a node dying half-way leaves
+// some items stored, but the sender had no ack and sends again, and the
+// per-item message ids make JetStream store each item once.
+func (n *Node) Enqueue(b store.Batch) (store.Result, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	res, err := n.enqueue(ctx, b)
+	if err != nil {
+		return store.Result{}, fmt.Errorf("cluster: enqueue from %s: %w", b.Sender, err)
+	}
+	return res, nil
+}
+
+func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err error) {
+	if b.MessageID != "" {
+		if ms, ok, err := n.sent(ctx, b.Sender, b.MessageID); err != nil {
+			return store.Result{}, err
+		} else if ok {
+			return store.Result{Dup: true, UnixMs: ms}, nil
+		}
+	}
+	lists := map[string][]uint32{}
+	list := func(user string) ([]uint32, error) {
+		if l, ok := lists[user]; ok {
+			return l, nil
+		}
+		a, _, err := n.account(ctx, user)
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil // no devices: every target of it is unknown
+		}
+		lists[user] = a.Devices
+		return a.Devices, err
+	}
+	for user, want := range b.Expect {
+		l, err := list(user)
+		if err != nil {
+			return store.Result{}, err
+		}
+		if !slices.Equal(l, want) {
+			return store.Result{}, fmt.Errorf("%s: %w", user, store.ErrStale)
+		}
+	}
+	msgs, batchID := make([]*nats.Msg, len(b.Items)), nuid.Next()
+	for i, it := range b.Items {
+		l, err := list(it.To.User)
+		if err != nil {
+			return store.Result{}, err
+		}
+		if !slices.Contains(l, it.To.Device) {
+			return store.Result{}, fmt.Errorf("%s: %w", it.To, store.ErrNotFound)
+		}
+		d := it.Delivery
+		if d.GetSeq() != 0 {
+			d = proto.Clone(d).(*pb.Delivery)
+			d.Seq = 0
+		}
+		body, err := proto.Marshal(d)
+		if err != nil {
+			return store.Result{}, err
+		}
+		// Every item has a message id, so that publishing it again after
+		// a lost ack stores it once: the sender's message id when there is
+		// one (a resend of the whole Send is then deduplicated too), else
+		// one for this call.
+		id := sentKey(b.Sender, b.MessageID) + ">" + devKey(it.To)
+		if b.MessageID == "" {
+			id = batchID + ">" + devKey(it.To)
+		}
+		msgs[i] = &nats.Msg{Subject: queueSubject(it.To), Data: body, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	}
+	if n.cfg.MaxQueuedBytes > 0 {
+		sizes := map[store.Address]int64{}
+		for i, it := range b.Items {
+			sizes[it.To] += int64(len(msgs[i].Data))
+		}
+		var undo func()
+		if undo, err = n.reserve(ctx, sizes); err != nil {
+			return store.Result{}, err
+		}
+		defer func() { // an item not stored keeps no room
+			if err != nil {
+				undo()
+			}
+		}()
+	}
+	seqs, err := n.publishAll(ctx, msgs)
+	if err != nil {
+		return store.Result{}, err
+	}
+	if b.MessageID != "" {
+		if err := put(ctx, n.kv.sent, sentKey(b.Sender, b.MessageID), strconv.AppendInt(nil, b.UnixMs, 10)); err != nil {
+			return store.Result{}, err
+		}
+	}
+	for i, it := range b.Items {
+		it.Delivery.Seq = seqs[i]
+	}
+	return store.Result{UnixMs: b.UnixMs, Seqs: seqs}, nil
+}
+
+// publishAll publishes msgs at once and returns their stream sequences
+// once JetStream stored each; one whose ack does not come is published
+// again (its message id makes that harmless) until ctx ends.
+func (n *Node) publishAll(ctx context.Context, msgs []*nats.Msg) ([]uint64, error) {
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		futures[i], _ = n.js.PublishMsgAsync(m) // on error, nil: published again below
+	}
+	seqs := make([]uint64, len(msgs))
+	for i, f := range futures {
+		if f != nil {
+			select {
+			case ack := <-f.Ok():
+				seqs[i] = ack.Sequence
+				continue
+			case <-f.Err():
+			case <-time.After(attemptTimeout):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		again := &nats.Msg{Subject: msgs[i].Subject, Data: msgs[i].Data, Header: msgs[i].Header}
+		err := retry(ctx, func(ctx context.Context) error {
+			ack, err := n.js.PublishMsg(ctx, again)
+			if err == nil {
+				seqs[i] = ack.Sequence
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return seqs, nil
+}
+
+func (n *Node) sent(ctx context.Context, sender store.Address, messageID string) (int64, bool, error) {
+	e, err := get(ctx, n.kv.sent, sentKey(sender, messageID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	ms, err := strconv.ParseInt(string(e.Value()), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("corrupt sent record: %w", err)
+	}
+	return ms, true, nil
+}
+
+func (n *Node) Sent(sender store.Address, messageID string) (int64, bool, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	ms, ok, err := n.sent(ctx, sender, messageID)
+	if err != nil {
+		return 0, false, fmt.Errorf("cluster: sent by %s: %w", sender, err)
+	}
+	return ms, ok, nil
+}
+
+// exists fails with store.ErrNotFound when a is not a device: a removed
+// device's queue is gone, as in the bbolt store.
+func (n *Node) exists(ctx context.Context, a store.Address) error {
+	_, err := get(ctx, n.kv.devices, devKey(a))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// Read gets the device's items one by one, each the first of its subject
+// at or after a sequence: the stream is shared, the subject is the queue.
+func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	if err := n.exists(ctx, a); err != nil {
+		return nil, fmt.Errorf("cluster: read queue of %s: %w", a, err)
+	}
+	var out []*pb.Delivery
+	subject := queueSubject(a)
+	for seq := after + 1; len(out) < max; {
+		m, err := n.getMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster: read queue of %s: %w", a, err)
+		}
+		d := new(pb.Delivery)
+		if err := proto.Unmarshal(m.Data, d); err != nil {
+			return nil, fmt.Errorf("cluster: read queue of %s: corrupt item %d: %w", a, m.Sequence, err)
+		}
+		d.Seq = m.Sequence
+		out = append(out, d)
+		n.read.remember(m.Sequence, subject, len(m.Data))
+		seq = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// Ack deletes only the items of a's own subject: a seq is a stream
+// sequence, and a device must not delete another's items by naming theirs.
+// An item this node read is known to be a's; any other is looked at first.
+// A removed device has no items left, so its acks delete nothing.
+func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	subject, deleted, freed := queueSubject(a), 0, int64(0)
+	defer func() { n.release(ctx, a, freed) }()
+	for _, seq := range seqs {
+		size, ok := n.read.owns(seq, subject)
+		if !ok {
+			m, err := n.getMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
+			}
+			if m.Subject != subject {
+				continue
+			}
+			size = len(m.Data)
+		}
+		err := retry(ctx, func(ctx context.Context) error { return n.q.DeleteMsg(ctx, seq) })
+		n.read.forget(seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+			continue // deleted meanwhile by another node
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
+		}
+		deleted++
+		if n.cfg.MaxQueuedBytes > 0 {
+			freed += int64(size)
+		}
+	}
+	return deleted, nil
+}
+
+func (n *Node) Len(a store.Address) (int, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	if err := n.exists(ctx, a); err != nil {
+		return 0, fmt.Errorf("cluster: queue length of %s: %w", a, err)
+	}
+	subject := queueSubject(a)
+	var info *jetstream.StreamInfo
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		info, err = n.q.Info(ctx, jetstream.WithSubjectFilter(subject))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cluster: queue length of %s: %w", a, err)
+	}
+	return int(info.State.Subjects[subject]), nil
+}
+
+// readItems remembers the subject of each item read lately, so that its ack
+// needs no look-up. It forgets everything past maxReadItems: the items of
+// devices that never ack.
+type readItems struct {
+	mu    sync.Mutex
+	items map[uint64]readItem
+}
+
+type readItem struct {
+	subject string
+	size    int
+}
+
+const maxReadItems = 100_000
+
+func (r *readItems) remember(seq uint64, subject string, size int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.items == nil || len(r.items) >= maxReadItems {
+		r.items = map[uint64]readItem{}
+	}
+	r.items[seq] = readItem{subject, size}
+}
+
+// owns reports whether seq was read as an item of subject, and its size.
+func (r *readItems) owns(seq uint64, subject string) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	it, ok := r.items[seq]
+	return it.size, ok && it.subject == subject
+}
+
+func (r *readItems) forget(seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.items, seq)
+}
+
+// getMsg reads one item of the stream, trying again while NATS fails over.
+func (n *Node) getMsg(ctx context.Context, seq uint64, opts ...jetstream.GetMsgOpt) (m *jetstream.RawStreamMsg, err error) {
+	err = retry(ctx, func(ctx context.Context) error {
+		m, err = n.q.GetMsg(ctx, seq, opts...)
+		return err
+	})
+	return m, err
+}
+
+// Depth is the items waiting in every queue of the cluster; 0 when NATS
+// does not answer (it feeds a gauge).
+func (n *Node) Depth() int64 {
+	st, err := n.queueState()
+	if err != nil {
+		return 0
+	}
+	return int64(st.Msgs)
+}
+
+// QueuedBytes is what JetStream counts for the queued items (their
+// subjects and headers included); 0 when NATS does not answer.
+func (n *Node) QueuedBytes() int64 {
+	st, err := n.queueState()
+	if err != nil {
+		return 0
+	}
+	return int64(st.Bytes)
+}
+
+func (n *Node) queueState() (jetstream.StreamState, error) {
+	ctx, cancel := n.ctx()
+	defer cancel()
+	info, err := n.q.Info(ctx)
+	if err != nil {
+		return jetstream.StreamState{}, err
+	}
+	return info.State, nil
+}
