@@ -476,6 +476,7 @@ type natsWorkerConn struct {
 	sub         *nats.Subscription
 	stop        chan struct{}
 	beats       sync.WaitGroup
+	once        sync.Once
 }
 
 func newNATSWorkerConn(nc *nats.Conn, run string, id int, job *Job) (*natsWorkerConn, error) {
@@ -566,8 +567,10 @@ func (c *natsWorkerConn) Receive() (Message, error) {
 }
 
 func (c *natsWorkerConn) close() {
-	close(c.stop)
-	c.beats.Wait()
-	_ = c.sub.Unsubscribe()
-	_ = c.nc.Flush()
+	c.once.Do(func() {
+		close(c.stop)
+		c.beats.Wait()
+		_ = c.sub.Unsubscribe()
+		_ = c.nc.Flush()
+	})
 }
