@@ -155,24 +155,25 @@ func newNATSTransport(ctx context.Context, n int, opts NATSOptions, log io.Write
 	if opts.Remote < 0 || opts.Remote > n {
 		return nil, fmt.Errorf("remote workers: %d of %d workers", opts.Remote, n)
 	}
-	command := opts.Command
-	if command == nil && opts.Remote < n {
-		bin, err := harness.Binary()
-		if err != nil {
-			return nil, fmt.Errorf("workers run the linksim binary: %w", err)
-		}
-		command = []string{bin, "load", "worker"}
-	}
 	nc, err := connectNATS(opts.URL, "linksim load coordinator")
 	if err != nil {
 		return nil, err
 	}
-	t := &natsTransport{opts: opts, log: log, n: n, nc: nc, command: command,
-		jobs: make([]*Job, n), joined: make([]bool, n), arrived: make(chan struct{}, 1)}
 	if _, err := nc.Request(natsSubject(opts.Run, "coordinator"), nil, time.Second); err == nil {
 		nc.Close()
 		return nil, fmt.Errorf("another coordinator runs %q on NATS at %s; give this run another name", opts.Run, redactedURL(opts.URL))
 	}
+	command := opts.Command
+	if command == nil && opts.Remote < n {
+		bin, err := harness.Binary()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("workers run the linksim binary: %w", err)
+		}
+		command = []string{bin, "load", "worker"}
+	}
+	t := &natsTransport{opts: opts, log: log, n: n, nc: nc, command: command,
+		jobs: make([]*Job, n), joined: make([]bool, n), arrived: make(chan struct{}, 1)}
 	_, err = nc.Subscribe(natsSubject(opts.Run, "coordinator"), func(m *nats.Msg) { _ = m.Respond(nil) })
 	if err == nil {
 		_, err = nc.Subscribe(natsSubject(opts.Run, "join"), t.join)
@@ -430,7 +431,23 @@ func ServeNATSWorker(ctx context.Context, w NATSWorker) error {
 		return fmt.Errorf("worker %d: NATS: %w", w.ID, err)
 	}
 	defer conn.close()
-	return serve(ctx, conn)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, conn) }()
+	select {
+	case err := <-served:
+		return err
+	case <-conn.gone:
+		select {
+		case err := <-served: // it sent its result as the coordinator ended
+			return err
+		default:
+		}
+		// A run goes on without it (devices wait out a relay that went
+		// with it): nobody would read this worker's result.
+		return fmt.Errorf("worker %d: %w", w.ID, conn.goneErr)
+	}
 }
 
 // joinRun asks the coordinator for worker id's job until it answers or
@@ -477,11 +494,15 @@ type natsWorkerConn struct {
 	stop        chan struct{}
 	beats       sync.WaitGroup
 	once        sync.Once
+	// gone is closed when the coordinator has not answered for 5s;
+	// goneErr says how it failed to.
+	gone    chan struct{}
+	goneErr error
 }
 
 func newNATSWorkerConn(nc *nats.Conn, run string, id int, job *Job) (*natsWorkerConn, error) {
 	c := &natsWorkerConn{nc: nc, out: natsSubject(run, strconv.Itoa(id), "out"), coordinator: natsSubject(run, "coordinator"),
-		job: job, cmds: make(chan Message, 4), stop: make(chan struct{})}
+		job: job, cmds: make(chan Message, 4), stop: make(chan struct{}), gone: make(chan struct{})}
 	sub, err := nc.Subscribe(natsSubject(run, strconv.Itoa(id), "cmd"), func(m *nats.Msg) {
 		var msg Message
 		if json.Unmarshal(m.Data, &msg) == nil {
@@ -496,20 +517,32 @@ func newNATSWorkerConn(nc *nats.Conn, run string, id int, job *Job) (*natsWorker
 		return nil, err
 	}
 	c.sub = sub
-	alive, _ := json.Marshal(Message{Kind: msgAlive})
-	c.beats.Go(func() {
-		tk := time.NewTicker(time.Second)
-		defer tk.Stop()
-		for {
-			select {
-			case <-c.stop:
-				return
-			case <-tk.C:
-				_ = nc.Publish(c.out, alive)
-			}
-		}
-	})
+	c.beats.Go(c.beat)
 	return c, nil
+}
+
+// beat tells the coordinator every second that this worker lives, and
+// asks whether the coordinator does.
+func (c *natsWorkerConn) beat() {
+	alive, _ := json.Marshal(Message{Kind: msgAlive})
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	missed := 0
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tk.C:
+		}
+		_ = c.nc.Publish(c.out, alive)
+		if _, err := c.nc.Request(c.coordinator, nil, time.Second); err == nil {
+			missed = 0
+		} else if missed++; missed >= 5 {
+			c.goneErr = fmt.Errorf("the coordinator stopped answering over NATS: %w", err)
+			close(c.gone)
+			return
+		}
+	}
 }
 
 func (c *natsWorkerConn) Send(m Message) error {
@@ -537,32 +570,20 @@ func (c *natsWorkerConn) Send(m Message) error {
 }
 
 // Receive returns the job first, then the coordinator's commands; an
-// error once the coordinator has not answered for 5s (it is gone: nobody
-// would read the result).
+// error once the coordinator is gone.
 func (c *natsWorkerConn) Receive() (Message, error) {
 	if c.job != nil {
 		m := Message{Kind: MsgJob, Job: c.job}
 		c.job = nil
 		return m, nil
 	}
-	tk := time.NewTicker(time.Second)
-	defer tk.Stop()
-	missed := 0
-	for {
-		select {
-		case m := <-c.cmds:
-			return m, nil
-		case <-c.stop:
-			return Message{}, io.EOF
-		case <-tk.C:
-		}
-		if _, err := c.nc.Request(c.coordinator, nil, time.Second); err != nil {
-			if missed++; missed >= 5 {
-				return Message{}, fmt.Errorf("the coordinator stopped answering over NATS: %w", err)
-			}
-		} else {
-			missed = 0
-		}
+	select {
+	case m := <-c.cmds:
+		return m, nil
+	case <-c.stop:
+		return Message{}, io.EOF
+	case <-c.gone:
+		return Message{}, c.goneErr
 	}
 }
 

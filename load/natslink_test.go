@@ -141,6 +141,25 @@ func TestNATSWorkersThatFailAreNamed(t *testing.T) {
 		}
 	})
 
+	t.Run("coordinator gone", func(t *testing.T) {
+		tr, err := newNATSTransport(t.Context(), 1, NATSOptions{URL: url, Run: "orphan", Remote: 1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined := joinLater(t, url, "orphan", 1)
+		if _, err := tr.open(t.Context(), 0, Job{}); err != nil {
+			t.Fatal(err)
+		}
+		wc := joined()
+		if m, _ := wc.Receive(); m.Kind != MsgJob {
+			t.Fatalf("first message %q, want the job", m.Kind)
+		}
+		tr.close() // as when the coordinator's machine dies
+		if _, err := wc.Receive(); err == nil || !strings.Contains(err.Error(), "coordinator stopped answering") {
+			t.Fatalf("worker's Receive = %v, want the coordinator named gone", err)
+		}
+	})
+
 	t.Run("process ended", func(t *testing.T) {
 		tr, err := newNATSTransport(t.Context(), 1, NATSOptions{URL: url, Run: "ends", Command: []string{"sh", "-c", "sleep 0.5; echo dying >&2; exit 3", "sh"}}, nil)
 		if err != nil {
@@ -174,7 +193,7 @@ func TestNATSWorkersThatFailAreNamed(t *testing.T) {
 		if _, err := joinRun(t.Context(), nc, o, 2); err == nil || !strings.Contains(err.Error(), "no worker 2 in a run of 1") {
 			t.Errorf("join as worker 2 of 1 = %v, want refused", err)
 		}
-		if _, err := newNATSTransport(t.Context(), 1, NATSOptions{URL: url, Run: "refuse"}, nil); err == nil || !strings.Contains(err.Error(), "another coordinator") {
+		if _, err := newNATSTransport(t.Context(), 1, NATSOptions{URL: url, Run: "refuse", Remote: 1}, nil); err == nil || !strings.Contains(err.Error(), "another coordinator") {
 			t.Errorf("a second coordinator of the run = %v, want refused", err)
 		}
 	})
