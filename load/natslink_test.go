@@ -21,8 +21,13 @@ import (
 // startNATS runs a NATS server in the test process; maxPayload 0 keeps
 // the server's default (1 MiB).
 func startNATS(t *testing.T, maxPayload int32) string {
+	return startNATSWith(t, &server.Options{MaxPayload: maxPayload})
+}
+
+func startNATSWith(t *testing.T, o *server.Options) string {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true, MaxPayload: maxPayload})
+	o.Host, o.Port, o.NoLog, o.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
+	s, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,5 +277,38 @@ func TestNATSWorkersMergeLikeStdio(t *testing.T) {
 	}
 	if last.Linked != 80 || last.Sent != int64(overNATS.Ledger.Totals.Messages) {
 		t.Errorf("merged live figures over NATS: %d linked, %d sent; want 80 and the ledger's %d", last.Linked, last.Sent, overNATS.Ledger.Totals.Messages)
+	}
+}
+
+// Credentials in the URL authenticate, and never show in an error.
+func TestNATSURLCredentials(t *testing.T) {
+	url := startNATSWith(t, &server.Options{Username: "load", Password: "s3cret"})
+	withUser := func(userinfo string) string { return strings.Replace(url, "nats://", "nats://"+userinfo+"@", 1) }
+
+	_, err := newNATSTransport(t.Context(), 1, NATSOptions{URL: withUser("load:wrong-pass"), Remote: 1}, nil)
+	if err == nil || strings.Contains(err.Error(), "wrong-pass") || !strings.Contains(err.Error(), "load:xxxxx@") {
+		t.Errorf("a wrong password: %v; want an error that hides it", err)
+	}
+	tr, err := newNATSTransport(t.Context(), 1, NATSOptions{URL: withUser("load:s3cret"), Remote: 1}, nil)
+	if err != nil {
+		t.Fatalf("the right password: %v", err)
+	}
+	tr.close()
+	if got := redactedURL("nats://tok3n@h:4222,nats://u:p@h2:4222"); strings.Contains(got, "tok3n") || strings.Contains(got, ":p@") {
+		t.Errorf("redactedURL shows a secret: %s", got)
+	}
+}
+
+func TestWorkersDialFromTheirOwnLoopbackAddressOnlyToALoopbackRelay(t *testing.T) {
+	for relay, want := range map[string]string{
+		"ws://127.0.0.1:8080/ws": "127.0.1.3",
+		"ws://localhost:8080/ws": "127.0.1.3",
+		"ws://[::1]:8080/ws":     "", // the sources are IPv4
+		"ws://10.0.0.5:8080/ws":  "",
+		"wss://relay.example/ws": "",
+	} {
+		if got := sourceFor(2, relay); got != want {
+			t.Errorf("worker 3 towards %s dials from %q, want %q", relay, got, want)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"syscall"
@@ -35,6 +37,21 @@ func newTransport(ctx context.Context, def Definition, opts Options) (transport,
 		}
 	}
 	return &stdioTransport{command: command, log: opts.Log}, nil
+}
+
+// sourceFor is worker i's source address towards relayURL: its own
+// loopback address (workerSource) when the relay listens on loopback, else
+// "" for the system's choice, since a loopback source reaches no other
+// machine (nor an IPv6 relay).
+func sourceFor(i int, relayURL string) string {
+	u, err := url.Parse(relayURL)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(u.Hostname()); (ip.IsLoopback() && ip.To4() != nil) || u.Hostname() == "localhost" {
+		return workerSource(i)
+	}
+	return ""
 }
 
 // process is a worker process this coordinator started.

@@ -91,7 +91,7 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	workers := make([]*worker, n)
 	var wg sync.WaitGroup
 	for i := range workers {
-		w, err := c.transport.open(ctx, i, Job{Definition: job, Shard: Shard{Index: i, Count: n, Source: workerSource(i)}})
+		w, err := c.transport.open(ctx, i, Job{Definition: job, Shard: Shard{Index: i, Count: n, Source: sourceFor(i, job.Relay)}})
 		if err != nil {
 			c.stop("", workers[:i])
 			for _, w := range workers[:i] {
