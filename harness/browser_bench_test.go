@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -187,7 +185,7 @@ func browserClients(b *testing.B, n int) {
 	}
 	browser, _ := sharedBrowser(ctx, "")
 	time.Sleep(2 * time.Second) // let the new browser's start-up work settle
-	idle := pss(b, browser.PID())
+	idle := treePSS(browser.PID())
 	env := Start(b, Config{})
 	hub, err := env.NewUser(ctx, "hub", 0)
 	if err != nil {
@@ -269,7 +267,7 @@ func browserClients(b *testing.B, n int) {
 	}
 	round := time.Since(start)
 	time.Sleep(2 * time.Second)
-	total := pss(b, browser.PID())
+	total := treePSS(browser.PID())
 	// What linked, idle web clients cost: keepalives, timers, the Go
 	// runtime in each page.
 	cpu0 := cpuTime(b, browser.PID())
@@ -282,48 +280,11 @@ func browserClients(b *testing.B, n int) {
 	b.ReportMetric(float64(round.Milliseconds()), "ms-message-round")
 }
 
-// tree returns pid and all its descendants.
-func tree(b *testing.B, pid int) []int {
-	b.Helper()
-	children := map[int][]int{}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f := procStat(p); len(f) > 1 {
-			ppid, _ := strconv.Atoi(f[1])
-			children[ppid] = append(children[ppid], p)
-		}
-	}
-	var out []int
-	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
-		out = append(out, queue[0])
-		queue = append(queue, children[queue[0]]...)
-	}
-	return out
-}
-
-// procStat returns the fields of /proc/pid/stat after the command name
-// (state, ppid, ...), nil if the process is gone.
-func procStat(pid int) []string {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
-	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-}
-
 // cpuTime sums the user and system CPU time of pid and its descendants
 // (clock ticks of 10 ms, as on Linux by default).
 func cpuTime(b *testing.B, pid int) time.Duration {
 	var ticks int64
-	for _, p := range tree(b, pid) {
+	for _, p := range processTree(pid) {
 		if f := procStat(p); len(f) > 12 {
 			u, _ := strconv.ParseInt(f[11], 10, 64)
 			s, _ := strconv.ParseInt(f[12], 10, 64)
@@ -331,26 +292,4 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 		}
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
-}
-
-// pss sums the proportional set size of pid and all its descendants, from
-// /proc/*/smaps_rollup.
-func pss(b *testing.B, pid int) int64 {
-	b.Helper()
-	var total int64
-	for _, p := range tree(b, pid) {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", p))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "Pss:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-				total += kb << 10
-			}
-		}
-		f.Close()
-	}
-	return total
 }

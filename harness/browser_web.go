@@ -123,6 +123,7 @@ func (e *Env) Browser(ctx context.Context, name string) (*Web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("harness: %s: %w", name, err)
 	}
+	e.rec.web(name)
 	q := url.Values{"name": {name}, "ws": {e.DeviceConfig(name, nil).RelayURL}}
 	w := &Web{Page: page, env: e, name: name, URL: e.appURL(dir) + "/?" + q.Encode(),
 		shown: make(map[string]int), sent: make(map[string]string), rejected: make(map[string]string)}
@@ -289,7 +290,7 @@ func (w *Web) recordSend(m driver.Message, peer string, to []string, digest repo
 	w.mu.Lock()
 	w.sent[m.ID] = ""
 	w.mu.Unlock()
-	w.env.rec.rec.Send(w.name, m.ID, w.name+">"+peer, to, digest)
+	w.env.rec.send(w.name, m.ID, w.name+">"+peer, to, digest)
 	w.record([]driver.Message{m})
 }
 
@@ -377,22 +378,18 @@ func (w *Web) record(msgs []driver.Message) {
 	if len(fresh) == 0 {
 		return
 	}
-	ledger := w.env.Ledger()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, m := range msgs { // in page order, so the ledger sees the order shown
 		if !slices.Contains(fresh, m.ID) || copies[m.ID] <= w.shown[m.ID] {
 			continue
 		}
-		st, known := ledger.Message(m.ID)
-		// A streaming ledger forgets a message once judged: one this page
-		// showed before is still its own, and a copy more is a duplicate
-		// the ledger must see (it judges it unexpected).
-		forgotten := !known && w.shown[m.ID] > 0
-		if !known && !forgotten {
+		// A message sent to no browser (yet) is looked at again next time.
+		to, known := w.env.rec.webTargets(m.ID)
+		if !known {
 			continue
 		}
-		if forgotten || slices.Contains(st.Targets, w.name) {
+		if slices.Contains(to, w.name) {
 			for range copies[m.ID] - w.shown[m.ID] {
 				rec.Shown(w.name, m.ID, digest[m.ID])
 			}

@@ -56,6 +56,11 @@ type coordinator struct {
 	transport transport
 	update    func(Snapshot)
 
+	// samples draws the merged figures and the relay's into the report's
+	// time series, on the coordinator's clock.
+	samples *sampler
+	began   time.Time
+
 	mu      sync.Mutex
 	latest  []Snapshot
 	abort   string
@@ -87,6 +92,10 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	job.Relay = "ws" + strings.TrimPrefix(base, "http") + "/ws"
 	job.AbortOnFail = false // the coordinator judges the merged figures
 	relayBefore := relayMetrics(ctx, c.env)
+	// This process runs the relay and no devices, so even an embedded
+	// relay's process figures are the relay's.
+	c.samples = newSampler(func(ctx context.Context) relayFigures { return relayMetrics(ctx, c.env) })
+	c.began = time.Now()
 
 	workers := make([]*worker, n)
 	var wg sync.WaitGroup
@@ -136,6 +145,7 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	merged.Name, merged.Relay = c.def.Name, c.env.Relay().Kind()
 	merged.Interrupted = interrupted
 	merged.Meta = c.meta(workers, relayBefore, relayLinked)
+	merged.TimeSeries = c.samples.series()
 	merged.Evaluate(c.ts)
 	return merged, nil
 }
@@ -190,6 +200,8 @@ func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers [
 		case <-tk.C:
 		}
 		snap := c.merged()
+		snap.At = time.Since(c.began) // workers' clocks started one after another
+		c.samples.add(ctx, snap)
 		c.update(snap)
 		if snap.Phase == PhaseMessaging && !linked {
 			linked = true // every worker has linked its devices
@@ -250,6 +262,7 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 		"action_errors":   strconv.FormatFloat(sum("action_errors"), 'f', 0, 64),
 		"link_failures":   strconv.FormatFloat(sum("link_failures"), 'f', 0, 64),
 		"dropped_actions": strconv.FormatFloat(sum("dropped_actions"), 'f', 0, 64),
+		"relinks":         strconv.FormatFloat(sum("relinks"), 'f', 0, 64),
 		"prekeys":         strconv.Itoa(c.def.PreKeys),
 	}
 	if linkSecs > 0 {
@@ -261,6 +274,12 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 		if relayLinked.rss > 0 && c.env.Relay().Kind() != harness.Embedded {
 			meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", (relayLinked.rss-relayBefore.rss)/devices/1024)
 			meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayLinked.cpu-relayBefore.cpu)*1000/devices)
+		}
+	}
+	// Browser pages are the first users', all in the first worker (Check).
+	for k, v := range workers[0].report.Meta {
+		if strings.HasPrefix(k, "browser_") {
+			meta[k] = v
 		}
 	}
 	if c.abort != "" {

@@ -54,9 +54,12 @@ func Open(ctx context.Context, cfg device.Config) (*Phone, error) {
 	return &Phone{d}, nil
 }
 
-// AddContact names a user in the phone's contacts (and so in the history a
-// new companion receives).
-func (p *Phone) AddContact(user, name string) error { return p.SetContactName(user, name) }
+// AddContact names a user in the phone's contacts, and so on every linked
+// companion (synced, docs/protocol.md §18) and in the history a new
+// companion receives.
+func (p *Phone) AddContact(ctx context.Context, user, name string) error {
+	return p.SetContact(ctx, user, name)
+}
 
 // Scan links the companion whose QR payload is qr: it signs the companion's
 // device identity, waits for the relay to link it, and sends it the history.

@@ -118,7 +118,7 @@ func TestScanLinksTheCompanionAndSendsItTheHistory(t *testing.T) {
 	e := newEnv(t)
 	alice := e.register("alice", "+15550100", nil)
 	bob := e.register("bob", "+15550101", nil)
-	if err := alice.AddContact("+15550101", "Bobby"); err != nil {
+	if err := alice.AddContact(e.ctx, "+15550101", "Bobby"); err != nil {
 		t.Fatal(err)
 	}
 	for _, text := range []string{"one", "two"} {

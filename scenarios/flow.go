@@ -20,6 +20,8 @@ const (
 	Security  = "security"
 	Profile   = "profile"
 	Media     = "media"   // images, videos, documents and large history through the media store
+	Sync      = "sync"    // state in step across a user's devices: read, contacts, profile, chat flags
+	Calls     = "calls"   // call signalling: calls ring phones; web clients only show a notice
 	Browser   = "browser" // runs the web app in headless Chromium
 	// Fault marks flows that break things on purpose (network faults, relay
 	// restarts and crashes, tampered blobs): their latencies are not the
@@ -69,7 +71,7 @@ func (f Flow) HasLabel(label string) bool { return slices.Contains(f.Labels, lab
 
 // All lists every flow, in the order suites run them.
 func All() []Flow {
-	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows)
+	return slices.Concat(pairingFlows, messagingFlows, reconnectFlows, faultFlows, deviceFlows, securityFlows, fieldFlows, mediaFlows, browserFlows, syncFlows, callFlows, browserSyncFlows)
 }
 
 // within is the usual wait for something that should happen promptly.

@@ -41,7 +41,7 @@ func linkWithHistory(ctx context.Context, env *harness.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := alice.Phone.AddContact(bob.Phone.Self().User, "Bob"); err != nil {
+	if err := alice.Phone.AddContact(ctx, bob.Phone.Self().User, "Bob"); err != nil {
 		return err
 	}
 	if _, err := bob.Phone.SendText(ctx, alice.Phone.Self().User, "hi alice, before you had a web client"); err != nil {

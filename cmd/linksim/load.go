@@ -44,6 +44,12 @@ does) for --duration, drawn from a mix:
   offline    a web client closes for --offline-for, then opens again on its
              state and gets what it missed
   reconnect  a device's link drops; it reconnects by itself
+  unlink     a web client is removed, by its phone or by logging out, stays
+             unlinked for --offline-for, then links again by QR payload as
+             a new device of the same name; the phone removes it once no
+             message to or from it is under way, so nothing sent while it
+             is unlinked is expected of it, and after the new link it is
+             counted again
 
 Every device is real (Noise link, Signal sessions) and every message is
 scored by the ledger: delivered exactly once to every device of the
@@ -56,6 +62,16 @@ or an action failed.
 A live view shows devices linked, messages/s sent and delivered, delivery
 p50/p99 over the last 5 s, errors and deliveries overdue; plain lines when
 stdout is not a terminal (or with --plain).
+
+A mixed fleet: --browsers N gives the first N users a real browser page
+as well (the web app in a headless Chromium, installed by
+scripts/install-chromium.sh), paired by a screenshot of its QR code. Pages
+receive (texts, read receipts' ticks, media they download and verify) and
+are scored by the same ledger: each page goes through its chats in a loop,
+reading what they show, until the drain ends. --layout context (default)
+gives each page a browser context of its own, --layout tabs opens them as
+tabs of one context (cheaper); the report's meta gives the Chromium memory
+per page (PSS).
 
 The relay runs as its own process by default (--relay process), so the
 figures split client from relay. With --workers N the users are spread over
@@ -72,13 +88,15 @@ given on the command line override it. A definition file:
   name: ramp to 500 msg/s
   users: 2000
   companions: 1
+  browsers: 20                         # the first 20 users also link a browser page
+  layout: tabs                         # or context
   contacts: 5
   link: {rate: 200, parallel: 64}      # users/s; each links 1+companions devices
   messages:
     stages:                            # ramping arrival rate, per second
       - {duration: 10s, target: 500}
       - {duration: 40s, target: 500}
-  mix: {text: 80, media: 2, read: 10, offline: 4, reconnect: 4}
+  mix: {text: 80, media: 2, read: 10, offline: 3, reconnect: 3, unlink: 2}
   media_sizes: [64KiB, 1MiB]
   offline_for: 3s
   thresholds: ["msg.deliver p99<250ms", "msg.ack p99<100ms"]
@@ -98,6 +116,8 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 		Example: `  linksim load --users 200 --rate 50 --duration 30s
   linksim load --users 1000 --link-rate 200 --ramp 10s:100,30s:400,10s:0 --mix text=80,read=20
   linksim load --users 500 --rate 100 --mix text=70,media=5,read=10,offline=10,reconnect=5 --media-size 64KiB,1MiB
+  linksim load --users 200 --rate 50 --mix text=90,unlink=10 --offline-for 1s
+  linksim load --users 2500 --browsers 20 --layout tabs --rate 100 --duration 1m
   linksim load --users 300 --rate 200 --threshold 'msg.deliver p99<100ms' --abort-on-fail
   linksim load --file load.yaml --workers 4 --out out/load
   linksim load --file load.yaml --workers 4 --nats nats://10.0.0.5:4222 --remote-workers 2 --relay ws://10.0.0.5:8080/ws
@@ -135,6 +155,9 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 			if verbose {
 				opts.Log = os.Stderr
 			}
+			if def.Browsers > 0 {
+				defer harness.CloseBrowsers()
+			}
 			view := load.NewView(os.Stdout, def, plain)
 			rep, err := load.Coordinate(cmd.Context(), def, opts, view.Update)
 			view.Close()
@@ -162,6 +185,8 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.StringVar(&fl.Name, "name", "", `name of the run in the report (default "load")`)
 	f.IntVar(&fl.Users, "users", 0, "users, each a phone (required, at least 2)")
 	f.IntVar(&fl.Companions, "companions", 0, "native web clients linked per user, 0-4 (default 1)")
+	f.IntVar(&fl.Browsers, "browsers", 0, "how many users (the first ones) also link a real browser page in Chromium, paired by QR screenshot (default 0)")
+	f.StringVar(&fl.Layout, "layout", "", `browser pages' layout in Chromium: "context" (default: a browser context each) or "tabs" (tabs of one context)`)
 	f.IntVar(&fl.Contacts, "contacts", 0, "how many other users each user writes to (default 5)")
 	f.Float64Var(&fl.Link.Rate, "link-rate", 0, "users arriving per second to register and link (default: as fast as --link-parallel allows)")
 	f.StringVar(&linkRamp, "link-ramp", "", "ramping link rate instead, DURATION:TARGET users/s stages like 10s:50,20s:200")
@@ -169,9 +194,9 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.Float64Var(&fl.Messages.Rate, "rate", 0, "actions started per second, constant (open model)")
 	f.StringVar(&ramp, "ramp", "", "ramping action rate instead, DURATION:TARGET stages like 10s:100,1m:100,10s:0")
 	f.Float64Var(&fl.Messages.Start, "start-rate", 0, "the action rate a --ramp starts from")
-	f.StringVar(&mix, "mix", "", "action weights NAME=WEIGHT: text, media, read, offline, reconnect (default text=90,read=10)")
+	f.StringVar(&mix, "mix", "", "action weights NAME=WEIGHT: text, media, read, offline, reconnect, unlink (default text=90,read=10)")
 	f.StringSliceVar(&mediaSizes, "media-size", nil, "sizes a media action picks from, like 64KiB,1MiB (default 64KiB)")
-	f.DurationVar(&offlineFor, "offline-for", 0, "how long an offline action keeps a web client closed (default 2s)")
+	f.DurationVar(&offlineFor, "offline-for", 0, "how long an offline action keeps a web client closed, and an unlink action unlinked (default 2s)")
 	f.DurationVar(&duration, "duration", 0, "how long actions arrive (default: the --ramp's length, or 30s)")
 	f.DurationVar(&drain, "drain", 0, "how long to wait after the last action for every message to arrive (default 30s)")
 	f.StringArrayVar(&thresholds, "threshold", nil, `a threshold such as 'msg.deliver p99<250ms' (repeatable)`)
@@ -221,6 +246,8 @@ func applyLoadFlags(fs *pflag.FlagSet, def *load.Definition, fl load.Definition,
 	copyIf("users", func() { def.Users = fl.Users })
 	copyIf("companions", func() { def.Companions = fl.Companions })
 	copyIf("contacts", func() { def.Contacts = fl.Contacts })
+	copyIf("browsers", func() { def.Browsers = fl.Browsers })
+	copyIf("layout", func() { def.Layout = fl.Layout })
 	copyIf("link-rate", func() { def.Link.Rate, def.Link.Stages = fl.Link.Rate, nil })
 	copyIf("link-parallel", func() { def.Link.Parallel = fl.Link.Parallel })
 	copyIf("rate", func() { def.Messages.Rate, def.Messages.Stages = fl.Messages.Rate, nil })

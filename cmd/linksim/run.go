@@ -15,11 +15,13 @@ import (
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
 	"github.com/linksim/linksim/scenarios"
+	"github.com/linksim/linksim/webclient/driver"
 )
 
 func runCmd() *cobra.Command {
 	var (
 		suite, relayFlag, thresholdFile string
+		layout                          string
 		outFlags                        []string
 		thresholds                      reports.Thresholds
 		verbose, list                   bool
@@ -46,15 +48,26 @@ writes the report, marked "interrupted"; a second Ctrl-C kills linksim.
 The correctness thresholds (lost==0, duplicated==0, reordered==0,
 corrupted==0, undecryptable==0, unexpected==0) always apply; add latency
 budgets with --threshold, for the whole run or a scope of it
-('msg.deliver{label:!fault} p99<100ms'); see docs/reports.md.`,
+('msg.deliver{label:!fault} p99<100ms'); see docs/reports.md.
+
+Browser scenarios open the web app in a shared headless Chromium; --layout
+context (the default) gives each page a browser context of its own, --layout
+tabs opens every page as a tab of one context (cheaper; each page still
+keeps its state in a database of its own). See docs/scenarios.md, "Browser
+layouts".`,
 		Example: `  linksim run
   linksim run --suite full --out out/full
   linksim run --out out/full --out json=events.ndjson --out csv=events.csv
   linksim run --suite 'messaging && !reconnect' --threshold 'msg.deliver p99<250ms'
   linksim run --relay container --suite reconnect
-  linksim run --relay ws://127.0.0.1:8080/ws`,
+  linksim run --relay ws://127.0.0.1:8080/ws
+  linksim run --suite browser --layout tabs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if layout != driver.LayoutContext && layout != driver.LayoutTabs {
+				return fmt.Errorf("--layout %q: want %q (a browser context per page) or %q (tabs of one context)",
+					layout, driver.LayoutContext, driver.LayoutTabs)
+			}
 			flows, err := scenarios.Select(suite)
 			if err != nil {
 				return err
@@ -95,6 +108,7 @@ budgets with --threshold, for the whole run or a scope of it
 			}
 			cfg := scenarios.RunConfig{Name: "suite " + suite, Relay: relayFlag, Progress: prog, Watch: streams.Write}
 			cfg.Env.Backend = relayFlag
+			cfg.Env.BrowserLayout = layout
 			if verbose {
 				cfg.Log = os.Stderr
 			}
@@ -125,11 +139,12 @@ budgets with --threshold, for the whole run or a scope of it
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media, fault)`)
+	f.StringVar(&suite, "suite", "smoke", `scenarios to run: "smoke", "full", or a label expression (labels: smoke, pairing, messaging, reconnect, security, profile, browser, media, fault, field, sync, calls)`)
 	f.StringVar(&relayFlag, "relay", harness.BackendFromEnv(), `relay backend, a fresh one per scenario: "embedded" (in process), "process" (the linksim binary), "container" (Docker, image built FROM scratch), or ws://host:port/ws for a relay you run ($LINKSIM_RELAY sets the default)`)
 	f.StringArrayVar(&outFlags, "out", nil, `where results go (repeatable): DIR for report.json, junit.xml and report.html (default "`+defaultOutDir+`"); json=FILE streams every event as NDJSON while the run goes; csv=FILE the same events as CSV`)
 	f.Var(&thresholds, "threshold", `a threshold such as 'msg.deliver p99<250ms', 'msg.deliver{label:!fault} p99<100ms' or 'undecryptable rate<0.001' (repeatable)`)
 	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
+	f.StringVar(&layout, "layout", driver.LayoutContext, `how browser scenarios lay out pages in Chromium: "context" (a browser context per page, isolated) or "tabs" (tabs of one context, cheaper)`)
 	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines, testcontainers' included")
 	f.BoolVar(&list, "list", false, "list the scenarios --suite selects, with their labels, and exit")
 	return cmd

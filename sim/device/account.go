@@ -14,7 +14,16 @@ func (d *Device) SetProfile(ctx context.Context, pushName, about *string) error 
 	if _, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_SetProfile{SetProfile: p}}); err != nil {
 		return fmt.Errorf("%s: set profile: %w", d.cfg.Name, err)
 	}
-	return nil
+	// The relay holds the public profile; our other devices learn of the
+	// change end to end, like any other synced state.
+	changed := map[string]string{}
+	if pushName != nil {
+		changed[SettingPushName] = *pushName
+	}
+	if about != nil {
+		changed[SettingAbout] = *about
+	}
+	return d.changeAll(ctx, changed)
 }
 
 // SetAbout changes this user's about (status) text.

@@ -73,6 +73,9 @@ type Chat struct {
 	Last   Message
 	Unread int
 	Count  int
+	// Synced across the user's devices (appstate.go); pinned chats list
+	// first, archived ones last.
+	Archived, Pinned, Muted bool
 }
 
 // chats is a device's conversations: in memory for reading, in State so a
@@ -209,13 +212,14 @@ func (c *chats) setStatus(peer string, ids []string, s Status) error {
 	return nil
 }
 
-// markRead clears peer's unread count and returns the ids newly read, by sender.
-func (c *chats) markRead(peer string) (map[string][]string, error) {
+// markRead clears peer's unread count and returns the ids newly read, by
+// sender, and the id of the chat's last message, which they go up to.
+func (c *chats) markRead(peer string) (map[string][]string, string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := c.by[peer]
-	if ch == nil {
-		return nil, nil
+	if ch == nil || len(ch.msgs) == 0 {
+		return nil, "", nil
 	}
 	read := make(map[string][]string)
 	for pos := range ch.msgs {
@@ -226,11 +230,46 @@ func (c *chats) markRead(peer string) (map[string][]string, error) {
 		m.Status = StatusRead
 		read[m.From] = append(read[m.From], m.ID)
 		if err := c.persist(peer, pos); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	ch.unread = 0
-	return read, nil
+	return read, ch.msgs[len(ch.msgs)-1].ID, nil
+}
+
+// markReadUpTo marks the incoming messages of peer's chat up to and
+// including message id read, as another of our devices read them: no
+// receipts (that device sent them). An id not here yet marks nothing.
+func (c *chats) markReadUpTo(peer, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.by[peer]
+	if ch == nil {
+		return nil
+	}
+	last, ok := ch.index[id]
+	if !ok {
+		return nil
+	}
+	ch.unread = 0
+	for pos := range ch.msgs {
+		m := &ch.msgs[pos]
+		if m.Outgoing || m.Status >= StatusRead {
+			continue
+		}
+		if pos > last {
+			ch.unread++
+			continue
+		}
+		if m.Placeholder {
+			continue
+		}
+		m.Status = StatusRead
+		if err := c.persist(peer, pos); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *chats) setName(user, name string) error {
@@ -283,7 +322,7 @@ func (c *chats) contacts() map[string]string {
 }
 
 // Chats lists the device's conversations, most recent first.
-func (d *Device) Chats() []Chat { return d.chats.list() }
+func (d *Device) Chats() []Chat { return d.flagged(d.chats.list()) }
 
 // Messages returns the messages of the chat with peer, oldest first.
 func (d *Device) Messages(peer string) []Message { return d.chats.messages(peer) }

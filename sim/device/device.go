@@ -130,6 +130,7 @@ type Device struct {
 	self  e2e.Address
 	sig   *e2e.Store
 	chats *chats
+	state *appState // the user's synced state (appstate.go)
 
 	// sendMu keeps one device's sends in order: a stream from one device
 	// reaches the relay, and so every recipient, in the order it was sent.
@@ -144,6 +145,10 @@ type Device struct {
 	// vouchMu makes the phone's changes of its signed device list one at
 	// a time, each read from the last.
 	vouchMu sync.Mutex
+	// syncMu makes flushes of our synced state one at a time, so a write
+	// is never sent twice or marked sent before the relay has it.
+	syncMu sync.Mutex
+	calls  calls
 
 	mu      sync.Mutex
 	current *link         // nil while offline
@@ -200,6 +205,9 @@ func load(cfg Config) (*Device, error) {
 	if err := d.chats.load(); err != nil {
 		return nil, fmt.Errorf("%s: open: %w", cfg.Name, err)
 	}
+	if err := d.state.load(); err != nil {
+		return nil, fmt.Errorf("%s: open: %w", cfg.Name, err)
+	}
 	return d, nil
 }
 
@@ -212,6 +220,8 @@ func newDevice(cfg Config, key wire.KeyPair, sig *e2e.Store, self e2e.Address) *
 		self:   self,
 		sig:    sig,
 		chats:  newChats(cfg.State, self.User),
+		state:  newAppState(cfg.State),
+		calls:  calls{by: make(map[string]*Call)},
 		lists:  newLists(),
 		up:     make(chan struct{}),
 		ctx:    ctx,
@@ -402,6 +412,7 @@ func (d *Device) serve(l *link) error {
 		d.background.Go(func() { d.refillPreKeys(l) })
 	}
 	go l.keepAlive(d.ctx, d.cfg.KeepAlive)
+	d.background.Go(d.flushSyncNow) // what changed while we were offline
 	return d.consume(l)
 }
 

@@ -31,6 +31,13 @@ const (
 	IdentityChanged                       // a peer's phone has a new identity key (Chat set): the safety number changed
 	RetriesExhausted                      // a delivery still failed to decrypt after maxRetries retry receipts; its placeholder stays
 	Outdated                              // the relay refused this client's version; the device stopped (Err says what is needed)
+	SyncSent                              // a change of our synced state went to our other devices (MessageID, Text: the key)
+	SyncApplied                           // another device's change of our synced state was merged (From, Text: the key)
+	CallOffered                           // we offered a call (MessageID: the call id, Chat: the callee)
+	CallRings                             // a call offer arrived and rings (MessageID, Chat, From); on a companion only a notice
+	CallAnswered                          // the callee's phone accepted or rejected (Text: "accepted" or "rejected")
+	CallOver                              // a call ended (Text: "ended" or "missed")
+	CallRefused                           // a call answer from a device that may not answer was ignored (From, Err)
 )
 
 var kindNames = map[EventKind]string{
@@ -39,6 +46,8 @@ var kindNames = map[EventKind]string{
 	MediaUploaded: "media-uploaded", MediaReceived: "media-received", MediaDownloaded: "media-downloaded",
 	MediaRejected: "media-rejected", HistoryShown: "history-shown", Replaced: "replaced", UntrustedDevice: "untrusted-device",
 	IdentityChanged: "identity-changed", RetriesExhausted: "retries-exhausted", Outdated: "outdated",
+	SyncSent: "sync-sent", SyncApplied: "sync-applied", CallOffered: "call-offered", CallRings: "call-ringing",
+	CallAnswered: "call-answered", CallOver: "call-ended", CallRefused: "call-refused",
 }
 
 func (k EventKind) String() string { return kindNames[k] }

@@ -21,8 +21,10 @@ const historyInline = 64 << 10
 
 // SendHistory sends the history bundle h to our companion `to`: inline when
 // it is small, otherwise uploaded as a blob with the message pointing to it.
+// The bundle carries our synced state too, so the companion starts in step.
 func (d *Device) SendHistory(ctx context.Context, to e2e.Address, h *pb.HistorySync) error {
 	id := NewMessageID()
+	h.AppState = d.state.mutations(func(Setting) bool { return true })
 	content := &pb.Content{Kind: &pb.Content_HistorySync{HistorySync: h}}
 	if proto.Size(h) > historyInline {
 		raw, err := proto.Marshal(h)
@@ -59,7 +61,7 @@ func (d *Device) receiveHistory(from e2e.Address, h *pb.HistorySync, blob *pb.Me
 			return nil
 		}
 	}
-	if err := d.importHistory(h); err != nil {
+	if err := d.importHistory(from, h); err != nil {
 		return err
 	}
 	if len(h.Chats) > 0 {

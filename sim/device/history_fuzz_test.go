@@ -45,8 +45,9 @@ func FuzzHistoryBundle(f *testing.F) {
 		}
 		st := kv.NewMem()
 		self := e2e.Address{User: "+15550100", Device: 1}
-		d := &Device{chats: newChats(st, self.User), self: self}
-		if err := d.importHistory(h); err != nil {
+		d := &Device{chats: newChats(st, self.User), state: newAppState(st), self: self, cfg: Config{}.withDefaults()}
+		d.log = d.cfg.Logger
+		if err := d.importHistory(e2e.Address{User: self.User}, h); err != nil {
 			t.Fatalf("a bundle that decodes fails to import: %v", err)
 		}
 		reopened := newChats(st, self.User)

@@ -142,6 +142,10 @@ func (d *Device) receivePlain(from e2e.Address, id string, pt []byte, delivered 
 		return d.receiveHistory(from, k.HistorySync, nil)
 	case *pb.Content_Media:
 		return d.receiveMedia(from, id, k.Media, delivered)
+	case *pb.Content_Call:
+		return d.receiveCall(from, k.Call)
+	case *pb.Content_AppState:
+		return d.receiveAppState(from, k.AppState)
 	}
 	return nil
 }
@@ -170,12 +174,27 @@ func (d *Device) receiveMessage(from e2e.Address, m Message, chatUser string, ev
 	if err != nil || !stored {
 		return err
 	}
+	if !own {
+		if err := d.readBeforeArrival(peer, m.ID); err != nil {
+			return err
+		}
+	}
 	ev.MessageID, ev.Chat, ev.From = m.ID, peer, from
 	d.emit(ev)
 	if !own {
 		delivered[from.User] = append(delivered[from.User], m.ID)
 	}
 	return nil
+}
+
+// readBeforeArrival marks the chat read up to message id when another of
+// our devices read up to it before it got here (a resend after a retry
+// receipt can come after the read it was read in).
+func (d *Device) readBeforeArrival(peer, id string) error {
+	if s, ok := d.state.get(SettingRead + peer); !ok || s.Value != id || s.Device == d.self.Device {
+		return nil
+	}
+	return d.chats.markReadUpTo(peer, id)
 }
 
 func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
@@ -204,7 +223,10 @@ func (d *Device) receipt(from e2e.Address, r *pb.Receipt) error {
 	return d.chats.setStatus(from.User, r.MessageIds, status)
 }
 
-func (d *Device) importHistory(h *pb.HistorySync) error {
+func (d *Device) importHistory(from e2e.Address, h *pb.HistorySync) error {
+	if err := d.mergeState(from, h.AppState); err != nil {
+		return err
+	}
 	for _, c := range h.Contacts {
 		if err := d.chats.setName(c.User, c.Name); err != nil {
 			return err
@@ -227,9 +249,11 @@ func (d *Device) importHistory(h *pb.HistorySync) error {
 	return nil
 }
 
-// MarkRead marks the chat with peer read and tells the senders.
+// MarkRead marks the chat with peer read, tells the senders (one read
+// receipt per message, from this device only) and our other devices, which
+// mark it read without receipts of their own.
 func (d *Device) MarkRead(ctx context.Context, peer string) error {
-	read, err := d.chats.markRead(peer)
+	read, last, err := d.chats.markRead(peer)
 	if err != nil {
 		return fmt.Errorf("%s: mark %s read: %w", d.cfg.Name, peer, err)
 	}
@@ -239,7 +263,10 @@ func (d *Device) MarkRead(ctx context.Context, peer string) error {
 			return fmt.Errorf("%s: read receipt to %s: %w", d.cfg.Name, user, err)
 		}
 	}
-	return nil
+	if len(read) == 0 {
+		return nil // nothing newly read: our other devices have nothing to learn
+	}
+	return d.change(ctx, SettingRead+peer, last)
 }
 
 func (d *Device) refillPreKeys(l *link) {

@@ -65,7 +65,7 @@ func (d *Device) send(ctx context.Context, to string, m Message, c *pb.Content) 
 	if _, err := d.chats.store(to, m); err != nil {
 		return fmt.Errorf("%s: send to %s: %w", d.cfg.Name, to, err)
 	}
-	if err := d.fanOut(ctx, m.ID, to, c, Event{Text: m.Text, Media: m.Media}); err != nil {
+	if err := d.fanOut(ctx, m.ID, to, c, &Event{Text: m.Text, Media: m.Media}); err != nil {
 		return fmt.Errorf("%s: send to %s: %w", d.cfg.Name, to, err)
 	}
 	return d.chats.setStatus(to, []string{m.ID}, StatusSent)
@@ -128,23 +128,34 @@ func setChatUser(c *pb.Content, user string) {
 		k.Chat.ChatUser = user
 	case *pb.Content_Media:
 		k.Media.ChatUser = user
+	case *pb.Content_Call:
+		k.Call.ChatUser = user
 	}
 }
 
 func chatUserOf(c *pb.Content) string {
-	if m := c.GetMedia(); m != nil {
-		return m.GetChatUser()
+	switch k := c.Kind.(type) {
+	case *pb.Content_Media:
+		return k.Media.GetChatUser()
+	case *pb.Content_Call:
+		return k.Call.GetChatUser()
 	}
 	return c.GetChat().GetChatUser()
 }
 
 // fanOut encrypts c for every device of peer and every other device of ours
-// and sends it, refreshing stale device lists. sent describes the message
-// for the Sent event.
-func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Content, sent Event) error {
+// and sends it, refreshing stale device lists. With peer our own user it
+// goes to our other devices only, and with none of them to nothing. sent,
+// if set, describes a chat message for the Sent and Acked events; call
+// signalling and state sync are not messages of the ledger.
+func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Content, sent *Event) error {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
 	users := []string{peer, d.self.User}
+	if peer == d.self.User {
+		users = users[1:]
+	}
+	asked := false // whether the lists were fetched fresh for this send
 	for attempt := 0; ; attempt++ {
 		if err := d.knowLists(ctx, users); err != nil {
 			return err
@@ -160,11 +171,25 @@ func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Content, sen
 				}
 			}
 		}
+		if len(targets) == 0 {
+			if asked {
+				return nil
+			}
+			// No other device, by a cached list the relay checks only
+			// when we send: a companion may have linked since. Ask.
+			if err := d.refreshLists(ctx, users); err != nil {
+				return err
+			}
+			asked = true
+			continue
+		}
 		envs, err := d.encryptAll(ctx, targets, func(a e2e.Address) ([]byte, error) { return d.contentFor(a, peer, c) })
 		if err == nil {
 			send.Envelopes = envs
-			sent.Kind, sent.MessageID, sent.Chat, sent.Targets = Sent, id, peer, targets
-			d.emit(sent)
+			if sent != nil {
+				sent.Kind, sent.MessageID, sent.Chat, sent.Targets = Sent, id, peer, targets
+				d.emit(*sent)
+			}
 			_, err = d.Call(ctx, &pb.Frame{Body: &pb.Frame_Send{Send: send}})
 		}
 		var re *RelayError
@@ -181,7 +206,9 @@ func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Content, sen
 		if err != nil {
 			return err
 		}
-		d.emit(Event{Kind: Acked, MessageID: id, Chat: peer})
+		if sent != nil {
+			d.emit(Event{Kind: Acked, MessageID: id, Chat: peer})
+		}
 		return nil
 	}
 }

@@ -22,6 +22,8 @@ const (
 	prefixAccountKey = "account-key/"       // account-key/<user>: the identity key of the user's phone, pinned
 	keyKeyIndexes    = "device/key-indexes" // the phone's last signed KeyIndexList (serialized)
 	prefixRetry      = "retry/"             // retry/<user>:<device>/<message id>: retry receipts sent for it, 8 bytes
+	prefixAppState   = "appstate/"          // appstate/<key>: the synced state's newest write of key (pb.AppStateMutation)
+	keySyncSent      = "device/sync-sent"   // the highest version of ours sent to our other devices, 8 bytes
 )
 
 // noiseKey loads the device's Noise key pair, making one on first use.

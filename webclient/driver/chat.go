@@ -14,6 +14,9 @@ type Chat struct {
 	Last   string // the last message's text
 	Time   string
 	Unread int // 0 when no badge shows
+	// Synced from any of the user's devices (data-pinned, data-muted,
+	// data-archived).
+	Pinned, Muted, Archived bool
 }
 
 // Message is one message of the open conversation, as shown.
@@ -65,6 +68,7 @@ const childTextJS = `const txt = (el, id) => {
 
 type chatRow struct {
 	Peer, Name, Last, Time, Unread string
+	Pinned, Muted, Archived        bool
 }
 
 // Chats returns the chat list, top to bottom.
@@ -73,6 +77,7 @@ func (p *Page) Chats(ctx context.Context) ([]Chat, error) {
 		return Array.from(document.querySelectorAll('[data-testid="chat-list"] [data-testid="chat"]')).map(c => ({
 			Peer: c.dataset.peer || "", Name: txt(c, "chat-name"), Last: txt(c, "chat-last"),
 			Time: txt(c, "chat-time"), Unread: txt(c, "chat-unread"),
+			Pinned: c.dataset.pinned === "true", Muted: c.dataset.muted === "true", Archived: c.dataset.archived === "true",
 		}));
 	})()`)
 	if err != nil {
@@ -80,7 +85,7 @@ func (p *Page) Chats(ctx context.Context) ([]Chat, error) {
 	}
 	chats := make([]Chat, len(rows))
 	for i, r := range rows {
-		chats[i] = Chat{Peer: r.Peer, Name: r.Name, Last: r.Last, Time: r.Time}
+		chats[i] = Chat{Peer: r.Peer, Name: r.Name, Last: r.Last, Time: r.Time, Pinned: r.Pinned, Muted: r.Muted, Archived: r.Archived}
 		if u := strings.TrimSpace(r.Unread); u != "" {
 			if chats[i].Unread, err = strconv.Atoi(u); err != nil {
 				return nil, fmt.Errorf("%s: chat %s shows unread badge %q, not a number", p.Name(), r.Peer, u)

@@ -126,10 +126,14 @@ func TestPageFollowsContract(t *testing.T) {
 	}
 	want := []Chat{
 		{Peer: "+15550000002", Name: "Bob", Last: "hi", Time: "10:00", Unread: 2},
-		{Peer: "+15550000003", Name: "Carol", Last: "yo", Time: "09:00"},
+		{Peer: "+15550000003", Name: "Carol", Last: "yo", Time: "09:00", Pinned: true, Archived: true},
 	}
 	if !slices.Equal(chats, want) {
 		t.Errorf("chats %+v, want %+v", chats, want)
+	}
+	r, err := p.Ringing(ctx)
+	if want := (Ringing{Shown: true, Peer: "+15550000002", Text: "Call on your phone Bob"}); err != nil || r != want {
+		t.Errorf("ringing notice %+v, %v; want %+v", r, err, want)
 	}
 	if err := p.OpenChat(ctx, "+15550000002"); err != nil {
 		t.Fatal(err)
@@ -164,6 +168,11 @@ func TestPageFollowsContract(t *testing.T) {
 	controls, err := p.Controls(ctx)
 	if err != nil || len(controls) < 10 {
 		t.Errorf("%d controls, %v", len(controls), err)
+	}
+	for _, c := range controls {
+		if want := c.Tag == "button" || c.Tag == "input"; c.Operable != want {
+			t.Errorf("control <%s data-testid=%q> operable: %v, want %v", c.Tag, c.TestID, c.Operable, want)
+		}
 	}
 	if err := p.Logout(ctx); err != nil {
 		t.Fatal(err)

@@ -76,20 +76,28 @@ func (p *Page) Logout(ctx context.Context) error {
 	return p.click(ctx, "click log out", testID("logout"))
 }
 
+// operableCSS selects the elements a user can operate.
+const operableCSS = `button, a[href], input, select, textarea, [tabindex], [contenteditable="true"],
+	[role="button"], [role="link"], [role="menuitem"], [role="checkbox"], [role="switch"], [role="tab"], [role="option"]`
+
 // Control is one element a user can operate or read (a button, link, input
 // or anything with a role or label), for checks that no feature is on
-// offer: its test id, tag, text, aria-label and title.
+// offer: its test id, tag, text, aria-label and title, and whether a user
+// can operate it (Operable: a button, link, form field, anything focusable
+// or with a widget role) rather than only read it.
 type Control struct {
 	TestID, Tag, Text, Label, Title string
+	Operable                        bool
 }
 
 // Controls lists every element of the page that carries a data-testid, a
 // role or an aria-label, and every button, link and input.
 func (p *Page) Controls(ctx context.Context) ([]Control, error) {
-	return eval[[]Control](ctx, p, "list controls", `(() => Array.from(document.querySelectorAll(
+	return eval[[]Control](ctx, p, "list controls", `(() => { const operable = `+"`"+operableCSS+"`"+`; return Array.from(document.querySelectorAll(
 		'[data-testid], [role], [aria-label], button, a, input, select, textarea')).map(e => ({
 			TestID: e.dataset.testid || "", Tag: e.tagName.toLowerCase(),
 			Text: (e.textContent || "").trim().slice(0, 200),
 			Label: e.getAttribute("aria-label") || "", Title: e.getAttribute("title") || "",
-		})))()`)
+			Operable: e.matches(operable),
+		}))})()`)
 }

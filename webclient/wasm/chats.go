@@ -26,6 +26,7 @@ type mainView struct {
 
 	el       *elem
 	status   *elem
+	ringing  *ringingNotice
 	chatList *elem
 	noChats  *elem
 	rows     map[string]*chatRow
@@ -55,6 +56,7 @@ type outgoing struct {
 
 type chatRow struct {
 	el, avatar, name, time, ticks, last, unread *elem
+	pinned, muted, archived                     *elem
 }
 
 func newMainView(u *ui, dev *device.Device) *mainView {
@@ -83,6 +85,7 @@ func newMainView(u *ui, dev *device.Device) *mainView {
 			u.post(func() { m.open(peer) })
 		}
 	})
+	m.ringing = newRingingNotice()
 	m.noChats = textEl("div", "No chats yet. Start one with the new chat button, or wait for a message.", "class", "no-chats")
 	m.profile = newProfilePanel(m)
 	m.newChat = newNewChatPanel(m)
@@ -92,6 +95,7 @@ func newMainView(u *ui, dev *device.Device) *mainView {
 			el("div", "class", "bar-actions").add(newChat, el("div", "class", "menu-wrap").add(menu, m.menuList)),
 		),
 		m.status,
+		m.ringing.el,
 		m.chatList,
 		m.noChats,
 		m.profile.el,
@@ -125,6 +129,7 @@ func (m *mainView) render() {
 	}
 	m.status.attr("data-status", status).setText(text)
 	m.names = m.dev.Contacts()
+	m.ringing.render(m.dev.Calls(), m.nameOf)
 	m.renderChats()
 	m.conv.render()
 	if m.newChat.el.hidden == false {
@@ -164,6 +169,13 @@ func (m *mainView) renderChats() {
 			unread = strconv.Itoa(c.Unread)
 		}
 		r.unread.setText(unread).show(c.Unread > 0)
+		// Synced from the user's other devices as well as set here.
+		r.el.attr("data-pinned", strconv.FormatBool(c.Pinned)).
+			attr("data-muted", strconv.FormatBool(c.Muted)).
+			attr("data-archived", strconv.FormatBool(c.Archived))
+		r.pinned.show(c.Pinned)
+		r.muted.show(c.Muted)
+		r.archived.show(c.Archived)
 		r.el.attr("aria-selected", strconv.FormatBool(c.Peer == m.conv.peer))
 	}
 	for peer, r := range m.rows {
@@ -189,12 +201,17 @@ func newChatRow(peer string) *chatRow {
 		ticks:  el("span", "class", "chat-ticks"),
 		last:   el("span", "data-testid", "chat-last", "class", "chat-last"),
 		unread: el("span", "data-testid", "chat-unread", "class", "chat-unread"),
+		// Labels, not controls: what a chat is set to on any of the
+		// user's devices.
+		pinned:   textEl("span", "Pinned", "data-testid", "chat-pinned", "class", "chat-flag pinned", "title", "Pinned"),
+		muted:    textEl("span", "Muted", "data-testid", "chat-muted", "class", "chat-flag muted", "title", "Muted"),
+		archived: textEl("span", "Archived", "data-testid", "chat-archived", "class", "chat-flag archived", "title", "Archived"),
 	}
 	r.el = el("div", "data-testid", "chat", "data-peer", peer, "class", "chat", "role", "listitem", "tabindex", "0").add(
 		r.avatar,
 		el("div", "class", "chat-body").add(
 			el("div", "class", "chat-top").add(r.name, r.time),
-			el("div", "class", "chat-bottom").add(r.ticks, r.last, r.unread),
+			el("div", "class", "chat-bottom").add(r.ticks, r.last, r.archived, r.muted, r.pinned, r.unread),
 		),
 	)
 	return r

@@ -238,6 +238,61 @@ func (ReceiptType) EnumDescriptor() ([]byte, []int) {
 	return file_linksim_proto_rawDescGZIP(), []int{2}
 }
 
+type CallAction int32
+
+const (
+	CallAction_CALL_ACTION_UNSPECIFIED CallAction = 0
+	CallAction_CALL_OFFER              CallAction = 1
+	CallAction_CALL_ACCEPT             CallAction = 2
+	CallAction_CALL_REJECT             CallAction = 3
+	CallAction_CALL_END                CallAction = 4
+)
+
+// Enum value maps for CallAction.
+var (
+	CallAction_name = map[int32]string{
+		0: "CALL_ACTION_UNSPECIFIED",
+		1: "CALL_OFFER",
+		2: "CALL_ACCEPT",
+		3: "CALL_REJECT",
+		4: "CALL_END",
+	}
+	CallAction_value = map[string]int32{
+		"CALL_ACTION_UNSPECIFIED": 0,
+		"CALL_OFFER":              1,
+		"CALL_ACCEPT":             2,
+		"CALL_REJECT":             3,
+		"CALL_END":                4,
+	}
+)
+
+func (x CallAction) Enum() *CallAction {
+	p := new(CallAction)
+	*p = x
+	return p
+}
+
+func (x CallAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CallAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_linksim_proto_enumTypes[3].Descriptor()
+}
+
+func (CallAction) Type() protoreflect.EnumType {
+	return &file_linksim_proto_enumTypes[3]
+}
+
+func (x CallAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CallAction.Descriptor instead.
+func (CallAction) EnumDescriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{3}
+}
+
 type MediaType int32
 
 const (
@@ -277,11 +332,11 @@ func (x MediaType) String() string {
 }
 
 func (MediaType) Descriptor() protoreflect.EnumDescriptor {
-	return file_linksim_proto_enumTypes[3].Descriptor()
+	return file_linksim_proto_enumTypes[4].Descriptor()
 }
 
 func (MediaType) Type() protoreflect.EnumType {
-	return &file_linksim_proto_enumTypes[3]
+	return &file_linksim_proto_enumTypes[4]
 }
 
 func (x MediaType) Number() protoreflect.EnumNumber {
@@ -290,7 +345,7 @@ func (x MediaType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MediaType.Descriptor instead.
 func (MediaType) EnumDescriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{3}
+	return file_linksim_proto_rawDescGZIP(), []int{4}
 }
 
 // Frame is the only thing sent after the Noise handshake, in both directions.
@@ -3673,6 +3728,8 @@ type Content struct {
 	//	*Content_Chat
 	//	*Content_HistorySync
 	//	*Content_Media
+	//	*Content_Call
+	//	*Content_AppState
 	Kind          isContent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3742,6 +3799,24 @@ func (x *Content) GetMedia() *Media {
 	return nil
 }
 
+func (x *Content) GetCall() *Call {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_Call); ok {
+			return x.Call
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetAppState() *AppStateSync {
+	if x != nil {
+		if x, ok := x.Kind.(*Content_AppState); ok {
+			return x.AppState
+		}
+	}
+	return nil
+}
+
 type isContent_Kind interface {
 	isContent_Kind()
 }
@@ -3758,11 +3833,25 @@ type Content_Media struct {
 	Media *Media `protobuf:"bytes,3,opt,name=media,proto3,oneof"`
 }
 
+type Content_Call struct {
+	// 10 and up: signalling and state between one user's devices, kept
+	// apart from the message kinds above (docs/protocol.md §17, §18).
+	Call *Call `protobuf:"bytes,10,opt,name=call,proto3,oneof"`
+}
+
+type Content_AppState struct {
+	AppState *AppStateSync `protobuf:"bytes,11,opt,name=app_state,json=appState,proto3,oneof"`
+}
+
 func (*Content_Chat) isContent_Kind() {}
 
 func (*Content_HistorySync) isContent_Kind() {}
 
 func (*Content_Media) isContent_Kind() {}
+
+func (*Content_Call) isContent_Kind() {}
+
+func (*Content_AppState) isContent_Kind() {}
 
 type Chat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3828,6 +3917,7 @@ type HistorySync struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Chats         []*HistoryChat         `protobuf:"bytes,1,rep,name=chats,proto3" json:"chats,omitempty"`
 	Contacts      []*Contact             `protobuf:"bytes,2,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	AppState      []*AppStateMutation    `protobuf:"bytes,10,rep,name=app_state,json=appState,proto3" json:"app_state,omitempty"` // the phone's synced state, so a new companion starts in step
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3876,6 +3966,204 @@ func (x *HistorySync) GetContacts() []*Contact {
 	return nil
 }
 
+func (x *HistorySync) GetAppState() []*AppStateMutation {
+	if x != nil {
+		return x.AppState
+	}
+	return nil
+}
+
+// Call is call signalling (no media) between phones: docs/protocol.md §17.
+type Call struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"` // chosen by the caller, unique per call
+	Action        CallAction             `protobuf:"varint,2,opt,name=action,proto3,enum=linksim.v1.CallAction" json:"action,omitempty"`
+	Video         bool                   `protobuf:"varint,3,opt,name=video,proto3" json:"video,omitempty"`
+	SentUnixMs    int64                  `protobuf:"varint,4,opt,name=sent_unix_ms,json=sentUnixMs,proto3" json:"sent_unix_ms,omitempty"` // the sender's clock: a stale offer is a missed call
+	ChatUser      string                 `protobuf:"bytes,5,opt,name=chat_user,json=chatUser,proto3" json:"chat_user,omitempty"`          // as Chat.chat_user: set on copies to the sender's own devices
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call) Reset() {
+	*x = Call{}
+	mi := &file_linksim_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call) ProtoMessage() {}
+
+func (x *Call) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call.ProtoReflect.Descriptor instead.
+func (*Call) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *Call) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *Call) GetAction() CallAction {
+	if x != nil {
+		return x.Action
+	}
+	return CallAction_CALL_ACTION_UNSPECIFIED
+}
+
+func (x *Call) GetVideo() bool {
+	if x != nil {
+		return x.Video
+	}
+	return false
+}
+
+func (x *Call) GetSentUnixMs() int64 {
+	if x != nil {
+		return x.SentUnixMs
+	}
+	return 0
+}
+
+func (x *Call) GetChatUser() string {
+	if x != nil {
+		return x.ChatUser
+	}
+	return ""
+}
+
+// AppStateSync carries changes of a user's own state (read, contacts,
+// profile, chat flags) to its other devices: docs/protocol.md §18.
+type AppStateSync struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mutations     []*AppStateMutation    `protobuf:"bytes,1,rep,name=mutations,proto3" json:"mutations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppStateSync) Reset() {
+	*x = AppStateSync{}
+	mi := &file_linksim_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppStateSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppStateSync) ProtoMessage() {}
+
+func (x *AppStateSync) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppStateSync.ProtoReflect.Descriptor instead.
+func (*AppStateSync) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *AppStateSync) GetMutations() []*AppStateMutation {
+	if x != nil {
+		return x.Mutations
+	}
+	return nil
+}
+
+type AppStateMutation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`          // e.g. "contact/+15550101", "read/+15550101", "pin/+15550101"
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`      // "" clears
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"` // Lamport clock of the write
+	Device        uint32                 `protobuf:"varint,4,opt,name=device,proto3" json:"device,omitempty"`   // the device that wrote it: breaks ties between equal versions
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppStateMutation) Reset() {
+	*x = AppStateMutation{}
+	mi := &file_linksim_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppStateMutation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppStateMutation) ProtoMessage() {}
+
+func (x *AppStateMutation) ProtoReflect() protoreflect.Message {
+	mi := &file_linksim_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppStateMutation.ProtoReflect.Descriptor instead.
+func (*AppStateMutation) Descriptor() ([]byte, []int) {
+	return file_linksim_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *AppStateMutation) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *AppStateMutation) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *AppStateMutation) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AppStateMutation) GetDevice() uint32 {
+	if x != nil {
+		return x.Device
+	}
+	return 0
+}
+
 type Contact struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
@@ -3886,7 +4174,7 @@ type Contact struct {
 
 func (x *Contact) Reset() {
 	*x = Contact{}
-	mi := &file_linksim_proto_msgTypes[52]
+	mi := &file_linksim_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3898,7 +4186,7 @@ func (x *Contact) String() string {
 func (*Contact) ProtoMessage() {}
 
 func (x *Contact) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[52]
+	mi := &file_linksim_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3911,7 +4199,7 @@ func (x *Contact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contact.ProtoReflect.Descriptor instead.
 func (*Contact) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{52}
+	return file_linksim_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Contact) GetUser() string {
@@ -3938,7 +4226,7 @@ type HistoryChat struct {
 
 func (x *HistoryChat) Reset() {
 	*x = HistoryChat{}
-	mi := &file_linksim_proto_msgTypes[53]
+	mi := &file_linksim_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3950,7 +4238,7 @@ func (x *HistoryChat) String() string {
 func (*HistoryChat) ProtoMessage() {}
 
 func (x *HistoryChat) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[53]
+	mi := &file_linksim_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3963,7 +4251,7 @@ func (x *HistoryChat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryChat.ProtoReflect.Descriptor instead.
 func (*HistoryChat) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{53}
+	return file_linksim_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *HistoryChat) GetPeer() string {
@@ -3994,7 +4282,7 @@ type HistoryMessage struct {
 
 func (x *HistoryMessage) Reset() {
 	*x = HistoryMessage{}
-	mi := &file_linksim_proto_msgTypes[54]
+	mi := &file_linksim_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4006,7 +4294,7 @@ func (x *HistoryMessage) String() string {
 func (*HistoryMessage) ProtoMessage() {}
 
 func (x *HistoryMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[54]
+	mi := &file_linksim_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4019,7 +4307,7 @@ func (x *HistoryMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryMessage.ProtoReflect.Descriptor instead.
 func (*HistoryMessage) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{54}
+	return file_linksim_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *HistoryMessage) GetMessageId() string {
@@ -4076,7 +4364,7 @@ type MediaUpload struct {
 
 func (x *MediaUpload) Reset() {
 	*x = MediaUpload{}
-	mi := &file_linksim_proto_msgTypes[55]
+	mi := &file_linksim_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4088,7 +4376,7 @@ func (x *MediaUpload) String() string {
 func (*MediaUpload) ProtoMessage() {}
 
 func (x *MediaUpload) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[55]
+	mi := &file_linksim_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4101,7 +4389,7 @@ func (x *MediaUpload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaUpload.ProtoReflect.Descriptor instead.
 func (*MediaUpload) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{55}
+	return file_linksim_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MediaUpload) GetSize() uint64 {
@@ -4131,7 +4419,7 @@ type MediaUploadToken struct {
 
 func (x *MediaUploadToken) Reset() {
 	*x = MediaUploadToken{}
-	mi := &file_linksim_proto_msgTypes[56]
+	mi := &file_linksim_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4143,7 +4431,7 @@ func (x *MediaUploadToken) String() string {
 func (*MediaUploadToken) ProtoMessage() {}
 
 func (x *MediaUploadToken) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[56]
+	mi := &file_linksim_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4156,7 +4444,7 @@ func (x *MediaUploadToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaUploadToken.ProtoReflect.Descriptor instead.
 func (*MediaUploadToken) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{56}
+	return file_linksim_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *MediaUploadToken) GetToken() string {
@@ -4219,7 +4507,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_linksim_proto_msgTypes[57]
+	mi := &file_linksim_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4231,7 +4519,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_linksim_proto_msgTypes[57]
+	mi := &file_linksim_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4244,7 +4532,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_linksim_proto_rawDescGZIP(), []int{57}
+	return file_linksim_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Media) GetType() MediaType {
@@ -4601,20 +4889,39 @@ const file_linksim_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x06\n" +
 	"\x04Ping\",\n" +
 	"\x04Pong\x12$\n" +
-	"\x0eserver_unix_ms\x18\x01 \x01(\x03R\fserverUnixMs\"\xa2\x01\n" +
+	"\x0eserver_unix_ms\x18\x01 \x01(\x03R\fserverUnixMs\"\x83\x02\n" +
 	"\aContent\x12&\n" +
 	"\x04chat\x18\x01 \x01(\v2\x10.linksim.v1.ChatH\x00R\x04chat\x12<\n" +
 	"\fhistory_sync\x18\x02 \x01(\v2\x17.linksim.v1.HistorySyncH\x00R\vhistorySync\x12)\n" +
-	"\x05media\x18\x03 \x01(\v2\x11.linksim.v1.MediaH\x00R\x05mediaB\x06\n" +
+	"\x05media\x18\x03 \x01(\v2\x11.linksim.v1.MediaH\x00R\x05media\x12&\n" +
+	"\x04call\x18\n" +
+	" \x01(\v2\x10.linksim.v1.CallH\x00R\x04call\x127\n" +
+	"\tapp_state\x18\v \x01(\v2\x18.linksim.v1.AppStateSyncH\x00R\bappStateB\x06\n" +
 	"\x04kind\"Y\n" +
 	"\x04Chat\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12 \n" +
 	"\fsent_unix_ms\x18\x02 \x01(\x03R\n" +
 	"sentUnixMs\x12\x1b\n" +
-	"\tchat_user\x18\x03 \x01(\tR\bchatUser\"m\n" +
+	"\tchat_user\x18\x03 \x01(\tR\bchatUser\"\xa8\x01\n" +
 	"\vHistorySync\x12-\n" +
 	"\x05chats\x18\x01 \x03(\v2\x17.linksim.v1.HistoryChatR\x05chats\x12/\n" +
-	"\bcontacts\x18\x02 \x03(\v2\x13.linksim.v1.ContactR\bcontacts\"1\n" +
+	"\bcontacts\x18\x02 \x03(\v2\x13.linksim.v1.ContactR\bcontacts\x129\n" +
+	"\tapp_state\x18\n" +
+	" \x03(\v2\x1c.linksim.v1.AppStateMutationR\bappState\"\xa4\x01\n" +
+	"\x04Call\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12.\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x16.linksim.v1.CallActionR\x06action\x12\x14\n" +
+	"\x05video\x18\x03 \x01(\bR\x05video\x12 \n" +
+	"\fsent_unix_ms\x18\x04 \x01(\x03R\n" +
+	"sentUnixMs\x12\x1b\n" +
+	"\tchat_user\x18\x05 \x01(\tR\bchatUser\"J\n" +
+	"\fAppStateSync\x12:\n" +
+	"\tmutations\x18\x01 \x03(\v2\x1c.linksim.v1.AppStateMutationR\tmutations\"l\n" +
+	"\x10AppStateMutation\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x16\n" +
+	"\x06device\x18\x04 \x01(\rR\x06device\"1\n" +
 	"\aContact\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"Y\n" +
@@ -4697,7 +5004,15 @@ const file_linksim_proto_rawDesc = "" +
 	"\x13RECEIPT_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tDELIVERED\x10\x01\x12\b\n" +
 	"\x04READ\x10\x02\x12\t\n" +
-	"\x05RETRY\x10\x03*S\n" +
+	"\x05RETRY\x10\x03*i\n" +
+	"\n" +
+	"CallAction\x12\x1b\n" +
+	"\x17CALL_ACTION_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"CALL_OFFER\x10\x01\x12\x0f\n" +
+	"\vCALL_ACCEPT\x10\x02\x12\x0f\n" +
+	"\vCALL_REJECT\x10\x03\x12\f\n" +
+	"\bCALL_END\x10\x04*S\n" +
 	"\tMediaType\x12\x15\n" +
 	"\x11MEDIA_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05IMAGE\x10\x01\x12\t\n" +
@@ -4717,155 +5032,164 @@ func file_linksim_proto_rawDescGZIP() []byte {
 	return file_linksim_proto_rawDescData
 }
 
-var file_linksim_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_linksim_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_linksim_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_linksim_proto_goTypes = []any{
 	(ErrorCode)(0),                   // 0: linksim.v1.ErrorCode
 	(CipherType)(0),                  // 1: linksim.v1.CipherType
 	(ReceiptType)(0),                 // 2: linksim.v1.ReceiptType
-	(MediaType)(0),                   // 3: linksim.v1.MediaType
-	(*Frame)(nil),                    // 4: linksim.v1.Frame
-	(*Error)(nil),                    // 5: linksim.v1.Error
-	(*Ok)(nil),                       // 6: linksim.v1.Ok
-	(*Hello)(nil),                    // 7: linksim.v1.Hello
-	(*Welcome)(nil),                  // 8: linksim.v1.Welcome
-	(*SignalKeys)(nil),               // 9: linksim.v1.SignalKeys
-	(*SignedPreKey)(nil),             // 10: linksim.v1.SignedPreKey
-	(*PreKey)(nil),                   // 11: linksim.v1.PreKey
-	(*Register)(nil),                 // 12: linksim.v1.Register
-	(*Registered)(nil),               // 13: linksim.v1.Registered
-	(*UploadPreKeys)(nil),            // 14: linksim.v1.UploadPreKeys
-	(*PreKeysLow)(nil),               // 15: linksim.v1.PreKeysLow
-	(*GetDevices)(nil),               // 16: linksim.v1.GetDevices
-	(*DeviceList)(nil),               // 17: linksim.v1.DeviceList
-	(*DeviceLists)(nil),              // 18: linksim.v1.DeviceLists
-	(*DevicesChanged)(nil),           // 19: linksim.v1.DevicesChanged
-	(*Address)(nil),                  // 20: linksim.v1.Address
-	(*FetchBundles)(nil),             // 21: linksim.v1.FetchBundles
-	(*Bundle)(nil),                   // 22: linksim.v1.Bundle
-	(*Bundles)(nil),                  // 23: linksim.v1.Bundles
-	(*PairStart)(nil),                // 24: linksim.v1.PairStart
-	(*PairRef)(nil),                  // 25: linksim.v1.PairRef
-	(*PairClosed)(nil),               // 26: linksim.v1.PairClosed
-	(*PairScan)(nil),                 // 27: linksim.v1.PairScan
-	(*SignedDeviceIdentityHMAC)(nil), // 28: linksim.v1.SignedDeviceIdentityHMAC
-	(*SignedDeviceIdentity)(nil),     // 29: linksim.v1.SignedDeviceIdentity
-	(*KeyIndexList)(nil),             // 30: linksim.v1.KeyIndexList
-	(*SignedKeyIndexList)(nil),       // 31: linksim.v1.SignedKeyIndexList
-	(*SetKeyIndexList)(nil),          // 32: linksim.v1.SetKeyIndexList
-	(*DeviceIdentity)(nil),           // 33: linksim.v1.DeviceIdentity
-	(*PairOffer)(nil),                // 34: linksim.v1.PairOffer
-	(*PairFinish)(nil),               // 35: linksim.v1.PairFinish
-	(*PairReject)(nil),               // 36: linksim.v1.PairReject
-	(*Linked)(nil),                   // 37: linksim.v1.Linked
-	(*Send)(nil),                     // 38: linksim.v1.Send
-	(*Envelope)(nil),                 // 39: linksim.v1.Envelope
-	(*SendAck)(nil),                  // 40: linksim.v1.SendAck
-	(*SendReceipt)(nil),              // 41: linksim.v1.SendReceipt
-	(*Delivery)(nil),                 // 42: linksim.v1.Delivery
-	(*Message)(nil),                  // 43: linksim.v1.Message
-	(*Receipt)(nil),                  // 44: linksim.v1.Receipt
-	(*Ack)(nil),                      // 45: linksim.v1.Ack
-	(*SetProfile)(nil),               // 46: linksim.v1.SetProfile
-	(*GetProfile)(nil),               // 47: linksim.v1.GetProfile
-	(*Profile)(nil),                  // 48: linksim.v1.Profile
-	(*RemoveDevices)(nil),            // 49: linksim.v1.RemoveDevices
-	(*LoggedOut)(nil),                // 50: linksim.v1.LoggedOut
-	(*Ping)(nil),                     // 51: linksim.v1.Ping
-	(*Pong)(nil),                     // 52: linksim.v1.Pong
-	(*Content)(nil),                  // 53: linksim.v1.Content
-	(*Chat)(nil),                     // 54: linksim.v1.Chat
-	(*HistorySync)(nil),              // 55: linksim.v1.HistorySync
-	(*Contact)(nil),                  // 56: linksim.v1.Contact
-	(*HistoryChat)(nil),              // 57: linksim.v1.HistoryChat
-	(*HistoryMessage)(nil),           // 58: linksim.v1.HistoryMessage
-	(*MediaUpload)(nil),              // 59: linksim.v1.MediaUpload
-	(*MediaUploadToken)(nil),         // 60: linksim.v1.MediaUploadToken
-	(*Media)(nil),                    // 61: linksim.v1.Media
-	nil,                              // 62: linksim.v1.Send.ListHashesEntry
+	(CallAction)(0),                  // 3: linksim.v1.CallAction
+	(MediaType)(0),                   // 4: linksim.v1.MediaType
+	(*Frame)(nil),                    // 5: linksim.v1.Frame
+	(*Error)(nil),                    // 6: linksim.v1.Error
+	(*Ok)(nil),                       // 7: linksim.v1.Ok
+	(*Hello)(nil),                    // 8: linksim.v1.Hello
+	(*Welcome)(nil),                  // 9: linksim.v1.Welcome
+	(*SignalKeys)(nil),               // 10: linksim.v1.SignalKeys
+	(*SignedPreKey)(nil),             // 11: linksim.v1.SignedPreKey
+	(*PreKey)(nil),                   // 12: linksim.v1.PreKey
+	(*Register)(nil),                 // 13: linksim.v1.Register
+	(*Registered)(nil),               // 14: linksim.v1.Registered
+	(*UploadPreKeys)(nil),            // 15: linksim.v1.UploadPreKeys
+	(*PreKeysLow)(nil),               // 16: linksim.v1.PreKeysLow
+	(*GetDevices)(nil),               // 17: linksim.v1.GetDevices
+	(*DeviceList)(nil),               // 18: linksim.v1.DeviceList
+	(*DeviceLists)(nil),              // 19: linksim.v1.DeviceLists
+	(*DevicesChanged)(nil),           // 20: linksim.v1.DevicesChanged
+	(*Address)(nil),                  // 21: linksim.v1.Address
+	(*FetchBundles)(nil),             // 22: linksim.v1.FetchBundles
+	(*Bundle)(nil),                   // 23: linksim.v1.Bundle
+	(*Bundles)(nil),                  // 24: linksim.v1.Bundles
+	(*PairStart)(nil),                // 25: linksim.v1.PairStart
+	(*PairRef)(nil),                  // 26: linksim.v1.PairRef
+	(*PairClosed)(nil),               // 27: linksim.v1.PairClosed
+	(*PairScan)(nil),                 // 28: linksim.v1.PairScan
+	(*SignedDeviceIdentityHMAC)(nil), // 29: linksim.v1.SignedDeviceIdentityHMAC
+	(*SignedDeviceIdentity)(nil),     // 30: linksim.v1.SignedDeviceIdentity
+	(*KeyIndexList)(nil),             // 31: linksim.v1.KeyIndexList
+	(*SignedKeyIndexList)(nil),       // 32: linksim.v1.SignedKeyIndexList
+	(*SetKeyIndexList)(nil),          // 33: linksim.v1.SetKeyIndexList
+	(*DeviceIdentity)(nil),           // 34: linksim.v1.DeviceIdentity
+	(*PairOffer)(nil),                // 35: linksim.v1.PairOffer
+	(*PairFinish)(nil),               // 36: linksim.v1.PairFinish
+	(*PairReject)(nil),               // 37: linksim.v1.PairReject
+	(*Linked)(nil),                   // 38: linksim.v1.Linked
+	(*Send)(nil),                     // 39: linksim.v1.Send
+	(*Envelope)(nil),                 // 40: linksim.v1.Envelope
+	(*SendAck)(nil),                  // 41: linksim.v1.SendAck
+	(*SendReceipt)(nil),              // 42: linksim.v1.SendReceipt
+	(*Delivery)(nil),                 // 43: linksim.v1.Delivery
+	(*Message)(nil),                  // 44: linksim.v1.Message
+	(*Receipt)(nil),                  // 45: linksim.v1.Receipt
+	(*Ack)(nil),                      // 46: linksim.v1.Ack
+	(*SetProfile)(nil),               // 47: linksim.v1.SetProfile
+	(*GetProfile)(nil),               // 48: linksim.v1.GetProfile
+	(*Profile)(nil),                  // 49: linksim.v1.Profile
+	(*RemoveDevices)(nil),            // 50: linksim.v1.RemoveDevices
+	(*LoggedOut)(nil),                // 51: linksim.v1.LoggedOut
+	(*Ping)(nil),                     // 52: linksim.v1.Ping
+	(*Pong)(nil),                     // 53: linksim.v1.Pong
+	(*Content)(nil),                  // 54: linksim.v1.Content
+	(*Chat)(nil),                     // 55: linksim.v1.Chat
+	(*HistorySync)(nil),              // 56: linksim.v1.HistorySync
+	(*Call)(nil),                     // 57: linksim.v1.Call
+	(*AppStateSync)(nil),             // 58: linksim.v1.AppStateSync
+	(*AppStateMutation)(nil),         // 59: linksim.v1.AppStateMutation
+	(*Contact)(nil),                  // 60: linksim.v1.Contact
+	(*HistoryChat)(nil),              // 61: linksim.v1.HistoryChat
+	(*HistoryMessage)(nil),           // 62: linksim.v1.HistoryMessage
+	(*MediaUpload)(nil),              // 63: linksim.v1.MediaUpload
+	(*MediaUploadToken)(nil),         // 64: linksim.v1.MediaUploadToken
+	(*Media)(nil),                    // 65: linksim.v1.Media
+	nil,                              // 66: linksim.v1.Send.ListHashesEntry
 }
 var file_linksim_proto_depIdxs = []int32{
-	12, // 0: linksim.v1.Frame.register:type_name -> linksim.v1.Register
-	14, // 1: linksim.v1.Frame.upload_prekeys:type_name -> linksim.v1.UploadPreKeys
-	16, // 2: linksim.v1.Frame.get_devices:type_name -> linksim.v1.GetDevices
-	21, // 3: linksim.v1.Frame.fetch_bundles:type_name -> linksim.v1.FetchBundles
-	24, // 4: linksim.v1.Frame.pair_start:type_name -> linksim.v1.PairStart
-	27, // 5: linksim.v1.Frame.pair_scan:type_name -> linksim.v1.PairScan
-	35, // 6: linksim.v1.Frame.pair_finish:type_name -> linksim.v1.PairFinish
-	36, // 7: linksim.v1.Frame.pair_reject:type_name -> linksim.v1.PairReject
-	38, // 8: linksim.v1.Frame.send:type_name -> linksim.v1.Send
-	41, // 9: linksim.v1.Frame.send_receipt:type_name -> linksim.v1.SendReceipt
-	46, // 10: linksim.v1.Frame.set_profile:type_name -> linksim.v1.SetProfile
-	47, // 11: linksim.v1.Frame.get_profile:type_name -> linksim.v1.GetProfile
-	49, // 12: linksim.v1.Frame.remove_devices:type_name -> linksim.v1.RemoveDevices
-	51, // 13: linksim.v1.Frame.ping:type_name -> linksim.v1.Ping
-	7,  // 14: linksim.v1.Frame.hello:type_name -> linksim.v1.Hello
-	59, // 15: linksim.v1.Frame.media_upload:type_name -> linksim.v1.MediaUpload
-	32, // 16: linksim.v1.Frame.set_key_index_list:type_name -> linksim.v1.SetKeyIndexList
-	45, // 17: linksim.v1.Frame.ack:type_name -> linksim.v1.Ack
-	5,  // 18: linksim.v1.Frame.error:type_name -> linksim.v1.Error
-	6,  // 19: linksim.v1.Frame.ok:type_name -> linksim.v1.Ok
-	13, // 20: linksim.v1.Frame.registered:type_name -> linksim.v1.Registered
-	18, // 21: linksim.v1.Frame.device_lists:type_name -> linksim.v1.DeviceLists
-	23, // 22: linksim.v1.Frame.bundles:type_name -> linksim.v1.Bundles
-	40, // 23: linksim.v1.Frame.send_ack:type_name -> linksim.v1.SendAck
-	48, // 24: linksim.v1.Frame.profile:type_name -> linksim.v1.Profile
-	37, // 25: linksim.v1.Frame.linked:type_name -> linksim.v1.Linked
-	52, // 26: linksim.v1.Frame.pong:type_name -> linksim.v1.Pong
-	8,  // 27: linksim.v1.Frame.welcome:type_name -> linksim.v1.Welcome
-	60, // 28: linksim.v1.Frame.media_upload_token:type_name -> linksim.v1.MediaUploadToken
-	42, // 29: linksim.v1.Frame.delivery:type_name -> linksim.v1.Delivery
-	25, // 30: linksim.v1.Frame.pair_ref:type_name -> linksim.v1.PairRef
-	34, // 31: linksim.v1.Frame.pair_offer:type_name -> linksim.v1.PairOffer
-	26, // 32: linksim.v1.Frame.pair_closed:type_name -> linksim.v1.PairClosed
-	19, // 33: linksim.v1.Frame.devices_changed:type_name -> linksim.v1.DevicesChanged
-	15, // 34: linksim.v1.Frame.prekeys_low:type_name -> linksim.v1.PreKeysLow
-	50, // 35: linksim.v1.Frame.logged_out:type_name -> linksim.v1.LoggedOut
+	13, // 0: linksim.v1.Frame.register:type_name -> linksim.v1.Register
+	15, // 1: linksim.v1.Frame.upload_prekeys:type_name -> linksim.v1.UploadPreKeys
+	17, // 2: linksim.v1.Frame.get_devices:type_name -> linksim.v1.GetDevices
+	22, // 3: linksim.v1.Frame.fetch_bundles:type_name -> linksim.v1.FetchBundles
+	25, // 4: linksim.v1.Frame.pair_start:type_name -> linksim.v1.PairStart
+	28, // 5: linksim.v1.Frame.pair_scan:type_name -> linksim.v1.PairScan
+	36, // 6: linksim.v1.Frame.pair_finish:type_name -> linksim.v1.PairFinish
+	37, // 7: linksim.v1.Frame.pair_reject:type_name -> linksim.v1.PairReject
+	39, // 8: linksim.v1.Frame.send:type_name -> linksim.v1.Send
+	42, // 9: linksim.v1.Frame.send_receipt:type_name -> linksim.v1.SendReceipt
+	47, // 10: linksim.v1.Frame.set_profile:type_name -> linksim.v1.SetProfile
+	48, // 11: linksim.v1.Frame.get_profile:type_name -> linksim.v1.GetProfile
+	50, // 12: linksim.v1.Frame.remove_devices:type_name -> linksim.v1.RemoveDevices
+	52, // 13: linksim.v1.Frame.ping:type_name -> linksim.v1.Ping
+	8,  // 14: linksim.v1.Frame.hello:type_name -> linksim.v1.Hello
+	63, // 15: linksim.v1.Frame.media_upload:type_name -> linksim.v1.MediaUpload
+	33, // 16: linksim.v1.Frame.set_key_index_list:type_name -> linksim.v1.SetKeyIndexList
+	46, // 17: linksim.v1.Frame.ack:type_name -> linksim.v1.Ack
+	6,  // 18: linksim.v1.Frame.error:type_name -> linksim.v1.Error
+	7,  // 19: linksim.v1.Frame.ok:type_name -> linksim.v1.Ok
+	14, // 20: linksim.v1.Frame.registered:type_name -> linksim.v1.Registered
+	19, // 21: linksim.v1.Frame.device_lists:type_name -> linksim.v1.DeviceLists
+	24, // 22: linksim.v1.Frame.bundles:type_name -> linksim.v1.Bundles
+	41, // 23: linksim.v1.Frame.send_ack:type_name -> linksim.v1.SendAck
+	49, // 24: linksim.v1.Frame.profile:type_name -> linksim.v1.Profile
+	38, // 25: linksim.v1.Frame.linked:type_name -> linksim.v1.Linked
+	53, // 26: linksim.v1.Frame.pong:type_name -> linksim.v1.Pong
+	9,  // 27: linksim.v1.Frame.welcome:type_name -> linksim.v1.Welcome
+	64, // 28: linksim.v1.Frame.media_upload_token:type_name -> linksim.v1.MediaUploadToken
+	43, // 29: linksim.v1.Frame.delivery:type_name -> linksim.v1.Delivery
+	26, // 30: linksim.v1.Frame.pair_ref:type_name -> linksim.v1.PairRef
+	35, // 31: linksim.v1.Frame.pair_offer:type_name -> linksim.v1.PairOffer
+	27, // 32: linksim.v1.Frame.pair_closed:type_name -> linksim.v1.PairClosed
+	20, // 33: linksim.v1.Frame.devices_changed:type_name -> linksim.v1.DevicesChanged
+	16, // 34: linksim.v1.Frame.prekeys_low:type_name -> linksim.v1.PreKeysLow
+	51, // 35: linksim.v1.Frame.logged_out:type_name -> linksim.v1.LoggedOut
 	0,  // 36: linksim.v1.Error.code:type_name -> linksim.v1.ErrorCode
-	18, // 37: linksim.v1.Error.device_lists:type_name -> linksim.v1.DeviceLists
-	10, // 38: linksim.v1.SignalKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	11, // 39: linksim.v1.SignalKeys.prekeys:type_name -> linksim.v1.PreKey
-	9,  // 40: linksim.v1.Register.keys:type_name -> linksim.v1.SignalKeys
-	11, // 41: linksim.v1.UploadPreKeys.prekeys:type_name -> linksim.v1.PreKey
-	10, // 42: linksim.v1.UploadPreKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	31, // 43: linksim.v1.DeviceList.key_index_list:type_name -> linksim.v1.SignedKeyIndexList
-	17, // 44: linksim.v1.DeviceLists.lists:type_name -> linksim.v1.DeviceList
-	17, // 45: linksim.v1.DevicesChanged.list:type_name -> linksim.v1.DeviceList
-	20, // 46: linksim.v1.FetchBundles.addresses:type_name -> linksim.v1.Address
-	20, // 47: linksim.v1.Bundle.address:type_name -> linksim.v1.Address
-	10, // 48: linksim.v1.Bundle.signed_prekey:type_name -> linksim.v1.SignedPreKey
-	11, // 49: linksim.v1.Bundle.prekey:type_name -> linksim.v1.PreKey
-	31, // 50: linksim.v1.Bundle.key_index_list:type_name -> linksim.v1.SignedKeyIndexList
-	22, // 51: linksim.v1.Bundles.bundles:type_name -> linksim.v1.Bundle
-	28, // 52: linksim.v1.PairScan.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
-	31, // 53: linksim.v1.SetKeyIndexList.list:type_name -> linksim.v1.SignedKeyIndexList
-	28, // 54: linksim.v1.PairOffer.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
-	29, // 55: linksim.v1.PairFinish.identity:type_name -> linksim.v1.SignedDeviceIdentity
-	9,  // 56: linksim.v1.PairFinish.keys:type_name -> linksim.v1.SignalKeys
+	19, // 37: linksim.v1.Error.device_lists:type_name -> linksim.v1.DeviceLists
+	11, // 38: linksim.v1.SignalKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	12, // 39: linksim.v1.SignalKeys.prekeys:type_name -> linksim.v1.PreKey
+	10, // 40: linksim.v1.Register.keys:type_name -> linksim.v1.SignalKeys
+	12, // 41: linksim.v1.UploadPreKeys.prekeys:type_name -> linksim.v1.PreKey
+	11, // 42: linksim.v1.UploadPreKeys.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	32, // 43: linksim.v1.DeviceList.key_index_list:type_name -> linksim.v1.SignedKeyIndexList
+	18, // 44: linksim.v1.DeviceLists.lists:type_name -> linksim.v1.DeviceList
+	18, // 45: linksim.v1.DevicesChanged.list:type_name -> linksim.v1.DeviceList
+	21, // 46: linksim.v1.FetchBundles.addresses:type_name -> linksim.v1.Address
+	21, // 47: linksim.v1.Bundle.address:type_name -> linksim.v1.Address
+	11, // 48: linksim.v1.Bundle.signed_prekey:type_name -> linksim.v1.SignedPreKey
+	12, // 49: linksim.v1.Bundle.prekey:type_name -> linksim.v1.PreKey
+	32, // 50: linksim.v1.Bundle.key_index_list:type_name -> linksim.v1.SignedKeyIndexList
+	23, // 51: linksim.v1.Bundles.bundles:type_name -> linksim.v1.Bundle
+	29, // 52: linksim.v1.PairScan.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
+	32, // 53: linksim.v1.SetKeyIndexList.list:type_name -> linksim.v1.SignedKeyIndexList
+	29, // 54: linksim.v1.PairOffer.identity:type_name -> linksim.v1.SignedDeviceIdentityHMAC
+	30, // 55: linksim.v1.PairFinish.identity:type_name -> linksim.v1.SignedDeviceIdentity
+	10, // 56: linksim.v1.PairFinish.keys:type_name -> linksim.v1.SignalKeys
 	0,  // 57: linksim.v1.PairReject.code:type_name -> linksim.v1.ErrorCode
-	39, // 58: linksim.v1.Send.envelopes:type_name -> linksim.v1.Envelope
-	62, // 59: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
-	20, // 60: linksim.v1.Envelope.to:type_name -> linksim.v1.Address
+	40, // 58: linksim.v1.Send.envelopes:type_name -> linksim.v1.Envelope
+	66, // 59: linksim.v1.Send.list_hashes:type_name -> linksim.v1.Send.ListHashesEntry
+	21, // 60: linksim.v1.Envelope.to:type_name -> linksim.v1.Address
 	1,  // 61: linksim.v1.Envelope.type:type_name -> linksim.v1.CipherType
 	2,  // 62: linksim.v1.SendReceipt.type:type_name -> linksim.v1.ReceiptType
-	20, // 63: linksim.v1.Delivery.from:type_name -> linksim.v1.Address
-	43, // 64: linksim.v1.Delivery.message:type_name -> linksim.v1.Message
-	44, // 65: linksim.v1.Delivery.receipt:type_name -> linksim.v1.Receipt
+	21, // 63: linksim.v1.Delivery.from:type_name -> linksim.v1.Address
+	44, // 64: linksim.v1.Delivery.message:type_name -> linksim.v1.Message
+	45, // 65: linksim.v1.Delivery.receipt:type_name -> linksim.v1.Receipt
 	1,  // 66: linksim.v1.Message.type:type_name -> linksim.v1.CipherType
 	2,  // 67: linksim.v1.Receipt.type:type_name -> linksim.v1.ReceiptType
-	54, // 68: linksim.v1.Content.chat:type_name -> linksim.v1.Chat
-	55, // 69: linksim.v1.Content.history_sync:type_name -> linksim.v1.HistorySync
-	61, // 70: linksim.v1.Content.media:type_name -> linksim.v1.Media
-	57, // 71: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
-	56, // 72: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
-	58, // 73: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
-	61, // 74: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
-	3,  // 75: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	55, // 68: linksim.v1.Content.chat:type_name -> linksim.v1.Chat
+	56, // 69: linksim.v1.Content.history_sync:type_name -> linksim.v1.HistorySync
+	65, // 70: linksim.v1.Content.media:type_name -> linksim.v1.Media
+	57, // 71: linksim.v1.Content.call:type_name -> linksim.v1.Call
+	58, // 72: linksim.v1.Content.app_state:type_name -> linksim.v1.AppStateSync
+	61, // 73: linksim.v1.HistorySync.chats:type_name -> linksim.v1.HistoryChat
+	60, // 74: linksim.v1.HistorySync.contacts:type_name -> linksim.v1.Contact
+	59, // 75: linksim.v1.HistorySync.app_state:type_name -> linksim.v1.AppStateMutation
+	3,  // 76: linksim.v1.Call.action:type_name -> linksim.v1.CallAction
+	59, // 77: linksim.v1.AppStateSync.mutations:type_name -> linksim.v1.AppStateMutation
+	62, // 78: linksim.v1.HistoryChat.messages:type_name -> linksim.v1.HistoryMessage
+	65, // 79: linksim.v1.HistoryMessage.media:type_name -> linksim.v1.Media
+	4,  // 80: linksim.v1.Media.type:type_name -> linksim.v1.MediaType
+	81, // [81:81] is the sub-list for method output_type
+	81, // [81:81] is the sub-list for method input_type
+	81, // [81:81] is the sub-list for extension type_name
+	81, // [81:81] is the sub-list for extension extendee
+	0,  // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_linksim_proto_init() }
@@ -4920,14 +5244,16 @@ func file_linksim_proto_init() {
 		(*Content_Chat)(nil),
 		(*Content_HistorySync)(nil),
 		(*Content_Media)(nil),
+		(*Content_Call)(nil),
+		(*Content_AppState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_linksim_proto_rawDesc), len(file_linksim_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   59,
+			NumEnums:      5,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
