@@ -312,3 +312,36 @@ func TestWorkersDialFromTheirOwnLoopbackAddressOnlyToALoopbackRelay(t *testing.T
 		}
 	}
 }
+
+// A worker that dies mid-run fails the run soon, naming it: the others
+// are stopped rather than left to play out a long run.
+func TestNATSRunFailsSoonWhenAWorkerDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run of 40 devices; not in -short")
+	}
+	url := startNATS(t, 0)
+	def := Definition{
+		Users: 20, Workers: 2, Relay: "embedded",
+		Messages: Arrival{Rate: 10}, Duration: Duration(time.Minute), Drain: Duration(5 * time.Second),
+		Mix: map[string]float64{ActText: 1},
+	}
+	var workers sync.WaitGroup
+	workers.Go(func() { _ = ServeNATSWorker(t.Context(), NATSWorker{URL: url, ID: 1, JoinTimeout: 10 * time.Second}) })
+	workers.Go(func() { // worker 2 takes its job and goes silent
+		wc, err := joinAs(t, url, "", 2)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		wc.close()
+	})
+	start := time.Now()
+	_, err := Coordinate(t.Context(), def, Options{NATS: NATSOptions{URL: url, Remote: 2, Silence: 3 * time.Second}}, func(Snapshot) {})
+	workers.Wait()
+	if err == nil || !strings.Contains(err.Error(), "worker 2: link lost before its result: no word from it") {
+		t.Fatalf("Coordinate = %v, want worker 2 named silent", err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the run failed after %s of its minute, want soon after worker 2 fell silent", took)
+	}
+}

@@ -110,8 +110,19 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 			}
 			return nil, err
 		}
+		c.mu.Lock()
 		workers[i] = w
-		wg.Go(func() { c.listen(w) })
+		stopped := c.stopped
+		c.mu.Unlock()
+		if stopped { // another worker has failed meanwhile
+			_ = w.conn.Send(Message{Kind: MsgStop})
+		}
+		wg.Go(func() {
+			if c.listen(w); w.err != nil {
+				// The run has failed: the others need not play it out.
+				c.stop(fmt.Sprintf("worker %d failed", w.index+1), workers)
+			}
+		})
 	}
 	done := make(chan struct{})
 	var relayLinked relayFigures
@@ -221,7 +232,9 @@ func (c *coordinator) stop(why string, workers []*worker) {
 	}
 	c.stopped, c.abort = true, why
 	for _, w := range workers {
-		_ = w.conn.Send(Message{Kind: MsgStop}) // a worker already gone needs no stop
+		if w != nil { // nil: not started yet; it is stopped as it starts
+			_ = w.conn.Send(Message{Kind: MsgStop}) // a worker already gone needs no stop
+		}
 	}
 }
 
