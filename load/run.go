@@ -33,6 +33,10 @@ type Options struct {
 	Log io.Writer
 	// WorkerCommand starts a worker process; nil means WorkerCommand().
 	WorkerCommand []string
+	// NATS, if its URL is set, links the coordinator and its workers over
+	// NATS instead of stdin and stdout, so workers can join from other
+	// machines.
+	NATS NATSOptions
 }
 
 // Shard is worker Index of Count: it runs the users [first, first+n) of

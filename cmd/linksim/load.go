@@ -26,6 +26,7 @@ func loadCmd() *cobra.Command {
 		offlineFor, duration, drain    time.Duration
 		abortGrace, lostAfter          time.Duration
 		findStep, findWarmup           time.Duration
+		natsOpts                       load.NATSOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "load",
@@ -78,10 +79,12 @@ The relay runs as its own process by default (--relay process), so the
 figures split client from relay. With --workers N the users are spread over
 N worker processes (each runs users who write to each other, dials from its
 own loopback address 127.0.1.N, and stays under the 20,000-file limit); the
-coordinator merges their live figures, time series and reports. The
-report's time series (drawn in report.html) give, a point a second,
-messages/s sent and delivered, delivery p50/p99, connected devices, and
-the relay's CPU and RSS from its /metrics.
+coordinator merges their live figures, time series and reports. With --nats
+URL the coordinator and its workers talk over that NATS server instead, and
+--remote-workers M of them join from other machines ('linksim load worker',
+see its help). The report's time series (drawn in report.html) give, a
+point a second, messages/s sent and delivered, delivery p50/p99, connected
+devices, and the relay's CPU and RSS from its /metrics.
 
 Anything richer goes in a definition file (--file, YAML or JSON); flags
 given on the command line override it. A definition file:
@@ -121,6 +124,7 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
   linksim load --users 2500 --browsers 20 --layout tabs --rate 100 --duration 1m
   linksim load --users 300 --rate 200 --threshold 'msg.deliver p99<100ms' --abort-on-fail
   linksim load --file load.yaml --workers 4 --out out/load
+  linksim load --file load.yaml --workers 4 --nats nats://10.0.0.5:4222 --remote-workers 2 --relay ws://10.0.0.5:8080/ws
   linksim load --users 500 --find-max 50 --find-max-step 10s --threshold 'msg.deliver p99<50ms'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -148,7 +152,10 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 			if err := harness.Prepare(def.Relay); err != nil {
 				return fmt.Errorf("relay %s: %w", def.Relay, err)
 			}
-			opts := load.Options{}
+			if natsOpts.URL == "" && (cmd.Flags().Changed("remote-workers") || cmd.Flags().Changed("nats-run")) {
+				return fmt.Errorf("--remote-workers and --nats-run need --nats URL")
+			}
+			opts := load.Options{NATS: natsOpts}
 			if verbose {
 				opts.Log = os.Stderr
 			}
@@ -214,6 +221,11 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.BoolVar(&plain, "plain", false, "print plain progress lines even on a terminal")
 	f.BoolVar(&worker, "worker", false, "run as a worker of a coordinating 'linksim load' (job on stdin)")
 	_ = f.MarkHidden("worker")
+	f.StringVar(&natsOpts.URL, "nats", "", "link the coordinator and its workers over this NATS server (nats://host:4222), so workers can join from other machines")
+	f.StringVar(&natsOpts.Run, "nats-run", "", `with --nats: the run's name on the server, for workers' --run (default "load")`)
+	f.IntVar(&natsOpts.Remote, "remote-workers", 0, "with --nats: how many of the --workers (the last ones) join from elsewhere with 'linksim load worker'")
+	f.DurationVar(&natsOpts.JoinTimeout, "join-timeout", 0, "with --nats: how long to wait for every worker to join (default 1m)")
+	cmd.AddCommand(loadWorkerCmd())
 	return cmd
 }
 

@@ -318,8 +318,8 @@ func TestContainerBackendFromAnInstalledBinary(t *testing.T) {
 	}
 }
 
-// A browser layout or a mixed fleet that cannot run is refused before
-// anything starts, naming the flag; the help explains them.
+// A browser layout, a mixed fleet or NATS workers that cannot run are
+// refused before anything starts, naming the flag; the help explains them.
 func TestLayoutAndBrowserFlagsAreChecked(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -333,6 +333,11 @@ func TestLayoutAndBrowserFlagsAreChecked(t *testing.T) {
 			[]string{"use companions <= 3"}},
 		{[]string{"load", "--users", "10", "--rate", "5", "--mix", "text=1,unlik=1", "--out", dir},
 			[]string{`unknown action "unlik"`, "reconnect, unlink"}},
+		{[]string{"load", "--users", "10", "--rate", "5", "--remote-workers", "1", "--out", dir}, []string{"need --nats URL"}},
+		{[]string{"load", "worker", "--id", "1"}, []string{"--nats URL (or $LINKSIM_NATS_URL)"}},
+		{[]string{"load", "worker", "--nats", "nats://127.0.0.1:1"}, []string{"--id K"}},
+		{[]string{"load", "--users", "10", "--rate", "5", "--workers", "2", "--nats", "nats://load:s3cret@127.0.0.1:1", "--out", dir},
+			[]string{"connect to NATS at nats://load:xxxxx@127.0.0.1:1"}},
 	} {
 		start := time.Now()
 		code, out := linksim(t, dir, tc.args...)
@@ -349,7 +354,7 @@ func TestLayoutAndBrowserFlagsAreChecked(t *testing.T) {
 		}
 	}
 	_, help := linksim(t, dir, "load", "--help")
-	for _, w := range []string{"--browsers", "--layout", "unlink", "linksim load --users 2500 --browsers 20 --layout tabs"} {
+	for _, w := range []string{"--browsers", "--layout", "unlink", "linksim load --users 2500 --browsers 20 --layout tabs", "--nats", "--remote-workers"} {
 		if !strings.Contains(help, w) {
 			t.Errorf("linksim load --help does not explain %q", w)
 		}
