@@ -115,7 +115,12 @@ load:
 	bin/linksim load --users 9500 --workers 2 --link-parallel 64 --rate 1000 --duration 5m \
 		--threshold 'msg.deliver p99<50ms' --plain --out $(OUT)/load-19k
 	bin/linksim load --users 1000 --rate 200 --duration 1m \
-		--mix text=80,media=2,read=10,offline=4,reconnect=4 --media-size 64KiB,1MiB --plain --out $(OUT)/load-mix
+		--mix text=80,media=2,read=10,offline=3,reconnect=3,unlink=2 --media-size 64KiB,1MiB --plain --out $(OUT)/load-mix
+	$(CHROMIUM)
+	for layout in tabs context; do \
+		bin/linksim load --users 2500 --browsers 20 --layout $$layout --link-parallel 32 --rate 50 --duration 1m \
+			--plain --out $(OUT)/load-mixed-$$layout || exit 1; \
+	done
 
 # The camera survey over 100 real-shaped linking payloads per preset, with
 # zbarimg alongside (a few minutes); the table is in docs/performance.md.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +86,45 @@ func TestBrowserTabsLinkAsDistinctDevices(t *testing.T) {
 	if contexts[0] == contexts[1] || slices.Contains(contexts, webs[0].BrowserContext()) {
 		t.Errorf("default layout's pages in browser contexts %q (tabs: %q), want one each", contexts, webs[0].BrowserContext())
 	}
+}
+
+// Every page of the tabs layout after the first takes app.wasm from the
+// browser's cache, with no byte over the network (the page logs how many
+// bytes its app.wasm took); in the context layout each page fetches it all.
+func TestBrowserTabsShareTheAppCache(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { harness.CloseBrowsers() })
+	for _, layout := range []string{driver.LayoutTabs, driver.LayoutContext} {
+		env := harness.Start(t, harness.Config{BrowserLayout: layout})
+		for i := range 3 {
+			w, err := env.Browser(ctx, fmt.Sprintf("%s-%d", layout, i+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := wasmTransferred(w.ConsoleLogs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cached := layout == driver.LayoutTabs && i > 0; cached != (got == 0) {
+				t.Errorf("%s page %d: app.wasm took %d bytes over the network, want it from the cache: %v", layout, i+1, got, cached)
+			}
+			w.Close()
+		}
+	}
+}
+
+// wasmTransferred reads how many bytes app.wasm took over the network from
+// the page's console line "app.wasm compiled ... (N bytes transferred, ...".
+func wasmTransferred(console []string) (int, error) {
+	for _, line := range console {
+		var ms, n int
+		if i := strings.Index(line, "linksim: app.wasm compiled"); i >= 0 {
+			if _, err := fmt.Sscanf(line[i:], "linksim: app.wasm compiled %d ms after navigation (%d bytes transferred", &ms, &n); err != nil {
+				return 0, fmt.Errorf("console line %q: %w", line, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("no app.wasm line in the console: %q", console)
 }

@@ -25,8 +25,9 @@ import (
 // Steps recorded for browser web clients, besides pair.linked and
 // pair.chats_shown.
 const (
-	StepQRVisible = "qr.visible" // page opened -> QR code drawn
-	StepQRDecoded = "qr.decoded" // QR code drawn -> screenshot taken and decoded
+	StepQRVisible = "qr.visible"    // page opened -> QR code drawn
+	StepQRDecoded = "qr.decoded"    // QR code drawn -> screenshot taken and decoded
+	StepReopened  = "page.reopened" // a new page opened on a closed or crashed one's profile -> linked screen
 )
 
 // Web is a browser web client in an Env: a page of the process's shared
@@ -123,6 +124,7 @@ func (e *Env) Browser(ctx context.Context, name string) (*Web, error) {
 	if err != nil {
 		return nil, fmt.Errorf("harness: %s: %w", name, err)
 	}
+	e.rec.web(name)
 	q := url.Values{"name": {name}, "ws": {e.DeviceConfig(name, nil).RelayURL}}
 	if e.Topology() == Mirror {
 		q.Set("topology", Mirror)
@@ -142,6 +144,31 @@ func (e *Env) Browser(ctx context.Context, name string) (*Web, error) {
 	}
 	e.rec.rec.Step(StepQRVisible, name, time.Since(start))
 	return w, nil
+}
+
+// Reopen opens the app again in a new page of w's browser context, on the
+// storage the old page left, as a user reopening a tab that crashed
+// (driver.Page.Crash) or was closed; from then on w drives the new page.
+// It returns once the app shows its main screen, recording how long that
+// took as page.reopened.
+func (w *Web) Reopen(ctx context.Context) error {
+	start := time.Now()
+	page, err := w.Page.Reopen(ctx)
+	if err != nil {
+		return err
+	}
+	// No cleanup of its own: closing the old page, as the Env's cleanup
+	// does after keeping w's artifacts, closes it (it was opened from the
+	// old page's context).
+	w.Page = page
+	if err := w.Open(ctx, w.URL); err != nil {
+		return err
+	}
+	if err := w.WaitScreen(ctx, driver.ScreenLinked); err != nil {
+		return fmt.Errorf("harness: %s reopened: %w", w.name, err)
+	}
+	w.env.rec.rec.Step(StepReopened, w.name, time.Since(start))
+	return nil
 }
 
 // Name is the device name the web client was opened as.
@@ -327,7 +354,7 @@ func (w *Web) recordSend(m driver.Message, peer string, to []string, digest repo
 	w.mu.Lock()
 	w.sent[m.ID] = ""
 	w.mu.Unlock()
-	w.env.rec.rec.Send(w.name, m.ID, w.name+">"+peer, to, digest)
+	w.env.rec.send(w.name, m.ID, w.name+">"+peer, to, digest)
 	w.record([]driver.Message{m})
 }
 
@@ -415,22 +442,18 @@ func (w *Web) record(msgs []driver.Message) {
 	if len(fresh) == 0 {
 		return
 	}
-	ledger := w.env.Ledger()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, m := range msgs { // in page order, so the ledger sees the order shown
 		if !slices.Contains(fresh, m.ID) || copies[m.ID] <= w.shown[m.ID] {
 			continue
 		}
-		st, known := ledger.Message(m.ID)
-		// A streaming ledger forgets a message once judged: one this page
-		// showed before is still its own, and a copy more is a duplicate
-		// the ledger must see (it judges it unexpected).
-		forgotten := !known && w.shown[m.ID] > 0
-		if !known && !forgotten {
+		// A message sent to no browser (yet) is looked at again next time.
+		to, known := w.env.rec.webTargets(m.ID)
+		if !known {
 			continue
 		}
-		if forgotten || slices.Contains(st.Targets, w.name) {
+		if slices.Contains(to, w.name) {
 			for range copies[m.ID] - w.shown[m.ID] {
 				rec.Shown(w.name, m.ID, digest[m.ID])
 			}

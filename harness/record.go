@@ -23,17 +23,56 @@ type recorder struct {
 	// code, until the companion shows the history: pair.chats_shown.
 	scans map[string]time.Time
 	media mediaLedger
+	// webs are the names of browser web clients; toWeb, for each message
+	// sent to any of them, those targets: a page that shows a message asks
+	// here whether it was addressed to it, rather than building the ledger
+	// over every event of a run on each look.
+	webs  map[string]bool
+	toWeb map[string][]string
 	// mirrors lists, per phone, the mirror web clients it serves: every
 	// message the phone sends or is sent is owed to them too. asked holds
 	// every send a mirror web client asked its phone for, by message id.
 	mirrors map[e2e.Address][]string
 	asked   map[string]mirrorAsk
-	calls callClock
+	calls   callClock
 }
 
 func newRecorder(rec *reports.Recorder) *recorder {
 	return &recorder{rec: rec, names: make(map[e2e.Address]string), scans: make(map[string]time.Time),
+		webs: make(map[string]bool), toWeb: make(map[string][]string),
 		mirrors: make(map[e2e.Address][]string), asked: make(map[string]mirrorAsk)}
+}
+
+// web notes that the device named name is a browser web client.
+func (r *recorder) web(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.webs[name] = true
+}
+
+// send records a send; a resend replaces the message's targets.
+func (r *recorder) send(from, msg, stream string, to []string, digest reports.Digest) {
+	r.mu.Lock()
+	var webs []string
+	for _, d := range to {
+		if r.webs[d] {
+			webs = append(webs, d)
+		}
+	}
+	if webs != nil || r.toWeb[msg] != nil {
+		r.toWeb[msg] = webs
+	}
+	r.mu.Unlock()
+	r.rec.Send(from, msg, stream, to, digest)
+}
+
+// webTargets returns the browser web clients msg was sent to; false when
+// no send of msg to any of them is recorded (yet).
+func (r *recorder) webTargets(msg string) ([]string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	to, ok := r.toWeb[msg]
+	return to, ok
 }
 
 // scanned notes that the phone of user scans a QR code now.
@@ -87,7 +126,7 @@ func (r *recorder) record(e device.Event) {
 		}
 		to = r.withMirrors(e, to)
 		// A stream is one sender's chat: order is promised within it.
-		r.rec.Send(e.Device, e.MessageID, e.Device+">"+e.Chat, to, digestOf(e))
+		r.send(e.Device, e.MessageID, e.Device+">"+e.Chat, to, digestOf(e))
 	case device.Acked:
 		r.rec.Ack(e.Device, e.MessageID)
 	case device.Pushed:

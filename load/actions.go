@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,12 +18,16 @@ import (
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
 // member is one user of the run: a phone and its linked companions.
 type member struct {
 	user *harness.User
+	// browser is its browser page, in a mixed fleet (browsers.go); nil for
+	// most.
+	browser *harness.Web
 	// contacts are the users this one writes text to; readers the users
 	// who write to it, whose chats it marks read.
 	contacts, readers []string
@@ -31,6 +36,12 @@ type member struct {
 	// verified, later than a text that followed it would be, so a chat
 	// mixing both would read as reordered.
 	mediaTo string
+	// index orders members, so sends take their gates in one order.
+	index int
+	// gate is held shared by every send from or to this user, and
+	// exclusively by an unlink of one of its companions: no message to it
+	// is under way when the phone removes it.
+	gate sync.RWMutex
 
 	mu      sync.Mutex
 	offline []bool // per companion: closed by an offline action
@@ -50,8 +61,13 @@ func (r *runner) newMember(ctx context.Context, idx int) (*member, error) {
 		r.devices.Store(d.Name(), d)
 	}
 	r.live.addLinked(1 + len(u.Webs))
-	m := &member{user: u, offline: make([]bool, len(u.Webs)), busy: make([]int, len(u.Webs))}
+	m := &member{user: u, index: idx, offline: make([]bool, len(u.Webs)), busy: make([]int, len(u.Webs))}
 	m.idle = sync.NewCond(&m.mu)
+	if idx < r.def.Browsers {
+		if err := r.addBrowser(ctx, m); err != nil {
+			return nil, fmt.Errorf("%s: %w", browserName(u.Name), err)
+		}
+	}
 	return m, nil
 }
 
@@ -62,7 +78,9 @@ func (r *runner) setContacts() {
 	n := len(r.members)
 	c := min(r.def.Contacts, n-1)
 	user := func(k int) string { return r.members[(k+n)%n].user.Phone.Self().User }
+	r.byUser = make(map[string]*member, n)
 	for k, m := range r.members {
+		r.byUser[user(k)] = m
 		for j := 1; j <= c; j++ {
 			m.contacts = append(m.contacts, user(k+j))
 			m.readers = append(m.readers, user(k-j))
@@ -146,13 +164,18 @@ func (p picker) pick() string {
 // act runs one action for a random user.
 func (r *runner) act(ctx context.Context, action string) error {
 	m := r.members[rand.IntN(len(r.members))]
-	if action == ActOffline {
+	switch action {
+	case ActOffline:
 		return r.offline(ctx, m)
+	case ActUnlink:
+		return r.unlink(ctx, m)
 	}
 	if action == ActText {
 		c, release := m.client()
 		defer release()
-		id, err := c.SendText(ctx, pickOne(m.contacts), "load "+device.NewMessageID())
+		to := pickOne(m.contacts)
+		defer r.holdGates(m, to)()
+		id, err := c.SendText(ctx, to, "load "+device.NewMessageID())
 		if err != nil {
 			r.live.forget(id)
 		}
@@ -168,6 +191,7 @@ func (r *runner) act(ctx context.Context, action string) error {
 		if m.mediaTo == "" {
 			return errors.New("no user left to send media to in a chat of its own (users must exceed contacts+1)")
 		}
+		defer r.holdGates(m, m.mediaTo)()
 		id, err := d.SendMedia(ctx, m.mediaTo, f)
 		if err != nil {
 			r.live.forget(id)
@@ -195,21 +219,11 @@ func seed() (s [32]byte) {
 // offline closes one of m's companions for OfflineFor, then opens it again
 // on its state: what it missed arrives on reconnect.
 func (r *runner) offline(ctx context.Context, m *member) error {
-	if len(m.offline) == 0 {
+	j, ok := m.takeCompanion()
+	if !ok {
 		return nil
 	}
-	j := rand.IntN(len(m.offline))
-	m.mu.Lock()
-	if m.offline[j] {
-		m.mu.Unlock()
-		return nil // already away
-	}
-	m.offline[j] = true
-	for m.busy[j] > 0 {
-		m.idle.Wait()
-	}
 	c := m.user.Webs[j]
-	m.mu.Unlock()
 	c.Close()
 	select {
 	case <-time.After(time.Duration(r.def.OfflineFor)):
@@ -222,9 +236,125 @@ func (r *runner) offline(ctx context.Context, m *member) error {
 	if d := m.user.Device(j); d != nil { // media downloads need a device; a mirror client has none of its own
 		r.devices.Store(d.Name(), d)
 	}
+	m.giveBack(j)
+	return nil
+}
+
+// takeCompanion takes one of m's companions, at random, away from the
+// other actions: it waits until none uses it and returns its index; false
+// when it was taken already (or m has none).
+func (m *member) takeCompanion() (int, bool) {
+	if len(m.offline) == 0 {
+		return 0, false
+	}
+	j := rand.IntN(len(m.offline))
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.offline[j] {
+		return 0, false // already away
+	}
+	m.offline[j] = true
+	for m.busy[j] > 0 {
+		m.idle.Wait()
+	}
+	return j, true
+}
+
+// giveBack returns companion j, taken by takeCompanion, to the actions.
+func (m *member) giveBack(j int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.offline[j] = false
-	m.mu.Unlock()
+}
+
+// holdGates holds the gates of sender m and of user to shared until the
+// returned release: lower index first, so two sends and two unlinks never
+// wait on each other in a circle.
+func (r *runner) holdGates(m *member, to string) (release func()) {
+	gates := []*member{m}
+	if peer := r.byUser[to]; peer != nil {
+		gates = append(gates, peer)
+	}
+	slices.SortFunc(gates, func(a, b *member) int { return a.index - b.index })
+	for _, g := range gates {
+		g.gate.RLock()
+	}
+	return func() {
+		for _, g := range gates {
+			g.gate.RUnlock()
+		}
+	}
+}
+
+// unlink removes one of m's companions, by its phone or by logging out on
+// the companion (at random), keeps it unlinked for OfflineFor and links it
+// again by QR payload: the companion opens afresh, on an empty state, as
+// the same name, and the phone scans its code. The phone only removes it
+// once no message to or from it is under way (sends to and from m wait
+// meanwhile), so the ledger expects nothing of it that the removal drops;
+// what is sent while it is unlinked is not addressed to it, and after the
+// new link it counts again.
+func (r *runner) unlink(ctx context.Context, m *member) error {
+	j, ok := m.takeCompanion()
+	if !ok {
+		return nil
+	}
+	d := m.user.Device(j)
+	if d == nil {
+		m.giveBack(j) // not linked: a relink failed before
+		return nil
+	}
+	if err := r.remove(ctx, m, m.user.Web(j), d); err != nil {
+		m.giveBack(j)
+		return err
+	}
+	select {
+	case <-time.After(time.Duration(r.def.OfflineFor)):
+	case <-ctx.Done():
+	}
+	// No send to or from m until the new device is linked and named: a
+	// send meanwhile could name it by address in the ledger, or fetch its
+	// keys before the phone's signed device list has it. Reopen replaces
+	// Webs[j], which no one reads while it is taken.
+	m.user.States[j] = kv.NewMem()
+	m.gate.Lock()
+	_, err := r.env.Reopen(context.WithoutCancel(ctx), m.user, j)
+	m.gate.Unlock()
+	if err != nil {
+		return fmt.Errorf("relink %s: %w", d.Name(), err)
+	}
+	linked := m.user.Device(j)
+	r.devices.Store(linked.Name(), linked)
+	r.relinks.Add(1)
+	m.giveBack(j)
+	return nil
+}
+
+// remove takes companion c (device d) off m's account once nothing is on
+// its way to it, and waits for it to show a new QR code.
+func (r *runner) remove(ctx context.Context, m *member, c harness.WebClient, d *device.Device) error {
+	m.gate.Lock()
+	defer m.gate.Unlock()
+	err := harness.Await(ctx, d.Name()+" to receive what was sent to it", func() error {
+		if n := r.live.owed(d.Self()); n > 0 {
+			return fmt.Errorf("%d deliveries on their way", n)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("unlink: %w", err)
+	}
+	if rand.IntN(2) == 0 {
+		err = m.user.Phone.Unlink(ctx, d.Self().Device)
+	} else {
+		err = c.Logout(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("unlink %s: %w", d.Name(), err)
+	}
+	if _, err := harness.CurrentQR(ctx, c); err != nil {
+		return fmt.Errorf("unlink %s: %w", d.Name(), err)
+	}
 	return nil
 }
 

@@ -6,15 +6,15 @@ import (
 	"github.com/linksim/linksim/reports"
 )
 
-// Coordinate runs def: in this process when it has one worker, else spread
-// over worker processes (see workers.go). update gets the live figures of
+// Coordinate runs def: in this process when it has one worker and no
+// NATS link, else spread over workers (see workers.go and transport.go). update gets the live figures of
 // the whole run every second.
 func Coordinate(ctx context.Context, def Definition, opts Options, update func(Snapshot)) (*reports.Report, error) {
 	def = def.Defaults()
 	if err := def.Check(); err != nil {
 		return nil, err
 	}
-	if def.Workers <= 1 {
+	if def.Workers <= 1 && opts.NATS.URL == "" {
 		opts.Progress = update
 		return Run(ctx, def, opts)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/webclient/driver"
 )
 
 // Definition is a load test. The zero value is not runnable (it has no
@@ -34,6 +35,14 @@ type Definition struct {
 	Users int `yaml:"users"`
 	// Companions is how many native web clients each user links; default 1.
 	Companions int `yaml:"companions"`
+	// Browsers is how many users (the first ones) also link a real browser
+	// page, in Chromium, paired by a screenshot of its QR code: a mixed
+	// fleet. Pages receive and are scored by the ledger; they do not send.
+	Browsers int `yaml:"browsers"`
+	// Layout lays the browser pages out in Chromium: "context" (default: a
+	// browser context per page, isolated) or "tabs" (tabs of one context,
+	// cheaper).
+	Layout string `yaml:"layout"`
 	// Topology is how companions are linked: "multidevice" (default) or
 	// "mirror" (design.md §8). Mirror companions send texts through their
 	// phone; the other actions of a mirror user are the phone's.
@@ -50,8 +59,8 @@ type Definition struct {
 	Mix map[string]float64 `yaml:"mix"`
 	// MediaSizes are the sizes a media action picks from; default 64KiB.
 	MediaSizes []Size `yaml:"media_sizes"`
-	// OfflineFor is how long an offline action keeps a companion closed;
-	// default 2s.
+	// OfflineFor is how long an offline action keeps a companion closed,
+	// and an unlink action keeps it unlinked; default 2s.
 	OfflineFor Duration `yaml:"offline_for"`
 	// Duration is how long actions arrive; default the sum of
 	// Messages.Stages, or 30s.
@@ -129,10 +138,11 @@ const (
 	ActRead      = "read"      // a device of a user marks a chat read: read receipts flow back
 	ActOffline   = "offline"   // a companion closes for OfflineFor, then opens on its state again
 	ActReconnect = "reconnect" // a device's link drops; it reconnects by itself
+	ActUnlink    = "unlink"    // a companion is removed (by its phone or by logging out), then links again by QR payload
 )
 
 // Actions lists the action names a mix may weigh.
-var Actions = []string{ActText, ActMedia, ActRead, ActOffline, ActReconnect}
+var Actions = []string{ActText, ActMedia, ActRead, ActOffline, ActReconnect, ActUnlink}
 
 // Duration is a time.Duration written as "30s" in YAML and JSON.
 type Duration time.Duration
@@ -220,6 +230,9 @@ func (d Definition) Defaults() Definition {
 	if d.Contacts == 0 {
 		d.Contacts = 5
 	}
+	if d.Layout == "" {
+		d.Layout = driver.LayoutContext
+	}
 	if d.Users > 0 && d.Contacts > d.Users-1 {
 		d.Contacts = d.Users - 1
 	}
@@ -291,6 +304,26 @@ func (d Definition) Check() error {
 	if d.Companions < 0 || d.Companions > 4 {
 		bad("companions: %d per user; want 0 to 4 (the relay's default limit)", d.Companions)
 	}
+	if d.Browsers < 0 || d.Browsers > d.Users {
+		bad("browsers: %d; want 0 to users (%d): the first users each link one browser page", d.Browsers, d.Users)
+	}
+	if d.Browsers > 0 && d.Companions == 4 {
+		bad("browsers: a user with %d native companions and a browser page has %d; the relay links at most 4: use companions <= 3",
+			d.Companions, d.Companions+1)
+	}
+	if d.Workers > 1 && d.Browsers > d.Users/d.Workers {
+		bad("browsers: %d pages; with %d workers at most %d, the users of the first worker, which runs them all (one Chromium)",
+			d.Browsers, d.Workers, d.Users/d.Workers)
+	}
+	if d.Browsers > maxBrowserPages {
+		bad("browsers: %d pages; at most %d (each takes 50-100 MiB and a share of two cores)", d.Browsers, maxBrowserPages)
+	}
+	if d.Layout != driver.LayoutContext && d.Layout != driver.LayoutTabs {
+		bad("layout: %q; want %q (a browser context per page) or %q (tabs of one context)", d.Layout, driver.LayoutContext, driver.LayoutTabs)
+	}
+	if d.Topology == harness.Mirror && (d.Browsers > 0 || d.Mix[ActUnlink] > 0) {
+		bad("topology: mirror; browser pages and unlink are for multidevice companions only")
+	}
 	if d.Topology != harness.MultiDevice && d.Topology != harness.Mirror {
 		bad("topology: %q; want %q or %q", d.Topology, harness.MultiDevice, harness.Mirror)
 	}
@@ -326,8 +359,10 @@ func (d Definition) Check() error {
 		bad("mix: media needs more than contacts+1 users per worker (media goes to a chat of its own); have %d users per worker and contacts %d",
 			d.Users/max(d.Workers, 1), d.Contacts)
 	}
-	if d.Companions == 0 && d.Mix[ActOffline] > 0 {
-		bad("mix: offline needs companions (companions is 0)")
+	for _, a := range []string{ActOffline, ActUnlink} {
+		if d.Companions == 0 && d.Mix[a] > 0 {
+			bad("mix: %s needs native companions (companions is 0)", a)
+		}
 	}
 	if ramp := d.Messages.rampLength(); time.Duration(d.Duration) < ramp {
 		bad("duration: %s is shorter than messages.stages (%s)", time.Duration(d.Duration), ramp)
@@ -373,6 +408,10 @@ func (d Definition) Check() error {
 	}
 	return nil
 }
+
+// maxBrowserPages bounds a mixed fleet's pages: ~200 is what this kind of
+// machine holds (issue 13), and a typo of 20000 should not start that many.
+const maxBrowserPages = 500
 
 // maxDevicesPerProcess leaves room under the 20,000 open files for the
 // process's own files (relay link per device, logs, media, listeners).

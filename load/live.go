@@ -1,11 +1,13 @@
 package load
 
 import (
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/linksim/linksim/reports"
 	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/e2e"
 )
 
 // Phases of a run, as the live view shows them.
@@ -40,6 +42,9 @@ type Snapshot struct {
 	// and msg.deliver over the whole run.
 	Recent *reports.Metrics `json:"recent"`
 	All    *reports.Metrics `json:"all"`
+	// LastSecond holds msg.deliver of the last whole second (nil in the
+	// first): the time series' percentiles.
+	LastSecond *reports.Metrics `json:"last_second,omitzero"`
 }
 
 // Merge adds o, another worker's snapshot of the same moment, into s.
@@ -70,6 +75,12 @@ func (s *Snapshot) Merge(o Snapshot) {
 		s.All = reports.NewMetrics()
 	}
 	s.All.Merge(o.All)
+	if o.LastSecond != nil {
+		if s.LastSecond == nil {
+			s.LastSecond = reports.NewMetrics()
+		}
+		s.LastSecond.Merge(o.LastSecond)
+	}
 }
 
 func phaseOrder(p string) int {
@@ -115,6 +126,9 @@ type tracker struct {
 	dropped   int64
 	lastError string
 	pending   map[string]*inflight
+	// waitingOn counts, per device, the deliveries still on their way to
+	// it or from it: an unlink waits for its device's to reach 0.
+	waitingOn map[e2e.Address]int
 	// recent is a ring of per-second msg.deliver histograms.
 	recent    [recentSeconds]*reports.Metrics
 	recentSec int64
@@ -124,14 +138,15 @@ type tracker struct {
 
 // inflight is a sent message not yet decrypted by all its targets.
 type inflight struct {
-	sentAt   time.Time
-	ackedAt  bool
-	left     int
-	received int
+	sentAt  time.Time
+	from    e2e.Address
+	ackedAt bool
+	// waiting are the targets it has not reached yet; got the ones it has.
+	waiting, got []e2e.Address
 }
 
 func newTracker(lostAfter time.Duration) *tracker {
-	t := &tracker{start: time.Now(), lostAfter: lostAfter, phase: PhaseStarting, pending: make(map[string]*inflight), all: reports.NewMetrics(), step: reports.NewMetrics()}
+	t := &tracker{start: time.Now(), lostAfter: lostAfter, phase: PhaseStarting, pending: make(map[string]*inflight), waitingOn: make(map[e2e.Address]int), all: reports.NewMetrics(), step: reports.NewMetrics()}
 	for i := range t.recent {
 		t.recent[i] = reports.NewMetrics()
 	}
@@ -153,13 +168,22 @@ func (t *tracker) event(e device.Event) {
 		if m == nil {
 			// A resend after a stale device list reuses the id: only the
 			// first send counts, and its time.
-			m = &inflight{sentAt: now}
+			m = &inflight{sentAt: now, from: e.Address}
 			t.pending[e.MessageID] = m
 			t.sent++
 		}
-		left := len(e.Targets) - m.received
-		t.expected += int64(left - m.left)
-		m.left = left
+		// A resend goes to the devices of its last attempt.
+		t.expected -= int64(len(m.waiting))
+		t.release(m, m.waiting)
+		m.waiting = m.waiting[:0]
+		for _, a := range e.Targets {
+			if !slices.Contains(m.got, a) {
+				m.waiting = append(m.waiting, a)
+				t.waitingOn[a]++
+				t.waitingOn[m.from]++
+			}
+		}
+		t.expected += int64(len(m.waiting))
 		t.settle(e.MessageID, m)
 	case device.Acked:
 		if m := t.pending[e.MessageID]; m != nil && !m.ackedAt {
@@ -170,24 +194,62 @@ func (t *tracker) event(e device.Event) {
 			t.settle(e.MessageID, m)
 		}
 	case device.Received, device.MediaDownloaded:
-		m := t.pending[e.MessageID]
-		if m == nil {
-			return // history, or a duplicate: the ledger judges those
-		}
-		d := now.Sub(m.sentAt)
-		t.all.Record(reports.StepDeliver, d)
-		t.step.Record(reports.StepDeliver, d)
-		t.bucket(now).Record(reports.StepDeliver, d)
-		t.delivered++
-		m.received++
-		m.left--
-		t.settle(e.MessageID, m)
+		t.arrived(e.MessageID, e.Address, now)
 	}
+}
+
+// shown counts a delivery that a browser page showed: its device inside
+// the page reports no events, the harness reads them off the screen.
+func (t *tracker) shown(id string, to e2e.Address) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.arrived(id, to, now)
+}
+
+// arrived counts message id reaching device to. t.mu must be held.
+func (t *tracker) arrived(id string, to e2e.Address, now time.Time) {
+	m := t.pending[id]
+	if m == nil {
+		return // history, or a duplicate: the ledger judges those
+	}
+	i := slices.Index(m.waiting, to)
+	if i < 0 {
+		return // not a target, or a second copy: the ledger judges those
+	}
+	m.waiting = slices.Delete(m.waiting, i, i+1)
+	m.got = append(m.got, to)
+	t.release(m, []e2e.Address{to})
+	d := now.Sub(m.sentAt)
+	t.all.Record(reports.StepDeliver, d)
+	t.step.Record(reports.StepDeliver, d)
+	t.bucket(now).Record(reports.StepDeliver, d)
+	t.delivered++
+	t.settle(id, m)
+}
+
+// release takes m's deliveries to the devices to off the counts of those
+// devices and of its sender. t.mu must be held.
+func (t *tracker) release(m *inflight, to []e2e.Address) {
+	for _, a := range to {
+		for _, d := range []e2e.Address{a, m.from} {
+			if t.waitingOn[d]--; t.waitingOn[d] <= 0 {
+				delete(t.waitingOn, d)
+			}
+		}
+	}
+}
+
+// owed is how many deliveries are still on their way to or from device a.
+func (t *tracker) owed(a e2e.Address) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.waitingOn[a]
 }
 
 // settle forgets a message once every target has it and it was acked.
 func (t *tracker) settle(id string, m *inflight) {
-	if m.left <= 0 && m.ackedAt {
+	if len(m.waiting) == 0 && m.ackedAt {
 		delete(t.pending, id)
 	}
 }
@@ -256,7 +318,8 @@ func (t *tracker) forget(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if m := t.pending[id]; m != nil {
-		t.expected -= int64(m.left)
+		t.expected -= int64(len(m.waiting))
+		t.release(m, m.waiting)
 		delete(t.pending, id)
 	}
 }
@@ -266,21 +329,6 @@ func (t *tracker) outstanding() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.pending)
-}
-
-// lastSecond returns the deliveries of the last whole second (nil in the
-// first second). A slot is replaced, never emptied, when the ring turns, so
-// the histogram returned stays as it is.
-func (t *tracker) lastSecond() *reports.Metrics {
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.bucket(now)
-	sec := int64(now.Sub(t.start) / time.Second)
-	if sec == 0 {
-		return nil
-	}
-	return t.recent[(sec-1)%recentSeconds]
 }
 
 // snapshot returns the live state now.
@@ -298,10 +346,14 @@ func (t *tracker) snapshot() Snapshot {
 	for _, m := range t.recent {
 		s.Recent.Merge(m)
 	}
+	if sec := int64(now.Sub(t.start) / time.Second); sec > 0 {
+		s.LastSecond = reports.NewMetrics()
+		s.LastSecond.Merge(t.recent[(sec-1)%recentSeconds])
+	}
 	s.All.Merge(t.all)
 	for _, m := range t.pending {
-		if m.left > 0 && now.Sub(m.sentAt) > t.lostAfter {
-			s.Lost += int64(m.left)
+		if len(m.waiting) > 0 && now.Sub(m.sentAt) > t.lostAfter {
+			s.Lost += int64(len(m.waiting))
 		}
 	}
 	return s

@@ -2,9 +2,12 @@ package load
 
 import (
 	"context"
+	"maps"
 	"math"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,20 +76,13 @@ func TestShortLoadIsScoredClean(t *testing.T) {
 	for _, s := range rep.TimeSeries {
 		series[s.Name] = s
 	}
-	peak := func(name string) float64 {
-		m := 0.0
-		for _, p := range series[name].Points {
-			m = max(m, p.Value)
-		}
-		return m
-	}
 	if n := len(series[SeriesSent].Points); n < 8 {
 		t.Errorf("series %q has %d points, want one a second of the run (>= 8)", SeriesSent, n)
 	}
-	if p := peak(SeriesSent); p < 15 || p > 100 {
+	if p := peak(series[SeriesSent]); p < 15 || p > 100 {
 		t.Errorf("series %q peaks at %.1f msg/s, want about 34", SeriesSent, p)
 	}
-	if p := peak(SeriesConnected); p < 280 || p > 300 {
+	if p := peak(series[SeriesConnected]); p < 280 || p > 300 {
 		t.Errorf("series %q peaks at %.0f devices, want 280 to 300", SeriesConnected, p)
 	}
 	if len(series[SeriesP99].Points) == 0 {
@@ -303,6 +299,31 @@ func TestWorkersMergeIntoOneReport(t *testing.T) {
 	if last.Linked != 80 || last.Sent != int64(tot.Messages) {
 		t.Errorf("merged live figures: %d linked, %d sent; want 80 and the ledger's %d", last.Linked, last.Sent, tot.Messages)
 	}
+	// The time series are of both workers (80 devices connected, not one
+	// worker's 40) and of the relay, which this process ran.
+	series := map[string]reports.TimeSeries{}
+	for _, s := range rep.TimeSeries {
+		series[s.Name] = s
+	}
+	if p := peak(series[SeriesConnected]); p != 80 {
+		t.Errorf("series %q peaks at %.0f devices, want both workers' 80", SeriesConnected, p)
+	}
+	if p := peak(series[SeriesSent]); p < 10 || p > 60 {
+		t.Errorf("series %q peaks at %.1f msg/s, want about both workers' 20", SeriesSent, p)
+	}
+	for _, name := range []string{SeriesRelayRSS, SeriesRelayCPU, SeriesP99} {
+		if len(series[name].Points) == 0 {
+			t.Errorf("series %q is empty; have %v", name, slices.Collect(maps.Keys(series)))
+		}
+	}
+}
+
+func peak(s reports.TimeSeries) float64 {
+	m := 0.0
+	for _, p := range s.Points {
+		m = max(m, p.Value)
+	}
+	return m
 }
 
 // The capacity search steps the rate up until its threshold breaks: with a
@@ -338,5 +359,102 @@ func TestFindMax(t *testing.T) {
 	}
 	if rep.Passed() {
 		t.Error("a search whose first step broke passed")
+	}
+}
+
+// Unlink actions remove companions (by their phone or by logging out) and
+// link them again by QR payload while texts flow: nothing is lost or
+// duplicated, and messages sent while a companion was away were not
+// addressed to it, so fewer deliveries were expected than three a message.
+func TestUnlinkAndRelinkKeepTheLedgerClean(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run; not in -short")
+	}
+	def := Definition{
+		Users: 6, Companions: 1, Contacts: 2, Relay: "embedded",
+		Messages: Arrival{Rate: 150}, Duration: Duration(5 * time.Second),
+		Mix:        map[string]float64{ActText: 95, ActUnlink: 5},
+		OfflineFor: Duration(500 * time.Millisecond),
+	}
+	rep, err := Run(context.Background(), def, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Ledger.Totals
+	if !rep.Passed() || tot.Problems() != 0 || tot.Delivered != tot.Expected {
+		t.Errorf("passed=%v, ledger %+v, problems %v, scenarios %+v", rep.Passed(), tot, rep.Ledger.Problems, rep.Scenarios)
+	}
+	if n, _ := strconv.Atoi(rep.Meta["relinks"]); n < 3 {
+		t.Errorf("%d companions unlinked and linked again, want several", n)
+	}
+	if tot.Messages < 50 || tot.Expected >= 3*tot.Messages {
+		t.Errorf("%d deliveries expected for %d messages: want fewer than 3 each, as unlinked companions were no target", tot.Expected, tot.Messages)
+	}
+}
+
+// A mixed fleet: two of four users also link a browser page (tabs of one
+// Chromium context), paired by a screenshot of its QR code. The pages are
+// targets of what their users receive and send, texts and media alike, and
+// the ledger counts them delivered: more deliveries are expected than the
+// native devices account for, and every one arrives.
+func TestBrowserPagesAreScoredInTheMix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load run with Chromium; not in -short")
+	}
+	t.Cleanup(func() { harness.CloseBrowsers() })
+	def := Definition{
+		Users: 4, Companions: 1, Contacts: 2, Browsers: 2, Layout: "tabs", Relay: "embedded",
+		Messages: Arrival{Rate: 8}, Duration: Duration(5 * time.Second),
+		Mix:        map[string]float64{ActText: 80, ActMedia: 10, ActRead: 10},
+		MediaSizes: []Size{16 << 10},
+	}
+	var last Snapshot
+	rep, err := Run(context.Background(), def, Options{Progress: func(s Snapshot) { last = s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := rep.Ledger.Totals
+	if !rep.Passed() || tot.Problems() != 0 || tot.Delivered != tot.Expected {
+		t.Errorf("passed=%v, ledger %+v, problems %v, scenarios %+v", rep.Passed(), tot, rep.Ledger.Problems, rep.Scenarios)
+	}
+	// Natives: the recipient's phone and web client, and the sender's other
+	// device: 3 a message. Pages add to that.
+	if tot.Messages < 20 || tot.Expected <= 3*tot.Messages {
+		t.Errorf("%d deliveries expected for %d messages; want more than 3 each, the pages' too", tot.Expected, tot.Messages)
+	}
+	if last.Linked != 10 || last.Delivered != int64(tot.Delivered) {
+		t.Errorf("live figures: %d devices linked (want 8 native + 2 pages), %d delivered (the ledger: %d)", last.Linked, last.Delivered, tot.Delivered)
+	}
+	if rep.Meta["browser_pages"] != "2" || rep.Meta["browser_layout"] != "tabs" || rep.Meta["browser_mib_pss_per_page"] == "" {
+		t.Errorf("meta %v, want 2 pages in tabs and their memory", rep.Meta)
+	}
+}
+
+// A mixed fleet that cannot run is refused with what to change.
+func TestMixedFleetDefinitionIsChecked(t *testing.T) {
+	rate := Arrival{Rate: 1}
+	for _, c := range []struct {
+		def  Definition
+		want string
+	}{
+		{Definition{Users: 10, Messages: rate, Browsers: 11}, "browsers: 11; want 0 to users (10)"},
+		{Definition{Users: 10, Messages: rate, Browsers: -1}, "browsers: -1"},
+		{Definition{Users: 10, Messages: rate, Browsers: 2, Companions: 4}, "use companions <= 3"},
+		{Definition{Users: 10, Messages: rate, Layout: "windows"}, `layout: "windows"`},
+		{Definition{Users: 10, Messages: rate, Workers: 2, Browsers: 6}, "with 2 workers at most 5"},
+		{Definition{Users: 1000, Messages: rate, Browsers: 600}, "browsers: 600 pages; at most 500"},
+		{Definition{Users: 10, Messages: rate, Topology: "mirror", Mix: map[string]float64{ActUnlink: 1}}, "multidevice companions only"},
+	} {
+		err := c.def.Defaults().Check()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err = %v, want it to say %q", c.def, err, c.want)
+		}
+	}
+	ok := Definition{Users: 10, Messages: rate, Browsers: 5, Layout: "tabs", Companions: 3, Mix: map[string]float64{ActUnlink: 1}}
+	if err := ok.Defaults().Check(); err != nil {
+		t.Errorf("a runnable mixed fleet was refused: %v", err)
+	}
+	if d := (Definition{Users: 10}).Defaults(); d.Layout != "context" {
+		t.Errorf("default layout %q, want context", d.Layout)
 	}
 }

@@ -33,6 +33,10 @@ type Options struct {
 	Log io.Writer
 	// WorkerCommand starts a worker process; nil means WorkerCommand().
 	WorkerCommand []string
+	// NATS, if its URL is set, links the coordinator and its workers over
+	// NATS instead of stdin and stdout, so workers can join from other
+	// machines.
+	NATS NATSOptions
 }
 
 // Shard is worker Index of Count: it runs the users [first, first+n) of
@@ -69,8 +73,10 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		return nil, err
 	}
 	ts, _ := def.thresholds() // Check parsed them
-	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: newRecorder(def), lastDownload: make(map[string]chan struct{})}
-	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, Topology: def.Topology}
+	r := &runner{def: def, opts: opts, ts: ts, live: newTracker(time.Duration(def.LostAfter)), rec: newRecorder(def), lastDownload: make(map[string]chan struct{}),
+		pageSlots: make(chan struct{}, pagesAtOnce)}
+	r.rec.AddSink(reports.SinkFunc(r.pageShown))
+	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, BrowserLayout: def.Layout, Topology: def.Topology}
 	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
 		r.env = env
 		return r.run(ctx, ts), nil
@@ -116,10 +122,18 @@ type runner struct {
 	rec         *reports.Recorder
 
 	members []*member
+	byUser  map[string]*member // by phone number
 	// devices maps a device's name to its open device, for media downloads
 	// (a reopened companion replaces its entry).
 	devices sync.Map
-	mu      sync.Mutex
+	// pages maps a browser page's name to its device's address.
+	pages     sync.Map
+	pageSlots chan struct{} // see pagesAtOnce
+	// pageErrors counts looks at a page that failed (retried next round);
+	// lastPageError is the last one's error.
+	pageErrors    atomic.Int64
+	lastPageError atomic.Value
+	mu            sync.Mutex
 	// lastDownload is, per device, the download that the next one waits for.
 	lastDownload map[string]chan struct{}
 	// actions counts the actions under way.
@@ -128,6 +142,7 @@ type runner struct {
 	downloads  atomic.Int64
 	linkFailed atomic.Int64 // users that did not link
 	actionErr  atomic.Int64
+	relinks    atomic.Int64 // companions unlinked and linked again
 	abort      atomic.Value // string: why the run was stopped early
 }
 
@@ -176,19 +191,24 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	first, n := r.opts.Shard.span(r.def.Users)
 
 	r.live.setPhase(PhaseLinking)
+	pages := max(0, min(first+n, r.def.Browsers)-first) // this shard's browser pages
+	browserBefore := r.browserPSS(ctx, pages)
 	heapBefore, relayBefore, cpuBefore := heapInUse(), relayMetrics(ctx, r.env), processCPU()
 	linkStart := time.Now()
-	linkResult := r.link(ctx, first, n)
+	linkResult := r.link(ctx, first, n, pages)
 	linkTook := time.Since(linkStart)
 	devices := r.live.snapshot().Linked
 	cpuLink := processCPU() - cpuBefore
 	heapAfter, relayAfter := heapInUse(), relayMetrics(ctx, r.env)
+	browserAfter := r.browserPSS(ctx, pages)
 
 	r.live.setPhase(PhaseMessaging)
 	msgStart := time.Now()
+	stopWatching := r.watchPages(ctx)
 	msgResult := r.messages(ctx)
 	r.live.setPhase(PhaseDraining)
 	r.drain(ctx)
+	stopWatching()
 	r.live.setPhase(PhaseDone)
 	stopProgress() // the last snapshot below is the final one
 
@@ -208,6 +228,7 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		"link_failures":   strconv.FormatInt(r.linkFailed.Load(), 10),
 		"dropped_actions": strconv.FormatInt(snap.Dropped, 10),
 		"prekeys":         strconv.Itoa(r.def.PreKeys),
+		"relinks":         strconv.FormatInt(r.relinks.Load(), 10),
 	}
 	if devices > 0 {
 		rep.Meta["client_heap_kib_per_device"] = fmt.Sprintf("%.1f", float64(int64(heapAfter)-int64(heapBefore))/float64(devices)/1024)
@@ -215,6 +236,18 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		if relayAfter.rss > 0 && r.env.Relay().Kind() != harness.Embedded && r.opts.Shard.Count <= 1 {
 			rep.Meta["relay_rss_kib_per_device"] = fmt.Sprintf("%.1f", (relayAfter.rss-relayBefore.rss)/float64(devices)/1024)
 			rep.Meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayAfter.cpu-relayBefore.cpu)*1000/float64(devices))
+		}
+	}
+	if pages > 0 {
+		rep.Meta["browser_pages"] = strconv.Itoa(pages)
+		rep.Meta["browser_layout"] = r.def.Layout
+		rep.Meta["browser_look_errors"] = strconv.FormatInt(r.pageErrors.Load(), 10)
+		if last, _ := r.lastPageError.Load().(string); last != "" {
+			rep.Meta["browser_last_look_error"] = last
+		}
+		if browserBefore > 0 && browserAfter > 0 {
+			rep.Meta["browser_mib_pss_per_page"] = fmt.Sprintf("%.1f", float64(browserAfter-browserBefore)/float64(pages)/(1<<20))
+			rep.Meta["browser_mib_pss_total"] = fmt.Sprintf("%.1f", float64(browserAfter)/(1<<20))
 		}
 	}
 	if why, _ := r.abort.Load().(string); why != "" {
@@ -259,7 +292,7 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 			case <-tk.C:
 			}
 			snap := r.live.snapshot()
-			r.samples.add(ctx, snap, r.live.lastSecond())
+			r.samples.add(ctx, snap)
 			if r.opts.Progress != nil {
 				r.opts.Progress(snap)
 			}
@@ -308,11 +341,11 @@ func LiveFailure(snap Snapshot, ts reports.Thresholds) string {
 }
 
 // link registers and links this shard's users at the link rate, at most
-// Link.Parallel at once.
-func (r *runner) link(ctx context.Context, first, n int) reports.ScenarioResult {
+// Link.Parallel at once, and the browser pages of the first of them.
+func (r *runner) link(ctx context.Context, first, n, pages int) reports.ScenarioResult {
 	res := reports.ScenarioResult{Name: ScenarioLink, Status: reports.Passed}
 	start := time.Now()
-	r.live.addTarget(n * (1 + r.def.Companions))
+	r.live.addTarget(n*(1+r.def.Companions) + pages)
 	r.members = make([]*member, n)
 	slots := make(chan struct{}, r.def.Link.Parallel)
 	var (
@@ -435,6 +468,19 @@ func (r *runner) paceActions(phase, ctx context.Context, mix picker, a Arrival, 
 		})
 		return true
 	})
+}
+
+// browserPSS is the memory of the Chromium of this run's pages (see
+// harness.Env.BrowserPSS), 0 when the run has none or it cannot be read.
+func (r *runner) browserPSS(ctx context.Context, pages int) int64 {
+	if pages == 0 {
+		return 0
+	}
+	pss, err := r.env.BrowserPSS(ctx)
+	if err != nil {
+		r.live.fail(err)
+	}
+	return pss
 }
 
 // drain waits until every message is delivered, or Drain passes.

@@ -39,9 +39,9 @@ func newSampler(scrape func(context.Context) relayFigures) *sampler {
 	}
 }
 
-// add takes the snapshot of a tick and the deliveries of the last whole
-// second (last may be nil when nothing was delivered).
-func (s *sampler) add(ctx context.Context, snap Snapshot, last *reports.Metrics) {
+// add takes the snapshot of a tick.
+func (s *sampler) add(ctx context.Context, snap Snapshot) {
+	last := snap.LastSecond
 	dt := (snap.At - s.prev.At).Seconds()
 	if dt <= 0 {
 		return

@@ -11,9 +11,8 @@ import (
 // maybe, a stop; a worker answers with a progress snapshot every second and
 // one result (its report.json) or failure. Every message is a JSON
 // document, so the link does not care how it is carried: over a worker's
-// stdin and stdout today (stdioConn), over NATS subjects later (say
-// linksim.load.<run>.<worker>.to and .from), so workers can sit on other
-// machines.
+// stdin and stdout (stdioConn) or over NATS subjects (natslink.go), so
+// workers can sit on other machines.
 
 // Message kinds.
 const (

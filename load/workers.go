@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/linksim/linksim/harness"
@@ -38,28 +36,30 @@ func workerSource(i int) string { return "127.0.1." + strconv.Itoa(i+1) }
 // worker processes, merges their live figures for update and their reports
 // into one.
 func coordinateWorkers(ctx context.Context, def Definition, opts Options, update func(Snapshot)) (*reports.Report, error) {
-	command := opts.WorkerCommand
-	if command == nil {
-		var err error
-		if command, err = WorkerCommand(); err != nil {
-			return nil, err
-		}
+	t, err := newTransport(ctx, def, opts)
+	if err != nil {
+		return nil, err
 	}
+	defer t.close()
 	ts, _ := def.thresholds() // Check parsed them
 	return withRelay(def, opts, harness.Config{}, func(env *harness.Env) (*reports.Report, error) {
-		c := &coordinator{def: def, ts: ts, env: env, command: command, log: opts.Log, update: update}
+		c := &coordinator{def: def, ts: ts, env: env, transport: t, update: update}
 		return c.run(ctx)
 	})
 }
 
 // coordinator runs the workers of one run.
 type coordinator struct {
-	def     Definition
-	ts      reports.Thresholds
-	env     *harness.Env
-	command []string
-	log     io.Writer
-	update  func(Snapshot)
+	def       Definition
+	ts        reports.Thresholds
+	env       *harness.Env
+	transport transport
+	update    func(Snapshot)
+
+	// samples draws the merged figures and the relay's into the report's
+	// time series, on the coordinator's clock.
+	samples *sampler
+	began   time.Time
 
 	mu      sync.Mutex
 	latest  []Snapshot
@@ -67,14 +67,21 @@ type coordinator struct {
 	stopped bool
 }
 
-// worker is one worker process as the coordinator sees it.
+// worker is one worker as the coordinator sees it.
 type worker struct {
 	index  int
-	cmd    *exec.Cmd
 	conn   Conn
-	stderr *tailBuffer
+	proc   *process // nil for a worker that joined from elsewhere
 	report *reports.Report
 	err    error
+}
+
+// output is the end of what w printed, for an error, or "".
+func (w *worker) output() string {
+	if w.proc == nil {
+		return ""
+	}
+	return w.proc.stderr.last()
 }
 
 func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
@@ -85,20 +92,37 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	job.Relay = "ws" + strings.TrimPrefix(base, "http") + "/ws"
 	job.AbortOnFail = false // the coordinator judges the merged figures
 	relayBefore := relayMetrics(ctx, c.env)
+	// This process runs the relay and no devices, so even an embedded
+	// relay's process figures are the relay's.
+	c.samples = newSampler(func(ctx context.Context) relayFigures { return relayMetrics(ctx, c.env) })
+	c.began = time.Now()
 
 	workers := make([]*worker, n)
 	var wg sync.WaitGroup
 	for i := range workers {
-		w, err := c.start(ctx, i, Job{Definition: job, Shard: Shard{Index: i, Count: n, Source: workerSource(i)}})
+		w, err := c.transport.open(ctx, i, Job{Definition: job, Shard: Shard{Index: i, Count: n, Source: sourceFor(i, job.Relay)}})
 		if err != nil {
+			c.stop("", workers[:i])
 			for _, w := range workers[:i] {
-				w.cmd.Process.Kill()
-				w.cmd.Wait()
+				if w.proc != nil {
+					w.proc.kill()
+				}
 			}
 			return nil, err
 		}
+		c.mu.Lock()
 		workers[i] = w
-		wg.Go(func() { c.listen(w) })
+		stopped := c.stopped
+		c.mu.Unlock()
+		if stopped { // another worker has failed meanwhile
+			_ = w.conn.Send(Message{Kind: MsgStop})
+		}
+		wg.Go(func() {
+			if c.listen(w); w.err != nil {
+				// The run has failed: the others need not play it out.
+				c.stop(fmt.Sprintf("worker %d failed", w.index+1), workers)
+			}
+		})
 	}
 	done := make(chan struct{})
 	var relayLinked relayFigures
@@ -113,7 +137,7 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	interrupted := ctx.Err() != nil
 	for _, w := range workers {
 		if w.err != nil {
-			errs = append(errs, fmt.Errorf("worker %d: %w%s", w.index+1, w.err, w.stderr.last()))
+			errs = append(errs, fmt.Errorf("worker %d: %w%s", w.index+1, w.err, w.output()))
 			continue
 		}
 		interrupted = interrupted || w.report.Interrupted
@@ -132,44 +156,19 @@ func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	merged.Name, merged.Relay = c.def.Name, c.env.Relay().Kind()
 	merged.Interrupted = interrupted
 	merged.Meta = c.meta(workers, relayBefore, relayLinked)
+	merged.TimeSeries = c.samples.series()
 	merged.Evaluate(c.ts)
 	return merged, nil
-}
-
-// start runs worker i and hands it its job.
-func (c *coordinator) start(ctx context.Context, i int, job Job) (*worker, error) {
-	cmd := exec.CommandContext(ctx, c.command[0], c.command[1:]...)
-	// A worker dies with the coordinator, even one killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	w := &worker{index: i, cmd: cmd, stderr: &tailBuffer{max: 4096}}
-	cmd.Stderr = w.stderr
-	if c.log != nil {
-		cmd.Stderr = io.MultiWriter(w.stderr, c.log)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start worker %d: %w", i+1, err)
-	}
-	w.conn = newStdioConn(out, in)
-	if err := w.conn.Send(Message{Kind: MsgJob, Job: &job}); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("worker %d: %w", i+1, err)
-	}
-	return w, nil
 }
 
 // listen takes w's messages until its result, then waits for it to exit.
 func (c *coordinator) listen(w *worker) {
 	defer func() {
-		if err := w.cmd.Wait(); err != nil && w.err == nil && w.report == nil {
+		if w.proc == nil {
+			return
+		}
+		<-w.proc.exited
+		if err := w.proc.err; err != nil && w.err == nil && w.report == nil {
 			w.err = err
 		}
 	}()
@@ -212,6 +211,8 @@ func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers [
 		case <-tk.C:
 		}
 		snap := c.merged()
+		snap.At = time.Since(c.began) // workers' clocks started one after another
+		c.samples.add(ctx, snap)
 		c.update(snap)
 		if snap.Phase == PhaseMessaging && !linked {
 			linked = true // every worker has linked its devices
@@ -231,7 +232,9 @@ func (c *coordinator) stop(why string, workers []*worker) {
 	}
 	c.stopped, c.abort = true, why
 	for _, w := range workers {
-		_ = w.conn.Send(Message{Kind: MsgStop}) // a worker already gone needs no stop
+		if w != nil { // nil: not started yet; it is stopped as it starts
+			_ = w.conn.Send(Message{Kind: MsgStop}) // a worker already gone needs no stop
+		}
 	}
 }
 
@@ -272,6 +275,7 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 		"action_errors":   strconv.FormatFloat(sum("action_errors"), 'f', 0, 64),
 		"link_failures":   strconv.FormatFloat(sum("link_failures"), 'f', 0, 64),
 		"dropped_actions": strconv.FormatFloat(sum("dropped_actions"), 'f', 0, 64),
+		"relinks":         strconv.FormatFloat(sum("relinks"), 'f', 0, 64),
 		"prekeys":         strconv.Itoa(c.def.PreKeys),
 	}
 	if linkSecs > 0 {
@@ -285,6 +289,12 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 			meta["relay_link_cpu_ms_per_device"] = fmt.Sprintf("%.2f", (relayLinked.cpu-relayBefore.cpu)*1000/devices)
 		}
 	}
+	// Browser pages are the first users', all in the first worker (Check).
+	for k, v := range workers[0].report.Meta {
+		if strings.HasPrefix(k, "browser_") {
+			meta[k] = v
+		}
+	}
 	if c.abort != "" {
 		meta["aborted"] = c.abort
 	}
@@ -294,7 +304,12 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 // ServeWorker runs the job a coordinator sends on in and answers on out:
 // what `linksim load --worker` does.
 func ServeWorker(ctx context.Context, in io.Reader, out io.Writer) error {
-	conn := newStdioConn(in, out)
+	return serve(ctx, newStdioConn(in, out))
+}
+
+// serve runs the job that comes first over conn, sending progress and
+// then its result back over it.
+func serve(ctx context.Context, conn Conn) error {
 	m, err := conn.Receive()
 	if err != nil {
 		return fmt.Errorf("worker: read job: %w", err)

@@ -71,6 +71,15 @@ var browserFlows = []Flow{
 		Expect: harness.Expect{Messages: 1 + 3 + 1, Deliveries: 1 + 3*2 + 2, Devices: 3},
 	},
 	{
+		Feature: "Web client in a browser", Outcome: "its page crashes mid-conversation and is reopened on the same profile: still linked, every message once, still messaging",
+		Labels: []string{Browser, Reconnect, Fault}, Timeout: browserTimeout, Configure: browserEnv(nil),
+		Run: browserCrash,
+		// The history's; the browser's two (to bob and her phone); bob's
+		// five, three as the page crashes and two while it is down (to her
+		// phone and browser).
+		Expect: harness.Expect{Messages: 1 + 2 + 5, Deliveries: 1 + 2*2 + 5*2, Devices: 3},
+	},
+	{
 		Feature: "Web client in a browser", Outcome: "a page reload keeps the session: still linked, same chats, still messaging",
 		Labels: []string{Browser, Reconnect}, Timeout: browserTimeout, Configure: browserEnv(nil),
 		Run: browserReload,

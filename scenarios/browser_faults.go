@@ -79,6 +79,77 @@ func browserCutOff(ctx context.Context, env *harness.Env) error {
 	return cleanWith(ctx, env, w)
 }
 
+// browserCrash crashes a linked page's renderer mid-conversation, while a
+// contact's messages are arriving, has the contact write more while it is
+// down, and reopens the app in a new page of the same profile: it must come
+// back linked (no QR code, still the phone's one companion), show every
+// message once and in order, and send again.
+func browserCrash(ctx context.Context, env *harness.Env) error {
+	alice, bob, w, dev, err := historyInBrowser(ctx, env)
+	if err != nil {
+		return err
+	}
+	if err := w.OpenChat(ctx, bob.Phone.Self().User); err != nil {
+		return err
+	}
+	before, err := w.Send(ctx, "alice's browser, before the crash")
+	if err != nil {
+		return err
+	}
+	if _, err := shows(ctx, w, before.Text, driver.Out, driver.StatusDelivered); err != nil {
+		return err
+	}
+	var texts []string
+	send := func(what string, n int) error {
+		for i := range n {
+			text := fmt.Sprintf("bob to alice %s, %d", what, i+1)
+			if _, err := bob.Phone.SendText(ctx, alice.Phone.Self().User, text); err != nil {
+				return err
+			}
+			texts = append(texts, text)
+		}
+		return nil
+	}
+	if err := send("as her page crashes", 3); err != nil {
+		return err
+	}
+	// The first has shown, the others are on their way or being stored.
+	if _, err := shows(ctx, w, texts[0], driver.In, ""); err != nil {
+		return err
+	}
+	if err := w.Crash(ctx); err != nil {
+		return err
+	}
+	if err := send("while her page is down", 2); err != nil {
+		return err
+	}
+	if err := w.Reopen(ctx); err != nil {
+		return err
+	}
+	if err := companions(ctx, alice, dev); err != nil {
+		return err
+	}
+	if err := w.OpenChat(ctx, bob.Phone.Self().User); err != nil {
+		return err
+	}
+	if err := banner(ctx, w, "online", "Online"); err != nil {
+		return err
+	}
+	for _, text := range texts {
+		if _, err := shows(ctx, w, text, driver.In, ""); err != nil {
+			return err
+		}
+	}
+	after, err := w.Send(ctx, "alice's browser, back after the crash")
+	if err != nil {
+		return err
+	}
+	if _, err := shows(ctx, w, after.Text, driver.Out, driver.StatusDelivered); err != nil {
+		return err
+	}
+	return cleanWith(ctx, env, w)
+}
+
 // banner waits until w's connection banner has status and its text starts
 // with text.
 func banner(ctx context.Context, w *harness.Web, status, text string) error {

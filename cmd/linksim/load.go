@@ -26,6 +26,7 @@ func loadCmd() *cobra.Command {
 		offlineFor, duration, drain    time.Duration
 		abortGrace, lostAfter          time.Duration
 		findStep, findWarmup           time.Duration
+		natsOpts                       load.NATSOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "load",
@@ -43,6 +44,12 @@ does) for --duration, drawn from a mix:
   offline    a web client closes for --offline-for, then opens again on its
              state and gets what it missed
   reconnect  a device's link drops; it reconnects by itself
+  unlink     a web client is removed, by its phone or by logging out, stays
+             unlinked for --offline-for, then links again by QR payload as
+             a new device of the same name; the phone removes it once no
+             message to or from it is under way, so nothing sent while it
+             is unlinked is expected of it, and after the new link it is
+             counted again
 
 Every device is real (Noise link, Signal sessions) and every message is
 scored by the ledger: delivered exactly once to every device of the
@@ -56,11 +63,28 @@ A live view shows devices linked, messages/s sent and delivered, delivery
 p50/p99 over the last 5 s, errors and deliveries overdue; plain lines when
 stdout is not a terminal (or with --plain).
 
+A mixed fleet: --browsers N gives the first N users a real browser page
+as well (the web app in a headless Chromium, installed by
+scripts/install-chromium.sh), paired by a screenshot of its QR code. Pages
+receive what their user receives and sends from other devices (texts, and
+media they download and verify); they do not send. They are scored by the
+same ledger: each page reads its chat list in a loop and opens the chats
+that changed (every chat each 5 s), until the drain ends. With --workers
+the pages all run in the first worker. --layout context (default)
+gives each page a browser context of its own, --layout tabs opens them as
+tabs of one context (cheaper); the report's meta gives the Chromium memory
+per page (PSS).
+
 The relay runs as its own process by default (--relay process), so the
 figures split client from relay. With --workers N the users are spread over
 N worker processes (each runs users who write to each other, dials from its
 own loopback address 127.0.1.N, and stays under the 20,000-file limit); the
-coordinator merges their live figures and reports.
+coordinator merges their live figures, time series and reports. With --nats
+URL the coordinator and its workers talk over that NATS server instead, and
+--remote-workers M of them join from other machines ('linksim load worker',
+see its help). The report's time series (drawn in report.html) give, a
+point a second, messages/s sent and delivered, delivery p50/p99, connected
+devices, and the relay's CPU and RSS from its /metrics.
 
 Anything richer goes in a definition file (--file, YAML or JSON); flags
 given on the command line override it. A definition file:
@@ -68,13 +92,15 @@ given on the command line override it. A definition file:
   name: ramp to 500 msg/s
   users: 2000
   companions: 1
+  browsers: 20                         # the first 20 users also link a browser page
+  layout: tabs                         # or context
   contacts: 5
   link: {rate: 200, parallel: 64}      # users/s; each links 1+companions devices
   messages:
     stages:                            # ramping arrival rate, per second
       - {duration: 10s, target: 500}
       - {duration: 40s, target: 500}
-  mix: {text: 80, media: 2, read: 10, offline: 4, reconnect: 4}
+  mix: {text: 80, media: 2, read: 10, offline: 3, reconnect: 3, unlink: 2}
   media_sizes: [64KiB, 1MiB]
   offline_for: 3s
   thresholds: ["msg.deliver p99<250ms", "msg.ack p99<100ms"]
@@ -94,8 +120,11 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 		Example: `  linksim load --users 200 --rate 50 --duration 30s
   linksim load --users 1000 --link-rate 200 --ramp 10s:100,30s:400,10s:0 --mix text=80,read=20
   linksim load --users 500 --rate 100 --mix text=70,media=5,read=10,offline=10,reconnect=5 --media-size 64KiB,1MiB
+  linksim load --users 200 --rate 50 --mix text=90,unlink=10 --offline-for 1s
+  linksim load --users 2500 --browsers 20 --layout tabs --rate 100 --duration 1m
   linksim load --users 300 --rate 200 --threshold 'msg.deliver p99<100ms' --abort-on-fail
   linksim load --file load.yaml --workers 4 --out out/load
+  linksim load --file load.yaml --workers 4 --nats nats://10.0.0.5:4222 --remote-workers 2 --relay ws://10.0.0.5:8080/ws
   linksim load --users 500 --find-max 50 --find-max-step 10s --threshold 'msg.deliver p99<50ms'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -123,9 +152,15 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 			if err := harness.Prepare(def.Relay); err != nil {
 				return fmt.Errorf("relay %s: %w", def.Relay, err)
 			}
-			opts := load.Options{}
+			if natsOpts.URL == "" && (cmd.Flags().Changed("remote-workers") || cmd.Flags().Changed("nats-run")) {
+				return fmt.Errorf("--remote-workers and --nats-run need --nats URL")
+			}
+			opts := load.Options{NATS: natsOpts}
 			if verbose {
 				opts.Log = os.Stderr
+			}
+			if def.Browsers > 0 {
+				defer harness.CloseBrowsers()
 			}
 			view := load.NewView(os.Stdout, def, plain)
 			rep, err := load.Coordinate(cmd.Context(), def, opts, view.Update)
@@ -154,6 +189,8 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.StringVar(&fl.Name, "name", "", `name of the run in the report (default "load")`)
 	f.IntVar(&fl.Users, "users", 0, "users, each a phone (required, at least 2)")
 	f.IntVar(&fl.Companions, "companions", 0, "native web clients linked per user, 0-4 (default 1)")
+	f.IntVar(&fl.Browsers, "browsers", 0, "how many users (the first ones) also link a real browser page in Chromium, paired by QR screenshot (default 0)")
+	f.StringVar(&fl.Layout, "layout", "", `browser pages' layout in Chromium: "context" (default: a browser context each) or "tabs" (tabs of one context)`)
 	f.StringVar(&fl.Topology, "topology", "", `how companions are linked: "multidevice" (default) or "mirror" (they send through their phone)`)
 	f.IntVar(&fl.Contacts, "contacts", 0, "how many other users each user writes to (default 5)")
 	f.Float64Var(&fl.Link.Rate, "link-rate", 0, "users arriving per second to register and link (default: as fast as --link-parallel allows)")
@@ -162,9 +199,9 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.Float64Var(&fl.Messages.Rate, "rate", 0, "actions started per second, constant (open model)")
 	f.StringVar(&ramp, "ramp", "", "ramping action rate instead, DURATION:TARGET stages like 10s:100,1m:100,10s:0")
 	f.Float64Var(&fl.Messages.Start, "start-rate", 0, "the action rate a --ramp starts from")
-	f.StringVar(&mix, "mix", "", "action weights NAME=WEIGHT: text, media, read, offline, reconnect (default text=90,read=10)")
+	f.StringVar(&mix, "mix", "", "action weights NAME=WEIGHT: text, media, read, offline, reconnect, unlink (default text=90,read=10)")
 	f.StringSliceVar(&mediaSizes, "media-size", nil, "sizes a media action picks from, like 64KiB,1MiB (default 64KiB)")
-	f.DurationVar(&offlineFor, "offline-for", 0, "how long an offline action keeps a web client closed (default 2s)")
+	f.DurationVar(&offlineFor, "offline-for", 0, "how long an offline action keeps a web client closed, and an unlink action unlinked (default 2s)")
 	f.DurationVar(&duration, "duration", 0, "how long actions arrive (default: the --ramp's length, or 30s)")
 	f.DurationVar(&drain, "drain", 0, "how long to wait after the last action for every message to arrive (default 30s)")
 	f.StringArrayVar(&thresholds, "threshold", nil, `a threshold such as 'msg.deliver p99<250ms' (repeatable)`)
@@ -184,6 +221,11 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.BoolVar(&plain, "plain", false, "print plain progress lines even on a terminal")
 	f.BoolVar(&worker, "worker", false, "run as a worker of a coordinating 'linksim load' (job on stdin)")
 	_ = f.MarkHidden("worker")
+	f.StringVar(&natsOpts.URL, "nats", "", "link the coordinator and its workers over this NATS server (nats://host:4222), so workers can join from other machines")
+	f.StringVar(&natsOpts.Run, "nats-run", "", `with --nats: the run's name on the server, for workers' --run (default "load")`)
+	f.IntVar(&natsOpts.Remote, "remote-workers", 0, "with --nats: how many of the --workers (the last ones) join from elsewhere with 'linksim load worker'")
+	f.DurationVar(&natsOpts.JoinTimeout, "join-timeout", 0, "with --nats: how long to wait for every worker to join (default 1m)")
+	cmd.AddCommand(loadWorkerCmd())
 	return cmd
 }
 
@@ -210,6 +252,8 @@ func applyLoadFlags(fs *pflag.FlagSet, def *load.Definition, fl load.Definition,
 	copyIf("companions", func() { def.Companions = fl.Companions })
 	copyIf("topology", func() { def.Topology = fl.Topology })
 	copyIf("contacts", func() { def.Contacts = fl.Contacts })
+	copyIf("browsers", func() { def.Browsers = fl.Browsers })
+	copyIf("layout", func() { def.Layout = fl.Layout })
 	copyIf("link-rate", func() { def.Link.Rate, def.Link.Stages = fl.Link.Rate, nil })
 	copyIf("link-parallel", func() { def.Link.Parallel = fl.Link.Parallel })
 	copyIf("rate", func() { def.Messages.Rate, def.Messages.Stages = fl.Messages.Rate, nil })

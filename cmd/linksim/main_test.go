@@ -317,3 +317,46 @@ func TestContainerBackendFromAnInstalledBinary(t *testing.T) {
 		t.Errorf("containers of %s left after Ctrl-C: %v", image, ids)
 	}
 }
+
+// A browser layout, a mixed fleet or NATS workers that cannot run are
+// refused before anything starts, naming the flag; the help explains them.
+func TestLayoutAndBrowserFlagsAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "--layout", "windows", "--out", dir}, []string{`--layout "windows"`, `"context"`, `"tabs"`}},
+		{[]string{"load", "--users", "10", "--rate", "5", "--browsers", "11", "--layout", "windows", "--out", dir},
+			[]string{"browsers: 11; want 0 to users (10)", `layout: "windows"`}},
+		{[]string{"load", "--users", "10", "--rate", "5", "--browsers", "2", "--companions", "4", "--out", dir},
+			[]string{"use companions <= 3"}},
+		{[]string{"load", "--users", "10", "--rate", "5", "--mix", "text=1,unlik=1", "--out", dir},
+			[]string{`unknown action "unlik"`, "reconnect, unlink"}},
+		{[]string{"load", "--users", "10", "--rate", "5", "--remote-workers", "1", "--out", dir}, []string{"need --nats URL"}},
+		{[]string{"load", "worker", "--id", "1"}, []string{"--nats URL (or $LINKSIM_NATS_URL)"}},
+		{[]string{"load", "worker", "--nats", "nats://127.0.0.1:1"}, []string{"--id K"}},
+		{[]string{"load", "--users", "10", "--rate", "5", "--workers", "2", "--nats", "nats://load:s3cret@127.0.0.1:1", "--out", dir},
+			[]string{"connect to NATS at nats://load:xxxxx@127.0.0.1:1"}},
+	} {
+		start := time.Now()
+		code, out := linksim(t, dir, tc.args...)
+		if code != exitSetup {
+			t.Errorf("%v: exit code %d, want %d; output:\n%s", tc.args, code, exitSetup, out)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%v: refused after %s, want at once", tc.args, took)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output does not say %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+	_, help := linksim(t, dir, "load", "--help")
+	for _, w := range []string{"--browsers", "--layout", "unlink", "linksim load --users 2500 --browsers 20 --layout tabs", "--nats", "--remote-workers"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("linksim load --help does not explain %q", w)
+		}
+	}
+}

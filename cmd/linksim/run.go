@@ -15,15 +15,17 @@ import (
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
 	"github.com/linksim/linksim/scenarios"
+	"github.com/linksim/linksim/webclient/driver"
 )
 
 func runCmd() *cobra.Command {
 	var (
 		suite, relayFlag, thresholdFile, topology string
-		outFlags                        []string
-		thresholds                      reports.Thresholds
-		verbose, list                   bool
-		nodes                           int
+		layout                                    string
+		outFlags                                  []string
+		thresholds                                reports.Thresholds
+		verbose, list                             bool
+		nodes                                     int
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -47,7 +49,13 @@ writes the report, marked "interrupted"; a second Ctrl-C kills linksim.
 The correctness thresholds (lost==0, duplicated==0, reordered==0,
 corrupted==0, undecryptable==0, unexpected==0) always apply; add latency
 budgets with --threshold, for the whole run or a scope of it
-('msg.deliver{label:!fault} p99<100ms'); see docs/reports.md.`,
+('msg.deliver{label:!fault} p99<100ms'); see docs/reports.md.
+
+Browser scenarios open the web app in a shared headless Chromium; --layout
+context (the default) gives each page a browser context of its own, --layout
+tabs opens every page as a tab of one context (cheaper; each page still
+keeps its state in a database of its own). See docs/scenarios.md, "Browser
+layouts".`,
 		Example: `  linksim run
   linksim run --suite full --out out/full
   linksim run --out out/full --out json=events.ndjson --out csv=events.csv
@@ -57,9 +65,14 @@ budgets with --threshold, for the whole run or a scope of it
   linksim run --suite smoke --topology both        # every smoke flow that can, on both topologies
   linksim run --relay cluster-process --suite cluster   # relay nodes on 3 NATS servers, with faults
   linksim run --relay cluster --nodes 3 --suite smoke   # the same as containers on their own Docker network
-  linksim run --relay ws://127.0.0.1:8080/ws`,
+  linksim run --relay ws://127.0.0.1:8080/ws
+  linksim run --suite browser --layout tabs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if layout != driver.LayoutContext && layout != driver.LayoutTabs {
+				return fmt.Errorf("--layout %q: want %q (a browser context per page) or %q (tabs of one context)",
+					layout, driver.LayoutContext, driver.LayoutTabs)
+			}
 			flows, err := scenarios.Select(suite)
 			if err != nil {
 				return err
@@ -111,6 +124,7 @@ budgets with --threshold, for the whole run or a scope of it
 			cfg := scenarios.RunConfig{Name: "suite " + suite, Relay: relayFlag, Progress: prog, Watch: streams.Write}
 			cfg.Env.Backend = relayFlag
 			cfg.Env.Nodes = nodes
+			cfg.Env.BrowserLayout = layout
 			if verbose {
 				cfg.Log = os.Stderr
 			}
@@ -147,6 +161,7 @@ budgets with --threshold, for the whole run or a scope of it
 	f.StringArrayVar(&outFlags, "out", nil, `where results go (repeatable): DIR for report.json, junit.xml and report.html (default "`+defaultOutDir+`"); json=FILE streams every event as NDJSON while the run goes; csv=FILE the same events as CSV`)
 	f.Var(&thresholds, "threshold", `a threshold such as 'msg.deliver p99<250ms', 'msg.deliver{label:!fault} p99<100ms' or 'undecryptable rate<0.001' (repeatable)`)
 	f.StringVar(&thresholdFile, "threshold-file", "", "a file of thresholds, one per line, # comments")
+	f.StringVar(&layout, "layout", driver.LayoutContext, `how browser scenarios lay out pages in Chromium: "context" (a browser context per page, isolated) or "tabs" (tabs of one context, cheaper)`)
 	f.BoolVarP(&verbose, "verbose", "v", false, "print the harness's log lines, testcontainers' included")
 	f.StringVar(&topology, "topology", harness.MultiDevice, `how web clients are linked: "multidevice" (full devices, they work while the phone is offline), "mirror" (the original WhatsApp Web: the web client only mirrors its phone), or "both", side by side; flows that look inside a multi-device companion run on multidevice only`)
 	f.BoolVar(&list, "list", false, "list the scenarios --suite selects, with their labels, and exit")

@@ -98,9 +98,11 @@ type Ref struct {
 var ErrPairingExpired = errors.New("pairing expired: every QR code ran out unscanned")
 
 // Pair runs the companion side of pairing: it calls show for every ref the
-// relay issues (the caller renders it as a QR code), verifies the phone's
-// signed device identity, counter-signs it, and returns the linked device.
-// A scan that fails verification is refused and pairing goes on.
+// relay issues (the caller renders it as a QR code, and may return once it
+// is on screen: the registration keys are made after the first show
+// returns), verifies the phone's signed device identity, counter-signs it,
+// and returns the linked device. A scan that fails verification is refused
+// and pairing goes on.
 func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 	cfg = cfg.withDefaults()
 	fail := func(err error) (*Device, error) {

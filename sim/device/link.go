@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -41,6 +42,8 @@ func Code(err error) pb.ErrorCode {
 type link struct {
 	conn   *wire.Conn
 	nextID atomic.Uint64
+	// state is synced before every frame goes out (kv.Sync).
+	state kv.KV
 
 	mu      sync.Mutex
 	pending map[uint64]chan *pb.Frame
@@ -60,6 +63,7 @@ func dial(ctx context.Context, cfg Config, key wire.KeyPair) (*link, error) {
 	}
 	l := &link{
 		conn:    c,
+		state:   cfg.State,
 		pending: make(map[uint64]chan *pb.Frame),
 		notify:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -178,9 +182,9 @@ func (l *link) call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 		delete(l.pending, f.Id)
 		l.mu.Unlock()
 	}
-	if err := l.conn.WriteFrame(ctx, f); err != nil {
+	if err := l.write(ctx, f); err != nil {
 		forget()
-		return nil, l.writeFailed(ctx, err)
+		return nil, err
 	}
 	select {
 	case ans := <-ch:
@@ -198,7 +202,17 @@ func (l *link) call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 }
 
 // post sends a frame that gets no answer (Ack).
-func (l *link) post(ctx context.Context, f *pb.Frame) error {
+func (l *link) post(ctx context.Context, f *pb.Frame) error { return l.write(ctx, f) }
+
+// write sends f once the state it may rest on is durable: a crash must not
+// lose what an ack, a receipt or a ciphertext (sent with a session's next
+// key) told the relay.
+func (l *link) write(ctx context.Context, f *pb.Frame) error {
+	if err := kv.Sync(l.state); err != nil {
+		err = fmt.Errorf("state not saved: %w", err)
+		l.fail(err)
+		return err
+	}
 	if err := l.conn.WriteFrame(ctx, f); err != nil {
 		return l.writeFailed(ctx, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -18,17 +17,32 @@ import (
 // to ride out a few cut connections, few enough to give up on a dead relay.
 const mediaAttempts = 6
 
-// mediaHTTP is shared by every device: connections are pooled per relay
-// address (each device's fault path has its own), and nothing needs closing
-// when a device closes.
-var mediaHTTP = &http.Client{Transport: &http.Transport{
-	Proxy: http.ProxyFromEnvironment,
-	// A refused upload (token expired, too large) is answered before
-	// the body is sent.
-	ExpectContinueTimeout: time.Second,
-	IdleConnTimeout:       30 * time.Second,
-	MaxIdleConnsPerHost:   4,
-}}
+// HTTP status codes the media store answers with (net/http is not linked
+// into the web app, see media_fetch_js.go).
+const (
+	statusOK             = 200
+	statusCreated        = 201
+	statusPartialContent = 206
+	statusForbidden      = 403
+)
+
+// mediaRequest is one request to the relay's media store, made by
+// roundTrip: net/http natively (media_client.go), the page's fetch in a
+// browser (media_fetch_js.go).
+type mediaRequest struct {
+	method, url string
+	header      map[string]string
+	// body and its size, for a PUT.
+	body io.Reader
+	size int64
+}
+
+// mediaResponse is the media store's answer; the caller closes body.
+type mediaResponse struct {
+	status       int
+	contentRange string
+	body         io.ReadCloser
+}
 
 // httpStatusError is an HTTP answer other than success.
 type httpStatusError struct {
@@ -37,7 +51,7 @@ type httpStatusError struct {
 }
 
 func (e *httpStatusError) Error() string {
-	return fmt.Sprintf("relay media store: %d %s: %s", e.code, http.StatusText(e.code), e.msg)
+	return fmt.Sprintf("relay media store: %d: %s", e.code, e.msg)
 }
 
 // retryable reports whether trying again may help: the connection broke, or
@@ -46,7 +60,7 @@ func (e *httpStatusError) Error() string {
 func retryable(err error) bool {
 	var he *httpStatusError
 	if errors.As(err, &he) {
-		return he.code >= 500 || he.code == http.StatusForbidden // 403: a new token helps
+		return he.code >= 500 || he.code == statusForbidden // 403: a new token helps
 	}
 	return !errors.Is(err, e2e.ErrMediaMAC) && !errors.Is(err, e2e.ErrMediaHash) && !errors.Is(err, context.Canceled) &&
 		!errors.Is(err, ErrSpoolFull)
@@ -121,7 +135,7 @@ func (d *Device) putBlob(ctx context.Context, blob io.ReaderAt, sums e2e.MediaSu
 			return tok.GetDirectPath(), nil
 		}
 		var he *httpStatusError
-		if errors.As(err, &he) && he.code == http.StatusForbidden {
+		if errors.As(err, &he) && he.code == statusForbidden {
 			tok = nil
 		}
 		if !retryable(err) || attempt == mediaAttempts || ctx.Err() != nil {
@@ -134,48 +148,48 @@ func (d *Device) putBlob(ctx context.Context, blob io.ReaderAt, sums e2e.MediaSu
 	}
 }
 
-// request builds a request for path on the relay's media store. Cancelling
-// it (what a stalled body's watch does) ends the transfer.
-func (d *Device) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, context.CancelFunc, error) {
+// do makes req to path on the relay's media store. Cancelling it (what a
+// stalled body's watch does) ends the transfer; the caller calls cancel
+// once done with the response.
+func (d *Device) do(ctx context.Context, path string, req mediaRequest) (*mediaResponse, context.CancelFunc, error) {
 	u, err := d.mediaURL(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	req.url = u
 	ctx, cancel := context.WithCancel(ctx)
-	if body != nil {
-		body = watch(body, d.cfg.CallTimeout, cancel)
+	if req.body != nil {
+		req.body = watch(req.body, d.cfg.CallTimeout, cancel)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	resp, err := roundTrip(ctx, req)
 	if err != nil {
 		cancel()
 		return nil, nil, err
 	}
-	return req, cancel, nil
+	return resp, cancel, nil
 }
 
 func (d *Device) put(ctx context.Context, path string, body *io.SectionReader) error {
-	req, cancel, err := d.request(ctx, http.MethodPut, path, body)
+	resp, cancel, err := d.do(ctx, path, mediaRequest{
+		method: "PUT",
+		header: map[string]string{"Content-Type": "application/octet-stream", "Expect": "100-continue"},
+		body:   body,
+		size:   body.Size(),
+	})
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	req.ContentLength = body.Size()
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("Expect", "100-continue")
-	resp, err := mediaHTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+	defer resp.body.Close()
+	if resp.status != statusOK && resp.status != statusCreated {
 		return statusError(resp)
 	}
 	return nil
 }
 
-func statusError(resp *http.Response) error {
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return &httpStatusError{code: resp.StatusCode, msg: strings.TrimSpace(string(msg))}
+func statusError(resp *mediaResponse) error {
+	msg, _ := io.ReadAll(io.LimitReader(resp.body, 512))
+	return &httpStatusError{code: resp.status, msg: strings.TrimSpace(string(msg))}
 }
 
 // fetch downloads the blob at path into dec. A download that is cut resumes
@@ -198,31 +212,27 @@ func (d *Device) fetch(ctx context.Context, path string, dec *e2e.MediaDecrypter
 }
 
 func (d *Device) get(ctx context.Context, path string, dec *e2e.MediaDecrypter) error {
-	req, cancel, err := d.request(ctx, http.MethodGet, path, nil)
+	// A browser's HTTP cache could hand back a copy that already failed
+	// verification (a blob damaged at the relay, since repaired): always
+	// ask the relay.
+	header := map[string]string{"Cache-Control": "no-cache"}
+	at := dec.Written()
+	if at > 0 {
+		header["Range"] = fmt.Sprintf("bytes=%d-", at)
+	}
+	resp, cancel, err := d.do(ctx, path, mediaRequest{method: "GET", header: header})
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	// A browser's HTTP cache could hand back a copy that already failed
-	// verification (a blob damaged at the relay, since repaired): always
-	// ask the relay.
-	req.Header.Set("Cache-Control", "no-cache")
-	at := dec.Written()
-	if at > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", at))
-	}
-	resp, err := mediaHTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body := io.Reader(resp.Body)
+	defer resp.body.Close()
+	body := io.Reader(resp.body)
 	switch {
-	case resp.StatusCode == http.StatusPartialContent && at > 0:
-		if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", at)) {
-			return fmt.Errorf("asked for bytes from %d, got range %q", at, resp.Header.Get("Content-Range"))
+	case resp.status == statusPartialContent && at > 0:
+		if !strings.HasPrefix(resp.contentRange, fmt.Sprintf("bytes %d-", at)) {
+			return fmt.Errorf("asked for bytes from %d, got range %q", at, resp.contentRange)
 		}
-	case resp.StatusCode == http.StatusOK:
+	case resp.status == statusOK:
 		// The whole blob, though a range was asked for: skip what we have.
 		if _, err := io.CopyN(io.Discard, body, at); err != nil {
 			return err

@@ -8,6 +8,8 @@ package kv
 type KV interface {
 	// Get returns the value stored under key; ok is false when there is none.
 	Get(key string) (value []byte, ok bool, err error)
+	// Put stores value under key. A read sees it at once; it is durable
+	// when Put returns, unless the KV is a Syncer.
 	Put(key string, value []byte) error
 	// Delete removes key; removing a missing key is not an error.
 	Delete(key string) error
@@ -44,6 +46,26 @@ func PutAll(k KV, entries []Entry) error {
 		if err := k.Put(e.Key, e.Value); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// Syncer is a KV whose writes return before they are durable, in the order
+// made (a browser's IndexedDB, written behind: the device's work does not
+// wait for a commit per write). Sync returns once every write made before
+// the call is durable, or the error that kept one from being so; after such
+// an error every Sync fails, since later writes may have landed without it.
+type Syncer interface {
+	Sync() error
+}
+
+// Sync waits until every write made to k so far is durable: at once when k
+// is not a Syncer, whose writes are durable when they return. A device
+// calls it before anything it sends, so that what the relay or a peer
+// learns never rests on state a crash could lose.
+func Sync(k KV) error {
+	if s, ok := k.(Syncer); ok {
+		return s.Sync()
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"sync"
 
-	"github.com/coder/websocket"
 	"github.com/flynn/noise"
 
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -39,7 +38,7 @@ func GenerateKey() (KeyPair, error) {
 // Conn is an established, encrypted frame connection. Reads must come from one
 // goroutine; writes may come from many.
 type Conn struct {
-	ws        *websocket.Conn
+	ws        socket
 	remoteKey []byte
 	writeMu   sync.Mutex
 	send      *noise.CipherState
@@ -59,28 +58,18 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // DialVia is Dial with the TCP connection opened by dial (nil: the default
 // dialer), e.g. from a chosen source address.
 func DialVia(ctx context.Context, url string, dial DialFunc, local KeyPair, relayKey []byte) (*Conn, error) {
-	ws, _, err := websocket.Dial(ctx, url, dialOptions(dial))
+	ws, err := dialSocket(ctx, url, dial)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
 	c, err := handshake(ctx, ws, local, relayKey)
 	if errors.Is(err, ErrRelayKey) {
-		ws.Close(websocket.StatusPolicyViolation, "relay key mismatch")
+		ws.close(statusPolicyViolation, "relay key mismatch")
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
 	if err != nil {
-		ws.Close(websocket.StatusProtocolError, "handshake failed")
+		ws.close(statusProtocolError, "handshake failed")
 		return nil, fmt.Errorf("dial %s: %w", url, err)
-	}
-	return c, nil
-}
-
-// Accept runs the responder side of the handshake on an accepted WebSocket.
-func Accept(ctx context.Context, ws *websocket.Conn, local KeyPair) (*Conn, error) {
-	c, err := handshake(ctx, ws, local, nil)
-	if err != nil {
-		ws.Close(websocket.StatusProtocolError, "handshake failed")
-		return nil, err
 	}
 	return c, nil
 }
@@ -89,9 +78,9 @@ func Accept(ctx context.Context, ws *websocket.Conn, local KeyPair) (*Conn, erro
 // message is one binary WebSocket message. The initiator passes the
 // responder's pinned key, checked as soon as message 2 proves it: before
 // message 3 reveals the initiator's own static key to an impostor.
-func handshake(ctx context.Context, ws *websocket.Conn, local KeyPair, pinned []byte) (*Conn, error) {
+func handshake(ctx context.Context, ws socket, local KeyPair, pinned []byte) (*Conn, error) {
 	initiator := pinned != nil
-	ws.SetReadLimit(messageLimit(MaxFrame))
+	ws.setReadLimit(messageLimit(MaxFrame))
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite:   suite,
 		Pattern:       noise.HandshakeXX,
@@ -111,17 +100,14 @@ func handshake(ctx context.Context, ws *websocket.Conn, local KeyPair, pinned []
 			if err != nil {
 				return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
 			}
-			if err := ws.Write(ctx, websocket.MessageBinary, msg); err != nil {
+			if err := ws.write(ctx, msg); err != nil {
 				return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
 			}
 			continue
 		}
-		typ, msg, err := ws.Read(ctx)
+		msg, err := ws.read(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
-		}
-		if typ != websocket.MessageBinary {
-			return nil, fmt.Errorf("noise handshake step %d: text message", step+1)
 		}
 		if _, cs1, cs2, err = hs.ReadMessage(nil, msg); err != nil {
 			return nil, fmt.Errorf("noise handshake step %d: %w", step+1, err)
@@ -146,10 +132,10 @@ func messageLimit(n int) int64 { return int64(n + n/segment*16 + 64) }
 
 // SetFrameLimit makes ReadFrame refuse, before decrypting it, a message
 // that cannot hold a frame of at most n bytes (n is capped at MaxFrame): the
-// read fails with an error wrapping websocket.ErrMessageTooBig and the
-// WebSocket is closed with status 1009. It takes effect from the next
+// read fails (natively with an error wrapping websocket.ErrMessageTooBig)
+// and the WebSocket is closed with status 1009. It takes effect from the next
 // message.
-func (c *Conn) SetFrameLimit(n int) { c.ws.SetReadLimit(messageLimit(min(n, MaxFrame))) }
+func (c *Conn) SetFrameLimit(n int) { c.ws.setReadLimit(messageLimit(min(n, MaxFrame))) }
 
 // RemoteKey is the static key the peer proved in the handshake.
 func (c *Conn) RemoteKey() []byte { return c.remoteKey }
@@ -171,17 +157,14 @@ func (c *Conn) WriteFrame(ctx context.Context, f *pb.Frame) error {
 		}
 		plain = plain[n:]
 	}
-	return c.ws.Write(ctx, websocket.MessageBinary, out)
+	return c.ws.write(ctx, out)
 }
 
 // ReadFrame receives, decrypts and decodes the next frame.
 func (c *Conn) ReadFrame(ctx context.Context) (*pb.Frame, error) {
-	typ, msg, err := c.ws.Read(ctx)
+	msg, err := c.ws.read(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if typ != websocket.MessageBinary {
-		return nil, errors.New("read frame: text message")
 	}
 	plain := make([]byte, 0, len(msg))
 	for len(msg) > 0 {
@@ -196,8 +179,8 @@ func (c *Conn) ReadFrame(ctx context.Context) (*pb.Frame, error) {
 
 // Close closes the connection with a normal status and a reason for the peer.
 func (c *Conn) Close(reason string) error {
-	return c.ws.Close(websocket.StatusNormalClosure, reason)
+	return c.ws.close(statusNormalClosure, reason)
 }
 
 // CloseNow drops the connection without a closing handshake.
-func (c *Conn) CloseNow() error { return c.ws.CloseNow() }
+func (c *Conn) CloseNow() error { return c.ws.closeNow() }

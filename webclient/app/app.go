@@ -38,6 +38,12 @@ type Config struct {
 	// OnChange, if set, is called after every change of screen, ref or
 	// device state, so a UI can redraw. It must not block.
 	OnChange func()
+	// Shown, if set, is called on the pairing goroutine with each new ref,
+	// once OnChange was; a UI returns from it when the ref's QR code is on
+	// screen. The registration keys are made only after the first call
+	// returns (device.Pair), so in a browser their WebAssembly crypto,
+	// which nothing preempts, does not hold off drawing the first code.
+	Shown func(device.Ref)
 }
 
 // Client is one web client.
@@ -132,6 +138,9 @@ func (c *Client) pair() {
 		for attempt := 1; ; attempt++ {
 			d, err := device.Pair(c.ctx, cfg, func(r device.Ref) {
 				c.set(func() { c.screen, c.ref = ScreenQR, r })
+				if c.cfg.Shown != nil {
+					c.cfg.Shown(r)
+				}
 			})
 			switch {
 			case err == nil:

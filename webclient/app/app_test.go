@@ -8,6 +8,7 @@ import (
 
 	"github.com/linksim/linksim/phone"
 	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/relay"
 	"github.com/linksim/linksim/webclient/app"
@@ -116,6 +117,44 @@ func TestLinksByQRAndStaysLinkedAcrossAReload(t *testing.T) {
 	}
 	if d := again.Device(); d == nil || d.Self().Device != id {
 		t.Errorf("the reloaded client is device %v, want %d", d, id)
+	}
+}
+
+// Shown is called with the first ref before the registration keys are made
+// (a page draws its first QR code undisturbed), and linking still works.
+func TestKeysAreMadeOnceTheFirstRefIsShown(t *testing.T) {
+	ctx := timeout(t)
+	e := newEnv(t, relay.Config{})
+	alice := e.phone(ctx, "alice", "+15550001")
+	st := kv.NewMem()
+	prekeys := func() int {
+		n := 0
+		st.Scan(e2e.Prefix+"prekey/", func(string, []byte) error { n++; return nil })
+		return n
+	}
+	shown := make(chan device.Ref, 8)
+	c := app.New(app.Config{Device: e.device("alice/web-1", st), Shown: func(r device.Ref) {
+		if r.Index == 1 {
+			time.Sleep(50 * time.Millisecond) // drawing; nothing else may run
+			if n := prekeys(); n > 0 {
+				t.Errorf("%d prekeys made while the first QR code was being drawn", n)
+			}
+		}
+		shown <- r
+	}})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	r := <-shown
+	if _, err := alice.Scan(ctx, r.QR); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitLinked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if prekeys() == 0 {
+		t.Error("linked without one-time prekeys")
 	}
 }
 

@@ -30,10 +30,12 @@ const (
 	// LayoutContext gives each page a browser context of its own: pages
 	// share no storage, cookies or cache, as separate browsers would.
 	LayoutContext = "context"
-	// LayoutTabs opens every page in one browser context shared by all:
-	// cheaper (no context to create, one HTTP cache, so app.wasm is
-	// fetched once), but the pages share storage per origin, so each page
-	// gets its own IndexedDB database through the app's ?db= parameter.
+	// LayoutTabs opens every page in one browser context shared by all,
+	// the browser's default one: cheaper (no context to create, and one
+	// HTTP cache on disk, so app.wasm is fetched once; a new browser
+	// context's cache lives in memory and keeps no entry that large), but
+	// the pages share storage per origin, so each page gets its own
+	// IndexedDB database through the app's ?db= parameter.
 	LayoutTabs = "tabs"
 )
 
@@ -208,19 +210,20 @@ func (b *Browser) NewPage(ctx context.Context) (*Page, error) {
 	return p, nil
 }
 
-// sharedContext returns the LayoutTabs browser context's owner, creating it
-// on first use. The owner is a blank tab of its own, not a page, so closing
-// any page leaves the others' context alone; it lives as long as the browser.
+// sharedContext returns the parent of LayoutTabs pages, creating it on
+// first use: a blank tab of its own in the browser's default context (its
+// profile on disk), not a page, so closing any page leaves the others
+// alone; it lives as long as the browser.
 func (b *Browser) sharedContext(ctx context.Context) (context.Context, error) {
 	b.sharedMu.Lock()
 	defer b.sharedMu.Unlock()
 	if b.shared != nil {
 		return b.shared, nil
 	}
-	sctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	sctx, cancel := chromedp.NewContext(b.ctx) // the browser's default context
 	if err := start(ctx, sctx, b.cfg.StartTimeout); err != nil {
 		cancel()
-		return nil, fmt.Errorf("create the shared browser context: %w", err)
+		return nil, fmt.Errorf("open the tabs' parent tab: %w", err)
 	}
 	b.shared = sctx
 	return sctx, nil

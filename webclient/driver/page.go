@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
 
@@ -93,12 +96,24 @@ func (p *Page) Name() string {
 }
 
 // BrowserContext is the id of the page's browser context: shared by all
-// pages in LayoutTabs, one per page in LayoutContext.
+// pages in LayoutTabs (the browser's default context), one per page in
+// LayoutContext; "" when it cannot be read.
 func (p *Page) BrowserContext() string {
-	if c := chromedp.FromContext(p.ctx); c != nil {
+	c := chromedp.FromContext(p.ctx)
+	if c == nil || c.Target == nil {
+		return ""
+	}
+	if c.BrowserContextID != "" {
 		return string(c.BrowserContextID)
 	}
-	return ""
+	// A tab of the default context: chromedp does not know its id.
+	ctx, cancel := context.WithTimeout(p.ctx, p.b.cfg.ActionTimeout)
+	defer cancel()
+	info, err := chromedp.CallBrowser(ctx, target.GetTargetInfo, target.GetTargetInfoParams{TargetID: c.Target.TargetID})
+	if err != nil || info.TargetInfo == nil {
+		return ""
+	}
+	return string(info.TargetInfo.BrowserContextID)
 }
 
 // Close closes the page's window and, in LayoutContext, discards its
@@ -197,6 +212,41 @@ func (p *Page) Open(ctx context.Context, rawURL string) error {
 // from its stored state.
 func (p *Page) Reload(ctx context.Context) error {
 	return p.do(ctx, "reload", chromedp.Reload())
+}
+
+// Crash kills the page's renderer process, as a crash or the kernel's OOM
+// killer would: the app stops at once, with no unload and nothing more
+// written. It returns once the page no longer answers. In LayoutTabs,
+// pages of the same site may share the renderer and crash with it.
+func (p *Page) Crash(ctx context.Context) error {
+	// The renderer dies before it can answer, so the call's error says
+	// nothing; the page not answering afterwards is the proof.
+	cctx, cancel := context.WithTimeout(p.ctx, time.Second)
+	chromedp.Call(cctx, page.Crash, cdp.Empty{})
+	cancel()
+	ectx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := eval[int](ectx, p, "check the page crashed", "1"); err == nil {
+		return fmt.Errorf("%s: crash: the page still answers", p.Name())
+	}
+	return nil
+}
+
+// Reopen opens a new page in p's browser context, on the same storage
+// (IndexedDB, HTTP cache), as a user reopens a tab that crashed; Open then
+// loads the app in it. p, dead or alive, stays open: in LayoutContext it
+// owns the browser context, and closing it closes the new page too.
+func (p *Page) Reopen(ctx context.Context) (*Page, error) {
+	pctx, cancel := chromedp.NewContext(p.ctx) // inherits the browser context
+	if err := start(ctx, pctx, p.b.cfg.StartTimeout); err != nil {
+		cancel()
+		return nil, fmt.Errorf("%s: reopen: %w", p.Name(), err)
+	}
+	np := newPage(p.b, pctx, cancel)
+	p.mu.Lock()
+	np.name, np.db = p.name, p.db
+	p.mu.Unlock()
+	return np, nil
 }
 
 // SetViewport lays the page out as a window of width x height CSS pixels

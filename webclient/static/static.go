@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -68,9 +69,13 @@ func pages() fs.FS {
 // Handler serves the web app whose files are in app (app.wasm and
 // wasm_exec.js, as Build or `make wasm` leave them; index.html and app.css
 // come from this package when app has none). The page carries relayKey in
-// <meta name="linksim-relay-key">. Every file is served with
-// "Cache-Control: no-cache" and an ETag, so a reload revalidates cheaply and
-// never runs a stale app. Other paths are 404.
+// <meta name="linksim-relay-key">. Every file is served with an ETag. The
+// page links app.css, wasm_exec.js and app.wasm as name?v=<hash of the
+// content>: asked for by that URL a file is served "immutable" for a year,
+// so later pages of the same browser (context) take it, and V8 any machine
+// code it cached for app.wasm, without a request; everything else (the
+// page, a file without the current hash) is "no-cache", so a reload
+// revalidates cheaply and never runs a stale app. Other paths are 404.
 func Handler(relayKey []byte, app fs.FS) http.Handler {
 	return &handler{key: base64.StdEncoding.EncodeToString(relayKey), app: app, etags: map[string]etag{}}
 }
@@ -124,7 +129,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Cache-Control", "no-cache")
+	if v := r.URL.Query().Get("v"); v != "" && v == version(tag) {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
 	w.Header().Set("ETag", tag)
 	// ServeContent answers If-None-Match with 304 and supports ranges.
 	http.ServeContent(w, r, name, time.Time{}, content)
@@ -172,18 +181,44 @@ type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
 
-// page fills the relay key into index.html.
+// page fills the relay key and the versioned URLs of the app's files into
+// index.html.
 func (h *handler) page(src []byte) ([]byte, error) {
 	t, err := template.New(fileIndex).Parse(string(src))
 	if err != nil {
 		return nil, fmt.Errorf("index.html: %w", err)
 	}
+	fields := struct{ RelayKey, CSS, WasmExec, Wasm string }{
+		RelayKey: h.key,
+		CSS:      h.versioned(fileCSS),
+		WasmExec: h.versioned(fileWasmJS),
+		Wasm:     h.versioned(fileWasm),
+	}
 	var b bytes.Buffer
-	if err := t.Execute(&b, struct{ RelayKey string }{h.key}); err != nil {
+	if err := t.Execute(&b, fields); err != nil {
 		return nil, fmt.Errorf("index.html: %w", err)
 	}
 	return b.Bytes(), nil
 }
+
+// versioned is the URL of the app's file name with its content hash, or
+// just name when it cannot be read (an unbuilt app: the request then says
+// why).
+func (h *handler) versioned(name string) string {
+	content, info, err := h.open(name)
+	if err != nil {
+		return name
+	}
+	defer content.Close()
+	tag, err := h.etag(name, info, content)
+	if err != nil {
+		return name
+	}
+	return name + "?v=" + version(tag)
+}
+
+// version is the hash in an ETag, as the page's ?v= carries it.
+func version(tag string) string { return strings.Trim(tag, `"`) }
 
 // etag hashes the content, remembering the hash while the file's size and
 // modification time stay (an embedded file never changes; a rebuilt one in

@@ -69,7 +69,7 @@ func TestPageCarriesRelayKey(t *testing.T) {
 	if got, want := html.UnescapeString(string(m[1])), base64.StdEncoding.EncodeToString(key); got != want {
 		t.Errorf("relay key meta tag holds %q, want %q", got, want)
 	}
-	for _, want := range []string{`data-testid="app"`, `src="wasm_exec.js"`, `"app.wasm"`, `href="app.css"`} {
+	for _, want := range []string{`data-testid="app"`, `src="wasm_exec.js?v=`, `"app.wasm?v=`, `href="app.css?v=`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("page lacks %s", want)
 		}
@@ -110,6 +110,37 @@ func TestRevalidationAnswers304(t *testing.T) {
 	other["app.wasm"] = &fstest.MapFile{Data: []byte("\x00asm\x01\x00\x00\x00rebuilt")}
 	if res := get(t, Handler(key, other), "/app.wasm", "If-None-Match", tag); res.StatusCode != http.StatusOK {
 		t.Errorf("GET a rebuilt app.wasm with the old ETag: status %d, want 200", res.StatusCode)
+	}
+}
+
+// The page links each file by its content hash; by that URL a file may be
+// kept without asking again, by any other (an old hash, none) not.
+func TestVersionedURLsAreImmutable(t *testing.T) {
+	fsys := app()
+	linked := func() string {
+		body, _ := io.ReadAll(get(t, Handler(key, fsys), "/").Body)
+		m := regexp.MustCompile(`"(app\.wasm\?v=[0-9a-f]+)"`).FindSubmatch(body)
+		if m == nil {
+			t.Fatalf("page links no versioned app.wasm:\n%s", body)
+		}
+		return "/" + string(m[1])
+	}
+	old := linked()
+	res := get(t, Handler(key, fsys), old)
+	if got := res.Header.Get("Cache-Control"); got != "public, max-age=31536000, immutable" {
+		t.Errorf("GET %s: Cache-Control %q, want immutable", old, got)
+	}
+	if got := res.Header.Get("Content-Type"); got != "application/wasm" {
+		t.Errorf("GET %s: Content-Type %q, want application/wasm (streaming compilation)", old, got)
+	}
+	fsys["app.wasm"] = &fstest.MapFile{Data: []byte("\x00asm\x01\x00\x00\x00rebuilt")}
+	if now := linked(); now == old {
+		t.Errorf("a rebuilt app.wasm is still linked as %s", old)
+	}
+	for _, path := range []string{old, "/app.wasm?v=", "/app.wasm?v=zz"} {
+		if got := get(t, Handler(key, fsys), path).Header.Get("Cache-Control"); got != "no-cache" {
+			t.Errorf("GET %s (not the current build): Cache-Control %q, want no-cache", path, got)
+		}
 	}
 }
 

@@ -21,25 +21,31 @@ var errEmptyKey = errors.New("kv: empty key")
 
 // idbKV is a kv.KV kept in IndexedDB. The whole store is read into memory
 // once when it opens; reads are served from memory; every write changes
-// memory and then goes to IndexedDB, in the order written, and returns once
-// its transaction has committed, so what the device acknowledged to the
-// relay survives a page reload. Writes waiting together share one
-// transaction.
+// memory and returns, and goes to IndexedDB behind, in the order written:
+// all writes waiting together share one transaction, one transaction at a
+// time. It is a kv.Syncer: the device syncs before it sends anything, so
+// what it acknowledged to the relay survives a page reload or crash, while
+// handling one message costs one commit instead of one per write (a
+// decryption alone writes several keys).
 type idbKV struct {
 	db      js.Value
 	changed func() // called after every write, for the UI to redraw
 
 	mu      sync.Mutex
 	m       map[string][]byte
-	pending []*idbOp
+	pending []idbOp
 	wake    chan struct{}
+	// queued counts the operations ever queued, committed those committed
+	// (in order); committedCh is closed and replaced after every commit.
+	queued, committed int
+	committedCh       chan struct{}
+	failed            error // the first commit that failed; sticky
 }
 
 type idbOp struct {
-	kind   int // opPut, opDelete, opDeletePrefix
-	key    string
-	value  []byte
-	result chan error
+	kind  int // opPut, opDelete, opDeletePrefix
+	key   string
+	value []byte
 }
 
 const (
@@ -80,7 +86,7 @@ func openIDB(name string, changed func()) (*idbKV, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indexedDB %q: open: %w", name, err)
 	}
-	s := &idbKV{db: db, changed: changed, m: map[string][]byte{}, wake: make(chan struct{}, 1)}
+	s := &idbKV{db: db, changed: changed, m: map[string][]byte{}, wake: make(chan struct{}, 1), committedCh: make(chan struct{})}
 	if err := s.load(); err != nil {
 		return nil, fmt.Errorf("indexedDB %q: load: %w", name, err)
 	}
@@ -136,19 +142,19 @@ func (s *idbKV) Put(key string, value []byte) error {
 		return errEmptyKey
 	}
 	v := append([]byte{}, value...)
-	return s.write([]*idbOp{{kind: opPut, key: key, value: v}}, func() { s.m[key] = v })
+	return s.write([]idbOp{{kind: opPut, key: key, value: v}}, func() { s.m[key] = v })
 }
 
 // PutBatch puts every entry in one IndexedDB transaction (kv.Batcher): the
 // writer commits whatever is queued together, and all of these are queued
 // at once.
 func (s *idbKV) PutBatch(entries []kv.Entry) error {
-	ops := make([]*idbOp, len(entries))
+	ops := make([]idbOp, len(entries))
 	for i, e := range entries {
 		if e.Key == "" {
 			return errEmptyKey
 		}
-		ops[i] = &idbOp{kind: opPut, key: e.Key, value: append([]byte{}, e.Value...)}
+		ops[i] = idbOp{kind: opPut, key: e.Key, value: append([]byte{}, e.Value...)}
 	}
 	return s.write(ops, func() {
 		for _, op := range ops {
@@ -158,11 +164,11 @@ func (s *idbKV) PutBatch(entries []kv.Entry) error {
 }
 
 func (s *idbKV) Delete(key string) error {
-	return s.write([]*idbOp{{kind: opDelete, key: key}}, func() { delete(s.m, key) })
+	return s.write([]idbOp{{kind: opDelete, key: key}}, func() { delete(s.m, key) })
 }
 
 func (s *idbKV) DeletePrefix(prefix string) error {
-	return s.write([]*idbOp{{kind: opDeletePrefix, key: prefix}}, func() {
+	return s.write([]idbOp{{kind: opDeletePrefix, key: prefix}}, func() {
 		for k := range s.m {
 			if strings.HasPrefix(k, prefix) {
 				delete(s.m, k)
@@ -195,25 +201,39 @@ func (s *idbKV) Scan(prefix string, fn func(key string, value []byte) error) err
 
 // write applies a change to memory and queues its operations for
 // IndexedDB in one step, so the queue's order is the order of the changes
-// and the operations of one change share a transaction; then it waits for
-// their commit.
-func (s *idbKV) write(ops []*idbOp, apply func()) error {
-	for _, op := range ops {
-		op.result = make(chan error, 1)
-	}
+// and the operations of one change share a transaction. It does not wait
+// for the commit (Sync does); it fails only once a commit has failed.
+func (s *idbKV) write(ops []idbOp, apply func()) error {
 	s.mu.Lock()
+	if err := s.failed; err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("indexedDB: %w", err)
+	}
 	apply()
 	s.pending = append(s.pending, ops...)
+	s.queued += len(ops)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
 	s.changed()
-	for _, op := range ops {
-		if err := <-op.result; err != nil {
-			return fmt.Errorf("indexedDB: %w", err)
-		}
+	return nil
+}
+
+// Sync waits until every write made before it has committed (kv.Syncer).
+// It must not be called from a JavaScript callback.
+func (s *idbKV) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for target := s.queued; s.committed < target && s.failed == nil; {
+		ch := s.committedCh
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+	}
+	if s.failed != nil {
+		return fmt.Errorf("indexedDB: %w", s.failed)
 	}
 	return nil
 }
@@ -233,13 +253,18 @@ func (s *idbKV) writer() {
 		if err != nil {
 			console("error", fmt.Sprintf("indexedDB: committing %d changes: %v", len(batch), err))
 		}
-		for _, op := range batch {
-			op.result <- err
+		s.mu.Lock()
+		s.committed += len(batch)
+		if err != nil && s.failed == nil {
+			s.failed = err
 		}
+		close(s.committedCh)
+		s.committedCh = make(chan struct{})
+		s.mu.Unlock()
 	}
 }
 
-func (s *idbKV) commit(batch []*idbOp) error {
+func (s *idbKV) commit(batch []idbOp) error {
 	return catch(func() error {
 		tx := s.db.Call("transaction", idbStore, "readwrite")
 		done := watchTx(tx)

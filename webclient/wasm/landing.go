@@ -25,6 +25,22 @@ type landing struct {
 	// modules and module are the drawn code's size in modules and its CSS
 	// pixels per module, to redraw it when the window is resized.
 	modules, module int
+	// rendered is closed by the next render (awaitDrawn).
+	rendered chan struct{}
+}
+
+// awaitDrawn is app.Config.Shown: it has the UI loop render at once, not at
+// the next frame, and returns once it has (a second at most), then leaves
+// the browser a frame to paint the code before the pairing goroutine goes
+// on to make keys.
+func (u *ui) awaitDrawn(device.Ref) {
+	done := make(chan struct{})
+	u.post(func() { u.landing.rendered = done }) // a post is followed by a render
+	select {
+	case <-done:
+		time.Sleep(frame)
+	case <-time.After(time.Second):
+	}
 }
 
 func newLanding(u *ui) *landing {
@@ -90,6 +106,10 @@ func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
 			attr("data-ref-expires", strconv.FormatInt(ref.Expires.UnixMilli(), 10))
 		l.canvas.show(true)
 		console("log", fmt.Sprintf("showing QR code %d of %d (%d px per module, drawn in %s)", ref.Index, ref.Count, module, time.Since(start).Round(time.Millisecond/10)))
+	}
+	if l.rendered != nil {
+		close(l.rendered)
+		l.rendered = nil
 	}
 	l.expired.show(screen == app.ScreenExpired)
 	why := ""

@@ -8,9 +8,9 @@
 // carry ?name= (the device's name, "web" by default), ?ws= (the relay's
 // WebSocket URL, by default /ws of the page's own host), ?db= (the
 // IndexedDB database, "linksim" by default), ?prekeys= (one-time prekeys
-// uploaded when linking, 100 by default), ?topology=mirror (a mirror web
-// client, webclient/mirror, instead of a multi-device one) and ?debug=1
-// (debug logs).
+// uploaded when linking, defaultPreKeys by default), ?topology=mirror (a
+// mirror web client, webclient/mirror, instead of a multi-device one) and
+// ?debug=1 (debug logs).
 package main
 
 import (
@@ -28,6 +28,13 @@ import (
 	"github.com/linksim/linksim/webclient/mirror"
 )
 
+// defaultPreKeys is how many one-time prekeys the page makes while its
+// first QR code shows and uploads when linking: as many as `linksim load`
+// gives each device, not the device default of 100, since making them in
+// WebAssembly takes milliseconds each and the scan may have to wait for
+// them. The relay asks for more once fewer than 10 are left.
+const defaultPreKeys = 16
+
 func main() {
 	params, _ := url.ParseQuery(trimQuery(global.Get("location").Get("search").String()))
 	name := or(params.Get("name"), "web")
@@ -42,9 +49,12 @@ func main() {
 	go u.loop()
 
 	wsURL, err := relayURL(params.Get("ws"))
-	var preKeys int
+	preKeys := defaultPreKeys
 	if err == nil {
-		preKeys, err = count(params, "prekeys")
+		var n int
+		if n, err = count(params, "prekeys"); n > 0 {
+			preKeys = n
+		}
 	}
 	if err == nil {
 		var key []byte
@@ -86,7 +96,7 @@ func start(u *ui, cfg device.Config, db, topology string) error {
 			return "connected", ""
 		}
 	} else {
-		c = app.New(app.Config{Device: cfg, OnChange: u.dirty})
+		c = app.New(app.Config{Device: cfg, OnChange: u.dirty, Shown: u.awaitDrawn})
 	}
 	u.post(func() { u.app, u.sourceOf, u.phoneBanner = c, sourceOf, phoneBanner })
 	console("log", fmt.Sprintf("starting %q (%s), relay %s", cfg.Name, or(topology, "multidevice"), cfg.RelayURL))

@@ -16,7 +16,8 @@ import (
 // The UI runs on one goroutine, the UI loop: it alone touches the UI's state
 // and the DOM. JavaScript event handlers and background work hand it
 // closures (post); the core's changes mark it dirty, and it redraws at most
-// once per frame (frame) and once a second in any case.
+// once per frame (frame), at once for a new screen, and once a second in any
+// case.
 const (
 	frame      = 16 * time.Millisecond
 	errorShown = 8 * time.Second
@@ -139,7 +140,14 @@ func (u *ui) loop() {
 			}
 			u.safely("render", u.render)
 		case <-u.dirtyCh:
-			if redraw == nil {
+			switch {
+			case u.screenChanged():
+				// At once: the linked screen must be up before the
+				// device's first work (decrypting the history) holds the
+				// page for a while.
+				redraw = nil
+				u.safely("render", u.render)
+			case redraw == nil:
 				redraw = time.After(frame)
 			}
 		case <-redraw:
@@ -149,6 +157,16 @@ func (u *ui) loop() {
 			u.safely("render", u.render)
 		}
 	}
+}
+
+// screenChanged reports whether the core shows another screen than the one
+// last rendered. UI loop only.
+func (u *ui) screenChanged() bool {
+	if u.app == nil {
+		return false
+	}
+	screen, _, _ := u.app.Screen()
+	return screen.String() != u.screen
 }
 
 // spawn runs f on a goroutine of its own (for work that waits on the relay),
