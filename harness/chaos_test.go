@@ -45,15 +45,9 @@ func TestChaos(t *testing.T) {
 	rec := reports.NewRecorder()
 	env := Start(t, Config{Backend: "process", Faults: true, KeepAlive: 300 * time.Millisecond, Recorder: rec})
 	c := &chaos{env: env, rnd: rand.New(rand.NewPCG(*chaosSeed, 0)), injected: map[string]int{}}
-	for i, name := range []string{"ann", "ben", "cat"} {
-		u, err := env.NewUser(ctx, name, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.users = append(c.users, &chaosUser{User: u, peerIndex: (i + 1) % 3})
-	}
+	c.users = newChaosUsers(t, env, []string{"ann", "ben", "cat"})
 	start := time.Now()
-	traffic := c.startTraffic(ctx)
+	traffic := c.startTraffic(ctx, 10*time.Millisecond)
 	t.Cleanup(func() { traffic.stop() }) // when a fault fails the test
 	for i := range *chaosFaults {
 		if err := c.inject(ctx, i); err != nil {
@@ -96,6 +90,21 @@ type chaosUser struct {
 	mu        sync.Mutex
 }
 
+// newChaosUsers registers a user with a phone and a native web client for
+// each name, each user sending to the next.
+func newChaosUsers(t *testing.T, env *Env, names []string) []*chaosUser {
+	t.Helper()
+	var users []*chaosUser
+	for i, name := range names {
+		u, err := env.NewUser(t.Context(), name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, &chaosUser{User: u, peerIndex: (i + 1) % len(names)})
+	}
+	return users
+}
+
 type chaos struct {
 	env   *Env
 	users []*chaosUser
@@ -106,7 +115,8 @@ type chaos struct {
 }
 
 // traffic is the users' senders, each sending to the next user from its
-// phone and web client in turn.
+// phone and web client in turn, pausing between one message's ack and the
+// next send.
 type traffic struct {
 	halt chan struct{}
 	once sync.Once
@@ -115,7 +125,7 @@ type traffic struct {
 	errs chan error
 }
 
-func (c *chaos) startTraffic(ctx context.Context) *traffic {
+func (c *chaos) startTraffic(ctx context.Context, pause time.Duration) *traffic {
 	tr := &traffic{halt: make(chan struct{}), errs: make(chan error, len(c.users))}
 	for _, u := range c.users {
 		peer := c.users[u.peerIndex].Phone.Self().User
@@ -124,7 +134,7 @@ func (c *chaos) startTraffic(ctx context.Context) *traffic {
 				select {
 				case <-tr.halt:
 					return
-				case <-time.After(10 * time.Millisecond):
+				case <-time.After(pause):
 				}
 				u.mu.Lock()
 				d := u.Devices()[i%2]
