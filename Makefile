@@ -5,7 +5,7 @@ GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 
-.PHONY: run test test-nats race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay cluster cluster-up clean
+.PHONY: run test test-nats race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay cluster cluster-up cluster-chaos clean
 
 # The browser scenarios need Chromium; the script installs it when missing.
 CHROMIUM = scripts/install-chromium.sh
@@ -81,6 +81,15 @@ chaos:
 # smoke flows. make test runs only the node-loss flow (label cluster-smoke).
 cluster:
 	$(GO) test -count=1 -timeout 20m ./scenarios -ginkgo.label-filter=cluster
+
+# Issue 10's kill measure (docs/performance.md): a relay node and a NATS
+# server killed with SIGKILL KILLS times each while users message at
+# KILL_RATE msg/s, on cluster processes (no Docker); make test runs 2 each.
+KILLS ?= 20
+KILL_RATE ?= 60
+KILL_USERS ?= 3
+cluster-chaos:
+	$(GO) test -count=1 -run '^TestClusterKills$$' -v -timeout 60m ./harness -cluster.kills $(KILLS) -cluster.rate $(KILL_RATE) -cluster.users $(KILL_USERS)
 
 # A relay cluster on this machine until Ctrl-C: three NATS servers and two
 # relay nodes (http://127.0.0.21:8080/ and http://127.0.0.22:8080/), state

@@ -115,8 +115,8 @@ type chaos struct {
 }
 
 // traffic is the users' senders, each sending to the next user from its
-// phone and web client in turn, pausing between one message's ack and the
-// next send.
+// phone and web client in turn, once per period at most (a send still
+// waiting for its ack skips the ticks it missed rather than bursting).
 type traffic struct {
 	halt chan struct{}
 	once sync.Once
@@ -125,16 +125,18 @@ type traffic struct {
 	errs chan error
 }
 
-func (c *chaos) startTraffic(ctx context.Context, pause time.Duration) *traffic {
+func (c *chaos) startTraffic(ctx context.Context, period time.Duration) *traffic {
 	tr := &traffic{halt: make(chan struct{}), errs: make(chan error, len(c.users))}
 	for _, u := range c.users {
 		peer := c.users[u.peerIndex].Phone.Self().User
 		tr.wg.Go(func() {
+			tick := time.NewTicker(period)
+			defer tick.Stop()
 			for i := 0; ; i++ {
 				select {
 				case <-tr.halt:
 					return
-				case <-time.After(pause):
+				case <-tick.C:
 				}
 				u.mu.Lock()
 				d := u.Devices()[i%2]
