@@ -86,8 +86,8 @@ cluster:
 # server killed with SIGKILL KILLS times each while users message at
 # KILL_RATE msg/s, on cluster processes (no Docker); make test runs 2 each.
 KILLS ?= 20
-KILL_RATE ?= 60
-KILL_USERS ?= 3
+KILL_RATE ?= 80
+KILL_USERS ?= 24
 cluster-chaos:
 	$(GO) test -count=1 -run '^TestClusterKills$$' -v -timeout 60m ./harness -cluster.kills $(KILLS) -cluster.rate $(KILL_RATE) -cluster.users $(KILL_USERS)
 

@@ -105,7 +105,7 @@ func TestClusterKills(t *testing.T) {
 	for k, kind := range kinds {
 		slices.Sort(took[k])
 		t.Logf("%s killed %d times: every device back after p50 %s, max %s", kind.name, len(took[k]),
-			took[k][len(took[k])/2].Round(time.Millisecond), took[k][len(took[k])-1].Round(time.Millisecond))
+			took[k][(len(took[k])-1)/2].Round(time.Millisecond), took[k][len(took[k])-1].Round(time.Millisecond))
 	}
 	steady := elapsed - outage
 	t.Logf("%d users (%d devices), %d messages sent in %s: %.0f msg/s, %.0f msg/s while every device was up (asked %d); %d deliveries expected, %d made; lost %d, duplicated %d, reordered %d, corrupted %d",
