@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/linksim/linksim/reports"
 )
 
@@ -34,9 +32,6 @@ func TestClusterKills(t *testing.T) {
 		t.Fatalf("-cluster.kills %d, -cluster.rate %d, -cluster.users %d: want at least 1, 1 and 2", *clusterKills, *clusterRate, *clusterUsers)
 	}
 	ctx := t.Context()
-	level := zerolog.GlobalLevel()
-	zerolog.SetGlobalLevel(zerolog.WarnLevel)
-	t.Cleanup(func() { zerolog.SetGlobalLevel(level) })
 	rec := reports.NewRecorder()
 	back := &backTracker{}
 	rec.AddSink(reports.SinkFunc(back.record))
