@@ -313,8 +313,9 @@ func (r *runner) unlink(ctx context.Context, m *member) error {
 	case <-ctx.Done():
 	}
 	// No send to or from m until the new device is linked and named: a
-	// send meanwhile could name it by address in the ledger, or fetch its
-	// keys before the phone's signed device list has it. Reopen replaces
+	// send meanwhile could name it by address in the ledger. (The gate is
+	// not needed for the phone's signed device list: the phone keeps the
+	// new device on it however late its pushes come.) Reopen replaces
 	// Webs[j], which no one reads while it is taken.
 	m.user.States[j] = kv.NewMem()
 	m.gate.Lock()

@@ -86,9 +86,11 @@ func (p *Phone) Scan(ctx context.Context, qr string) (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: scan: %w", p.Name(), err)
 	}
-	if err := p.VouchFor(ctx, k); err != nil {
+	scanned, err := p.VouchFor(ctx, k)
+	if err != nil {
 		return 0, fmt.Errorf("%s: scan: %w", p.Name(), err)
 	}
+	defer scanned()
 	id := &pb.DeviceIdentity{User: p.Self().User, Device: k, TimestampUnix: time.Now().Unix(), KeyIndex: k}
 	signed, err := e2e.SignDeviceIdentity(p.Signal(), id, q.IdentityKey, q.AdvSecret)
 	if err != nil {

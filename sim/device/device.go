@@ -151,8 +151,11 @@ type Device struct {
 	lists    *lists
 	inbox    inbox
 	// vouchMu makes the phone's changes of its signed device list one at
-	// a time, each read from the last.
+	// a time, each read from the last; it also guards scanning.
 	vouchMu sync.Mutex
+	// scanning holds the companions the phone vouches for whose scan is
+	// under way: not devices yet, but not gone either.
+	scanning map[uint32]bool
 	// syncMu makes flushes of our synced state one at a time, so a write
 	// is never sent twice or marked sent before the relay has it.
 	syncMu sync.Mutex

@@ -93,3 +93,18 @@ func TestRelayInitiatedLogout(t *testing.T) {
 		return err == nil && !slices.Contains(ids, 1)
 	})
 }
+
+// The relay answers a companion's logout with Ok and pushes LoggedOut
+// right after: the answer is the call's, though the link has ended by the
+// time the caller looks.
+func TestLogoutSucceedsThoughTheLinkEndsRightAfter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := startRelay(t)
+	bob := registerPhone(t, ctx, s, "+15550402", nil)
+	for dev := uint32(1); dev <= 20; dev++ {
+		if err := linkCompanion(t, ctx, s, bob, dev, nil).Logout(ctx); err != nil {
+			t.Fatalf("logout %d: %v", dev, err)
+		}
+	}
+}

@@ -98,9 +98,11 @@ func linkCompanionWith(t *testing.T, ctx context.Context, s *relay.Server, phone
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := phone.VouchFor(ctx, dev); err != nil {
+	scanned, err := phone.VouchFor(ctx, dev)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer scanned()
 	id := &pb.DeviceIdentity{User: phone.self.User, Device: dev, TimestampUnix: time.Now().Unix(), KeyIndex: dev}
 	signed, err := e2e.SignDeviceIdentity(phone.sig, id, q.IdentityKey, q.AdvSecret)
 	if err != nil {

@@ -186,13 +186,23 @@ func (l *link) call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 		forget()
 		return nil, err
 	}
-	select {
-	case ans := <-ch:
+	answered := func(ans *pb.Frame) (*pb.Frame, error) {
 		if e := ans.GetError(); e != nil {
 			return nil, &RelayError{Code: e.Code, Message: e.Message, Lists: e.DeviceLists}
 		}
 		return ans, nil
+	}
+	select {
+	case ans := <-ch:
+		return answered(ans)
 	case <-l.done:
+		// The answer may have come just before the end: a companion
+		// removing itself gets Ok, then LoggedOut.
+		select {
+		case ans := <-ch:
+			return answered(ans)
+		default:
+		}
 		forget()
 		return nil, l.Err()
 	case <-ctx.Done():

@@ -34,9 +34,8 @@ func (d *Device) consume(l *link) error {
 			}
 			acks = append(acks, b.Delivery.Seq)
 		case *pb.Frame_DevicesChanged:
-			old := d.lists.get(b.DevicesChanged.List.GetUser())
 			d.lists.put(b.DevicesChanged.List)
-			d.ownDevicesChanged(old, b.DevicesChanged.List)
+			d.ownDevicesChanged(b.DevicesChanged.List)
 		case *pb.Frame_PrekeysLow:
 			d.background.Go(func() { d.refillPreKeys(l) })
 		default:
