@@ -194,6 +194,7 @@ func BenchmarkBrowserClients(b *testing.B) {
 var (
 	clientsPages  = flag.String("browser.pages", "5,10,20", "BenchmarkBrowserClients: the page counts to run, comma-separated")
 	clientsLayout = flag.String("browser.layout", driver.LayoutContext, "BenchmarkBrowserClients: the pages' layout, context or tabs")
+	clientsIdle   = flag.Duration("browser.idle", 5*time.Second, "BenchmarkBrowserClients: how long to measure the linked pages' CPU while idle")
 )
 
 // roundParallel bounds the pages read and written at once in a round of
@@ -307,9 +308,10 @@ func browserClients(b *testing.B, n int, layout string) {
 	// What linked, idle web clients cost: keepalives, timers, the Go
 	// runtime in each page.
 	cpu0 := cpuTime(b, browser.PID())
-	time.Sleep(5 * time.Second)
-	idleCPU := (cpuTime(b, browser.PID()) - cpu0).Seconds() / 5
+	time.Sleep(*clientsIdle)
+	idleCPU := (cpuTime(b, browser.PID()) - cpu0).Seconds() / clientsIdle.Seconds()
 	b.ReportMetric(100*idleCPU, "%CPU-idle-total")
+	b.ReportMetric(100*idleCPU/float64(n), "%CPU-idle/page")
 	b.ReportMetric(float64(total-idle)/float64(n)/(1<<20), "MiB-PSS/page")
 	b.ReportMetric(float64(total)/(1<<20), "MiB-PSS-total")
 	b.ReportMetric(float64(linking.Milliseconds())/float64(n), "ms-link/page")

@@ -56,7 +56,7 @@ func browserPhoneOffline(ctx context.Context, env *harness.Env) error {
 		if sent.Status != driver.StatusPending {
 			return fmt.Errorf("%s shows its message as %q while its phone is away; want pending", w.Name(), sent.Status)
 		}
-		return hold(ctx, time.Second) // the banner's time goes on
+		return bannerCounts(ctx, w)
 	}()
 	if berr := back(); err == nil {
 		err = berr
@@ -75,6 +75,27 @@ func browserPhoneOffline(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	return cleanWith(ctx, env, w)
+}
+
+// bannerCounts checks that mirror page w's "Phone not connected" banner
+// counts the time since on its own: the page redraws it although nothing
+// else changes.
+func bannerCounts(ctx context.Context, w *harness.Web) error {
+	_, before, err := w.PhoneStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if err := hold(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	_, after, err := w.PhoneStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if after == before {
+		return fmt.Errorf("%s's phone banner still reads %q 2 s later: the time since does not go on", w.Name(), after)
+	}
+	return nil
 }
 
 // phoneBanner waits until mirror page w says its phone is status, with a

@@ -136,9 +136,14 @@ func (m *mainView) render() {
 	if m.u.phoneBanner != nil {
 		status, text := m.u.phoneBanner()
 		m.phone.attr("data-status", status).setText(text).show(text != "")
+		if text != "" { // it counts the seconds the phone has not answered
+			m.u.refreshAt(time.Now().Add(time.Second))
+		}
 	}
 	m.names = m.src.Contacts()
-	m.ringing.render(m.dev.Calls(), m.nameOf)
+	if until, ok := m.ringing.render(m.dev.Calls(), m.nameOf); ok {
+		m.u.refreshAt(until)
+	}
 	m.renderChats()
 	m.conv.render()
 	if m.newChat.el.hidden == false {
@@ -162,6 +167,9 @@ func (m *mainView) renderChats() {
 		r.name.setText(c.Name)
 		r.avatar.setText(initial(c.Name))
 		r.time.setText(chatTime(c.Last.Sent, now))
+		if !c.Last.Sent.IsZero() { // "15:04" becomes "Yesterday"
+			m.u.refreshAt(nextDay(now))
+		}
 		last := c.Last.Text
 		if last == "" && c.Last.Media != nil {
 			last = mediaLabel(c.Last.Media)
@@ -355,6 +363,12 @@ func chatTime(t, now time.Time) string {
 	default:
 		return t.Format("2006-01-02")
 	}
+}
+
+// nextDay is the start of the local day after now's.
+func nextDay(now time.Time) time.Time {
+	y, mo, d := now.Date()
+	return time.Date(y, mo, d+1, 0, 0, 0, 0, now.Location())
 }
 
 // initial is the letter an avatar shows.

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/webclient/app"
 )
@@ -22,12 +24,15 @@ func newRingingNotice() *ringingNotice {
 	return n
 }
 
-// render shows the call that rings on the phone, if any (app.Ringing).
-func (n *ringingNotice) render(calls []device.Call, nameOf func(string) string) {
+// render shows the call that rings on the phone, if any (app.Ringing), and
+// returns when the notice goes, ringing or not: the call's ring timeout.
+func (n *ringingNotice) render(calls []device.Call, nameOf func(string) string) (until time.Time, shown bool) {
 	ringing, ok := app.Ringing(calls)
 	n.el.show(ok)
-	if ok {
-		n.el.attr("data-peer", ringing.Peer)
-		n.who.setText(nameOf(ringing.Peer))
+	if !ok {
+		return time.Time{}, false
 	}
+	n.el.attr("data-peer", ringing.Peer)
+	n.who.setText(nameOf(ringing.Peer))
+	return ringing.Offered.Add(device.CallRingTimeout), true
 }

@@ -16,8 +16,11 @@ import (
 // The UI runs on one goroutine, the UI loop: it alone touches the UI's state
 // and the DOM. JavaScript event handlers and background work hand it
 // closures (post); the core's changes mark it dirty, and it redraws at most
-// once per frame (frame), at once for a new screen, and once a second in any
-// case.
+// once per frame (frame), and at once for a new screen. Nothing else wakes
+// an idle page: a render that shows text which goes stale with time alone
+// (a count of seconds, a call that stops ringing, "Yesterday") asks for the
+// next render when it does (refreshAt), since hundreds of idle pages share
+// a machine's cores.
 const (
 	frame      = 16 * time.Millisecond
 	errorShown = 8 * time.Second
@@ -51,6 +54,9 @@ type ui struct {
 	toast      *elem
 	toastTimer *time.Timer
 	screen     string // last logged
+	// refresh is the earliest time the last render's text goes stale
+	// without any change of state; zero when it never does.
+	refresh time.Time
 }
 
 func newUI() *ui {
@@ -129,8 +135,20 @@ func (u *ui) everOnline(d *device.Device) bool {
 }
 
 func (u *ui) loop() {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	stale := time.NewTimer(time.Hour)
+	stale.Stop()
+	defer stale.Stop()
+	// draw renders and arms stale for the time the render's text goes
+	// stale, if it does.
+	draw := func() {
+		u.refresh = time.Time{}
+		u.safely("render", u.render)
+		if u.refresh.IsZero() {
+			stale.Stop()
+		} else {
+			stale.Reset(time.Until(u.refresh))
+		}
+	}
 	var redraw <-chan time.Time
 	for {
 		select {
@@ -138,7 +156,7 @@ func (u *ui) loop() {
 			for _, f := range u.queue.take() {
 				u.safely("event", f)
 			}
-			u.safely("render", u.render)
+			draw()
 		case <-u.dirtyCh:
 			switch {
 			case u.screenChanged():
@@ -146,16 +164,24 @@ func (u *ui) loop() {
 				// device's first work (decrypting the history) holds the
 				// page for a while.
 				redraw = nil
-				u.safely("render", u.render)
+				draw()
 			case redraw == nil:
 				redraw = time.After(frame)
 			}
 		case <-redraw:
 			redraw = nil
-			u.safely("render", u.render)
-		case <-tick.C:
-			u.safely("render", u.render)
+			draw()
+		case <-stale.C:
+			draw()
 		}
+	}
+}
+
+// refreshAt asks for a render at t at the latest: what the render shows
+// now goes stale then. Render only.
+func (u *ui) refreshAt(t time.Time) {
+	if u.refresh.IsZero() || t.Before(u.refresh) {
+		u.refresh = t
 	}
 }
 
