@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 
@@ -16,8 +18,8 @@ import (
 
 func relayCmd() *cobra.Command {
 	var (
-		listen, data, level string
-		cfg                 relay.Config
+		listen, data, level, profile string
+		cfg                          relay.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "relay",
@@ -55,6 +57,14 @@ NATS, and several nodes on the same NATS cluster are one relay to devices.`,
 				return err
 			}
 			defer srv.Close()
+			if profile != "" {
+				addr, stop, err := serveProfiles(profile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				fmt.Printf("profiles at http://%s/debug/pprof/\n", addr)
+			}
 			state := "data in " + data
 			if len(cfg.NATS) > 0 {
 				state = fmt.Sprintf("cluster node on NATS %s (state in JetStream, %d replicas)", strings.Join(cfg.NATS, ","), max(cfg.Replicas, 1))
@@ -70,6 +80,7 @@ NATS, and several nodes on the same NATS cluster are one relay to devices.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
 	f.StringVar(&data, "data", "relay-data", "data directory (created if missing)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&profile, "pprof", "", "serve Go's profiles (/debug/pprof/) on this address, apart from the relay's port;\nfor finding what a load run saturates, e.g. --pprof 127.0.0.1:6060")
 	f.IntVar(&cfg.MaxCompanions, "max-companions", 0, "companions per account (0: 4)")
 	f.IntVar(&cfg.RefCount, "pair-refs", 0, "pairing refs per QR session (0: 6)")
 	f.DurationVar(&cfg.RefFirstTTL, "pair-first-ttl", 0, "validity of the first pairing ref (0: 60s)")
@@ -82,4 +93,20 @@ NATS, and several nodes on the same NATS cluster are one relay to devices.`,
 	f.IntVar(&cfg.Replicas, "replicas", 0, "with --nats: JetStream replicas of each stream and bucket (0: 1; 3 in a 3-server cluster)")
 	cfg.Limits.AddFlags(f)
 	return cmd
+}
+
+// serveProfiles serves net/http/pprof on its own listener, so profiles are
+// never reachable through the relay's public port.
+func serveProfiles(addr string) (bound string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	return ln.Addr().String(), func() { srv.Close() }, nil
 }
