@@ -145,11 +145,14 @@ func (n *Node) Attach(a store.Address, fn func(route.Event)) (func(), error) {
 	if old != nil {
 		old.fn(route.Event{Kind: route.Replaced})
 	}
-	if err := n.nc.Flush(); err != nil {
-		n.detach(a, at)
-		return nil, fmt.Errorf("cluster: attach %s: %w", a, err)
+	// One flush after both: the server has the subscription, so later events
+	// reach fn, and it has the announcement, so another node that attaches
+	// this device afterwards subscribes after it and is not replaced by it.
+	err := n.publish(a.User, wireEvent{Kind: route.Replaced, Device: a.Device})
+	if err == nil {
+		err = n.nc.Flush()
 	}
-	if err := n.publish(a.User, wireEvent{Kind: route.Replaced, Device: a.Device}); err != nil {
+	if err != nil {
 		n.detach(a, at)
 		return nil, fmt.Errorf("cluster: attach %s: %w", a, err)
 	}
