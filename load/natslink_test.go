@@ -3,6 +3,7 @@ package load
 import (
 	"encoding/json"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -166,7 +167,11 @@ func TestNATSWorkersThatFailAreNamed(t *testing.T) {
 	})
 
 	t.Run("process ended", func(t *testing.T) {
-		tr, err := newNATSTransport(t.Context(), 1, NATSOptions{URL: url, Run: "ends", Command: []string{"sh", "-c", "sleep 0.5; echo dying >&2; exit 3", "sh"}}, nil)
+		// The process ends only once it has joined, whatever the machine's
+		// load: the test touches joinedFile after joining on its behalf.
+		joinedFile := filepath.Join(t.TempDir(), "joined")
+		script := `while [ ! -e "$1" ]; do sleep 0.05; done; echo dying >&2; exit 3`
+		tr, err := newNATSTransport(t.Context(), 1, NATSOptions{URL: url, Run: "ends", Command: []string{"sh", "-c", script, "sh", joinedFile}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,6 +182,9 @@ func TestNATSWorkersThatFailAreNamed(t *testing.T) {
 			t.Fatal(err)
 		}
 		joined()
+		if err := os.WriteFile(joinedFile, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		_, err = w.conn.Receive()
 		if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(w.output(), "dying") {
 			t.Fatalf("Receive = %v (output %q), want the exit status and its last words", err, w.output())
