@@ -21,7 +21,7 @@ import (
 type mainView struct {
 	u      *ui
 	dev    *device.Device
-	src    source // what the view shows: dev, or a mirror client's view of its phone
+	src    source          // what the view shows: dev, or a mirror client's view of its phone
 	ctx    context.Context // ends when the view closes: cancels its work
 	cancel context.CancelFunc
 
