@@ -22,14 +22,7 @@ func browserCutOff(ctx context.Context, env *harness.Env) error {
 	if err := w.OpenChat(ctx, bob.Phone.Self().User); err != nil {
 		return err
 	}
-	if err := banner(ctx, w, "online", "Online"); err != nil {
-		return err
-	}
-	net, err := env.Net(w.Name())
-	if err != nil {
-		return err
-	}
-	lift, err := net.Blackhole()
+	net, lift, err := blackholePage(ctx, env, w)
 	if err != nil {
 		return err
 	}
@@ -148,6 +141,24 @@ func browserCrash(ctx context.Context, env *harness.Env) error {
 		return err
 	}
 	return cleanWith(ctx, env, w)
+}
+
+// blackholePage checks w is online, then drops every byte of its link at
+// the fault proxy; lift heals it. The page notices only once its link is
+// reset or its keepalive goes unanswered.
+func blackholePage(ctx context.Context, env *harness.Env, w *harness.Web) (*harness.NetLink, func(), error) {
+	if err := banner(ctx, w, "online", "Online"); err != nil {
+		return nil, nil, err
+	}
+	net, err := env.Net(w.Name())
+	if err != nil {
+		return nil, nil, err
+	}
+	lift, err := net.Blackhole()
+	if err != nil {
+		return nil, nil, err
+	}
+	return net, lift, nil
 }
 
 // banner waits until w's connection banner has status and its text starts
