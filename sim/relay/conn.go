@@ -83,7 +83,7 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	}
 	// Any origin may connect: devices authenticate by their Noise key, and a
 	// web app routed through a fault proxy connects from another origin.
-	ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := websocket.Accept(smallBuffers{w}, req, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		r.log.Info("websocket accept failed", "remote", req.RemoteAddr, "err", err)
 		return
