@@ -11,9 +11,8 @@ import (
 // wsBuffer is the size of a WebSocket's read and write buffers. net/http
 // hands a hijacked connection 4 KiB of each, held for the connection's
 // life: 8 KiB of heap per idle device, twice that in RSS once the garbage
-// collector's headroom is counted. Most frames (a text message, a receipt,
-// a push) fit in 1 KiB and still take one system call each way; a bigger
-// one takes one more.
+// collector's headroom is counted. A frame of up to ~1 KiB still takes one
+// system call each way; a bigger one takes one more.
 const wsBuffer = 1 << 10
 
 // smallBuffers gives the WebSocket library, when it hijacks the
