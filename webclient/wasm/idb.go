@@ -54,8 +54,10 @@ const (
 	opDeletePrefix
 )
 
-// openIDB opens (creating on first use) the database name and loads it.
-// It must not be called from a JavaScript callback.
+// openIDB opens (creating on first use) the database name and loads it,
+// taking over the page's own opening of it when the page started one
+// (linksimEarly in webclient/static's index.html). It must not be called
+// from a JavaScript callback.
 func openIDB(name string, changed func()) (*idbKV, error) {
 	factory := global.Get("indexedDB")
 	if factory.IsUndefined() || factory.IsNull() {
@@ -63,6 +65,13 @@ func openIDB(name string, changed func()) (*idbKV, error) {
 	}
 	var db js.Value
 	err := catch(func() error {
+		if early := global.Get("linksimEarly"); early.Truthy() && early.Get("dbName").String() == name && early.Get("db").Truthy() {
+			var err error
+			if db, err = await(early.Get("db")); err == nil && !db.Get("objectStoreNames").Call("contains", idbStore).Bool() {
+				err = fmt.Errorf("the page opened it without the object store %q", idbStore)
+			}
+			return err
+		}
 		req := factory.Call("open", name, 1)
 		upgrade := js.FuncOf(func(js.Value, []js.Value) any {
 			db := req.Get("result")
