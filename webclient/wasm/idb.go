@@ -29,6 +29,7 @@ var errEmptyKey = errors.New("kv: empty key")
 // decryption alone writes several keys).
 type idbKV struct {
 	db      js.Value
+	byPage  bool   // the page opened db (linksimEarly), not openIDB
 	changed func() // called after every write, for the UI to redraw
 
 	mu      sync.Mutex
@@ -64,8 +65,10 @@ func openIDB(name string, changed func()) (*idbKV, error) {
 		return nil, errors.New("indexedDB: not available in this page")
 	}
 	var db js.Value
+	byPage := false
 	err := catch(func() error {
 		if early := global.Get("linksimEarly"); early.Truthy() && early.Get("dbName").String() == name && early.Get("db").Truthy() {
+			byPage = true
 			var err error
 			if db, err = await(early.Get("db")); err == nil && !db.Get("objectStoreNames").Call("contains", idbStore).Bool() {
 				err = fmt.Errorf("the page opened it without the object store %q", idbStore)
@@ -95,7 +98,7 @@ func openIDB(name string, changed func()) (*idbKV, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indexedDB %q: open: %w", name, err)
 	}
-	s := &idbKV{db: db, changed: changed, m: map[string][]byte{}, wake: make(chan struct{}, 1), committedCh: make(chan struct{})}
+	s := &idbKV{db: db, byPage: byPage, changed: changed, m: map[string][]byte{}, wake: make(chan struct{}, 1), committedCh: make(chan struct{})}
 	if err := s.load(); err != nil {
 		return nil, fmt.Errorf("indexedDB %q: load: %w", name, err)
 	}
