@@ -24,9 +24,11 @@ import (
 // pairing steps' p50 and p99 over all iterations: page opened -> QR drawn
 // (qr.visible), drawn -> screenshot decoded (qr.decoded), scan -> linked
 // screen (pair.linked), linked -> history's chat listed (pair.chats_shown).
-// Run with -benchtime=20x or more. Each layout is a sub-benchmark: pages in
-// isolated contexts fetch and compile app.wasm each time, tabs of one
-// context take it from the shared HTTP and code cache.
+// It also reports the median of each start-up step of the pages
+// (driver.Timeline) as boot.<step>-p50-ms, and with -v logs every page's
+// timeline. Run with -benchtime=20x or more. Each layout is a
+// sub-benchmark: pages in isolated contexts fetch and compile app.wasm each
+// time, tabs of one context take it from the shared HTTP and code cache.
 func BenchmarkBrowserPairing(b *testing.B) {
 	for _, layout := range []string{driver.LayoutContext, driver.LayoutTabs} {
 		b.Run("layout="+layout, func(b *testing.B) { browserPairing(b, layout) })
