@@ -29,7 +29,6 @@ var errEmptyKey = errors.New("kv: empty key")
 // decryption alone writes several keys).
 type idbKV struct {
 	db      js.Value
-	byPage  bool   // the page opened db (linksimEarly), not openIDB
 	changed func() // called after every write, for the UI to redraw
 
 	mu      sync.Mutex
@@ -55,26 +54,15 @@ const (
 	opDeletePrefix
 )
 
-// openIDB opens (creating on first use) the database name and loads it,
-// taking over the page's own opening of it when the page started one
-// (linksimEarly in webclient/static's index.html). It must not be called
-// from a JavaScript callback.
+// openIDB opens (creating on first use) the database name and loads it.
+// It must not be called from a JavaScript callback.
 func openIDB(name string, changed func()) (*idbKV, error) {
 	factory := global.Get("indexedDB")
 	if factory.IsUndefined() || factory.IsNull() {
 		return nil, errors.New("indexedDB: not available in this page")
 	}
 	var db js.Value
-	byPage := false
 	err := catch(func() error {
-		if early := global.Get("linksimEarly"); early.Truthy() && early.Get("dbName").String() == name && early.Get("db").Truthy() {
-			byPage = true
-			var err error
-			if db, err = await(early.Get("db")); err == nil && !db.Get("objectStoreNames").Call("contains", idbStore).Bool() {
-				err = fmt.Errorf("the page opened it without the object store %q", idbStore)
-			}
-			return err
-		}
 		req := factory.Call("open", name, 1)
 		upgrade := js.FuncOf(func(js.Value, []js.Value) any {
 			db := req.Get("result")
@@ -98,7 +86,7 @@ func openIDB(name string, changed func()) (*idbKV, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indexedDB %q: open: %w", name, err)
 	}
-	s := &idbKV{db: db, byPage: byPage, changed: changed, m: map[string][]byte{}, wake: make(chan struct{}, 1), committedCh: make(chan struct{})}
+	s := &idbKV{db: db, changed: changed, m: map[string][]byte{}, wake: make(chan struct{}, 1), committedCh: make(chan struct{})}
 	if err := s.load(); err != nil {
 		return nil, fmt.Errorf("indexedDB %q: load: %w", name, err)
 	}

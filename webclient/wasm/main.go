@@ -78,11 +78,7 @@ func start(u *ui, cfg device.Config, db, topology string) error {
 		cfg.State = kv.NewMem()
 	} else {
 		cfg.State = st
-		opened := ""
-		if st.byPage {
-			opened = " (opened by the page while the app loaded)"
-		}
-		console("log", fmt.Sprintf("state: indexedDB %q%s, %d keys", db, opened, st.Len()))
+		console("log", fmt.Sprintf("state: indexedDB %q, %d keys", db, st.Len()))
 	}
 	cfg.Events = u.event
 	var c core
