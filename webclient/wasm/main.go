@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/kv"
@@ -96,7 +97,12 @@ func start(u *ui, cfg device.Config, db, topology string) error {
 			return "connected", ""
 		}
 	} else {
-		c = app.New(app.Config{Device: cfg, OnChange: u.dirty, Shown: u.awaitDrawn})
+		var warm sync.Once
+		shown := func(r device.Ref) {
+			u.awaitDrawn(r)
+			warm.Do(func() { go warmUp() })
+		}
+		c = app.New(app.Config{Device: cfg, OnChange: u.dirty, Shown: shown})
 	}
 	u.post(func() { u.app, u.sourceOf, u.phoneBanner = c, sourceOf, phoneBanner })
 	console("log", fmt.Sprintf("starting %q (%s), relay %s", cfg.Name, or(topology, "multidevice"), cfg.RelayURL))
