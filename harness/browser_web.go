@@ -40,8 +40,10 @@ const (
 // file verified, with the file's SHA-256, as native devices count their
 // first verified download); ticks, as they appear. Latencies of browser
 // devices are therefore as observed by polling (every ~20 ms while a flow
-// waits), and a conversation nobody opens is never observed: flows open
-// every chat whose messages they expect on a browser.
+// waits; the linked screen and the history's chats are watched instead,
+// so pairing steps end within a DevTools round trip of the change), and a
+// conversation nobody opens is never observed: flows open every chat whose
+// messages they expect on a browser.
 type Web struct {
 	*driver.Page
 	env  *Env
