@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"sync"
 
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/kv"
@@ -97,12 +96,7 @@ func start(u *ui, cfg device.Config, db, topology string) error {
 			return "connected", ""
 		}
 	} else {
-		var warm sync.Once
-		shown := func(r device.Ref) {
-			u.awaitDrawn(r)
-			warm.Do(func() { go warmUp() })
-		}
-		c = app.New(app.Config{Device: cfg, OnChange: u.dirty, Shown: shown})
+		c = app.New(app.Config{Device: cfg, OnChange: u.dirty, Shown: u.awaitDrawn})
 	}
 	u.post(func() { u.app, u.sourceOf, u.phoneBanner = c, sourceOf, phoneBanner })
 	console("log", fmt.Sprintf("starting %q (%s), relay %s", cfg.Name, or(topology, "multidevice"), cfg.RelayURL))
