@@ -16,6 +16,7 @@ func Coordinate(ctx context.Context, def Definition, opts Options, update func(S
 	}
 	if def.Workers <= 1 && opts.NATS.URL == "" {
 		opts.Progress = update
+		tuneGC(1)
 		return Run(ctx, def, opts)
 	}
 	return coordinateWorkers(ctx, def, opts, update)

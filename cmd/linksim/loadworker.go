@@ -48,6 +48,11 @@ other machines".`,
 			if w.ID < 1 {
 				return errors.New("--id K: which worker of the run this is, from 1")
 			}
+			stop, err := workerProfiles()
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return load.ServeNATSWorker(cmd.Context(), w)
 		},
 	}
