@@ -44,8 +44,7 @@ func machineMemory() uint64 {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-				kib, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				total = kib << 10
+				total = kibibytes(rest)
 				break
 			}
 		}
@@ -73,4 +72,25 @@ func gcSettings() string {
 		limit = fmt.Sprintf("%.1fGiB", float64(l)/(1<<30))
 	}
 	return "GOGC=" + gogc + " GOMEMLIMIT=" + limit
+}
+
+// peakRSS is the most resident memory this process has had (VmHWM), in
+// bytes, or 0 where /proc does not say: what a GC target costs in memory.
+func peakRSS() uint64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return kibibytes(rest)
+		}
+	}
+	return 0
+}
+
+// kibibytes reads a /proc figure like "  24590000 kB" as bytes.
+func kibibytes(field string) uint64 {
+	kib, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(field), " kB"), 10, 64)
+	return kib << 10
 }

@@ -240,6 +240,9 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		// of the drain, for the CPU a delivery costs the clients.
 		"client_msg_cpu_seconds": fmt.Sprintf("%.2f", cpuMsg.Seconds()),
 	}
+	if rss := peakRSS(); rss > 0 {
+		rep.Meta["client_peak_rss_mib"] = fmt.Sprintf("%.1f", float64(rss)/(1<<20))
+	}
 	if snap.Delivered > 0 {
 		rep.Meta["client_msg_cpu_us_per_delivery"] = fmt.Sprintf("%.1f", float64(cpuMsg.Microseconds())/float64(snap.Delivered))
 	}

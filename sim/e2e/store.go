@@ -54,7 +54,7 @@ func Open(db kv.KV) (*Store, error) {
 	if err != nil || !ok || len(reg) != 4 {
 		return nil, fmt.Errorf("e2e: open: registration id missing or corrupt (err %v)", err)
 	}
-	s.sig.pair = keyPair(ecc.CreateKeyPair(priv))
+	s.sig.pair = keyPair(createKeyPair(priv))
 	s.sig.reg = binary.BigEndian.Uint32(reg)
 	return s, nil
 }
@@ -62,7 +62,7 @@ func Open(db kv.KV) (*Store, error) {
 // create makes a new identity. The identity key is written last: until it
 // is there, Open starts over, so a crash cannot leave half an identity.
 func (s *Store) create() error {
-	kp, err := ecc.GenerateKeyPair()
+	kp, err := generateKeyPair()
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Store) newPreKeys(n int) ([]*pb.PreKey, error) {
 	out := make([]*pb.PreKey, 0, n)
 	stored := make([]kv.Entry, 0, n)
 	for id := next; id < next+uint32(n); id++ {
-		kp, err := ecc.GenerateKeyPair()
+		kp, err := generateKeyPair()
 		if err != nil {
 			return nil, err
 		}
