@@ -279,6 +279,11 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 		"deliveries":             strconv.FormatFloat(sum("deliveries"), 'f', 0, 64),
 		"client_msg_cpu_seconds": fmt.Sprintf("%.2f", sum("client_msg_cpu_seconds")),
 		"prekeys":                strconv.Itoa(c.def.PreKeys),
+		"client_gc":              workers[0].report.Meta["client_gc"],
+	}
+	// The workers' peaks, added: at most what they held at once.
+	if rss := sum("client_peak_rss_mib"); rss > 0 {
+		meta["client_peak_rss_mib"] = fmt.Sprintf("%.1f", rss)
 	}
 	if d := sum("deliveries"); d > 0 {
 		meta["client_msg_cpu_us_per_delivery"] = fmt.Sprintf("%.1f", sum("client_msg_cpu_seconds")*1e6/d)
