@@ -29,10 +29,11 @@ type transport interface {
 func newTransport(ctx context.Context, def Definition, opts Options) (transport, error) {
 	if opts.NATS.URL != "" {
 		t, err := newNATSTransport(ctx, def.Workers, opts.NATS, opts.Log)
-		if t != nil {
-			t.profiles = opts.Profiles
+		if err != nil {
+			return nil, err
 		}
-		return t, err
+		t.profiles = opts.Profiles
+		return t, nil
 	}
 	command := opts.WorkerCommand
 	if command == nil {
