@@ -18,6 +18,7 @@ func Coordinate(ctx context.Context, def Definition, opts Options, update func(S
 	// its nodes directly (nodes.go).
 	if plan, _ := parseRelay(def.Relay); def.Workers <= 1 && opts.NATS.URL == "" && !plan.cluster {
 		opts.Progress = update
+		tuneGC(1)
 		return Run(ctx, def, opts)
 	}
 	return coordinateWorkers(ctx, def, opts, update)

@@ -132,11 +132,12 @@ func connectNATS(rawURL, name string) (*nats.Conn, error) {
 
 // natsTransport is the coordinator's side of the NATS link.
 type natsTransport struct {
-	opts    NATSOptions
-	log     io.Writer
-	n       int
-	nc      *nats.Conn
-	command []string
+	opts     NATSOptions
+	log      io.Writer
+	profiles string // Options.Profiles
+	n        int
+	nc       *nats.Conn
+	command  []string
 	// deadline is when every worker must have joined.
 	deadline time.Time
 
@@ -234,7 +235,7 @@ func (t *natsTransport) open(ctx context.Context, i int, job Job) (*worker, erro
 	w := &worker{index: i, conn: conn}
 	if local {
 		cmd := append(append([]string(nil), t.command...), "--run", t.opts.Run, "--id", id)
-		if w.proc, err = startProcess(ctx, i, cmd, []string{natsURLEnv + "=" + t.opts.URL}, t.log, nil, nil); err != nil {
+		if w.proc, err = startProcess(ctx, i, cmd, append(profileEnv(t.profiles, i), natsURLEnv+"="+t.opts.URL), t.log, nil, nil); err != nil {
 			conn.close()
 			return nil, err
 		}

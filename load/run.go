@@ -37,6 +37,10 @@ type Options struct {
 	// NATS instead of stdin and stdout, so workers can join from other
 	// machines.
 	NATS NATSOptions
+	// Profiles, if set ("host:port"), has the worker processes this
+	// coordinator starts serve Go's profiles: worker i on port+1+i (see
+	// ProfilesEnv). The caller serves this process's own on it.
+	Profiles string
 }
 
 // Shard is worker Index of Count: it runs the users [first, first+n) of
@@ -215,13 +219,14 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	browserAfter := r.browserPSS(ctx, pages)
 
 	r.live.setPhase(PhaseMessaging)
-	msgStart := time.Now()
+	msgStart, cpuMsgBefore := time.Now(), processCPU()
 	stopWatching := r.watchPages(ctx)
 	msgResult := r.messages(ctx)
 	r.live.setPhase(PhaseDraining)
 	r.drain(ctx)
 	stopWatching()
 	r.live.setPhase(PhaseDone)
+	cpuMsg := processCPU() - cpuMsgBefore
 	stopProgress() // the last snapshot below is the final one
 
 	rep := reports.New(r.rec, reports.Config{Name: r.def.Name, Relay: r.env.Relay().Kind()})
@@ -241,6 +246,17 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		"dropped_actions": strconv.FormatInt(snap.Dropped, 10),
 		"prekeys":         strconv.Itoa(r.def.PreKeys),
 		"relinks":         strconv.FormatInt(r.relinks.Load(), 10),
+		"deliveries":      strconv.FormatInt(snap.Delivered, 10),
+		"client_gc":       gcSettings(),
+		// Everything this process did from the first action to the end
+		// of the drain, for the CPU a delivery costs the clients.
+		"client_msg_cpu_seconds": fmt.Sprintf("%.2f", cpuMsg.Seconds()),
+	}
+	if rss := peakRSS(); rss > 0 {
+		rep.Meta["client_peak_rss_mib"] = fmt.Sprintf("%.1f", float64(rss)/(1<<20))
+	}
+	if snap.Delivered > 0 {
+		rep.Meta["client_msg_cpu_us_per_delivery"] = fmt.Sprintf("%.1f", float64(cpuMsg.Microseconds())/float64(snap.Delivered))
 	}
 	if devices > 0 {
 		rep.Meta["client_heap_kib_per_device"] = fmt.Sprintf("%.1f", float64(int64(heapAfter)-int64(heapBefore))/float64(devices)/1024)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 )
 
@@ -27,7 +28,12 @@ type transport interface {
 // opts.NATS.URL is set, else worker processes on stdin and stdout.
 func newTransport(ctx context.Context, def Definition, opts Options) (transport, error) {
 	if opts.NATS.URL != "" {
-		return newNATSTransport(ctx, def.Workers, opts.NATS, opts.Log)
+		t, err := newNATSTransport(ctx, def.Workers, opts.NATS, opts.Log)
+		if err != nil {
+			return nil, err
+		}
+		t.profiles = opts.Profiles
+		return t, nil
 	}
 	command := opts.WorkerCommand
 	if command == nil {
@@ -36,7 +42,7 @@ func newTransport(ctx context.Context, def Definition, opts Options) (transport,
 			return nil, err
 		}
 	}
-	return &stdioTransport{command: command, log: opts.Log}, nil
+	return &stdioTransport{command: command, log: opts.Log, profiles: opts.Profiles}, nil
 }
 
 // sourceFor is worker i's source address towards relayURL: its own
@@ -52,6 +58,25 @@ func sourceFor(i int, relayURL string) string {
 		return workerSource(i)
 	}
 	return ""
+}
+
+// ProfilesEnv names the variable that has a worker process serve Go's
+// profiles (net/http/pprof) on the address it holds.
+const ProfilesEnv = "LINKSIM_PPROF"
+
+// profileEnv is the environment that has worker i serve its profiles
+// next to base ("host:port"): on port+1+i, the coordinator keeping base.
+// Empty base (or one without a numeric port) adds nothing.
+func profileEnv(base string, i int) []string {
+	host, port, err := net.SplitHostPort(base)
+	if err != nil {
+		return nil
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil
+	}
+	return []string{ProfilesEnv + "=" + net.JoinHostPort(host, strconv.Itoa(p+1+i))}
 }
 
 // process is a worker process this coordinator started.
@@ -111,8 +136,9 @@ func (p *process) kill() {
 // stdioTransport starts each worker as a process (`linksim load
 // --worker`) and speaks JSON lines over its stdin and stdout.
 type stdioTransport struct {
-	command []string
-	log     io.Writer
+	command  []string
+	log      io.Writer
+	profiles string // Options.Profiles
 	// reads are the coordinator's ends of the workers' stdout, closed
 	// once every worker is done.
 	reads []*os.File
@@ -129,7 +155,7 @@ func (t *stdioTransport) open(ctx context.Context, i int, job Job) (*worker, err
 		inW.Close()
 		return nil, err
 	}
-	p, err := startProcess(ctx, i, t.command, nil, t.log, inR, outW)
+	p, err := startProcess(ctx, i, t.command, profileEnv(t.profiles, i), t.log, inR, outW)
 	if err != nil {
 		inW.Close()
 		outR.Close()

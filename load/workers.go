@@ -273,16 +273,26 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 	}
 	devices, linkSecs := sum("devices"), maxOf("link_seconds")
 	meta := map[string]string{
-		"workers":         strconv.Itoa(len(workers)),
-		"users":           strconv.FormatFloat(sum("users"), 'f', 0, 64),
-		"devices":         strconv.FormatFloat(devices, 'f', 0, 64),
-		"link_seconds":    fmt.Sprintf("%.2f", linkSecs),
-		"actions":         strconv.FormatFloat(sum("actions"), 'f', 0, 64),
-		"action_errors":   strconv.FormatFloat(sum("action_errors"), 'f', 0, 64),
-		"link_failures":   strconv.FormatFloat(sum("link_failures"), 'f', 0, 64),
-		"dropped_actions": strconv.FormatFloat(sum("dropped_actions"), 'f', 0, 64),
-		"relinks":         strconv.FormatFloat(sum("relinks"), 'f', 0, 64),
-		"prekeys":         strconv.Itoa(c.def.PreKeys),
+		"workers":                strconv.Itoa(len(workers)),
+		"users":                  strconv.FormatFloat(sum("users"), 'f', 0, 64),
+		"devices":                strconv.FormatFloat(devices, 'f', 0, 64),
+		"link_seconds":           fmt.Sprintf("%.2f", linkSecs),
+		"actions":                strconv.FormatFloat(sum("actions"), 'f', 0, 64),
+		"action_errors":          strconv.FormatFloat(sum("action_errors"), 'f', 0, 64),
+		"link_failures":          strconv.FormatFloat(sum("link_failures"), 'f', 0, 64),
+		"dropped_actions":        strconv.FormatFloat(sum("dropped_actions"), 'f', 0, 64),
+		"relinks":                strconv.FormatFloat(sum("relinks"), 'f', 0, 64),
+		"deliveries":             strconv.FormatFloat(sum("deliveries"), 'f', 0, 64),
+		"client_msg_cpu_seconds": fmt.Sprintf("%.2f", sum("client_msg_cpu_seconds")),
+		"prekeys":                strconv.Itoa(c.def.PreKeys),
+		"client_gc":              workers[0].report.Meta["client_gc"],
+	}
+	// The workers' peaks, added: at most what they held at once.
+	if rss := sum("client_peak_rss_mib"); rss > 0 {
+		meta["client_peak_rss_mib"] = fmt.Sprintf("%.1f", rss)
+	}
+	if d := sum("deliveries"); d > 0 {
+		meta["client_msg_cpu_us_per_delivery"] = fmt.Sprintf("%.1f", sum("client_msg_cpu_seconds")*1e6/d)
 	}
 	if linkSecs > 0 {
 		meta["devices_per_s"] = fmt.Sprintf("%.1f", devices/linkSecs)
@@ -334,6 +344,8 @@ func serve(ctx context.Context, conn Conn) error {
 			}
 		}
 	}()
+	// The workers a coordinator starts share its machine.
+	tuneGC(m.Job.Shard.Count)
 	rep, err := Run(ctx, m.Job.Definition, Options{
 		Shard: m.Job.Shard, Stop: stop,
 		Progress: func(s Snapshot) { _ = conn.Send(Message{Kind: MsgProgress, Progress: &s}) },

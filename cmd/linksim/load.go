@@ -27,6 +27,7 @@ func loadCmd() *cobra.Command {
 		abortGrace, lostAfter          time.Duration
 		findStep, findWarmup           time.Duration
 		natsOpts                       load.NATSOptions
+		profiles                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "load",
@@ -136,6 +137,11 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if worker {
+				stop, err := workerProfiles()
+				if err != nil {
+					return err
+				}
+				defer stop()
 				return load.ServeWorker(cmd.Context(), os.Stdin, os.Stdout)
 			}
 			def := load.Definition{}
@@ -162,7 +168,15 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 			if natsOpts.URL == "" && (cmd.Flags().Changed("remote-workers") || cmd.Flags().Changed("nats-run")) {
 				return fmt.Errorf("--remote-workers and --nats-run need --nats URL")
 			}
-			opts := load.Options{NATS: natsOpts}
+			opts := load.Options{NATS: natsOpts, Profiles: profiles}
+			if profiles != "" {
+				addr, stop, err := serveProfiles(profiles)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				fmt.Printf("profiles at http://%s/debug/pprof/ (this process), worker i's on the next ports\n", addr)
+			}
 			if verbose {
 				opts.Log = os.Stderr
 			}
@@ -233,8 +247,20 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.StringVar(&natsOpts.Run, "nats-run", "", `with --nats: the run's name on the server, for workers' --run (default "load")`)
 	f.IntVar(&natsOpts.Remote, "remote-workers", 0, "with --nats: how many of the --workers (the last ones) join from elsewhere with 'linksim load worker'")
 	f.DurationVar(&natsOpts.JoinTimeout, "join-timeout", 0, "with --nats: how long to wait for every worker to join (default 1m)")
+	f.StringVar(&profiles, "pprof", "", "serve Go's profiles (/debug/pprof/) of this process on this address and of worker i (from 1)\non its port + i, e.g. --pprof 127.0.0.1:6060: worker 1 on 6061")
 	cmd.AddCommand(loadWorkerCmd())
 	return cmd
+}
+
+// workerProfiles serves this worker's profiles when its coordinator asked
+// for them (load.ProfilesEnv).
+func workerProfiles() (stop func(), err error) {
+	addr := os.Getenv(load.ProfilesEnv)
+	if addr == "" {
+		return func() {}, nil
+	}
+	_, stop, err = serveProfiles(addr)
+	return stop, err
 }
 
 // loadFlagValues are the flags that need parsing or conversion before they

@@ -28,8 +28,9 @@ dial from (each address has ~28,000 ports towards one relay address).
 
 The NATS URL may carry credentials (nats://user:password@host:4222 or
 nats://token@host:4222; tls:// for TLS); put it in $LINKSIM_NATS_URL to
-keep them off the command line. See docs/performance.md, "Workers on
-other machines".`,
+keep them off the command line. With $LINKSIM_PPROF=host:port the worker
+serves Go's profiles (/debug/pprof/) there. See docs/performance.md,
+"Workers on other machines".`,
 		Example: `  # on the coordinator's machine (it starts workers 1 and 2, waits for 3 and 4)
   linksim load --users 4000 --rate 500 --relay ws://10.0.0.5:8080/ws \
       --nats nats://10.0.0.5:4222 --workers 4 --remote-workers 2
@@ -48,6 +49,11 @@ other machines".`,
 			if w.ID < 1 {
 				return errors.New("--id K: which worker of the run this is, from 1")
 			}
+			stop, err := workerProfiles()
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return load.ServeNATSWorker(cmd.Context(), w)
 		},
 	}

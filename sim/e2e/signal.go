@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.mau.fi/libsignal/ecc"
 	"go.mau.fi/libsignal/keys/identity"
 	"go.mau.fi/libsignal/protocol"
 	"go.mau.fi/libsignal/serialize"
@@ -77,7 +76,7 @@ func (s *signalStore) LoadPreKey(_ context.Context, id uint32) (*record.PreKey, 
 	if len(b) != 32 {
 		return nil, fmt.Errorf("prekey %d is %d bytes, want 32", id, len(b))
 	}
-	return record.NewPreKey(id, ecc.CreateKeyPair(b), s.ser.PreKeyRecord), nil
+	return record.NewPreKey(id, createKeyPair(b), s.ser.PreKeyRecord), nil
 }
 
 func (s *signalStore) StorePreKey(_ context.Context, id uint32, r *record.PreKey) error {
@@ -113,7 +112,7 @@ func (s *signalStore) signedPreKey(id uint32, b []byte) (*record.SignedPreKey, e
 	if len(b) != 32+64 {
 		return nil, fmt.Errorf("signed prekey %d is %d bytes, want 96", id, len(b))
 	}
-	return record.NewSignedPreKey(id, 0, ecc.CreateKeyPair(b[:32]), [64]byte(b[32:]), s.ser.SignedPreKeyRecord), nil
+	return record.NewSignedPreKey(id, 0, createKeyPair(b[:32]), [64]byte(b[32:]), s.ser.SignedPreKeyRecord), nil
 }
 
 func (s *signalStore) LoadSignedPreKeys(context.Context) ([]*record.SignedPreKey, error) {

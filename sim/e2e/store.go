@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 
 	"go.mau.fi/libsignal/ecc"
 	"go.mau.fi/libsignal/keys/identity"
-	"go.mau.fi/libsignal/serialize"
 	"go.mau.fi/libsignal/state/record"
 	"go.mau.fi/libsignal/util/keyhelper"
 	"go.mau.fi/libsignal/util/medium"
@@ -39,7 +39,7 @@ type Store struct {
 // companion shows its first QR code (which carries the identity key)
 // sooner without the signing.
 func Open(db kv.KV) (*Store, error) {
-	s := &Store{sig: &signalStore{kv: db, ser: serialize.NewProtoBufSerializer()}}
+	s := &Store{sig: &signalStore{kv: db, ser: newSerializer()}}
 	priv, ok, err := db.Get(keyIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("e2e: open: %w", err)
@@ -57,7 +57,7 @@ func Open(db kv.KV) (*Store, error) {
 	if err != nil || !ok || len(reg) != 4 {
 		return nil, fmt.Errorf("e2e: open: registration id missing or corrupt (err %v)", err)
 	}
-	s.sig.pair = keyPair(ecc.CreateKeyPair(priv))
+	s.sig.pair = keyPair(createKeyPair(priv))
 	s.sig.reg = binary.BigEndian.Uint32(reg)
 	return s, nil
 }
@@ -65,7 +65,7 @@ func Open(db kv.KV) (*Store, error) {
 // create makes a new identity. The identity key is written last: until it
 // is there, Open starts over, so a crash cannot leave half an identity.
 func (s *Store) create() error {
-	kp, err := ecc.GenerateKeyPair()
+	kp, err := generateKeyPair()
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (s *Store) newPreKeys(n int) ([]*pb.PreKey, error) {
 	out := make([]*pb.PreKey, 0, n)
 	stored := make([]kv.Entry, 0, n)
 	for id := next; id < next+uint32(n); id++ {
-		kp, err := ecc.GenerateKeyPair()
+		kp, err := generateKeyPair()
 		if err != nil {
 			return nil, err
 		}
@@ -207,11 +207,63 @@ func (s *Store) Sign(msg []byte) []byte {
 // Verify reports whether sig is an XEdDSA signature of msg by identityKey,
 // in its 33-byte form.
 func Verify(identityKey, msg, sig []byte) bool {
+	seen := verifiedKey(identityKey, msg, sig)
+	if verified.has(seen) {
+		return true
+	}
 	k, err := decodeKey(identityKey)
 	if err != nil || len(sig) != 64 {
 		return false
 	}
-	return ecc.VerifySignature(k, msg, [64]byte(sig))
+	if !ecc.VerifySignature(k, msg, [64]byte(sig)) {
+		return false
+	}
+	verified.add(seen)
+	return true
+}
+
+// verified remembers the signatures Verify found good, across every Store
+// of the process: the same account's signed device list and device
+// identities are checked by every device that writes to that account
+// (a bundle fetch checks two or three), and a signature check is ~40x
+// the cost of the hash that finds it here. Only good ones are kept, so a
+// bad signature is checked each time.
+var verified = &verifiedSet{m: make(map[[sha256.Size]byte]struct{})}
+
+// maxVerified bounds verified: ~64 bytes an entry, 4 MiB at most; when
+// full it starts over.
+const maxVerified = 1 << 16
+
+type verifiedSet struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]struct{}
+}
+
+func (v *verifiedSet) has(k [sha256.Size]byte) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.m[k]
+	return ok
+}
+
+func (v *verifiedSet) add(k [sha256.Size]byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.m) >= maxVerified {
+		clear(v.m)
+	}
+	v.m[k] = struct{}{}
+}
+
+// verifiedKey names one (key, message, signature): each part with its
+// length, so no two triples run together into the same bytes.
+func verifiedKey(identityKey, msg, sig []byte) [sha256.Size]byte {
+	h := sha256.New()
+	for _, part := range [][]byte{identityKey, msg, sig} {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(part))))
+		h.Write(part)
+	}
+	return [sha256.Size]byte(h.Sum(nil))
 }
 
 // decodeKey parses a 33-byte type-prefixed public key. libsignal's

@@ -132,10 +132,23 @@ func TestSignVerify(t *testing.T) {
 		{"short signature", s.IdentityKey(), msg, sig[:63], false},
 		{"32-byte key", s.IdentityKey()[1:], msg, sig, false},
 		{"no key", nil, msg, sig, false},
+		{"flipped signature", s.IdentityKey(), msg, flip(sig), false},
+		{"message run into the signature", s.IdentityKey(), msg[:6], append([]byte("m"), sig...), false},
 	}
-	for _, tt := range tests {
-		if got := Verify(tt.key, tt.msg, tt.sig); got != tt.want {
-			t.Errorf("%s: Verify = %v, want %v", tt.name, got, tt.want)
+	// Twice: the second round answers the valid one from the remembered
+	// signatures, and must still refuse the others.
+	for round := range 2 {
+		for _, tt := range tests {
+			if got := Verify(tt.key, tt.msg, tt.sig); got != tt.want {
+				t.Errorf("round %d, %s: Verify = %v, want %v", round+1, tt.name, got, tt.want)
+			}
 		}
 	}
+}
+
+// flip returns b with its last bit flipped.
+func flip(b []byte) []byte {
+	out := append([]byte(nil), b...)
+	out[len(out)-1] ^= 1
+	return out
 }
