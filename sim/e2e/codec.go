@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"github.com/segmentio/encoding/json"
 	"go.mau.fi/libsignal/serialize"
 	"go.mau.fi/libsignal/state/record"
 )
 
 // newSerializer is libsignal's protobuf serializer with sessions read and
-// written by segmentio/encoding/json instead of encoding/json. The format
+// written by jsonMarshal and jsonUnmarshal: segmentio/encoding/json instead
+// of encoding/json, but for the web app (codec_js.go). The format
 // is the same JSON (a stored session reads back either way): a session is
 // decoded and encoded again for every message sent and received, and
 // encoding/json's reflection was most of the CPU of an encrypt and decrypt
@@ -26,7 +26,7 @@ func (sessionCodec) Serialize(s *record.SessionStructure) []byte { return marsha
 
 func (sessionCodec) Deserialize(b []byte) (*record.SessionStructure, error) {
 	var s record.SessionStructure
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := jsonUnmarshal(b, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -38,7 +38,7 @@ func (stateCodec) Serialize(s *record.StateStructure) []byte { return marshal(s)
 
 func (stateCodec) Deserialize(b []byte) (*record.StateStructure, error) {
 	var s record.StateStructure
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := jsonUnmarshal(b, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -47,7 +47,7 @@ func (stateCodec) Deserialize(b []byte) (*record.StateStructure, error) {
 // marshal returns nil when v cannot be encoded, as libsignal's own
 // serializers do (structures of byte slices and numbers always can).
 func marshal(v any) []byte {
-	b, err := json.Marshal(v)
+	b, err := jsonMarshal(v)
 	if err != nil {
 		return nil
 	}
