@@ -93,6 +93,9 @@ type Definition struct {
 	// Relay is the relay backend: process (default), embedded, container,
 	// or the ws:// URL of a running relay.
 	Relay string `yaml:"relay"`
+	// Nodes is how many relay nodes the cluster and cluster-process
+	// backends run (default 2); devices spread over them in turn.
+	Nodes int `yaml:"nodes"`
 	// FindMax, when its Start is set, replaces Messages and Duration with a
 	// capacity search.
 	FindMax FindMax `yaml:"find_max"`
@@ -314,6 +317,9 @@ func (d Definition) Check() error {
 	if d.Workers > 1 && d.Browsers > d.Users/d.Workers {
 		bad("browsers: %d pages; with %d workers at most %d, the users of the first worker, which runs them all (one Chromium)",
 			d.Browsers, d.Workers, d.Users/d.Workers)
+	}
+	if d.Nodes < 0 || d.Nodes > 0 && d.Relay != harness.Cluster && d.Relay != harness.ClusterProcess {
+		bad("nodes: %d; want relay nodes (at least 1) of a %s or %s relay, not of %q", d.Nodes, harness.ClusterProcess, harness.Cluster, d.Relay)
 	}
 	if d.Browsers > maxBrowserPages {
 		bad("browsers: %d pages; at most %d (each takes 50-100 MiB and a share of two cores)", d.Browsers, maxBrowserPages)

@@ -96,7 +96,7 @@ func newRecorder(def Definition) *reports.Recorder {
 // withRelay starts the relay def names in a harness session, calls fn with
 // it, and stops everything fn started once it returns.
 func withRelay(def Definition, opts Options, cfg harness.Config, fn func(*harness.Env) (*reports.Report, error)) (*reports.Report, error) {
-	cfg.Backend = def.Relay
+	cfg.Backend, cfg.Nodes = def.Relay, def.Nodes
 	s := harness.NewSession(opts.Log)
 	var (
 		rep    *reports.Report
