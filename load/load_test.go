@@ -156,6 +156,7 @@ link: {rate: 10, stages: [{duration: 5s, target: 10}]}
 messages: {stages: [{duration: 0s, target: 10}]}
 mix: {text: 1, email: 3}
 thresholds: ["lost = 0"]
+nodes: 2
 `), "bad.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,8 @@ thresholds: ["lost = 0"]
 		t.Error("the run started before the definition was refused")
 	}
 	for _, want := range []string{"users: 1", "companions: 7", "prekeys: 500", "link: both rate and stages",
-		"messages.stages[0]: duration 0s", `unknown action "email"`, `did you mean ==?`, `topology: "peer-to-peer"`} {
+		"messages.stages[0]: duration 0s", `unknown action "email"`, `did you mean ==?`, `topology: "peer-to-peer"`,
+		`nodes: 2; want relay nodes (at least 1) of a cluster-process or cluster relay, not of "process"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
