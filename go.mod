@@ -28,6 +28,7 @@ require (
 	go.mau.fi/libsignal v0.2.1
 	go.yaml.in/yaml/v3 v3.0.5
 	google.golang.org/protobuf v1.36.12
+	rsc.io/qr v0.2.0
 )
 
 require (

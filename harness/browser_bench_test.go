@@ -24,9 +24,11 @@ import (
 // pairing steps' p50 and p99 over all iterations: page opened -> QR drawn
 // (qr.visible), drawn -> screenshot decoded (qr.decoded), scan -> linked
 // screen (pair.linked), linked -> history's chat listed (pair.chats_shown).
-// Run with -benchtime=20x or more. Each layout is a sub-benchmark: pages in
-// isolated contexts fetch and compile app.wasm each time, tabs of one
-// context take it from the shared HTTP and code cache.
+// It also reports the median of each start-up step of the pages
+// (driver.Timeline) as boot.<step>-p50-ms, and with -v logs every page's
+// timeline. Run with -benchtime=20x or more. Each layout is a
+// sub-benchmark: pages in isolated contexts fetch and compile app.wasm each
+// time, tabs of one context take it from the shared HTTP and code cache.
 func BenchmarkBrowserPairing(b *testing.B) {
 	for _, layout := range []string{driver.LayoutContext, driver.LayoutTabs} {
 		b.Run("layout="+layout, func(b *testing.B) { browserPairing(b, layout) })
@@ -45,6 +47,7 @@ func browserPairing(b *testing.B, layout string) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var boots []bootTimes
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
@@ -68,6 +71,10 @@ func browserPairing(b *testing.B, layout string) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		visible := time.Now()
+		b.StopTimer()
+		boots = append(boots, bootOf(ctx, b, w, visible))
+		b.StartTimer()
 		if _, err := env.LinkBrowser(ctx, u.Phone, w); err != nil {
 			b.Fatal(err)
 		}
@@ -81,6 +88,60 @@ func browserPairing(b *testing.B, layout string) {
 		s := m.Summary(step)
 		b.ReportMetric(float64(s.P50)/1e6, step+"-p50-ms")
 		b.ReportMetric(float64(s.P99)/1e6, step+"-p99-ms")
+	}
+	reportBoots(b, boots)
+}
+
+// bootTimes is one page's start-up timeline (driver.Timeline), with
+// "visible": when the harness saw the QR screen.
+type bootTimes struct {
+	steps     map[string]float64
+	wasmBytes int
+}
+
+// bootSteps are the page's start-up steps in the order they happen, as
+// driver.Timeline and the app's marks name them.
+var bootSteps = []string{"html", "dom", "load", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "qr.ref", "qr.drawn", "visible"}
+
+func bootOf(ctx context.Context, b *testing.B, w *Web, visible time.Time) bootTimes {
+	t, err := w.Timeline(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t.Steps["visible"] = float64(visible.Sub(t.Origin).Microseconds()) / 1000
+	return bootTimes{steps: t.Steps, wasmBytes: t.WasmBytes}
+}
+
+// reportBoots logs every page's timeline, ms since its navigation started,
+// and reports each step's median as boot.<step>-p50-ms.
+func reportBoots(b *testing.B, boots []bootTimes) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%-4s %9s", "page", "wasm B")
+	for _, s := range bootSteps {
+		fmt.Fprintf(&sb, " %12s", s)
+	}
+	for i, bt := range boots {
+		fmt.Fprintf(&sb, "\n%-4d %9d", i, bt.wasmBytes)
+		for _, s := range bootSteps {
+			if v, ok := bt.steps[s]; ok {
+				fmt.Fprintf(&sb, " %12.1f", v)
+			} else {
+				fmt.Fprintf(&sb, " %12s", "-")
+			}
+		}
+	}
+	b.Logf("start-up timelines (ms since navigation start):\n%s", sb.String())
+	for _, s := range bootSteps {
+		var vs []float64
+		for _, bt := range boots {
+			if v, ok := bt.steps[s]; ok {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) > 0 {
+			slices.Sort(vs)
+			b.ReportMetric(vs[len(vs)/2], "boot."+s+"-p50-ms")
+		}
 	}
 }
 

@@ -128,3 +128,35 @@ func wasmTransferred(console []string) (int, error) {
 	}
 	return 0, fmt.Errorf("no app.wasm line in the console: %q", console)
 }
+
+// A page's start-up timeline (driver.Timeline) has every step, in order,
+// up to the QR code drawn, in both layouts.
+func TestBrowserPageTimeline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	t.Cleanup(func() { harness.CloseBrowsers() })
+	steps := []string{"html", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "qr.ref", "qr.drawn"}
+	for _, layout := range []string{driver.LayoutTabs, driver.LayoutContext} {
+		env := harness.Start(t, harness.Config{BrowserLayout: layout})
+		for i := range 2 {
+			name := fmt.Sprintf("%s-%d", layout, i+1)
+			w, err := env.Browser(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tl, err := w.Timeline(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := 0.0
+			for _, s := range steps {
+				at, ok := tl.Steps[s]
+				if !ok || at < last {
+					t.Errorf("%s: start-up step %s at %.1f ms (recorded %v), want it after the one before (%.1f ms); timeline %v", name, s, at, ok, last, tl.Steps)
+				}
+				last = max(last, at)
+			}
+			w.Close()
+		}
+	}
+}

@@ -91,11 +91,10 @@ type Definition struct {
 	// default 1, in this process.
 	Workers int `yaml:"workers"`
 	// Relay is the relay backend: process (default), embedded, container,
-	// or the ws:// URL of a running relay.
+	// the ws:// URL of a running relay, the ws:// URLs of the nodes of one
+	// relay separated by commas (devices spread over them), or cluster:N
+	// (N relay nodes on three NATS servers, started as processes).
 	Relay string `yaml:"relay"`
-	// Nodes is how many relay nodes the cluster and cluster-process
-	// backends run (default 2); devices spread over them in turn.
-	Nodes int `yaml:"nodes"`
 	// FindMax, when its Start is set, replaces Messages and Duration with a
 	// capacity search.
 	FindMax FindMax `yaml:"find_max"`
@@ -318,9 +317,6 @@ func (d Definition) Check() error {
 		bad("browsers: %d pages; with %d workers at most %d, the users of the first worker, which runs them all (one Chromium)",
 			d.Browsers, d.Workers, d.Users/d.Workers)
 	}
-	if d.Nodes < 0 || d.Nodes > 0 && d.Relay != harness.Cluster && d.Relay != harness.ClusterProcess {
-		bad("nodes: %d; want relay nodes (at least 1) of a %s or %s relay, not of %q", d.Nodes, harness.ClusterProcess, harness.Cluster, d.Relay)
-	}
 	if d.Browsers > maxBrowserPages {
 		bad("browsers: %d pages; at most %d (each takes 50-100 MiB and a share of two cores)", d.Browsers, maxBrowserPages)
 	}
@@ -395,6 +391,11 @@ func (d Definition) Check() error {
 	if perWorker := d.Users / max(d.Workers, 1) * (1 + d.Companions); perWorker > maxDevicesPerProcess {
 		bad("workers: %d devices per process is over %d (one process may open at most 20,000 files); use workers >= %d",
 			perWorker, maxDevicesPerProcess, (d.Users*(1+d.Companions)+maxDevicesPerProcess-1)/maxDevicesPerProcess)
+	}
+	if plan, err := parseRelay(d.Relay); err != nil {
+		bad("%v", err)
+	} else {
+		plan.checkCapacity(d.Users*(1+d.Companions)+d.Browsers, bad)
 	}
 	if _, err := d.thresholds(); err != nil {
 		bad("%v", err)

@@ -188,8 +188,9 @@ func BenchmarkDecodeBlank300(b *testing.B) {
 }
 
 // TestDecodeReadsDetectorMisses: gozxing's detector misplaces the grid of
-// this perfectly drawn code (skip2/go-qrcode, level M, as the web app draws
-// it); Decode must still read it, through pure-barcode mode.
+// this perfectly drawn code (skip2/go-qrcode, level M, as the web app drew
+// codes before it used rsc.io/qr); Decode must still read it, through
+// pure-barcode mode.
 func TestDecodeReadsDetectorMisses(t *testing.T) {
 	const miss = "v1,AC14dypW-YvXFfVx--zZNA,tprUn0S6OQE5SLk0Bbi3k67fcrGxOM8IjJJoEI405xc=,BZVW8yXr0AmAJgnSBxJn66YE0VHwbSkdeAtPeREEzflu,33R4P2l+3sKYdIZzsyH+RthY9YnYyEJ5S1LOBeiBFJc="
 	q, err := qrcode.New(miss, qrcode.Medium)

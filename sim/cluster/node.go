@@ -155,6 +155,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if err := n.subs.start(); err != nil {
 		n.stop()
+		n.subs.close()
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}

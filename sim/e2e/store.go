@@ -34,7 +34,10 @@ type Store struct {
 }
 
 // Open loads the device's Signal state from db, or, on first use, creates
-// an identity key pair, a registration id and signed prekey 1.
+// an identity key pair and a registration id. Signed prekey 1 is made by
+// the first Keys: nobody needs it before the keys are registered, and a
+// companion shows its first QR code (which carries the identity key)
+// sooner without the signing.
 func Open(db kv.KV) (*Store, error) {
 	s := &Store{sig: &signalStore{kv: db, ser: serialize.NewProtoBufSerializer()}}
 	priv, ok, err := db.Get(keyIdentity)
@@ -73,13 +76,6 @@ func (s *Store) create() error {
 	}
 	// Signal keeps registration ids in 1..16380.
 	s.sig.reg = 1 + uint32(binary.BigEndian.Uint16(b[:]))%16380
-	spk, err := keyhelper.GenerateSignedPreKey(s.sig.pair, signedPreKeyID, s.sig.ser.SignedPreKeyRecord)
-	if err != nil {
-		return err
-	}
-	if err := s.sig.StoreSignedPreKey(context.Background(), signedPreKeyID, spk); err != nil {
-		return err
-	}
 	if err := s.sig.kv.Put(keyRegID, binary.BigEndian.AppendUint32(nil, s.sig.reg)); err != nil {
 		return err
 	}
@@ -107,9 +103,9 @@ func (s *Store) RegistrationID() uint32 {
 func (s *Store) Keys(prekeys int) (*pb.SignalKeys, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	spk, err := s.sig.LoadSignedPreKey(context.Background(), signedPreKeyID)
-	if err != nil || spk == nil {
-		return nil, fmt.Errorf("e2e: keys: signed prekey %d missing or corrupt (err %v)", signedPreKeyID, err)
+	spk, err := s.signedPreKey()
+	if err != nil {
+		return nil, fmt.Errorf("e2e: keys: signed prekey %d: %w", signedPreKeyID, err)
 	}
 	pks, err := s.newPreKeys(prekeys)
 	if err != nil {
@@ -126,6 +122,19 @@ func (s *Store) Keys(prekeys int) (*pb.SignalKeys, error) {
 		},
 		Prekeys: pks,
 	}, nil
+}
+
+// signedPreKey loads signed prekey 1, making and storing it on first use.
+func (s *Store) signedPreKey() (*record.SignedPreKey, error) {
+	spk, err := s.sig.LoadSignedPreKey(context.Background(), signedPreKeyID)
+	if err != nil || spk != nil {
+		return spk, err
+	}
+	spk, err = keyhelper.GenerateSignedPreKey(s.sig.pair, signedPreKeyID, s.sig.ser.SignedPreKeyRecord)
+	if err != nil {
+		return nil, err
+	}
+	return spk, s.sig.StoreSignedPreKey(context.Background(), signedPreKeyID, spk)
 }
 
 // NewPreKeys makes and stores n one-time prekeys and returns their public

@@ -32,6 +32,37 @@ func TestOpenKeepsIdentity(t *testing.T) {
 	}
 }
 
+// TestSignedPreKeyMadeByFirstKeys: Open signs nothing (a companion's first
+// QR code waits on Open); the first Keys makes signed prekey 1 and every
+// later Keys, of this Store or one reopened on the same KV, returns it.
+func TestSignedPreKeyMadeByFirstKeys(t *testing.T) {
+	db := kv.NewMem()
+	s, err := Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spk, err := s.sig.LoadSignedPreKey(t.Context(), signedPreKeyID); err != nil || spk != nil {
+		t.Fatalf("Open stored a signed prekey (%v, err %v), want none before Keys", spk, err)
+	}
+	first, err := s.Keys(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spk := first.SignedPrekey; !Verify(first.IdentityKey, spk.PublicKey, spk.Signature) {
+		t.Fatal("the signed prekey made by Keys does not verify with the identity key")
+	}
+	if s, err = Open(db); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Keys(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.SignedPrekey.PublicKey, first.SignedPrekey.PublicKey) {
+		t.Error("Keys after reopening made a new signed prekey; want the stored one")
+	}
+}
+
 func TestPreKeyIDs(t *testing.T) {
 	db := kv.NewMem()
 	s, err := Open(db)

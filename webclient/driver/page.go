@@ -261,10 +261,22 @@ func (p *Page) Screen(ctx context.Context) (string, error) {
 	return eval[string](ctx, p, "read screen", `(document.querySelector('[data-testid="app"]')?.dataset.screen) ?? ""`)
 }
 
-// WaitScreen waits until the app shows screen.
+// WaitScreen waits until the app shows screen. Each look waits in the page,
+// up to pollEvery, for the app's root to change to it: it sees the switch
+// as it happens, not up to a poll later (page opened -> QR drawn is timed
+// by it).
 func (p *Page) WaitScreen(ctx context.Context, screen string) error {
+	expr := fmt.Sprintf(`new Promise((done) => {
+		const root = document.querySelector('[data-testid="app"]');
+		const now = () => root?.dataset.screen ?? "";
+		if (!root || now() === %[1]q) return done(now());
+		const seen = new MutationObserver(() => { if (now() === %[1]q) stop(); });
+		const stop = () => { seen.disconnect(); clearTimeout(timer); done(now()); };
+		const timer = setTimeout(stop, %[2]d);
+		seen.observe(root, {attributes: true, attributeFilter: ["data-screen"]});
+	})`, screen, pollEvery.Milliseconds())
 	return p.wait(ctx, "the "+screen+" screen", func(ctx context.Context) (bool, string, error) {
-		s, err := p.Screen(ctx)
+		s, err := run(ctx, p, "await screen "+screen, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
 		if err != nil {
 			return false, "", err
 		}

@@ -94,6 +94,7 @@ func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
 		}
 		l.canvas.show(false)
 	} else if ref.QR != l.drawn {
+		mark("qr.ref")
 		start := time.Now()
 		modules, module, derr := drawQR(l.canvas.Value, ref.QR)
 		if derr != nil {
@@ -105,6 +106,7 @@ func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
 			attr("data-ref-count", strconv.Itoa(ref.Count)).
 			attr("data-ref-expires", strconv.FormatInt(ref.Expires.UnixMilli(), 10))
 		l.canvas.show(true)
+		mark("qr.drawn")
 		console("log", fmt.Sprintf("showing QR code %d of %d (%d px per module, drawn in %s)", ref.Index, ref.Count, module, time.Since(start).Round(time.Millisecond/10)))
 	}
 	if l.rendered != nil {

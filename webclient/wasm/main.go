@@ -36,6 +36,7 @@ import (
 const defaultPreKeys = 16
 
 func main() {
+	mark("go.main")
 	params, _ := url.ParseQuery(trimQuery(global.Get("location").Get("search").String()))
 	name := or(params.Get("name"), "web")
 	level := slog.LevelInfo
@@ -71,6 +72,7 @@ func main() {
 // start opens the state and starts the web client core.
 func start(u *ui, cfg device.Config, db, topology string) error {
 	st, err := openIDB(db, u.dirty)
+	mark("state.opened")
 	if err != nil {
 		u.post(func() { u.showError(fmt.Sprintf("%v; keeping state in memory only", err)) })
 		cfg.State = kv.NewMem()
@@ -158,6 +160,11 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// mark records a point of the page's start in its performance timeline.
+func mark(name string) {
+	global.Get("performance").Call("mark", "linksim."+name)
 }
 
 // console logs one line to the browser console, where the harness keeps it.
