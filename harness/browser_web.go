@@ -1,10 +1,8 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"image/png"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -42,8 +40,10 @@ const (
 // file verified, with the file's SHA-256, as native devices count their
 // first verified download); ticks, as they appear. Latencies of browser
 // devices are therefore as observed by polling (every ~20 ms while a flow
-// waits), and a conversation nobody opens is never observed: flows open
-// every chat whose messages they expect on a browser.
+// waits; the linked screen and the history's chats are watched instead,
+// so pairing steps end within a DevTools round trip of the change), and a
+// conversation nobody opens is never observed: flows open every chat whose
+// messages they expect on a browser.
 type Web struct {
 	*driver.Page
 	env  *Env
@@ -234,8 +234,8 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 			e.rec.mirrored(p.Self(), w.name)
 		}
 		if want := len(p.Chats()); want > 0 {
-			if err := w.awaitChats(ctx, want); err != nil {
-				return dev, err
+			if err := w.WaitChats(ctx, want); err != nil {
+				return dev, fmt.Errorf("harness: %s: the chats from history sync: %w", w.name, err)
 			}
 			e.rec.rec.Step(StepChatsShown, w.name, time.Since(start))
 		}
@@ -246,11 +246,7 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 // ScanQR has phone p scan the QR code q read off a page: the screenshot,
 // through a perfect camera (phone.ScanImage).
 func ScanQR(ctx context.Context, p *phone.Phone, q driver.QR) (uint32, error) {
-	img, err := png.Decode(bytes.NewReader(q.PNG))
-	if err != nil {
-		return 0, fmt.Errorf("harness: QR screenshot: %w", err)
-	}
-	return p.ScanImage(ctx, img, camera.Camera{})
+	return p.ScanImage(ctx, q.Image, camera.Camera{})
 }
 
 // linked notes that w is now device dev of p's account.
@@ -260,19 +256,6 @@ func (w *Web) linked(p *phone.Phone, dev uint32) {
 	w.self = e2e.Address{User: p.Self().User, Device: dev}
 	w.mu.Unlock()
 	w.env.rec.learn(w.self, w.name)
-}
-
-func (w *Web) awaitChats(ctx context.Context, n int) error {
-	return Await(ctx, fmt.Sprintf("%s to list %d chats from history sync", w.name, n), func() error {
-		chats, err := w.Chats(ctx)
-		if err != nil {
-			return err
-		}
-		if len(chats) < n {
-			return fmt.Errorf("it lists %d: %+v", len(chats), chats)
-		}
-		return nil
-	})
 }
 
 // Send sends text in the open conversation and records the send in the

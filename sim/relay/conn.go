@@ -32,11 +32,12 @@ const closeWait = 5 * time.Second
 
 var connIDs atomic.Uint64
 
-// conn is one WebSocket after the Noise handshake. Its read loop runs on the
-// HTTP handler's goroutine and handles requests in order; a writer goroutine
-// owns the socket's write side while there is something to write; a pusher
-// goroutine (after Hello) feeds it the device's queue while there is
-// something to push. An idle connection runs its read loop only.
+// conn is one WebSocket after the Noise handshake. Its read loop runs on a
+// goroutine of its own (not the HTTP handler's) and handles requests in
+// order; a writer goroutine owns the socket's write side while there is
+// something to write; a pusher goroutine (after Hello) feeds it the
+// device's queue while there is something to push. An idle connection runs
+// its read loop only.
 type conn struct {
 	r   *Relay
 	id  uint64
@@ -73,8 +74,8 @@ type closeReq struct {
 	final  *pb.Frame // written last, e.g. LoggedOut
 }
 
-// serveWS accepts a WebSocket, runs the handshake and serves the connection
-// until it ends.
+// serveWS accepts a WebSocket, runs the handshake and starts serving the
+// connection.
 func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	if r.isClosed() {
 		http.Error(w, "relay closing", http.StatusServiceUnavailable)
@@ -82,7 +83,7 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 	}
 	// Any origin may connect: devices authenticate by their Noise key, and a
 	// web app routed through a fault proxy connects from another origin.
-	ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := websocket.Accept(smallBuffers{w}, req, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		r.log.Info("websocket accept failed", "remote", req.RemoteAddr, "err", err)
 		return
@@ -109,10 +110,16 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 		wc.Close("relay closing")
 		return
 	}
-	defer r.untrack(c)
-	r.m.conns.Inc()
-	defer r.m.conns.Dec()
-	c.run()
+	// The connection outlives this handler on a goroutine of its own, so
+	// that what the HTTP server holds while a handler runs (the request,
+	// its headers, the response, and a stack grown by the handshake) is
+	// freed: an idle connection keeps only its read loop's shallow stack.
+	go func() {
+		defer r.untrack(c)
+		r.m.conns.Inc()
+		defer r.m.conns.Dec()
+		c.run()
+	}()
 }
 
 // run serves the connection on the calling goroutine and cleans up after it.

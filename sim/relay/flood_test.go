@@ -28,8 +28,9 @@ var fullFloods = flag.Bool("flood", false, "run BenchmarkFloods, the full-size f
 const childEnv = "LINKSIM_RELAY_CHILD"
 
 type childSpec struct {
-	DataDir string
-	Limits  Limits
+	DataDir     string
+	Limits      Limits
+	IdleTimeout time.Duration
 }
 
 type childInfo struct {
@@ -51,7 +52,7 @@ func serveChild(spec string) int {
 		fmt.Fprintln(os.Stderr, "relay child:", err)
 		return 2
 	}
-	s, err := Serve(Config{DataDir: cs.DataDir, NoSync: true, Limits: cs.Limits}, "127.0.0.1:0")
+	s, err := Serve(Config{DataDir: cs.DataDir, NoSync: true, Limits: cs.Limits, IdleTimeout: cs.IdleTimeout}, "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "relay child:", err)
 		return 1
@@ -77,9 +78,11 @@ type childRelay struct {
 	out   *json.Decoder
 }
 
-func startChild(t testing.TB, lim Limits) *childRelay {
+// startChild starts a relay in a child process with cfg's Limits and
+// IdleTimeout; the rest of cfg is the child's.
+func startChild(t testing.TB, cfg Config) *childRelay {
 	t.Helper()
-	spec, _ := json.Marshal(childSpec{DataDir: t.TempDir(), Limits: lim})
+	spec, _ := json.Marshal(childSpec{DataDir: t.TempDir(), Limits: cfg.Limits, IdleTimeout: cfg.IdleTimeout})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
 	cmd.Stderr = os.Stderr
@@ -128,11 +131,13 @@ func (c *childRelay) URL() string   { return c.info.URL }
 func (c *childRelay) WSURL() string { return "ws" + strings.TrimPrefix(c.info.URL, "http") + "/ws" }
 func (c *childRelay) Key() []byte   { return c.info.Key }
 
-// usage is the child's resident memory now and at its peak, and its open
-// files.
+// usage is the child's resident memory now and at its peak, its split into
+// anonymous pages (heap, stacks) and file pages (the binary, bbolt's
+// mmap), and its open files.
 type usage struct {
-	RSSMiB, PeakMiB float64
-	Files           int
+	RSSMiB, PeakMiB  float64
+	AnonMiB, FileMiB float64
+	Files            int
 }
 
 func (c *childRelay) usage(t testing.TB) usage {
@@ -154,6 +159,10 @@ func (c *childRelay) usage(t testing.TB) usage {
 			u.RSSMiB = kib / 1024
 		case "VmHWM:":
 			u.PeakMiB = kib / 1024
+		case "RssAnon:":
+			u.AnonMiB = kib / 1024
+		case "RssFile:":
+			u.FileMiB = kib / 1024
 		}
 	}
 	fds, err := os.ReadDir("/proc/" + pid + "/fd")
@@ -165,7 +174,7 @@ func (c *childRelay) usage(t testing.TB) usage {
 }
 
 func (u usage) String() string {
-	return fmt.Sprintf("RSS %.1f MiB (peak %.1f), %d open files", u.RSSMiB, u.PeakMiB, u.Files)
+	return fmt.Sprintf("RSS %.1f MiB (peak %.1f; anon %.1f, file %.1f), %d open files", u.RSSMiB, u.PeakMiB, u.AnonMiB, u.FileMiB, u.Files)
 }
 
 // floodSizes says how hard each flood of issue 12 pushes.
@@ -296,7 +305,7 @@ func metric(t testing.TB, r relayAddr, name string) float64 {
 // companion are served at once. `make flood` runs them full size.
 func TestFloodsLeaveRelayServing(t *testing.T) {
 	lim := Limits{MaxConns: 600, MaxQueuedBytes: 4 << 20, MaxUploadTokens: 32}
-	r := startChild(t, lim)
+	r := startChild(t, Config{Limits: lim})
 	before := r.usage(t)
 	flood(t, r, floodSizes{KeepAlives: 1500, Tokens: 2000, Queued: 150, Pairings: 60})
 	took := serveFresh(t, r)
@@ -344,7 +353,7 @@ func BenchmarkFloods(b *testing.B) {
 		for _, n := range f.sizes {
 			b.Run(fmt.Sprintf("%s=%d", f.name, n), func(b *testing.B) {
 				for range b.N {
-					r := startChild(b, Limits{})
+					r := startChild(b, Config{})
 					f.run(b, r, n)
 					took := serveFresh(b, r)
 					u := r.usage(b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/kv"
@@ -14,7 +15,8 @@ import (
 // BenchmarkIdleDevices measures what a connected idle device costs the
 // relay: a relay in a child process (so that its figures are its own),
 // devices-many phones registered and past Hello, then nothing. It reports
-// the relay's growth in RSS, heap in use and goroutines per device.
+// the relay's growth in RSS (and its anonymous part), heap in use,
+// goroutine stacks and goroutines per device.
 func BenchmarkIdleDevices(b *testing.B) {
 	for _, devices := range []int{5000} {
 		b.Run(fmt.Sprintf("devices=%d", devices), func(b *testing.B) {
@@ -26,7 +28,9 @@ func BenchmarkIdleDevices(b *testing.B) {
 }
 
 func benchIdleDevices(b *testing.B, devices int) {
-	r := startChild(b, Limits{})
+	// Connecting takes minutes on a busy machine: no device may be closed
+	// as idle before the figures are read.
+	r := startChild(b, Config{IdleTimeout: time.Hour})
 	// The relay checks a device's Signal keys, not that they are its own:
 	// one set serves every device, and the client side stays light.
 	keyStore, err := e2e.Open(kv.NewMem())
@@ -65,21 +69,27 @@ func benchIdleDevices(b *testing.B, devices int) {
 		}
 		return nil
 	}
-	settle := func() (usage, float64, float64) {
+	settle := func() (usage, float64, float64, float64) {
 		r.gc(b)
-		return r.usage(b), metric(b, r, "go_memstats_heap_inuse_bytes"), metric(b, r, "go_goroutines")
+		return r.usage(b), metric(b, r, "go_memstats_heap_inuse_bytes"),
+			metric(b, r, "go_memstats_stack_inuse_bytes"), metric(b, r, "go_goroutines")
 	}
-	u0, heap0, g0 := settle()
+	u0, heap0, stack0, g0 := settle()
 	inParallel(b, 16, devices, func(_, i int) error { return connect(i) })
 	b.Cleanup(func() {
 		for _, wc := range conns {
 			wc.CloseNow()
 		}
 	})
-	u1, heap1, g1 := settle()
+	u1, heap1, stack1, g1 := settle()
+	if open := metric(b, r, "linksim_relay_connections"); open != float64(devices) {
+		b.Fatalf("%v connections open, want %d: the figures would not be per device", open, devices)
+	}
 	n := float64(devices)
 	b.ReportMetric((u1.RSSMiB-u0.RSSMiB)*1024/n, "rss-KiB/device")
+	b.ReportMetric((u1.AnonMiB-u0.AnonMiB)*1024/n, "anon-KiB/device")
 	b.ReportMetric((heap1-heap0)/1024/n, "heap-KiB/device")
+	b.ReportMetric((stack1-stack0)/1024/n, "stack-KiB/device")
 	b.ReportMetric((g1-g0)/n, "goroutines/device")
 	b.Logf("%d idle devices: %v -> %v; heap %.1f -> %.1f MiB; goroutines %.0f -> %.0f",
 		devices, u0, u1, heap0/(1<<20), heap1/(1<<20), g0, g1)

@@ -95,6 +95,20 @@ func (p *Page) Chats(ctx context.Context) ([]Chat, error) {
 	return chats, nil
 }
 
+// WaitChats waits until the chat list shows at least n chats. Between
+// looks it watches the page's DOM (watchDOM) rather than polling it.
+func (p *Page) WaitChats(ctx context.Context, n int) error {
+	listed := fmt.Sprintf(`document.querySelectorAll('[data-testid="chat-list"] [data-testid="chat"]').length >= %d`, n)
+	return p.wait(ctx, fmt.Sprintf("%d chats listed", n), func(ctx context.Context) (bool, string, error) {
+		chats, err := p.Chats(ctx)
+		if err != nil || len(chats) >= n {
+			return err == nil, "", err
+		}
+		ok, err := p.watchDOM(ctx, "watch the chat list", listed)
+		return ok, fmt.Sprintf("%d chats: %+v", len(chats), chats), err
+	})
+}
+
 // OpenChat opens the conversation with peer from the chat list and waits
 // until it shows.
 func (p *Page) OpenChat(ctx context.Context, peer string) error {

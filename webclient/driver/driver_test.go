@@ -212,6 +212,43 @@ func TestWaitScreenSaysWhatItSaw(t *testing.T) {
 	}
 }
 
+// TestWaitChatsWatchesTheList adds a chat to the list a while after the
+// wait starts: the wait must end with it listed, and a wait for more
+// chats than ever show must say how many it saw.
+func TestWaitChatsWatchesTheList(t *testing.T) {
+	ctx := context.Background()
+	srv := fakeApp(t)
+	p, err := launch(t).NewPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Open(ctx, srv.URL+"/?name=bob/web-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eval[any](ctx, p, "add a chat later", `setTimeout(() => {
+		const c = document.querySelector('[data-testid="chat"]').cloneNode(true);
+		c.dataset.peer = "+15550000004";
+		document.querySelector('[data-testid="chat-list"]').append(c);
+	}, 300)`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.WaitChats(wctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if chats, err := p.Chats(ctx); err != nil || len(chats) != 3 {
+		t.Fatalf("WaitChats(3) returned with the list showing %+v (err %v)", chats, err)
+	}
+	wctx, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err = p.WaitChats(wctx, 4)
+	if err == nil || !strings.Contains(err.Error(), "saw 3 chats") {
+		t.Fatalf("WaitChats(4) error %v, want one saying it saw 3 chats", err)
+	}
+}
+
 func TestMissingChromiumSaysHowToInstall(t *testing.T) {
 	_, err := Launch(context.Background(), Config{ExecPath: "/nonexistent/chromium"})
 	if err == nil || !strings.Contains(err.Error(), "scripts/install-chromium.sh") {

@@ -261,22 +261,32 @@ func (p *Page) Screen(ctx context.Context) (string, error) {
 	return eval[string](ctx, p, "read screen", `(document.querySelector('[data-testid="app"]')?.dataset.screen) ?? ""`)
 }
 
-// WaitScreen waits until the app shows screen. Each look waits in the page,
-// up to pollEvery, for the app's root to change to it: it sees the switch
-// as it happens, not up to a poll later (page opened -> QR drawn is timed
-// by it).
+// watchFor bounds one watch of watchDOM: well under the action timeout,
+// so a long wait is many watches, none of which looks like a hung action.
+const watchFor = 2 * time.Second
+
+// watchDOM returns once the JavaScript expression cond is true on the page,
+// or false after watchFor. The page checks cond again on every change of
+// its DOM (a MutationObserver), so a wait ends within one DevTools round
+// trip of the change that made cond true, not at the next poll; like a
+// poll, it sees the page only when the page's script yields.
+func (p *Page) watchDOM(ctx context.Context, what, cond string) (bool, error) {
+	return run(ctx, p, what, chromedp.Evaluate[bool](fmt.Sprintf(`new Promise(resolve => {
+		const holds = () => { try { return !!(%s); } catch (e) { return false; } };
+		if (holds()) { resolve(true); return; }
+		const stop = v => { obs.disconnect(); clearTimeout(timer); resolve(v); };
+		const obs = new MutationObserver(() => { if (holds()) stop(true); });
+		const timer = setTimeout(() => stop(false), %d);
+		obs.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+	})`, cond, watchFor.Milliseconds()), chromedp.EvalAwaitPromise))
+}
+
+// WaitScreen waits until the app shows screen. Between looks it watches
+// the page's DOM (watchDOM) rather than polling it.
 func (p *Page) WaitScreen(ctx context.Context, screen string) error {
-	expr := fmt.Sprintf(`new Promise((done) => {
-		const root = document.querySelector('[data-testid="app"]');
-		const now = () => root?.dataset.screen ?? "";
-		if (!root || now() === %[1]q) return done(now());
-		const seen = new MutationObserver(() => { if (now() === %[1]q) stop(); });
-		const stop = () => { seen.disconnect(); clearTimeout(timer); done(now()); };
-		const timer = setTimeout(stop, %[2]d);
-		seen.observe(root, {attributes: true, attributeFilter: ["data-screen"]});
-	})`, screen, pollEvery.Milliseconds())
+	shows := fmt.Sprintf(`document.querySelector('[data-testid="app"]')?.dataset.screen === %q`, screen)
 	return p.wait(ctx, "the "+screen+" screen", func(ctx context.Context) (bool, string, error) {
-		s, err := run(ctx, p, "await screen "+screen, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+		s, err := p.Screen(ctx)
 		if err != nil {
 			return false, "", err
 		}
@@ -290,7 +300,8 @@ func (p *Page) WaitScreen(ctx context.Context, screen string) error {
 		if t, _ := p.ErrorText(ctx); t != "" {
 			saw += fmt.Sprintf(" with error %q", t)
 		}
-		return false, saw, nil
+		ok, err := p.watchDOM(ctx, "watch for the "+screen+" screen", shows)
+		return ok, saw, err
 	})
 }
 

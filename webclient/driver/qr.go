@@ -20,7 +20,8 @@ import (
 // QR is one QR code read off the screen, with when each step finished.
 type QR struct {
 	Payload string
-	PNG     []byte // the element screenshot it was decoded from
+	PNG     []byte      // the element screenshot it was decoded from
+	Image   image.Image // PNG decoded, for a phone camera to look at
 	// Visible is when the code was first seen drawn during this read (the
 	// start of the read if it already showed), Shot when its screenshot
 	// arrived, Decoded when the payload was read from the pixels.
@@ -88,16 +89,18 @@ var ErrExpired = errors.New("the QR code expired")
 var ErrQRHidden = errors.New("the QR code is not fully visible")
 
 // qrView is where the QR element is once scrolled into view, in CSS
-// pixels of the viewport, and what covers it, if anything.
+// pixels of the viewport, and what covers it, if anything; Clip is its box
+// in page coordinates, whole pixels, as a screenshot clip.
 type qrView struct {
-	Found  bool    `json:"found"`
-	Left   float64 `json:"left"`
-	Top    float64 `json:"top"`
-	Right  float64 `json:"right"`
-	Bottom float64 `json:"bottom"`
-	Width  float64 `json:"width"`
-	Height float64 `json:"height"`
-	Cover  string  `json:"cover"`
+	Clip   page.Viewport `json:"clip"`
+	Found  bool          `json:"found"`
+	Left   float64       `json:"left"`
+	Top    float64       `json:"top"`
+	Right  float64       `json:"right"`
+	Bottom float64       `json:"bottom"`
+	Width  float64       `json:"width"`
+	Height float64       `json:"height"`
+	Cover  string        `json:"cover"`
 }
 
 // qrViewJS scrolls the code into view (a narrow window pushes it below or
@@ -109,8 +112,11 @@ const qrViewJS = `(() => {
 	if (!qr) return {found: false};
 	qr.scrollIntoView({block: "nearest", inline: "nearest"});
 	const r = qr.getBoundingClientRect();
+	const d = document.documentElement.getBoundingClientRect();
+	const x = Math.round(r.left - d.left), y = Math.round(r.top - d.top);
 	const v = {found: true, left: r.left, top: r.top, right: r.right, bottom: r.bottom,
-		width: document.documentElement.clientWidth, height: document.documentElement.clientHeight, cover: ""};
+		width: document.documentElement.clientWidth, height: document.documentElement.clientHeight, cover: "",
+		clip: {x, y, width: Math.round(r.right - d.left) - x, height: Math.round(r.bottom - d.top) - y, scale: 1}};
 	const inset = Math.min(2, r.width / 4, r.height / 4);
 	for (const [x, y] of [[r.left + inset, r.top + inset], [r.right - inset, r.top + inset],
 		[r.left + inset, r.bottom - inset], [r.right - inset, r.bottom - inset],
@@ -150,26 +156,26 @@ func (v qrView) String() string {
 // lays itself out again, and may redraw its code, after a resize.
 const qrSettle = 500 * time.Millisecond
 
-// showQR scrolls the QR code into view and fails with ErrQRHidden, saying
-// what is on screen, unless the whole code is visible within qrSettle. It
-// looks at least once after qrSettle has passed, so a slow machine cannot
-// make it fail on a look it never took.
-func (p *Page) showQR(ctx context.Context) error {
+// showQR scrolls the QR code into view and returns where it is, or fails
+// with ErrQRHidden, saying what is on screen, unless the whole code is
+// visible within qrSettle. It looks at least once after qrSettle has
+// passed, so a slow machine cannot make it fail on a look it never took.
+func (p *Page) showQR(ctx context.Context) (qrView, error) {
 	settled := time.Now().Add(qrSettle)
 	for {
 		v, err := eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
 		if err != nil {
-			return err
+			return v, err
 		}
 		if v.inside() {
-			return nil
+			return v, nil
 		}
 		if time.Now().After(settled) {
-			return p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
+			return v, p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: waiting for the whole QR code in view; saw %s: %w", p.Name(), v, ctx.Err())
+			return v, fmt.Errorf("%s: waiting for the whole QR code in view; saw %s: %w", p.Name(), v, ctx.Err())
 		case <-time.After(pollEvery):
 		}
 	}
@@ -208,33 +214,21 @@ func (p *Page) QRScreenshot(ctx context.Context) ([]byte, error) {
 	if _, err := p.waitQR(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.showQR(ctx); err != nil {
+	v, err := p.showQR(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return p.qrShot(ctx)
+	return p.qrShot(ctx, v.Clip)
 }
 
-// qrClipJS is the QR element's box in page coordinates, whole pixels, as
-// a screenshot clip.
-const qrClipJS = `(() => {
-	const qr = document.querySelector('[data-testid="qr"]');
-	if (!qr) return {x: 0, y: 0, width: 0, height: 0, scale: 1};
-	const e = qr.getBoundingClientRect(), d = document.documentElement.getBoundingClientRect();
-	const x = Math.round(e.left - d.left), y = Math.round(e.top - d.top);
-	return {x, y, width: Math.round(e.right - d.left) - x, height: Math.round(e.bottom - d.top) - y, scale: 1};
-})()`
-
-// qrShot screenshots the QR element as the screen shows it. It captures
-// the viewport only: showQR has checked the code is inside it, and
-// capturing beyond the viewport (chromedp's element screenshot) resizes
-// the page for a moment, which makes a responsive page redraw its code
-// under the camera.
-func (p *Page) qrShot(ctx context.Context) ([]byte, error) {
+// qrShot screenshots clip, the QR element's box that showQR found, as the
+// screen shows it. It captures the viewport only: showQR has checked the
+// code is inside it, and capturing beyond the viewport (chromedp's element
+// screenshot) resizes the page for a moment, which makes a responsive page
+// redraw its code under the camera. A code that moved meanwhile is caught
+// by ReadQR's look at the page's state after the shot.
+func (p *Page) qrShot(ctx context.Context, clip page.Viewport) ([]byte, error) {
 	return run(ctx, p, "screenshot QR code", func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
-		clip, err := chromedp.Evaluate[page.Viewport](qrClipJS)(ctx, t)
-		if err != nil {
-			return nil, err
-		}
 		if clip.Width <= 0 || clip.Height <= 0 {
 			return nil, fmt.Errorf("the QR element has no size (%gx%g)", clip.Width, clip.Height)
 		}
@@ -290,10 +284,11 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 		if q.Visible.IsZero() {
 			q.Visible = time.Now()
 		}
-		if err := p.showQR(ctx); err != nil {
+		v, err := p.showQR(ctx)
+		if err != nil {
 			return q, err
 		}
-		shot, err := p.qrShot(ctx)
+		shot, err := p.qrShot(ctx, v.Clip)
 		q.Attempts++
 		if err != nil {
 			// The code may have rotated or expired under the screenshot
@@ -305,7 +300,11 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 			return q, err
 		}
 		q.Shot = time.Now()
-		payload, derr := camera.DecodePNG(shot)
+		img, derr := png.Decode(bytes.NewReader(shot))
+		var payload string
+		if derr == nil {
+			payload, derr = camera.Decode(img)
+		}
 		q.Decoded = time.Now()
 		after, err := p.qrState(ctx)
 		if err != nil {
@@ -313,7 +312,7 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 		}
 		stable := after == before
 		if derr == nil && stable {
-			q.Payload, q.PNG = payload, shot
+			q.Payload, q.PNG, q.Image = payload, shot, img
 			return q, nil
 		}
 		if derr != nil && !errors.Is(derr, camera.ErrNoQR) {

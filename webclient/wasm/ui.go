@@ -16,7 +16,8 @@ import (
 // The UI runs on one goroutine, the UI loop: it alone touches the UI's state
 // and the DOM. JavaScript event handlers and background work hand it
 // closures (post); the core's changes mark it dirty, and it redraws at most
-// once per frame (frame), and at once for a new screen. Nothing else wakes
+// once per frame (frame): at once when the last render is a frame old or
+// the screen changed, else when the frame is over. Nothing else wakes
 // an idle page: a render that shows text which goes stale with time alone
 // (a count of seconds, a call that stops ringing, "Yesterday") asks for the
 // next render when it does (refreshAt), since hundreds of idle pages share
@@ -140,7 +141,9 @@ func (u *ui) loop() {
 	defer stale.Stop()
 	// draw renders and arms stale for the time the render's text goes
 	// stale, if it does.
+	var drawn time.Time // when the last render started
 	draw := func() {
+		drawn = time.Now()
 		u.refresh = time.Time{}
 		u.safely("render", u.render)
 		if u.refresh.IsZero() {
@@ -158,15 +161,18 @@ func (u *ui) loop() {
 			}
 			draw()
 		case <-u.dirtyCh:
+			wait := frame - time.Since(drawn)
 			switch {
-			case u.screenChanged():
+			case u.screenChanged() || (redraw == nil && wait <= 0):
 				// At once: the linked screen must be up before the
 				// device's first work (decrypting the history) holds the
-				// page for a while.
+				// page for a while, and a change after a quiet frame (the
+				// history's chats, a message) shows without waiting for
+				// the next one.
 				redraw = nil
 				draw()
 			case redraw == nil:
-				redraw = time.After(frame)
+				redraw = time.After(wait)
 			}
 		case <-redraw:
 			redraw = nil
