@@ -163,10 +163,6 @@ func devKey(a Address) []byte {
 	return binary.BigEndian.AppendUint32(k, a.Device)
 }
 
-func userPrefix(user string) []byte {
-	return append([]byte(user), 0)
-}
-
 func parseDevKey(k []byte) Address {
 	if len(k) < 5 {
 		return Address{}
