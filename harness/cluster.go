@@ -481,3 +481,18 @@ func (c *cluster) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// NodeURLs are the base URLs (http://host:port) of a backend's relay
+// nodes: every node of a cluster backend, else the one relay's. A load
+// runner spreads devices over them itself, without the fronts.
+func NodeURLs(b Backend) []string {
+	c, ok := b.(*cluster)
+	if !ok {
+		return []string{b.URL()}
+	}
+	urls := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		urls[i] = n.url()
+	}
+	return urls
+}

@@ -417,12 +417,21 @@ func heapInUse() uint64 {
 // resident memory and the CPU it has used.
 type relayFigures struct{ rss, cpu float64 }
 
-// relayMetrics reads the relay's process figures from its /metrics; zeros
-// when it cannot.
-func relayMetrics(ctx context.Context, env *harness.Env) (f relayFigures) {
+// relayMetrics reads the relay's process figures from the /metrics of
+// each of its nodes (at bases, http://host:port) and adds them up; a node
+// that does not answer adds zeros.
+func relayMetrics(ctx context.Context, bases []string) (f relayFigures) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Relay().URL()+"/metrics", nil)
+	for _, base := range bases {
+		n := nodeMetrics(ctx, base)
+		f.rss, f.cpu = f.rss+n.rss, f.cpu+n.cpu
+	}
+	return f
+}
+
+func nodeMetrics(ctx context.Context, base string) (f relayFigures) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		return f
 	}

@@ -14,7 +14,9 @@ func Coordinate(ctx context.Context, def Definition, opts Options, update func(S
 	if err := def.Check(); err != nil {
 		return nil, err
 	}
-	if def.Workers <= 1 && opts.NATS.URL == "" {
+	// A cluster the harness starts has its devices in workers, which dial
+	// its nodes directly (nodes.go).
+	if plan, _ := parseRelay(def.Relay); def.Workers <= 1 && opts.NATS.URL == "" && !plan.cluster {
 		opts.Progress = update
 		return Run(ctx, def, opts)
 	}

@@ -91,7 +91,9 @@ type Definition struct {
 	// default 1, in this process.
 	Workers int `yaml:"workers"`
 	// Relay is the relay backend: process (default), embedded, container,
-	// or the ws:// URL of a running relay.
+	// the ws:// URL of a running relay, the ws:// URLs of the nodes of one
+	// relay separated by commas (devices spread over them), or cluster:N
+	// (N relay nodes on three NATS servers, started as processes).
 	Relay string `yaml:"relay"`
 	// FindMax, when its Start is set, replaces Messages and Duration with a
 	// capacity search.
@@ -389,6 +391,11 @@ func (d Definition) Check() error {
 	if perWorker := d.Users / max(d.Workers, 1) * (1 + d.Companions); perWorker > maxDevicesPerProcess {
 		bad("workers: %d devices per process is over %d (one process may open at most 20,000 files); use workers >= %d",
 			perWorker, maxDevicesPerProcess, (d.Users*(1+d.Companions)+maxDevicesPerProcess-1)/maxDevicesPerProcess)
+	}
+	if plan, err := parseRelay(d.Relay); err != nil {
+		bad("%v", err)
+	} else {
+		plan.checkCapacity(d.Users*(1+d.Companions)+d.Browsers, bad)
 	}
 	if _, err := d.thresholds(); err != nil {
 		bad("%v", err)

@@ -77,8 +77,10 @@ func Run(ctx context.Context, def Definition, opts Options) (*reports.Report, er
 		pageSlots: make(chan struct{}, pagesAtOnce)}
 	r.rec.AddSink(reports.SinkFunc(r.pageShown))
 	cfg := harness.Config{Recorder: r.rec, Events: r.event, Device: r.deviceConfig, BrowserLayout: def.Layout, Topology: def.Topology}
+	plan, _ := parseRelay(def.Relay) // Check parsed it
 	return withRelay(def, opts, cfg, func(env *harness.Env) (*reports.Report, error) {
 		r.env = env
+		r.nodes = plan.nodeBases(env)
 		return r.run(ctx, ts), nil
 	})
 }
@@ -96,7 +98,11 @@ func newRecorder(def Definition) *reports.Recorder {
 // withRelay starts the relay def names in a harness session, calls fn with
 // it, and stops everything fn started once it returns.
 func withRelay(def Definition, opts Options, cfg harness.Config, fn func(*harness.Env) (*reports.Report, error)) (*reports.Report, error) {
-	cfg.Backend = def.Relay
+	plan, _ := parseRelay(def.Relay) // Check parsed it
+	cfg.Backend = plan.backend
+	if plan.cluster {
+		cfg.Nodes = plan.nodes
+	}
 	s := harness.NewSession(opts.Log)
 	var (
 		rep    *reports.Report
@@ -117,9 +123,12 @@ type runner struct {
 	// findMaxMeta holds the capacity search's steps for the report.
 	findMaxMeta map[string]string
 	env         *harness.Env
-	live        *tracker
-	samples     *sampler
-	rec         *reports.Recorder
+	// nodes are the relay nodes' base URLs; devices spread over them
+	// (nodeOf) when there are several.
+	nodes   []string
+	live    *tracker
+	samples *sampler
+	rec     *reports.Recorder
 
 	members []*member
 	byUser  map[string]*member // by phone number
@@ -152,6 +161,9 @@ func (r *runner) deviceConfig(c *device.Config) {
 	// one: thousands of devices retrying every 20 ms would be a storm of
 	// their own.
 	c.BackoffBase, c.BackoffMax = 0, 0
+	if len(r.nodes) > 1 {
+		c.RelayURL = wsURL(r.nodes[nodeOf(c.Name, len(r.nodes))])
+	}
 	if src := r.opts.Shard.Source; src != "" {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 		c.Dialer = d.DialContext
@@ -193,13 +205,13 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 	r.live.setPhase(PhaseLinking)
 	pages := max(0, min(first+n, r.def.Browsers)-first) // this shard's browser pages
 	browserBefore := r.browserPSS(ctx, pages)
-	heapBefore, relayBefore, cpuBefore := heapInUse(), relayMetrics(ctx, r.env), processCPU()
+	heapBefore, relayBefore, cpuBefore := heapInUse(), relayMetrics(ctx, r.nodes), processCPU()
 	linkStart := time.Now()
 	linkResult := r.link(ctx, first, n, pages)
 	linkTook := time.Since(linkStart)
 	devices := r.live.snapshot().Linked
 	cpuLink := processCPU() - cpuBefore
-	heapAfter, relayAfter := heapInUse(), relayMetrics(ctx, r.env)
+	heapAfter, relayAfter := heapInUse(), relayMetrics(ctx, r.nodes)
 	browserAfter := r.browserPSS(ctx, pages)
 
 	r.live.setPhase(PhaseMessaging)
@@ -274,7 +286,7 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 	// An embedded relay's /metrics describe this process, clients and all;
 	// with workers each would scrape the same relay once per worker.
 	if r.env.Relay().Kind() != harness.Embedded && r.opts.Shard.Count <= 1 {
-		scrape = func(ctx context.Context) relayFigures { return relayMetrics(ctx, r.env) }
+		scrape = func(ctx context.Context) relayFigures { return relayMetrics(ctx, r.nodes) }
 	}
 	r.samples = newSampler(scrape)
 	done := make(chan struct{})

@@ -41,9 +41,10 @@ func coordinateWorkers(ctx context.Context, def Definition, opts Options, update
 		return nil, err
 	}
 	defer t.close()
-	ts, _ := def.thresholds() // Check parsed them
+	ts, _ := def.thresholds()        // Check parsed them
+	plan, _ := parseRelay(def.Relay) // Check parsed it
 	return withRelay(def, opts, harness.Config{}, func(env *harness.Env) (*reports.Report, error) {
-		c := &coordinator{def: def, ts: ts, env: env, transport: t, update: update}
+		c := &coordinator{def: def, ts: ts, env: env, nodes: plan.nodeBases(env), transport: t, update: update}
 		return c.run(ctx)
 	})
 }
@@ -53,6 +54,7 @@ type coordinator struct {
 	def       Definition
 	ts        reports.Thresholds
 	env       *harness.Env
+	nodes     []string // the relay nodes' base URLs
 	transport transport
 	update    func(Snapshot)
 
@@ -87,20 +89,24 @@ func (w *worker) output() string {
 func (c *coordinator) run(ctx context.Context) (*reports.Report, error) {
 	n := c.def.Workers
 	c.latest = make([]Snapshot, n)
-	base := c.env.Relay().URL()
 	job := c.def
-	job.Relay = "ws" + strings.TrimPrefix(base, "http") + "/ws"
+	// Every worker gets every node, and spreads its devices over them.
+	urls := make([]string, len(c.nodes))
+	for i, base := range c.nodes {
+		urls[i] = wsURL(base)
+	}
+	job.Relay = strings.Join(urls, ",")
 	job.AbortOnFail = false // the coordinator judges the merged figures
-	relayBefore := relayMetrics(ctx, c.env)
+	relayBefore := relayMetrics(ctx, c.nodes)
 	// This process runs the relay and no devices, so even an embedded
 	// relay's process figures are the relay's.
-	c.samples = newSampler(func(ctx context.Context) relayFigures { return relayMetrics(ctx, c.env) })
+	c.samples = newSampler(func(ctx context.Context) relayFigures { return relayMetrics(ctx, c.nodes) })
 	c.began = time.Now()
 
 	workers := make([]*worker, n)
 	var wg sync.WaitGroup
 	for i := range workers {
-		w, err := c.transport.open(ctx, i, Job{Definition: job, Shard: Shard{Index: i, Count: n, Source: sourceFor(i, job.Relay)}})
+		w, err := c.transport.open(ctx, i, Job{Definition: job, Shard: Shard{Index: i, Count: n, Source: sourceFor(i, urls[0])}})
 		if err != nil {
 			c.stop("", workers[:i])
 			for _, w := range workers[:i] {
@@ -216,7 +222,7 @@ func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers [
 		c.update(snap)
 		if snap.Phase == PhaseMessaging && !linked {
 			linked = true // every worker has linked its devices
-			relayLinked = relayMetrics(ctx, c.env)
+			relayLinked = relayMetrics(ctx, c.nodes)
 		}
 		if why := judge.verdict(snap); why != "" {
 			c.stop(why, workers)

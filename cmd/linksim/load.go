@@ -76,7 +76,12 @@ tabs of one context (cheaper); the report's meta gives the Chromium memory
 per page (PSS).
 
 The relay runs as its own process by default (--relay process), so the
-figures split client from relay. With --workers N the users are spread over
+figures split client from relay. One relay process holds at most 19,000
+devices here (the 20,000-file limit): more need relay nodes of a cluster,
+either listed (--relay ws://a/ws,ws://b/ws,...) or started by this command
+(--relay cluster:N); each user's phone and web client then sit on
+different nodes, and a plan that does not fit says how many nodes and
+workers it needs. With --workers N the users are spread over
 N worker processes (each runs users who write to each other, dials from its
 own loopback address 127.0.1.N, and stays under the 20,000-file limit); the
 coordinator merges their live figures, time series and reports. With --nats
@@ -124,6 +129,8 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
   linksim load --users 2500 --browsers 20 --layout tabs --rate 100 --duration 1m
   linksim load --users 300 --rate 200 --threshold 'msg.deliver p99<100ms' --abort-on-fail
   linksim load --file load.yaml --workers 4 --out out/load
+  linksim load --users 50000 --workers 6 --relay cluster:6 --rate 1 --duration 1m
+  linksim load --users 20000 --workers 3 --relay ws://127.0.0.21:8080/ws,ws://127.0.0.22:8080/ws,ws://127.0.0.23:8080/ws --rate 5
   linksim load --file load.yaml --workers 4 --nats nats://10.0.0.5:4222 --remote-workers 2 --relay ws://10.0.0.5:8080/ws
   linksim load --users 500 --find-max 50 --find-max-step 10s --threshold 'msg.deliver p99<50ms'`,
 		Args: cobra.NoArgs,
@@ -212,7 +219,8 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.IntVar(&fl.PreKeys, "prekeys", 0, "one-time prekeys each device uploads, 1-200 (default 16; the relay asks for more below 10)")
 	f.IntVar(&fl.MaxInFlight, "max-in-flight", 0, "actions under way at once; an action due beyond it is dropped and counted (default 2000)")
 	f.IntVar(&fl.Workers, "workers", 0, "worker processes to spread the users over (default 1: this process)")
-	f.StringVar(&fl.Relay, "relay", "", `relay backend: "process" (default: the relay as its own process), "embedded", "container", or ws://host:port/ws`)
+	f.StringVar(&fl.Relay, "relay", "", `relay backend: "process" (default: the relay as its own process), "embedded", "container", ws://host:port/ws, `+
+		`the ws:// URLs of relay nodes separated by commas (devices spread over them), or "cluster:N" (N relay nodes on three NATS servers, started as processes)`)
 	f.Float64Var(&fl.FindMax.Start, "find-max", 0, "capacity search instead of --rate/--duration: start at this many actions/s, step up until a --threshold breaks, report the knee")
 	f.Float64Var(&fl.FindMax.Factor, "find-max-factor", 0, "each step's rate is this times the last (default 1.5)")
 	f.DurationVar(&findStep, "find-max-step", 0, "how long each rate of the search runs (default 10s)")

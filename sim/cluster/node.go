@@ -143,6 +143,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if err := n.subs.start(); err != nil {
+		n.subs.close()
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}

@@ -22,9 +22,17 @@ var (
 // router is a node's side of routing: the devices attached here, one NATS
 // subscription per user with a device attached here, and the pairing refs
 // hosted here.
+//
+// The user subscriptions all deliver into one channel, read by one
+// goroutine: a callback subscription of nats.go runs a goroutine of its
+// own, which would be one per user per node, idle most of the time (a
+// stack and a condition variable for every idle device). The devices'
+// event handlers only queue, so one reader keeps up.
 type router struct {
 	n       *Node
 	pairSub *nats.Subscription
+	events  chan *nats.Msg
+	quit    chan struct{}
 
 	mu     sync.Mutex
 	users  map[string]*userSubs // by user subject
@@ -71,12 +79,29 @@ func userSubject(user string) string { return "linksim.user." + enc(user) }
 
 func (n *Node) pairSubject() string { return "linksim.pair." + n.id }
 
+// eventBuffer is how many device events may wait for the router's reader;
+// beyond it NATS drops them (a slow consumer), as it would for a callback
+// subscription past its pending limit. Events are at most once anyway
+// (docs/cluster.md).
+const eventBuffer = 1 << 16
+
 func newRouter(n *Node) *router {
-	return &router{n: n, users: map[string]*userSubs{}, hosts: map[string]func(route.Scan, func([]byte)){}}
+	return &router{n: n, users: map[string]*userSubs{}, hosts: map[string]func(route.Scan, func([]byte)){},
+		events: make(chan *nats.Msg, eventBuffer), quit: make(chan struct{})}
 }
 
-// start takes the node's pairing scans.
+// start takes the node's pairing scans and reads device events.
 func (r *router) start() error {
+	go func() {
+		for {
+			select {
+			case m := <-r.events:
+				r.onEvent(m)
+			case <-r.quit:
+				return
+			}
+		}
+	}()
 	sub, err := r.n.nc.Subscribe(r.n.pairSubject(), r.onScan)
 	if err != nil {
 		return fmt.Errorf("pairing subject: %w", err)
@@ -107,6 +132,9 @@ func (r *router) pokeAll() {
 func (r *router) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.closed {
+		close(r.quit)
+	}
 	r.closed = true
 	if r.pairSub != nil {
 		r.pairSub.Unsubscribe()
@@ -129,7 +157,7 @@ func (n *Node) Attach(a store.Address, fn func(route.Event)) (func(), error) {
 	subject := userSubject(a.User)
 	us := r.users[subject]
 	if us == nil {
-		sub, err := n.nc.Subscribe(subject, r.onEvent)
+		sub, err := n.nc.ChanSubscribe(subject, r.events)
 		if err != nil {
 			r.mu.Unlock()
 			return nil, fmt.Errorf("cluster: attach %s: %w", a, err)

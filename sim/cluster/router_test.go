@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -61,5 +63,44 @@ func TestReconnectPokesEveryAttachedDevice(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no poke within 5s of the node reconnecting to NATS")
+	}
+}
+
+// An idle attached device costs its node no goroutine: the users'
+// subscriptions share one reader (a callback subscription of nats.go
+// would run one each), and events still reach every device.
+func TestAttachedUsersShareOneEventReader(t *testing.T) {
+	n := openNode(t, startNATS(t))
+	const users = 300
+	before := runtime.NumGoroutine()
+	got := make(chan string, users)
+	for i := range users {
+		a := store.Address{User: fmt.Sprintf("+1555%07d", i)}
+		detach, err := n.Attach(a, func(ev route.Event) {
+			if ev.Kind == route.Poke {
+				got <- a.User
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer detach()
+	}
+	if grown := runtime.NumGoroutine() - before; grown > users/10 {
+		t.Errorf("%d users attached grew the node by %d goroutines, want far fewer than one each", users, grown)
+	}
+	for i := range users {
+		if err := n.Send(store.Address{User: fmt.Sprintf("+1555%07d", i)}, route.Event{Kind: route.Poke}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < users {
+		select {
+		case u := <-got:
+			seen[u] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d attached users got their poke within 5s", len(seen), users)
+		}
 	}
 }
