@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,30 +53,89 @@ func BenchmarkSend(b *testing.B) {
 // It also measures bbolt's own group-commit limit: 64 writers each putting
 // one 200-byte record per transaction through DB.Batch, 64 to a batch (the
 // raw records a store does not add to), and the relay's ratio to it.
+//
+// Per phase it reports what a record cost: records per commit, KiB written
+// per commit, fsyncs per record (bbolt syncs twice per commit: the pages,
+// then the meta page) and the process's CPU time per record (relay and
+// clients together in the relay phase).
 func BenchmarkDurableRatio(b *testing.B) {
 	const senders, rounds = 64, durableRounds
 	raw := newRawRig(b, senders)
 	st := newStoreRig(b, senders)
 	rig := newSendRig(b, senders)
+	relayStore := rig.relay.relay.st.(*store.Bolt)
 	b.ResetTimer()
-	var raws, limits, relays, ratios, rawRatios []float64
+	var raws, stores, relays []phase
+	var ratios, rawRatios []float64
 	for r := range rounds {
 		n := max(b.N/rounds, 1)
-		rawLimit := raw.run(b, n)
-		limit := st.run(b, r*n, n)
-		relay, _ := rig.run(b, n)
-		raws, limits, relays = append(raws, rawLimit), append(limits, limit), append(relays, relay)
-		ratios, rawRatios = append(ratios, relay/limit), append(rawRatios, relay/rawLimit)
+		raws = append(raws, measure(n, raw.commits, func() { raw.run(b, n) }))
+		stores = append(stores, measure(n, st.st.CommitStats, func() { st.run(b, r*n, n) }))
+		relays = append(relays, measure(n, relayStore.CommitStats, func() { rig.run(b, n) }))
+		ratios = append(ratios, relays[r].perSec/stores[r].perSec)
+		rawRatios = append(rawRatios, relays[r].perSec/raws[r].perSec)
 	}
 	b.StopTimer()
-	b.ReportMetric(median(raws), "bbolt-records/s")
-	b.ReportMetric(median(limits), "store-records/s")
-	b.ReportMetric(median(relays), "relay-deliveries/s")
+	for _, p := range []struct {
+		name   string
+		rounds []phase
+	}{{"bbolt", raws}, {"store", stores}, {"relay", relays}} {
+		b.ReportMetric(medianOf(p.rounds, func(x phase) float64 { return x.perSec }), p.name+"-records/s")
+		b.ReportMetric(medianOf(p.rounds, func(x phase) float64 { return x.cpuPerRecord }), p.name+"-cpu-µs/record")
+		b.Logf("%s: records/s %.0f, records/commit %.1f, KiB/commit %.0f, fsyncs/record %.3f, cpu µs/record %.0f (medians); records/s per round %.0f",
+			p.name, medianOf(p.rounds, func(x phase) float64 { return x.perSec }),
+			medianOf(p.rounds, func(x phase) float64 { return x.perCommit }),
+			medianOf(p.rounds, func(x phase) float64 { return x.kibPerCommit }),
+			medianOf(p.rounds, func(x phase) float64 { return x.syncsPerRecord }),
+			medianOf(p.rounds, func(x phase) float64 { return x.cpuPerRecord }),
+			mapped(p.rounds, func(x phase) float64 { return x.perSec }))
+	}
 	b.ReportMetric(median(ratios), "ratio")
 	b.ReportMetric(median(rawRatios), "ratio-to-bbolt")
-	b.Logf("bbolt records/s %.0f, store records/s %.0f, relay deliveries/s %.0f, ratio %.2f, to bbolt %.2f (per round)",
-		raws, limits, relays, ratios, rawRatios)
+	b.Logf("relay / store %.3f, relay / bbolt %.3f (medians); per round %.2f, %.3f", median(ratios), median(rawRatios), ratios, rawRatios)
 }
+
+// phase is one round of one rig: its records/s, and what a record cost.
+type phase struct {
+	perSec, perCommit, kibPerCommit, syncsPerRecord, cpuPerRecord float64
+}
+
+// measure runs a round of n records and reads what it cost from the
+// commit counts of its file (stats) and the process's CPU time.
+func measure(n int, stats func() store.CommitStats, run func()) phase {
+	before, cpu := stats(), cpuTime()
+	start := time.Now()
+	run()
+	elapsed, cpu := time.Since(start), cpuTime()-cpu
+	after := stats()
+	commits := float64(max(after.Commits-before.Commits, 1))
+	return phase{
+		perSec:         float64(n) / elapsed.Seconds(),
+		perCommit:      float64(n) / commits,
+		kibPerCommit:   float64(after.Pages-before.Pages) * float64(os.Getpagesize()) / 1024 / commits,
+		syncsPerRecord: 2 * commits / float64(n),
+		cpuPerRecord:   float64(cpu.Microseconds()) / float64(n),
+	}
+}
+
+// cpuTime is the CPU time the process used so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func mapped(xs []phase, f func(phase) float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+func medianOf(xs []phase, f func(phase) float64) float64 { return median(mapped(xs, f)) }
 
 // rawRig is a bare synced bbolt file taking records through DB.Batch.
 type rawRig struct {
@@ -98,15 +159,22 @@ func newRawRig(b *testing.B, writers int) *rawRig {
 	return &rawRig{db: db, writers: writers}
 }
 
-// run puts n records and returns the records/s.
-func (r *rawRig) run(b *testing.B, n int) float64 {
-	start := time.Now()
+// run puts n records.
+func (r *rawRig) run(b *testing.B, n int) {
 	value := make([]byte, 200)
 	inParallel(b, r.writers, n, func(_, _ int) error {
 		key := binary.BigEndian.AppendUint64(nil, r.next.Add(1))
 		return r.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket([]byte("r")).Put(key, value) })
 	})
-	return float64(n) / time.Since(start).Seconds()
+}
+
+// commits counts the file's commits by its transaction id, which each
+// commit raises by one, and its pages written.
+func (r *rawRig) commits() store.CommitStats {
+	var id int
+	r.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+	st := r.db.Stats()
+	return store.CommitStats{Commits: int64(id), Pages: st.TxStats.GetWrite()}
 }
 
 const durableRounds = 5
@@ -147,10 +215,8 @@ func (r *storeRig) sender(i int) store.Address {
 	return store.Address{User: fmt.Sprintf("+1666%06d", i)}
 }
 
-// run enqueues n records, message ids from first on, and returns the
-// records/s.
-func (r *storeRig) run(b *testing.B, first, n int) float64 {
-	start := time.Now()
+// run enqueues n records, message ids from first on.
+func (r *storeRig) run(b *testing.B, first, n int) {
 	inParallel(b, r.writers, n, func(w, i int) error {
 		from, id := r.sender(w), fmt.Sprint(first+i)
 		d := &pb.Delivery{ServerUnixMs: 1, From: &pb.Address{User: from.User}, Item: &pb.Delivery_Message{Message: &pb.Message{
@@ -158,7 +224,6 @@ func (r *storeRig) run(b *testing.B, first, n int) float64 {
 		_, err := r.st.Enqueue(store.Batch{Sender: from, MessageID: id, Items: []store.Item{{To: r.to, Delivery: d}}})
 		return err
 	})
-	return float64(n) / time.Since(start).Seconds()
 }
 
 // inParallel runs fn for i from 0 to n on workers goroutines, worker w
@@ -186,6 +251,7 @@ func inParallel(tb testing.TB, workers, n int, fn func(w, i int) error) {
 // sendRig is a relay on a real data dir with one recipient, bob, and
 // senders phones.
 type sendRig struct {
+	relay   *Server // nil on a cluster
 	bob     *client
 	phones  []*client
 	bobHash string
@@ -194,7 +260,9 @@ type sendRig struct {
 
 func newSendRig(b *testing.B, senders int) *sendRig {
 	s := startRelay(b, Config{DataDir: b.TempDir()})
-	return newSendRigVia(b, senders, s, s)
+	rig := newSendRigVia(b, senders, s, s)
+	rig.relay = s
+	return rig
 }
 
 // newSendRigVia puts the senders on relay (or cluster node) in and the

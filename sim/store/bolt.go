@@ -22,15 +22,14 @@ import (
 //
 //	accounts  user -> JSON Account
 //	devices   devKey -> JSON deviceRecord
+//	lists     user -> the user's device ids, packed (lists.go)
 //	keys      Noise key -> devKey
 //	removed   Noise key -> devKey of the removed device (tombstone)
 //	(prekeys  in a file of its own: prekeys.go)
 //	queues    devKey -> bucket: 8-byte seq -> encoded Delivery; the bucket's
 //	          own sequence is the device's seq counter
-//	sent      devKey -> bucket: message id -> 8-byte unix ms of the ack and
-//	          8-byte seq (the bucket's own sequence: the order of sends)
-//	sentmeta  devKey -> the oldest 8-byte unix ms and seq in sent, to know
-//	          when to forget old ids (the dedup window)
+//	sentids   devKey + message id -> when it was sent (sent.go)
+//	sentmeta  devKey -> the sender's oldest and last sent ids (sent.go)
 //	qbytes    devKey -> 8-byte count of the bytes in the device's queue
 var (
 	bAccounts  = []byte("accounts")
@@ -39,11 +38,9 @@ var (
 	bRemoved   = []byte("removed")
 	bPreKeys   = []byte("prekeys") // before prekeys had a file of their own
 	bQueues    = []byte("queues")
-	bSent      = []byte("sent")
 	bSentMeta  = []byte("sentmeta")
-	bSentOrder = []byte("sentorder") // before sent records had seqs
 	bQBytes    = []byte("qbytes")
-	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bQueues, bSent, bSentMeta, bQBytes}
+	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bQueues, bSentIDs, bSentMeta, bQBytes}
 )
 
 // Options tunes a Bolt store. The zero value is the default.
@@ -92,7 +89,18 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 				return err
 			}
 		}
-		if err := tx.DeleteBucket(bSentOrder); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		if tx.Bucket(bLists) == nil {
+			if _, err := tx.CreateBucket(bLists); err != nil {
+				return err
+			}
+			if err := buildLists(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.DeleteBucket(bSentOrd); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		if err := moveSent(tx); err != nil {
 			return err
 		}
 		// Counted afresh, so a store written before qbytes existed is right.
@@ -123,6 +131,20 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 	return s, nil
 }
 
+// CommitStats is what the store's writes cost the disk so far: how many
+// transactions the group commit made (bbolt syncs each twice: the pages,
+// then the meta page), how many writes they carried (each Enqueue, each
+// registration, ...), and how many pages they wrote besides the meta page.
+type CommitStats struct {
+	Commits, Writes, Pages int64
+}
+
+// CommitStats counts the commits of the queue file (not the prekey file).
+func (s *Bolt) CommitStats() CommitStats {
+	st := s.db.Stats()
+	return CommitStats{Commits: s.group.commits.Load(), Writes: s.group.writes.Load(), Pages: st.TxStats.GetWrite()}
+}
+
 func boltOptions(opt Options) *bolt.Options {
 	return &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType, NoSync: opt.NoSync}
 }
@@ -139,10 +161,6 @@ func devKey(a Address) []byte {
 	k = append(k, a.User...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint32(k, a.Device)
-}
-
-func userPrefix(user string) []byte {
-	return append([]byte(user), 0)
 }
 
 func parseDevKey(k []byte) Address {
@@ -225,35 +243,6 @@ func getDevice(tx *bolt.Tx, a Address) (Device, error) {
 	return decodeDevice(v)
 }
 
-// deviceIDs lists a user's device ids from the devices bucket.
-func deviceIDs(tx *bolt.Tx, user string) []uint32 {
-	p := userPrefix(user)
-	var ids []uint32
-	c := tx.Bucket(bDevices).Cursor()
-	for k, _ := c.Seek(p); k != nil && len(k) == len(p)+4 && string(k[:len(p)]) == string(p); k, _ = c.Next() {
-		ids = append(ids, binary.BigEndian.Uint32(k[len(p):]))
-	}
-	return ids
-}
-
-// listedIDs is deviceIDs without mirror companions: the device list
-// senders encrypt for.
-func listedIDs(tx *bolt.Tx, user string) []uint32 {
-	p := userPrefix(user)
-	var ids []uint32
-	c := tx.Bucket(bDevices).Cursor()
-	for k, v := c.Seek(p); k != nil && len(k) == len(p)+4 && string(k[:len(p)]) == string(p); k, v = c.Next() {
-		var r struct {
-			Mirror bool `json:"mirror"`
-		}
-		if json.Unmarshal(v, &r) == nil && r.Mirror {
-			continue
-		}
-		ids = append(ids, binary.BigEndian.Uint32(k[len(p):]))
-	}
-	return ids
-}
-
 // putDevice writes a new device with its key index and an empty queue,
 // failing with ErrKeyTaken if its Noise key is in use or removed. Its
 // prekeys go to the prekey file once this commits.
@@ -275,12 +264,10 @@ func putDevice(tx *bolt.Tx, d Device) error {
 	if err := tx.Bucket(bKeys).Put(d.NoiseKey, k); err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bQueues, bSent} {
-		if _, err := tx.Bucket(name).CreateBucketIfNotExists(k); err != nil {
-			return err
-		}
+	if _, err := tx.Bucket(bQueues).CreateBucketIfNotExists(k); err != nil {
+		return err
 	}
-	return nil
+	return listDevice(tx, d.Address, d.Mirror)
 }
 
 // countKeys counts a bucket's keys with a cursor. Bucket.Stats would be

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -34,6 +35,8 @@ type committer struct {
 	// or commit alone lazyWait after a kick.
 	lazy lazyWriter
 	kick chan struct{} // capacity 1: lazy writes are pending
+
+	commits, writes atomic.Int64 // group transactions committed, the writes in them
 
 	// mu is held (shared) by every write in progress and (exclusively) by
 	// close, so that no write sends on a closed channel.
@@ -180,6 +183,10 @@ func (c *committer) commit(group []commitReq) {
 			if err != nil {
 				c.kickLazy() // try them again later
 			}
+		}
+		if err == nil {
+			c.commits.Add(1)
+			c.writes.Add(int64(len(group)))
 		}
 		for _, r := range group {
 			r.err <- err

@@ -150,15 +150,16 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 			if err := tx.Bucket(bQBytes).Delete(k); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bSentMeta).Delete(k); err != nil {
+			if err := forgetSender(tx, k); err != nil {
 				return err
 			}
-			for _, name := range [][]byte{bQueues, bSent} {
-				if err := tx.Bucket(name).DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
-					return err
-				}
+			if err := tx.Bucket(bQueues).DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return err
 			}
 			if err := tx.Bucket(bDevices).Delete(k); err != nil {
+				return err
+			}
+			if err := unlistDevice(tx, a); err != nil {
 				return err
 			}
 			if err := tx.Bucket(bKeys).Delete(d.NoiseKey); err != nil {

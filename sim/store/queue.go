@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -19,7 +18,7 @@ import (
 const deliverySeqField = 1
 
 func (s *Bolt) Enqueue(b Batch) (Result, error) {
-	if len(b.MessageID) > bolt.MaxKeySize {
+	if len(b.MessageID) > maxMessageID {
 		return Result{}, fmt.Errorf("store: enqueue: message id too long")
 	}
 	bodies := make([][]byte, len(b.Items))
@@ -43,12 +42,11 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 		res, added = Result{}, 0
 		sender := devKey(b.Sender)
 		if b.MessageID != "" {
-			sent := tx.Bucket(bSent).Bucket(sender)
-			if sent == nil {
-				return fmt.Errorf("sender %s: %w", b.Sender, ErrNotFound)
+			ms, ok, err := sentAt(tx, sender, b.MessageID)
+			if err != nil {
+				return fmt.Errorf("sender %s: %w", b.Sender, err)
 			}
-			if v := sent.Get([]byte(b.MessageID)); len(v) >= 8 {
-				ms, _ := parseSentRecord(v)
+			if ok {
 				res = Result{Dup: true, UnixMs: ms}
 				return nil
 			}
@@ -106,76 +104,6 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 	return res, nil
 }
 
-// remember records that sender enqueued messageID at unixMs. Past the
-// dedup window (the sender's last DedupWindow ids) or its age, it forgets
-// the oldest ids in bulk, down to 15/16 of the window and of the age, so
-// that a send writes one record and the deletes come in one commit every
-// window/16 sends. The sender's sent-meta record says when to: the oldest
-// seq and time kept.
-func (s *Bolt) remember(tx *bolt.Tx, sender []byte, messageID string, unixMs int64) error {
-	sent := tx.Bucket(bSent).Bucket(sender)
-	seq, err := sent.NextSequence()
-	if err != nil {
-		return err
-	}
-	if err := sent.Put([]byte(messageID), sentRecord(unixMs, seq)); err != nil {
-		return err
-	}
-	meta := tx.Bucket(bSentMeta)
-	m := meta.Get(sender)
-	if len(m) != 16 {
-		// The first id, or a store from before sent-meta records: its
-		// older ids read as seq 0, time 0, so the first prune takes them.
-		if k, _ := sent.Cursor().First(); string(k) == messageID && seq == 1 {
-			return meta.Put(sender, sentRecord(unixMs, seq))
-		}
-		m = sentRecord(0, 0)
-	}
-	window, age := s.opt.DedupWindow, s.opt.DedupAge.Milliseconds()
-	past := func(ms int64, rseq uint64, window int, oldest int64) bool {
-		return window > 0 && seq-rseq+1 > uint64(window) || age > 0 && ms < oldest
-	}
-	if oldestMs, oldestSeq := parseSentRecord(m); !past(oldestMs, oldestSeq, window, unixMs-age) {
-		return nil
-	}
-	var forget [][]byte
-	keptMs, keptSeq := unixMs, seq
-	err = sent.ForEach(func(k, v []byte) error {
-		ms, rseq := parseSentRecord(v)
-		if past(ms, rseq, window-window/16, unixMs-age+age/16) {
-			forget = append(forget, bytes.Clone(k))
-		} else {
-			keptMs, keptSeq = min(keptMs, ms), min(keptSeq, rseq)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range forget {
-		if err := sent.Delete(k); err != nil {
-			return err
-		}
-	}
-	return meta.Put(sender, sentRecord(keptMs, keptSeq))
-}
-
-// sentRecord is a sent record's value: unix ms and seq, 8 bytes each.
-func sentRecord(unixMs int64, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(unixMs)), seq)
-}
-
-// parseSentRecord reads a sent record; one from before seqs has seq 0.
-func parseSentRecord(v []byte) (unixMs int64, seq uint64) {
-	if len(v) >= 8 {
-		unixMs = int64(binary.BigEndian.Uint64(v))
-	}
-	if len(v) >= 16 {
-		seq = binary.BigEndian.Uint64(v[8:])
-	}
-	return unixMs, seq
-}
-
 // queuedBytes reads the bytes in the queue of device key k.
 func queuedBytes(tx *bolt.Tx, k []byte) int64 {
 	if v := tx.Bucket(bQBytes).Get(k); len(v) == 8 {
@@ -193,24 +121,6 @@ func setQueuedBytes(tx *bolt.Tx, k []byte, n int64) error {
 
 func seqKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, seq)
-}
-
-func (s *Bolt) Sent(sender Address, messageID string) (unixMs int64, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		sent := tx.Bucket(bSent).Bucket(devKey(sender))
-		if sent == nil {
-			return ErrNotFound
-		}
-		if v := sent.Get([]byte(messageID)); len(v) >= 8 {
-			unixMs, _ = parseSentRecord(v)
-			ok = true
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, false, fmt.Errorf("store: sent by %s: %w", sender, err)
-	}
-	return unixMs, ok, nil
 }
 
 func (s *Bolt) Read(a Address, after uint64, max int) (out []*pb.Delivery, err error) {

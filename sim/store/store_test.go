@@ -209,13 +209,20 @@ func TestQueue(t *testing.T) {
 }
 
 // TestGroupCommit runs many concurrent enqueues: every item gets its own seq
-// and nothing is lost.
+// and nothing is lost; CommitStats counts each write once, in no more
+// commits than writes.
 func TestGroupCommit(t *testing.T) {
 	s, _ := openTemp(t)
 	mustAccount(t, s, "+1000000", 1)
 	mustAccount(t, s, "+2000000", 2)
 	const senders, each = 16, 20
+	before := s.CommitStats()
 	enqueueConcurrently(t, s, senders, senders*each)
+	st := s.CommitStats()
+	if writes, commits := st.Writes-before.Writes, st.Commits-before.Commits; writes != senders*each || commits < 1 || commits > writes || st.Pages <= before.Pages {
+		t.Fatalf("%d enqueues counted as %d writes in %d commits, %d pages; want as many writes, in no more commits, and some pages",
+			senders*each, writes, commits, st.Pages-before.Pages)
+	}
 	items, _ := s.Read(Address{"+2000000", 0}, 0, senders*each+1)
 	if len(items) != senders*each {
 		t.Fatalf("%d items, want %d", len(items), senders*each)
