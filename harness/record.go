@@ -17,7 +17,9 @@ import (
 type recorder struct {
 	rec *reports.Recorder
 
-	mu    sync.Mutex
+	// mu is read on every device event (names): readers must not queue
+	// behind each other, as 19,000 devices' read loops did on a Mutex.
+	mu    sync.RWMutex
 	names map[e2e.Address]string
 	// scans holds when each phone (by user) last scanned a companion's QR
 	// code, until the companion shows the history: pair.chats_shown.
@@ -95,8 +97,8 @@ func (r *recorder) historyShown(e device.Event) {
 }
 
 func (r *recorder) name(a e2e.Address) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	if n, ok := r.names[a]; ok {
 		return n
 	}
@@ -104,6 +106,12 @@ func (r *recorder) name(a e2e.Address) string {
 }
 
 func (r *recorder) learn(a e2e.Address, name string) {
+	r.mu.RLock()
+	known := r.names[a] == name
+	r.mu.RUnlock()
+	if known {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.names[a] = name
