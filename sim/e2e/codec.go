@@ -15,33 +15,22 @@ import (
 // message").
 func newSerializer() *serialize.Serializer {
 	s := serialize.NewProtoBufSerializer()
-	s.Session = sessionCodec{}
-	s.State = stateCodec{}
+	s.Session = jsonCodec[record.SessionStructure]{}
+	s.State = jsonCodec[record.StateStructure]{}
 	return s
 }
 
-type sessionCodec struct{}
+// jsonCodec reads and writes one of libsignal's record structures.
+type jsonCodec[T any] struct{}
 
-func (sessionCodec) Serialize(s *record.SessionStructure) []byte { return marshal(s) }
+func (jsonCodec[T]) Serialize(v *T) []byte { return marshal(v) }
 
-func (sessionCodec) Deserialize(b []byte) (*record.SessionStructure, error) {
-	var s record.SessionStructure
-	if err := jsonUnmarshal(b, &s); err != nil {
+func (jsonCodec[T]) Deserialize(b []byte) (*T, error) {
+	v := new(T)
+	if err := jsonUnmarshal(b, v); err != nil {
 		return nil, err
 	}
-	return &s, nil
-}
-
-type stateCodec struct{}
-
-func (stateCodec) Serialize(s *record.StateStructure) []byte { return marshal(s) }
-
-func (stateCodec) Deserialize(b []byte) (*record.StateStructure, error) {
-	var s record.StateStructure
-	if err := jsonUnmarshal(b, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return v, nil
 }
 
 // marshal returns nil when v cannot be encoded, as libsignal's own
