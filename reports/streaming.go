@@ -72,11 +72,8 @@ func (s *streamer) add(e Event) {
 	sh.events = append(sh.events, e)
 	full := len(sh.events) >= streamBatch
 	sh.mu.Unlock()
-	// One flush at a time is enough: the others' events wait in their
-	// shards for the next one. Waiting for s.mu here made devices' read
-	// loops queue behind each other's flushes (hundreds of goroutines in
-	// a 19,000-device load, every delivery stalled for seconds).
-	if full && s.mu.TryLock() {
+	if full {
+		s.mu.Lock()
 		s.flush()
 		s.mu.Unlock()
 	}
