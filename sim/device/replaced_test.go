@@ -60,6 +60,10 @@ func TestReplacedIsFinal(t *testing.T) {
 	if err := second.WaitOnline(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The Connected event may reach OnEvent just after WaitOnline returns.
+	for secondConnects.Load() == 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
 	if n := secondConnects.Load(); n != 1 {
 		t.Errorf("the device that took over connected %d times, want 1", n)
 	}
