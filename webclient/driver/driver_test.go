@@ -193,20 +193,28 @@ func TestPageFollowsContract(t *testing.T) {
 	}
 }
 
-func TestWaitScreenSaysWhatItSaw(t *testing.T) {
-	ctx := context.Background()
+// openFakeApp opens the fake app as the web client name in a page of its
+// own browser, closed when the test ends.
+func openFakeApp(ctx context.Context, t *testing.T, name string) *Page {
+	t.Helper()
 	srv := fakeApp(t)
 	p, err := launch(t).NewPage(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	if err := p.Open(ctx, srv.URL+"/?name=bob/web-1"); err != nil {
+	t.Cleanup(func() { p.Close() })
+	if err := p.Open(ctx, srv.URL+"/?name="+name); err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func TestWaitScreenSaysWhatItSaw(t *testing.T) {
+	ctx := context.Background()
+	p := openFakeApp(ctx, t, "bob/web-1")
 	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	err = p.WaitScreen(wctx, ScreenLinked)
+	err := p.WaitScreen(wctx, ScreenLinked)
 	if err == nil || !strings.Contains(err.Error(), `bob/web-1: waited`) || !strings.Contains(err.Error(), "saw the qr screen") {
 		t.Fatalf("WaitScreen error %v, want one naming the page and the qr screen", err)
 	}
@@ -217,15 +225,7 @@ func TestWaitScreenSaysWhatItSaw(t *testing.T) {
 // chats than ever show must say how many it saw.
 func TestWaitChatsWatchesTheList(t *testing.T) {
 	ctx := context.Background()
-	srv := fakeApp(t)
-	p, err := launch(t).NewPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := p.Open(ctx, srv.URL+"/?name=bob/web-1"); err != nil {
-		t.Fatal(err)
-	}
+	p := openFakeApp(ctx, t, "bob/web-1")
 	if _, err := eval[any](ctx, p, "add a chat later", `setTimeout(() => {
 		const c = document.querySelector('[data-testid="chat"]').cloneNode(true);
 		c.dataset.peer = "+15550000004";
@@ -243,7 +243,7 @@ func TestWaitChatsWatchesTheList(t *testing.T) {
 	}
 	wctx, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	err = p.WaitChats(wctx, 4)
+	err := p.WaitChats(wctx, 4)
 	if err == nil || !strings.Contains(err.Error(), "saw 3 chats") {
 		t.Fatalf("WaitChats(4) error %v, want one saying it saw 3 chats", err)
 	}
