@@ -162,7 +162,14 @@ func TestNATSClusterKeepsStreamsThroughAServerKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "Q", Subjects: []string{"q.>"}, Replicas: 3})
+	// Right after start a server may not have joined JetStream's meta
+	// group yet ("no suitable peers for placement"): ask again for a while.
+	cfg := jetstream.StreamConfig{Name: "Q", Subjects: []string{"q.>"}, Replicas: 3}
+	s, err := js.CreateStream(ctx, cfg)
+	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		s, err = js.CreateStream(ctx, cfg)
+	}
 	if err != nil {
 		t.Fatalf("create a stream with 3 replicas: %v", err)
 	}
