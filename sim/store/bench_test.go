@@ -192,32 +192,24 @@ func openCopy(b *testing.B, dir string) *Bolt {
 // sendAndAck has writers enqueue n items between random devices of the
 // first devices accounts, each acked by its recipient once committed.
 func sendAndAck(b *testing.B, s *Bolt, devices, writers, n int) {
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
 	ciphertext := bytes.Repeat([]byte{7}, 200)
-	for w := range writers {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), 1))
-			for i := w; i < n; i += writers {
-				from := Address{User: benchUser(rng.IntN(devices))}
-				to := Address{User: benchUser(rng.IntN(devices))}
-				id := fmt.Sprint(i)
-				d := &pb.Delivery{ServerUnixMs: 1, From: &pb.Address{User: from.User},
-					Item: &pb.Delivery_Message{Message: &pb.Message{MessageId: id, Ciphertext: ciphertext}}}
-				res, err := s.Enqueue(Batch{Sender: from, MessageID: id, UnixMs: 1, Items: []Item{{To: to, Delivery: d}}})
-				if err == nil {
-					_, err = s.Ack(to, res.Seqs)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
+	rngs := make([]*rand.Rand, writers)
+	for w := range rngs {
+		rngs[w] = rand.New(rand.NewPCG(uint64(w), 1))
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	err := inParallel(writers, n, func(w, i int) error {
+		from := Address{User: benchUser(rngs[w].IntN(devices))}
+		to := Address{User: benchUser(rngs[w].IntN(devices))}
+		id := fmt.Sprint(i)
+		d := &pb.Delivery{ServerUnixMs: 1, From: &pb.Address{User: from.User},
+			Item: &pb.Delivery_Message{Message: &pb.Message{MessageId: id, Ciphertext: ciphertext}}}
+		res, err := s.Enqueue(Batch{Sender: from, MessageID: id, UnixMs: 1, Items: []Item{{To: to, Delivery: d}}})
+		if err == nil {
+			_, err = s.Ack(to, res.Seqs)
+		}
+		return err
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 }
