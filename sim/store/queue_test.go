@@ -41,13 +41,7 @@ func TestCommitPagesDoNotGrowWithQueues(t *testing.T) {
 			return err
 		})
 	}()
-	for deadline := time.Now().Add(10 * time.Second); len(s.group.reqs) < sends; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			release()
-			t.Fatalf("%d of %d sends waiting for the committer after 10s", len(s.group.reqs), sends)
-		}
-	}
-	release()
+	releaseWhenWaiting(t, s, sends, release)
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +174,53 @@ func TestOrphanItemsDeletedOnOpen(t *testing.T) {
 	})
 	if got := readSeqs(t, s, bob); !slices.Equal(got, []uint64{1}) {
 		t.Errorf("bob's queue: %v, want [1]", got)
+	}
+}
+
+// Sends to one device that commit together cannot pass its byte cap
+// together: each counts those being enqueued with it.
+func TestQueueCapHoldsWithinOneCommit(t *testing.T) {
+	s, err := OpenBolt(filepath.Join(t.TempDir(), "relay.db"), Options{MaxQueuedBytes: 2500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustAccount(t, s, "+1000000", 1)
+	bob := Address{User: "+1000000"}
+	release := holdCommitter(t, s)
+	const sends = 3 // of ~1,000 bytes each: two fit
+	results := make(chan error, sends)
+	for i := range sends {
+		go func() {
+			d := msg(fmt.Sprint(i))
+			d.GetMessage().Ciphertext = make([]byte, 1000)
+			_, err := s.Enqueue(Batch{Sender: bob, Items: []Item{{To: bob, Delivery: d}}})
+			results <- err
+		}()
+	}
+	releaseWhenWaiting(t, s, sends, release)
+	var full int
+	for range sends {
+		err := <-results
+		if errors.Is(err, ErrQueueFull) {
+			full++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := s.Len(bob); full != 1 || n != 2 || s.QueuedBytes() > 2500 {
+		t.Errorf("%d sends of ~1,000 bytes under a cap of 2,500 in one commit: %d refused, %d queued (%d bytes); want 1 refused, 2 queued", sends, full, n, s.QueuedBytes())
+	}
+}
+
+// releaseWhenWaiting calls release (of holdCommitter) once n writes wait
+// for the committer, so that they commit in one transaction.
+func releaseWhenWaiting(t *testing.T, s *Bolt, n int, release func()) {
+	t.Helper()
+	defer release()
+	for deadline := time.Now().Add(10 * time.Second); len(s.group.reqs) < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d writes waiting for the committer after 10s", len(s.group.reqs), n)
+		}
 	}
 }
