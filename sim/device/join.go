@@ -59,28 +59,15 @@ func joinLink(ctx context.Context, cfg Config) (*link, *e2e.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	// The identity keys are made while the relay is dialled: in a browser,
-	// where one goroutine runs at a time and a new one only once the others
-	// wait, making them fills the wait for the WebSocket to open.
-	type opened struct {
-		sig *e2e.Store
-		err error
-	}
-	opening := make(chan opened, 1)
-	go func() {
-		sig, err := e2e.Open(cfg.State)
-		opening <- opened{sig, err}
-	}()
-	l, err := dial(ctx, cfg, key)
-	o := <-opening
+	sig, err := e2e.Open(cfg.State)
 	if err != nil {
 		return nil, nil, err
 	}
-	if o.err != nil {
-		l.close()
-		return nil, nil, o.err
+	l, err := dial(ctx, cfg, key)
+	if err != nil {
+		return nil, nil, err
 	}
-	return l, o.sig, nil
+	return l, sig, nil
 }
 
 // linked records who the device now is and starts it on the open link.
