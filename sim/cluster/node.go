@@ -85,7 +85,10 @@ type Node struct {
 
 	keyLocks [256]sync.Mutex
 	written  revCache
+	accounts accountCache
+	acked    ackedCounts // out counts read lately (qbytes.go)
 	subs     *router
+	stop     context.CancelFunc // ends the node's watches
 }
 
 type buckets struct {
@@ -131,6 +134,7 @@ func Open(cfg Config) (*Node, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("NATS reconnected", "server", c.ConnectedUrl())
+			n.accounts.forgetAll()
 			n.subs.pokeAll()
 		}),
 	)
@@ -142,7 +146,15 @@ func Open(cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	var watching context.Context
+	watching, n.stop = context.WithCancel(context.Background())
+	if err := n.watchAccounts(watching); err != nil {
+		n.stop()
+		nc.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	if err := n.subs.start(); err != nil {
+		n.stop()
 		n.subs.close()
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -257,6 +269,7 @@ func readFromLeader(ctx context.Context, js jetstream.JetStream, stream string) 
 // Close stops routing to this node and closes its NATS connection; the
 // state stays in JetStream.
 func (n *Node) Close() error {
+	n.stop()
 	n.subs.close()
 	n.nc.Close()
 	return nil
