@@ -21,11 +21,15 @@ import (
 // A read that started before a write must not fill the cache with what it
 // read: each forget is stamped with a clock, and a fill is kept only if
 // its key was not forgotten since the read began.
+//
+// Without a watch running, the cache holds nothing: writes would not reach
+// it (see Node.followAccounts).
 type accountCache struct {
-	mu    sync.Mutex
-	clock uint64
-	reset uint64 // fills that began before this clock are dropped
-	m     map[string]cachedAccount
+	mu      sync.Mutex
+	clock   uint64
+	reset   uint64 // fills that began before this clock are dropped
+	watched bool   // a watch forgets what is written
+	m       map[string]cachedAccount
 }
 
 type cachedAccount struct {
@@ -47,7 +51,7 @@ func (c *accountCache) now() uint64 {
 func (c *accountCache) get(key string) (account, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.m[key]
+	e := c.m[key] // nil while no watch runs
 	return e.a, e.ok
 }
 
@@ -56,7 +60,7 @@ func (c *accountCache) get(key string) (account, bool) {
 func (c *accountCache) fill(key string, a account, since uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if since < c.reset {
+	if since < c.reset || !c.watched {
 		return
 	}
 	if e, ok := c.m[key]; ok && e.forgotAt > since {
@@ -85,6 +89,19 @@ func (c *accountCache) forget(key string) {
 func (c *accountCache) forgetAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.empty()
+}
+
+// setWatched empties the cache and says whether a watch runs from now on.
+func (c *accountCache) setWatched(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.empty()
+	c.watched = on
+}
+
+// empty drops every account and every fill under way; c.mu is held.
+func (c *accountCache) empty() {
 	c.clock++
 	c.reset = c.clock
 	c.m = nil
@@ -97,15 +114,40 @@ func (n *Node) watchAccounts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watching accounts: %w", err)
 	}
-	go func() {
-		defer w.Stop()
+	n.accounts.setWatched(true)
+	go n.followAccounts(ctx, w)
+	return nil
+}
+
+// followAccounts forgets every account written, for as long as ctx lasts.
+// The watch may end before (nats.go drops a watch whose consumer it cannot
+// make again while a stream has no leader, and says so only to an error
+// handler): the cache then holds nothing until a new watch runs, since
+// writes made meanwhile reach no watch.
+func (n *Node) followAccounts(ctx context.Context, w jetstream.KeyWatcher) {
+	for {
+		n.accountWatch.Store(&w)
 		for e := range w.Updates() {
 			if e != nil {
 				n.accounts.forget(e.Key())
 			}
 		}
-	}()
-	return nil
+		w.Stop()
+		if ctx.Err() != nil {
+			return
+		}
+		n.accounts.setWatched(false)
+		n.log.Warn("watch of the accounts bucket ended; device lists are read afresh until it runs again")
+		err := retryAll(ctx, func(context.Context) (err error) {
+			w, err = n.kv.accounts.WatchAll(ctx, jetstream.UpdatesOnly(), jetstream.MetaOnly()) // lives as long as ctx
+			return err
+		})
+		if err != nil {
+			return // ctx ended
+		}
+		n.accounts.setWatched(true)
+		n.log.Info("watching the accounts bucket again")
+	}
 }
 
 // cachedAccount is account from the node's cache, which may trail writes

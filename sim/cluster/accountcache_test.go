@@ -68,3 +68,35 @@ func TestCachedListsFollowOtherNodes(t *testing.T) {
 func delivery(id string) *pb.Delivery {
 	return &pb.Delivery{Item: &pb.Delivery_Message{Message: &pb.Message{MessageId: id, Ciphertext: []byte(id)}}}
 }
+
+// A node whose watch of the accounts bucket ended (nats.go gives one up
+// when it cannot make its consumer again during a failover) does not
+// answer from a cache that nothing keeps current any more: a companion
+// linked through another node is soon in its list, as with a watch.
+func TestCachedListsFollowOtherNodesAfterTheWatchEnds(t *testing.T) {
+	url := startNATS(t)
+	a, b := openNode(t, url), openNode(t, url)
+	alice := store.Address{User: "+15550100"}
+	if err := a.CreateAccount(store.Account{User: alice.User}, store.Device{Address: alice, NoiseKey: []byte{1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.CachedListedIDs(alice.User); err != nil || !slices.Equal(got, []uint32{0}) {
+		t.Fatalf("node b's cached list of alice: %v (%v), want [0]", got, err)
+	}
+	b.EndAccountWatch()
+	for d := range uint32(2) {
+		web := store.Address{User: alice.User, Device: d + 1}
+		if err := a.AddCompanion(store.Device{Address: web, NoiseKey: []byte{byte(d + 2)}}, nil, 4); err != nil {
+			t.Fatal(err)
+		}
+		var got []uint32
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if got, _ = b.CachedListedIDs(alice.User); slices.Contains(got, web.Device) {
+				break
+			}
+		}
+		if !slices.Contains(got, web.Device) {
+			t.Fatalf("node b's cached list of alice is %v 5s after node a linked device %d, its watch having ended", got, web.Device)
+		}
+	}
+}

@@ -21,6 +21,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -32,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -86,9 +88,11 @@ type Node struct {
 	keyLocks [256]sync.Mutex
 	written  revCache
 	accounts accountCache
-	acked    ackedCounts // out counts read lately (qbytes.go)
-	subs     *router
-	stop     context.CancelFunc // ends the node's watches
+	// accountWatch is the watch accounts follows (for tests to end it).
+	accountWatch atomic.Pointer[jetstream.KeyWatcher]
+	acked        ackedCounts // out counts read lately (qbytes.go)
+	subs         *router
+	stop         context.CancelFunc // ends the node's watches
 }
 
 type buckets struct {
@@ -378,12 +382,7 @@ func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key stri
 		if err != nil {
 			return err
 		}
-		var newRev uint64
-		if rev == 0 {
-			newRev, err = kv.Create(ctx, key, b)
-		} else {
-			newRev, err = kv.Update(ctx, key, b, rev)
-		}
+		newRev, err := write(ctx, kv, key, b, rev)
 		lastWritten.forget(ck)
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			if ctx.Err() != nil {
@@ -396,6 +395,41 @@ func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key stri
 		}
 		return err
 	}
+}
+
+// write stores b under key if the key is still at revision rev (0: has
+// no value), trying again while NATS fails over, and returns the new
+// revision. A try that got no answer may have written all the same (its
+// server died after storing it): before the next try, write reads the key
+// and takes b there at another revision for its own write; a key still at
+// rev was not written, and anything else is someone else's write
+// (jetstream.ErrKeyRevisionMismatch). Another node writing the very same
+// bytes from rev meanwhile would pass for this write: counts are then off
+// by one item, as when a node dies between its count and its publish.
+func write(ctx context.Context, kv jetstream.KeyValue, key string, b []byte, rev uint64) (newRev uint64, err error) {
+	tried := false
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		if tried {
+			e, err := kv.Get(ctx, key)
+			switch {
+			case err == nil && e.Revision() != rev && bytes.Equal(e.Value(), b):
+				newRev = e.Revision()
+				return nil
+			case err == nil && e.Revision() != rev, errors.Is(err, jetstream.ErrKeyNotFound) && rev != 0:
+				return jetstream.ErrKeyRevisionMismatch
+			case err != nil && !errors.Is(err, jetstream.ErrKeyNotFound):
+				return err
+			}
+		}
+		tried = true
+		if rev == 0 {
+			newRev, err = kv.Create(ctx, key, b)
+		} else {
+			newRev, err = kv.Update(ctx, key, b, rev)
+		}
+		return err
+	})
+	return newRev, err
 }
 
 // revCache remembers the value and revision a node last wrote with update,
