@@ -13,42 +13,25 @@ import (
 )
 
 // Server is one embedded NATS server.
-type Server struct {
-	opts *server.Options // what it was started with, for Restart
-	s    *server.Server
-}
+type Server struct{ s *server.Server }
 
 // Start runs a NATS server with JetStream storing in dir, on a free port of
 // the loopback interface.
 func Start(dir string) (*Server, error) {
-	s := &Server{opts: &server.Options{
+	s, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
 		JetStream: true, StoreDir: dir,
-	}}
-	if err := s.start(); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// start runs a server with s.opts and waits until it accepts clients.
-func (s *Server) start() error {
-	ns, err := server.NewServer(s.opts.Clone())
+	})
 	if err != nil {
-		return fmt.Errorf("natstest: %w", err)
+		return nil, fmt.Errorf("natstest: %w", err)
 	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		return fmt.Errorf("natstest: server not ready after 10s")
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("natstest: server not ready after 10s")
 	}
-	s.s = ns
-	s.opts.Port = ns.Addr().(*net.TCPAddr).Port // a restart keeps it
-	return nil
+	return &Server{s: s}, nil
 }
-
-// Name is the server's name in its cluster (n1, n2, ...; empty alone).
-func (s *Server) Name() string { return s.opts.ServerName }
 
 // URL is the server's client URL, nats://127.0.0.1:port.
 func (s *Server) URL() string { return s.s.ClientURL() }
@@ -68,12 +51,6 @@ func (s *Server) InMsgs() int64 {
 func (s *Server) Close() {
 	s.s.Shutdown()
 	s.s.WaitForShutdown()
-}
-
-// Restart starts the server again after Close, as a killed server comes
-// back: on the same client port, with the same store (and routes).
-func (s *Server) Restart() error {
-	return s.start()
 }
 
 // StartCluster runs n NATS servers with JetStream as one cluster, each
@@ -104,12 +81,19 @@ func StartCluster(dir string, n int) ([]*Server, error) {
 			Cluster: server.ClusterOpts{Name: "linksim", Host: "127.0.0.1", Port: ports[i]},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 		}
-		s := &Server{opts: opts}
-		if err := s.start(); err != nil {
+		s, err := server.NewServer(opts)
+		if err != nil {
 			stop()
-			return nil, err
+			return nil, fmt.Errorf("natstest: %w", err)
 		}
-		servers = append(servers, s)
+		go s.Start()
+		servers = append(servers, &Server{s: s})
+	}
+	for _, s := range servers {
+		if !s.s.ReadyForConnections(10 * time.Second) {
+			stop()
+			return nil, fmt.Errorf("natstest: cluster server not ready after 10s")
+		}
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		for _, s := range servers {
