@@ -88,7 +88,7 @@ type Node struct {
 	keyLocks [256]sync.Mutex
 	written  revCache
 	accounts accountCache
-	// accountWatch is the watch accounts follows (for tests to end it).
+	// accountWatch is the watch followAccounts reads (tests end it).
 	accountWatch atomic.Pointer[jetstream.KeyWatcher]
 	acked        ackedCounts // out counts read lately (qbytes.go)
 	subs         *router
