@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -31,6 +32,7 @@ type natsChild struct {
 	Port, ClusterPort int
 	Routes            []string
 	cmd               *exec.Cmd
+	alive             io.WriteCloser // its stdin: closed when this process ends
 }
 
 func TestMain(m *testing.M) {
@@ -48,6 +50,10 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			panic(err)
 		}
+		go func() { // the test process ended, even killed itself
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(0)
+		}()
 		s.Start()
 		s.WaitForShutdown() // until killed
 		return
@@ -200,6 +206,9 @@ func (c *natsChild) start(t *testing.T) {
 	}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	c.cmd.Env = append(os.Environ(), natsChildEnv+"="+string(cfg))
+	if c.alive, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
