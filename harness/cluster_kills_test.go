@@ -76,6 +76,11 @@ func TestClusterKills(t *testing.T) {
 			}
 			d, err := back.await(ctx, since)
 			if err != nil {
+				// A user whose send failed sends no more, and is never
+				// back: that failure is the one to report.
+				if _, sendErr := traffic.stop(); sendErr != nil {
+					err = fmt.Errorf("%w, the traffic having stopped: %w", err, sendErr)
+				}
 				t.Fatalf("kill %d: %s %d: %v", i+1, kind.name, n, err)
 			}
 			took[k] = append(took[k], d)

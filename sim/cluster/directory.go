@@ -227,7 +227,7 @@ func (n *Node) addCompanion(ctx context.Context, d store.Device, prekeys []*pb.P
 		n.releaseKey(ctx, d.NoiseKey)
 		return err
 	}
-	err = update(ctx, n, n.kv.accounts, enc(d.User), false, func(a *account) error {
+	err = n.updateAccount(ctx, d.User, func(a *account) error {
 		if err := check(a); err != nil {
 			return err
 		}
@@ -265,7 +265,7 @@ func (n *Node) RemoveDevices(user string, ids []uint32) ([]store.Device, error) 
 
 func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]store.Device, error) {
 	var gone []uint32
-	err := update(ctx, n, n.kv.accounts, enc(user), false, func(a *account) error {
+	err := n.updateAccount(ctx, user, func(a *account) error {
 		gone = nil
 		a.Devices = slices.DeleteFunc(a.Devices, func(id uint32) bool {
 			if slices.Contains(ids, id) {
@@ -319,7 +319,7 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 func (n *Node) SetProfile(user string, pushName, about *string, nowMs int64) error {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	err := update(ctx, n, n.kv.accounts, enc(user), false, func(a *account) error {
+	err := n.updateAccount(ctx, user, func(a *account) error {
 		if pushName != nil {
 			a.PushName = *pushName
 		}
@@ -337,7 +337,7 @@ func (n *Node) SetProfile(user string, pushName, about *string, nowMs int64) err
 func (n *Node) SetKeyIndexList(user string, signed []byte) error {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	err := update(ctx, n, n.kv.accounts, enc(user), false, func(a *account) error {
+	err := n.updateAccount(ctx, user, func(a *account) error {
 		a.KeyIndexList = signed
 		return nil
 	})

@@ -21,6 +21,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -32,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -85,7 +87,12 @@ type Node struct {
 
 	keyLocks [256]sync.Mutex
 	written  revCache
-	subs     *router
+	accounts accountCache
+	// accountWatch is the watch followAccounts reads (tests end it).
+	accountWatch atomic.Pointer[jetstream.KeyWatcher]
+	acked        ackedCounts // out counts read lately (qbytes.go)
+	subs         *router
+	stop         context.CancelFunc // ends the node's watches
 }
 
 type buckets struct {
@@ -131,6 +138,7 @@ func Open(cfg Config) (*Node, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("NATS reconnected", "server", c.ConnectedUrl())
+			n.accounts.forgetAll()
 			n.subs.pokeAll()
 		}),
 	)
@@ -142,7 +150,15 @@ func Open(cfg Config) (*Node, error) {
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	var watching context.Context
+	watching, n.stop = context.WithCancel(context.Background())
+	if err := n.watchAccounts(watching); err != nil {
+		n.stop()
+		nc.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	if err := n.subs.start(); err != nil {
+		n.stop()
 		n.subs.close()
 		nc.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -257,6 +273,7 @@ func readFromLeader(ctx context.Context, js jetstream.JetStream, stream string) 
 // Close stops routing to this node and closes its NATS connection; the
 // state stays in JetStream.
 func (n *Node) Close() error {
+	n.stop()
 	n.subs.close()
 	n.nc.Close()
 	return nil
@@ -365,12 +382,7 @@ func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key stri
 		if err != nil {
 			return err
 		}
-		var newRev uint64
-		if rev == 0 {
-			newRev, err = kv.Create(ctx, key, b)
-		} else {
-			newRev, err = kv.Update(ctx, key, b, rev)
-		}
+		newRev, err := write(ctx, kv, key, b, rev)
 		lastWritten.forget(ck)
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			if ctx.Err() != nil {
@@ -383,6 +395,41 @@ func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key stri
 		}
 		return err
 	}
+}
+
+// write stores b under key if the key is still at revision rev (0: has
+// no value), trying again while NATS fails over, and returns the new
+// revision. A try that got no answer may have written all the same (its
+// server died after storing it): before the next try, write reads the key
+// and takes b there at another revision for its own write; a key still at
+// rev was not written, and anything else is someone else's write
+// (jetstream.ErrKeyRevisionMismatch). Another node writing the very same
+// bytes from rev meanwhile would pass for this write: counts are then off
+// by one item, as when a node dies between its count and its publish.
+func write(ctx context.Context, kv jetstream.KeyValue, key string, b []byte, rev uint64) (newRev uint64, err error) {
+	tried := false
+	err = retry(ctx, func(ctx context.Context) (err error) {
+		if tried {
+			e, err := kv.Get(ctx, key)
+			switch {
+			case err == nil && e.Revision() != rev && bytes.Equal(e.Value(), b):
+				newRev = e.Revision()
+				return nil
+			case err == nil && e.Revision() != rev, errors.Is(err, jetstream.ErrKeyNotFound) && rev != 0:
+				return jetstream.ErrKeyRevisionMismatch
+			case err != nil && !errors.Is(err, jetstream.ErrKeyNotFound):
+				return err
+			}
+		}
+		tried = true
+		if rev == 0 {
+			newRev, err = kv.Create(ctx, key, b)
+		} else {
+			newRev, err = kv.Update(ctx, key, b, rev)
+		}
+		return err
+	})
+	return newRev, err
 }
 
 // revCache remembers the value and revision a node last wrote with update,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 
 	"github.com/linksim/linksim/sim/store"
 )
@@ -14,7 +15,8 @@ import (
 // in.<u>.<d>, the bytes enqueued, raised by the senders' nodes, and
 // out.<u>.<d>, the bytes acked, raised by the node the device acks on; the
 // queue holds in - out. Apart, senders and the recipient never contend for
-// one key across nodes. Each is a compare-and-set; a node dying between
+// one key across nodes. Each is a compare-and-set (the in count's without
+// a read, see revCache); a node dying between
 // raising in and publishing leaves the count high by that item until the
 // device is removed.
 
@@ -37,13 +39,22 @@ func (n *Node) reserve(ctx context.Context, sizes map[store.Address]int64) (func
 		}
 	}
 	for a, size := range sizes {
-		var out counter
-		if _, err := getJSON(ctx, n.kv.qbytes, outKey(a), &out); err != nil && !errors.Is(err, store.ErrNotFound) {
-			undo()
-			return nil, err
-		}
+		// The acked bytes only grow, so an old count of them only makes
+		// the queue look fuller: the node's last read of it is used until
+		// the cap would refuse, and read again then.
+		out, seen := n.acked.get(outKey(a))
 		err := update(ctx, n, n.kv.qbytes, inKey(a), true, func(in *counter) error {
-			if in.N+size-out.N > n.cfg.MaxQueuedBytes {
+			if seen && in.N+size-out <= n.cfg.MaxQueuedBytes && in.N >= out {
+				in.N += size
+				return nil
+			}
+			var c counter
+			if _, err := getJSON(ctx, n.kv.qbytes, outKey(a), &c); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			out, seen = c.N, true
+			n.acked.put(outKey(a), c.N)
+			if in.N+size-out > n.cfg.MaxQueuedBytes {
 				return &store.QueueFullError{To: a}
 			}
 			in.N += size
@@ -71,4 +82,26 @@ func (n *Node) count(ctx context.Context, key string, delta int64) {
 	if err != nil {
 		n.log.Warn("counting queued bytes", "key", key, "delta", strconv.FormatInt(delta, 10), "err", err)
 	}
+}
+
+// ackedCounts is the acked-bytes counts a node read last, by key.
+type ackedCounts struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (c *ackedCounts) get(key string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.m[key]
+	return n, ok
+}
+
+func (c *ackedCounts) put(key string, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedRevs {
+		c.m = map[string]int64{}
+	}
+	c.m[key] = n
 }

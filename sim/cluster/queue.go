@@ -46,34 +46,44 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err 
 			return store.Result{Dup: true, UnixMs: ms}, nil
 		}
 	}
-	accounts := map[string]account{}
-	get := func(user string) (account, error) {
-		if a, ok := accounts[user]; ok {
-			return a, nil
+	// The lists come from the node's cache; one that does not hold is read
+	// again from the bucket before the send is refused.
+	accounts, fresh := map[string]account{}, map[string]bool{}
+	holds := func(user string, ok func(account) bool) (bool, error) {
+		a, seen := accounts[user]
+		if !seen {
+			var err error
+			if a, err = n.cachedAccount(ctx, user); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return false, err
+			}
+			accounts[user] = a
+		}
+		if ok(a) || fresh[user] {
+			return ok(a), nil
 		}
 		a, _, err := n.account(ctx, user)
-		if errors.Is(err, store.ErrNotFound) {
-			err = nil // no devices: every target of it is unknown
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // no account: no devices
+			return false, err
 		}
-		accounts[user] = a
-		return a, err
+		accounts[user], fresh[user] = a, true
+		return ok(a), nil
 	}
 	for user, want := range b.Expect {
-		a, err := get(user)
+		ok, err := holds(user, func(a account) bool { return slices.Equal(a.listed(), want) })
 		if err != nil {
 			return store.Result{}, err
 		}
-		if !slices.Equal(a.listed(), want) {
+		if !ok {
 			return store.Result{}, fmt.Errorf("%s: %w", user, store.ErrStale)
 		}
 	}
 	msgs, batchID := make([]*nats.Msg, len(b.Items)), nuid.Next()
 	for i, it := range b.Items {
-		a, err := get(it.To.User)
+		ok, err := holds(it.To.User, func(a account) bool { return slices.Contains(a.Devices, it.To.Device) })
 		if err != nil {
 			return store.Result{}, err
 		}
-		if !slices.Contains(a.Devices, it.To.Device) {
+		if !ok {
 			return store.Result{}, fmt.Errorf("%s: %w", it.To, store.ErrNotFound)
 		}
 		d := it.Delivery
@@ -187,8 +197,12 @@ func (n *Node) Sent(sender store.Address, messageID string) (int64, bool, error)
 }
 
 // exists fails with store.ErrNotFound when a is not a device: a removed
-// device's queue is gone, as in the bbolt store.
+// device's queue is gone, as in the bbolt store. A device on its
+// account's cached list exists without a request.
 func (n *Node) exists(ctx context.Context, a store.Address) error {
+	if acct, err := n.cachedAccount(ctx, a.User); err == nil && slices.Contains(acct.Devices, a.Device) {
+		return nil // the cache may trail a removal, whose queue is purged
+	}
 	_, err := get(ctx, n.kv.devices, devKey(a))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return store.ErrNotFound
@@ -198,21 +212,35 @@ func (n *Node) exists(ctx context.Context, a store.Address) error {
 
 // Read gets the device's items one by one, each the first of its subject
 // at or after a sequence: the stream is shared, the subject is the queue.
+// It asks for the subject's last item first: when nothing waits, that one
+// request says so, and when one item waits, it is that item.
 func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
 	if err := n.exists(ctx, a); err != nil {
 		return nil, fmt.Errorf("cluster: read queue of %s: %w", a, err)
 	}
-	var out []*pb.Delivery
 	subject := queueSubject(a)
-	for seq := after + 1; len(out) < max; {
-		m, err := n.getMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cluster: read queue of %s: %w", a, err)
+	var last *jetstream.RawStreamMsg
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		last, err = n.q.GetLastMsgForSubject(ctx, subject)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read queue of %s: %w", a, err)
+	}
+	var out []*pb.Delivery
+	for seq := after + 1; seq <= last.Sequence && len(out) < max; {
+		m := last
+		if seq < last.Sequence {
+			if m, err = n.getMsg(ctx, seq, jetstream.WithGetMsgSubject(subject)); errors.Is(err, jetstream.ErrMsgNotFound) {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("cluster: read queue of %s: %w", a, err)
+			}
 		}
 		d := new(pb.Delivery)
 		if err := proto.Unmarshal(m.Data, d); err != nil {

@@ -16,23 +16,27 @@ import (
 // LINKSIM_TEST_NATS set, every relay of the tests that keeps no data dir is
 // a cluster node on one of its own: the relay's tests then run against the
 // JetStream store and the NATS router.
-func startNATS(t testing.TB) string {
+func startNATS(t testing.TB) *natstest.Server {
 	t.Helper()
 	ns, err := natstest.Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Close) // registered before the nodes: runs after they closed
-	return ns.URL()
+	return ns
 }
 
 // startNodes runs n relay nodes of one relay on an embedded NATS server.
 func startNodes(t testing.TB, n int) []*Server {
 	t.Helper()
-	url := startNATS(t)
+	return startNodesOn(t, startNATS(t), n)
+}
+
+func startNodesOn(t testing.TB, ns *natstest.Server, n int) []*Server {
+	t.Helper()
 	nodes := make([]*Server, n)
 	for i := range nodes {
-		nodes[i] = startRelay(t, Config{NATS: []string{url}})
+		nodes[i] = startRelay(t, Config{NATS: []string{ns.URL()}})
 	}
 	return nodes
 }

@@ -49,7 +49,12 @@ func (r *Relay) currentList(user string) (*pb.DeviceList, error) {
 // currentIDs is currentList without the signed key index list, which
 // costs a read and a decode of the account: checks need only the ids.
 func (r *Relay) currentIDs(user string) (*pb.DeviceList, error) {
-	ids, err := r.st.ListedIDs(user)
+	return listIDs(r.st.ListedIDs, user)
+}
+
+// listIDs is currentIDs with the ids read by listed.
+func listIDs(listed func(string) ([]uint32, error), user string) (*pb.DeviceList, error) {
+	ids, err := listed(user)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fail(pb.ErrorCode_UNKNOWN_USER, "no account %s", user)
 	}

@@ -29,7 +29,7 @@ func startRelay(t testing.TB, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
 	if os.Getenv("LINKSIM_TEST_NATS") != "" && cfg.DataDir == "" && len(cfg.NATS) == 0 {
-		cfg.NATS = []string{startNATS(t)}
+		cfg.NATS = []string{startNATS(t).URL()}
 	}
 	s, err := Serve(cfg, "127.0.0.1:0")
 	if err != nil {

@@ -174,7 +174,22 @@ func (r *Relay) unknownAddress(a store.Address, err error) error {
 // sender's own user, the addressed devices are the current list (less the
 // sender) and the sender's hash is the current one. It returns the lists
 // to expect at commit, or STALE_DEVICE_LIST with the fresh lists.
+//
+// A store that caches lists (a cluster node) is asked its cache first:
+// lists that match there are used; any other outcome is decided on fresh
+// reads, so a sender is never told a list it has is stale by a cache that
+// trails it.
 func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hashes map[string]string) (map[string][]uint32, error) {
+	if lc, ok := r.st.(store.ListCache); ok {
+		if expect, err := r.checkListsIn(lc.CachedListedIDs, me, addressed, hashes); err == nil {
+			return expect, nil
+		}
+	}
+	return r.checkListsIn(r.st.ListedIDs, me, addressed, hashes)
+}
+
+// checkListsIn is checkLists with the device lists read by listed.
+func (r *Relay) checkListsIn(listed func(string) ([]uint32, error), me store.Address, addressed map[string][]uint32, hashes map[string]string) (map[string][]uint32, error) {
 	recipient := me.User
 	for u := range addressed {
 		if u == me.User {
@@ -192,7 +207,7 @@ func (r *Relay) checkLists(me store.Address, addressed map[string][]uint32, hash
 	expect := map[string][]uint32{}
 	stale := &protoErr{code: pb.ErrorCode_STALE_DEVICE_LIST, lists: &pb.DeviceLists{}}
 	for _, u := range users {
-		l, err := r.currentIDs(u)
+		l, err := listIDs(listed, u)
 		if err != nil {
 			return nil, err
 		}

@@ -133,6 +133,9 @@ func (p *pusher) fill() bool {
 			}
 		}
 		p.c.r.m.deliveries.Add(float64(len(items)))
+		if len(items) < room {
+			return true // drained; an item enqueued since comes with a poke
+		}
 	}
 }
 

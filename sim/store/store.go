@@ -163,7 +163,7 @@ type Queues interface {
 	// within the store's dedup window.
 	Sent(sender Address, messageID string) (unixMs int64, ok bool, err error)
 	// Read returns up to max items of the device's queue with seq > after,
-	// in seq order.
+	// in seq order; fewer than max only when no more were queued.
 	Read(a Address, after uint64, max int) ([]*pb.Delivery, error)
 	// Ack deletes the items with these seqs (missing ones are skipped) and
 	// returns how many it deleted: Read and Len leave them out at once.
@@ -184,4 +184,12 @@ type Store interface {
 	Directory
 	Queues
 	Close() error
+}
+
+// ListCache is a Store that can answer ListedIDs from a cache, which may
+// trail writes made elsewhere (through another relay node) by a moment. A
+// caller uses it only where a list that differs from what it expects is
+// read again with ListedIDs before it is acted on: the check of a Send.
+type ListCache interface {
+	CachedListedIDs(user string) ([]uint32, error)
 }

@@ -36,6 +36,17 @@ func Start(dir string) (*Server, error) {
 // URL is the server's client URL, nats://127.0.0.1:port.
 func (s *Server) URL() string { return s.s.ClientURL() }
 
+// InMsgs is how many messages the server has received from its clients
+// (publishes and requests, JetStream's included): benchmarks divide it by
+// the work done to count round trips to NATS.
+func (s *Server) InMsgs() int64 {
+	v, err := s.s.Varz(nil)
+	if err != nil {
+		return 0
+	}
+	return v.InMsgs
+}
+
 // Close stops the server and waits until it is down.
 func (s *Server) Close() {
 	s.s.Shutdown()
