@@ -268,13 +268,14 @@ func (c *conn) readFailed(err error, idle bool) {
 	}
 }
 
-// end runs when the read loop is over: it lets the requests already read be
-// handled, as if the read loop had handled each before reading on, and the
+// end runs when the read loop is over: it lets the request being handled
+// finish (the ones read behind it are dropped, as if never read: nobody is
+// left to answer, and a client that reconnects sends them again) and the
 // writer finish its close handshake, then stops everything the connection
 // started.
 func (c *conn) end() {
-	c.handlers.Wait()
 	c.shutdown("", nil)
+	c.handlers.Wait()
 	select {
 	case <-c.writerDone:
 	case <-time.After(closeWait):

@@ -180,3 +180,38 @@ func TestReadingStopsAtTheWaitingBound(t *testing.T) {
 		expectAnswer(t, alice, late, "pong")
 	}
 }
+
+// A connection that ends finishes the request it is handling and drops the
+// ones read behind it: nobody is left to answer them, and the device sends
+// them again when it reconnects.
+func TestRequestsWaitingAtTheEndAreDropped(t *testing.T) {
+	s, st := serveHeld(t, "held")
+	alice := phone(t, s, "alice", "+15550001")
+	bob := phone(t, s, "bob", "+15550002")
+
+	held, behind := alice.textSend(bob.user, "held"), alice.textSend(bob.user, "behind")
+	alice.send(held)
+	st.waitCommitting(t)
+	alice.send(behind)
+	ping := alice.send(frame(&pb.Ping{}))
+	expectAnswer(t, alice, ping, "pong") // both Sends were read
+	c := s.r.connOf(store.Address{User: alice.user})
+	alice.hangUp()
+	for deadline := time.Now().Add(waitFor); !c.isClosing(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay did not see alice hang up within %v", waitFor)
+		}
+	}
+	st.open()
+
+	if got := bob.delivery().GetMessage().GetMessageId(); got != "held" {
+		t.Fatalf("bob got %q first, want the held message", got)
+	}
+	// A message another device sends now comes next,
+	// unless "behind" was committed after the connection ended.
+	carol := phone(t, s, "carol", "+15550003")
+	carol.sendText(bob.user, "later")
+	if got := bob.delivery().GetMessage().GetMessageId(); got != "later" {
+		t.Fatalf("bob got %q after the held message, want %q: a request read behind it was handled after the connection ended", got, "later")
+	}
+}
