@@ -33,11 +33,12 @@ const closeWait = 5 * time.Second
 var connIDs atomic.Uint64
 
 // conn is one WebSocket after the Noise handshake. Its read loop runs on a
-// goroutine of its own (not the HTTP handler's) and handles requests in
-// order; a writer goroutine owns the socket's write side while there is
-// something to write; a pusher goroutine (after Hello) feeds it the
-// device's queue while there is something to push. An idle connection runs
-// its read loop only.
+// goroutine of its own (not the HTTP handler's): it answers pings and takes
+// acks itself, and hands the other requests to a goroutine that handles
+// them in order while there are some (order.go); a writer goroutine owns
+// the socket's write side while there is something to write; a pusher
+// goroutine (after Hello) feeds it the device's queue while there is
+// something to push. An idle connection runs its read loop only.
 type conn struct {
 	r   *Relay
 	id  uint64
@@ -67,6 +68,13 @@ type conn struct {
 	writing    bool // a writer goroutine runs
 	writerGone bool
 	closeReq   *closeReq
+	// Requests handled in order (order.go): one is handled while handling;
+	// the ones read meanwhile wait, and the read loop waits for room.
+	handling     bool
+	waiting      []waitingRequest
+	waitingBytes int
+	room         sync.Cond      // on mu: a waiting request was taken
+	handlers     sync.WaitGroup // the goroutine handling requests, if any
 }
 
 type closeReq struct {
@@ -101,6 +109,7 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 		r: r, id: connIDs.Add(1), wc: wc, key: wc.RemoteKey(),
 		writerDone: make(chan struct{}),
 	}
+	c.room.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(r.ctx)
 	c.log = r.log.With("conn", c.id, "remote", req.RemoteAddr)
 	// Until it is a device, a connection may send only small requests: a
@@ -125,16 +134,19 @@ func (r *Relay) serveWS(w http.ResponseWriter, req *http.Request) {
 // run serves the connection on the calling goroutine and cleans up after it.
 func (c *conn) run() {
 	defer c.end()
-	defer func() {
-		if p := recover(); p != nil {
-			// A last line of defence: input is validated, so a panic is
-			// our bug; it costs this connection only.
-			c.logger().Error("panic serving connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			c.shutdown("internal error", nil)
-		}
-	}()
+	defer c.survive()
 	c.identify()
 	c.readLoop()
+}
+
+// survive, deferred, turns a panic of the calling goroutine into the end
+// of this connection alone. A last line of defence: input is validated, so
+// a panic is our bug.
+func (c *conn) survive() {
+	if p := recover(); p != nil {
+		c.logger().Error("panic serving connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		c.shutdown("internal error", nil)
+	}
 }
 
 // identify looks the proven Noise key up (protocol §3).
@@ -225,7 +237,11 @@ func (c *conn) readLoop() {
 			}
 		}
 		c.r.m.frame("in", f)
-		c.handle(f)
+		if answeredAtOnce(f) {
+			c.handle(f)
+		} else {
+			c.inOrder(f)
+		}
 	}
 }
 
@@ -252,10 +268,14 @@ func (c *conn) readFailed(err error, idle bool) {
 	}
 }
 
-// end runs when the read loop is over: it lets the writer finish its close
-// handshake, then stops everything the connection started.
+// end runs when the read loop is over: it lets the request being handled
+// finish (the ones read behind it are dropped, as if never read: nobody is
+// left to answer, and a client that reconnects sends them again) and the
+// writer finish its close handshake, then stops everything the connection
+// started.
 func (c *conn) end() {
 	c.shutdown("", nil)
+	c.handlers.Wait()
 	select {
 	case <-c.writerDone:
 	case <-time.After(closeWait):

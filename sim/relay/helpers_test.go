@@ -324,6 +324,12 @@ func (c *client) lists(users ...string) map[string]*pb.DeviceList {
 // the relay cannot tell.
 func (c *client) sendText(to, id string) *pb.SendAck {
 	c.t.Helper()
+	return c.ok(c.textSend(to, id), "send_ack").GetSendAck()
+}
+
+// textSend is sendText's request, not sent.
+func (c *client) textSend(to, id string) *pb.Frame {
+	c.t.Helper()
 	ls := c.lists(to, c.user)
 	s := &pb.Send{MessageId: id, ListHashes: map[string]string{}}
 	for u, l := range ls {
@@ -335,7 +341,7 @@ func (c *client) sendText(to, id string) *pb.SendAck {
 			s.Envelopes = append(s.Envelopes, &pb.Envelope{To: &pb.Address{User: u, Device: d}, Type: pb.CipherType_SIGNAL_MESSAGE, Ciphertext: []byte(id)})
 		}
 	}
-	return c.ok(frame(s), "send_ack").GetSendAck()
+	return frame(s)
 }
 
 // delivery waits for the next Delivery.
