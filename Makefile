@@ -38,10 +38,12 @@ lint:
 build: wasm
 	CGO_ENABLED=0 $(GO) build -buildvcs=true -o bin/linksim ./cmd/linksim
 
-# The browser web app (Go compiled to WebAssembly), embedded by `build`.
+# The browser web app (Go compiled to WebAssembly), embedded by `build`,
+# and its gzip, which the relay sends to browsers that accept it.
 WEB = webclient/static/files
 wasm:
 	GOOS=js GOARCH=wasm CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(WEB)/app.wasm ./webclient/wasm
+	gzip -9 -n -c $(WEB)/app.wasm > $(WEB)/app.wasm.gz
 	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $(WEB)/wasm_exec.js
 
 relay: build

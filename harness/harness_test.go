@@ -135,6 +135,21 @@ func TestCheckBinaryNamesTheProblem(t *testing.T) {
 	}
 }
 
+// Two checkouts (worktrees with different code) build to different paths,
+// so one's tests never run the other's relay; one checkout keeps its path.
+func TestBuiltBinaryPathIsPerCheckout(t *testing.T) {
+	a, b := builtBinaryPath("/work/main"), builtBinaryPath("/work/wt/other")
+	if a == b {
+		t.Errorf("two checkouts share the built binary %s", a)
+	}
+	if again := builtBinaryPath("/work/main"); again != a {
+		t.Errorf("one checkout's binary moved from %s to %s", a, again)
+	}
+	if !strings.HasPrefix(a, os.TempDir()) || filepath.Base(a) != "linksim" {
+		t.Errorf("built binary at %s, want a linksim under %s", a, os.TempDir())
+	}
+}
+
 func TestRelayFlagsCarryEveryTunedSetting(t *testing.T) {
 	got := relayFlags(relay.Config{RefCount: 2, RefFirstTTL: 3 * time.Second, PairTimeout: time.Second, MaxMediaBytes: 1 << 20})
 	want := []string{"--pair-refs", "2", "--pair-first-ttl", "3s", "--pair-timeout", "1s", "--max-media-bytes", "1048576"}

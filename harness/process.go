@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -27,8 +29,20 @@ var binary = sync.OnceValues(func() (string, error) {
 	if bin := installedBinary(); bin != "" {
 		return bin, nil
 	}
-	return buildLinksim(context.Background(), filepath.Join(os.TempDir(), "linksim-harness", "linksim"))
+	root, err := moduleRoot()
+	if err != nil {
+		return "", fmt.Errorf("build linksim: %w (set LINKSIM_BIN to a linksim binary)", err)
+	}
+	return buildLinksim(context.Background(), builtBinaryPath(root))
 })
+
+// builtBinaryPath is where the binary built from the checkout at root goes:
+// one path per checkout, so that tests of another checkout (a worktree with
+// other code) cannot replace it between a relay's stop and its restart.
+func builtBinaryPath(root string) string {
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(os.TempDir(), "linksim-harness", hex.EncodeToString(sum[:6]), "linksim")
+}
 
 // installedBinary names a linksim binary that needs no build: $LINKSIM_BIN,
 // or the running executable when it is the linksim command itself. "" means

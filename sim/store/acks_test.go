@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,15 +17,42 @@ func queued(t *testing.T, db *bolt.DB, a Address) []uint64 {
 	t.Helper()
 	var seqs []uint64
 	err := db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bQueues).Bucket(devKey(a)).ForEach(func(k, _ []byte) error {
-			seqs = append(seqs, uint64(k[7])) // small seqs only
-			return nil
+		return tx.Bucket(bQLog).ForEach(func(_, v []byte) error {
+			dk, seq, _, _, err := parseLogItem(v)
+			if err == nil && bytes.Equal(dk, devKey(a)) {
+				seqs = append(seqs, seq)
+			}
+			return err
 		})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return seqs
+}
+
+// holdCommitter keeps the store's committer in a transaction until release
+// is called, so that nothing commits meanwhile and the writes that come
+// wait to commit together.
+func holdCommitter(t *testing.T, s *Bolt) (release func()) {
+	t.Helper()
+	holding, done := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.group.write(func(*bolt.Tx) error {
+			close(holding)
+			<-done
+			return nil
+		})
+	}()
+	<-holding
+	return func() {
+		t.Helper()
+		close(done)
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func readSeqs(t *testing.T, s *Bolt, a Address) []uint64 {
@@ -53,18 +81,8 @@ func TestAckDeletesLazily(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Hold the committer in a transaction, so that nothing commits while
-	// the file is copied.
-	holding, release := make(chan struct{}), make(chan struct{})
-	blocked := make(chan error, 1)
-	go func() {
-		blocked <- s.group.write(func(*bolt.Tx) error {
-			close(holding)
-			<-release
-			return nil
-		})
-	}()
-	<-holding
+	// Nothing commits while the file is copied.
+	release := holdCommitter(t, s)
 	if n, err := s.Ack(bob, []uint64{1, 3}); n != 2 || err != nil {
 		t.Fatalf("ack: %d, %v; want 2", n, err)
 	}
@@ -85,10 +103,7 @@ func TestAckDeletesLazily(t *testing.T) {
 	if err := os.WriteFile(crashed, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
-	if err := <-blocked; err != nil {
-		t.Fatal(err)
-	}
+	release()
 
 	after, err := OpenBolt(crashed, Options{})
 	if err != nil {

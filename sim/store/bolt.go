@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,21 +25,17 @@ import (
 //	keys      Noise key -> devKey
 //	removed   Noise key -> devKey of the removed device (tombstone)
 //	(prekeys  in a file of its own: prekeys.go)
-//	queues    devKey -> bucket: 8-byte seq -> encoded Delivery; the bucket's
-//	          own sequence is the device's seq counter
+//	qlog      every queue's items, in commit order (queue.go)
 //	sentids   devKey + message id -> when it was sent (sent.go)
 //	sentmeta  devKey -> the sender's oldest and last sent ids (sent.go)
-//	qbytes    devKey -> 8-byte count of the bytes in the device's queue
 var (
 	bAccounts  = []byte("accounts")
 	bDevices   = []byte("devices")
 	bKeys      = []byte("keys")
 	bRemoved   = []byte("removed")
 	bPreKeys   = []byte("prekeys") // before prekeys had a file of their own
-	bQueues    = []byte("queues")
 	bSentMeta  = []byte("sentmeta")
-	bQBytes    = []byte("qbytes")
-	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bQueues, bSentIDs, bSentMeta, bQBytes}
+	allBuckets = [][]byte{bAccounts, bDevices, bKeys, bRemoved, bSentIDs, bSentMeta}
 )
 
 // Options tunes a Bolt store. The zero value is the default.
@@ -65,10 +60,9 @@ type Bolt struct {
 	opt     Options
 	group   *committer // group commit: every write after open
 	acks    *ackLog    // acknowledged items, deleted lazily
-	pk      *bolt.DB   // the prekey file
+	index   *queueIndex
+	pk      *bolt.DB // the prekey file
 	pkGroup *committer
-	depth   atomic.Int64
-	queued  atomic.Int64 // bytes in all queues
 }
 
 var _ Store = (*Bolt)(nil)
@@ -81,8 +75,7 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Bolt{db: db, opt: opt, acks: newAckLog()}
-	var depth, queued int64
+	s := &Bolt{db: db, opt: opt, acks: &ackLog{}, index: newQueueIndex()}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -103,16 +96,7 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 		if err := moveSent(tx); err != nil {
 			return err
 		}
-		// Counted afresh, so a store written before qbytes existed is right.
-		return tx.Bucket(bQueues).ForEachBucket(func(k []byte) error {
-			n, bytes := 0, int64(0)
-			tx.Bucket(bQueues).Bucket(k).ForEach(func(_, v []byte) error {
-				n, bytes = n+1, bytes+int64(len(v))
-				return nil
-			})
-			depth, queued = depth+int64(n), queued+bytes
-			return setQueuedBytes(tx, k, bytes)
-		})
+		return loadQueues(tx, s.index)
 	})
 	if err == nil {
 		err = s.openPreKeys(strings.TrimSuffix(path, filepath.Ext(path)) + "-prekeys.db")
@@ -124,8 +108,6 @@ func OpenBolt(path string, opt Options) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s.depth.Store(depth)
-	s.queued.Store(queued)
 	s.group = newCommitter(db, s.acks)
 	s.pkGroup = newCommitter(s.pk, noLazyWrites{})
 	return s, nil
@@ -243,7 +225,7 @@ func getDevice(tx *bolt.Tx, a Address) (Device, error) {
 	return decodeDevice(v)
 }
 
-// putDevice writes a new device with its key index and an empty queue,
+// putDevice writes a new device with its key index,
 // failing with ErrKeyTaken if its Noise key is in use or removed. Its
 // prekeys go to the prekey file once this commits.
 func putDevice(tx *bolt.Tx, d Device) error {
@@ -264,20 +246,5 @@ func putDevice(tx *bolt.Tx, d Device) error {
 	if err := tx.Bucket(bKeys).Put(d.NoiseKey, k); err != nil {
 		return err
 	}
-	if _, err := tx.Bucket(bQueues).CreateBucketIfNotExists(k); err != nil {
-		return err
-	}
 	return listDevice(tx, d.Address, d.Mirror)
-}
-
-// countKeys counts a bucket's keys with a cursor. Bucket.Stats would be
-// cheaper but reads committed pages only, so inside a write transaction it
-// misses the transaction's own changes.
-func countKeys(b *bolt.Bucket) int {
-	n := 0
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		n++
-	}
-	return n
 }

@@ -38,6 +38,11 @@ type committer struct {
 
 	commits, writes atomic.Int64 // group transactions committed, the writes in them
 
+	// txMu is held around each transaction, with its OnCommit functions,
+	// so that those of a write run alone follow those of the group
+	// before it: the queue index (queue.go) learns items in seq order.
+	txMu sync.Mutex
+
 	// mu is held (shared) by every write in progress and (exclusively) by
 	// close, so that no write sends on a closed channel.
 	mu     sync.RWMutex
@@ -95,9 +100,16 @@ func (c *committer) write(fn func(*bolt.Tx) error) error {
 	c.reqs <- req
 	err := <-req.err
 	if err == errTrySolo {
-		err = c.db.Update(fn)
+		err = c.update(fn)
 	}
 	return err
+}
+
+// update runs fn in a transaction of its own, in turn with the others.
+func (c *committer) update(fn func(*bolt.Tx) error) error {
+	c.txMu.Lock()
+	defer c.txMu.Unlock()
+	return c.db.Update(fn)
 }
 
 // close stops the committer once the writes in progress are done.
@@ -157,7 +169,7 @@ func (c *committer) commit(group []commitReq) {
 	lazy := c.lazy.begin()
 	for len(group) > 0 || lazy {
 		failed := -1
-		err := c.db.Update(func(tx *bolt.Tx) error {
+		err := c.update(func(tx *bolt.Tx) error {
 			if lazy {
 				if err := c.lazy.apply(tx); err != nil {
 					return err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -130,9 +129,8 @@ func (s *Bolt) AddCompanion(d Device, prekeys []*pb.PreKey, maxCompanions int) e
 
 func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 	var removed []Device
-	var dropped, droppedBytes int64
 	err := s.group.write(func(tx *bolt.Tx) error {
-		removed, dropped, droppedBytes = nil, 0, 0
+		removed = nil
 		for _, id := range ids {
 			a := Address{User: user, Device: id}
 			d, err := getDevice(tx, a)
@@ -143,19 +141,16 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 				return err
 			}
 			k := devKey(a)
-			if q := tx.Bucket(bQueues).Bucket(k); q != nil {
-				dropped += int64(countKeys(q))
-			}
-			droppedBytes += queuedBytes(tx, k)
-			if err := tx.Bucket(bQBytes).Delete(k); err != nil {
-				return err
-			}
 			if err := forgetSender(tx, k); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bQueues).DeleteBucket(k); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
-				return err
-			}
+			// The queue's items are deleted lazily, as acked ones are:
+			// those left by a crash are deleted on open. After the
+			// transaction's enqueues to the device, in commit order.
+			tx.OnCommit(func() {
+				s.acks.add(s.index.drop(string(k)))
+				s.group.kickLazy()
+			})
 			if err := tx.Bucket(bDevices).Delete(k); err != nil {
 				return err
 			}
@@ -178,13 +173,6 @@ func (s *Bolt) RemoveDevices(user string, ids []uint32) ([]Device, error) {
 	// The devices are gone: their prekeys can no longer be reached, so a
 	// failure here leaves garbage, nothing wrong.
 	s.dropPreKeys(removed)
-	for _, d := range removed {
-		// Acked items were counted out already.
-		items, bytes := s.acks.forget(string(devKey(d.Address)))
-		dropped, droppedBytes = dropped-items, droppedBytes-bytes
-	}
-	s.depth.Add(-dropped)
-	s.queued.Add(-droppedBytes)
 	return removed, nil
 }
 

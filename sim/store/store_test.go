@@ -276,24 +276,30 @@ func TestReopenKeepsQueues(t *testing.T) {
 // from +1000000 to +2000000, failing tb on the first error.
 func enqueueConcurrently(tb testing.TB, s *Bolt, writers, n int) {
 	tb.Helper()
+	err := inParallel(writers, n, func(_, i int) error {
+		id := fmt.Sprint(i)
+		_, err := s.Enqueue(Batch{Sender: Address{"+1000000", 0}, MessageID: id,
+			Items: []Item{{To: Address{"+2000000", 0}, Delivery: msg(id)}}})
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// inParallel runs fn for i from 0 to n on writers goroutines (writer w
+// takes i = w, w+writers, ...), each stopping at its first error, and
+// returns the errors.
+func inParallel(writers, n int, fn func(w, i int) error) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	errs := make([]error, writers)
 	for w := range writers {
 		wg.Go(func() {
-			for i := w; i < n; i += writers {
-				id := fmt.Sprint(i)
-				_, err := s.Enqueue(Batch{Sender: Address{"+1000000", 0}, MessageID: id,
-					Items: []Item{{To: Address{"+2000000", 0}, Delivery: msg(id)}}})
-				if err != nil {
-					errs <- err
-					return
-				}
+			for i := w; i < n && errs[w] == nil; i += writers {
+				errs[w] = fn(w, i)
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		tb.Fatal(err)
-	}
+	return errors.Join(errs...)
 }

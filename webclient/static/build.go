@@ -2,6 +2,7 @@ package static
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -14,12 +15,12 @@ import (
 // wasmPackage is the browser front end Build compiles.
 const wasmPackage = "github.com/linksim/linksim/webclient/wasm"
 
-// Build compiles the web app into outDir (app.wasm and Go's wasm_exec.js),
-// ready for Handler(key, os.DirFS(outDir)). It runs the go command, so it
-// needs the Go toolchain and the linksim module source: it builds from the
-// current directory when that is inside the module, else from this
-// package's source directory. A build takes tens of seconds; callers build
-// once and reuse the directory.
+// Build compiles the web app into outDir (app.wasm, its gzip app.wasm.gz
+// and Go's wasm_exec.js), ready for Handler(key, os.DirFS(outDir)). It runs
+// the go command, so it needs the Go toolchain and the linksim module
+// source: it builds from the current directory when that is inside the
+// module, else from this package's source directory. A build takes tens of
+// seconds; callers build once and reuse the directory.
 func Build(ctx context.Context, outDir string) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("build web app: %w", err)
@@ -35,6 +36,9 @@ func Build(ctx context.Context, outDir string) error {
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build web app (GOOS=js GOARCH=wasm go build %s): %w\n%s", wasmPackage, err, out)
+	}
+	if err := compress(wasm, filepath.Join(outDir, fileWasmGz)); err != nil {
+		return fmt.Errorf("build web app: %w", err)
 	}
 	goroot, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
 	if err != nil {
@@ -68,4 +72,22 @@ func sourceDir() string {
 		return ""
 	}
 	return dir
+}
+
+// compress writes the gzip of file src to dst, for Handler to send to
+// browsers that accept it.
+func compress(src, dst string) error {
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression) // a valid level: no error
+	if _, err := zw.Write(raw); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b.Bytes(), 0o644)
 }

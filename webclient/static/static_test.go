@@ -1,6 +1,8 @@
 package static
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"errors"
 	"html"
@@ -141,6 +143,72 @@ func TestVersionedURLsAreImmutable(t *testing.T) {
 		if got := get(t, Handler(key, fsys), path).Header.Get("Cache-Control"); got != "no-cache" {
 			t.Errorf("GET %s (not the current build): Cache-Control %q, want no-cache", path, got)
 		}
+	}
+}
+
+func gzipOf(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// app.wasm goes out as app.wasm.gz to a browser that accepts gzip, with an
+// ETag of its own; as it is to one that does not, to one on this machine,
+// or when app.wasm.gz was made from another build.
+func TestWasmGoesOutGzipped(t *testing.T) {
+	fsys := app()
+	raw := fsys["app.wasm"].Data
+	fsys["app.wasm.gz"] = &fstest.MapFile{Data: gzipOf(t, raw)}
+	h := Handler(key, fsys)
+	plain := get(t, h, "/app.wasm")
+	gz := get(t, h, "/app.wasm", "Accept-Encoding", "br, gzip;q=0.8")
+	if got := gz.Header.Get("Content-Encoding"); got != "gzip" {
+		t.Fatalf("GET /app.wasm accepting gzip: Content-Encoding %q, want gzip", got)
+	}
+	zr, err := gzip.NewReader(gz.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, err := io.ReadAll(zr); err != nil || !bytes.Equal(body, raw) {
+		t.Errorf("GET /app.wasm accepting gzip: body decompresses to %q (err %v), want app.wasm", body, err)
+	}
+	for _, res := range []*http.Response{plain, gz} {
+		if got := res.Header.Get("Vary"); got != "Accept-Encoding" {
+			t.Errorf("Vary %q, want Accept-Encoding", got)
+		}
+	}
+	if plain.Header.Get("ETag") == gz.Header.Get("ETag") {
+		t.Errorf("both encodings have ETag %s", plain.Header.Get("ETag"))
+	}
+	if res := get(t, h, "/app.wasm", "Accept-Encoding", "gzip", "If-None-Match", gz.Header.Get("ETag")); res.StatusCode != http.StatusNotModified {
+		t.Errorf("GET /app.wasm accepting gzip, with its ETag: status %d, want 304", res.StatusCode)
+	}
+
+	for _, accept := range []string{"", "br", "gzip;q=0"} {
+		res := get(t, h, "/app.wasm", "Accept-Encoding", accept)
+		body, _ := io.ReadAll(res.Body)
+		if res.Header.Get("Content-Encoding") != "" || !bytes.Equal(body, raw) {
+			t.Errorf("GET /app.wasm, Accept-Encoding %q: Content-Encoding %q, body %q; want app.wasm as it is", accept, res.Header.Get("Content-Encoding"), body)
+		}
+	}
+	// On loopback the bytes cost less than inflating them.
+	req := httptest.NewRequest(http.MethodGet, "/app.wasm", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.RemoteAddr = "127.0.0.1:50000"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if got := w.Result().Header.Get("Content-Encoding"); got != "" || !bytes.Equal(w.Body.Bytes(), raw) {
+		t.Errorf("GET /app.wasm from loopback accepting gzip: Content-Encoding %q, want app.wasm as it is", got)
+	}
+	fsys["app.wasm.gz"] = &fstest.MapFile{Data: gzipOf(t, []byte("\x00asm\x01\x00\x00\x00an older build"))}
+	res := get(t, Handler(key, fsys), "/app.wasm", "Accept-Encoding", "gzip")
+	if body, _ := io.ReadAll(res.Body); res.Header.Get("Content-Encoding") != "" || !bytes.Equal(body, raw) {
+		t.Errorf("GET /app.wasm with a stale app.wasm.gz: Content-Encoding %q, body %q; want app.wasm as it is", res.Header.Get("Content-Encoding"), body)
 	}
 }
 
