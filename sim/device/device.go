@@ -400,7 +400,7 @@ func (d *Device) sleep(t time.Duration) {
 // serve greets the relay on l, then processes pushes until l ends.
 func (d *Device) serve(l *link) error {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
-	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{ClientVersion: d.cfg.ClientVersion}}})
+	ans, err := l.greet(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{ClientVersion: d.cfg.ClientVersion}}})
 	cancel()
 	if Code(err) == pb.ErrorCode_CLIENT_OUTDATED {
 		return fmt.Errorf("%w: %w", ErrOutdated, err)
@@ -430,10 +430,21 @@ func (d *Device) serve(l *link) error {
 func (d *Device) setLink(l *link) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if l == nil {
+		d.dropLink(d.current)
+		return
+	}
 	d.current = l
-	if l != nil {
-		close(d.up)
-	} else if isClosed(d.up) {
+	close(d.up)
+}
+
+// dropLink marks the device offline if l is its link. d.mu must be held.
+func (d *Device) dropLink(l *link) {
+	if d.current != l {
+		return
+	}
+	d.current = nil
+	if isClosed(d.up) {
 		d.up = make(chan struct{})
 	}
 }
@@ -451,7 +462,16 @@ func isClosed(ch chan struct{}) bool {
 func (d *Device) link(ctx context.Context) (*link, error) {
 	for {
 		d.mu.Lock()
-		l, up, err := d.current, d.up, d.err
+		l, err := d.current, d.err
+		if l != nil && l.Err() != nil {
+			// Ended, and the run loop has not dropped it yet: wait for
+			// the next one. A caller handed the ended link would retry at
+			// once, without blocking, and under WebAssembly nothing would
+			// preempt it to let the run loop go on.
+			d.dropLink(l)
+			l = nil
+		}
+		up := d.up
 		d.mu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.cfg.Name, err)
