@@ -400,7 +400,7 @@ func (d *Device) sleep(t time.Duration) {
 // serve greets the relay on l, then processes pushes until l ends.
 func (d *Device) serve(l *link) error {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
-	ans, err := l.greet(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{ClientVersion: d.cfg.ClientVersion}}})
+	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{ClientVersion: d.cfg.ClientVersion}}})
 	cancel()
 	if Code(err) == pb.ErrorCode_CLIENT_OUTDATED {
 		return fmt.Errorf("%w: %w", ErrOutdated, err)

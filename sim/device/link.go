@@ -168,20 +168,6 @@ func (l *link) pendingPushes() bool {
 // call sends a request and waits for its answer. An Error answer comes back
 // as a *RelayError.
 func (l *link) call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
-	return l.request(ctx, f, l.write)
-}
-
-// greet sends a Hello and waits for the answer like call, without waiting
-// for the state to be durable first: a Hello tells the relay nothing a
-// crash could make untrue (what it pushes in return is acked only after a
-// sync), and right after pairing that wait is an IndexedDB commit between
-// the phone's scan and the history reaching the page.
-func (l *link) greet(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
-	return l.request(ctx, f, l.send)
-}
-
-// request sends f with send and waits for its answer.
-func (l *link) request(ctx context.Context, f *pb.Frame, send func(context.Context, *pb.Frame) error) (*pb.Frame, error) {
 	f.Id = l.nextID.Add(1)
 	ch := make(chan *pb.Frame, 1)
 	l.mu.Lock()
@@ -196,7 +182,7 @@ func (l *link) request(ctx context.Context, f *pb.Frame, send func(context.Conte
 		delete(l.pending, f.Id)
 		l.mu.Unlock()
 	}
-	if err := send(ctx, f); err != nil {
+	if err := l.write(ctx, f); err != nil {
 		forget()
 		return nil, err
 	}
@@ -237,11 +223,6 @@ func (l *link) write(ctx context.Context, f *pb.Frame) error {
 		l.fail(err)
 		return err
 	}
-	return l.send(ctx, f)
-}
-
-// send sends f as it is, resting on whatever state is durable now.
-func (l *link) send(ctx context.Context, f *pb.Frame) error {
 	if err := l.conn.WriteFrame(ctx, f); err != nil {
 		return l.writeFailed(ctx, err)
 	}

@@ -61,9 +61,8 @@ type Syncer interface {
 
 // Sync waits until every write made to k so far is durable: at once when k
 // is not a Syncer, whose writes are durable when they return. A device
-// calls it before anything it sends but a Hello (which tells nothing), so
-// that what the relay or a peer learns never rests on state a crash could
-// lose.
+// calls it before anything it sends, so that what the relay or a peer
+// learns never rests on state a crash could lose.
 func Sync(k KV) error {
 	if s, ok := k.(Syncer); ok {
 		return s.Sync()
