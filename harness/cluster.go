@@ -61,11 +61,12 @@ type partitioner interface {
 // which know one relay URL, as the protocol has it: a device on a killed
 // node reconnects through its front and lands on another node.
 type cluster struct {
-	kind  string
-	dir   string
-	nats  []member
-	nodes []member
-	net   partitioner
+	kind     string
+	dir      string
+	nats     []member
+	monitors []string // the NATS servers' monitoring URLs
+	nodes    []member
+	net      partitioner
 
 	key    []byte
 	health []atomic.Bool // per node: passes its health checks
@@ -96,43 +97,86 @@ func startMembers(ctx context.Context, what string, ms []member) error {
 	return errors.Join(errs...)
 }
 
-// waitJetStreamPeers waits until the JetStream meta leader sees every
-// other NATS server as a current peer: before that, a relay node's streams
-// of three replicas find "no suitable peers for placement". monitors are
-// the monitoring URLs of servers nats-1, nats-2, ...
-func waitJetStreamPeers(ctx context.Context, monitors []string) error {
+// waitJetStreamCurrent waits until the JetStream meta leader sees every
+// other NATS server as a current peer, and every stream's leader sees all
+// of the stream's other replicas current. Before the first, a relay node's
+// streams of three replicas find "no suitable peers for placement"; before
+// the second, a server just restarted may still be catching a stream up,
+// and killing another server then leaves that stream without a quorum
+// until the killed one returns (seen in TestClusterKills: a NATS server
+// killed 0.4 s after another's restart, and no send committed for a
+// minute). monitors are the monitoring URLs of servers nats-1, nats-2, ...
+func waitJetStreamCurrent(ctx context.Context, monitors []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	return Await(ctx, "the JetStream meta leader to see every NATS server", func() error {
+	return Await(ctx, "every NATS server to be a current JetStream peer, in the meta group and in every stream", func() error {
+		metaLeaders := 0
 		for i, m := range monitors {
-			var jsz struct {
-				Meta struct {
-					Leader   string `json:"leader"`
-					Replicas []struct {
-						Current bool `json:"current"`
-					} `json:"replicas"`
-				} `json:"meta_cluster"`
-			}
-			if err := getJSON(ctx, m+"/jsz", &jsz); err != nil {
+			var jsz jetStreamState
+			if err := getJSON(ctx, m+"/jsz?accounts=true&streams=true&config=true", &jsz); err != nil {
 				return err
 			}
-			// Only the leader knows whether its peers are current.
-			if name := fmt.Sprintf("nats-%d", i+1); jsz.Meta.Leader != name {
-				continue
-			}
-			current := 0
-			for _, r := range jsz.Meta.Replicas {
-				if r.Current {
-					current++
+			name := fmt.Sprintf("nats-%d", i+1)
+			if jsz.Meta.Leader == name {
+				metaLeaders++
+				if n := currentReplicas(jsz.Meta.Replicas); n < len(monitors)-1 {
+					return fmt.Errorf("the meta leader %s sees %d of %d peers current", name, n, len(monitors)-1)
 				}
 			}
-			if current < len(monitors)-1 {
-				return fmt.Errorf("the meta leader nats-%d sees %d of %d peers current", i+1, current, len(monitors)-1)
+			for _, a := range jsz.Accounts {
+				for _, st := range a.Streams {
+					switch {
+					case st.Cluster.Leader == "":
+						return fmt.Errorf("stream %s has no leader (seen from %s)", st.Name, name)
+					case st.Cluster.Leader != name:
+						continue // only the stream's leader knows whether its replicas are current
+					}
+					if n := currentReplicas(st.Cluster.Replicas); n < len(st.Cluster.Replicas) || n < st.Config.Replicas-1 {
+						return fmt.Errorf("stream %s: its leader %s sees %d of %d replicas current", st.Name, name, n, st.Config.Replicas-1)
+					}
+				}
 			}
-			return nil
 		}
-		return errors.New("no NATS server is the JetStream meta leader yet")
+		if metaLeaders == 0 {
+			return errors.New("no NATS server is the JetStream meta leader yet")
+		}
+		return nil
 	})
+}
+
+// jetStreamState is what waitJetStreamCurrent reads of a server's /jsz.
+type jetStreamState struct {
+	Meta struct {
+		Leader   string         `json:"leader"`
+		Replicas []replicaState `json:"replicas"`
+	} `json:"meta_cluster"`
+	Accounts []struct {
+		Streams []struct {
+			Name    string `json:"name"`
+			Cluster struct {
+				Leader   string         `json:"leader"`
+				Replicas []replicaState `json:"replicas"`
+			} `json:"cluster"`
+			Config struct {
+				Replicas int `json:"num_replicas"`
+			} `json:"config"`
+		} `json:"stream_detail"`
+	} `json:"account_details"`
+}
+
+type replicaState struct {
+	Current bool `json:"current"`
+	Offline bool `json:"offline"`
+}
+
+func currentReplicas(rs []replicaState) int {
+	n := 0
+	for _, r := range rs {
+		if r.Current && !r.Offline {
+			n++
+		}
+	}
+	return n
 }
 
 func getJSON(ctx context.Context, url string, v any) error {
@@ -424,6 +468,11 @@ func (c *cluster) startNATS(ctx context.Context, i int) error {
 		return fmt.Errorf("start NATS server %d again: %w", i+1, err)
 	}
 	c.natsDown[i] = false
+	// The fault ends once the server has caught up: only then can another
+	// server be lost without a stream losing its quorum.
+	if err := waitJetStreamCurrent(ctx, c.monitors); err != nil {
+		return fmt.Errorf("NATS server %d started again: %w", i+1, err)
+	}
 	return nil
 }
 

@@ -76,7 +76,8 @@ func startClusterContainers(ctx context.Context, t TB, cfg relay.Config, nodes i
 	if err := startMembers(ctx, "NATS server", c.nats); err != nil {
 		return nil, err
 	}
-	if err := waitJetStreamPeers(ctx, monitors); err != nil {
+	c.monitors = monitors
+	if err := waitJetStreamCurrent(ctx, monitors); err != nil {
 		return nil, err
 	}
 	for i := range nodes {

@@ -43,7 +43,8 @@ func startClusterProcesses(ctx context.Context, cfg relay.Config, nodes int) (*c
 	if err := startMembers(ctx, "NATS server", c.nats); err != nil {
 		return nil, err
 	}
-	if err := waitJetStreamPeers(ctx, monitors); err != nil {
+	c.monitors = monitors
+	if err := waitJetStreamCurrent(ctx, monitors); err != nil {
 		return nil, err
 	}
 	for i := range nodes {
