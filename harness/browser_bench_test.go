@@ -101,7 +101,7 @@ type bootTimes struct {
 
 // bootSteps are the page's start-up steps in the order they happen, as
 // driver.Timeline and the app's marks name them.
-var bootSteps = []string{"html", "dom", "load", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "qr.ref", "qr.drawn", "visible"}
+var bootSteps = []string{"html", "dom", "load", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "keys.noise", "keys.identity", "ws.open", "relay.dialled", "frame.sent", "pair.started", "pair.ref", "qr.ref", "qr.drawn", "visible"}
 
 func bootOf(ctx context.Context, b *testing.B, w *Web, visible time.Time) bootTimes {
 	t, err := w.Timeline(ctx)

@@ -135,7 +135,7 @@ func TestBrowserPageTimeline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	t.Cleanup(func() { harness.CloseBrowsers() })
-	steps := []string{"html", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "qr.ref", "qr.drawn"}
+	steps := []string{"html", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "keys.noise", "keys.identity", "ws.open", "relay.dialled", "frame.sent", "pair.started", "pair.ref", "qr.ref", "qr.drawn"}
 	for _, layout := range []string{driver.LayoutTabs, driver.LayoutContext} {
 		env := harness.Start(t, harness.Config{BrowserLayout: layout})
 		for i := range 2 {

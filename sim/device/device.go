@@ -41,6 +41,11 @@ type Config struct {
 	// Events, if set, is called for every observable step (see Event). It is
 	// called from the device's goroutines and must not block.
 	Events func(Event)
+	// Mark, if set, is called as a new device passes each step towards its
+	// first pairing ref (keys.noise, keys.identity, relay.dialled,
+	// frame.sent, pair.started, pair.ref; Register passes the first four),
+	// so a page can time its start-up. It must not block.
+	Mark func(step string)
 	// KeepAlive is the ping interval that keeps the link up and finds dead
 	// ones; 0 means 20 s.
 	KeepAlive time.Duration
@@ -93,6 +98,9 @@ var ErrOutdated = errors.New("client outdated")
 func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = "device"
+	}
+	if c.Mark == nil {
+		c.Mark = func(string) {}
 	}
 	if c.State == nil {
 		c.State = kv.NewMem()

@@ -59,14 +59,17 @@ func joinLink(ctx context.Context, cfg Config) (*link, *e2e.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Mark("keys.noise")
 	sig, err := e2e.Open(cfg.State)
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Mark("keys.identity")
 	l, err := dial(ctx, cfg, key)
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Mark("relay.dialled")
 	return l, sig, nil
 }
 
@@ -127,6 +130,7 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 		l.close()
 		return fail(err)
 	}
+	cfg.Mark("pair.started")
 	// The pairing socket lives for minutes with nothing to say.
 	kctx, stopKeepAlive := context.WithCancel(ctx)
 	defer stopKeepAlive()
@@ -165,6 +169,7 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 		}
 		switch b := f.Body.(type) {
 		case *pb.Frame_PairRef:
+			cfg.Mark("pair.ref")
 			qr := e2e.QR{Ref: b.PairRef.Ref, NoiseKey: key.Public, IdentityKey: sig.IdentityKey(), AdvSecret: adv}
 			show(Ref{QR: qr.String(), Expires: time.UnixMilli(b.PairRef.ExpiresUnixMs), Index: int(b.PairRef.Index), Count: int(b.PairRef.Count)})
 			makeKeys()

@@ -60,6 +60,9 @@ func dialSocket(ctx context.Context, url string, _ DialFunc) (socket, error) {
 	// socket; there is nothing more in it for a script to read.
 	select {
 	case <-opened:
+		// In the page's start-up timeline (webclient/driver.Timeline) this
+		// splits the wait for the socket from the Noise handshake's work.
+		js.Global().Get("performance").Call("mark", "linksim.ws.open")
 	case <-ctx.Done():
 		s.closeNow()
 		return nil, ctx.Err()

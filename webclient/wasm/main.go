@@ -60,7 +60,7 @@ func main() {
 	if err == nil {
 		var key []byte
 		if key, err = relayKey(); err == nil {
-			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger, PreKeys: preKeys}, or(params.Get("db"), "linksim"), params.Get("topology"))
+			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger, PreKeys: preKeys, Mark: mark}, or(params.Get("db"), "linksim"), params.Get("topology"))
 		}
 	}
 	if err != nil {
