@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -16,6 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/sim/device"
+	"github.com/linksim/linksim/sim/wire/pb"
 )
 
 // `make chaos` runs TestChaos with -chaos.faults 1000; `make test` runs the
@@ -118,11 +121,37 @@ type chaos struct {
 // phone and web client in turn, once per period at most (a send still
 // waiting for its ack skips the ticks it missed rather than bursting).
 type traffic struct {
-	halt chan struct{}
-	once sync.Once
-	wg   sync.WaitGroup
-	sent atomic.Int64
-	errs chan error
+	halt    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+	sent    atomic.Int64
+	retried atomic.Int64 // sends tried again after the relay did not take them
+	errs    chan error
+}
+
+// sendTries bounds how often a sender tries one message again when the
+// relay did not take it: a NATS server's death stops a stream's writes for
+// its leader election (4-9 s), and under load a send may then outlast the
+// 10 s call timeout. A client keeps such a message and sends it again
+// under the same id, which the relay deduplicates; five tries cover the
+// minute the cluster tests give devices to come back.
+const sendTries = 6
+
+// sendOnce sends text from d under one message id, trying again while the
+// relay answers INTERNAL or nothing in time; any other refusal is final.
+func (tr *traffic) sendOnce(ctx context.Context, d *device.Device, to, text string) error {
+	id := device.NewMessageID()
+	var err error
+	for try := range sendTries {
+		if try > 0 {
+			tr.retried.Add(1)
+		}
+		err = d.SendTextID(ctx, id, to, text)
+		if err == nil || ctx.Err() != nil || (!errors.Is(err, context.DeadlineExceeded) && device.Code(err) != pb.ErrorCode_INTERNAL) {
+			return err
+		}
+	}
+	return err
 }
 
 func (c *chaos) startTraffic(ctx context.Context, period time.Duration) *traffic {
@@ -140,7 +169,7 @@ func (c *chaos) startTraffic(ctx context.Context, period time.Duration) *traffic
 				}
 				u.mu.Lock()
 				d := u.Devices()[i%2]
-				_, err := d.SendText(ctx, peer, fmt.Sprintf("chaos %s #%d", d.Name(), i))
+				err := tr.sendOnce(ctx, d, peer, fmt.Sprintf("chaos %s #%d", d.Name(), i))
 				u.mu.Unlock()
 				if err != nil {
 					tr.errs <- fmt.Errorf("send %d from %s: %w", i, d.Name(), err)
