@@ -224,3 +224,23 @@ func releaseWhenWaiting(t *testing.T, s *Bolt, n int, release func()) {
 		}
 	}
 }
+
+// A reservation of 0 bytes holds nothing, so its queue may be dropped
+// before the reservation is given back; giving it back must not crash.
+func TestEmptyReservationOutlivesItsQueue(t *testing.T) {
+	x := newQueueIndex()
+	held := []reservation{{dk: "a", bytes: 0}}
+	if full := x.reserve(held, 0); full != -1 {
+		t.Fatalf("reserve = %d, want -1", full)
+	}
+	x.drop("a")
+	x.release(held, -1)
+	// Within one reserve: the same queue reserved with 0 bytes, then
+	// overflowing, gives back what it held.
+	if full := x.reserve([]reservation{{dk: "b", bytes: 0}, {dk: "b", bytes: 10}}, 5); full != 1 {
+		t.Fatalf("reserve over the cap = %d, want 1", full)
+	}
+	if n := len(x.queues); n != 0 {
+		t.Errorf("%d queues left after every reservation was given back, want 0", n)
+	}
+}

@@ -69,10 +69,7 @@ func (x *queueIndex) reserve(items []reservation, max int64) (full int) {
 	for i, it := range items {
 		q := x.queue(it.dk)
 		if max > 0 && q.bytes+q.reserved+it.bytes > max {
-			for _, it := range items[:i] {
-				x.queues[it.dk].reserved -= it.bytes
-				x.dropIfEmpty(it.dk)
-			}
+			x.unreserve(items[:i])
 			x.dropIfEmpty(it.dk)
 			return i
 		}
@@ -88,9 +85,18 @@ func (x *queueIndex) release(items []reservation, full int) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.unreserve(items)
+}
+
+// unreserve gives items' room back. A queue may be gone meanwhile: a
+// reservation of 0 bytes does not keep an empty queue from being dropped.
+// Callers hold mu.
+func (x *queueIndex) unreserve(items []reservation) {
 	for _, it := range items {
-		x.queues[it.dk].reserved -= it.bytes
-		x.dropIfEmpty(it.dk)
+		if q := x.queues[it.dk]; q != nil {
+			q.reserved -= it.bytes
+			x.dropIfEmpty(it.dk)
+		}
 	}
 }
 
