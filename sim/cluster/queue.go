@@ -46,8 +46,11 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err 
 			return store.Result{Dup: true, UnixMs: ms}, nil
 		}
 	}
-	// The lists come from the node's cache; one that does not hold is read
-	// again from the bucket before the send is refused.
+	// The lists the sender expects are read from the bucket: a cache that
+	// lags a companion linked on another node would match a stale list and
+	// let the send miss the new device. The items' devices may come from
+	// the cache; one that does not hold is read again before the send is
+	// refused.
 	accounts, fresh := map[string]account{}, map[string]bool{}
 	holds := func(user string, ok func(account) bool) (bool, error) {
 		a, seen := accounts[user]
@@ -69,11 +72,12 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err 
 		return ok(a), nil
 	}
 	for user, want := range b.Expect {
-		ok, err := holds(user, func(a account) bool { return slices.Equal(a.listed(), want) })
-		if err != nil {
+		a, _, err := n.account(ctx, user)
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // no account: no devices
 			return store.Result{}, err
 		}
-		if !ok {
+		accounts[user], fresh[user] = a, true
+		if !slices.Equal(a.listed(), want) {
 			return store.Result{}, fmt.Errorf("%s: %w", user, store.ErrStale)
 		}
 	}
