@@ -126,7 +126,8 @@ func (n *Node) watchAccounts(ctx context.Context) error {
 // writes made meanwhile reach no watch.
 func (n *Node) followAccounts(ctx context.Context, w jetstream.KeyWatcher) {
 	for {
-		n.accountWatch.Store(&w)
+		current := w // w itself is written again below, while EndAccountWatch may read this
+		n.accountWatch.Store(&current)
 		for e := range w.Updates() {
 			if e != nil {
 				n.accounts.forget(e.Key())
