@@ -403,9 +403,12 @@ func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key stri
 // server died after storing it): before the next try, write reads the key
 // and takes b there at another revision for its own write; a key still at
 // rev was not written, and anything else is someone else's write
-// (jetstream.ErrKeyRevisionMismatch). Another node writing the very same
-// bytes from rev meanwhile would pass for this write: counts are then off
-// by one item, as when a node dies between its count and its publish.
+// (jetstream.ErrKeyRevisionMismatch). The read cannot tell every case
+// apart: another node writing the very same bytes from rev meanwhile would
+// pass for this write, and this write landing and then being overwritten
+// by another node reads as someone else's write, so update applies its
+// change again. Counts are then off by one item, as when a node dies
+// between its count and its publish.
 func write(ctx context.Context, kv jetstream.KeyValue, key string, b []byte, rev uint64) (newRev uint64, err error) {
 	tried := false
 	err = retry(ctx, func(ctx context.Context) (err error) {
