@@ -86,11 +86,11 @@ type Node struct {
 	read readItems
 
 	keyLocks [256]sync.Mutex
-	written  revCache
+	written  recent[cachedRev]
 	accounts accountCache
 	// accountWatch is the watch followAccounts reads (tests end it).
 	accountWatch atomic.Pointer[jetstream.KeyWatcher]
-	acked        ackedCounts // out counts read lately (qbytes.go)
+	acked        recent[int64] // out counts read lately (qbytes.go)
 	subs         *router
 	stop         context.CancelFunc // ends the node's watches
 }
@@ -367,8 +367,8 @@ func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key stri
 		var v T
 		var rev uint64
 		var err error
-		if raw, crev, ok := lastWritten.get(ck); ok {
-			rev, err = crev, json.Unmarshal(raw, &v)
+		if c, ok := lastWritten.get(ck); ok {
+			rev, err = c.rev, json.Unmarshal(c.raw, &v)
 		} else {
 			rev, err = getJSON(ctx, kv, key, &v)
 		}
@@ -391,7 +391,7 @@ func update[T any](ctx context.Context, n *Node, kv jetstream.KeyValue, key stri
 			continue
 		}
 		if err == nil {
-			lastWritten.put(ck, b, newRev)
+			lastWritten.put(ck, cachedRev{b, newRev})
 		}
 		return err
 	}
@@ -435,41 +435,44 @@ func write(ctx context.Context, kv jetstream.KeyValue, key string, b []byte, rev
 	return newRev, err
 }
 
-// revCache remembers the value and revision a node last wrote with update,
-// so that its next update of the key writes without reading first. It
-// never makes an update wrong: a value someone else changed since has
+// Node.written remembers the value and revision a node last wrote with
+// update, so that its next update of the key writes without reading first.
+// It never makes an update wrong: a value someone else changed since has
 // another revision in the same bucket, the write fails, and update reads
 // afresh. (Revisions of another cluster's bucket mean nothing here, which
 // is why the cache is the node's.)
 const maxCachedRevs = 100_000
-
-type revCache struct {
-	mu sync.Mutex
-	m  map[string]cachedRev
-}
 
 type cachedRev struct {
 	raw []byte
 	rev uint64
 }
 
-func (c *revCache) get(k string) ([]byte, uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[k]
-	return e.raw, e.rev, ok
+// recent is a map behind a mutex that a node keeps of what it wrote or
+// read lately; past maxCachedRevs keys it starts afresh, so it stays
+// bounded without bookkeeping: a key it lost costs one read.
+type recent[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
 }
 
-func (c *revCache) put(k string, raw []byte, rev uint64) {
+func (c *recent[V]) get(k string) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *recent[V]) put(k string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCachedRevs {
-		c.m = map[string]cachedRev{}
+		c.m = map[string]V{}
 	}
-	c.m[k] = cachedRev{raw, rev}
+	c.m[k] = v
 }
 
-func (c *revCache) forget(k string) {
+func (c *recent[V]) forget(k string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, k)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 
 	"github.com/linksim/linksim/sim/store"
 )
@@ -16,7 +15,7 @@ import (
 // out.<u>.<d>, the bytes acked, raised by the node the device acks on; the
 // queue holds in - out. Apart, senders and the recipient never contend for
 // one key across nodes. Each is a compare-and-set (the in count's without
-// a read, see revCache); a node dying between
+// a read, see Node.written); a node dying between
 // raising in and publishing leaves the count high by that item until the
 // device is removed.
 
@@ -82,26 +81,4 @@ func (n *Node) count(ctx context.Context, key string, delta int64) {
 	if err != nil {
 		n.log.Warn("counting queued bytes", "key", key, "delta", strconv.FormatInt(delta, 10), "err", err)
 	}
-}
-
-// ackedCounts is the acked-bytes counts a node read last, by key.
-type ackedCounts struct {
-	mu sync.Mutex
-	m  map[string]int64
-}
-
-func (c *ackedCounts) get(key string) (int64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n, ok := c.m[key]
-	return n, ok
-}
-
-func (c *ackedCounts) put(key string, n int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedRevs {
-		c.m = map[string]int64{}
-	}
-	c.m[key] = n
 }
