@@ -119,9 +119,7 @@ func (x *queueIndex) after(dk string, seq uint64, max int) []queuedItem {
 	if q == nil {
 		return nil
 	}
-	i, _ := slices.BinarySearchFunc(q.items, seq+1, func(it queuedItem, seq uint64) int {
-		return cmp.Compare(it.seq, seq)
-	})
+	i, _ := slices.BinarySearchFunc(q.items, seq+1, bySeq)
 	return slices.Clone(q.items[i:min(i+max, len(q.items))])
 }
 
@@ -136,32 +134,53 @@ func (x *queueIndex) len(dk string) int {
 }
 
 // take removes the items with these seqs from the device's queue (missing
-// ones are skipped) and returns their log keys.
+// ones are skipped) and returns their log keys. Acks mostly take a queue's
+// oldest items, which leave by reslicing, so draining a deep queue an ack
+// at a time is not quadratic.
 func (x *queueIndex) take(dk string, seqs []uint64) (keys []uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	q := x.queues[dk]
-	if q == nil || len(seqs) == 0 {
+	if q == nil {
 		return nil
 	}
-	want := make(map[uint64]struct{}, len(seqs))
+	at := make([]int, 0, len(seqs))
 	for _, seq := range seqs {
-		want[seq] = struct{}{}
-	}
-	var freed int64
-	q.items = slices.DeleteFunc(q.items, func(it queuedItem) bool {
-		if _, ok := want[it.seq]; !ok {
-			return false
+		if i, ok := slices.BinarySearchFunc(q.items, seq, bySeq); ok {
+			at = append(at, i)
 		}
-		keys, freed = append(keys, it.key), freed+it.bytes
-		return true
-	})
+	}
+	if len(at) == 0 {
+		return nil
+	}
+	slices.Sort(at)
+	at = slices.Compact(at)
+	var freed int64
+	for _, i := range at {
+		keys, freed = append(keys, q.items[i].key), freed+q.items[i].bytes
+	}
+	if at[len(at)-1] == len(at)-1 {
+		q.items = q.items[len(at):]
+	} else {
+		kept, next := at[0], 0
+		for i := at[0]; i < len(q.items); i++ {
+			if next < len(at) && at[next] == i {
+				next++
+				continue
+			}
+			q.items[kept] = q.items[i]
+			kept++
+		}
+		q.items = q.items[:kept]
+	}
 	q.bytes -= freed
 	x.depth.Add(-int64(len(keys)))
 	x.queued.Add(-freed)
 	x.dropIfEmpty(dk)
 	return keys
 }
+
+func bySeq(it queuedItem, seq uint64) int { return cmp.Compare(it.seq, seq) }
 
 // drop empties a device's queue and returns its log keys.
 func (x *queueIndex) drop(dk string) []uint64 {
