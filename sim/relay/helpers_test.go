@@ -377,6 +377,14 @@ func (c *client) scan(comp *client, ref string, adv []byte, k uint32) uint64 {
 // finish is the companion's side of an offer: check, counter-sign, finish.
 func (c *client) finish(adv []byte) *pb.Linked {
 	c.t.Helper()
+	l := c.ok(c.finishFrame(adv), "linked").GetLinked()
+	c.user, c.device = l.GetUser(), l.GetDevice()
+	return l
+}
+
+// finishFrame waits for the offer and returns the PairFinish for it.
+func (c *client) finishFrame(adv []byte) *pb.Frame {
+	c.t.Helper()
 	o := c.push("pair_offer").GetPairOffer()
 	signed, _, err := e2e.OpenDeviceIdentity(o.GetIdentity(), adv, c.keys.IdentityKey(), o.GetAccountIdentityKey())
 	if err != nil {
@@ -389,9 +397,7 @@ func (c *client) finish(adv []byte) *pb.Linked {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	l := c.ok(frame(&pb.PairFinish{Ref: o.GetRef(), Identity: signed, Keys: keys, Platform: "test", Mirror: c.mirror}), "linked").GetLinked()
-	c.user, c.device = l.GetUser(), l.GetDevice()
-	return l
+	return frame(&pb.PairFinish{Ref: o.GetRef(), Identity: signed, Keys: keys, Platform: "test", Mirror: c.mirror})
 }
 
 func advSecret() []byte {

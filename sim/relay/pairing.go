@@ -31,8 +31,10 @@ const (
 // sessions of the companions connected here and the refs they show. A
 // phone's scan reaches it through the router's Rendezvous, from this node or
 // another, and is answered through a reply function, never a connection.
-// One mutex guards all pairing state: pairing is rare, and one lock keeps
-// the ref, the session and its offer consistent across goroutines.
+// One mutex guards all pairing state: one lock keeps the ref, the session
+// and its offer consistent across goroutines. It is never held across a
+// store write or a rendezvous call: every scan, ref and finish of the node
+// waits for it, and on a cluster those are replicated writes.
 type pairings struct {
 	r     *Relay
 	mu    sync.Mutex
@@ -69,6 +71,7 @@ type offer struct {
 	companionKey []byte // the companion identity key from the QR code
 	signed       *pb.SignedDeviceIdentity
 	timer        *time.Timer
+	finishing    bool // the companion's PairFinish is being stored: only it ends the offer
 }
 
 func newPairings(r *Relay) *pairings {
@@ -142,15 +145,7 @@ func (p *pairings) next(s *session) {
 	rand.Read(b[:])
 	ref, now := base64.RawURLEncoding.EncodeToString(b[:]), time.Now()
 	s.cur, s.expires = ref, now.Add(ttl)
-	ri := &refInfo{ref: ref, s: s, issued: now}
-	unhost, err := p.r.rv.Host(ref, p.hosted)
-	if err != nil {
-		s.done = true
-		s.c.logger().Error("hosting a pairing ref", "err", err)
-		s.c.shutdown("internal error", nil)
-		return
-	}
-	ri.unhost = unhost
+	ri := &refInfo{ref: ref, s: s, issued: now, unhost: func() {}}
 	p.refs[ref] = ri
 	p.order = append(p.order, ri)
 	for len(p.order) > 0 && (now.Sub(p.order[0].issued) > refRetention || len(p.order) > maxRefs) {
@@ -159,9 +154,31 @@ func (p *pairings) next(s *session) {
 		p.order = p.order[1:]
 	}
 	s.timer = time.AfterFunc(ttl, func() { p.expire(s, ref) })
-	s.c.send(&pb.Frame{Body: &pb.Frame_PairRef{PairRef: &pb.PairRef{
-		Ref: ref, ExpiresUnixMs: s.expires.UnixMilli(), Index: uint32(s.index), Count: uint32(cfg.RefCount),
-	}}})
+	go p.show(s, ri, &pb.PairRef{Ref: ref, ExpiresUnixMs: s.expires.UnixMilli(), Index: uint32(s.index), Count: uint32(cfg.RefCount)})
+}
+
+// show has the rendezvous bring scans of ri's ref here, then sends the ref
+// to the companion, unless a newer one replaced it meanwhile.
+func (p *pairings) show(s *session, ri *refInfo, ref *pb.PairRef) {
+	unhost, err := p.r.rv.Host(ri.ref, p.hosted)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		if !s.done {
+			s.done = true
+			s.c.logger().Error("hosting a pairing ref", "err", err)
+			s.c.shutdown("internal error", nil)
+		}
+		return
+	}
+	if p.refs[ri.ref] != ri {
+		unhost() // pruned meanwhile
+		return
+	}
+	ri.unhost = unhost
+	if !s.done && s.cur == ri.ref {
+		s.c.send(&pb.Frame{Body: &pb.Frame_PairRef{PairRef: ref}})
+	}
 }
 
 func (p *pairings) expire(s *session, ref string) {
@@ -289,7 +306,9 @@ func (p *pairings) scan(me store.Address, req *pb.PairScan, reply func(*pb.Frame
 	o.timer = time.AfterFunc(p.r.cfg.PairTimeout, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.resolve(s, o, nil, fail(pb.ErrorCode_PAIR_TIMEOUT, "the companion did not answer in time"))
+		if !o.finishing {
+			p.resolve(s, o, nil, fail(pb.ErrorCode_PAIR_TIMEOUT, "the companion did not answer in time"))
+		}
 	})
 	s.c.send(&pb.Frame{Body: &pb.Frame_PairOffer{PairOffer: &pb.PairOffer{
 		Ref: ri.ref, Identity: req.GetIdentity(), AccountIdentityKey: phone.IdentityKey,
@@ -423,7 +442,14 @@ func (c *conn) onPairFinish(id uint64, req *pb.PairFinish) (*pb.Frame, error) {
 		p.mu.Unlock()
 		return nil, err
 	}
+	// Checked and stored without p.mu. Meanwhile only this finish ends the
+	// offer: the timer leaves it alone, and the connection's other requests,
+	// and its end, wait for this one.
+	o.finishing = true
+	p.mu.Unlock()
 	a, err := p.link(c, o, req)
+	p.mu.Lock()
+	o.finishing = false
 	if err != nil {
 		// Answered before resolve, which gives the companion a new ref.
 		c.send(c.errorFrame(id, err))
