@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/linksim/linksim/reports"
 	"github.com/linksim/linksim/sim/device"
-	"github.com/linksim/linksim/sim/wire/pb"
 )
 
 // `make chaos` runs TestChaos with -chaos.faults 1000; `make test` runs the
@@ -46,7 +44,8 @@ func TestChaos(t *testing.T) {
 	zerolog.SetGlobalLevel(zerolog.WarnLevel)
 	t.Cleanup(func() { zerolog.SetGlobalLevel(level) })
 	rec := reports.NewRecorder()
-	env := Start(t, Config{Backend: "process", Faults: true, KeepAlive: 300 * time.Millisecond, Recorder: rec})
+	var repeats sendRepeats
+	env := Start(t, Config{Backend: "process", Faults: true, KeepAlive: 300 * time.Millisecond, Recorder: rec, Events: repeats.event})
 	c := &chaos{env: env, rnd: rand.New(rand.NewPCG(*chaosSeed, 0)), injected: map[string]int{}}
 	c.users = newChaosUsers(t, env, []string{"ann", "ben", "cat"})
 	start := time.Now()
@@ -76,8 +75,8 @@ func TestChaos(t *testing.T) {
 			connects++
 		}
 	}
-	t.Logf("chaos (seed %d): %d faults in %s (%s); %d device connections; %d messages sent, %d deliveries expected, %d delivered; lost %d, duplicated %d, reordered %d, corrupted %d, undecryptable %d (%d recovered by retry); msg.deliver p50 %s, p99 %s, max %s",
-		*chaosSeed, *chaosFaults, faultTime.Round(time.Second), c.summary(), connects, sent, l.Totals.Expected, l.Totals.Delivered,
+	t.Logf("chaos (seed %d): %d faults in %s (%s); %d device connections; %d messages sent (%d sends repeated after the relay did not take them), %d deliveries expected, %d delivered; lost %d, duplicated %d, reordered %d, corrupted %d, undecryptable %d (%d recovered by retry); msg.deliver p50 %s, p99 %s, max %s",
+		*chaosSeed, *chaosFaults, faultTime.Round(time.Second), c.summary(), connects, sent, repeats.Load(), l.Totals.Expected, l.Totals.Delivered,
 		l.Totals.Lost, l.Totals.Duplicated, l.Totals.Reordered, l.Totals.Corrupted, l.Totals.Undecryptable, l.Totals.Recovered,
 		deliver.P50.Round(time.Millisecond), deliver.P99.Round(time.Millisecond), deliver.Max.Round(time.Millisecond))
 	if sent == 0 || l.Totals.Expected == 0 || l.Totals.Delivered != l.Totals.Expected {
@@ -121,37 +120,22 @@ type chaos struct {
 // phone and web client in turn, once per period at most (a send still
 // waiting for its ack skips the ticks it missed rather than bursting).
 type traffic struct {
-	halt    chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
-	sent    atomic.Int64
-	retried atomic.Int64 // sends tried again after the relay did not take them
-	errs    chan error
+	halt chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+	sent atomic.Int64
+	errs chan error
 }
 
-// sendTries bounds how often a sender tries one message again when the
-// relay did not take it: a NATS server's death stops a stream's writes for
-// its leader election (4-9 s), and under load a send may then outlast the
-// 10 s call timeout. A client keeps such a message and sends it again
-// under the same id, which the relay deduplicates; five tries cover the
-// minute the cluster tests give devices to come back.
-const sendTries = 6
+// sendRepeats counts the sends the devices made again because the relay
+// refused them for now, failed them or did not answer them in time
+// (device.RequestRepeated): a client's own retries, under the message's id.
+type sendRepeats struct{ atomic.Int64 }
 
-// sendOnce sends text from d under one message id, trying again while the
-// relay answers INTERNAL or nothing in time; any other refusal is final.
-func (tr *traffic) sendOnce(ctx context.Context, d *device.Device, to, text string) error {
-	id := device.NewMessageID()
-	var err error
-	for try := range sendTries {
-		if try > 0 {
-			tr.retried.Add(1)
-		}
-		err = d.SendTextID(ctx, id, to, text)
-		if err == nil || ctx.Err() != nil || (!errors.Is(err, context.DeadlineExceeded) && device.Code(err) != pb.ErrorCode_INTERNAL) {
-			return err
-		}
+func (r *sendRepeats) event(e device.Event) {
+	if e.Kind == device.RequestRepeated && e.MessageID != "" {
+		r.Add(1)
 	}
-	return err
 }
 
 func (c *chaos) startTraffic(ctx context.Context, period time.Duration) *traffic {
@@ -169,7 +153,7 @@ func (c *chaos) startTraffic(ctx context.Context, period time.Duration) *traffic
 				}
 				u.mu.Lock()
 				d := u.Devices()[i%2]
-				err := tr.sendOnce(ctx, d, peer, fmt.Sprintf("chaos %s #%d", d.Name(), i))
+				_, err := d.SendText(ctx, peer, fmt.Sprintf("chaos %s #%d", d.Name(), i))
 				u.mu.Unlock()
 				if err != nil {
 					tr.errs <- fmt.Errorf("send %d from %s: %w", i, d.Name(), err)

@@ -1,7 +1,6 @@
 package device
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,32 +19,21 @@ const (
 	namedWaitPad = 20 * time.Millisecond
 )
 
-// Call sends one request and returns the relay's answer (see callLinked),
-// trying again after RATE_LIMITED or QUEUE_FULL: it waits the time the
-// relay names, or backs off, at most busyAttempts tries in all, then fails
-// with an error naming the code.
-func (d *Device) Call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
-	for attempt := 1; ; attempt++ {
-		ans, err := d.callLinked(ctx, f)
-		code := Code(err)
-		if code != pb.ErrorCode_RATE_LIMITED && code != pb.ErrorCode_QUEUE_FULL {
-			return ans, err
-		}
-		if attempt == busyAttempts {
-			return nil, fmt.Errorf("%s: relay still answers %s after %d attempts: %w", d.cfg.Name, code, attempt, err)
-		}
-		wait := d.backoff(attempt)
-		if named, ok := namedWait(err); ok && code == pb.ErrorCode_RATE_LIMITED {
-			if named > maxNamedWait {
-				return nil, fmt.Errorf("%s: relay answers %s asking to wait %v, more than %v: %w", d.cfg.Name, code, named, maxNamedWait, err)
-			}
-			wait = named + namedWaitPad // the relay rounds to the millisecond
-		}
-		d.log.Info("relay busy, retrying", "code", code.String(), "attempt", attempt, "wait", wait)
-		if err := d.pause(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%s: waiting to retry after %s: %w", d.cfg.Name, code, err)
-		}
+// busyWait returns how long to wait after try number attempt, which the
+// relay refused with RATE_LIMITED or QUEUE_FULL (err), or the error to fail
+// with: the tries are used up, or the wait the relay names is too long.
+func (d *Device) busyWait(attempt int, err error) (time.Duration, error) {
+	code := Code(err)
+	if attempt == busyAttempts {
+		return 0, fmt.Errorf("%s: relay still answers %s after %d attempts: %w", d.cfg.Name, code, attempt, err)
 	}
+	if named, ok := namedWait(err); ok && code == pb.ErrorCode_RATE_LIMITED {
+		if named > maxNamedWait {
+			return 0, fmt.Errorf("%s: relay answers %s asking to wait %v, more than %v: %w", d.cfg.Name, code, named, maxNamedWait, err)
+		}
+		return named + namedWaitPad, nil // the relay rounds to the millisecond
+	}
+	return d.backoff(attempt), nil
 }
 
 // namedWait reads the wait in a RATE_LIMITED message, which ends with

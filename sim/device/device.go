@@ -56,6 +56,10 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// CallTimeout bounds one request's round trip; 0 means 10 s.
 	CallTimeout time.Duration
+	// ResendFor bounds how long a request safe to repeat (a Send, a read)
+	// is sent again, with backoff, after the relay answered INTERNAL or
+	// nothing within CallTimeout; 0 means 1 minute (see Call).
+	ResendFor time.Duration
 	// MediaDir is where media being encrypted or decrypted is spooled;
 	// "" means the system's temp dir.
 	MediaDir string
@@ -115,6 +119,7 @@ func (c Config) withDefaults() Config {
 	c.BackoffBase = orDefault(c.BackoffBase, 250*time.Millisecond)
 	c.BackoffMax = orDefault(c.BackoffMax, 10*time.Second)
 	c.CallTimeout = orDefault(c.CallTimeout, 10*time.Second)
+	c.ResendFor = orDefault(c.ResendFor, time.Minute)
 	if c.ClientVersion == 0 {
 		c.ClientVersion = ClientVersion
 	}
@@ -502,6 +507,10 @@ func (d *Device) WaitOnline(ctx context.Context) error {
 	return err
 }
 
+// errNoAnswer is a request the relay did not answer within CallTimeout
+// while the link stayed up.
+var errNoAnswer = errors.New("no answer from the relay")
+
 // callLinked sends one request and returns the relay's answer, waiting for
 // the device to be online and retrying on a new connection when the link
 // drops before the answer. Repeating is safe: the relay deduplicates sends,
@@ -520,7 +529,7 @@ func (d *Device) callLinked(ctx context.Context, f *pb.Frame) (*pb.Frame, error)
 			return ans, err
 		}
 		if l.Err() == nil {
-			return nil, err // the relay did not answer in time; the link is up
+			return nil, fmt.Errorf("%w within %v: %w", errNoAnswer, d.cfg.CallTimeout, err)
 		}
 		d.log.Debug("call interrupted, retrying on the next connection", "err", err)
 	}

@@ -38,6 +38,7 @@ const (
 	CallAnswered                          // the callee's phone accepted or rejected (Text: "accepted" or "rejected")
 	CallOver                              // a call ended (Text: "ended" or "missed")
 	CallRefused                           // a call answer from a device that may not answer was ignored (From, Err)
+	RequestRepeated                       // a request goes to the relay again after it was refused for now, failed or not answered in time (MessageID set for a Send; Err: the last failure; see Call)
 )
 
 var kindNames = map[EventKind]string{
@@ -47,7 +48,7 @@ var kindNames = map[EventKind]string{
 	MediaRejected: "media-rejected", HistoryShown: "history-shown", Replaced: "replaced", UntrustedDevice: "untrusted-device",
 	IdentityChanged: "identity-changed", RetriesExhausted: "retries-exhausted", Outdated: "outdated",
 	SyncSent: "sync-sent", SyncApplied: "sync-applied", CallOffered: "call-offered", CallRings: "call-ringing",
-	CallAnswered: "call-answered", CallOver: "call-ended", CallRefused: "call-refused",
+	CallAnswered: "call-answered", CallOver: "call-ended", CallRefused: "call-refused", RequestRepeated: "request-repeated",
 }
 
 func (k EventKind) String() string { return kindNames[k] }

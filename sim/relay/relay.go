@@ -89,6 +89,11 @@ type Config struct {
 	// cluster creates (JetStream's replication factor): 3 in a 3-server
 	// cluster. Default 1. Ignored without NATS.
 	Replicas int
+	// WrapStore, if set, wraps the relay's store (bbolt or the cluster's)
+	// before the relay uses it, so a test of a client can make chosen
+	// operations fail or stall, as a full disk or a NATS stream electing
+	// its leader does.
+	WrapStore func(store.Store) store.Store
 }
 
 func (c Config) withDefaults() Config {
@@ -164,6 +169,9 @@ func New(cfg Config) (*Relay, error) {
 		st, r.router, r.rv, bs = node, node, node, clusterBlobs{node}
 	} else if st, bs, err = r.openDataDir(); err != nil {
 		return nil, err
+	}
+	if cfg.WrapStore != nil {
+		st = cfg.WrapStore(st)
 	}
 	r.st = st
 	r.ctx, r.cancel = context.WithCancel(context.Background())
