@@ -92,7 +92,7 @@ type Node struct {
 	accounts accountCache
 	// accountWatch is the watch followAccounts reads (tests end it).
 	accountWatch atomic.Pointer[jetstream.KeyWatcher]
-	tails        recent[tail] // queues seen behind (qbytes.go)
+	tails        recent[lastAppend] // the node's last append to each queue (qbytes.go)
 	subs         *router
 	stop         context.CancelFunc // ends the node's watches
 }

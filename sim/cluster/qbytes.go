@@ -44,21 +44,31 @@ type tail struct {
 
 func (t tail) queued() int64 { return t.enqueued - t.before }
 
+// lastAppend is a node's last append to a queue: the tail it left, and
+// whether the queue held items before it (its device was behind).
+type lastAppend struct {
+	t      tail
+	behind bool
+}
+
 // queueEnd is one queue a batch appends to.
 type queueEnd struct {
 	to      store.Address
 	subject string
 	items   []int // the batch's items for it, in order
 	left    int64 // bytes of those not stored yet
-	t       tail
+	t       tail  // the tail the next item continues
+	seen    tail  // the tail the node's last append left
 }
 
 // publishCapped publishes msgs, msgs[i] to the queue of to[i], and returns
 // their stream sequences once JetStream stored each, as publishAll does,
 // refusing with a *store.QueueFullError a batch that would take a queue
-// past the cap. A queue's tail comes from Node.tails when the node saw it
-// behind; else the queue is guessed empty (its device keeps up), which a
-// single publish confirms. A wrong guess costs a refused publish and a read.
+// past the cap. The node guesses each queue's tail from its last append
+// there (Node.tails): the tail that append left if the device was behind
+// then, else an empty queue (the device keeps up). A wrong guess costs a
+// refused publish, which says the queue's last sequence: when it is 0 or
+// the node's last append, the right tail is known without a read.
 //
 // Every queue is checked before anything is published. A queue found
 // fuller only while publishing (another node appended to it meanwhile)
@@ -71,7 +81,6 @@ func (n *Node) publishCapped(ctx context.Context, to []store.Address, msgs []*na
 		q := ends[m.Subject]
 		if q == nil {
 			q = &queueEnd{to: to[i], subject: m.Subject}
-			q.t, _ = n.tails.get(m.Subject)
 			ends[m.Subject] = q
 			order = append(order, q)
 		}
@@ -80,6 +89,13 @@ func (n *Node) publishCapped(ctx context.Context, to []store.Address, msgs []*na
 	}
 	defer n.lockQueues(order)()
 	for _, q := range order {
+		// Read under the lock: the last append is then this node's last.
+		if last, ok := n.tails.get(q.subject); ok {
+			q.seen = last.t
+			if last.behind {
+				q.t = last.t
+			}
+		}
 		if err := n.fits(ctx, q); err != nil {
 			return nil, err
 		}
@@ -164,23 +180,19 @@ func (q *queueEnd) next(m *nats.Msg) *nats.Msg {
 	return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
 }
 
-// stored moves the queue's tail past an item JetStream acked. The node
-// remembers the tail of a queue that was not empty (its device is behind,
-// and the next item likely continues it), and forgets one that was.
+// stored moves the queue's tail past an item JetStream acked, and
+// remembers it as the node's last append there.
 func (n *Node) stored(q *queueEnd, ack *jetstream.PubAck, size int) {
 	q.left -= int64(size)
 	if ack.Duplicate { // stored before, by a publish whose ack was lost: where is unknown
-		q.t = tail{}
+		q.t, q.seen = tail{}, tail{}
 		n.tails.forget(q.subject)
 		return
 	}
-	wasEmpty := q.t.last == 0
+	behind := q.t.last != 0
 	q.t = tail{last: ack.Sequence, enqueued: q.t.enqueued + int64(size), before: q.t.before}
-	if wasEmpty {
-		n.tails.forget(q.subject)
-	} else {
-		n.tails.put(q.subject, q.t)
-	}
+	q.seen = q.t
+	n.tails.put(q.subject, lastAppend{t: q.t, behind: behind})
 }
 
 // wrongLast reports whether a publish was refused because its queue's last
@@ -192,23 +204,38 @@ func wrongLast(err error) bool {
 }
 
 // refresh learns the queue's tail after a publish found it was not what
-// the node thought, and checks the items left against the cap again. A
-// single-server stream says the last sequence in the refusal: 0 is an
-// empty queue, which needs no read.
+// the node thought, and checks the items left against the cap again. The
+// refusal says the queue's last sequence (unless another publish to it was
+// in flight): 0 is an empty queue, and the node's own last append is the
+// tail it left; any other is read.
 func (n *Node) refresh(ctx context.Context, q *queueEnd, refusal error) error {
-	var apiErr *jetstream.APIError
-	if errors.As(refusal, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence &&
-		strings.HasSuffix(apiErr.Description, ": 0") {
+	switch last, ok := refusedLast(refusal); {
+	case ok && last == 0:
 		q.t = tail{}
-	} else {
+	case ok && last == q.seen.last:
+		q.t = q.seen
+	default:
 		t, err := n.readTail(ctx, q.subject, false)
 		if err != nil {
 			return err
 		}
 		q.t = t
 	}
-	n.tails.forget(q.subject)
 	return n.fits(ctx, q)
+}
+
+// refusedLast is the queue's last sequence that a refused publish names.
+func refusedLast(refusal error) (uint64, bool) {
+	var apiErr *jetstream.APIError
+	if !errors.As(refusal, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+		return 0, false
+	}
+	_, seq, ok := strings.Cut(apiErr.Description, ": ")
+	if !ok {
+		return 0, false
+	}
+	last, err := strconv.ParseUint(seq, 10, 64)
+	return last, err == nil
 }
 
 // fits checks that the queue takes the bytes left; when the tail the node
