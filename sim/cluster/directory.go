@@ -306,7 +306,7 @@ func (n *Node) removeDevices(ctx context.Context, user string, ids []uint32) ([]
 		for _, k := range []struct {
 			kv  jetstream.KeyValue
 			key string
-		}{{n.kv.prekeys, devKey(a)}, {n.kv.devices, devKey(a)}, {n.kv.qbytes, inKey(a)}, {n.kv.qbytes, outKey(a)}} {
+		}{{n.kv.prekeys, devKey(a)}, {n.kv.devices, devKey(a)}} {
 			if err := purge(ctx, k.kv, k.key); err != nil {
 				return removed, err
 			}

@@ -64,12 +64,12 @@ func TestMain(m *testing.M) {
 // A send through a node never fails because a NATS server was killed:
 // while a device messages another, servers are killed with SIGKILL six
 // times (the one the node is connected to, then five times the leader of
-// the bucket every send writes, the queued-bytes counts) and restarted.
-// Every send is stored, within a bound, and every item is read and acked.
-// A compare-and-set write that gets no answer while a stream elects its
-// leader must be tried again, not fail the send; a kill meets such a
-// write only when other requests of the send pass meanwhile (their
-// buckets led elsewhere), hence the repeats.
+// the queue stream, whose every item is a compare-and-set on its queue's
+// last item under the cap) and restarted. Every send is stored, within a
+// bound, and every item is read and acked. A compare-and-set write that
+// gets no answer while a stream elects its leader must be tried again, not
+// fail the send; a kill meets such a write only when other requests of the
+// send pass meanwhile (their buckets led elsewhere), hence the repeats.
 func TestSendsSurviveNATSServerKills(t *testing.T) {
 	servers := startNATSChildren(t, 3)
 	var urls []string
@@ -125,7 +125,7 @@ func TestSendsSurviveNATSServerKills(t *testing.T) {
 			}
 		}
 		if round > 0 {
-			k = leaderOf(t, urls, servers, "KV_linksim_qbytes")
+			k = leaderOf(t, urls, servers, "LINKSIM_QUEUES")
 		}
 		for range 5 {
 			send()

@@ -7,7 +7,9 @@
 // Layout, with u the user name in unpadded URL-safe base64 and d a device id:
 //
 //	stream LINKSIM_QUEUES   subjects linksim.q.<u>.<d>: each device's queue,
-//	                        the stream sequence being the delivery's seq
+//	                        the stream sequence being the delivery's seq;
+//	                        with a cap, each item counts the queue's bytes
+//	                        (qbytes.go)
 //	kv linksim_accounts     <u> -> JSON account and its device ids
 //	kv linksim_devices      <u>.<d> -> JSON device
 //	kv linksim_keys         hex Noise key -> JSON address (and removed flag)
@@ -15,7 +17,6 @@
 //	kv linksim_sent         <u>.<d>.<message id> -> unix ms of the ack
 //	kv linksim_refs         pairing ref -> the node hosting it
 //	kv linksim_config       shared settings such as the relay's Noise key
-//	kv linksim_qbytes       in|out.<u>.<d> -> bytes enqueued and acked, when capped
 //	objects linksim_media   media blobs by hex SHA-256
 //	subjects linksim.user.<u> (device events) and linksim.pair.<node> (scans)
 package cluster
@@ -54,7 +55,8 @@ type Config struct {
 	DedupAge time.Duration
 	// MaxQueuedBytes caps the bytes waiting in one device's queue: an
 	// Enqueue that would pass it fails with store.ErrQueueFull. 0: no cap
-	// (and no counting, which saves two requests per item and per ack).
+	// (and no compare-and-set on each queue's last item). The nodes of a
+	// cluster must agree on it.
 	MaxQueuedBytes int64
 	// Timeout bounds each request to NATS. Default 10s.
 	Timeout time.Duration
@@ -85,18 +87,18 @@ type Node struct {
 	obs  jetstream.ObjectStore // media blobs
 	read readItems
 
-	keyLocks [256]sync.Mutex
+	keyLocks [keyLockCount]sync.Mutex
 	written  recent[cachedRev]
 	accounts accountCache
 	// accountWatch is the watch followAccounts reads (tests end it).
 	accountWatch atomic.Pointer[jetstream.KeyWatcher]
-	acked        recent[int64] // out counts read lately (qbytes.go)
+	tails        recent[lastAppend] // the node's last append to each queue (qbytes.go)
 	subs         *router
 	stop         context.CancelFunc // ends the node's watches
 }
 
 type buckets struct {
-	accounts, devices, keys, prekeys, sent, refs, config, qbytes jetstream.KeyValue
+	accounts, devices, keys, prekeys, sent, refs, config jetstream.KeyValue
 }
 
 var _ store.Store = (*Node)(nil)
@@ -223,7 +225,6 @@ func (n *Node) setup() error {
 		{&n.kv.sent, "linksim_sent", n.cfg.DedupAge},
 		{&n.kv.refs, "linksim_refs", refTTL},
 		{&n.kv.config, "linksim_config", 0},
-		{&n.kv.qbytes, "linksim_qbytes", 0},
 	} {
 		if *b.kv, err = bucket(b.name, b.ttl); err != nil {
 			return err
@@ -343,14 +344,19 @@ func purge(ctx context.Context, kv jetstream.KeyValue, key string) error {
 }
 
 // keyLock serializes the node's updates of a key: compare-and-set alone
-// would have many goroutines updating a hot key (a popular recipient's
-// byte count) retry each other into the ground; between nodes, the
-// compare-and-set still decides.
+// would have many goroutines updating a hot key retry each other into the
+// ground; between nodes, the compare-and-set still decides.
 func (n *Node) keyLock(bucket, key string) *sync.Mutex {
+	return &n.keyLocks[keyLockIndex(bucket, key)]
+}
+
+const keyLockCount = 256
+
+func keyLockIndex(bucket, key string) int {
 	h := fnv.New32a()
 	h.Write([]byte(bucket))
 	h.Write([]byte(key))
-	return &n.keyLocks[h.Sum32()%uint32(len(n.keyLocks))]
+	return int(h.Sum32() % keyLockCount)
 }
 
 // update changes the JSON value under key with fn, compare-and-set: it

@@ -38,7 +38,7 @@ func (n *Node) Enqueue(b store.Batch) (store.Result, error) {
 	return res, nil
 }
 
-func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err error) {
+func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error) {
 	if b.MessageID != "" {
 		if ms, ok, err := n.sent(ctx, b.Sender, b.MessageID); err != nil {
 			return store.Result{}, err
@@ -109,22 +109,17 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (_ store.Result, err 
 		}
 		msgs[i] = &nats.Msg{Subject: queueSubject(it.To), Data: body, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
 	}
+	var seqs []uint64
+	var err error
 	if n.cfg.MaxQueuedBytes > 0 {
-		sizes := map[store.Address]int64{}
+		to := make([]store.Address, len(b.Items))
 		for i, it := range b.Items {
-			sizes[it.To] += int64(len(msgs[i].Data))
+			to[i] = it.To
 		}
-		var undo func()
-		if undo, err = n.reserve(ctx, sizes); err != nil {
-			return store.Result{}, err
-		}
-		defer func() { // an item not stored keeps no room
-			if err != nil {
-				undo()
-			}
-		}()
+		seqs, err = n.publishCapped(ctx, to, msgs)
+	} else {
+		seqs, err = n.publishAll(ctx, msgs)
 	}
-	seqs, err := n.publishAll(ctx, msgs)
 	if err != nil {
 		return store.Result{}, err
 	}
@@ -252,7 +247,7 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 		}
 		d.Seq = m.Sequence
 		out = append(out, d)
-		n.read.remember(m.Sequence, subject, len(m.Data))
+		n.read.remember(m.Sequence, subject)
 		seq = m.Sequence + 1
 	}
 	return out, nil
@@ -265,11 +260,9 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 	ctx, cancel := n.ctx()
 	defer cancel()
-	subject, deleted, freed := queueSubject(a), 0, int64(0)
-	defer func() { n.count(ctx, outKey(a), freed) }()
+	subject, deleted := queueSubject(a), 0
 	for _, seq := range seqs {
-		size, ok := n.read.owns(seq, subject)
-		if !ok {
+		if !n.read.owns(seq, subject) {
 			m, err := n.getMsg(ctx, seq)
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				continue
@@ -280,7 +273,6 @@ func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 			if m.Subject != subject {
 				continue
 			}
-			size = len(m.Data)
 		}
 		err := retry(ctx, func(ctx context.Context) error { return n.q.DeleteMsg(ctx, seq) })
 		n.read.forget(seq)
@@ -291,9 +283,6 @@ func (n *Node) Ack(a store.Address, seqs []uint64) (int, error) {
 			return deleted, fmt.Errorf("cluster: ack %s: %w", a, err)
 		}
 		deleted++
-		if n.cfg.MaxQueuedBytes > 0 {
-			freed += int64(size)
-		}
 	}
 	return deleted, nil
 }
@@ -321,31 +310,26 @@ func (n *Node) Len(a store.Address) (int, error) {
 // devices that never ack.
 type readItems struct {
 	mu    sync.Mutex
-	items map[uint64]readItem
-}
-
-type readItem struct {
-	subject string
-	size    int
+	items map[uint64]string // seq -> subject
 }
 
 const maxReadItems = 100_000
 
-func (r *readItems) remember(seq uint64, subject string, size int) {
+func (r *readItems) remember(seq uint64, subject string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.items == nil || len(r.items) >= maxReadItems {
-		r.items = map[uint64]readItem{}
+		r.items = map[uint64]string{}
 	}
-	r.items[seq] = readItem{subject, size}
+	r.items[seq] = subject
 }
 
-// owns reports whether seq was read as an item of subject, and its size.
-func (r *readItems) owns(seq uint64, subject string) (int, bool) {
+// owns reports whether seq was read as an item of subject.
+func (r *readItems) owns(seq uint64, subject string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	it, ok := r.items[seq]
-	return it.size, ok && it.subject == subject
+	s, ok := r.items[seq]
+	return ok && s == subject
 }
 
 func (r *readItems) forget(seq uint64) {
