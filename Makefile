@@ -4,6 +4,8 @@
 GO ?= go
 OUT ?= out
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
+PROTOC_GEN_GO_VTPROTO = $(shell $(GO) tool -n protoc-gen-go-vtproto)
+PROTOC_GEN_GO_CHECK = $(shell $(GO) tool -n protoc-gen-go-check)
 
 .PHONY: run test test-nats race lint build wasm generate check-generate fuzz chaos bench bench-browser survey-camera flood load relay cluster cluster-up cluster-chaos clean
 
@@ -50,9 +52,20 @@ relay: build
 	bin/linksim relay --listen 127.0.0.1:8080 --data $(OUT)/relay-data
 
 # Regenerate the protobuf code (committed). Needs protoc: scripts/install-protoc.sh.
+# Three plugins, all tools in go.mod: protoc-gen-go (the types, and the
+# reflection runtime's descriptors), protoc-gen-go-vtproto (MarshalVT,
+# UnmarshalVT, SizeVT: encoding without reflection, which the devices and the
+# relay use through pb.Marshal, pb.Unmarshal and pb.Size) and
+# protoc-gen-go-check (in sim/wire/pb: finds what vtproto would encode or
+# decode unlike protobuf-go, so that those three behave as protobuf-go does).
 generate:
 	cd sim/wire/pb && protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) \
-		--go_out=. --go_opt=paths=source_relative linksim.proto
+		--plugin=protoc-gen-go-vtproto=$(PROTOC_GEN_GO_VTPROTO) \
+		--plugin=protoc-gen-go-check=$(PROTOC_GEN_GO_CHECK) \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-vtproto_out=. --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size \
+		--go-check_out=. --go-check_opt=paths=source_relative \
+		linksim.proto
 
 # Fails when the committed generated code does not match the schema.
 check-generate: generate

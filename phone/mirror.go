@@ -14,7 +14,6 @@ import (
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/wire/pb"
-	"google.golang.org/protobuf/proto"
 )
 
 // State keys: the mirror companions the phone serves, so a restarted phone
@@ -96,7 +95,7 @@ func (m *mirrors) start(p *Phone) error {
 	m.seq.Store(uint64(time.Now().UnixNano()))
 	err = p.State().Scan(prefixRequest, func(k string, v []byte) error {
 		var req pb.Mirror
-		if err := proto.Unmarshal(v, &req); err != nil {
+		if err := pb.Unmarshal(v, &req); err != nil {
 			m.log.Error("dropping an unreadable mirror request", "key", k, "err", err)
 			return p.State().Delete(k)
 		}
@@ -135,7 +134,7 @@ func (m *mirrors) content(from e2e.Address, _ string, c *pb.Content) (bool, erro
 	case *pb.Mirror_Send, *pb.Mirror_SetProfile:
 		// Kept before the delivery is acknowledged, and made off the push
 		// path: it waits on the relay, which the push path must not.
-		raw, err := proto.Marshal(req)
+		raw, err := pb.Marshal(req)
 		if err != nil {
 			return true, err
 		}

@@ -95,7 +95,7 @@ func (n *Node) enqueue(ctx context.Context, b store.Batch) (store.Result, error)
 			d = proto.Clone(d).(*pb.Delivery)
 			d.Seq = 0
 		}
-		body, err := proto.Marshal(d)
+		body, err := pb.Marshal(d)
 		if err != nil {
 			return store.Result{}, err
 		}
@@ -242,7 +242,7 @@ func (n *Node) Read(a store.Address, after uint64, max int) ([]*pb.Delivery, err
 			}
 		}
 		d := new(pb.Delivery)
-		if err := proto.Unmarshal(m.Data, d); err != nil {
+		if err := pb.Unmarshal(m.Data, d); err != nil {
 			return nil, fmt.Errorf("cluster: read queue of %s: corrupt item %d: %w", a, m.Sequence, err)
 		}
 		d.Seq = m.Sequence

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -55,7 +53,7 @@ func (a *appState) load() error {
 	defer a.mu.Unlock()
 	return a.st.Scan(prefixAppState, func(key string, v []byte) error {
 		var m pb.AppStateMutation
-		if err := proto.Unmarshal(v, &m); err != nil {
+		if err := pb.Unmarshal(v, &m); err != nil {
 			return fmt.Errorf("corrupt synced state %s: %w", key, err)
 		}
 		a.by[m.Key] = Setting{Value: m.Value, Version: m.Version, Device: m.Device}
@@ -91,7 +89,7 @@ func (a *appState) merge(m *pb.AppStateMutation) (bool, error) {
 }
 
 func (a *appState) keep(m *pb.AppStateMutation) error {
-	raw, err := proto.Marshal(m)
+	raw, err := pb.Marshal(m)
 	if err != nil {
 		return err
 	}

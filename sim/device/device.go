@@ -21,7 +21,6 @@ import (
 	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Config says where the relay is and how the device behaves. Only RelayURL
@@ -211,7 +210,7 @@ func load(cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("%s: open: %w", cfg.Name, ErrNotLinked)
 	}
 	var self pb.Address
-	if err := proto.Unmarshal(raw, &self); err != nil {
+	if err := pb.Unmarshal(raw, &self); err != nil {
 		return nil, fmt.Errorf("%s: open: corrupt identity: %w", cfg.Name, err)
 	}
 	key, err := noiseKey(st)
@@ -256,7 +255,7 @@ func newDevice(cfg Config, key wire.KeyPair, sig *e2e.Store, self e2e.Address) *
 
 // saveSelf records who this device is, which makes the state openable.
 func saveSelf(st kv.KV, self e2e.Address) error {
-	raw, err := proto.Marshal(&pb.Address{User: self.User, Device: self.Device})
+	raw, err := pb.Marshal(&pb.Address{User: self.User, Device: self.Device})
 	if err != nil {
 		return err
 	}

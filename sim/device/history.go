@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -26,8 +24,8 @@ func (d *Device) SendHistory(ctx context.Context, to e2e.Address, h *pb.HistoryS
 	id := NewMessageID()
 	h.AppState = d.state.mutations(func(Setting) bool { return true })
 	content := &pb.Content{Kind: &pb.Content_HistorySync{HistorySync: h}}
-	if proto.Size(h) > historyInline {
-		raw, err := proto.Marshal(h)
+	if pb.Size(h) > historyInline {
+		raw, err := pb.Marshal(h)
 		if err != nil {
 			return fmt.Errorf("%s: history for %s: %w", d.cfg.Name, to, err)
 		}
@@ -90,7 +88,7 @@ func (d *Device) fetchHistory(blob *pb.Media) (*pb.HistorySync, error) {
 // decodeHistory parses a history bundle fetched from the media store.
 func decodeHistory(raw []byte) (*pb.HistorySync, error) {
 	var h pb.HistorySync
-	if err := proto.Unmarshal(raw, &h); err != nil {
+	if err := pb.Unmarshal(raw, &h); err != nil {
 		return nil, errors.Join(errors.New("bundle does not decode"), err)
 	}
 	return &h, nil

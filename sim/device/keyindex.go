@@ -6,8 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -20,7 +18,7 @@ func (d *Device) Vouched() ([]uint32, error) {
 		return nil, err
 	}
 	var l pb.KeyIndexList
-	if err := proto.Unmarshal(raw, &l); err != nil {
+	if err := pb.Unmarshal(raw, &l); err != nil {
 		return nil, fmt.Errorf("corrupt signed device list: %w", err)
 	}
 	return l.GetValidIndexes(), nil
@@ -70,7 +68,7 @@ func (d *Device) signDevices(ctx context.Context, companions []uint32) error {
 	if _, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_SetKeyIndexList{SetKeyIndexList: &pb.SetKeyIndexList{List: signed}}}); err != nil {
 		return fmt.Errorf("set key index list: %w", err)
 	}
-	raw, err := proto.Marshal(l)
+	raw, err := pb.Marshal(l)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -129,7 +127,7 @@ func (d *Device) receive(l *link, from e2e.Address, m *pb.Message, delivered map
 // receivePlain stores and reports what a message decrypted to.
 func (d *Device) receivePlain(from e2e.Address, id string, pt []byte, delivered map[string][]string) error {
 	var c pb.Content
-	if err := proto.Unmarshal(pt, &c); err != nil {
+	if err := pb.Unmarshal(pt, &c); err != nil {
 		d.log.Warn("undecodable content", "msg", id, "from", from.String())
 		return nil
 	}

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -80,7 +78,7 @@ const keepSentMax = 1000
 // devices read it, naming the chat.
 func (d *Device) keepSent(id, peer string, c *pb.Content) error {
 	setChatUser(c, peer)
-	raw, err := proto.Marshal(c)
+	raw, err := pb.Marshal(c)
 	if err != nil {
 		return err
 	}
@@ -119,7 +117,7 @@ func (d *Device) contentFor(a e2e.Address, peer string, c *pb.Content) ([]byte, 
 		chatUser = peer
 	}
 	setChatUser(c, chatUser)
-	return proto.Marshal(c)
+	return pb.Marshal(c)
 }
 
 func setChatUser(c *pb.Content, user string) {
@@ -216,7 +214,7 @@ func (d *Device) fanOut(ctx context.Context, id, peer string, c *pb.Content, sen
 // SendDirect sends content to one device without the device-list check: a
 // history sync to a new companion, or a resend after a retry receipt.
 func (d *Device) SendDirect(ctx context.Context, id string, to e2e.Address, content *pb.Content) error {
-	raw, err := proto.Marshal(content)
+	raw, err := pb.Marshal(content)
 	if err != nil {
 		return err
 	}
@@ -385,7 +383,7 @@ func (d *Device) resend(ctx context.Context, to e2e.Address, ids []string, count
 			continue
 		}
 		var kept pb.Content
-		if err := proto.Unmarshal(raw, &kept); err != nil {
+		if err := pb.Unmarshal(raw, &kept); err != nil {
 			return err
 		}
 		pt, err := d.contentFor(to, chatUserOf(&kept), &kept)

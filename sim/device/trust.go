@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -48,7 +46,7 @@ func (d *Device) checkBundle(b *pb.Bundle) (changed bool, err error) {
 	account := b.GetIdentityKey()
 	if a.Device != 0 {
 		var s pb.SignedDeviceIdentity
-		if err := proto.Unmarshal(b.GetDeviceIdentity(), &s); err != nil || len(b.GetDeviceIdentity()) == 0 {
+		if err := pb.Unmarshal(b.GetDeviceIdentity(), &s); err != nil || len(b.GetDeviceIdentity()) == 0 {
 			return false, fmt.Errorf("%s: %w: no signed device identity", a, ErrUntrustedDevice)
 		}
 		account = s.GetAccountSignatureKey()

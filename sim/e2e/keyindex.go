@@ -3,8 +3,6 @@ package e2e
 import (
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
@@ -18,7 +16,7 @@ var keyIndexSigPrefix = []byte{0x06, 0x02}
 //
 // with details the serialized list.
 func SignKeyIndexList(phone *Store, l *pb.KeyIndexList) (*pb.SignedKeyIndexList, error) {
-	details, err := proto.Marshal(l)
+	details, err := pb.Marshal(l)
 	if err != nil {
 		return nil, fmt.Errorf("e2e: sign key index list: %w", err)
 	}
@@ -35,7 +33,7 @@ func OpenKeyIndexList(s *pb.SignedKeyIndexList, accountIdentityKey []byte) (*pb.
 		return nil, fmt.Errorf("e2e: open key index list: %w", ErrBadSignature)
 	}
 	var l pb.KeyIndexList
-	if err := proto.Unmarshal(s.GetDetails(), &l); err != nil {
+	if err := pb.Unmarshal(s.GetDetails(), &l); err != nil {
 		return nil, fmt.Errorf("e2e: open key index list: %w", err)
 	}
 	return &l, nil

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
@@ -30,11 +28,11 @@ var (
 // The HMAC proves to the companion that the phone read its QR code, which is
 // the only place advSecret appears.
 func SignDeviceIdentity(phone *Store, id *pb.DeviceIdentity, companionIdentityKey, advSecret []byte) (*pb.SignedDeviceIdentityHMAC, error) {
-	details, err := proto.Marshal(id)
+	details, err := pb.Marshal(id)
 	if err != nil {
 		return nil, fmt.Errorf("e2e: sign device identity: %w", err)
 	}
-	signed, err := proto.Marshal(&pb.SignedDeviceIdentity{
+	signed, err := pb.Marshal(&pb.SignedDeviceIdentity{
 		Details:             details,
 		AccountSignatureKey: phone.IdentityKey(),
 		AccountSignature:    phone.Sign(concat(accountSigPrefix, details, companionIdentityKey)),
@@ -54,7 +52,7 @@ func OpenDeviceIdentity(h *pb.SignedDeviceIdentityHMAC, advSecret, companionIden
 		return nil, nil, fmt.Errorf("e2e: open device identity: %w", ErrHMACMismatch)
 	}
 	var s pb.SignedDeviceIdentity
-	if err := proto.Unmarshal(h.GetDetails(), &s); err != nil {
+	if err := pb.Unmarshal(h.GetDetails(), &s); err != nil {
 		return nil, nil, fmt.Errorf("e2e: open device identity: %w", err)
 	}
 	id, err := VerifyAccountSignature(&s, companionIdentityKey, accountIdentityKey)
@@ -104,7 +102,7 @@ func VerifyAccountSignature(s *pb.SignedDeviceIdentity, companionIdentityKey, ac
 		return nil, fmt.Errorf("account signature: %w", ErrBadSignature)
 	}
 	var id pb.DeviceIdentity
-	if err := proto.Unmarshal(s.GetDetails(), &id); err != nil {
+	if err := pb.Unmarshal(s.GetDetails(), &id); err != nil {
 		return nil, fmt.Errorf("details: %w", err)
 	}
 	return &id, nil

@@ -3,8 +3,6 @@ package relay
 import (
 	"errors"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -37,11 +35,11 @@ func (c *conn) onSetKeyIndexList(me store.Address, _ uint64, f *pb.Frame) (*pb.F
 		return nil, err
 	} else if old != nil {
 		var prev pb.KeyIndexList
-		if proto.Unmarshal(old.GetDetails(), &prev) == nil && prev.GetTimestampUnixMs() > l.GetTimestampUnixMs() {
+		if pb.Unmarshal(old.GetDetails(), &prev) == nil && prev.GetTimestampUnixMs() > l.GetTimestampUnixMs() {
 			return nil, badRequest("key index list older than the stored one")
 		}
 	}
-	raw, err := proto.Marshal(signed)
+	raw, err := pb.Marshal(signed)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +57,7 @@ func (r *Relay) keyIndexList(user string) (*pb.SignedKeyIndexList, error) {
 		return nil, err
 	}
 	var s pb.SignedKeyIndexList
-	if err := proto.Unmarshal(a.KeyIndexList, &s); err != nil {
+	if err := pb.Unmarshal(a.KeyIndexList, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -152,7 +150,7 @@ func sendAck(id string, ms int64) *pb.Frame {
 // seq and sits in a Frame (at most 16 bytes more), so that what the relay
 // accepts it can also deliver.
 func fitsFrame(d *pb.Delivery) error {
-	if n := proto.Size(d) + 16; n > wire.MaxFrame {
+	if n := pb.Size(d) + 16; n > wire.MaxFrame {
 		return badRequest("delivery of %d bytes would exceed the %d-byte frame limit", n, wire.MaxFrame)
 	}
 	return nil

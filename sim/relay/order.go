@@ -1,8 +1,6 @@
 package relay
 
 import (
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/wire"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -39,7 +37,7 @@ func answeredAtOnce(f *pb.Frame) bool {
 // them runs only while there are some, so an idle connection has none. It
 // blocks the read loop while the waiting requests are at their bounds.
 func (c *conn) inOrder(f *pb.Frame) {
-	size := proto.Size(f)
+	size := pb.Size(f)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.handling && len(c.waiting) > 0 &&

@@ -204,7 +204,7 @@ func (c *conn) onPairScan(me store.Address, id uint64, f *pb.Frame) (*pb.Frame, 
 		return nil, err
 	}
 	req := f.GetPairScan()
-	raw, err := proto.Marshal(req)
+	raw, err := pb.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (c *conn) onPairScan(me store.Address, id uint64, f *pb.Frame) (*pb.Frame, 
 		case err != nil:
 			resp = c.errorFrame(id, fmt.Errorf("pairing rendezvous: %w", err))
 		default:
-			if err := proto.Unmarshal(b, resp); err != nil {
+			if err := pb.Unmarshal(b, resp); err != nil {
 				resp = c.errorFrame(id, fmt.Errorf("pairing rendezvous answer: %w", err))
 			}
 		}
@@ -236,14 +236,14 @@ func (c *conn) onPairScan(me store.Address, id uint64, f *pb.Frame) (*pb.Frame, 
 // hosted takes a scan of a ref shown here, brought by the rendezvous.
 func (p *pairings) hosted(sc route.Scan, reply func([]byte)) {
 	answer := func(f *pb.Frame) {
-		b, err := proto.Marshal(f)
+		b, err := pb.Marshal(f)
 		if err != nil {
-			b, _ = proto.Marshal(errFrame(0, pb.ErrorCode_INTERNAL, "internal error"))
+			b, _ = pb.Marshal(errFrame(0, pb.ErrorCode_INTERNAL, "internal error"))
 		}
 		reply(b)
 	}
 	req := new(pb.PairScan)
-	if err := proto.Unmarshal(sc.Request, req); err != nil {
+	if err := pb.Unmarshal(sc.Request, req); err != nil {
 		answer(errFrame(0, pb.ErrorCode_BAD_REQUEST, "pair scan does not decode"))
 		return
 	}
@@ -323,11 +323,11 @@ func parseScan(req *pb.PairScan, user string, maxDevice uint32) (*pb.SignedDevic
 		return nil, 0, badRequest("companion identity key is not a 33-byte public key")
 	}
 	var signed pb.SignedDeviceIdentity
-	if err := proto.Unmarshal(req.GetIdentity().GetDetails(), &signed); err != nil || len(signed.GetDetails()) == 0 {
+	if err := pb.Unmarshal(req.GetIdentity().GetDetails(), &signed); err != nil || len(signed.GetDetails()) == 0 {
 		return nil, 0, badRequest("signed device identity does not parse")
 	}
 	var id pb.DeviceIdentity
-	if err := proto.Unmarshal(signed.GetDetails(), &id); err != nil {
+	if err := pb.Unmarshal(signed.GetDetails(), &id); err != nil {
 		return nil, 0, badRequest("device identity does not parse")
 	}
 	switch {
@@ -492,7 +492,7 @@ func (p *pairings) link(c *conn, o *offer, req *pb.PairFinish) (store.Address, e
 	if len(req.GetPlatform()) > maxPlatform {
 		return store.Address{}, badRequest("platform of %d bytes, at most %d", len(req.GetPlatform()), maxPlatform)
 	}
-	identity, err := proto.Marshal(id)
+	identity, err := pb.Marshal(id)
 	if err != nil {
 		return store.Address{}, err
 	}

@@ -1,8 +1,6 @@
 package relay
 
 import (
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/route"
 	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -28,7 +26,7 @@ func (c *conn) onEvent(ev route.Event) {
 
 func (c *conn) decodeEvent(ev route.Event) *pb.Frame {
 	f := new(pb.Frame)
-	if err := proto.Unmarshal(ev.Frame, f); err != nil {
+	if err := pb.Unmarshal(ev.Frame, f); err != nil {
 		c.logger().Error("undecodable frame from the router", "err", err)
 		return nil
 	}
@@ -47,7 +45,7 @@ func (r *Relay) notify(a store.Address) {
 // pushTo sends f to device a wherever it is connected (kind Push or
 // LoggedOut).
 func (r *Relay) pushTo(a store.Address, kind route.Kind, f *pb.Frame) {
-	b, err := proto.Marshal(f)
+	b, err := pb.Marshal(f)
 	if err == nil {
 		err = r.router.Send(a, route.Event{Kind: kind, Frame: b})
 	}
@@ -58,7 +56,7 @@ func (r *Relay) pushTo(a store.Address, kind route.Kind, f *pb.Frame) {
 
 // pushUser sends f to every connected device of user.
 func (r *Relay) pushUser(user string, f *pb.Frame) {
-	b, err := proto.Marshal(f)
+	b, err := pb.Marshal(f)
 	if err == nil {
 		err = r.router.SendUser(user, route.Event{Kind: route.Push, Frame: b})
 	}

@@ -62,7 +62,7 @@ func (s *Bolt) Enqueue(b Batch) (Result, error) {
 			d = proto.Clone(d).(*pb.Delivery)
 			d.Seq = 0
 		}
-		body, err := proto.Marshal(d)
+		body, err := pb.Marshal(d)
 		if err != nil {
 			return Result{}, fmt.Errorf("store: enqueue: %w", err)
 		}
@@ -206,7 +206,7 @@ func (s *Bolt) Read(a Address, after uint64, max int) (out []*pb.Delivery, err e
 				_, _, body, _, err := parseLogItem(v)
 				d := new(pb.Delivery)
 				if err == nil {
-					err = proto.Unmarshal(body, d)
+					err = pb.Unmarshal(body, d)
 				}
 				if err != nil {
 					return fmt.Errorf("corrupt item %d: %w", it.key, err)
@@ -295,11 +295,11 @@ func moveQueues(tx *bolt.Tx, log *bolt.Bucket) error {
 		return q.ForEach(func(k, v []byte) error {
 			seq := binary.BigEndian.Uint64(k)
 			d := new(pb.Delivery)
-			if err := proto.Unmarshal(v, d); err != nil {
+			if err := pb.Unmarshal(v, d); err != nil {
 				return fmt.Errorf("corrupt item %d of %s: %w", seq, parseDevKey(dk), err)
 			}
 			d.Seq = 0
-			body, err := proto.Marshal(d)
+			body, err := pb.Marshal(d)
 			if err != nil {
 				return err
 			}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
@@ -33,7 +31,7 @@ func encode(f *pb.Frame, limit int) ([]byte, error) {
 	if f.GetBody() == nil {
 		return nil, errors.New("encode frame: no body")
 	}
-	b, err := proto.Marshal(f)
+	b, err := pb.Marshal(f)
 	if err != nil {
 		return nil, fmt.Errorf("encode frame: %w", err)
 	}
@@ -48,7 +46,7 @@ func decode(b []byte, limit int) (*pb.Frame, error) {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, ErrFrameTooLarge)
 	}
 	var f pb.Frame
-	if err := proto.Unmarshal(b, &f); err != nil {
+	if err := pb.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	if f.GetBody() == nil {
@@ -57,7 +55,7 @@ func decode(b []byte, limit int) (*pb.Frame, error) {
 	// The encoding may leave out what an encoder writes back (an empty map
 	// value), so a frame can grow when re-encoded: accept only a frame that
 	// fits the limit re-encoded too, so whatever decodes can be relayed.
-	if proto.Size(&f) > limit {
+	if pb.Size(&f) > limit {
 		return nil, fmt.Errorf("%w: re-encoded: %w", ErrDecode, ErrFrameTooLarge)
 	}
 	return &f, nil
