@@ -24,8 +24,10 @@ type QR struct {
 	Image   image.Image // PNG decoded, for a phone camera to look at
 	// Visible is when the code was first seen drawn during this read (the
 	// start of the read if it already showed), Shot when its screenshot
-	// arrived, Decoded when the payload was read from the pixels.
-	Visible, Shot, Decoded time.Time
+	// arrived, Decoded when the payload was read from the pixels. Of the
+	// last screenshot, Asked is when it was asked for (the code was seen
+	// drawn and wholly in view) and Pixels when its PNG was decoded.
+	Visible, Asked, Shot, Pixels, Decoded time.Time
 	// Attempts counts screenshots taken; more than one means a read was
 	// thrown away (the code rotated or was redrawn mid-read, or did not
 	// decode).
@@ -288,6 +290,7 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 		if err != nil {
 			return q, err
 		}
+		q.Asked = time.Now()
 		shot, err := p.qrShot(ctx, v.Clip)
 		q.Attempts++
 		if err != nil {
@@ -301,6 +304,7 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 		}
 		q.Shot = time.Now()
 		img, derr := png.Decode(bytes.NewReader(shot))
+		q.Pixels = time.Now()
 		var payload string
 		if derr == nil {
 			payload, derr = camera.Decode(img)
