@@ -22,11 +22,13 @@ import (
 // BenchmarkBrowserPairing links a fresh browser web client per iteration to
 // a fresh phone that has one chat, in the shared Chromium, and reports the
 // pairing steps' p50 and p99 over all iterations: page opened -> QR drawn
-// (qr.visible), drawn -> screenshot decoded (qr.decoded), scan -> linked
-// screen (pair.linked), linked -> history's chat listed (pair.chats_shown).
+// (qr.visible), drawn -> screenshot decoded (qr.decoded, and its parts
+// qr.decoded.look, .capture, .png, .gozxing), scan -> linked screen
+// (pair.linked), scan -> history's chat listed (pair.chats_shown).
 // It also reports the median of each start-up step of the pages
-// (driver.Timeline) as boot.<step>-p50-ms, and with -v logs every page's
-// timeline. Run with -benchtime=20x or more. Each layout is a
+// (driver.Timeline) as boot.<step>-p50-ms, and of each pairing step the
+// page marks (pairSteps) as scan.to.<step>-p50-ms, in ms since the phone's
+// scan began; with -v it logs every page's timelines. Run with -benchtime=20x or more. Each layout is a
 // sub-benchmark: pages in isolated contexts fetch and compile app.wasm each
 // time, tabs of one context take it from the shared HTTP and code cache.
 func BenchmarkBrowserPairing(b *testing.B) {
