@@ -22,11 +22,13 @@ import (
 // BenchmarkBrowserPairing links a fresh browser web client per iteration to
 // a fresh phone that has one chat, in the shared Chromium, and reports the
 // pairing steps' p50 and p99 over all iterations: page opened -> QR drawn
-// (qr.visible), drawn -> screenshot decoded (qr.decoded), scan -> linked
-// screen (pair.linked), linked -> history's chat listed (pair.chats_shown).
+// (qr.visible), drawn -> screenshot decoded (qr.decoded, and its parts
+// qr.decoded.look, .capture, .png, .gozxing), scan -> linked screen
+// (pair.linked), scan -> history's chat listed (pair.chats_shown).
 // It also reports the median of each start-up step of the pages
-// (driver.Timeline) as boot.<step>-p50-ms, and with -v logs every page's
-// timeline. Run with -benchtime=20x or more. Each layout is a
+// (driver.Timeline) as boot.<step>-p50-ms, and of each pairing step the
+// page marks (pairSteps) as scan.to.<step>-p50-ms, in ms since the phone's
+// scan began; with -v it logs every page's timelines. Run with -benchtime=20x or more. Each layout is a
 // sub-benchmark: pages in isolated contexts fetch and compile app.wasm each
 // time, tabs of one context take it from the shared HTTP and code cache.
 func BenchmarkBrowserPairing(b *testing.B) {
@@ -48,6 +50,7 @@ func browserPairing(b *testing.B, layout string) {
 		b.Fatal(err)
 	}
 	var boots []bootTimes
+	var pairs []map[string]float64
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
@@ -79,17 +82,48 @@ func browserPairing(b *testing.B, layout string) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		pairs = append(pairs, pairingOf(ctx, b, rec, w))
 		w.Close()
 		b.StartTimer()
 	}
 	b.StopTimer()
 	m := reports.New(rec, reports.Config{}).Metrics
-	for _, step := range []string{StepQRVisible, StepQRDecoded, StepLinked, StepChatsShown} {
+	for _, step := range []string{StepQRVisible, StepQRDecoded, StepQRLook, StepQRCapture, StepQRPNG, StepQRGozxing, StepLinked, StepChatsShown} {
 		s := m.Summary(step)
 		b.ReportMetric(float64(s.P50)/1e6, step+"-p50-ms")
 		b.ReportMetric(float64(s.P99)/1e6, step+"-p99-ms")
 	}
 	reportBoots(b, boots)
+	reportTimes(b, "pairing timelines (ms since the phone's scan began)", "scan.to.", pairSteps, nil, pairs)
+}
+
+// pairSteps are the marks a page sets from the phone's scan to its chats
+// (device.Config.Mark and the app's screen.<name> and chats.listed), in
+// the order they happen, then "seen": when the harness saw the chats.
+var pairSteps = []string{"pair.offer", "pair.finish", "pair.linked", "screen.linked", "online", "history.decrypted", "history.imported", "chats.listed", "seen"}
+
+// pairingOf is w's pairing timeline in ms since the phone's scan began:
+// the page's marks, and "seen", when the harness saw the chats (its
+// pair.chats_shown, which also dates the scan).
+func pairingOf(ctx context.Context, b *testing.B, rec *reports.Recorder, w *Web) map[string]float64 {
+	t, err := w.Timeline(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var shown reports.Event
+	for _, e := range rec.Events() {
+		if e.Kind == reports.KindStep && e.Name == StepChatsShown && e.Device == w.Name() {
+			shown = e
+		}
+	}
+	scan := rec.Start().Add(shown.At - shown.Value)
+	steps := map[string]float64{"seen": float64(shown.Value.Microseconds()) / 1000}
+	for _, s := range pairSteps {
+		if v, ok := t.Steps[s]; ok {
+			steps[s] = v - float64(scan.Sub(t.Origin).Microseconds())/1000
+		}
+	}
+	return steps
 }
 
 // bootTimes is one page's start-up timeline (driver.Timeline), with
@@ -115,32 +149,49 @@ func bootOf(ctx context.Context, b *testing.B, w *Web, visible time.Time) bootTi
 // reportBoots logs every page's timeline, ms since its navigation started,
 // and reports each step's median as boot.<step>-p50-ms.
 func reportBoots(b *testing.B, boots []bootTimes) {
+	steps := make([]map[string]float64, len(boots))
+	rows := make([]string, len(boots))
+	for i, bt := range boots {
+		steps[i] = bt.steps
+		rows[i] = fmt.Sprintf("%d (app.wasm %d B)", i, bt.wasmBytes)
+	}
+	reportTimes(b, "start-up timelines (ms since navigation start)", "boot.", bootSteps, rows, steps)
+}
+
+// reportTimes logs the times of names of every page, under title, one row
+// per page named as in rows (its index when rows is nil), and reports each
+// name's median as <prefix><name>-p50-ms.
+func reportTimes(b *testing.B, title, prefix string, names, rows []string, pages []map[string]float64) {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%-4s %9s", "page", "wasm B")
-	for _, s := range bootSteps {
+	fmt.Fprintf(&sb, "%-24s", "page")
+	for _, s := range names {
 		fmt.Fprintf(&sb, " %12s", s)
 	}
-	for i, bt := range boots {
-		fmt.Fprintf(&sb, "\n%-4d %9d", i, bt.wasmBytes)
-		for _, s := range bootSteps {
-			if v, ok := bt.steps[s]; ok {
+	for i, steps := range pages {
+		row := strconv.Itoa(i)
+		if rows != nil {
+			row = rows[i]
+		}
+		fmt.Fprintf(&sb, "\n%-24s", row)
+		for _, s := range names {
+			if v, ok := steps[s]; ok {
 				fmt.Fprintf(&sb, " %12.1f", v)
 			} else {
 				fmt.Fprintf(&sb, " %12s", "-")
 			}
 		}
 	}
-	b.Logf("start-up timelines (ms since navigation start):\n%s", sb.String())
-	for _, s := range bootSteps {
+	b.Logf("%s:\n%s", title, sb.String())
+	for _, s := range names {
 		var vs []float64
-		for _, bt := range boots {
-			if v, ok := bt.steps[s]; ok {
+		for _, steps := range pages {
+			if v, ok := steps[s]; ok {
 				vs = append(vs, v)
 			}
 		}
 		if len(vs) > 0 {
 			slices.Sort(vs)
-			b.ReportMetric(vs[len(vs)/2], "boot."+s+"-p50-ms")
+			b.ReportMetric(vs[len(vs)/2], prefix+s+"-p50-ms")
 		}
 	}
 }

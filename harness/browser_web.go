@@ -28,6 +28,15 @@ const (
 	StepReopened  = "page.reopened" // a new page opened on a closed or crashed one's profile -> linked screen
 )
 
+// qr.decoded's parts, of its last screenshot (screenshots thrown away
+// before it count in the first).
+const (
+	StepQRLook    = "qr.decoded.look"    // drawn -> screenshot asked for: the code seen wholly in view
+	StepQRCapture = "qr.decoded.capture" // asked -> the PNG back from Chromium
+	StepQRPNG     = "qr.decoded.png"     // PNG -> pixels
+	StepQRGozxing = "qr.decoded.gozxing" // pixels -> payload (phone/camera)
+)
+
 // Web is a browser web client in an Env: a page of the process's shared
 // Chromium running the web app, plus what the harness knows about it (its
 // name; once linked, its account and device id).
@@ -208,6 +217,10 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 			return 0, err
 		}
 		e.rec.rec.Step(StepQRDecoded, w.name, q.Decoded.Sub(q.Visible))
+		e.rec.rec.Step(StepQRLook, w.name, q.Asked.Sub(q.Visible))
+		e.rec.rec.Step(StepQRCapture, w.name, q.Shot.Sub(q.Asked))
+		e.rec.rec.Step(StepQRPNG, w.name, q.Pixels.Sub(q.Shot))
+		e.rec.rec.Step(StepQRGozxing, w.name, q.Decoded.Sub(q.Pixels))
 		start := time.Now()
 		dev, err := ScanQR(ctx, p, q)
 		if device.Code(err) == pb.ErrorCode_REF_EXPIRED && attempt < maxScans {

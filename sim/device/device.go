@@ -43,7 +43,10 @@ type Config struct {
 	// Mark, if set, is called as a new device passes each step towards its
 	// first pairing ref (keys.noise, keys.identity, relay.dialled,
 	// frame.sent, pair.started, pair.ref; Register passes the first four),
-	// so a page can time its start-up. It must not block.
+	// then from a scan to the history's chats (pair.offer, pair.finish,
+	// pair.linked, online: at every connection, history.decrypted,
+	// history.imported), so a page can time its start-up and its pairing.
+	// It must not block.
 	Mark func(step string)
 	// KeepAlive is the ping interval that keeps the link up and finds dead
 	// ones; 0 means 20 s.
@@ -428,6 +431,7 @@ func (d *Device) serve(l *link) error {
 		return fmt.Errorf("hello: relay answered %T", ans.Body)
 	}
 	d.log.Debug("online", "queued", w.Queued, "prekeys_left", w.PrekeysLeft)
+	d.cfg.Mark("online")
 	d.setLink(l)
 	d.emit(Event{Kind: Connected})
 	defer d.emit(Event{Kind: Disconnected})

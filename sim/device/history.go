@@ -46,6 +46,7 @@ func (d *Device) receiveHistory(from e2e.Address, h *pb.HistorySync, blob *pb.Me
 		d.log.Warn("history sync from a device other than our phone", "from", from.String())
 		return nil
 	}
+	d.cfg.Mark("history.decrypted")
 	if blob != nil {
 		var err error
 		if h, err = d.fetchHistory(blob); err != nil {
@@ -62,6 +63,7 @@ func (d *Device) receiveHistory(from e2e.Address, h *pb.HistorySync, blob *pb.Me
 	if err := d.importHistory(from, h); err != nil {
 		return err
 	}
+	d.cfg.Mark("history.imported")
 	if len(h.Chats) > 0 {
 		d.emit(Event{Kind: HistoryShown, From: from})
 	}

@@ -177,6 +177,7 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 			l.close()
 			return fail(fmt.Errorf("%w (%s)", ErrPairingExpired, b.PairClosed.Reason))
 		case *pb.Frame_PairOffer:
+			cfg.Mark("pair.offer")
 			makeKeys()
 			self, err := acceptOffer(ctx, cfg, l, sig, adv, b.PairOffer, keys)
 			if err != nil {
@@ -217,10 +218,12 @@ func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv [
 		return e2e.Address{}, k.err
 	}
 	finish := &pb.PairFinish{Ref: offer.Ref, Identity: signed, Keys: k.keys, Platform: cfg.Name, Mirror: cfg.Mirror}
+	cfg.Mark("pair.finish")
 	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_PairFinish{PairFinish: finish}})
 	if err != nil {
 		return e2e.Address{}, err
 	}
+	cfg.Mark("pair.linked")
 	got := ans.GetLinked()
 	if got.GetUser() != id.User || got.GetDevice() != id.Device {
 		return e2e.Address{}, fmt.Errorf("relay linked %s:%d, the phone signed %s:%d", got.GetUser(), got.GetDevice(), id.User, id.Device)

@@ -24,8 +24,10 @@ type QR struct {
 	Image   image.Image // PNG decoded, for a phone camera to look at
 	// Visible is when the code was first seen drawn during this read (the
 	// start of the read if it already showed), Shot when its screenshot
-	// arrived, Decoded when the payload was read from the pixels.
-	Visible, Shot, Decoded time.Time
+	// arrived, Decoded when the payload was read from the pixels. Of the
+	// last screenshot, Asked is when it was asked for (the code was seen
+	// drawn and wholly in view) and Pixels when its PNG was decoded.
+	Visible, Asked, Shot, Pixels, Decoded time.Time
 	// Attempts counts screenshots taken; more than one means a read was
 	// thrown away (the code rotated or was redrawn mid-read, or did not
 	// decode).
@@ -49,7 +51,8 @@ type qrState struct {
 	Stamp  string `json:"stamp"`
 }
 
-const qrStateJS = `(() => {
+// qrStateFn is a JavaScript function returning the page's qrState.
+const qrStateFn = `() => {
 	const root = document.querySelector('[data-testid="app"]');
 	const qr = document.querySelector('[data-testid="qr"]');
 	const canvas = qr && (qr.tagName === "CANVAS" ? qr : qr.querySelector("canvas"));
@@ -58,26 +61,42 @@ const qrStateJS = `(() => {
 		drawn: !!(canvas && canvas.width > 0 && canvas.height > 0 && qr.checkVisibility()),
 		stamp: qr ? JSON.stringify(Object.entries(qr.dataset)) : "",
 	};
-})()`
+}`
 
 func (p *Page) qrState(ctx context.Context) (qrState, error) {
-	return eval[qrState](ctx, p, "read QR state", qrStateJS)
+	return eval[qrState](ctx, p, "read QR state", "("+qrStateFn+")()")
 }
 
-// waitQR waits until a QR code is drawn and returns its state.
-func (p *Page) waitQR(ctx context.Context) (qrState, error) {
-	var st qrState
+// qrLook is one look at the page: its qrState and, once a code is drawn on
+// the QR screen, the code scrolled into view and where it is (qrView). One
+// round trip to a page that may be busy making its keys, where a read of
+// the state and then one of the view took two.
+type qrLook struct {
+	State qrState `json:"state"`
+	View  qrView  `json:"view"`
+}
+
+var qrLookJS = `(() => {
+	const state = (` + qrStateFn + `)();
+	const shown = state.screen === "` + ScreenQR + `" && state.drawn;
+	return {state, view: shown ? (` + qrViewFn + `)() : {found: false}};
+})()`
+
+// waitQR waits until a QR code is drawn and returns the look that saw it.
+func (p *Page) waitQR(ctx context.Context) (qrLook, error) {
+	var look qrLook
 	err := p.wait(ctx, "a QR code on screen", func(ctx context.Context) (bool, string, error) {
 		var err error
-		if st, err = p.qrState(ctx); err != nil {
+		if look, err = eval[qrLook](ctx, p, "look at the QR code", qrLookJS); err != nil {
 			return false, "", err
 		}
+		st := look.State
 		if st.Screen == ScreenExpired {
 			return false, "", fmt.Errorf("%s: waiting for a QR code: %w", p.Name(), ErrExpired)
 		}
 		return st.Screen == ScreenQR && st.Drawn, fmt.Sprintf("the %q screen", st.Screen), nil
 	})
-	return st, err
+	return look, err
 }
 
 // ErrExpired means the page shows "QR code expired - click to reload".
@@ -103,11 +122,12 @@ type qrView struct {
 	Cover  string        `json:"cover"`
 }
 
-// qrViewJS scrolls the code into view (a narrow window pushes it below or
-// beside the fold, inside the page's scrolling boxes) and reports its box.
-// The hit test at its corners and centre catches what the box cannot: an
-// overlay on top of it, or an ancestor that clips it.
-const qrViewJS = `(() => {
+// qrViewFn is a JavaScript function that scrolls the code into view (a
+// narrow window pushes it below or beside the fold, inside the page's
+// scrolling boxes) and returns its qrView. The hit test at its corners and
+// centre catches what the box cannot: an overlay on top of it, or an
+// ancestor that clips it.
+const qrViewFn = `() => {
 	const qr = document.querySelector('[data-testid="qr"]');
 	if (!qr) return {found: false};
 	qr.scrollIntoView({block: "nearest", inline: "nearest"});
@@ -128,7 +148,7 @@ const qrViewJS = `(() => {
 		break;
 	}
 	return v;
-})()`
+}`
 
 // edgeSlack is how far, in CSS pixels, a box may poke past the viewport
 // and still count as inside: layout puts boxes at fractional positions.
@@ -156,20 +176,14 @@ func (v qrView) String() string {
 // lays itself out again, and may redraw its code, after a resize.
 const qrSettle = 500 * time.Millisecond
 
-// showQR scrolls the QR code into view and returns where it is, or fails
-// with ErrQRHidden, saying what is on screen, unless the whole code is
-// visible within qrSettle. It looks at least once after qrSettle has
-// passed, so a slow machine cannot make it fail on a look it never took.
-func (p *Page) showQR(ctx context.Context) (qrView, error) {
+// showQR returns where the QR code is, given v, the first look at it, or
+// fails with ErrQRHidden, saying what is on screen, unless the whole code
+// is visible within qrSettle: it scrolls the code into view and looks
+// again until then. It looks at least once after qrSettle has passed, so a
+// slow machine cannot make it fail on a look it never took.
+func (p *Page) showQR(ctx context.Context, v qrView) (qrView, error) {
 	settled := time.Now().Add(qrSettle)
-	for {
-		v, err := eval[qrView](ctx, p, "scroll the QR code into view", qrViewJS)
-		if err != nil {
-			return v, err
-		}
-		if v.inside() {
-			return v, nil
-		}
+	for !v.inside() {
 		if time.Now().After(settled) {
 			return v, p.onScreen(ctx, fmt.Errorf("%s: %w: %s", p.Name(), ErrQRHidden, v))
 		}
@@ -178,7 +192,12 @@ func (p *Page) showQR(ctx context.Context) (qrView, error) {
 			return v, fmt.Errorf("%s: waiting for the whole QR code in view; saw %s: %w", p.Name(), v, ctx.Err())
 		case <-time.After(pollEvery):
 		}
+		var err error
+		if v, err = eval[qrView](ctx, p, "scroll the QR code into view", "("+qrViewFn+")()"); err != nil {
+			return v, err
+		}
 	}
+	return v, nil
 }
 
 // maxVisibleText bounds the visible text an error quotes.
@@ -211,10 +230,11 @@ func (p *Page) onScreen(ctx context.Context, err error) error {
 // screen would see. It fails with ErrQRHidden when the code is not wholly
 // visible.
 func (p *Page) QRScreenshot(ctx context.Context) ([]byte, error) {
-	if _, err := p.waitQR(ctx); err != nil {
+	look, err := p.waitQR(ctx)
+	if err != nil {
 		return nil, err
 	}
-	v, err := p.showQR(ctx)
+	v, err := p.showQR(ctx, look.View)
 	if err != nil {
 		return nil, err
 	}
@@ -277,17 +297,19 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 	var q QR
 	unreadable := 0
 	for {
-		before, err := p.waitQR(ctx)
+		look, err := p.waitQR(ctx)
 		if err != nil {
 			return q, err
 		}
+		before := look.State
 		if q.Visible.IsZero() {
 			q.Visible = time.Now()
 		}
-		v, err := p.showQR(ctx)
+		v, err := p.showQR(ctx, look.View)
 		if err != nil {
 			return q, err
 		}
+		q.Asked = time.Now()
 		shot, err := p.qrShot(ctx, v.Clip)
 		q.Attempts++
 		if err != nil {
@@ -301,6 +323,7 @@ func (p *Page) ReadQR(ctx context.Context) (QR, error) {
 		}
 		q.Shot = time.Now()
 		img, derr := png.Decode(bytes.NewReader(shot))
+		q.Pixels = time.Now()
 		var payload string
 		if derr == nil {
 			payload, derr = camera.Decode(img)

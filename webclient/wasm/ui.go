@@ -235,6 +235,7 @@ func (u *ui) render() {
 	u.root.attr("data-screen", name)
 	if name != u.screen {
 		u.screen = name
+		mark("screen." + name)
 		line := "screen " + name
 		switch {
 		case screen == app.ScreenQR:
