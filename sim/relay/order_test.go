@@ -45,19 +45,29 @@ func (s servedRelay) Key() []byte   { return s.r.Key() }
 // serveHeld serves a relay whose store holds the Send of message id held.
 func serveHeld(t *testing.T, held string) (servedRelay, *heldStore) {
 	t.Helper()
-	r, err := New(Config{NoSync: true})
+	var st *heldStore
+	s := serveWrapped(t, func(inner store.Store) store.Store {
+		st = &heldStore{Store: inner, held: held, committing: make(chan struct{}), release: make(chan struct{})}
+		return st
+	}, func() { st.open() })
+	return s, st
+}
+
+// serveWrapped serves a relay whose store wrap wraps; release, run first at
+// cleanup, lets go of whatever the wrapper holds, so the relay can close.
+func serveWrapped(t *testing.T, wrap func(store.Store) store.Store, release func()) servedRelay {
+	t.Helper()
+	r, err := New(Config{NoSync: true, WrapStore: wrap})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &heldStore{Store: r.st, held: held, committing: make(chan struct{}), release: make(chan struct{})}
-	r.st = st // before any connection: nothing else reads it yet
 	srv := httptest.NewServer(r.Handler())
 	t.Cleanup(func() {
-		st.open()
+		release()
 		r.Close()
 		srv.Close()
 	})
-	return servedRelay{url: srv.URL, r: r}, st
+	return servedRelay{url: srv.URL, r: r}
 }
 
 // committing waits until the held Send is being committed.

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -35,19 +34,11 @@ func (s *slowLinkStore) open() { s.releaseOnce.Do(func() { close(s.release) }) }
 // on: a new companion gets its ref, another phone's scan reaches its
 // companion, and that companion links.
 func TestASlowLinkHoldsUpNoOtherPairing(t *testing.T) {
-	r, err := New(Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &slowLinkStore{Store: r.st, user: "+15550001", adding: make(chan struct{}), release: make(chan struct{})}
-	r.st = st // before any connection: nothing else reads it yet
-	srv := httptest.NewServer(r.Handler())
-	t.Cleanup(func() {
-		st.open()
-		r.Close()
-		srv.Close()
-	})
-	s := servedRelay{url: srv.URL, r: r}
+	var st *slowLinkStore
+	s := serveWrapped(t, func(inner store.Store) store.Store {
+		st = &slowLinkStore{Store: inner, user: "+15550001", adding: make(chan struct{}), release: make(chan struct{})}
+		return st
+	}, func() { st.open() })
 
 	alice := phone(t, s, "alice", "+15550001")
 	slow, ref := startPairing(t, s, "alice-web")
