@@ -46,18 +46,20 @@ func (s servedRelay) Key() []byte   { return s.r.Key() }
 func serveHeld(t *testing.T, held string) (servedRelay, *heldStore) {
 	t.Helper()
 	var st *heldStore
-	s := serveWrapped(t, func(inner store.Store) store.Store {
+	s := serveWrapped(t, Config{NoSync: true}, func(inner store.Store) store.Store {
 		st = &heldStore{Store: inner, held: held, committing: make(chan struct{}), release: make(chan struct{})}
 		return st
 	}, func() { st.open() })
 	return s, st
 }
 
-// serveWrapped serves a relay whose store wrap wraps; release, run first at
-// cleanup, lets go of whatever the wrapper holds, so the relay can close.
-func serveWrapped(t *testing.T, wrap func(store.Store) store.Store, release func()) servedRelay {
+// serveWrapped serves a relay of cfg whose store wrap wraps; release, run
+// first at cleanup, lets go of whatever the wrapper holds, so the relay can
+// close.
+func serveWrapped(t *testing.T, cfg Config, wrap func(store.Store) store.Store, release func()) servedRelay {
 	t.Helper()
-	r, err := New(Config{NoSync: true, WrapStore: wrap})
+	cfg.WrapStore = wrap
+	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

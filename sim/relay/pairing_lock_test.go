@@ -30,26 +30,39 @@ func (s *slowLinkStore) AddCompanion(d store.Device, prekeys []*pb.PreKey, max i
 
 func (s *slowLinkStore) open() { s.releaseOnce.Do(func() { close(s.release) }) }
 
+// serveSlowLink serves a relay of cfg whose store holds the links of user's
+// companions until released.
+func serveSlowLink(t *testing.T, cfg Config, user string) (servedRelay, *slowLinkStore) {
+	t.Helper()
+	var st *slowLinkStore
+	s := serveWrapped(t, cfg, func(inner store.Store) store.Store {
+		st = &slowLinkStore{Store: inner, user: user, adding: make(chan struct{}), release: make(chan struct{})}
+		return st
+	}, func() { st.open() })
+	return s, st
+}
+
+// waitAdding waits until the held link is being stored.
+func (s *slowLinkStore) waitAdding(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.adding:
+	case <-time.After(waitFor):
+		t.Fatal("the held companion's link never reached the store")
+	}
+}
+
 // While one companion's link is being stored, the node's other pairings go
 // on: a new companion gets its ref, another phone's scan reaches its
 // companion, and that companion links.
 func TestASlowLinkHoldsUpNoOtherPairing(t *testing.T) {
-	var st *slowLinkStore
-	s := serveWrapped(t, func(inner store.Store) store.Store {
-		st = &slowLinkStore{Store: inner, user: "+15550001", adding: make(chan struct{}), release: make(chan struct{})}
-		return st
-	}, func() { st.open() })
-
+	s, st := serveSlowLink(t, Config{NoSync: true}, "+15550001")
 	alice := phone(t, s, "alice", "+15550001")
 	slow, ref := startPairing(t, s, "alice-web")
 	adv := advSecret()
 	scan := alice.scan(slow, ref.GetRef(), adv, alice.nextK)
 	finish := slow.send(slow.finishFrame(adv))
-	select {
-	case <-st.adding:
-	case <-time.After(waitFor):
-		t.Fatal("alice's companion's link never reached the store")
-	}
+	st.waitAdding(t)
 
 	bob := phone(t, s, "bob", "+15550002")
 	link(t, s, bob, "bob-web") // its PairStart, scan and finish all wait on the old lock
@@ -60,5 +73,27 @@ func TestASlowLinkHoldsUpNoOtherPairing(t *testing.T) {
 	}
 	if l := alice.wait(scan).GetLinked(); l.GetDevice() != alice.nextK {
 		t.Fatalf("alice: scan answered %v, want Linked", l)
+	}
+}
+
+// A link being stored when the offer's PairTimeout passes still ends as
+// linked for both sides: the timer must not answer the phone PAIR_TIMEOUT
+// (and show the companion a new ref) while the companion becomes a device.
+func TestALinkStoredPastThePairTimeoutIsLinked(t *testing.T) {
+	const pairTimeout = 300 * time.Millisecond
+	s, st := serveSlowLink(t, Config{NoSync: true, PairTimeout: pairTimeout}, "+15550001")
+	alice := phone(t, s, "alice", "+15550001")
+	comp, ref := startPairing(t, s, "alice-web")
+	adv := advSecret()
+	scan := alice.scan(comp, ref.GetRef(), adv, alice.nextK)
+	finish := comp.send(comp.finishFrame(adv))
+	st.waitAdding(t)
+	time.Sleep(3 * pairTimeout)
+	st.open()
+	if l := comp.wait(finish).GetLinked(); l.GetDevice() != alice.nextK {
+		t.Fatalf("companion: finish answered %v, want Linked", l)
+	}
+	if ans := alice.wait(scan); ans.GetLinked().GetDevice() != alice.nextK {
+		t.Fatalf("alice: scan answered %v, want Linked device %d", ans, alice.nextK)
 	}
 }
