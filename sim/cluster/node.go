@@ -276,6 +276,10 @@ func readFromLeader(ctx context.Context, js jetstream.JetStream, stream string) 
 func (n *Node) Close() error {
 	n.stop()
 	n.subs.close()
+	// The server answers a flush only after the unsubscribes before it, so
+	// a scan sent after Close hears "no responders" at once instead of
+	// going to a connection the server has not yet seen close.
+	n.nc.FlushTimeout(time.Second)
 	n.nc.Close()
 	return nil
 }
