@@ -37,7 +37,10 @@ type Snapshot struct {
 	Errors    int64         `json:"errors"`    // actions and links that failed
 	Dropped   int64         `json:"dropped"`   // actions not started: MaxInFlight was reached
 	Lost      int64         `json:"lost"`      // deliveries outstanding for longer than LostAfter
-	LastError string        `json:"last_error,omitzero"`
+	// FirstError is kept beside LastError: the first failure is most often
+	// the cause of those after it.
+	FirstError string `json:"first_error,omitzero"`
+	LastError  string `json:"last_error,omitzero"`
 	// Recent holds msg.deliver over the last few seconds; All holds msg.ack
 	// and msg.deliver over the whole run.
 	Recent *reports.Metrics `json:"recent"`
@@ -66,6 +69,9 @@ func (s *Snapshot) Merge(o Snapshot) {
 	s.Lost += o.Lost
 	if o.LastError != "" {
 		s.LastError = o.LastError
+	}
+	if s.FirstError == "" {
+		s.FirstError = o.FirstError
 	}
 	if s.Recent == nil {
 		s.Recent = reports.NewMetrics()
@@ -118,20 +124,21 @@ type tracker struct {
 	// hundreds of read loops parked on it, deliveries stalled for seconds.
 	queue chan queuedEvent
 
-	mu        sync.Mutex
-	phase     string
-	target    int
-	linked    int
-	connected int
-	sent      int64
-	acked     int64
-	expected  int64
-	delivered int64
-	actions   int64
-	errors    int64
-	dropped   int64
-	lastError string
-	pending   map[string]*inflight
+	mu         sync.Mutex
+	phase      string
+	target     int
+	linked     int
+	connected  int
+	sent       int64
+	acked      int64
+	expected   int64
+	delivered  int64
+	actions    int64
+	errors     int64
+	dropped    int64
+	firstError string
+	lastError  string
+	pending    map[string]*inflight
 	// waitingOn counts, per device, the deliveries still on their way to
 	// it or from it: an unlink waits for its device's to reach 0.
 	waitingOn map[e2e.Address]int
@@ -339,6 +346,9 @@ func (t *tracker) fail(err error) {
 	defer t.mu.Unlock()
 	t.errors++
 	t.lastError = err.Error()
+	if t.firstError == "" {
+		t.firstError = t.lastError
+	}
 }
 
 // takeStep returns the latencies recorded since the last call and starts
@@ -379,7 +389,8 @@ func (t *tracker) snapshot() Snapshot {
 	s := Snapshot{
 		At: now.Sub(t.start), Phase: t.phase, Target: t.target, Linked: t.linked, Connected: t.connected,
 		Sent: t.sent, Acked: t.acked, Expected: t.expected, Delivered: t.delivered,
-		Actions: t.actions, Errors: t.errors, Dropped: t.dropped, LastError: t.lastError,
+		Actions: t.actions, Errors: t.errors, Dropped: t.dropped,
+		FirstError: t.firstError, LastError: t.lastError,
 		Recent: reports.NewMetrics(), All: reports.NewMetrics(),
 	}
 	for _, m := range t.recent {

@@ -467,7 +467,11 @@ func (r *runner) messages(ctx context.Context) reports.ScenarioResult {
 	snap := r.live.snapshot()
 	if n := r.actionErr.Load(); n > 0 {
 		res.Status = reports.Failed
-		res.Failure = fmt.Sprintf("%d of %d actions failed; last: %s", n, snap.Actions, snap.LastError)
+		which := "last: " + snap.LastError
+		if n > 1 && snap.FirstError != snap.LastError {
+			which = "first: " + snap.FirstError + "; " + which
+		}
+		res.Failure = fmt.Sprintf("%d of %d actions failed; %s", n, snap.Actions, which)
 	}
 	if why, _ := r.abort.Load().(string); why != "" {
 		res.Status = reports.Failed
