@@ -251,18 +251,53 @@ func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 	if err := checkUser(req.GetToUser()); err != nil {
 		return nil, err
 	}
+	// A DELIVERED or READ receipt goes to the devices to_user has when it
+	// is queued: a device removed between the read of the list and the
+	// write is no target any more, so the list is read again.
 	var targets []store.Address
+	for tries := 1; ; tries++ {
+		var err error
+		if targets, err = c.receiptTargets(me, req); err != nil {
+			return nil, err
+		}
+		err = c.queueReceipt(me, req, targets)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if req.GetType() == pb.ReceiptType_RETRY || tries == receiptTries {
+			return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "a target device was removed")
+		}
+	}
+	for _, a := range targets {
+		c.r.notify(a)
+	}
+	c.logger().Debug("receipt queued", "type", req.GetType().String(), "to_user", req.GetToUser(), "ids", len(ids), "targets", len(targets))
+	return okFrame(), nil
+}
+
+// receiptTries bounds the reads of to_user's devices for one receipt: each
+// read after the first follows a removal that committed meanwhile.
+const receiptTries = 3
+
+// receiptTargets are the devices a receipt goes to: every device of
+// to_user but the sender, or for RETRY the one named.
+func (c *conn) receiptTargets(me store.Address, req *pb.SendReceipt) ([]store.Address, error) {
 	switch req.GetType() {
 	case pb.ReceiptType_DELIVERED, pb.ReceiptType_READ:
 		l, err := c.r.currentIDs(req.GetToUser())
 		if err != nil {
 			return nil, err
 		}
+		var targets []store.Address
 		for _, d := range l.Devices {
 			if a := (store.Address{User: req.GetToUser(), Device: d}); a != me {
 				targets = append(targets, a)
 			}
 		}
+		return targets, nil
 	case pb.ReceiptType_RETRY:
 		a := store.Address{User: req.GetToUser(), Device: req.GetToDevice()}
 		if a == me {
@@ -271,32 +306,28 @@ func (c *conn) onSendReceipt(me store.Address, _ uint64, f *pb.Frame) (*pb.Frame
 		if _, err := c.r.st.Device(a); err != nil {
 			return nil, c.r.unknownAddress(a, err)
 		}
-		targets = []store.Address{a}
-	default:
-		return nil, badRequest("receipt type %v", req.GetType())
+		return []store.Address{a}, nil
+	}
+	return nil, badRequest("receipt type %v", req.GetType())
+}
+
+// queueReceipt enqueues the receipt for targets; store.ErrNotFound means
+// one of them was removed.
+func (c *conn) queueReceipt(me store.Address, req *pb.SendReceipt, targets []store.Address) error {
+	if len(targets) == 0 {
+		return nil
 	}
 	now := nowMs()
 	from := &pb.Address{User: me.User, Device: me.Device}
 	items := make([]store.Item, len(targets))
 	for i, a := range targets {
 		items[i] = store.Item{To: a, Delivery: &pb.Delivery{ServerUnixMs: now, From: from, Item: &pb.Delivery_Receipt{Receipt: &pb.Receipt{
-			Type: req.GetType(), MessageIds: ids, RegistrationId: req.GetRegistrationId(), RetryCount: req.GetRetryCount(),
+			Type: req.GetType(), MessageIds: req.GetMessageIds(), RegistrationId: req.GetRegistrationId(), RetryCount: req.GetRetryCount(),
 		}}}}
 	}
-	if len(items) > 0 {
-		if _, err := c.r.st.Enqueue(store.Batch{Sender: me, UnixMs: now, Items: items}); err != nil {
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				return nil, fail(pb.ErrorCode_UNKNOWN_DEVICE, "a target device was removed")
-			case errors.Is(err, store.ErrQueueFull):
-				return nil, c.r.queueFull(err)
-			}
-			return nil, err
-		}
+	_, err := c.r.st.Enqueue(store.Batch{Sender: me, UnixMs: now, Items: items})
+	if errors.Is(err, store.ErrQueueFull) {
+		return c.r.queueFull(err)
 	}
-	for _, a := range targets {
-		c.r.notify(a)
-	}
-	c.logger().Debug("receipt queued", "type", req.GetType().String(), "to_user", req.GetToUser(), "ids", len(ids), "targets", len(targets))
-	return okFrame(), nil
+	return err
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
+	"github.com/linksim/linksim/sim/store"
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
@@ -180,6 +182,41 @@ func TestReceipts(t *testing.T) {
 	bob.noPush("delivery")
 	aliceWeb.fails(frame(&pb.SendReceipt{Type: pb.ReceiptType_RETRY, ToUser: "+15550200", ToDevice: 5, MessageIds: []string{"hi"}}), pb.ErrorCode_UNKNOWN_DEVICE)
 	aliceWeb.fails(frame(&pb.SendReceipt{Type: pb.ReceiptType_READ, ToUser: "+15559999", MessageIds: []string{"hi"}}), pb.ErrorCode_UNKNOWN_USER)
+}
+
+// removingStore removes device gone just before the first receipt is
+// enqueued: a removal committing between the relay's read of the
+// receiver's devices and its write.
+type removingStore struct {
+	store.Store
+	gone store.Address
+	once sync.Once
+}
+
+func (s *removingStore) Enqueue(b store.Batch) (store.Result, error) {
+	if len(b.Items) > 0 && b.Items[0].Delivery.GetReceipt() != nil {
+		s.once.Do(func() { s.Store.RemoveDevices(s.gone.User, []uint32{s.gone.Device}) })
+	}
+	return s.Store.Enqueue(b)
+}
+
+// A receipt to a user one of whose devices is removed meanwhile still goes
+// to the devices left; it is not refused, which made the sender's device
+// drop its link (its receipts are part of consuming its queue).
+func TestReceiptToAUserLosingADeviceMeanwhile(t *testing.T) {
+	t.Parallel()
+	s := serveWrapped(t, Config{NoSync: true}, func(inner store.Store) store.Store {
+		return &removingStore{Store: inner, gone: store.Address{User: "+15550200", Device: 1}}
+	}, func() {})
+	alice := phone(t, s, "alice", "+15550100")
+	bob := phone(t, s, "bob", "+15550200")
+	link(t, s, bob, "bob-web")
+	bob.sendText("+15550100", "hi")
+	alice.ack(alice.delivery().GetSeq())
+	alice.ok(frame(&pb.SendReceipt{Type: pb.ReceiptType_DELIVERED, ToUser: "+15550200", MessageIds: []string{"hi"}}), "ok")
+	if r := bob.delivery().GetReceipt(); r.GetType() != pb.ReceiptType_DELIVERED {
+		t.Fatalf("bob's phone got %v, want the DELIVERED receipt", r)
+	}
 }
 
 func TestPreKeys(t *testing.T) {
