@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/linksim/linksim/sim/wire/pb"
@@ -68,7 +69,10 @@ func (d *Device) Logout(ctx context.Context) error {
 	if d.Primary() {
 		return fmt.Errorf("%s: logout: the phone owns the account and cannot log out", d.cfg.Name)
 	}
-	if err := d.RemoveDevices(ctx, nil, false); err != nil {
+	// Told it is logged out instead of Ok, the device lost its link after
+	// the relay removed it and heard so on connecting again: done.
+	var lo *LoggedOutError
+	if err := d.RemoveDevices(ctx, nil, false); err != nil && !errors.As(err, &lo) {
 		return err
 	}
 	select {

@@ -108,3 +108,37 @@ func TestLogoutSucceedsThoughTheLinkEndsRightAfter(t *testing.T) {
 		}
 	}
 }
+
+// cutStore drops a device's link right after the relay's store removed
+// devices, before the relay answers: a connection lost at that moment.
+type cutStore struct {
+	store.Store
+	cut atomic.Pointer[Device]
+}
+
+func (s *cutStore) RemoveDevices(user string, ids []uint32) ([]store.Device, error) {
+	removed, err := s.Store.RemoveDevices(user, ids)
+	if d := s.cut.Load(); d != nil && err == nil {
+		d.Disconnect()
+	}
+	return removed, err
+}
+
+// A logout whose link drops after the relay removed the companion, before
+// the answer came, is done: the device, connecting again, is told it is
+// logged out, which is what it asked for.
+func TestLogoutCutOffBeforeItsAnswerIsDone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cut := &cutStore{}
+	s := startRelayWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
+		cut.Store = st
+		return cut
+	}})
+	bob := registerPhone(t, ctx, s, "+15550403", nil)
+	web := linkCompanion(t, ctx, s, bob, 1, nil)
+	cut.cut.Store(web)
+	if err := web.Logout(ctx); err != nil {
+		t.Fatalf("logout cut off after the removal: %v", err)
+	}
+}
