@@ -82,6 +82,12 @@ type Definition struct {
 	LostAfter Duration `yaml:"lost_after"`
 	// PreKeys is how many one-time prekeys each device uploads; default 16.
 	PreKeys int `yaml:"prekeys"`
+	// KeepAlive is how often each device pings the relay; default 20 s
+	// (the device's own). The relay drops a connection silent for its idle
+	// timeout (60 s), so it must stay well under that: at most 50 s. Every
+	// ping is a frame through Noise both ways, so a longer one makes idle
+	// devices cheaper (docs/performance.md, issue 10, session 7).
+	KeepAlive Duration `yaml:"keepalive"`
 	// MaxInFlight caps the actions under way at once; an action due while
 	// the cap is reached is dropped and counted (k6's dropped iterations).
 	// Default 2000.
@@ -258,6 +264,7 @@ func (d Definition) Defaults() Definition {
 	if d.PreKeys == 0 {
 		d.PreKeys = 16
 	}
+	setDefault(&d.KeepAlive, 20*time.Second)
 	if d.MaxInFlight == 0 {
 		d.MaxInFlight = 2000
 	}
@@ -380,6 +387,9 @@ func (d Definition) Check() error {
 	if d.PreKeys < 1 || d.PreKeys > 200 {
 		bad("prekeys: %d; want 1 to 200 (the relay takes at most 200 per upload)", d.PreKeys)
 	}
+	if d.KeepAlive < Duration(time.Second) || d.KeepAlive > Duration(maxKeepAlive) {
+		bad("keepalive: %s; want 1s to %s (the relay closes a connection silent for 60 s)", time.Duration(d.KeepAlive), maxKeepAlive)
+	}
 	if d.MaxInFlight < 1 {
 		bad("max_in_flight: %d; want at least 1", d.MaxInFlight)
 	}
@@ -415,6 +425,10 @@ func (d Definition) Check() error {
 	}
 	return nil
 }
+
+// maxKeepAlive leaves 10 s under the relay's 60 s idle timeout for a ping
+// sent late by a saturated machine.
+const maxKeepAlive = 50 * time.Second
 
 // maxBrowserPages bounds a mixed fleet's pages: ~200 is what this kind of
 // machine holds (issue 13), and a typo of 20000 should not start that many.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
+	"github.com/linksim/linksim/sim/device"
 )
 
 // A short load of 300 real devices (150 users, a phone and a web client
@@ -152,6 +153,7 @@ users: 1
 companions: 7
 topology: peer-to-peer
 prekeys: 0
+keepalive: 70s
 link: {rate: 10, stages: [{duration: 5s, target: 10}]}
 messages: {stages: [{duration: 0s, target: 10}]}
 mix: {text: 1, email: 3}
@@ -169,10 +171,26 @@ thresholds: ["lost = 0"]
 	if started {
 		t.Error("the run started before the definition was refused")
 	}
-	for _, want := range []string{"users: 1", "companions: 7", "prekeys: 500", "link: both rate and stages",
+	for _, want := range []string{"users: 1", "companions: 7", "prekeys: 500", "keepalive: 1m10s", "link: both rate and stages",
 		"messages.stages[0]: duration 0s", `unknown action "email"`, `did you mean ==?`, `topology: "peer-to-peer"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+// The devices ping at the definition's keepalive, 20 s unless it says.
+func TestDevicesPingAtTheKeepAlive(t *testing.T) {
+	for _, keepAlive := range []Duration{0, Duration(45 * time.Second)} {
+		def := Definition{Users: 10, KeepAlive: keepAlive}.Defaults()
+		var c device.Config
+		(&runner{def: def}).deviceConfig(&c)
+		want := time.Duration(keepAlive)
+		if want == 0 {
+			want = 20 * time.Second
+		}
+		if c.KeepAlive != want {
+			t.Errorf("keepalive %s in the definition: devices ping every %s, want %s", time.Duration(keepAlive), c.KeepAlive, want)
 		}
 	}
 }

@@ -161,6 +161,7 @@ type runner struct {
 
 func (r *runner) deviceConfig(c *device.Config) {
 	c.PreKeys = r.def.PreKeys
+	c.KeepAlive = time.Duration(r.def.KeepAlive)
 	// The device package's reconnect backoff, not the harness's test-speed
 	// one: thousands of devices retrying every 20 ms would be a storm of
 	// their own.
@@ -245,6 +246,7 @@ func (r *runner) run(ctx context.Context, ts reports.Thresholds) *reports.Report
 		"link_failures":   strconv.FormatInt(r.linkFailed.Load(), 10),
 		"dropped_actions": strconv.FormatInt(snap.Dropped, 10),
 		"prekeys":         strconv.Itoa(r.def.PreKeys),
+		"keepalive":       time.Duration(r.def.KeepAlive).String(),
 		"relinks":         strconv.FormatInt(r.relinks.Load(), 10),
 		"deliveries":      strconv.FormatInt(snap.Delivered, 10),
 		"client_gc":       gcSettings(),

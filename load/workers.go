@@ -285,6 +285,7 @@ func (c *coordinator) meta(workers []*worker, relayBefore, relayLinked relayFigu
 		"deliveries":             strconv.FormatFloat(sum("deliveries"), 'f', 0, 64),
 		"client_msg_cpu_seconds": fmt.Sprintf("%.2f", sum("client_msg_cpu_seconds")),
 		"prekeys":                strconv.Itoa(c.def.PreKeys),
+		"keepalive":              time.Duration(c.def.KeepAlive).String(),
 		"client_gc":              workers[0].report.Meta["client_gc"],
 	}
 	// The workers' peaks, added: at most what they held at once.

@@ -354,7 +354,7 @@ func (d *Device) run(l *link) {
 				continue
 			}
 		}
-		err := d.serve(l)
+		online, err := d.serve(l)
 		l.close()
 		d.setLink(nil)
 		var lo *LoggedOutError
@@ -381,7 +381,14 @@ func (d *Device) run(l *link) {
 			failures = 0
 			continue
 		}
-		failures = 1
+		// A link that ended before Welcome is one more failure in a row: a
+		// relay failing every Hello (its store overloaded) must see its
+		// devices back off, not all come back within the first step.
+		if online {
+			failures = 1
+		} else {
+			failures++
+		}
 		d.sleep(d.backoff(failures))
 	}
 }
@@ -412,23 +419,24 @@ func (d *Device) sleep(t time.Duration) {
 	}
 }
 
-// serve greets the relay on l, then processes pushes until l ends.
-func (d *Device) serve(l *link) error {
+// serve greets the relay on l, then processes pushes until l ends; online
+// reports whether the relay welcomed the device.
+func (d *Device) serve(l *link) (online bool, err error) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.CallTimeout)
 	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_Hello{Hello: &pb.Hello{ClientVersion: d.cfg.ClientVersion}}})
 	cancel()
 	if Code(err) == pb.ErrorCode_CLIENT_OUTDATED {
-		return fmt.Errorf("%w: %w", ErrOutdated, err)
+		return false, fmt.Errorf("%w: %w", ErrOutdated, err)
 	}
 	if err != nil {
 		if lerr := l.Err(); lerr != nil {
-			return lerr
+			return false, lerr
 		}
-		return fmt.Errorf("hello: %w", err)
+		return false, fmt.Errorf("hello: %w", err)
 	}
 	w := ans.GetWelcome()
 	if w == nil {
-		return fmt.Errorf("hello: relay answered %T", ans.Body)
+		return false, fmt.Errorf("hello: relay answered %T", ans.Body)
 	}
 	d.log.Debug("online", "queued", w.Queued, "prekeys_left", w.PrekeysLeft)
 	d.cfg.Mark("online")
@@ -440,7 +448,7 @@ func (d *Device) serve(l *link) error {
 	}
 	go l.keepAlive(d.ctx, d.cfg.KeepAlive)
 	d.background.Go(d.flushSyncNow) // what changed while we were offline
-	return d.consume(l)
+	return true, d.consume(l)
 }
 
 func (d *Device) setLink(l *link) {
