@@ -84,10 +84,15 @@ type Definition struct {
 	PreKeys int `yaml:"prekeys"`
 	// KeepAlive is how often each device pings the relay; default 20 s
 	// (the device's own). The relay drops a connection silent for its idle
-	// timeout (60 s), so it must stay well under that: at most 50 s. Every
-	// ping is a frame through Noise both ways, so a longer one makes idle
-	// devices cheaper (docs/performance.md, issue 10, session 7).
+	// timeout, so it must stay well under that: at most 5/6 of
+	// RelayIdleTimeout. Every ping is a frame through Noise both ways, so a
+	// longer one makes idle devices cheaper (docs/performance.md, issue 10,
+	// session 7); a device also takes that long to notice a dead link.
 	KeepAlive Duration `yaml:"keepalive"`
+	// RelayIdleTimeout is the relays' idle timeout (linksim relay
+	// --idle-timeout), default 60 s: relays the run starts get it; relays
+	// named by URL must have been started with it.
+	RelayIdleTimeout Duration `yaml:"relay_idle_timeout"`
 	// MaxInFlight caps the actions under way at once; an action due while
 	// the cap is reached is dropped and counted (k6's dropped iterations).
 	// Default 2000.
@@ -265,6 +270,7 @@ func (d Definition) Defaults() Definition {
 		d.PreKeys = 16
 	}
 	setDefault(&d.KeepAlive, 20*time.Second)
+	setDefault(&d.RelayIdleTimeout, defaultRelayIdleTimeout)
 	if d.MaxInFlight == 0 {
 		d.MaxInFlight = 2000
 	}
@@ -379,7 +385,7 @@ func (d Definition) Check() error {
 	for _, dur := range []struct {
 		name string
 		v    Duration
-	}{{"duration", d.Duration}, {"drain", d.Drain}, {"offline_for", d.OfflineFor}, {"abort_grace", d.AbortGrace}, {"lost_after", d.LostAfter}} {
+	}{{"duration", d.Duration}, {"drain", d.Drain}, {"offline_for", d.OfflineFor}, {"abort_grace", d.AbortGrace}, {"lost_after", d.LostAfter}, {"relay_idle_timeout", d.RelayIdleTimeout}} {
 		if dur.v < 0 {
 			bad("%s: %s is negative", dur.name, time.Duration(dur.v))
 		}
@@ -387,8 +393,9 @@ func (d Definition) Check() error {
 	if d.PreKeys < 1 || d.PreKeys > 200 {
 		bad("prekeys: %d; want 1 to 200 (the relay takes at most 200 per upload)", d.PreKeys)
 	}
-	if d.KeepAlive < Duration(time.Second) || d.KeepAlive > Duration(maxKeepAlive) {
-		bad("keepalive: %s; want 1s to %s (the relay closes a connection silent for 60 s)", time.Duration(d.KeepAlive), maxKeepAlive)
+	if most := d.RelayIdleTimeout * 5 / 6; d.KeepAlive < Duration(time.Second) || d.KeepAlive > most {
+		bad("keepalive: %s; want 1s to %s, 5/6 of relay_idle_timeout %s (the relay closes a connection silent that long; raise it to ping less often)",
+			time.Duration(d.KeepAlive), time.Duration(most), time.Duration(d.RelayIdleTimeout))
 	}
 	if d.MaxInFlight < 1 {
 		bad("max_in_flight: %d; want at least 1", d.MaxInFlight)
@@ -426,9 +433,8 @@ func (d Definition) Check() error {
 	return nil
 }
 
-// maxKeepAlive leaves 10 s under the relay's 60 s idle timeout for a ping
-// sent late by a saturated machine.
-const maxKeepAlive = 50 * time.Second
+// defaultRelayIdleTimeout is linksim relay's own default --idle-timeout.
+const defaultRelayIdleTimeout = 60 * time.Second
 
 // maxBrowserPages bounds a mixed fleet's pages: ~200 is what this kind of
 // machine holds (issue 13), and a typo of 20000 should not start that many.

@@ -195,6 +195,19 @@ func TestDevicesPingAtTheKeepAlive(t *testing.T) {
 	}
 }
 
+// A keepalive past 5/6 of the relays' idle timeout is refused: the relay
+// would drop idle devices. Raising relay_idle_timeout lets them ping less.
+func TestKeepAliveStaysUnderTheRelayIdleTimeout(t *testing.T) {
+	long := Definition{Users: 10, Messages: Arrival{Rate: 1}, KeepAlive: Duration(4 * time.Minute)}
+	if err := long.Defaults().Check(); err == nil || !strings.Contains(err.Error(), "relay_idle_timeout 1m0s") {
+		t.Errorf("keepalive 4m against the relay's default 60 s idle timeout: %v, want refused naming relay_idle_timeout", err)
+	}
+	long.RelayIdleTimeout = Duration(5 * time.Minute)
+	if err := long.Defaults().Check(); err != nil {
+		t.Errorf("keepalive 4m under relay_idle_timeout 5m: %v", err)
+	}
+}
+
 func TestNoMessageRateIsAnError(t *testing.T) {
 	err := Definition{Users: 10}.Defaults().Check()
 	if err == nil || !strings.Contains(err.Error(), "messages: no rate") {

@@ -42,6 +42,10 @@ type relayPlan struct {
 	// local: every relay process runs on this machine, so the file limit
 	// bounds its devices.
 	local bool
+	// started: the harness starts the relays, so the run's relay
+	// settings (relay_idle_timeout) reach them; relays named by URL run
+	// with whatever they were started with.
+	started bool
 }
 
 // parseRelay reads a definition's relay field.
@@ -51,7 +55,7 @@ func parseRelay(s string) (relayPlan, error) {
 		if err != nil || nodes < 1 || nodes > maxClusterNodes {
 			return relayPlan{}, fmt.Errorf("relay: %q; want cluster:N with N relay nodes, 1 to %d", s, maxClusterNodes)
 		}
-		return relayPlan{backend: harness.ClusterProcess, nodes: nodes, cluster: true, local: true}, nil
+		return relayPlan{backend: harness.ClusterProcess, nodes: nodes, cluster: true, local: true, started: true}, nil
 	}
 	if strings.Contains(s, ",") {
 		p := relayPlan{local: true}
@@ -69,9 +73,9 @@ func parseRelay(s string) (relayPlan, error) {
 	}
 	switch s {
 	case harness.Process, harness.Embedded, harness.Container:
-		return relayPlan{backend: s, nodes: 1, local: true}, nil
+		return relayPlan{backend: s, nodes: 1, local: true, started: true}, nil
 	case harness.Cluster, harness.ClusterProcess:
-		return relayPlan{backend: s, nodes: harness.DefaultNodes, cluster: true, local: true}, nil
+		return relayPlan{backend: s, nodes: harness.DefaultNodes, cluster: true, local: true, started: true}, nil
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "http", "https"}, u.Scheme) {

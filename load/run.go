@@ -104,6 +104,9 @@ func newRecorder(def Definition) *reports.Recorder {
 func withRelay(def Definition, opts Options, cfg harness.Config, fn func(*harness.Env) (*reports.Report, error)) (*reports.Report, error) {
 	plan, _ := parseRelay(def.Relay) // Check parsed it
 	cfg.Backend = plan.backend
+	if plan.started {
+		cfg.Relay.IdleTimeout = time.Duration(def.RelayIdleTimeout)
+	}
 	if plan.cluster {
 		cfg.Nodes = plan.nodes
 	}

@@ -25,7 +25,7 @@ func loadCmd() *cobra.Command {
 		fl                             load.Definition
 		offlineFor, duration, drain    time.Duration
 		abortGrace, lostAfter          time.Duration
-		keepAlive                      time.Duration
+		keepAlive, relayIdleTimeout    time.Duration
 		findStep, findWarmup           time.Duration
 		natsOpts                       load.NATSOptions
 		profiles                       string
@@ -156,7 +156,7 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 				mix: mix, ramp: ramp, linkRamp: linkRamp, mediaSizes: mediaSizes, thresholds: thresholds,
 				thresholdFile: thresholdFile, offlineFor: offlineFor, duration: duration, drain: drain,
 				abortGrace: abortGrace, lostAfter: lostAfter, findStep: findStep, findWarmup: findWarmup,
-				keepAlive: keepAlive,
+				keepAlive: keepAlive, relayIdleTimeout: relayIdleTimeout,
 			}); err != nil {
 				return err
 			}
@@ -233,7 +233,8 @@ starts. Field reference: docs/performance.md, section "Load runs".`,
 	f.DurationVar(&abortGrace, "abort-grace", 0, "how long into the actions thresholds are not yet checked live (default 5s)")
 	f.DurationVar(&lostAfter, "lost-after", 0, "how long a delivery may be outstanding before the live view counts it lost (default 10s)")
 	f.IntVar(&fl.PreKeys, "prekeys", 0, "one-time prekeys each device uploads, 1-200 (default 16; the relay asks for more below 10)")
-	f.DurationVar(&keepAlive, "keepalive", 0, "how often each device pings the relay, 1s to 50s (default 20s; the relay drops a connection silent 60s); longer makes idle devices cheaper")
+	f.DurationVar(&keepAlive, "keepalive", 0, "how often each device pings the relay, 1s to 5/6 of --relay-idle-timeout (default 20s); longer makes idle devices cheaper, and dead links slower to notice")
+	f.DurationVar(&relayIdleTimeout, "relay-idle-timeout", 0, "the relays' --idle-timeout: relays this run starts get it, relays named by URL must run with it (default 60s, the relay's own)")
 	f.IntVar(&fl.MaxInFlight, "max-in-flight", 0, "actions under way at once; an action due beyond it is dropped and counted (default 2000)")
 	f.IntVar(&fl.Workers, "workers", 0, "worker processes to spread the users over (default 1: this process)")
 	f.StringVar(&fl.Relay, "relay", "", `relay backend: "process" (default: the relay as its own process), "embedded", "container", ws://host:port/ws, `+
@@ -272,7 +273,7 @@ type loadFlagValues struct {
 	mix, ramp, linkRamp, thresholdFile                 string
 	mediaSizes, thresholds                             []string
 	offlineFor, duration, drain, abortGrace, lostAfter time.Duration
-	keepAlive                                          time.Duration
+	keepAlive, relayIdleTimeout                        time.Duration
 	findStep, findWarmup                               time.Duration
 }
 
@@ -299,6 +300,7 @@ func applyLoadFlags(fs *pflag.FlagSet, def *load.Definition, fl load.Definition,
 	copyIf("abort-on-fail", func() { def.AbortOnFail = fl.AbortOnFail })
 	copyIf("prekeys", func() { def.PreKeys = fl.PreKeys })
 	copyIf("keepalive", func() { def.KeepAlive = load.Duration(v.keepAlive) })
+	copyIf("relay-idle-timeout", func() { def.RelayIdleTimeout = load.Duration(v.relayIdleTimeout) })
 	copyIf("max-in-flight", func() { def.MaxInFlight = fl.MaxInFlight })
 	copyIf("workers", func() { def.Workers = fl.Workers })
 	copyIf("relay", func() { def.Relay = fl.Relay })
