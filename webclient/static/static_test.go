@@ -238,20 +238,3 @@ func TestEmbedded(t *testing.T) {
 		}
 	}
 }
-
-// An inline script after a stylesheet runs only once the stylesheet has
-// loaded, so the page's work that needs no Go (app.wasm's download, the
-// IndexedDB database's opening) must come before app.css in the page.
-func TestEarlyWorkStartsBeforeTheStylesheet(t *testing.T) {
-	body, _ := io.ReadAll(get(t, Handler(key, app()), "/").Body)
-	page := string(body)
-	css := strings.Index(page, `<link rel="stylesheet"`)
-	if css < 0 {
-		t.Fatalf("page links no stylesheet:\n%s", page)
-	}
-	for _, early := range []string{`fetch("app.wasm?v=`, `indexedDB.open(`} {
-		if at := strings.Index(page, early); at < 0 || at > css {
-			t.Errorf("page starts %s at byte %d, want it before the stylesheet's link (byte %d)", early, at, css)
-		}
-	}
-}

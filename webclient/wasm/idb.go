@@ -54,33 +54,44 @@ const (
 	opDeletePrefix
 )
 
-// openIDB takes over the database the page opened (creating it on first
-// use) as soon as it loaded (linksimEarly in webclient/static's index.html,
-// so that the opening overlaps app.wasm's download and compile) and loads
-// it. It returns the database's name (the page's ?db=, or "linksim"). It
-// must not be called from a JavaScript callback.
-func openIDB(changed func()) (*idbKV, string, error) {
-	early := global.Get("linksimEarly")
-	if !early.Truthy() {
-		return nil, "", errors.New("indexedDB: the page opened no database (no linksimEarly)")
+// openIDB opens (creating on first use) the database name and loads it.
+// It must not be called from a JavaScript callback.
+func openIDB(name string, changed func()) (*idbKV, error) {
+	factory := global.Get("indexedDB")
+	if factory.IsUndefined() || factory.IsNull() {
+		return nil, errors.New("indexedDB: not available in this page")
 	}
-	name := early.Get("dbName").String()
-	if !early.Get("db").Truthy() {
-		return nil, name, errors.New("indexedDB: not available in this page")
-	}
-	db, err := await(early.Get("db"))
-	if err == nil && !db.Get("objectStoreNames").Call("contains", idbStore).Bool() {
-		err = fmt.Errorf("the page opened it without the object store %q", idbStore)
-	}
+	var db js.Value
+	err := catch(func() error {
+		req := factory.Call("open", name, 1)
+		upgrade := js.FuncOf(func(js.Value, []js.Value) any {
+			db := req.Get("result")
+			if !db.Get("objectStoreNames").Call("contains", idbStore).Bool() {
+				db.Call("createObjectStore", idbStore)
+			}
+			return nil
+		})
+		defer upgrade.Release()
+		req.Set("onupgradeneeded", upgrade)
+		blocked := js.FuncOf(func(js.Value, []js.Value) any {
+			console("warn", "indexedDB: opening "+name+" is blocked by another tab of this origin")
+			return nil
+		})
+		defer blocked.Release()
+		req.Set("onblocked", blocked)
+		var err error
+		db, err = (<-watch(req)).get()
+		return err
+	})
 	if err != nil {
-		return nil, name, fmt.Errorf("indexedDB %q: open: %w", name, err)
+		return nil, fmt.Errorf("indexedDB %q: open: %w", name, err)
 	}
 	s := &idbKV{db: db, changed: changed, m: map[string][]byte{}, wake: make(chan struct{}, 1), committedCh: make(chan struct{})}
 	if err := s.load(); err != nil {
-		return nil, name, fmt.Errorf("indexedDB %q: load: %w", name, err)
+		return nil, fmt.Errorf("indexedDB %q: load: %w", name, err)
 	}
 	go s.writer()
-	return s, name, nil
+	return s, nil
 }
 
 // load reads every key and value in one read-only transaction.

@@ -60,7 +60,7 @@ func main() {
 	if err == nil {
 		var key []byte
 		if key, err = relayKey(); err == nil {
-			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger, PreKeys: preKeys, Mark: mark}, params.Get("topology"))
+			err = start(u, device.Config{Name: name, RelayURL: wsURL, RelayKey: key, Logger: logger, PreKeys: preKeys, Mark: mark}, or(params.Get("db"), "linksim"), params.Get("topology"))
 		}
 	}
 	if err != nil {
@@ -70,8 +70,8 @@ func main() {
 }
 
 // start opens the state and starts the web client core.
-func start(u *ui, cfg device.Config, topology string) error {
-	st, db, err := openIDB(u.dirty)
+func start(u *ui, cfg device.Config, db, topology string) error {
+	st, err := openIDB(db, u.dirty)
 	mark("state.opened")
 	if err != nil {
 		u.post(func() { u.showError(fmt.Sprintf("%v; keeping state in memory only", err)) })
