@@ -238,3 +238,18 @@ func TestEmbedded(t *testing.T) {
 		}
 	}
 }
+
+// An inline script after a stylesheet runs only once the stylesheet has
+// loaded, so app.wasm's download, which needs no Go, must start before
+// app.css in the page.
+func TestWasmFetchStartsBeforeTheStylesheet(t *testing.T) {
+	body, _ := io.ReadAll(get(t, Handler(key, app()), "/").Body)
+	page := string(body)
+	css := strings.Index(page, `<link rel="stylesheet"`)
+	if css < 0 {
+		t.Fatalf("page links no stylesheet:\n%s", page)
+	}
+	if at := strings.Index(page, `fetch("app.wasm?v=`); at < 0 || at > css {
+		t.Errorf("page starts app.wasm's fetch at byte %d, want it before the stylesheet's link (byte %d):\n%s", at, css, page)
+	}
+}
