@@ -152,13 +152,6 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 			k, err := registrationKeys(sig, cfg.PreKeys)
 			cfg.Logger.Info("registration keys made", "device", cfg.Name, "prekeys", cfg.PreKeys, "took", time.Since(start), "err", err)
 			keys <- keysResult{k, err}
-			if warmCrypto {
-				// After the keys, which the scan waits for; the
-				// history's decrypt then runs warm code.
-				start = time.Now()
-				err := e2e.Warm()
-				cfg.Logger.Info("crypto warmed", "device", cfg.Name, "took", time.Since(start), "err", err)
-			}
 		}()
 	}
 	// Pair returns only once they are stored: state it leaves behind is
