@@ -266,3 +266,19 @@ func BenchmarkEncryptDecrypt(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFirstDecrypt is a companion's first message from its phone: a
+// prekey message, so X3DH and the session's first ratchet step.
+func BenchmarkFirstDecrypt(b *testing.B) {
+	ctx := context.Background()
+	msg := bytes.Repeat([]byte("x"), 300)
+	for b.Loop() {
+		b.StopTimer()
+		alice, bob := start(b, true)
+		ct, c := encrypt(b, alice, bob, string(msg))
+		b.StartTimer()
+		if _, err := bob.s.Decrypt(ctx, alice.addr, ct, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
