@@ -172,18 +172,44 @@ func tuned(cfg relay.Config) bool {
 		cfg.Limits != (relay.Limits{})
 }
 
+// infoClient opens a connection per request: a relay restarted on the same
+// address must never be asked over a connection kept from the one killed.
+var infoClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // relayInfo reads a relay's /relay.json: its Noise key, which devices pin.
+// A relay just started on a starved machine (a CI run's parallel packages)
+// can miss one try's 5 s, so a try that times out is repeated, for up to
+// 30 s in all.
 func relayInfo(ctx context.Context, base string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	for {
+		try, cancelTry := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := getRelayInfo(try, base)
+		if err == nil {
+			key, err := readRelayInfo(resp, base)
+			cancelTry()
+			return key, err
+		}
+		cancelTry()
+		// Only a try that ran out of time is repeated: a refused
+		// connection (a wrong --relay URL) fails at once.
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return nil, fmt.Errorf("relay info: %w", err)
+		}
+	}
+}
+
+func getRelayInfo(ctx context.Context, base string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/relay.json", nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("relay info: %w", err)
-	}
+	return infoClient.Do(req)
+}
+
+// readRelayInfo checks and decodes the answer of /relay.json.
+func readRelayInfo(resp *http.Response, base string) ([]byte, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("relay info: GET %s/relay.json: %s", base, resp.Status)

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,5 +225,27 @@ func TestStartStopsWhenTheSessionsContextEnds(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Start took %s to notice its context had ended", took)
+	}
+}
+
+// A relay that misses the first try's 5 s (a process just started on a
+// starved machine) is asked again; its key is read all the same.
+func TestRelayInfoOutlastsASlowFirstAnswer(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) == 1 {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
+		fmt.Fprintf(w, `{"version":1,"noise_key":%q,"ws":"/ws"}`, base64.StdEncoding.EncodeToString([]byte(key)))
+	}))
+	defer srv.Close()
+	got, err := relayInfo(t.Context(), srv.URL)
+	if err != nil || string(got) != key {
+		t.Fatalf("relay info after a first try that timed out: %q, %v", got, err)
 	}
 }
