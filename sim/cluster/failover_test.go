@@ -76,7 +76,10 @@ func TestSendsSurviveNATSServerKills(t *testing.T) {
 	for _, s := range servers {
 		urls = append(urls, s.url())
 	}
-	n, err := cluster.Open(cluster.Config{URLs: urls, Replicas: 3, MaxQueuedBytes: 1 << 20, Timeout: 20 * time.Second})
+	// Three servers electing their JetStream leader on a machine busy with
+	// other packages' tests took over Open's default 30 s once in CI.
+	n, err := cluster.Open(cluster.Config{URLs: urls, Replicas: 3, MaxQueuedBytes: 1 << 20, Timeout: 20 * time.Second,
+		StartTimeout: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
