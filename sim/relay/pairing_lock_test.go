@@ -52,17 +52,26 @@ func (s *slowLinkStore) waitAdding(t *testing.T) {
 	}
 }
 
+// startSlowLink serves a relay of cfg whose store holds alice's link, and
+// has her phone scan her companion's ref and the companion finish, both
+// waiting on the held link: the ids of the scan and of the finish.
+func startSlowLink(t *testing.T, cfg Config) (s servedRelay, st *slowLinkStore, alice, comp *client, scan, finish uint64) {
+	t.Helper()
+	s, st = serveSlowLink(t, cfg, "+15550001")
+	alice = phone(t, s, "alice", "+15550001")
+	comp, ref := startPairing(t, s, "alice-web")
+	adv := advSecret()
+	scan = alice.scan(comp, ref.GetRef(), adv, alice.nextK)
+	finish = comp.send(comp.finishFrame(adv))
+	st.waitAdding(t)
+	return s, st, alice, comp, scan, finish
+}
+
 // While one companion's link is being stored, the node's other pairings go
 // on: a new companion gets its ref, another phone's scan reaches its
 // companion, and that companion links.
 func TestASlowLinkHoldsUpNoOtherPairing(t *testing.T) {
-	s, st := serveSlowLink(t, Config{NoSync: true}, "+15550001")
-	alice := phone(t, s, "alice", "+15550001")
-	slow, ref := startPairing(t, s, "alice-web")
-	adv := advSecret()
-	scan := alice.scan(slow, ref.GetRef(), adv, alice.nextK)
-	finish := slow.send(slow.finishFrame(adv))
-	st.waitAdding(t)
+	s, st, alice, slow, scan, finish := startSlowLink(t, Config{NoSync: true})
 
 	bob := phone(t, s, "bob", "+15550002")
 	link(t, s, bob, "bob-web") // its PairStart, scan and finish all wait on the old lock
@@ -81,13 +90,7 @@ func TestASlowLinkHoldsUpNoOtherPairing(t *testing.T) {
 // (and show the companion a new ref) while the companion becomes a device.
 func TestALinkStoredPastThePairTimeoutIsLinked(t *testing.T) {
 	const pairTimeout = 300 * time.Millisecond
-	s, st := serveSlowLink(t, Config{NoSync: true, PairTimeout: pairTimeout}, "+15550001")
-	alice := phone(t, s, "alice", "+15550001")
-	comp, ref := startPairing(t, s, "alice-web")
-	adv := advSecret()
-	scan := alice.scan(comp, ref.GetRef(), adv, alice.nextK)
-	finish := comp.send(comp.finishFrame(adv))
-	st.waitAdding(t)
+	_, st, alice, comp, scan, finish := startSlowLink(t, Config{NoSync: true, PairTimeout: pairTimeout})
 	time.Sleep(3 * pairTimeout)
 	st.open()
 	if l := comp.wait(finish).GetLinked(); l.GetDevice() != alice.nextK {
