@@ -108,7 +108,9 @@ func webAppDir(ctx context.Context) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, webAppTimeout)
 	defer cancel()
-	if err := static.Build(ctx, dir); err != nil {
+	// A profiled browser gets an app that names its functions.
+	profiled := BrowserConfig.ProfileDir != "" || os.Getenv(driver.ProfileEnv) != ""
+	if err := static.Build(ctx, dir, static.BuildOptions{Names: profiled}); err != nil {
 		os.RemoveAll(dir)
 		// A failed build is not cached: a cancelled spec must not doom the
 		// next ones.

@@ -25,6 +25,10 @@ import (
 // containers, so the binary is run directly.
 const DefaultExecPath = "/usr/lib/chromium/chromium"
 
+// ProfileEnv names the environment variable that sets Config.ProfileDir
+// when the Config leaves it empty.
+const ProfileEnv = "LINKSIM_BROWSER_PROFILE"
+
 // Layouts of a Browser's pages (Config.Layout).
 const (
 	// LayoutContext gives each page a browser context of its own: pages
@@ -60,6 +64,13 @@ type Config struct {
 	EvidenceDir string
 	// Layout is LayoutContext (the default, for "") or LayoutTabs.
 	Layout string
+	// ProfileDir, when set, makes every page record a V8 CPU profile from
+	// its creation until Close and write it there as <name>-<n>.cpuprofile
+	// (Chrome DevTools' Performance panel opens it). Function names need an
+	// app.wasm built with its name section (harness: LINKSIM_BROWSER_PROFILE
+	// does both). Profiling slows pages: compare profiles with profiles.
+	// "" uses $LINKSIM_BROWSER_PROFILE, which is "" unless set.
+	ProfileDir string
 }
 
 func (c Config) withDefaults() Config {
@@ -87,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
+	if c.ProfileDir == "" {
+		c.ProfileDir = os.Getenv(ProfileEnv)
+	}
 	return c
 }
 
@@ -103,6 +117,7 @@ type Browser struct {
 	sharedMu sync.Mutex
 	shared   context.Context // LayoutTabs: a blank tab owning the pages' browser context
 	opened   atomic.Int64    // pages opened, to name each tab's database
+	profiled atomic.Int64    // profiles written, to name each file
 }
 
 // ErrNoChromium is returned by Launch when the Chromium binary is missing.

@@ -3,6 +3,7 @@ package driver
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image/png"
 	"net/http"
@@ -400,5 +401,48 @@ func TestLayoutsShareOrIsolateContexts(t *testing.T) {
 	}
 	if _, err := Launch(ctx, Config{Layout: "windows"}); err == nil || !strings.Contains(err.Error(), `unknown layout "windows"`) {
 		t.Errorf("Launch with layout windows: %v, want an unknown layout error", err)
+	}
+}
+
+// A profiled page writes, on Close, a CPU profile that holds the functions
+// its scripts ran, named.
+func TestProfiledPageWritesItsCPUProfile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	b, err := Launch(ctx, Config{ProfileDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	p, err := b.NewPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Open(ctx, "data:text/html,<script>function linksimBusy(){const t=performance.now();while(performance.now()-t<300){}}linksimBusy()</script>"); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.cpuprofile"))
+	if len(files) != 1 {
+		t.Fatalf("profiles written: %q, want one", files)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	type node struct {
+		CallFrame struct{ FunctionName string } `json:"callFrame"`
+	}
+	var prof struct {
+		Nodes   []node `json:"nodes"`
+		Samples []int  `json:"samples"`
+	}
+	if err := json.Unmarshal(raw, &prof); err != nil {
+		t.Fatalf("%s: %v", files[0], err)
+	}
+	busy := slices.ContainsFunc(prof.Nodes, func(n node) bool { return n.CallFrame.FunctionName == "linksimBusy" })
+	if !busy || len(prof.Samples) == 0 {
+		t.Errorf("the profile (%d samples) does not hold the page's function linksimBusy", len(prof.Samples))
 	}
 }

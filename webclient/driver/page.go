@@ -2,15 +2,19 @@ package driver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
@@ -49,6 +53,9 @@ type Page struct {
 
 func newPage(b *Browser, ctx context.Context, cancel context.CancelFunc) *Page {
 	p := &Page{b: b, ctx: ctx, cancel: cancel, name: "page"}
+	if b.cfg.ProfileDir != "" {
+		p.startProfile()
+	}
 	// Subscribed before any navigation, so no line of the app is missed.
 	msgs := chromedp.Console(ctx)
 	go func() {
@@ -117,8 +124,55 @@ func (p *Page) BrowserContext() string {
 }
 
 // Close closes the page's window and, in LayoutContext, discards its
-// browser context.
-func (p *Page) Close() { p.cancel() }
+// browser context; with Config.ProfileDir it first writes the page's CPU
+// profile.
+func (p *Page) Close() {
+	if p.b.cfg.ProfileDir != "" {
+		p.writeProfile()
+	}
+	p.cancel()
+}
+
+// profileSampling is the CPU profile's sampling interval: fine enough to
+// see the steps of a pairing, which take tens of milliseconds.
+const profileSampling = 100 * time.Microsecond
+
+// startProfile starts the page's V8 CPU profiler, before any navigation,
+// so the app's download, compile and start are in the profile. A profiler
+// that cannot start is reported through Config.Logf; the page works on.
+func (p *Page) startProfile() {
+	ctx, cancel := context.WithTimeout(p.ctx, p.b.cfg.ActionTimeout)
+	defer cancel()
+	_, err := chromedp.Call(ctx, profiler.Enable, cdp.Empty{})
+	if err == nil {
+		_, err = chromedp.Call(ctx, profiler.SetSamplingInterval,
+			profiler.SetSamplingIntervalParams{Interval: profileSampling.Microseconds()})
+	}
+	if err == nil {
+		_, err = chromedp.Call(ctx, profiler.Start, cdp.Empty{})
+	}
+	if err != nil {
+		p.b.cfg.Logf("driver: %s: start CPU profile: %v", p.Name(), err)
+	}
+}
+
+// writeProfile stops the page's profiler and writes the profile to
+// Config.ProfileDir, reporting failures through Config.Logf.
+func (p *Page) writeProfile() {
+	ctx, cancel := context.WithTimeout(p.ctx, p.b.cfg.ActionTimeout)
+	defer cancel()
+	res, err := chromedp.Call(ctx, profiler.Stop, cdp.Empty{})
+	if err == nil {
+		var b []byte
+		if b, err = json.Marshal(res.Profile); err == nil {
+			name := fmt.Sprintf("%s-%d.cpuprofile", strings.ReplaceAll(p.Name(), "/", "_"), p.b.profiled.Add(1))
+			err = os.WriteFile(filepath.Join(p.b.cfg.ProfileDir, name), b, 0o644)
+		}
+	}
+	if err != nil {
+		p.b.cfg.Logf("driver: %s: write CPU profile: %v", p.Name(), err)
+	}
+}
 
 // run runs one browser action on the tab, bounded by ctx and the action
 // timeout.

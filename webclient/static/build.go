@@ -15,13 +15,20 @@ import (
 // wasmPackage is the browser front end Build compiles.
 const wasmPackage = "github.com/linksim/linksim/webclient/wasm"
 
+// BuildOptions vary a Build; the zero value builds the app as shipped.
+type BuildOptions struct {
+	// Names keeps the module's name section (function names; about 3% of
+	// app.wasm), which CPU profiles of the page need to name anything.
+	Names bool
+}
+
 // Build compiles the web app into outDir (app.wasm, its gzip app.wasm.gz
 // and Go's wasm_exec.js), ready for Handler(key, os.DirFS(outDir)). It runs
 // the go command, so it needs the Go toolchain and the linksim module
 // source: it builds from the current directory when that is inside the
 // module, else from this package's source directory. A build takes tens of
 // seconds; callers build once and reuse the directory.
-func Build(ctx context.Context, outDir string) error {
+func Build(ctx context.Context, outDir string, opts BuildOptions) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("build web app: %w", err)
 	}
@@ -29,7 +36,11 @@ func Build(ctx context.Context, outDir string) error {
 	if err != nil {
 		return fmt.Errorf("build web app: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", wasm, wasmPackage)
+	ldflags := "-ldflags=-s -w"
+	if opts.Names {
+		ldflags = "-ldflags="
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", ldflags, "-o", wasm, wasmPackage)
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
 	if !inModule(ctx) {
 		cmd.Dir = sourceDir()
