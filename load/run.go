@@ -10,7 +10,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/linksim/linksim/harness"
 	"github.com/linksim/linksim/reports"
@@ -173,9 +176,25 @@ func (r *runner) deviceConfig(c *device.Config) {
 		c.RelayURL = wsURL(r.nodes[nodeOf(c.Name, len(r.nodes))])
 	}
 	if src := r.opts.Shard.Source; src != "" {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-		c.Dialer = d.DialContext
+		c.Dialer = sourceDialer(src).DialContext
 	}
+}
+
+// sourceDialer dials from the IP address src. IP_BIND_ADDRESS_NO_PORT
+// leaves the source port to connect(), where it need only be unique per
+// destination, instead of bind(), which searches for one free on src: bind
+// tries one half of the ephemeral range first (connect() the other), so
+// once src holds ~14,000 connections every bind walks that whole half
+// (docs/performance.md, issue 10).
+func sourceDialer(src string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Control: bindNoPort}
+}
+
+func bindNoPort(_, _ string, c syscall.RawConn) error {
+	return c.Control(func(fd uintptr) {
+		// A kernel without the option (before 4.2) binds the port as before.
+		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
 }
 
 // event feeds the tracker and starts media downloads, as a user opening
