@@ -13,7 +13,7 @@ import (
 // envelopes (docs/protocol.md, section 4) with protowire, to the bytes
 // libsignal's protobuf serializers make and read. Theirs go through
 // protobuf-go's reflection runtime, which builds each message's codec on
-// first use: in the web app that was a quarter of the first decrypt after
+// first use: in the web app that was two fifths of the first decrypt after
 // a scan (docs/performance.md, "QR visible -> chats shown, session 8").
 // Fields are written in field-number order, as protobuf-go writes them;
 // reading keeps the last of a repeated field and skips unknown ones, as it

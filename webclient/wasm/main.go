@@ -45,7 +45,7 @@ func main() {
 	}
 	// The Go runtime prints stdout to the browser console, line by line. The
 	// console stamps each line (and the harness keeps the stamp), so the
-	// handler writes no time of its own: formatting it was an eighth of the
+	// handler writes no time of its own: formatting it was a seventh of the
 	// page's logging CPU.
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
