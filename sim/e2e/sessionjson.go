@@ -14,8 +14,8 @@ import (
 // sessionCodec writes a session as the JSON encoding/json makes of it, byte
 // for byte, and reads that JSON back, both with code written for these
 // types: encoding/json builds its coders by reflection on first use, and
-// in the web app the first session read and written after a scan were a
-// tenth of the page's work up to the chat list (docs/performance.md, "QR
+// in the web app the first session read and written after a scan were
+// 6-10% of the page's work up to the chat list (docs/performance.md, "QR
 // visible -> chats shown, session 8"). It reads only that exact form (keys
 // in order, no spaces); anything else goes to jsonUnmarshal, so a session
 // any JSON encoder stored still reads back.

@@ -112,19 +112,21 @@ func FuzzWhisperCodecReads(f *testing.F) {
 
 func checkSignalMessageReads(t *testing.T, b []byte) {
 	t.Helper()
-	want, wantErr := (&serialize.ProtoBufSignalMessageSerializer{}).Deserialize(b)
-	got, err := signalMessageCodec{}.Deserialize(b)
-	if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
-		t.Fatalf("signal message %x reads as %+v (error %v), libsignal reads %+v (error %v)", b, got, err, want, wantErr)
-	}
+	checkReads(t, "signal message", b, (&serialize.ProtoBufSignalMessageSerializer{}).Deserialize, signalMessageCodec{}.Deserialize)
 }
 
 func checkPreKeyMessageReads(t *testing.T, b []byte) {
 	t.Helper()
-	want, wantErr := (&serialize.ProtoBufPreKeySignalMessageSerializer{}).Deserialize(b)
-	got, err := preKeyMessageCodec{}.Deserialize(b)
+	checkReads(t, "prekey signal message", b, (&serialize.ProtoBufPreKeySignalMessageSerializer{}).Deserialize, preKeyMessageCodec{}.Deserialize)
+}
+
+// checkReads fails unless ours reads b as libsignal's serializer does.
+func checkReads[T any](t *testing.T, what string, b []byte, libsignal, ours func([]byte) (T, error)) {
+	t.Helper()
+	want, wantErr := libsignal(b)
+	got, err := ours(b)
 	if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
-		t.Fatalf("prekey signal message %x reads as %+v (error %v), libsignal reads %+v (error %v)", b, got, err, want, wantErr)
+		t.Fatalf("%s %x reads as %+v (error %v), libsignal reads %+v (error %v)", what, b, got, err, want, wantErr)
 	}
 }
 
