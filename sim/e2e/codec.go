@@ -5,17 +5,19 @@ import (
 	"go.mau.fi/libsignal/state/record"
 )
 
-// newSerializer is libsignal's protobuf serializer with sessions read and
-// written by jsonMarshal and jsonUnmarshal: segmentio/encoding/json instead
-// of encoding/json, but for the web app (codec_js.go). The format
-// is the same JSON (a stored session reads back either way): a session is
-// decoded and encoded again for every message sent and received, and
-// encoding/json's reflection was most of the CPU of an encrypt and decrypt
-// after the curve arithmetic (docs/performance.md, "Worker CPU per
-// message").
+// newSerializer is libsignal's protobuf serializer with the two envelopes
+// (whisper.go) and sessions (sessionjson.go) written and read by code for
+// their types instead of by reflection, to the same bytes, and session
+// states by jsonMarshal and jsonUnmarshal: segmentio/encoding/json instead
+// of encoding/json, but for the web app (codec_js.go). A session is decoded
+// and encoded again for every message sent and received, and encoding/json's
+// reflection was most of the CPU of an encrypt and decrypt after the curve
+// arithmetic (docs/performance.md, "Worker CPU per message").
 func newSerializer() *serialize.Serializer {
 	s := serialize.NewProtoBufSerializer()
-	s.Session = jsonCodec[record.SessionStructure]{}
+	s.SignalMessage = signalMessageCodec{}
+	s.PreKeySignalMessage = preKeyMessageCodec{}
+	s.Session = sessionCodec{}
 	s.State = jsonCodec[record.StateStructure]{}
 	return s
 }
