@@ -61,7 +61,11 @@ func newLanding(u *ui) *landing {
 		textEl("li", "Go to Settings, then Linked devices, then Link a device"),
 		textEl("li", "Point your phone at this screen to capture the QR code"),
 	)
-	l.el = el("div", "class", "landing").add(
+	// Laid out, unseen, from the start (landing-waiting): the browser styles
+	// and lays it out while Go waits for IndexedDB and the relay, not in
+	// the task that draws the first code, where that first style and
+	// layout (fonts included) was 35-100 ms of the way to QR drawn.
+	l.el = el("div", "class", "landing landing-waiting").add(
 		el("div", "class", "landing-band").add(textEl("span", "linksim web", "class", "landing-brand")),
 		el("div", "class", "landing-card").add(
 			el("div", "class", "landing-text").add(
@@ -72,7 +76,6 @@ func newLanding(u *ui) *landing {
 			el("div", "class", "qr-box").add(l.canvas, l.expired),
 		),
 	)
-	l.el.show(false)
 	listen(global, "resize", func(js.Value) { u.post(l.fit) })
 	return l
 }
@@ -86,7 +89,12 @@ func (l *landing) fit() {
 }
 
 func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
-	l.el.show(screen == app.ScreenQR || screen == app.ScreenExpired)
+	l.el.show(screen == app.ScreenQR || screen == app.ScreenExpired || screen == app.ScreenStarting)
+	class := "landing"
+	if screen == app.ScreenStarting {
+		class = "landing landing-waiting"
+	}
+	l.el.attr("class", class)
 	if screen != app.ScreenQR {
 		if l.drawn != "" {
 			clearQR(l.canvas.Value)
