@@ -61,11 +61,7 @@ func newLanding(u *ui) *landing {
 		textEl("li", "Go to Settings, then Linked devices, then Link a device"),
 		textEl("li", "Point your phone at this screen to capture the QR code"),
 	)
-	// Laid out, unseen, from the start (landing-waiting): the browser styles
-	// and lays it out while Go waits for IndexedDB and the relay, not in
-	// the task that draws the first code, where that first style and
-	// layout (fonts included) was 35-100 ms of the way to QR drawn.
-	l.el = el("div", "class", "landing landing-waiting").add(
+	l.el = el("div", "class", "landing").add(
 		el("div", "class", "landing-band").add(textEl("span", "linksim web", "class", "landing-brand")),
 		el("div", "class", "landing-card").add(
 			el("div", "class", "landing-text").add(
@@ -76,6 +72,7 @@ func newLanding(u *ui) *landing {
 			el("div", "class", "qr-box").add(l.canvas, l.expired),
 		),
 	)
+	l.el.show(false)
 	listen(global, "resize", func(js.Value) { u.post(l.fit) })
 	return l
 }
@@ -89,12 +86,7 @@ func (l *landing) fit() {
 }
 
 func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
-	l.el.show(screen == app.ScreenQR || screen == app.ScreenExpired || screen == app.ScreenStarting)
-	class := "landing"
-	if screen == app.ScreenStarting {
-		class = "landing landing-waiting"
-	}
-	l.el.attr("class", class)
+	l.el.show(screen == app.ScreenQR || screen == app.ScreenExpired)
 	if screen != app.ScreenQR {
 		if l.drawn != "" {
 			clearQR(l.canvas.Value)
