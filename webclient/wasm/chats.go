@@ -26,6 +26,7 @@ type mainView struct {
 	cancel context.CancelFunc
 
 	el       *elem
+	side     *elem
 	status   *elem
 	phone    *elem // a mirror client's phone status: "Phone not connected"
 	ringing  *ringingNotice
@@ -33,7 +34,8 @@ type mainView struct {
 	noChats  *elem
 	rows     map[string]*chatRow
 	order    []string
-	menuList *elem
+	menuWrap *elem
+	menuList *elem // nil until the menu is first opened
 	avatar   *elem
 
 	conv    *conversation
@@ -68,17 +70,17 @@ func newMainView(u *ui, dev *device.Device, src source) *mainView {
 		media: map[string]*mediaView{}}
 	m.sends.init()
 
-	m.avatar = textEl("span", initial(dev.Self().User), "class", "avatar")
-	profileOpen := el("button", "data-testid", "profile-open", "class", "icon-btn avatar-btn", "type", "button", "title", "Profile").add(m.avatar)
-	profileOpen.on("click", func(js.Value) { u.post(func() { m.closePanels(); m.profile.open() }) })
-	newChat := el("button", "data-testid", "new-chat", "class", "icon-btn", "type", "button", "title", "New chat").svg(iconNewChat)
-	newChat.on("click", func(js.Value) { u.post(func() { m.closePanels(); m.newChat.open() }) })
-	menu := el("button", "data-testid", "menu", "class", "icon-btn", "type", "button", "title", "Menu").svg(iconMenu)
-	menu.on("click", func(js.Value) { u.post(func() { m.menuList.show(m.menuList.hidden) }) })
-	logout := textEl("button", "Log out", "data-testid", "logout", "class", "menu-item", "type", "button")
-	logout.on("click", func(js.Value) { u.post(m.logout) })
-	m.menuList = el("div", "data-testid", "menu-list", "class", "menu-list", "role", "menu").add(logout)
-	m.menuList.show(false)
+	// The first screen shows the side bar and the chat list only: the
+	// panels, the menu and the open chat's pane are built when first
+	// opened, so the screen is up (and the device can start) sooner.
+	m.profile = &profilePanel{m: m}
+	m.newChat = &newChatPanel{m: m}
+	m.side = fromHTML(sideBar)
+	m.avatar = m.side.find(".avatar").setText(initial(dev.Self().User))
+	m.side.find(`[data-testid="profile-open"]`).on("click", func(js.Value) { u.post(func() { m.closePanels(); m.profile.open() }) })
+	m.side.find(`[data-testid="new-chat"]`).on("click", func(js.Value) { u.post(func() { m.closePanels(); m.newChat.open() }) })
+	m.menuWrap = m.side.find(".menu-wrap")
+	m.menuWrap.find(`[data-testid="menu"]`).on("click", func(js.Value) { u.post(m.toggleMenu) })
 
 	m.status = el("div", "data-testid", "connection-status", "class", "conn", "data-status", "connecting", "role", "status")
 	m.phone = el("div", "data-testid", "phone-status", "class", "conn phone", "data-status", "syncing", "role", "alert")
@@ -91,37 +93,50 @@ func newMainView(u *ui, dev *device.Device, src source) *mainView {
 	})
 	m.ringing = newRingingNotice()
 	m.noChats = textEl("div", "No chats yet. Start one with the new chat button, or wait for a message.", "class", "no-chats")
-	m.profile = newProfilePanel(m)
-	m.newChat = newNewChatPanel(m)
-	side := el("div", "class", "side").add(
-		el("header", "class", "bar side-bar").add(
-			profileOpen,
-			el("div", "class", "bar-actions").add(newChat, el("div", "class", "menu-wrap").add(menu, m.menuList)),
-		),
-		m.status,
-		m.phone,
-		m.ringing.el,
-		m.chatList,
-		m.noChats,
-		m.profile.el,
-		m.newChat.el,
-	)
+	m.side.add(m.status, m.phone, m.ringing.el, m.chatList, m.noChats)
 	m.conv = newConversation(m)
-	m.el = el("div", "class", "main").add(side, m.conv.pane)
+	m.el = el("div", "class", "main").add(m.side, m.conv.pane)
 	u.spawn("send", m.sender)
 	m.profile.fetch(false) // the push name, for the avatar and the panel
 	return m
 }
+
+// sideBar is the side bar's fixed markup: the bar over the chat list.
+const sideBar = `<div class="side"><header class="bar side-bar">` +
+	`<button data-testid="profile-open" class="icon-btn avatar-btn" type="button" title="Profile"><span class="avatar"></span></button>` +
+	`<div class="bar-actions">` +
+	`<button data-testid="new-chat" class="icon-btn" type="button" title="New chat">` + iconNewChat + `</button>` +
+	`<div class="menu-wrap"><button data-testid="menu" class="icon-btn" type="button" title="Menu">` + iconMenu + `</button></div>` +
+	`</div></header></div>`
 
 func (m *mainView) close() {
 	m.cancel()
 	m.el.remove()
 }
 
+// toggleMenu opens the menu, or closes it when open.
+func (m *mainView) toggleMenu() {
+	if m.menuList == nil {
+		logout := textEl("button", "Log out", "data-testid", "logout", "class", "menu-item", "type", "button")
+		logout.on("click", func(js.Value) { m.u.post(m.logout) })
+		m.menuList = el("div", "data-testid", "menu-list", "class", "menu-list", "role", "menu").add(logout)
+		m.menuWrap.add(m.menuList)
+		return
+	}
+	m.menuList.show(m.menuList.hidden)
+}
+
+// closeMenu closes the menu if open.
+func (m *mainView) closeMenu() {
+	if m.menuList != nil {
+		m.menuList.show(false)
+	}
+}
+
 func (m *mainView) closePanels() {
-	m.menuList.show(false)
-	m.profile.el.show(false)
-	m.newChat.el.show(false)
+	m.closeMenu()
+	m.profile.close()
+	m.newChat.close()
 }
 
 func (m *mainView) render() {
@@ -146,7 +161,7 @@ func (m *mainView) render() {
 	}
 	m.renderChats()
 	m.conv.render()
-	if m.newChat.el.hidden == false {
+	if m.newChat.isOpen() {
 		m.newChat.render()
 	}
 }

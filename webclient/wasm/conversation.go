@@ -17,7 +17,7 @@ type conversation struct {
 	pane  *elem
 	intro *elem
 
-	el       *elem
+	el       *elem // nil until a chat is first opened
 	avatar   *elem
 	name     *elem
 	sub      *elem
@@ -37,11 +37,18 @@ type msgRow struct {
 
 func newConversation(m *mainView) *conversation {
 	c := &conversation{m: m, rows: map[string]*msgRow{}}
-	c.intro = el("div", "class", "intro").add(
-		textEl("div", "linksim web", "class", "intro-title"),
-		textEl("p", "Send and receive messages from your computer. Your phone links this browser; messages reach every device of both users."),
-		textEl("p", "End-to-end encrypted", "class", "intro-lock"),
-	)
+	c.intro = fromHTML(intro)
+	c.pane = el("div", "class", "pane").add(c.intro)
+	return c
+}
+
+// intro is what the pane shows while no chat is open.
+const intro = `<div class="intro"><div class="intro-title">linksim web</div>` +
+	`<p>Send and receive messages from your computer. Your phone links this browser; messages reach every device of both users.</p>` +
+	`<p class="intro-lock">End-to-end encrypted</p></div>`
+
+// build makes the open chat's elements, in the pane.
+func (c *conversation) build() {
 	c.avatar = el("div", "class", "avatar")
 	c.name = el("div", "data-testid", "conversation-name", "class", "conv-name")
 	c.sub = el("div", "class", "conv-sub")
@@ -81,13 +88,14 @@ func newConversation(m *mainView) *conversation {
 		c.list,
 		el("footer", "class", "composer").add(attach, attachInput, c.composer, send),
 	)
-	c.el.show(false)
-	c.pane = el("div", "class", "pane").add(c.intro, c.el)
-	return c
+	c.pane.add(c.el)
 }
 
 // reset shows the chat with peer, its composer holding draft.
 func (c *conversation) reset(peer, draft string) {
+	if c.el == nil {
+		c.build()
+	}
 	c.peer = peer
 	c.rows = map[string]*msgRow{}
 	c.order = nil
@@ -114,8 +122,7 @@ func (c *conversation) submit() {
 
 func (c *conversation) render() {
 	c.intro.show(c.peer == "")
-	c.el.show(c.peer != "")
-	if c.peer == "" {
+	if c.peer == "" { // else c.el is built, and shows
 		return
 	}
 	m := c.m

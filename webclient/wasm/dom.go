@@ -39,6 +39,20 @@ func textEl(tag, text string, attrs ...string) *elem {
 	return e
 }
 
+// fromHTML makes the element that fixed markup (never user data: it is
+// not escaped) describes: one call into JavaScript for a whole static
+// subtree instead of one per element and attribute.
+func fromHTML(markup string) *elem {
+	t := document.Call("createElement", "template")
+	t.Set("innerHTML", markup)
+	return wrap(t.Get("content").Get("firstElementChild"))
+}
+
+// find is e's first descendant matching selector.
+func (e *elem) find(selector string) *elem {
+	return wrap(e.Call("querySelector", selector))
+}
+
 // wrap adopts an element that already is in the page.
 func wrap(v js.Value) *elem {
 	return &elem{Value: v, attrs: map[string]string{}, text: v.Get("textContent").String()}

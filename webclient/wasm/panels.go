@@ -15,7 +15,7 @@ import (
 // about text. It slides over the chat list.
 type profilePanel struct {
 	m         *mainView
-	el        *elem
+	el        *elem // nil until first opened
 	bigAvatar *elem
 	name      *elem
 	user      *elem
@@ -23,13 +23,16 @@ type profilePanel struct {
 	input     *elem
 	save      *elem
 	saving    bool
+
+	pushName, aboutText string // as last loaded, for the panel built later
 }
 
-func newProfilePanel(m *mainView) *profilePanel {
-	p := &profilePanel{m: m}
+// build makes the panel's elements and puts them over the chat list.
+func (p *profilePanel) build() {
+	m := p.m
 	back := el("button", "data-testid", "profile-close", "class", "icon-btn", "type", "button", "title", "Back").svg(iconBack)
 	back.on("click", func(js.Value) { m.u.post(func() { p.el.show(false) }) })
-	p.bigAvatar = textEl("span", initial(m.dev.Self().User), "class", "avatar big")
+	p.bigAvatar = el("span", "class", "avatar big")
 	p.name = el("div", "data-testid", "profile-name", "class", "profile-value")
 	p.user = textEl("div", m.dev.Self().User, "data-testid", "profile-user", "class", "profile-value")
 	p.about = el("div", "data-testid", "about", "class", "profile-value")
@@ -58,12 +61,26 @@ func newProfilePanel(m *mainView) *profilePanel {
 			el("div", "class", "about-edit").add(p.input, p.save),
 		),
 	)
-	p.el.show(false)
-	return p
+	p.show()
+	m.side.add(p.el)
+}
+
+// show puts the profile last loaded in the panel (the user until loaded).
+func (p *profilePanel) show() {
+	name := p.pushName
+	if name == "" {
+		name = p.m.dev.Self().User
+	}
+	p.name.setText(p.pushName)
+	p.bigAvatar.setText(initial(name))
+	p.about.setText(p.aboutText)
 }
 
 // open shows the panel and fetches the profile from the relay.
 func (p *profilePanel) open() {
+	if p.el == nil {
+		p.build()
+	}
 	p.el.show(true)
 	p.input.setValue("")
 	p.fetch(true)
@@ -88,15 +105,23 @@ func (p *profilePanel) fetch(fill bool) {
 			if name == "" {
 				name = m.dev.Self().User
 			}
-			p.name.setText(name)
 			m.avatar.setText(initial(name))
-			p.bigAvatar.setText(initial(name))
-			p.about.setText(prof.GetAbout())
+			p.pushName, p.aboutText = name, prof.GetAbout()
+			if p.el == nil {
+				return
+			}
+			p.show()
 			if fill && p.input.value() == "" {
 				p.input.setValue(prof.GetAbout())
 			}
 		})
 	})
+}
+
+func (p *profilePanel) close() {
+	if p.el != nil {
+		p.el.show(false)
+	}
 }
 
 func (p *profilePanel) submit(about string) {
@@ -127,7 +152,7 @@ func (p *profilePanel) submit(about string) {
 // newChatPanel starts a chat with a contact or with any phone number.
 type newChatPanel struct {
 	m        *mainView
-	el       *elem
+	el       *elem // nil until first opened
 	input    *elem
 	contacts *elem
 	shown    []string // "user\x00name" of the listed contacts
@@ -143,8 +168,9 @@ func isPhoneNumber(user string) bool {
 	return strings.Trim(digits, "0123456789") == ""
 }
 
-func newNewChatPanel(m *mainView) *newChatPanel {
-	n := &newChatPanel{m: m}
+// build makes the panel's elements and puts them over the chat list.
+func (n *newChatPanel) build() {
+	m := n.m
 	back := el("button", "data-testid", "new-chat-close", "class", "icon-btn", "type", "button", "title", "Back").svg(iconBack)
 	back.on("click", func(js.Value) { m.u.post(func() { n.el.show(false) }) })
 	n.input = el("input", "data-testid", "new-chat-user", "class", "text-input", "type", "tel",
@@ -175,16 +201,27 @@ func newNewChatPanel(m *mainView) *newChatPanel {
 			n.contacts,
 		),
 	)
-	n.el.show(false)
-	return n
+	m.side.add(n.el)
 }
 
 func (n *newChatPanel) open() {
+	if n.el == nil {
+		n.build()
+	}
 	n.el.show(true)
 	n.input.setValue("")
 	n.render()
 	n.input.Call("focus")
 }
+
+func (n *newChatPanel) close() {
+	if n.el != nil {
+		n.el.show(false)
+	}
+}
+
+// isOpen reports whether the panel shows.
+func (n *newChatPanel) isOpen() bool { return n.el != nil && !n.el.hidden }
 
 func (n *newChatPanel) submit(user string) {
 	user = strings.TrimSpace(user)

@@ -86,7 +86,7 @@ func newUI() *ui {
 		if _, inMenu := closest(ev, `[data-testid="menu"], [data-testid="menu-list"]`, ""); !inMenu {
 			u.post(func() {
 				if u.main != nil {
-					u.main.menuList.show(false)
+					u.main.closeMenu()
 				}
 			})
 		}
