@@ -8,8 +8,9 @@ import (
 	"go.mau.fi/libsignal/ecc"
 )
 
-// TestCreateKeyPairIsLibsignals checks the Edwards-form key generation
-// against libsignal's Montgomery ladder on random and edge private keys.
+// TestCreateKeyPairIsLibsignals checks createKeyPair, and both ways it
+// computes public keys, against libsignal's on random and edge private
+// keys.
 func TestCreateKeyPairIsLibsignals(t *testing.T) {
 	keys := [][]byte{make([]byte, 32), bytes.Repeat([]byte{0xff}, 32)}
 	for range 200 {
@@ -22,7 +23,11 @@ func TestCreateKeyPairIsLibsignals(t *testing.T) {
 		if got.PublicKey().PublicKey() != want.PublicKey().PublicKey() {
 			t.Fatalf("private key %x: public key %x, libsignal's %x", k, got.PublicKey().PublicKey(), want.PublicKey().PublicKey())
 		}
-		if got.PrivateKey().Serialize() != want.PrivateKey().Serialize() {
+		private := got.PrivateKey().Serialize()
+		if e, l := edwardsPublic(&private), ladderPublic(&private); e != want.PublicKey().PublicKey() || l != want.PublicKey().PublicKey() {
+			t.Fatalf("private key %x: public key %x on the Edwards form, %x by the ladder, libsignal's %x", k, e, l, want.PublicKey().PublicKey())
+		}
+		if private != want.PrivateKey().Serialize() {
 			t.Fatalf("private key %x: kept %x, libsignal keeps %x", k, got.PrivateKey().Serialize(), want.PrivateKey().Serialize())
 		}
 	}
@@ -41,6 +46,12 @@ func BenchmarkKeyPair(b *testing.B) {
 	b.Run("edwards", func(b *testing.B) {
 		for b.Loop() {
 			createKeyPair(k)
+		}
+	})
+	private := createKeyPair(k).PrivateKey().Serialize()
+	b.Run("ladder", func(b *testing.B) {
+		for b.Loop() {
+			ladderPublic(&private)
 		}
 	})
 }

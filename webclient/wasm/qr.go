@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"syscall/js"
 
 	"rsc.io/qr"
@@ -76,7 +77,7 @@ func drawQR(canvas js.Value, payload string) (modules, module int, err error) {
 	small.Call("getContext", "2d").Call("putImageData", global.Get("ImageData").New(data, modules, modules), 0, 0)
 	canvas.Set("width", side)
 	canvas.Set("height", side)
-	css := fmt.Sprintf("%gpx", float64(side)/dpr)
+	css := strconv.FormatFloat(float64(side)/dpr, 'g', -1, 64) + "px"
 	style := canvas.Get("style")
 	style.Set("width", css)
 	style.Set("height", css)
