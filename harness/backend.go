@@ -179,11 +179,13 @@ var infoClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true
 // relayInfo reads a relay's /relay.json: its Noise key, which devices pin.
 // A relay just started on a starved machine (a CI run's parallel packages)
 // can miss one try's 5 s, so a try that times out is repeated, for up to
-// 30 s in all.
+// relayInfoFor in all (CI twice saw 30 s pass without an answer, each time
+// minutes into a test whose relay binary was built meanwhile).
 func relayInfo(ctx context.Context, base string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, relayInfoFor)
 	defer cancel()
-	for {
+	for tries := 1; ; tries++ {
 		try, cancelTry := context.WithTimeout(ctx, 5*time.Second)
 		resp, err := getRelayInfo(try, base)
 		if err == nil {
@@ -195,10 +197,13 @@ func relayInfo(ctx context.Context, base string) ([]byte, error) {
 		// Only a try that ran out of time is repeated: a refused
 		// connection (a wrong --relay URL) fails at once.
 		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-			return nil, fmt.Errorf("relay info: %w", err)
+			return nil, fmt.Errorf("relay info: %d tries in %v: %w", tries, time.Since(start).Round(time.Millisecond), err)
 		}
 	}
 }
+
+// relayInfoFor bounds relayInfo's tries together.
+const relayInfoFor = 2 * time.Minute
 
 func getRelayInfo(ctx context.Context, base string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/relay.json", nil)

@@ -249,3 +249,19 @@ func TestRelayInfoOutlastsASlowFirstAnswer(t *testing.T) {
 		t.Fatalf("relay info after a first try that timed out: %q, %v", got, err)
 	}
 }
+
+func TestLastLinesOfALog(t *testing.T) {
+	for _, c := range []struct {
+		log  string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc"},
+		{"a\nb", 5, "a\nb"},
+		{"", 3, ""},
+	} {
+		if got := string(lastLines([]byte(c.log), c.n)); got != c.want {
+			t.Errorf("lastLines(%q, %d) = %q, want %q", c.log, c.n, got, c.want)
+		}
+	}
+}

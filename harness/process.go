@@ -215,7 +215,7 @@ func (p *process) start(ctx context.Context) error {
 	if err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return err
+		return fmt.Errorf("%w; the relay's log ends:\n%s", err, lastLines(p.logs.Bytes(), 20))
 	}
 	p.cmd, p.key = cmd, key
 	return nil
@@ -307,4 +307,10 @@ func (p *process) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stop(syscall.SIGTERM)
+}
+
+// lastLines is the last n lines of log.
+func lastLines(log []byte, n int) []byte {
+	lines := bytes.SplitAfter(bytes.TrimRight(log, "\n"), []byte("\n"))
+	return bytes.Join(lines[max(0, len(lines)-n):], nil)
 }
