@@ -179,8 +179,8 @@ var infoClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true
 // relayInfo reads a relay's /relay.json: its Noise key, which devices pin.
 // A relay just started on a starved machine (a CI run's parallel packages)
 // can miss one try's 5 s, so a try that times out is repeated, for up to
-// relayInfoFor in all (CI twice saw 30 s pass without an answer, each time
-// minutes into a test whose relay binary was built meanwhile).
+// relayInfoFor in all (fresh-clone CI runs twice saw 30 s pass without
+// an answer, each time minutes into TestChaos; the cause is not known).
 func relayInfo(ctx context.Context, base string) ([]byte, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, relayInfoFor)
