@@ -109,8 +109,7 @@ func webAppDir(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, webAppTimeout)
 	defer cancel()
 	// A profiled browser gets an app that names its functions.
-	profiled := BrowserConfig.ProfileDir != "" || os.Getenv(driver.ProfileEnv) != ""
-	if err := static.Build(ctx, dir, static.BuildOptions{Names: profiled}); err != nil {
+	if err := static.Build(ctx, dir, static.BuildOptions{Names: BrowserConfig.Profiled()}); err != nil {
 		os.RemoveAll(dir)
 		// A failed build is not cached: a cancelled spec must not doom the
 		// next ones.

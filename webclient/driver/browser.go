@@ -65,7 +65,7 @@ type Config struct {
 	// Layout is LayoutContext (the default, for "") or LayoutTabs.
 	Layout string
 	// ProfileDir, when set, makes every page record a V8 CPU profile from
-	// its creation until Close and write it there as <name>-<n>.cpuprofile
+	// its creation until Close and write it there as <name>-<random>.cpuprofile
 	// (Chrome DevTools' Performance panel opens it). Function names need an
 	// app.wasm built with its name section (harness: LINKSIM_BROWSER_PROFILE
 	// does both). Profiling slows pages: compare profiles with profiles.
@@ -104,6 +104,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Profiled reports whether pages of a Browser of c record CPU profiles:
+// c.ProfileDir or $LINKSIM_BROWSER_PROFILE is set.
+func (c Config) Profiled() bool { return c.withDefaults().ProfileDir != "" }
+
 // Browser is one headless Chromium process. Each page has its own window;
 // in LayoutContext it also has its own browser context (cookies, storage),
 // in LayoutTabs all pages share one. Safe for concurrent use.
@@ -117,7 +121,6 @@ type Browser struct {
 	sharedMu sync.Mutex
 	shared   context.Context // LayoutTabs: a blank tab owning the pages' browser context
 	opened   atomic.Int64    // pages opened, to name each tab's database
-	profiled atomic.Int64    // profiles written, to name each file
 }
 
 // ErrNoChromium is returned by Launch when the Chromium binary is missing.

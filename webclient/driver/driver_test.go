@@ -405,44 +405,49 @@ func TestLayoutsShareOrIsolateContexts(t *testing.T) {
 }
 
 // A profiled page writes, on Close, a CPU profile that holds the functions
-// its scripts ran, named.
+// its scripts ran, named; pages of two browsers sharing the directory (the
+// harness runs one per layout) each keep theirs.
 func TestProfiledPageWritesItsCPUProfile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	b, err := Launch(ctx, Config{ProfileDir: dir})
-	if err != nil {
-		t.Fatal(err)
+	for range 2 {
+		b, err := Launch(ctx, Config{ProfileDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		p, err := b.NewPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Open(ctx, "data:text/html,<script>function linksimBusy(){const t=performance.now();while(performance.now()-t<300){}}linksimBusy()</script>"); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
 	}
-	defer b.Close()
-	p, err := b.NewPage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Open(ctx, "data:text/html,<script>function linksimBusy(){const t=performance.now();while(performance.now()-t<300){}}linksimBusy()</script>"); err != nil {
-		t.Fatal(err)
-	}
-	p.Close()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.cpuprofile"))
-	if len(files) != 1 {
-		t.Fatalf("profiles written: %q, want one", files)
-	}
-	raw, err := os.ReadFile(files[0])
-	if err != nil {
-		t.Fatal(err)
+	if len(files) != 2 {
+		t.Fatalf("profiles written: %q, want one per page (2)", files)
 	}
 	type node struct {
 		CallFrame struct{ FunctionName string } `json:"callFrame"`
 	}
-	var prof struct {
-		Nodes   []node `json:"nodes"`
-		Samples []int  `json:"samples"`
-	}
-	if err := json.Unmarshal(raw, &prof); err != nil {
-		t.Fatalf("%s: %v", files[0], err)
-	}
-	busy := slices.ContainsFunc(prof.Nodes, func(n node) bool { return n.CallFrame.FunctionName == "linksimBusy" })
-	if !busy || len(prof.Samples) == 0 {
-		t.Errorf("the profile (%d samples) does not hold the page's function linksimBusy", len(prof.Samples))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prof struct {
+			Nodes   []node `json:"nodes"`
+			Samples []int  `json:"samples"`
+		}
+		if err := json.Unmarshal(raw, &prof); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		busy := slices.ContainsFunc(prof.Nodes, func(n node) bool { return n.CallFrame.FunctionName == "linksimBusy" })
+		if !busy || len(prof.Samples) == 0 {
+			t.Errorf("%s (%d samples) does not hold the page's function linksimBusy", f, len(prof.Samples))
+		}
 	}
 }

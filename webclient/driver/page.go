@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -163,15 +162,27 @@ func (p *Page) writeProfile() {
 	defer cancel()
 	res, err := chromedp.Call(ctx, profiler.Stop, cdp.Empty{})
 	if err == nil {
-		var b []byte
-		if b, err = json.Marshal(res.Profile); err == nil {
-			name := fmt.Sprintf("%s-%d.cpuprofile", strings.ReplaceAll(p.Name(), "/", "_"), p.b.profiled.Add(1))
-			err = os.WriteFile(filepath.Join(p.b.cfg.ProfileDir, name), b, 0o644)
-		}
+		err = writeProfileFile(p.b.cfg.ProfileDir, strings.ReplaceAll(p.Name(), "/", "_"), res.Profile)
 	}
 	if err != nil {
 		p.b.cfg.Logf("driver: %s: write CPU profile: %v", p.Name(), err)
 	}
+}
+
+// writeProfileFile writes prof to dir as <name>-<random>.cpuprofile: a
+// name of its own, since several browsers (the harness runs one per
+// layout) may write pages of the same name there.
+func writeProfileFile(dir, name string, prof *profiler.Profile) error {
+	b, err := json.Marshal(prof)
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, name+"-*.cpuprofile")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	return errors.Join(err, f.Close())
 }
 
 // run runs one browser action on the tab, bounded by ctx and the action
