@@ -331,6 +331,14 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 	r.samples = newSampler(scrape)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	tick := func() Snapshot {
+		snap := r.live.snapshot()
+		r.samples.add(ctx, snap)
+		if r.opts.Progress != nil {
+			r.opts.Progress(snap)
+		}
+		return snap
+	}
 	wg.Go(func() {
 		tk := time.NewTicker(time.Second)
 		defer tk.Stop()
@@ -343,17 +351,14 @@ func (r *runner) progress(ctx context.Context, ts reports.Thresholds) (stop func
 				return
 			case <-tk.C:
 			}
-			snap := r.live.snapshot()
-			r.samples.add(ctx, snap)
-			if r.opts.Progress != nil {
-				r.opts.Progress(snap)
-			}
-			if why := judge.verdict(snap); why != "" {
+			if why := judge.verdict(tick()); why != "" {
 				r.abort.CompareAndSwap(nil, why)
 			}
 		}
 	})
-	return func() { close(done); wg.Wait() }
+	// A last tick at the end, so the series and a coordinator's figures
+	// hold what happened since the last whole second.
+	return func() { close(done); wg.Wait(); tick() }
 }
 
 // liveJudge applies abort-on-fail to a run's successive snapshots.

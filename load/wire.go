@@ -19,7 +19,7 @@ const (
 	MsgJob      = "job"      // coordinator -> worker: what to run
 	MsgStop     = "stop"     // coordinator -> worker: end the actions now (abort-on-fail)
 	MsgProgress = "progress" // worker -> coordinator: live figures
-	MsgResult   = "result"   // worker -> coordinator: its report; the worker then exits
+	MsgResult   = "result"   // worker -> coordinator: its report and final figures; the worker then exits
 	MsgFailed   = "failed"   // worker -> coordinator: it could not run; Error says why
 )
 

@@ -186,12 +186,9 @@ func (c *coordinator) listen(w *worker) {
 		}
 		switch m.Kind {
 		case MsgProgress:
-			if m.Progress != nil {
-				c.mu.Lock()
-				c.latest[w.index] = *m.Progress
-				c.mu.Unlock()
-			}
+			c.heard(w.index, m.Progress)
 		case MsgResult:
+			c.heard(w.index, m.Progress)
 			w.report, w.err = reports.ReadJSON(bytes.NewReader(m.Report))
 			return
 		case MsgFailed:
@@ -199,6 +196,16 @@ func (c *coordinator) listen(w *worker) {
 			return
 		}
 	}
+}
+
+// heard keeps a worker's newest figures, if the message had any.
+func (c *coordinator) heard(worker int, figures *Snapshot) {
+	if figures == nil {
+		return
+	}
+	c.mu.Lock()
+	c.latest[worker] = *figures
+	c.mu.Unlock()
 }
 
 // watch merges the workers' figures every second for the live view, stops
@@ -209,17 +216,22 @@ func (c *coordinator) watch(ctx context.Context, done <-chan struct{}, workers [
 	defer tk.Stop()
 	judge := liveJudge{def: c.def, ts: c.ts}
 	linked := false
-	for {
-		select {
-		case <-done:
-			c.update(c.merged())
-			return relayLinked
-		case <-tk.C:
-		}
+	merge := func() Snapshot {
 		snap := c.merged()
 		snap.At = time.Since(c.began) // workers' clocks started one after another
 		c.samples.add(ctx, snap)
 		c.update(snap)
+		return snap
+	}
+	for {
+		select {
+		case <-done:
+			// Every worker's last figures, sent before its result, are in.
+			merge()
+			return relayLinked
+		case <-tk.C:
+		}
+		snap := merge()
 		if snap.Phase == PhaseMessaging && !linked {
 			linked = true // every worker has linked its devices
 			relayLinked = relayMetrics(ctx, c.nodes)
@@ -347,9 +359,13 @@ func serve(ctx context.Context, conn Conn) error {
 	}()
 	// The workers a coordinator starts share its machine.
 	tuneGC(m.Job.Shard.Count)
+	var last Snapshot // Run's final tick comes after its last whole second
 	rep, err := Run(ctx, m.Job.Definition, Options{
 		Shard: m.Job.Shard, Stop: stop,
-		Progress: func(s Snapshot) { _ = conn.Send(Message{Kind: MsgProgress, Progress: &s}) },
+		Progress: func(s Snapshot) {
+			last = s
+			_ = conn.Send(Message{Kind: MsgProgress, Progress: &s})
+		},
 	})
 	if err != nil {
 		return errors.Join(err, conn.Send(Message{Kind: MsgFailed, Error: err.Error()}))
@@ -358,7 +374,9 @@ func serve(ctx context.Context, conn Conn) error {
 	if err != nil {
 		return errors.Join(err, conn.Send(Message{Kind: MsgFailed, Error: err.Error()}))
 	}
-	return conn.Send(Message{Kind: MsgResult, Report: raw})
+	// The result carries the final figures too: a transport may drop a
+	// progress message.
+	return conn.Send(Message{Kind: MsgResult, Report: raw, Progress: &last})
 }
 
 // tailBuffer keeps the last max bytes written to it: a worker's stderr, for
