@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
+	"slices"
 	"time"
 
 	"github.com/linksim/linksim/phone/camera"
@@ -97,11 +98,18 @@ func (p *Phone) Scan(ctx context.Context, qr string) (uint32, error) {
 		return 0, fmt.Errorf("%s: scan: %w", p.Name(), err)
 	}
 	scan := &pb.PairScan{Ref: q.Ref, CompanionNoiseKey: q.NoiseKey, CompanionIdentityKey: q.IdentityKey, Identity: signed}
-	ans, err := p.Call(ctx, &pb.Frame{Body: &pb.Frame_PairScan{PairScan: scan}})
+	// The device id is the phone's choice (k): a scan the relay took shows
+	// as k in the account's list.
+	ans, err := p.CallUnlessDone(ctx, &pb.Frame{Body: &pb.Frame_PairScan{PairScan: scan}}, func(have []uint32) bool {
+		return slices.Contains(have, k)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("%s: scan: %w", p.Name(), err)
 	}
-	dev := ans.GetLinked().GetDevice()
+	dev := k
+	if ans != nil {
+		dev = ans.GetLinked().GetDevice()
+	}
 	if err := p.sendHistory(ctx, dev); err != nil {
 		return dev, fmt.Errorf("%s: linked device %d but history sync failed: %w", p.Name(), dev, err)
 	}

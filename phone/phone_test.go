@@ -6,6 +6,7 @@ import (
 	"image"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/sim/kv"
 	"github.com/linksim/linksim/sim/relay"
+	"github.com/linksim/linksim/sim/store"
+	"github.com/linksim/linksim/sim/wire/pb"
 )
 
 type env struct {
@@ -26,7 +29,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv, err := relay.Serve(relay.Config{DataDir: t.TempDir(), NoSync: true}, "127.0.0.1:0")
+	return newEnvWith(t, relay.Config{})
+}
+
+// newEnvWith runs the relay with cfg, in a fresh data directory.
+func newEnvWith(t *testing.T, cfg relay.Config) *env {
+	t.Helper()
+	cfg.DataDir, cfg.NoSync = t.TempDir(), true
+	srv, err := relay.Serve(cfg, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +197,46 @@ func TestCompanionIDsAreNeverReused(t *testing.T) {
 	}
 	if linked, err := reopened.LinkedDevices(e.ctx); err != nil || len(linked) != 0 {
 		t.Errorf("after UnlinkAll: %v, %v", linked, err)
+	}
+}
+
+// cutStore drops the phone's link right after the relay's store linked a
+// companion, before the phone's scan is answered.
+type cutStore struct {
+	store.Store
+	phone atomic.Pointer[phone.Phone]
+}
+
+func (s *cutStore) AddCompanion(d store.Device, prekeys []*pb.PreKey, maxCompanions int) error {
+	err := s.Store.AddCompanion(d, prekeys, maxCompanions)
+	if p := s.phone.Load(); p != nil && err == nil {
+		p.Disconnect()
+	}
+	return err
+}
+
+// A scan whose link drops after the relay linked the companion, before the
+// answer came, has linked it: the device list shows the id the phone chose,
+// where scanning the same ref again would be refused.
+func TestScanCutOffBeforeItsAnswerLinks(t *testing.T) {
+	cut := &cutStore{}
+	e := newEnvWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
+		cut.Store = st
+		return cut
+	}})
+	alice := e.register("alice", "+15550300", nil)
+	cut.phone.Store(alice)
+	web := e.companion("alice/web-1", nil)
+	id, err := alice.Scan(e.ctx, web.qr)
+	if err != nil {
+		t.Fatalf("scan cut off after the link: %v", err)
+	}
+	if d := web.device(t); d.Self().Device != id {
+		t.Fatalf("the phone says it linked device %d, the companion is %v", id, d.Self())
+	}
+	cut.phone.Store(nil)
+	if linked, err := alice.LinkedDevices(e.ctx); err != nil || !slices.Equal(linked, []uint32{id}) {
+		t.Errorf("LinkedDevices = %v, %v; want [%d]", linked, err, id)
 	}
 }
 

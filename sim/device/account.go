@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -45,7 +46,9 @@ func (d *Device) Profile(ctx context.Context, user string) (*pb.Profile, error) 
 // companion may name only itself.
 func (d *Device) RemoveDevices(ctx context.Context, devices []uint32, all bool) error {
 	r := &pb.RemoveDevices{Devices: devices, AllCompanions: all}
-	if _, err := d.Call(ctx, &pb.Frame{Body: &pb.Frame_RemoveDevices{RemoveDevices: r}}); err != nil {
+	if _, err := d.CallUnlessDone(ctx, &pb.Frame{Body: &pb.Frame_RemoveDevices{RemoveDevices: r}}, func(have []uint32) bool {
+		return !slices.ContainsFunc(have, func(k uint32) bool { return k != 0 && (all || slices.Contains(devices, k)) })
+	}); err != nil {
 		return fmt.Errorf("%s: remove devices %v (all: %v): %w", d.cfg.Name, devices, all, err)
 	}
 	if !d.Primary() {
@@ -62,6 +65,31 @@ func (d *Device) RemoveDevices(ctx context.Context, devices []uint32, all bool) 
 		return fmt.Errorf("%s: removed devices %v (all: %v) but did not sign the new device list: %w", d.cfg.Name, devices, all, err)
 	}
 	return nil
+}
+
+// CallUnlessDone sends f, a request that is not repeatable, and when the
+// link ends before its answer asks the relay for the account's device
+// list: if done says the list shows f carried out, that is its answer;
+// otherwise f goes again. A companion's own device list is not its to
+// read once it is removed, so it just sends again: the relay tells a
+// removed device it is logged out.
+func (d *Device) CallUnlessDone(ctx context.Context, f *pb.Frame, done func(devices []uint32) bool) (*pb.Frame, error) {
+	ans, err := d.Call(ctx, f)
+	if !errors.Is(err, ErrUnanswered) {
+		return ans, err
+	}
+	if d.Primary() {
+		have, lerr := d.Devices(ctx, d.self.User)
+		if lerr != nil {
+			return nil, errors.Join(err, lerr)
+		}
+		if done(have) {
+			d.log.Info("request done though unanswered: the device list shows it", "request", fmt.Sprintf("%T", f.GetBody()))
+			return nil, nil
+		}
+	}
+	d.log.Info("request unanswered and not done: sending it again", "request", fmt.Sprintf("%T", f.GetBody()))
+	return d.Call(ctx, f)
 }
 
 // Logout unlinks this companion, wipes its state and stops it.

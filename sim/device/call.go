@@ -91,3 +91,19 @@ func resendable(f *pb.Frame) bool {
 	}
 	return false
 }
+
+// repeatable reports whether f may go again on the next connection when the
+// link ended before its answer. Beyond the resendable requests, those whose
+// repeat does what the first meant, the user's wish standing: the same
+// profile, the same signed list (the relay takes one as new as its own),
+// a receipt (the sender keeps the first), a fresh upload token (the lost
+// one is never used). Not RemoveDevices and PairScan: a repeat of one the
+// relay did fails (UNKNOWN_DEVICE, an unknown ref); their callers ask the
+// device list instead.
+func repeatable(f *pb.Frame) bool {
+	switch f.GetBody().(type) {
+	case *pb.Frame_SetProfile, *pb.Frame_SetKeyIndexList, *pb.Frame_SendReceipt, *pb.Frame_MediaUpload:
+		return true
+	}
+	return resendable(f)
+}

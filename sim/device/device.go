@@ -522,11 +522,19 @@ func (d *Device) WaitOnline(ctx context.Context) error {
 // while the link stayed up.
 var errNoAnswer = errors.New("no answer from the relay")
 
+// errNotSent is a request that never left: the link had ended, or the
+// state it rests on could not be saved.
+var errNotSent = errors.New("not sent")
+
+// ErrUnanswered is a request the relay may or may not have carried out:
+// the link ended after it was sent and before the answer, and it is not
+// one to send again blindly (see repeatable).
+var ErrUnanswered = errors.New("the link ended before the relay answered")
+
 // callLinked sends one request and returns the relay's answer, waiting for
-// the device to be online and retrying on a new connection when the link
-// drops before the answer. Repeating is safe: the relay deduplicates sends,
-// and a repeated direct send that was queued twice is dropped by the
-// receiver, whose message key was used by the first.
+// the device to be online. When the link drops before the answer, the
+// request goes again on the next connection if it never left or is
+// repeatable; otherwise the caller gets ErrUnanswered and finds out.
 func (d *Device) callLinked(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 	for {
 		l, err := d.link(ctx)
@@ -541,6 +549,9 @@ func (d *Device) callLinked(ctx context.Context, f *pb.Frame) (*pb.Frame, error)
 		}
 		if l.Err() == nil {
 			return nil, fmt.Errorf("%w within %v: %w", errNoAnswer, d.cfg.CallTimeout, err)
+		}
+		if !errors.Is(err, errNotSent) && !repeatable(f) {
+			return nil, fmt.Errorf("%s: %T: %w: %w", d.cfg.Name, f.GetBody(), ErrUnanswered, err)
 		}
 		d.log.Debug("call interrupted, retrying on the next connection", "err", err)
 	}

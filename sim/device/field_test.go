@@ -11,6 +11,7 @@ import (
 
 	"github.com/linksim/linksim/sim/relay"
 	"github.com/linksim/linksim/sim/store"
+	"github.com/linksim/linksim/sim/wire/pb"
 )
 
 // A relay that closes a new companion's connection right after linking it
@@ -140,5 +141,36 @@ func TestLogoutCutOffBeforeItsAnswerIsDone(t *testing.T) {
 	cut.cut.Store(web)
 	if err := web.Logout(ctx); err != nil {
 		t.Fatalf("logout cut off after the removal: %v", err)
+	}
+}
+
+// The phone's unlink whose link drops after the relay removed the
+// companion, before the answer came, is done: the device list shows it,
+// where sending the request again would be refused (UNKNOWN_DEVICE).
+func TestUnlinkCutOffBeforeItsAnswerIsDone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cut := &cutStore{}
+	s := startRelayWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
+		cut.Store = st
+		return cut
+	}})
+	bob := registerPhone(t, ctx, s, "+15550404", nil)
+	linkCompanion(t, ctx, s, bob, 1, nil)
+	linkCompanion(t, ctx, s, bob, 2, nil)
+	cut.cut.Store(bob)
+	if err := bob.RemoveDevices(ctx, []uint32{1}, false); err != nil {
+		t.Fatalf("unlink cut off after the removal: %v", err)
+	}
+	cut.cut.Store(nil)
+	if have, err := bob.Devices(ctx, bob.Self().User); err != nil || !slices.Equal(have, []uint32{0, 2}) {
+		t.Fatalf("devices after the unlink: %v, %v; want [0 2]", have, err)
+	}
+	if vouched, err := bob.Vouched(); err != nil || !slices.Equal(vouched, []uint32{2}) {
+		t.Errorf("the phone vouches for %v, %v; want [2]: it signs the list without the removed one", vouched, err)
+	}
+	// Unlinking a device the account never had is still refused.
+	if err := bob.RemoveDevices(ctx, []uint32{9}, false); Code(err) != pb.ErrorCode_UNKNOWN_DEVICE {
+		t.Errorf("unlink of an unknown device: %v, want UNKNOWN_DEVICE", err)
 	}
 }

@@ -180,7 +180,7 @@ func (l *link) call(ctx context.Context, f *pb.Frame) (*pb.Frame, error) {
 	l.mu.Lock()
 	if l.err != nil {
 		l.mu.Unlock()
-		return nil, l.err
+		return nil, fmt.Errorf("%w: %w", errNotSent, l.err)
 	}
 	l.pending[f.Id] = ch
 	l.mu.Unlock()
@@ -228,7 +228,7 @@ func (l *link) write(ctx context.Context, f *pb.Frame) error {
 	if err := kv.Sync(l.state); err != nil {
 		err = fmt.Errorf("state not saved: %w", err)
 		l.fail(err)
-		return err
+		return fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	if err := l.conn.WriteFrame(ctx, f); err != nil {
 		return l.writeFailed(ctx, err)
