@@ -94,6 +94,12 @@ func TestGhostDeviceIsRefusedByEverySender(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// bob's companion learns of both ghosts by the relay's pushes of bob's
+	// list; a send racing the second push would meet the first ghost only.
+	waitFor(t, ctx, "bob's companion to be told of both ghosts", func() bool {
+		have := bobWeb.lists.get(bob.Self().User).GetDevices()
+		return slices.Contains(have, ghostID) && slices.Contains(have, ghost2ID)
+	})
 	senders := []struct {
 		dev *Device
 		to  string
