@@ -125,17 +125,23 @@ func (s *cutStore) RemoveDevices(user string, ids []uint32) ([]store.Device, err
 	return removed, err
 }
 
+// startCutRelay runs a relay on a cutStore.
+func startCutRelay(t *testing.T) (*relay.Server, *cutStore) {
+	cut := &cutStore{}
+	s := startRelayWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
+		cut.Store = st
+		return cut
+	}})
+	return s, cut
+}
+
 // A logout whose link drops after the relay removed the companion, before
 // the answer came, is done: the device, connecting again, is told it is
 // logged out, which is what it asked for.
 func TestLogoutCutOffBeforeItsAnswerIsDone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cut := &cutStore{}
-	s := startRelayWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
-		cut.Store = st
-		return cut
-	}})
+	s, cut := startCutRelay(t)
 	bob := registerPhone(t, ctx, s, "+15550403", nil)
 	web := linkCompanion(t, ctx, s, bob, 1, nil)
 	cut.cut.Store(web)
@@ -150,11 +156,7 @@ func TestLogoutCutOffBeforeItsAnswerIsDone(t *testing.T) {
 func TestUnlinkCutOffBeforeItsAnswerIsDone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cut := &cutStore{}
-	s := startRelayWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
-		cut.Store = st
-		return cut
-	}})
+	s, cut := startCutRelay(t)
 	bob := registerPhone(t, ctx, s, "+15550404", nil)
 	linkCompanion(t, ctx, s, bob, 1, nil)
 	linkCompanion(t, ctx, s, bob, 2, nil)
