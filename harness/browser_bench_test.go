@@ -31,13 +31,21 @@ import (
 // scan began; with -v it logs every page's timelines. Run with -benchtime=20x or more. Each layout is a
 // sub-benchmark: pages in isolated contexts fetch and compile app.wasm each
 // time, tabs of one context take it from the shared HTTP and code cache.
+//
+// Beside each app page, untimed, it opens the floor: a minimal Go
+// WebAssembly page (webclient/floor) built, served and loaded as the app
+// is, that only draws a QR code of the same size as the app does. It
+// reports that page's start-up steps as floor.<step>-p50-ms, its size as
+// floor.wasm-bytes, the app's as app.wasm-bytes, and the app's
+// boot.qr.drawn over the floor's as qr.drawn-x-floor.
 func BenchmarkBrowserPairing(b *testing.B) {
+	floorDir, floorSize := buildFloor(context.Background(), b)
 	for _, layout := range []string{driver.LayoutContext, driver.LayoutTabs} {
-		b.Run("layout="+layout, func(b *testing.B) { browserPairing(b, layout) })
+		b.Run("layout="+layout, func(b *testing.B) { browserPairing(b, layout, floorDir, floorSize) })
 	}
 }
 
-func browserPairing(b *testing.B, layout string) {
+func browserPairing(b *testing.B, layout, floorDir string, floorSize int64) {
 	ctx := context.Background()
 	b.Cleanup(func() { CloseBrowsers() })
 	if err := PrepareBrowsers(ctx); err != nil {
@@ -49,7 +57,8 @@ func browserPairing(b *testing.B, layout string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var boots []bootTimes
+	floorURL := serveFloor(b, env, floorDir)
+	var boots, floors []bootTimes
 	var pairs []map[string]float64
 	b.ResetTimer()
 	for i := range b.N {
@@ -76,7 +85,7 @@ func browserPairing(b *testing.B, layout string) {
 		}
 		visible := time.Now()
 		b.StopTimer()
-		boots = append(boots, bootOf(ctx, b, w, visible))
+		boots = append(boots, bootOf(ctx, b, w.Page, visible))
 		b.StartTimer()
 		if _, err := env.LinkBrowser(ctx, u.Phone, w); err != nil {
 			b.Fatal(err)
@@ -84,6 +93,7 @@ func browserPairing(b *testing.B, layout string) {
 		b.StopTimer()
 		pairs = append(pairs, pairingOf(ctx, b, rec, w))
 		w.Close()
+		floors = append(floors, floorBoot(ctx, b, layout, floorURL, fmt.Sprintf("floor%03d", i)))
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -93,8 +103,14 @@ func browserPairing(b *testing.B, layout string) {
 		b.ReportMetric(float64(s.P50)/1e6, step+"-p50-ms")
 		b.ReportMetric(float64(s.P99)/1e6, step+"-p99-ms")
 	}
-	reportBoots(b, boots)
+	app := reportBoots(b, "start-up timelines (ms since navigation start)", "boot.", bootSteps, boots)
 	reportTimes(b, "pairing timelines (ms since the phone's scan began)", "scan.to.", pairSteps, nil, pairs)
+	appDir, err := webAppDir(ctx) // built already: the directory the pages were served from
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(wasmSize(b, appDir)), "app.wasm-bytes")
+	reportFloor(b, floors, floorSize, app["qr.drawn"])
 }
 
 // pairSteps are the marks a page sets from the phone's scan to its chats
@@ -137,8 +153,8 @@ type bootTimes struct {
 // driver.Timeline and the app's marks name them.
 var bootSteps = []string{"html", "dom", "load", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "keys.noise", "keys.identity", "ws.open", "relay.dialled", "frame.sent", "pair.started", "pair.ref", "qr.ref", "qr.drawn", "visible"}
 
-func bootOf(ctx context.Context, b *testing.B, w *Web, visible time.Time) bootTimes {
-	t, err := w.Timeline(ctx)
+func bootOf(ctx context.Context, b *testing.B, p *driver.Page, visible time.Time) bootTimes {
+	t, err := p.Timeline(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,22 +162,23 @@ func bootOf(ctx context.Context, b *testing.B, w *Web, visible time.Time) bootTi
 	return bootTimes{steps: t.Steps, wasmBytes: t.WasmBytes}
 }
 
-// reportBoots logs every page's timeline, ms since its navigation started,
-// and reports each step's median as boot.<step>-p50-ms.
-func reportBoots(b *testing.B, boots []bootTimes) {
-	steps := make([]map[string]float64, len(boots))
+// reportBoots logs the timeline of steps of every page, ms since its
+// navigation started, under title, reports each step's median as
+// <prefix><step>-p50-ms and returns the medians by step.
+func reportBoots(b *testing.B, title, prefix string, steps []string, boots []bootTimes) map[string]float64 {
+	pages := make([]map[string]float64, len(boots))
 	rows := make([]string, len(boots))
 	for i, bt := range boots {
-		steps[i] = bt.steps
+		pages[i] = bt.steps
 		rows[i] = fmt.Sprintf("%d (app.wasm %d B)", i, bt.wasmBytes)
 	}
-	reportTimes(b, "start-up timelines (ms since navigation start)", "boot.", bootSteps, rows, steps)
+	return reportTimes(b, title, prefix, steps, rows, pages)
 }
 
 // reportTimes logs the times of names of every page, under title, one row
 // per page named as in rows (its index when rows is nil), and reports each
-// name's median as <prefix><name>-p50-ms.
-func reportTimes(b *testing.B, title, prefix string, names, rows []string, pages []map[string]float64) {
+// name's median as <prefix><name>-p50-ms, which it returns by name.
+func reportTimes(b *testing.B, title, prefix string, names, rows []string, pages []map[string]float64) map[string]float64 {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%-24s", "page")
 	for _, s := range names {
@@ -182,6 +199,7 @@ func reportTimes(b *testing.B, title, prefix string, names, rows []string, pages
 		}
 	}
 	b.Logf("%s:\n%s", title, sb.String())
+	medians := map[string]float64{}
 	for _, s := range names {
 		var vs []float64
 		for _, steps := range pages {
@@ -191,9 +209,11 @@ func reportTimes(b *testing.B, title, prefix string, names, rows []string, pages
 		}
 		if len(vs) > 0 {
 			slices.Sort(vs)
-			b.ReportMetric(vs[len(vs)/2], prefix+s+"-p50-ms")
+			medians[s] = vs[len(vs)/2]
+			b.ReportMetric(medians[s], prefix+s+"-p50-ms")
 		}
 	}
+	return medians
 }
 
 // BenchmarkQRDecode decodes the same browser screenshots with gozxing

@@ -2,7 +2,7 @@
 """Summarise the CPU profiles of browser pages (LINKSIM_BROWSER_PROFILE=DIR writes DIR/*.cpuprofile; docs/performance.md, "Profiling a page").
 usage: profsum.py WINDOW [--top N] FILE...
 WINDOW: boot  = profile start .. Go's main.main
-        start = main.main .. last sample in main.drawQR (page opened -> QR drawn, Go part)
+        start = main.main .. last sample in qrcanvas.Draw (page opened -> QR drawn, Go part)
         chats = first sample in sim/device.acceptOffer .. last in main.(*mainView).renderChats (scan -> chats, page side)
         all   = whole profile
 Prints, averaged over the files: busy ms, then inclusive ms per function (a function counted once per sample)."""
@@ -31,7 +31,7 @@ for f in args:
     def first(k): return min(t for t,st in s if any(k in x for x in st))
     def last(k): return max(t for t,st in s if any(k in x for x in st))
     try:
-        lo,hi={'boot':lambda:(s[0][0],first('main.main')),'start':lambda:(first('main.main'),last('main.drawQR')),
+        lo,hi={'boot':lambda:(s[0][0],first('main.main')),'start':lambda:(first('main.main'),last('qrcanvas.Draw')),
                'chats':lambda:(first('acceptOffer'),last('renderChats')),'all':lambda:(s[0][0],s[-1][0])}[win]()
     except ValueError:
         print('skip',f,'(window marks missing)'); continue

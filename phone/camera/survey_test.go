@@ -100,7 +100,7 @@ func realShaped(n int) []string {
 	return out
 }
 
-// appImage renders text as the web app draws it (webclient/wasm/qr.go):
+// appImage renders text as the web app draws it (webclient/qrcanvas):
 // error correction M, a 4-module white quiet zone, module pixels per module.
 func appImage(t testing.TB, text string, module int) image.Image {
 	t.Helper()

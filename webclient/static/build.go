@@ -20,6 +20,10 @@ type BuildOptions struct {
 	// Names keeps the module's name section (function names; about 3% of
 	// app.wasm), which CPU profiles of the page need to name anything.
 	Names bool
+	// Package is the main package compiled into app.wasm, by import path:
+	// "" is the web app (webclient/wasm); another page built and served
+	// as the app is, such as webclient/floor, is measured against it.
+	Package string
 }
 
 // Build compiles the web app into outDir (app.wasm, its gzip app.wasm.gz
@@ -40,13 +44,17 @@ func Build(ctx context.Context, outDir string, opts BuildOptions) error {
 	if opts.Names {
 		ldflags = "-ldflags="
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", ldflags, "-o", wasm, wasmPackage)
+	pkg := wasmPackage
+	if opts.Package != "" {
+		pkg = opts.Package
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", ldflags, "-o", wasm, pkg)
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
 	if !inModule(ctx) {
 		cmd.Dir = sourceDir()
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build web app (GOOS=js GOARCH=wasm go build %s): %w\n%s", wasmPackage, err, out)
+		return fmt.Errorf("build web app (GOOS=js GOARCH=wasm go build %s): %w\n%s", pkg, err, out)
 	}
 	if err := compress(wasm, filepath.Join(outDir, fileWasmGz)); err != nil {
 		return fmt.Errorf("build web app: %w", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/linksim/linksim/sim/device"
 	"github.com/linksim/linksim/webclient/app"
+	"github.com/linksim/linksim/webclient/qrcanvas"
 )
 
 // landing is the pairing screen: the current QR code, or once every code
@@ -80,7 +81,7 @@ func newLanding(u *ui) *landing {
 // fit has the code redrawn on the next render when the window's width now
 // calls for another module size (a window narrowed to a phone's 320 px).
 func (l *landing) fit() {
-	if l.drawn != "" && qrModuleFor(l.modules, windowWidth()) != l.module {
+	if l.drawn != "" && !qrcanvas.Fits(l.modules, l.module) {
 		l.drawn = ""
 	}
 }
@@ -89,14 +90,14 @@ func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
 	l.el.show(screen == app.ScreenQR || screen == app.ScreenExpired)
 	if screen != app.ScreenQR {
 		if l.drawn != "" {
-			clearQR(l.canvas.Value)
+			qrcanvas.Clear(l.canvas.Value)
 			l.drawn = ""
 		}
 		l.canvas.show(false)
 	} else if ref.QR != l.drawn {
 		mark("qr.ref")
 		start := time.Now()
-		modules, module, derr := drawQR(l.canvas.Value, ref.QR)
+		modules, module, derr := qrcanvas.Draw(l.canvas.Value, ref.QR)
 		if derr != nil {
 			l.u.showError(derr.Error())
 		}

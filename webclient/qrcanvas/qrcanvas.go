@@ -1,6 +1,11 @@
 //go:build js && wasm
 
-package main
+// Package qrcanvas draws a QR code on a page's canvas, for the web app's
+// pairing screen and for the minimal page it is measured against
+// (webclient/floor). The payload reaches the page only as pixels: Go
+// encodes it and writes the pixels straight into the canvas; no text,
+// attribute, data URL or JavaScript variable ever holds it.
+package qrcanvas
 
 import (
 	"fmt"
@@ -11,20 +16,17 @@ import (
 	"rsc.io/qr"
 )
 
-// QR drawing: the payload reaches the page only as pixels. Go encodes it
-// and writes the pixels straight into the canvas; no text, attribute, data
-// URL or JavaScript variable ever holds it.
 const (
 	qrQuiet     = 4 // modules of white border on every side
 	qrModule    = 6 // CSS pixels per module where the window has room
 	qrMinModule = 5 // the least the contract allows, for narrow windows
 )
 
-// qrModuleFor is the CSS pixels per module that a code of modules modules
+// moduleFor is the CSS pixels per module that a code of modules modules
 // (quiet zone included) is drawn at in a window width CSS pixels wide:
 // qrModule, or less (down to qrMinModule) so that the whole code fits a
 // phone-sized window of 320 px.
-func qrModuleFor(modules int, width float64) int {
+func moduleFor(modules int, width float64) int {
 	m := qrModule
 	for m > qrMinModule && float64(modules*m) > width {
 		m--
@@ -32,12 +34,12 @@ func qrModuleFor(modules int, width float64) int {
 	return m
 }
 
-// drawQR draws payload on the canvas, one module as a whole number of
+// Draw draws payload on the canvas, one module as a whole number of
 // device pixels (the canvas is sized in device pixels and shown at
 // 1/devicePixelRatio in CSS, so nothing is scaled), black on white, sized
 // for the window's width. It returns the code's size in modules (quiet zone
 // included) and the CSS pixels per module it used.
-func drawQR(canvas js.Value, payload string) (modules, module int, err error) {
+func Draw(canvas js.Value, payload string) (modules, module int, err error) {
 	// rsc.io/qr encodes in well under a millisecond of WebAssembly, where
 	// go-qrcode took tens (its mask search and Reed-Solomon allocate per
 	// step): the code is on the path from page opened to QR drawn. It
@@ -46,12 +48,13 @@ func drawQR(canvas js.Value, payload string) (modules, module int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("encode QR code: %w", err)
 	}
+	global := js.Global()
 	dpr := global.Get("devicePixelRatio").Float()
 	if dpr <= 0 || math.IsNaN(dpr) {
 		dpr = 1
 	}
 	modules = q.Size + 2*qrQuiet
-	module = qrModuleFor(modules, windowWidth())
+	module = moduleFor(modules, windowWidth())
 	scale := max(module, int(math.Round(float64(module)*dpr)))
 	side := modules * scale
 	// One pixel per module, which the browser scales up without smoothing:
@@ -71,7 +74,7 @@ func drawQR(canvas js.Value, payload string) (modules, module int, err error) {
 	}
 	data := global.Get("Uint8ClampedArray").New(len(pix))
 	js.CopyBytesToJS(data, pix)
-	small := document.Call("createElement", "canvas")
+	small := global.Get("document").Call("createElement", "canvas")
 	small.Set("width", modules)
 	small.Set("height", modules)
 	small.Call("getContext", "2d").Call("putImageData", global.Get("ImageData").New(data, modules, modules), 0, 0)
@@ -87,13 +90,21 @@ func drawQR(canvas js.Value, payload string) (modules, module int, err error) {
 	return modules, module, nil
 }
 
-// windowWidth is the layout viewport's width in CSS pixels.
-func windowWidth() float64 {
-	return document.Get("documentElement").Get("clientWidth").Float()
+// Fits reports whether a code of modules modules (quiet zone included)
+// drawn at module CSS pixels per module still has the size the window's
+// width calls for; when the window is narrowed to a phone's 320 px, it
+// does not, and the code must be drawn again.
+func Fits(modules, module int) bool {
+	return moduleFor(modules, windowWidth()) == module
 }
 
-// clearQR blanks the canvas, so an expired code leaves no pixels behind.
-func clearQR(canvas js.Value) {
+// windowWidth is the layout viewport's width in CSS pixels.
+func windowWidth() float64 {
+	return js.Global().Get("document").Get("documentElement").Get("clientWidth").Float()
+}
+
+// Clear blanks the canvas, so an expired code leaves no pixels behind.
+func Clear(canvas js.Value) {
 	canvas.Set("width", 0)
 	canvas.Set("height", 0)
 }
