@@ -8,9 +8,9 @@ import (
 
 // marshalMessage is json.Marshal(m), byte for byte, written without
 // encoding/json for a message without media: encoding/json builds its
-// encoder for a type by reflection on first use, and in the web app the
-// first messages stored after a scan (the phone's history) waited 20-70 ms
-// for it (docs/performance.md, "QR visible → chats shown, session 9").
+// encoder for a type by reflection on first use, and in the web app that
+// was most of the time the phone's history took to store after a scan
+// (docs/performance.md, "QR visible → chats shown, session 9").
 // Stored messages are still read by json.Unmarshal.
 func marshalMessage(m Message) ([]byte, error) {
 	if m.Media != nil {
