@@ -183,7 +183,7 @@ func (c *chats) store(peer string, m Message) (bool, error) {
 }
 
 func (c *chats) persist(peer string, pos int) error {
-	raw, err := json.Marshal(c.by[peer].msgs[pos])
+	raw, err := marshalMessage(c.by[peer].msgs[pos])
 	if err != nil {
 		return err
 	}

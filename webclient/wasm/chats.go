@@ -362,8 +362,11 @@ func (m *mainView) tickFor(s device.Status) (string, string) {
 	}
 }
 
-// chatTime is a chat's time as the list shows it: the time today, else
-// "Yesterday", the weekday within a week, or the date.
+// chatTime is a chat's time as the list shows it: the time today ("15:04"),
+// else "Yesterday", the weekday within a week, or the date ("2006-01-02").
+// It is written without time.Format, whose first call in a page took 5-15
+// ms of the chat list's first render (docs/performance.md, "QR visible →
+// chats shown, session 9").
 func chatTime(t, now time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -373,14 +376,29 @@ func chatTime(t, now time.Time) string {
 	today := time.Date(y, mo, d, 0, 0, 0, 0, now.Location())
 	switch {
 	case !t.Before(today):
-		return t.Format("15:04")
+		h, m, _ := t.Clock()
+		return digits(h, 2) + ":" + digits(m, 2)
 	case !t.Before(today.AddDate(0, 0, -1)):
 		return "Yesterday"
 	case !t.Before(today.AddDate(0, 0, -6)):
-		return t.Format("Monday")
+		return t.Weekday().String()
 	default:
-		return t.Format("2006-01-02")
+		y, mo, d := t.Date()
+		return digits(y, 4) + "-" + digits(int(mo), 2) + "-" + digits(d, 2)
 	}
+}
+
+// digits is n in at least width digits, zeros in front, as time.Format
+// writes it (a year before 1 too: sentTime's earliest, west of UTC).
+func digits(n, width int) string {
+	if n < 0 {
+		return "-" + digits(-n, width)
+	}
+	s := strconv.Itoa(n)
+	for len(s) < width {
+		s = "0" + s
+	}
+	return s
 }
 
 // nextDay is the start of the local day after now's.
