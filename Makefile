@@ -20,6 +20,8 @@ test:
 	$(CHROMIUM)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+	# The web app's own tests, in WebAssembly under node (as the page runs).
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./webclient/wasm
 
 # The relay's whole test suite again with every relay a cluster node on an
 # embedded NATS server (docs/cluster.md); about 15 s.
