@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +79,18 @@ func FuzzMarshalMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text, from string, ms int64, outgoing bool) {
 		checkMessageJSON(t, Message{ID: from + text, From: from, Text: text, Sent: sentTime(ms), Outgoing: outgoing})
 	})
+}
+
+// marshalMessage names Message's fields one by one, and a field left out
+// with omitempty would pass the tests above unset: a field added to
+// Message must be added to marshalMessage, then here.
+func TestMarshalMessageKnowsEveryField(t *testing.T) {
+	var fields []string
+	for f := range reflect.TypeFor[Message]().Fields() {
+		fields = append(fields, f.Name)
+	}
+	known := []string{"ID", "From", "Text", "Sent", "Outgoing", "Status", "Media", "Placeholder", "Notice"}
+	if !slices.Equal(fields, known) {
+		t.Errorf("Message has fields %v; marshalMessage writes %v", fields, known)
+	}
 }
