@@ -551,7 +551,7 @@ func (d *Device) callLinked(ctx context.Context, f *pb.Frame) (*pb.Frame, error)
 			return nil, fmt.Errorf("%w within %v: %w", errNoAnswer, d.cfg.CallTimeout, err)
 		}
 		if !errors.Is(err, errNotSent) && !repeatable(f) {
-			return nil, fmt.Errorf("%s: %T: %w: %w", d.cfg.Name, f.GetBody(), ErrUnanswered, err)
+			return nil, fmt.Errorf("%T: %w: %w", f.GetBody(), ErrUnanswered, err)
 		}
 		d.log.Debug("call interrupted, retrying on the next connection", "err", err)
 	}
