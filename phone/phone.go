@@ -9,8 +9,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
+	"maps"
 	"slices"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/phone/camera"
 	"github.com/linksim/linksim/sim/device"
@@ -76,8 +79,11 @@ func (p *Phone) AddContact(ctx context.Context, user, name string) error {
 }
 
 // Scan links the companion whose QR payload is qr: it signs the companion's
-// device identity, waits for the relay to link it, and sends it the history.
-// It returns the new device's id.
+// device identity, seals the history into the scan, and waits for the relay
+// to link it. A companion that did not take that history (or a history too
+// large for the scan) gets it as a message after the link, and so does one
+// that took it if the history changed meanwhile. It returns the new
+// device's id.
 func (p *Phone) Scan(ctx context.Context, qr string) (uint32, error) {
 	q, err := e2e.ParseQR(qr)
 	if err != nil {
@@ -97,7 +103,12 @@ func (p *Phone) Scan(ctx context.Context, qr string) (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: scan: %w", p.Name(), err)
 	}
-	scan := &pb.PairScan{Ref: q.Ref, CompanionNoiseKey: q.NoiseKey, CompanionIdentityKey: q.IdentityKey, Identity: signed}
+	history := p.HistoryBundle(historyOf(p))
+	sealed, err := sealHistory(history, q, signed)
+	if err != nil {
+		return 0, fmt.Errorf("%s: scan: %w", p.Name(), err)
+	}
+	scan := &pb.PairScan{Ref: q.Ref, CompanionNoiseKey: q.NoiseKey, CompanionIdentityKey: q.IdentityKey, Identity: signed, History: sealed}
 	// The device id is the phone's choice (k): a scan the relay took shows
 	// as k in the account's list.
 	ans, err := p.CallUnlessDone(ctx, &pb.Frame{Body: &pb.Frame_PairScan{PairScan: scan}}, func(have []uint32) bool {
@@ -106,14 +117,36 @@ func (p *Phone) Scan(ctx context.Context, qr string) (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: scan: %w", p.Name(), err)
 	}
+	// An answer lost with the link leaves it unknown whether the
+	// companion took the history: it gets it again, and skips what it holds.
 	dev := k
 	if ans != nil {
 		dev = ans.GetLinked().GetDevice()
+		if ans.GetLinked().GetHistoryTaken() {
+			// What the phone received between sealing and the link
+			// reached the companion neither way.
+			now := p.HistoryBundle(historyOf(p))
+			if proto.Equal(now, history) {
+				return dev, nil
+			}
+			history = now
+		}
 	}
-	if err := p.sendHistory(ctx, dev); err != nil {
+	if err := p.SendHistory(ctx, e2e.Address{User: p.Self().User, Device: dev}, history); err != nil {
 		return dev, fmt.Errorf("%s: linked device %d but history sync failed: %w", p.Name(), dev, err)
 	}
 	return dev, nil
+}
+
+// sealHistory is history sealed for the companion of q and the scan's
+// signed identity, or nil when it is too large for a scan (it then goes
+// as a message, through the media store).
+func sealHistory(history *pb.HistorySync, q e2e.QR, signed *pb.SignedDeviceIdentityHMAC) ([]byte, error) {
+	raw, err := pb.Marshal(history)
+	if err != nil || len(raw) > e2e.HistoryInline {
+		return nil, err
+	}
+	return e2e.SealHistory(q.IdentityKey, q.AdvSecret, signed.Details, raw)
 }
 
 // ScanImage reads the QR code in img through cam, then links it like Scan.
@@ -145,16 +178,14 @@ func (p *Phone) nextKeyIndex(ctx context.Context) (uint32, error) {
 	return next, p.State().Put(keyKeyIndex, binary.BigEndian.AppendUint32(nil, next))
 }
 
-func (p *Phone) sendHistory(ctx context.Context, dev uint32) error {
-	return p.SendHistory(ctx, e2e.Address{User: p.Self().User, Device: dev}, historyOf(p))
-}
-
-// historyOf is what the phone shows: its contacts and the recent messages
-// of every chat.
+// historyOf is what the phone shows: its contacts (in the order of their
+// ids, so that two takes of the same compare equal) and the recent
+// messages of every chat.
 func historyOf(p *Phone) *pb.HistorySync {
 	h := &pb.HistorySync{}
-	for user, name := range p.Contacts() {
-		h.Contacts = append(h.Contacts, &pb.Contact{User: user, Name: name})
+	contacts := p.Contacts()
+	for _, user := range slices.Sorted(maps.Keys(contacts)) {
+		h.Contacts = append(h.Contacts, &pb.Contact{User: user, Name: contacts[user]})
 	}
 	for _, c := range p.Chats() {
 		msgs := p.Messages(c.Peer)

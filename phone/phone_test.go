@@ -3,6 +3,7 @@ package phone_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"slices"
 	"strings"
@@ -70,10 +71,16 @@ type companion struct {
 
 func (e *env) companion(name string, st kv.KV) *companion {
 	e.t.Helper()
+	return e.companionWith(e.config(name, st))
+}
+
+// companionWith is companion with its whole Config.
+func (e *env) companionWith(cfg device.Config) *companion {
+	e.t.Helper()
 	c := &companion{linked: make(chan *device.Device, 1), err: make(chan error, 1)}
 	refs := make(chan string, 10)
 	go func() {
-		d, err := device.Pair(e.ctx, e.config(name, st), func(r device.Ref) { refs <- r.QR })
+		d, err := device.Pair(e.ctx, cfg, func(r device.Ref) { refs <- r.QR })
 		if err != nil {
 			c.err <- err
 			return
@@ -84,9 +91,9 @@ func (e *env) companion(name string, st kv.KV) *companion {
 	select {
 	case c.qr = <-refs:
 	case err := <-c.err:
-		e.t.Fatalf("pair %s: %v", name, err)
+		e.t.Fatalf("pair %s: %v", cfg.Name, err)
 	case <-e.ctx.Done():
-		e.t.Fatalf("%s showed no QR code", name)
+		e.t.Fatalf("%s showed no QR code", cfg.Name)
 	}
 	return c
 }
@@ -147,9 +154,10 @@ func TestScanLinksTheCompanionAndSendsItTheHistory(t *testing.T) {
 	if d.Self().User != "+15550100" || d.Self().Device != id || id == 0 {
 		t.Fatalf("the companion is %v, the phone linked device %d of +15550100", d.Self(), id)
 	}
-	eventually(t, "the history on the companion", func() bool {
-		return slices.Equal(texts(d.Messages("+15550101")), []string{"one", "two"})
-	})
+	// The scan carried the history: it is there as the companion links.
+	if got := texts(d.Messages("+15550101")); !slices.Equal(got, []string{"one", "two"}) {
+		t.Errorf("the linked companion shows %q, the phone [one two]", got)
+	}
 	if name := d.Contacts()["+15550101"]; name != "Bobby" {
 		t.Errorf("the companion names +15550101 %q, the phone's contacts say Bobby", name)
 	}
@@ -198,6 +206,108 @@ func TestCompanionIDsAreNeverReused(t *testing.T) {
 	if linked, err := reopened.LinkedDevices(e.ctx); err != nil || len(linked) != 0 {
 		t.Errorf("after UnlinkAll: %v, %v", linked, err)
 	}
+}
+
+// The history goes once: the phone sends no message with it after a scan
+// that carried it. One too large for a scan goes as a message (through the
+// media store), also once.
+func TestScanHandsOverTheHistoryOnce(t *testing.T) {
+	for _, size := range []int{10, 1000} {
+		e := newEnv(t)
+		alice := e.register("alice", "+15550100", nil)
+		bob := e.register("bob", "+15550101", nil)
+		var want []string
+		for i := range 70 {
+			want = append(want, fmt.Sprintf("%03d %s", i, strings.Repeat("x", size)))
+			if _, err := alice.SendText(e.ctx, "+15550101", want[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "bob's phone to receive every message", func() bool { return len(bob.Messages("+15550100")) == len(want) })
+
+		var shown, messages atomic.Int32
+		cfg := e.config("alice/web-1", nil)
+		cfg.Events = func(ev device.Event) {
+			if ev.Kind == device.HistoryShown {
+				shown.Add(1)
+			}
+		}
+		cfg.Mark = func(step string) {
+			if step == "history.decrypted" { // a history message came
+				messages.Add(1)
+			}
+		}
+		web := e.companionWith(cfg)
+		if _, err := alice.Scan(e.ctx, web.qr); err != nil {
+			t.Fatal(err)
+		}
+		d := web.device(t)
+		// The companion's own copy of a later message comes after any
+		// history message the scan sent.
+		if _, err := alice.SendText(e.ctx, "+15550101", "later"); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, "later")
+		eventually(t, "the history and the later message on the companion", func() bool {
+			return slices.Equal(texts(d.Messages("+15550101")), want)
+		})
+		wantMessages := int32(0)
+		if size == 1000 {
+			wantMessages = 1 // 70 KiB of history: too large for the scan
+		}
+		if shown.Load() != 1 || messages.Load() != wantMessages {
+			t.Errorf("%d-byte messages: the history was shown %d times, %d of them from a message; want once, %d", size, shown.Load(), messages.Load(), wantMessages)
+		}
+	}
+}
+
+// holdStore runs its hook once, as the relay is about to store a companion.
+type holdStore struct {
+	store.Store
+	hook atomic.Pointer[func()]
+}
+
+func (s *holdStore) AddCompanion(d store.Device, prekeys []*pb.PreKey, maxCompanions int) error {
+	if f := s.hook.Swap(nil); f != nil {
+		(*f)()
+	}
+	return s.Store.AddCompanion(d, prekeys, maxCompanions)
+}
+
+// A message that reaches the phone after it sealed the scan's history,
+// and before the companion is linked, is in neither that history nor the
+// companion's deliveries: the phone sends the history again, and the
+// companion shows each message once.
+func TestScanSendsWhatArrivedWhileLinking(t *testing.T) {
+	hold := &holdStore{}
+	e := newEnvWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
+		hold.Store = st
+		return hold
+	}})
+	alice := e.register("alice", "+15550500", nil)
+	bob := e.register("bob", "+15550501", nil)
+	if _, err := bob.SendText(e.ctx, "+15550500", "before"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice's phone to receive the first message", func() bool { return len(alice.Messages("+15550501")) == 1 })
+	late := func() {
+		if _, err := bob.SendText(e.ctx, "+15550500", "while linking"); err != nil {
+			t.Error(err)
+			return
+		}
+		for len(alice.Messages("+15550501")) < 2 && e.ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	hold.hook.Store(&late)
+	web := e.companion("alice/web-1", nil)
+	if _, err := alice.Scan(e.ctx, web.qr); err != nil {
+		t.Fatal(err)
+	}
+	d := web.device(t)
+	eventually(t, "both messages on the companion", func() bool {
+		return slices.Equal(texts(d.Messages("+15550501")), []string{"before", "while linking"})
+	})
 }
 
 // cutStore drops the phone's link right after the relay's store linked a

@@ -82,6 +82,14 @@ func linkCompanion(t *testing.T, ctx context.Context, s *relay.Server, phone *De
 // and name are filled in).
 func linkCompanionWith(t *testing.T, ctx context.Context, s *relay.Server, phone *Device, dev uint32, cfg Config) *Device {
 	t.Helper()
+	d, _ := scanCompanion(t, ctx, s, phone, dev, cfg, nil)
+	return d
+}
+
+// scanCompanion is linkCompanionWith whose scan edit may change before it
+// goes (given the companion's QR code); it returns the phone's answer too.
+func scanCompanion(t *testing.T, ctx context.Context, s *relay.Server, phone *Device, dev uint32, cfg Config, edit func(*pb.PairScan, e2e.QR)) (*Device, *pb.Linked) {
+	t.Helper()
 	refs := make(chan Ref, 8)
 	type paired struct {
 		d   *Device
@@ -109,7 +117,11 @@ func linkCompanionWith(t *testing.T, ctx context.Context, s *relay.Server, phone
 		t.Fatal(err)
 	}
 	scan := &pb.PairScan{Ref: q.Ref, CompanionNoiseKey: q.NoiseKey, CompanionIdentityKey: q.IdentityKey, Identity: signed}
-	if _, err := phone.Call(ctx, &pb.Frame{Body: &pb.Frame_PairScan{PairScan: scan}}); err != nil {
+	if edit != nil {
+		edit(scan, q)
+	}
+	ans, err := phone.Call(ctx, &pb.Frame{Body: &pb.Frame_PairScan{PairScan: scan}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	p := <-done
@@ -117,7 +129,7 @@ func linkCompanionWith(t *testing.T, ctx context.Context, s *relay.Server, phone
 		t.Fatal(p.err)
 	}
 	t.Cleanup(func() { p.d.Close() })
-	return p.d
+	return p.d, ans.GetLinked()
 }
 
 // Devices that have never talked all start sessions with each other at once

@@ -11,20 +11,24 @@ import (
 	"github.com/linksim/linksim/sim/wire/pb"
 )
 
-// historyInline is the largest history bundle sent inside its message. A
-// larger one goes through the media store as an encrypted blob (type
-// HISTORY), as WhatsApp does: a phone with years of chats would otherwise
-// hit the frame limit, and a blob download resumes where a message cannot.
-const historyInline = 64 << 10
+// HistoryBundle is h with our synced state added, so that a new companion
+// starts in step: what SendHistory or a scan carries.
+func (d *Device) HistoryBundle(h *pb.HistorySync) *pb.HistorySync {
+	h.AppState = d.state.mutations(func(Setting) bool { return true })
+	return h
+}
 
-// SendHistory sends the history bundle h to our companion `to`: inline when
-// it is small, otherwise uploaded as a blob with the message pointing to it.
-// The bundle carries our synced state too, so the companion starts in step.
+// SendHistory sends the history bundle h (HistoryBundle) to our companion
+// `to`: inline when it is small, otherwise uploaded as a blob with the
+// message pointing to it.
 func (d *Device) SendHistory(ctx context.Context, to e2e.Address, h *pb.HistorySync) error {
 	id := NewMessageID()
-	h.AppState = d.state.mutations(func(Setting) bool { return true })
 	content := &pb.Content{Kind: &pb.Content_HistorySync{HistorySync: h}}
-	if pb.Size(h) > historyInline {
+	// A larger bundle goes through the media store as an encrypted blob
+	// (type HISTORY), as WhatsApp does: a phone with years of chats would
+	// otherwise hit the frame limit, and a blob download resumes where a
+	// message cannot.
+	if pb.Size(h) > e2e.HistoryInline {
 		raw, err := pb.Marshal(h)
 		if err != nil {
 			return fmt.Errorf("%s: history for %s: %w", d.cfg.Name, to, err)
@@ -60,6 +64,11 @@ func (d *Device) receiveHistory(from e2e.Address, h *pb.HistorySync, blob *pb.Me
 			return nil
 		}
 	}
+	return d.showHistory(from, h)
+}
+
+// showHistory imports h from our phone, from, and lists its chats.
+func (d *Device) showHistory(from e2e.Address, h *pb.HistorySync) error {
 	if err := d.importHistory(from, h); err != nil {
 		return err
 	}
@@ -87,7 +96,8 @@ func (d *Device) fetchHistory(blob *pb.Media) (*pb.HistorySync, error) {
 	return decodeHistory(raw)
 }
 
-// decodeHistory parses a history bundle fetched from the media store.
+// decodeHistory parses a history bundle fetched from the media store or
+// carried by the phone's scan.
 func decodeHistory(raw []byte) (*pb.HistorySync, error) {
 	var h pb.HistorySync
 	if err := pb.Unmarshal(raw, &h); err != nil {

@@ -37,7 +37,7 @@ func Register(ctx context.Context, cfg Config, user, pushName string) (*Device, 
 		return fail(err)
 	}
 	self := e2e.Address{User: ans.GetRegistered().GetUser(), Device: ans.GetRegistered().GetDevice()}
-	d, err := linked(cfg, l, sig, self)
+	d, err := linked(cfg, l, sig, self, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -73,8 +73,10 @@ func joinLink(ctx context.Context, cfg Config) (*link, *e2e.Store, error) {
 	return l, sig, nil
 }
 
-// linked records who the device now is and starts it on the open link.
-func linked(cfg Config, l *link, sig *e2e.Store, self e2e.Address) (*Device, error) {
+// linked records who the device now is and starts it on the open link,
+// with history, if its phone's scan carried one, imported first: what
+// arrives once it is online is stored after it.
+func linked(cfg Config, l *link, sig *e2e.Store, self e2e.Address, history *pb.HistorySync) (*Device, error) {
 	if err := saveSelf(cfg.State, self); err != nil {
 		l.close()
 		return nil, err
@@ -85,6 +87,14 @@ func linked(cfg Config, l *link, sig *e2e.Store, self e2e.Address) (*Device, err
 		return nil, err
 	}
 	d := newDevice(cfg, key, sig, self)
+	if history != nil {
+		if err := d.showHistory(e2e.Address{User: self.User}, history); err != nil {
+			// The relay has linked us and the phone counts the history
+			// as taken: the device goes on without it, as when a history
+			// blob does not verify.
+			d.log.Error("the scan's history does not import", "err", err)
+		}
+	}
 	d.start(l)
 	return d, nil
 }
@@ -179,19 +189,20 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 		case *pb.Frame_PairOffer:
 			cfg.Mark("pair.offer")
 			makeKeys()
-			self, err := acceptOffer(ctx, cfg, l, sig, adv, b.PairOffer, keys)
+			self, history, err := acceptOffer(ctx, cfg, l, sig, adv, b.PairOffer, keys)
 			if err != nil {
 				cfg.Logger.Info("refused a scan", "device", cfg.Name, "err", err)
 				continue
 			}
-			return linked(cfg, l, sig, self)
+			return linked(cfg, l, sig, self, history)
 		}
 	}
 }
 
 // acceptOffer checks the phone's signed identity and finishes pairing, or
 // tells the relay why it refuses (the phone's scan then fails with that code).
-func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv []byte, offer *pb.PairOffer, keys chan keysResult) (e2e.Address, error) {
+// It returns the history the scan carried, if it opens.
+func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv []byte, offer *pb.PairOffer, keys chan keysResult) (e2e.Address, *pb.HistorySync, error) {
 	signed, id, err := e2e.OpenDeviceIdentity(offer.Identity, adv, sig.IdentityKey(), offer.AccountIdentityKey)
 	if err == nil {
 		err = e2e.CounterSign(sig, signed)
@@ -205,35 +216,56 @@ func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv [
 		if _, rerr := l.call(ctx, &pb.Frame{Body: &pb.Frame_PairReject{PairReject: reject}}); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		return e2e.Address{}, err
+		return e2e.Address{}, nil, err
 	}
 	var k keysResult
 	select {
 	case k = <-keys:
 		keys <- k // kept for the next offer, should this one fail
 	case <-ctx.Done():
-		return e2e.Address{}, ctx.Err()
+		return e2e.Address{}, nil, ctx.Err()
 	}
 	if k.err != nil {
-		return e2e.Address{}, k.err
+		return e2e.Address{}, nil, k.err
 	}
-	finish := &pb.PairFinish{Ref: offer.Ref, Identity: signed, Keys: k.keys, Platform: cfg.Name, Mirror: cfg.Mirror}
+	history := scannedHistory(cfg, sig, adv, offer)
+	finish := &pb.PairFinish{Ref: offer.Ref, Identity: signed, Keys: k.keys, Platform: cfg.Name, Mirror: cfg.Mirror, HistoryTaken: history != nil}
 	cfg.Mark("pair.finish")
 	ans, err := l.call(ctx, &pb.Frame{Body: &pb.Frame_PairFinish{PairFinish: finish}})
 	if err != nil {
-		return e2e.Address{}, err
+		return e2e.Address{}, nil, err
 	}
 	cfg.Mark("pair.linked")
 	got := ans.GetLinked()
 	if got.GetUser() != id.User || got.GetDevice() != id.Device {
-		return e2e.Address{}, fmt.Errorf("relay linked %s:%d, the phone signed %s:%d", got.GetUser(), got.GetDevice(), id.User, id.Device)
+		return e2e.Address{}, nil, fmt.Errorf("relay linked %s:%d, the phone signed %s:%d", got.GetUser(), got.GetDevice(), id.User, id.Device)
 	}
 	// The phone that scanned us is our account: its key vouches for our
 	// other devices.
 	if err := cfg.State.Put(accountKeyKey(id.User), offer.AccountIdentityKey); err != nil {
-		return e2e.Address{}, err
+		return e2e.Address{}, nil, err
 	}
-	return e2e.Address{User: id.User, Device: id.Device}, nil
+	return e2e.Address{User: id.User, Device: id.Device}, history, nil
+}
+
+// scannedHistory opens the history the phone's scan carried, or returns
+// nil: then PairFinish says it was not taken, and the phone sends it as a
+// message (docs/protocol.md §10 step 8).
+func scannedHistory(cfg Config, sig *e2e.Store, adv []byte, offer *pb.PairOffer) *pb.HistorySync {
+	if len(offer.History) == 0 {
+		return nil
+	}
+	raw, err := sig.OpenHistory(adv, offer.Identity.GetDetails(), offer.History)
+	var h *pb.HistorySync
+	if err == nil {
+		h, err = decodeHistory(raw)
+	}
+	if err != nil {
+		cfg.Logger.Warn("the scan's history is refused; the phone will send it as a message", "device", cfg.Name, "err", err)
+		return nil
+	}
+	cfg.Mark("history.opened")
+	return h
 }
 
 // keysResult is the keys a companion registers with, made while it waits

@@ -366,12 +366,18 @@ func startPairing(t testing.TB, s relayAddr, name string) (*client, *pb.PairRef)
 // QR code's adv secret, as device k. It returns the request id.
 func (c *client) scan(comp *client, ref string, adv []byte, k uint32) uint64 {
 	c.t.Helper()
+	return c.scanWithHistory(comp, ref, adv, k, nil)
+}
+
+// scanWithHistory is scan with history as the scan's sealed history.
+func (c *client) scanWithHistory(comp *client, ref string, adv []byte, k uint32, history []byte) uint64 {
+	c.t.Helper()
 	id := &pb.DeviceIdentity{User: c.user, Device: k, TimestampUnix: time.Now().Unix(), KeyIndex: k}
 	h, err := e2e.SignDeviceIdentity(c.keys, id, comp.keys.IdentityKey(), adv)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return c.send(frame(&pb.PairScan{Ref: ref, CompanionNoiseKey: comp.noise.Public, CompanionIdentityKey: comp.keys.IdentityKey(), Identity: h}))
+	return c.send(frame(&pb.PairScan{Ref: ref, CompanionNoiseKey: comp.noise.Public, CompanionIdentityKey: comp.keys.IdentityKey(), Identity: h, History: history}))
 }
 
 // finish is the companion's side of an offer: check, counter-sign, finish.
@@ -385,7 +391,12 @@ func (c *client) finish(adv []byte) *pb.Linked {
 // finishFrame waits for the offer and returns the PairFinish for it.
 func (c *client) finishFrame(adv []byte) *pb.Frame {
 	c.t.Helper()
-	o := c.push("pair_offer").GetPairOffer()
+	return c.finishOffer(c.push("pair_offer").GetPairOffer(), adv)
+}
+
+// finishOffer returns the PairFinish for offer o.
+func (c *client) finishOffer(o *pb.PairOffer, adv []byte) *pb.Frame {
+	c.t.Helper()
 	signed, _, err := e2e.OpenDeviceIdentity(o.GetIdentity(), adv, c.keys.IdentityKey(), o.GetAccountIdentityKey())
 	if err != nil {
 		c.t.Fatalf("%s: offer: %v", c.name, err)

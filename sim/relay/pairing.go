@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/linksim/linksim/sim/e2e"
 	"github.com/linksim/linksim/sim/route"
@@ -70,6 +69,7 @@ type offer struct {
 	accountKey   []byte // the phone's registered identity key
 	companionKey []byte // the companion identity key from the QR code
 	signed       *pb.SignedDeviceIdentity
+	history      bool // the scan carried a sealed history
 	timer        *time.Timer
 	finishing    bool // the companion's PairFinish is being stored: only it ends the offer
 }
@@ -301,6 +301,7 @@ func (p *pairings) scan(me store.Address, req *pb.PairScan, reply func(*pb.Frame
 	o := &offer{
 		ref: ri.ref, reply: reply, user: me.User, device: device,
 		accountKey: phone.IdentityKey, companionKey: req.GetCompanionIdentityKey(), signed: signed,
+		history: len(req.GetHistory()) > 0,
 	}
 	s.offer = o
 	o.timer = time.AfterFunc(p.r.cfg.PairTimeout, func() {
@@ -311,16 +312,23 @@ func (p *pairings) scan(me store.Address, req *pb.PairScan, reply func(*pb.Frame
 		}
 	})
 	s.c.send(&pb.Frame{Body: &pb.Frame_PairOffer{PairOffer: &pb.PairOffer{
-		Ref: ri.ref, Identity: req.GetIdentity(), AccountIdentityKey: phone.IdentityKey,
+		Ref: ri.ref, Identity: req.GetIdentity(), AccountIdentityKey: phone.IdentityKey, History: req.GetHistory(),
 	}}})
 	s.c.logger().Info("scan offered to companion", "phone", me.User, "new_device", device)
 	return nil
 }
 
+// maxSealedHistory bounds PairScan.history: the largest bundle a scan
+// carries, sealed.
+const maxSealedHistory = e2e.HistoryInline + e2e.SealedHistoryOverhead
+
 // parseScan decodes S and its details and checks them (§10 step 5).
 func parseScan(req *pb.PairScan, user string, maxDevice uint32) (*pb.SignedDeviceIdentity, uint32, error) {
 	if !publicKey(req.GetCompanionIdentityKey()) {
 		return nil, 0, badRequest("companion identity key is not a 33-byte public key")
+	}
+	if n := len(req.GetHistory()); n > maxSealedHistory {
+		return nil, 0, badRequest("sealed history of %d bytes, over the %d a scan carries", n, maxSealedHistory)
 	}
 	var signed pb.SignedDeviceIdentity
 	if err := pb.Unmarshal(req.GetIdentity().GetDetails(), &signed); err != nil || len(signed.GetDetails()) == 0 {
@@ -461,9 +469,10 @@ func (c *conn) onPairFinish(id uint64, req *pb.PairFinish) (*pb.Frame, error) {
 	s.over()
 	c.setSession(nil)
 	c.becomeDevice(a, req.GetMirror())
-	linked := &pb.Frame{Body: &pb.Frame_Linked{Linked: &pb.Linked{User: a.User, Device: a.Device}}}
-	c.answer(id, proto.Clone(linked).(*pb.Frame))
-	p.resolve(s, o, linked, nil)
+	c.answer(id, &pb.Frame{Body: &pb.Frame_Linked{Linked: &pb.Linked{User: a.User, Device: a.Device}}})
+	p.resolve(s, o, &pb.Frame{Body: &pb.Frame_Linked{Linked: &pb.Linked{
+		User: a.User, Device: a.Device, HistoryTaken: o.history && req.GetHistoryTaken(),
+	}}}, nil)
 	p.mu.Unlock()
 	c.logger().Info("companion linked", "platform", req.GetPlatform(), "mirror", req.GetMirror())
 	c.r.devicesChanged(a.User)

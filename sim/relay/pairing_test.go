@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 	"time"
@@ -183,4 +184,46 @@ func TestRefExpiry(t *testing.T) {
 	}
 	web.closed()
 	alice.fails(frame(&pb.PairScan{Ref: ref2.GetRef()}), pb.ErrorCode_REF_EXPIRED)
+}
+
+// A scan's sealed history reaches the companion as the phone sent it, and
+// the phone hears whether the companion took it: only a scan that carried
+// one can have its history taken. One over the limit is refused.
+func TestPairingCarriesTheScansHistory(t *testing.T) {
+	t.Parallel()
+	s := startRelay(t, Config{})
+	alice := phone(t, s, "alice", "+15550100")
+	sealed := bytes.Repeat([]byte{0xa5}, maxSealedHistory)
+	tests := []struct {
+		name                 string
+		history              []byte
+		companionTakes, want bool
+	}{
+		{"taken", sealed, true, true},
+		{"not taken", sealed, false, false},
+		{"none, yet the companion says taken", nil, true, false},
+	}
+	for _, tt := range tests {
+		web, ref := startPairing(t, s, "web-"+tt.name)
+		adv := advSecret()
+		scan := alice.scanWithHistory(web, ref.GetRef(), adv, alice.nextK, tt.history)
+		o := web.push("pair_offer").GetPairOffer()
+		if !bytes.Equal(o.GetHistory(), tt.history) {
+			t.Fatalf("%s: the offer carries %d bytes of history, the scan %d", tt.name, len(o.GetHistory()), len(tt.history))
+		}
+		f := web.finishOffer(o, adv)
+		f.GetPairFinish().HistoryTaken = tt.companionTakes
+		web.ok(f, "linked")
+		l := alice.wait(scan).GetLinked()
+		if l.GetDevice() != alice.nextK || l.GetHistoryTaken() != tt.want {
+			t.Fatalf("%s: the phone's scan answered %v, want device %d with history taken %v", tt.name, l, alice.nextK, tt.want)
+		}
+		alice.nextK++
+	}
+
+	web, ref := startPairing(t, s, "web-oversized")
+	scan := alice.scanWithHistory(web, ref.GetRef(), advSecret(), alice.nextK, append(sealed, 0))
+	if got := alice.wait(scan).GetError(); got.GetCode() != pb.ErrorCode_BAD_REQUEST {
+		t.Fatalf("a scan with %d bytes of history: %v, want BAD_REQUEST", len(sealed)+1, got)
+	}
 }

@@ -2177,6 +2177,7 @@ type PairScan struct {
 	CompanionNoiseKey    []byte                    `protobuf:"bytes,2,opt,name=companion_noise_key,json=companionNoiseKey,proto3" json:"companion_noise_key,omitempty"`
 	CompanionIdentityKey []byte                    `protobuf:"bytes,3,opt,name=companion_identity_key,json=companionIdentityKey,proto3" json:"companion_identity_key,omitempty"`
 	Identity             *SignedDeviceIdentityHMAC `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
+	History              []byte                    `protobuf:"bytes,5,opt,name=history,proto3" json:"history,omitempty"` // optional: the HistorySync sealed to the companion (docs/protocol.md §10)
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
 }
@@ -2235,6 +2236,13 @@ func (x *PairScan) GetCompanionIdentityKey() []byte {
 func (x *PairScan) GetIdentity() *SignedDeviceIdentityHMAC {
 	if x != nil {
 		return x.Identity
+	}
+	return nil
+}
+
+func (x *PairScan) GetHistory() []byte {
+	if x != nil {
+		return x.History
 	}
 	return nil
 }
@@ -2589,6 +2597,7 @@ type PairOffer struct {
 	Ref                string                    `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	Identity           *SignedDeviceIdentityHMAC `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
 	AccountIdentityKey []byte                    `protobuf:"bytes,3,opt,name=account_identity_key,json=accountIdentityKey,proto3" json:"account_identity_key,omitempty"` // the phone's registered identity key
+	History            []byte                    `protobuf:"bytes,4,opt,name=history,proto3" json:"history,omitempty"`                                                   // PairScan.history, as the phone sent it
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -2644,13 +2653,21 @@ func (x *PairOffer) GetAccountIdentityKey() []byte {
 	return nil
 }
 
+func (x *PairOffer) GetHistory() []byte {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
 type PairFinish struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	Identity      *SignedDeviceIdentity  `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"` // with device_signature filled in
 	Keys          *SignalKeys            `protobuf:"bytes,3,opt,name=keys,proto3" json:"keys,omitempty"`
 	Platform      string                 `protobuf:"bytes,4,opt,name=platform,proto3" json:"platform,omitempty"`
-	Mirror        bool                   `protobuf:"varint,5,opt,name=mirror,proto3" json:"mirror,omitempty"` // a mirror companion (docs/protocol.md §19)
+	Mirror        bool                   `protobuf:"varint,5,opt,name=mirror,proto3" json:"mirror,omitempty"`                                 // a mirror companion (docs/protocol.md §19)
+	HistoryTaken  bool                   `protobuf:"varint,6,opt,name=history_taken,json=historyTaken,proto3" json:"history_taken,omitempty"` // the offer's history opened and is kept
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2720,6 +2737,13 @@ func (x *PairFinish) GetMirror() bool {
 	return false
 }
 
+func (x *PairFinish) GetHistoryTaken() bool {
+	if x != nil {
+		return x.HistoryTaken
+	}
+	return false
+}
+
 type PairReject struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
@@ -2784,6 +2808,7 @@ type Linked struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	Device        uint32                 `protobuf:"varint,2,opt,name=device,proto3" json:"device,omitempty"`
+	HistoryTaken  bool                   `protobuf:"varint,3,opt,name=history_taken,json=historyTaken,proto3" json:"history_taken,omitempty"` // to the phone: the companion took the history of its scan
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2830,6 +2855,13 @@ func (x *Linked) GetDevice() uint32 {
 		return x.Device
 	}
 	return 0
+}
+
+func (x *Linked) GetHistoryTaken() bool {
+	if x != nil {
+		return x.HistoryTaken
+	}
+	return false
 }
 
 // Send fans one message out: one envelope per target device. The relay checks
@@ -5245,12 +5277,13 @@ const file_linksim_proto_rawDesc = "" +
 	"\x05count\x18\x04 \x01(\rR\x05count\"$\n" +
 	"\n" +
 	"PairClosed\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xc4\x01\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xde\x01\n" +
 	"\bPairScan\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12.\n" +
 	"\x13companion_noise_key\x18\x02 \x01(\fR\x11companionNoiseKey\x124\n" +
 	"\x16companion_identity_key\x18\x03 \x01(\fR\x14companionIdentityKey\x12@\n" +
-	"\bidentity\x18\x04 \x01(\v2$.linksim.v1.SignedDeviceIdentityHMACR\bidentity\"H\n" +
+	"\bidentity\x18\x04 \x01(\v2$.linksim.v1.SignedDeviceIdentityHMACR\bidentity\x12\x18\n" +
+	"\ahistory\x18\x05 \x01(\fR\ahistory\"H\n" +
 	"\x18SignedDeviceIdentityHMAC\x12\x18\n" +
 	"\adetails\x18\x01 \x01(\fR\adetails\x12\x12\n" +
 	"\x04hmac\x18\x02 \x01(\fR\x04hmac\"\xbc\x01\n" +
@@ -5272,26 +5305,29 @@ const file_linksim_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\rR\x06device\x12%\n" +
 	"\x0etimestamp_unix\x18\x03 \x01(\x03R\rtimestampUnix\x12\x1b\n" +
-	"\tkey_index\x18\x04 \x01(\rR\bkeyIndex\"\x91\x01\n" +
+	"\tkey_index\x18\x04 \x01(\rR\bkeyIndex\"\xab\x01\n" +
 	"\tPairOffer\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12@\n" +
 	"\bidentity\x18\x02 \x01(\v2$.linksim.v1.SignedDeviceIdentityHMACR\bidentity\x120\n" +
-	"\x14account_identity_key\x18\x03 \x01(\fR\x12accountIdentityKey\"\xbc\x01\n" +
+	"\x14account_identity_key\x18\x03 \x01(\fR\x12accountIdentityKey\x12\x18\n" +
+	"\ahistory\x18\x04 \x01(\fR\ahistory\"\xe1\x01\n" +
 	"\n" +
 	"PairFinish\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12<\n" +
 	"\bidentity\x18\x02 \x01(\v2 .linksim.v1.SignedDeviceIdentityR\bidentity\x12*\n" +
 	"\x04keys\x18\x03 \x01(\v2\x16.linksim.v1.SignalKeysR\x04keys\x12\x1a\n" +
 	"\bplatform\x18\x04 \x01(\tR\bplatform\x12\x16\n" +
-	"\x06mirror\x18\x05 \x01(\bR\x06mirror\"c\n" +
+	"\x06mirror\x18\x05 \x01(\bR\x06mirror\x12#\n" +
+	"\rhistory_taken\x18\x06 \x01(\bR\fhistoryTaken\"c\n" +
 	"\n" +
 	"PairReject\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12)\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x15.linksim.v1.ErrorCodeR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"4\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"Y\n" +
 	"\x06Linked\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
-	"\x06device\x18\x02 \x01(\rR\x06device\"\xf3\x01\n" +
+	"\x06device\x18\x02 \x01(\rR\x06device\x12#\n" +
+	"\rhistory_taken\x18\x03 \x01(\bR\fhistoryTaken\"\xf3\x01\n" +
 	"\x04Send\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x122\n" +
