@@ -43,8 +43,9 @@ type Config struct {
 	// Mark, if set, is called as a new device passes each step towards its
 	// first pairing ref (keys.noise, keys.identity, relay.dialled,
 	// frame.sent, pair.started, pair.ref; Register passes the first four),
-	// then from a scan to the history's chats (pair.offer, pair.finish,
-	// pair.linked, online: at every connection, history.decrypted,
+	// then from a scan to the history's chats (pair.offer, history.opened
+	// if the scan carried the history, pair.finish, pair.linked, online: at
+	// every connection, history.decrypted if it came as a message,
 	// history.imported), so a page can time its start-up and its pairing.
 	// It must not block.
 	Mark func(step string)
