@@ -251,8 +251,12 @@ func acceptOffer(ctx context.Context, cfg Config, l *link, sig *e2e.Store, adv [
 // scannedHistory opens the history the phone's scan carried, or returns
 // nil: then PairFinish says it was not taken, and the phone sends it as a
 // message (docs/protocol.md §10 step 8).
+//
+// A mirror companion takes none: it keeps no chats, and the phone's history
+// message is what starts the Signal session of their mirror channel (its
+// phone takes no session from a companion that is on no device list).
 func scannedHistory(cfg Config, sig *e2e.Store, adv []byte, offer *pb.PairOffer) *pb.HistorySync {
-	if len(offer.History) == 0 {
+	if len(offer.History) == 0 || cfg.Mirror {
 		return nil
 	}
 	raw, err := sig.OpenHistory(adv, offer.Identity.GetDetails(), offer.History)
