@@ -6,6 +6,7 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -140,9 +141,18 @@ func Start(t TB, cfg Config) *Env {
 	if c, ok := t.(interface{ Context() context.Context }); ok {
 		base = c.Context()
 	}
-	ctx, cancel := context.WithTimeout(base, 3*time.Minute)
-	defer cancel()
-	b, err := startBackend(ctx, t, e.cfg, &e.relayLog)
+	// What the backend needs built (the linksim binary, the image's
+	// context) is made before the start's 3 minutes begin: on a busy
+	// machine the build alone outlasted them, and the relay then met an
+	// expired context ("relay info: 1 tries in 0s", TestChaos in this
+	// session's own tests).
+	var b Backend
+	err := Prepare(cmp.Or(e.cfg.Backend, BackendFromEnv()))
+	if err == nil {
+		ctx, cancel := context.WithTimeout(base, 3*time.Minute)
+		defer cancel()
+		b, err = startBackend(ctx, t, e.cfg, &e.relayLog)
+	}
 	switch {
 	case errors.Is(err, ErrNoDocker) && os.Getenv("CI") != "true":
 		t.Skipf("NOT RUN: the %s relay backend needs Docker: %v (start the Docker engine to run this)", e.cfg.Backend, err)
