@@ -24,7 +24,8 @@ import (
 // pairing steps' p50 and p99 over all iterations: page opened -> QR drawn
 // (qr.visible), drawn -> screenshot decoded (qr.decoded, and its parts
 // qr.decoded.look, .capture, .png, .gozxing), scan -> linked screen
-// (pair.linked), scan -> history's chat listed (pair.chats_shown).
+// (pair.linked), scan -> history's chat listed (pair.chats_shown), and
+// drawn -> listed (qr.to_chats: issue 13's "QR visible -> chats shown").
 // It also reports the median of each start-up step of the pages
 // (driver.Timeline) as boot.<step>-p50-ms, and of each pairing step the
 // page marks (pairSteps) as scan.to.<step>-p50-ms, in ms since the phone's
@@ -98,7 +99,7 @@ func browserPairing(b *testing.B, layout, floorDir string, floorSize int64) {
 	}
 	b.StopTimer()
 	m := reports.New(rec, reports.Config{}).Metrics
-	for _, step := range []string{StepQRVisible, StepQRDecoded, StepQRLook, StepQRCapture, StepQRPNG, StepQRGozxing, StepLinked, StepChatsShown} {
+	for _, step := range []string{StepQRVisible, StepQRDecoded, StepQRLook, StepQRCapture, StepQRPNG, StepQRGozxing, StepLinked, StepChatsShown, StepQRToChats} {
 		s := m.Summary(step)
 		b.ReportMetric(float64(s.P50)/1e6, step+"-p50-ms")
 		b.ReportMetric(float64(s.P99)/1e6, step+"-p99-ms")

@@ -25,6 +25,7 @@ import (
 const (
 	StepQRVisible = "qr.visible"    // page opened -> QR code drawn
 	StepQRDecoded = "qr.decoded"    // QR code drawn -> screenshot taken and decoded
+	StepQRToChats = "qr.to_chats"   // QR code drawn -> the history's chats listed: qr.decoded, the scan and pair.chats_shown in one
 	StepReopened  = "page.reopened" // a new page opened on a closed or crashed one's profile -> linked screen
 )
 
@@ -208,8 +209,9 @@ const maxScans = 3
 // chats from history sync. A ref that rotated out between screenshot and
 // scan (REF_EXPIRED) is read again and counted in Rescans; a code the
 // phone's camera cannot read is scanned as text (see ScanQR). It records
-// qr.decoded, pair.linked (scan -> linked screen) and pair.chats_shown
-// (scan -> every chat of the phone listed) and returns the device id.
+// qr.decoded, pair.linked (scan -> linked screen), pair.chats_shown
+// (scan -> every chat of the phone listed) and qr.to_chats (drawn -> listed)
+// and returns the device id.
 func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, error) {
 	for attempt := 1; ; attempt++ {
 		q, err := w.ReadQR(ctx)
@@ -251,6 +253,7 @@ func (e *Env) LinkBrowser(ctx context.Context, p *phone.Phone, w *Web) (uint32, 
 				return dev, fmt.Errorf("harness: %s: the chats from history sync: %w", w.name, err)
 			}
 			e.rec.rec.Step(StepChatsShown, w.name, time.Since(start))
+			e.rec.rec.Step(StepQRToChats, w.name, time.Since(q.Visible))
 		}
 		return dev, nil
 	}
