@@ -25,7 +25,7 @@ const payload = "1@Zm9yZ2VkLXJlZg==,bm9pc2Uta2V5LW5vaXNlLWtleS1ub2lzZS1rZXktbm9p
 
 // fakeApp serves testdata/fake.html, a stand-in that follows the web
 // client's DOM contract, with payload as its QR code.
-func fakeApp(t *testing.T) *httptest.Server {
+func fakeApp(t testing.TB) *httptest.Server {
 	t.Helper()
 	page, err := os.ReadFile("testdata/fake.html")
 	if err != nil {
@@ -196,7 +196,7 @@ func TestPageFollowsContract(t *testing.T) {
 
 // openFakeApp opens the fake app as the web client name in a page of its
 // own browser, closed when the test ends.
-func openFakeApp(ctx context.Context, t *testing.T, name string) *Page {
+func openFakeApp(ctx context.Context, t testing.TB, name string) *Page {
 	t.Helper()
 	srv := fakeApp(t)
 	p, err := launch(t).NewPage(ctx)
