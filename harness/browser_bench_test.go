@@ -154,7 +154,7 @@ type bootTimes struct {
 
 // bootSteps are the page's start-up steps in the order they happen, as
 // driver.Timeline and the app's marks name them.
-var bootSteps = []string{"html", "dom", "load", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "keys.noise", "keys.identity", "ws.open", "relay.dialled", "frame.sent", "pair.started", "pair.ref", "qr.ref", "qr.drawn", "visible"}
+var bootSteps = []string{"html", "dom", "load", "wasm.fetched", "wasm.ready", "go.main", "state.opened", "keys.noise", "keys.identity", "ws.open", "relay.dialled", "frame.sent", "pair.started", "pair.ref", "qr.ref", "qr.drawn", "qr.painted", "visible"}
 
 func bootOf(ctx context.Context, b *testing.B, p *driver.Page, visible time.Time) bootTimes {
 	t, err := p.Timeline(ctx)

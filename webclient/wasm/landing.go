@@ -108,6 +108,7 @@ func (l *landing) render(screen app.Screen, ref device.Ref, err error) {
 			attr("data-ref-expires", strconv.FormatInt(ref.Expires.UnixMilli(), 10))
 		l.canvas.show(true)
 		mark("qr.drawn")
+		markPainted.Invoke("qr.painted")
 		console("log", fmt.Sprintf("showing QR code %d of %d (%d px per module, drawn in %s)", ref.Index, ref.Count, module, time.Since(start).Round(time.Millisecond/10)))
 	}
 	if l.rendered != nil {

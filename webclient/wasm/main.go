@@ -176,6 +176,12 @@ func mark(name string) {
 	global.Get("performance").Call("mark", "linksim."+name)
 }
 
+// markPainted marks a step once the browser has rendered the page as it is
+// now: a task queued by the next animation frame runs after that frame's
+// rendering. It is JavaScript, so Go work in between cannot delay the mark
+// past the frame.
+var markPainted = global.Get("Function").New("step", `requestAnimationFrame(() => setTimeout(() => performance.mark("linksim." + step)))`)
+
 // console logs one line to the browser console, where the harness keeps it.
 func console(level, msg string) {
 	global.Get("console").Call(level, "linksim: "+msg)
