@@ -161,6 +161,11 @@ func Pair(ctx context.Context, cfg Config, show func(Ref)) (*Device, error) {
 			start := time.Now()
 			k, err := registrationKeys(sig, cfg.PreKeys)
 			cfg.Logger.Info("registration keys made", "device", cfg.Name, "prekeys", cfg.PreKeys, "took", time.Since(start), "err", err)
+			if err == nil {
+				// Still waiting for the scan: the offer's first-use
+				// crypto is done now rather than after it.
+				err = sig.WarmUp()
+			}
 			keys <- keysResult{k, err}
 		}()
 	}

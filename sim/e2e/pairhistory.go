@@ -74,8 +74,7 @@ func (s *Store) OpenHistory(advSecret, signed, sealed []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("e2e: open history: %w: %v", ErrHistorySeal, err)
 	}
-	private := s.sig.pair.PrivateKey().Serialize()
-	own, err := ecdh.X25519().NewPrivateKey(private[:])
+	own, err := s.agreeing()
 	if err != nil {
 		return nil, fmt.Errorf("e2e: open history: %w", err)
 	}
@@ -114,4 +113,21 @@ func montgomeryKey(identityKey []byte) (*ecdh.PublicKey, error) {
 		return nil, errors.New("identity key is not 0x05 and 32 bytes")
 	}
 	return ecdh.X25519().NewPublicKey(identityKey[1:])
+}
+
+// WarmUp does ahead the first-use work a pairing companion meets between
+// the phone's offer and its chats (about 25 ms of a page's WebAssembly,
+// profiled): the X25519 form of the identity key (OpenHistory), and the
+// table crypto/ed25519 builds on its first signature check (the phone's
+// account signature). A companion calls it while its QR code waits.
+func (s *Store) WarmUp() error {
+	if _, err := s.agreeing(); err != nil {
+		return fmt.Errorf("e2e: warm up: %w", err)
+	}
+	msg := make([]byte, 32)
+	rand.Read(msg) // a fresh message: a signature already checked is not checked again
+	if !Verify(s.IdentityKey(), msg, s.Sign(msg)) {
+		return errors.New("e2e: warm up: our own signature does not verify")
+	}
+	return nil
 }

@@ -22,6 +22,9 @@ func TestSealedHistoryOpensOnlyForItsCompanionAndScan(t *testing.T) {
 	if bytes.Contains(sealed, []byte("chats and contacts")) {
 		t.Error("the sealed history shows its plaintext")
 	}
+	if err := companion.WarmUp(); err != nil {
+		t.Fatal(err)
+	}
 	got, err := companion.OpenHistory(secret, signed, sealed)
 	if err != nil {
 		t.Fatal(err)

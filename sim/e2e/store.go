@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -31,6 +32,9 @@ type Store struct {
 	// allocation of prekey ids, atomic.
 	mu  sync.Mutex
 	sig *signalStore
+	// agreeing is the identity key for X25519 (OpenHistory), made once:
+	// making it computes its public key, a scalar multiplication.
+	agreeing func() (*ecdh.PrivateKey, error)
 }
 
 // Open loads the device's Signal state from db, or, on first use, creates
@@ -40,6 +44,10 @@ type Store struct {
 // sooner without the signing.
 func Open(db kv.KV) (*Store, error) {
 	s := &Store{sig: &signalStore{kv: db, ser: newSerializer()}}
+	s.agreeing = sync.OnceValues(func() (*ecdh.PrivateKey, error) {
+		private := s.sig.pair.PrivateKey().Serialize()
+		return ecdh.X25519().NewPrivateKey(private[:])
+	})
 	priv, ok, err := db.Get(keyIdentity)
 	if err != nil {
 		return nil, fmt.Errorf("e2e: open: %w", err)
