@@ -261,17 +261,34 @@ func TestScanHandsOverTheHistoryOnce(t *testing.T) {
 	}
 }
 
-// holdStore runs its hook once, as the relay is about to store a companion.
-type holdStore struct {
+// hookStore runs hooks as the relay stores a companion: before once, as it
+// is about to, and after each time it has.
+type hookStore struct {
 	store.Store
-	hook atomic.Pointer[func()]
+	before, after atomic.Pointer[func()]
 }
 
-func (s *holdStore) AddCompanion(d store.Device, prekeys []*pb.PreKey, maxCompanions int) error {
-	if f := s.hook.Swap(nil); f != nil {
+func (s *hookStore) AddCompanion(d store.Device, prekeys []*pb.PreKey, maxCompanions int) error {
+	if f := s.before.Swap(nil); f != nil {
 		(*f)()
 	}
-	return s.Store.AddCompanion(d, prekeys, maxCompanions)
+	err := s.Store.AddCompanion(d, prekeys, maxCompanions)
+	if f := s.after.Load(); f != nil && err == nil {
+		(*f)()
+	}
+	return err
+}
+
+// newHookedEnv is newEnv with the relay's store wrapped in the hookStore
+// it returns.
+func newHookedEnv(t *testing.T) (*env, *hookStore) {
+	t.Helper()
+	hooks := &hookStore{}
+	e := newEnvWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
+		hooks.Store = st
+		return hooks
+	}})
+	return e, hooks
 }
 
 // A message that reaches the phone after it sealed the scan's history,
@@ -279,11 +296,7 @@ func (s *holdStore) AddCompanion(d store.Device, prekeys []*pb.PreKey, maxCompan
 // companion's deliveries: the phone sends the history again, and the
 // companion shows each message once.
 func TestScanSendsWhatArrivedWhileLinking(t *testing.T) {
-	hold := &holdStore{}
-	e := newEnvWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
-		hold.Store = st
-		return hold
-	}})
+	e, hooks := newHookedEnv(t)
 	alice := e.register("alice", "+15550500", nil)
 	bob := e.register("bob", "+15550501", nil)
 	if _, err := bob.SendText(e.ctx, "+15550500", "before"); err != nil {
@@ -299,7 +312,7 @@ func TestScanSendsWhatArrivedWhileLinking(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	hold.hook.Store(&late)
+	hooks.before.Store(&late)
 	web := e.companion("alice/web-1", nil)
 	if _, err := alice.Scan(e.ctx, web.qr); err != nil {
 		t.Fatal(err)
@@ -310,32 +323,14 @@ func TestScanSendsWhatArrivedWhileLinking(t *testing.T) {
 	})
 }
 
-// cutStore drops the phone's link right after the relay's store linked a
-// companion, before the phone's scan is answered.
-type cutStore struct {
-	store.Store
-	phone atomic.Pointer[phone.Phone]
-}
-
-func (s *cutStore) AddCompanion(d store.Device, prekeys []*pb.PreKey, maxCompanions int) error {
-	err := s.Store.AddCompanion(d, prekeys, maxCompanions)
-	if p := s.phone.Load(); p != nil && err == nil {
-		p.Disconnect()
-	}
-	return err
-}
-
 // A scan whose link drops after the relay linked the companion, before the
 // answer came, has linked it: the device list shows the id the phone chose,
 // where scanning the same ref again would be refused.
 func TestScanCutOffBeforeItsAnswerLinks(t *testing.T) {
-	cut := &cutStore{}
-	e := newEnvWith(t, relay.Config{WrapStore: func(st store.Store) store.Store {
-		cut.Store = st
-		return cut
-	}})
+	e, hooks := newHookedEnv(t)
 	alice := e.register("alice", "+15550300", nil)
-	cut.phone.Store(alice)
+	cutOff := func() { alice.Disconnect() } // right after the relay's store linked the companion
+	hooks.after.Store(&cutOff)
 	web := e.companion("alice/web-1", nil)
 	id, err := alice.Scan(e.ctx, web.qr)
 	if err != nil {
@@ -344,7 +339,7 @@ func TestScanCutOffBeforeItsAnswerLinks(t *testing.T) {
 	if d := web.device(t); d.Self().Device != id {
 		t.Fatalf("the phone says it linked device %d, the companion is %v", id, d.Self())
 	}
-	cut.phone.Store(nil)
+	hooks.after.Store(nil)
 	if linked, err := alice.LinkedDevices(e.ctx); err != nil || !slices.Equal(linked, []uint32{id}) {
 		t.Errorf("LinkedDevices = %v, %v; want [%d]", linked, err, id)
 	}
