@@ -345,6 +345,30 @@ func TestScanCutOffBeforeItsAnswerLinks(t *testing.T) {
 	}
 }
 
+// A scan whose link drops while the companion is still finishing, asked
+// again once the phone is back, is refused (REF_USED: the ref is taken)
+// though it is about to link: the phone waits for the device list to show
+// the id it chose.
+func TestScanCutOffWhileTheCompanionFinishesLinks(t *testing.T) {
+	e, hooks := newHookedEnv(t)
+	alice := e.register("alice", "+15550310", nil)
+	finishing := func() {
+		alice.Disconnect()
+		// The phone reconnects, finds no companion listed and scans again
+		// meanwhile.
+		time.Sleep(time.Second)
+	}
+	hooks.before.Store(&finishing)
+	web := e.companion("alice/web-1", nil)
+	id, err := alice.Scan(e.ctx, web.qr)
+	if err != nil {
+		t.Fatalf("scan cut off while the companion finished: %v", err)
+	}
+	if d := web.device(t); d.Self().Device != id {
+		t.Fatalf("the phone says it linked device %d, the companion is %v", id, d.Self())
+	}
+}
+
 // The phone can read the QR code from a picture of the companion's screen.
 func TestScanImageReadsTheCodeThroughTheCamera(t *testing.T) {
 	e := newEnv(t)

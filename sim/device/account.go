@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/linksim/linksim/sim/wire/pb"
 )
@@ -70,9 +71,10 @@ func (d *Device) RemoveDevices(ctx context.Context, devices []uint32, all bool) 
 // CallUnlessDone sends f, a request that is not repeatable, and when the
 // link ends before its answer asks the relay for the account's device
 // list: if done says the list shows f carried out, that is its answer;
-// otherwise f goes again. A companion's own device list is not its to
-// read once it is removed, so it just sends again: the relay tells a
-// removed device it is logged out.
+// otherwise f goes again, and if the relay refuses that, the list is read
+// again until it shows f done or a call's time is up. A companion's own
+// device list is not its to read once it is removed, so it just sends
+// again: the relay tells a removed device it is logged out.
 func (d *Device) CallUnlessDone(ctx context.Context, f *pb.Frame, done func(devices []uint32) bool) (*pb.Frame, error) {
 	ans, err := d.Call(ctx, f)
 	if !errors.Is(err, ErrUnanswered) {
@@ -89,8 +91,30 @@ func (d *Device) CallUnlessDone(ctx context.Context, f *pb.Frame, done func(devi
 		}
 	}
 	d.log.Info("request unanswered and not done: sending it again", "request", fmt.Sprintf("%T", f.GetBody()))
-	return d.Call(ctx, f)
+	ans, err = d.Call(ctx, f)
+	if err == nil || Code(err) == pb.ErrorCode_ERROR_UNSPECIFIED || !d.Primary() {
+		return ans, err
+	}
+	// Refused, it may be the first one still being carried out (a scan
+	// whose companion is finishing its pairing meets REF_USED): the list
+	// decides, for as long as a call may take.
+	for deadline := time.Now().Add(d.cfg.CallTimeout); time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(unlessDonePoll):
+		}
+		if have, lerr := d.Devices(ctx, d.self.User); lerr == nil && done(have) {
+			d.log.Info("request refused when sent again, but the device list shows the first one done", "request", fmt.Sprintf("%T", f.GetBody()), "refused", err)
+			return nil, nil
+		}
+	}
+	return nil, err
 }
+
+// unlessDonePoll is how often CallUnlessDone reads the device list while a
+// refused repeat may be the first request still being carried out.
+const unlessDonePoll = 100 * time.Millisecond
 
 // Logout unlinks this companion, wipes its state and stops it.
 func (d *Device) Logout(ctx context.Context) error {
