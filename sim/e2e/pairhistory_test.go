@@ -68,3 +68,28 @@ func TestSealHistoryRefusesAKeyThatIsNotASignalKey(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the relay hands over as a sealed history, the companion opens
+// it or refuses it with ErrHistorySeal: it never panics, and nothing opens
+// but what was sealed for it.
+func FuzzOpenHistory(f *testing.F) {
+	companion := newStore(f)
+	secret := bytes.Repeat([]byte{7}, 32)
+	signed := []byte("signed")
+	sealed, err := SealHistory(companion.IdentityKey(), secret, signed, []byte("bundle"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed)
+	f.Add(sealed[:SealedHistoryOverhead])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := companion.OpenHistory(secret, signed, b)
+		switch {
+		case err == nil && !bytes.Equal(b, sealed):
+			t.Fatalf("opened %d bytes that were never sealed, to %q", len(b), got)
+		case err != nil && !errors.Is(err, ErrHistorySeal):
+			t.Fatalf("refused with %v, want ErrHistorySeal", err)
+		}
+	})
+}
