@@ -179,8 +179,9 @@ var infoClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true
 // relayInfo reads a relay's /relay.json: its Noise key, which devices pin.
 // A relay just started on a starved machine (a CI run's parallel packages)
 // can miss one try's 5 s, so a try that times out is repeated, for up to
-// relayInfoFor in all (fresh-clone CI runs twice saw 30 s pass without
-// an answer, each time minutes into TestChaos; the cause is not known).
+// relayInfoFor in all. (The CI failures this was first written for, minutes
+// into TestChaos, were most likely the start's context spent on building
+// the linksim binary, which Start now does first.)
 func relayInfo(ctx context.Context, base string) ([]byte, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, relayInfoFor)
