@@ -253,3 +253,16 @@ func TestWasmFetchStartsBeforeTheStylesheet(t *testing.T) {
 		t.Errorf("page starts app.wasm's fetch at byte %d, want it before the stylesheet's link (byte %d):\n%s", at, css, page)
 	}
 }
+
+// The QR screen's fonts are laid out, unseen, in the page Go replaces: the
+// browser then looks them up while app.wasm loads, not in the layout that
+// shows the first QR code.
+func TestPageLaysOutTheQRScreensFonts(t *testing.T) {
+	body, _ := io.ReadAll(get(t, Handler(key, app()), "/").Body)
+	page := string(body)
+	for _, want := range []string{`class="loading-fonts landing-text"`, `class="landing-brand"`, `<ol><li>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s, which lays out the QR screen's fonts while app.wasm loads:\n%s", want, page)
+		}
+	}
+}
