@@ -119,7 +119,7 @@ func browserPairing(b *testing.B, layout, floorDir string, floorSize int64) {
 // the order they happen, then "seen": when the harness saw the chats.
 // history.opened is the history the scan carried; history.decrypted one
 // that came as a message instead (docs/protocol.md §10 step 8).
-var pairSteps = []string{"pair.offer", "history.opened", "pair.finish", "pair.linked", "history.imported", "screen.linked", "chats.listed", "online", "history.decrypted", "seen"}
+var pairSteps = []string{"pair.offer", "history.opened", "pair.finish", "pair.linked", "history.imported", "screen.linked", "chats.listed", "chats.painted", "online", "history.decrypted", "seen"}
 
 // pairingOf is w's pairing timeline in ms since the phone's scan began:
 // the page's marks, and "seen", when the harness saw the chats (its
