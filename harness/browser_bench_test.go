@@ -115,8 +115,9 @@ func browserPairing(b *testing.B, layout, floorDir string, floorSize int64) {
 }
 
 // pairSteps are the marks a page sets from the phone's scan to its chats
-// (device.Config.Mark and the app's screen.<name> and chats.listed), in
-// the order they happen, then "seen": when the harness saw the chats.
+// (device.Config.Mark and the app's screen.<name>, chats.listed and
+// chats.painted), in the order they happen, then "seen": when the harness
+// saw the chats.
 // history.opened is the history the scan carried; history.decrypted one
 // that came as a message instead (docs/protocol.md §10 step 8).
 var pairSteps = []string{"pair.offer", "history.opened", "pair.finish", "pair.linked", "history.imported", "screen.linked", "chats.listed", "chats.painted", "online", "history.decrypted", "seen"}
