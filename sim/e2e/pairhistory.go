@@ -106,13 +106,15 @@ func historyCipher(shared, advSecret []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// montgomeryKey is a 33-byte Signal public key (0x05, then the point) as
-// an X25519 key.
+// montgomeryKey is a 33-byte Signal public key (decodeKey) as an X25519
+// key.
 func montgomeryKey(identityKey []byte) (*ecdh.PublicKey, error) {
-	if len(identityKey) != 33 || identityKey[0] != 0x05 {
-		return nil, errors.New("identity key is not 0x05 and 32 bytes")
+	k, err := decodeKey(identityKey)
+	if err != nil {
+		return nil, err
 	}
-	return ecdh.X25519().NewPublicKey(identityKey[1:])
+	point := k.PublicKey()
+	return ecdh.X25519().NewPublicKey(point[:])
 }
 
 // WarmUp does ahead the first-use work a pairing companion meets between
