@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // HistoryInline is the largest history bundle (encoded) a scan or a
@@ -126,10 +127,17 @@ func (s *Store) WarmUp() error {
 	if _, err := s.agreeing(); err != nil {
 		return fmt.Errorf("e2e: warm up: %w", err)
 	}
-	msg := make([]byte, 32)
-	rand.Read(msg) // a fresh message: a signature already checked is not checked again
-	if !Verify(s.IdentityKey(), msg, s.Sign(msg)) {
-		return errors.New("e2e: warm up: our own signature does not verify")
-	}
-	return nil
+	// The table is the process's: one check builds it, and a load run
+	// pairing thousands of companions pays for that check once.
+	var err error
+	verifyTable.Do(func() {
+		msg := make([]byte, 32)
+		rand.Read(msg) // a fresh message: a signature already checked is not checked again
+		if !Verify(s.IdentityKey(), msg, s.Sign(msg)) {
+			err = errors.New("e2e: warm up: our own signature does not verify")
+		}
+	})
+	return err
 }
+
+var verifyTable sync.Once
