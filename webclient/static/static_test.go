@@ -7,6 +7,7 @@ import (
 	"errors"
 	"html"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -254,15 +255,52 @@ func TestWasmFetchStartsBeforeTheStylesheet(t *testing.T) {
 	}
 }
 
-// The QR screen's fonts are laid out, unseen, in the page Go replaces: the
-// browser then looks them up while app.wasm loads, not in the layout that
-// shows the first QR code.
-func TestPageLaysOutTheQRScreensFonts(t *testing.T) {
+// The QR screen's fonts, and the unread count's, are laid out unseen in the
+// page Go replaces: the browser then looks them up while app.wasm loads,
+// not in the layout that shows the first QR code or the first chats.
+func TestPageLaysOutTheFirstScreensFonts(t *testing.T) {
 	body, _ := io.ReadAll(get(t, Handler(key, app()), "/").Body)
 	page := string(body)
-	for _, want := range []string{`class="loading-fonts landing-text"`, `class="landing-brand"`, `<ol><li>`} {
+	for _, want := range []string{`class="loading-fonts landing-text"`, `class="landing-brand"`, `<ol><li>`, `class="chat-unread"`} {
 		if !strings.Contains(page, want) {
-			t.Errorf("page lacks %s, which lays out the QR screen's fonts while app.wasm loads:\n%s", want, page)
+			t.Errorf("page lacks %s, which lays out a first screen's font while app.wasm loads:\n%s", want, page)
+		}
+	}
+}
+
+// The main screen's first frame shows only font sizes and weights that the
+// page used before it (the loading and QR screens, and the fonts laid out
+// unseen): on Linux each new one costs the layout that shows the chats a
+// round trip to the browser process.
+func TestMainScreenReusesTheFirstScreensFonts(t *testing.T) {
+	css, err := fs.ReadFile(embedded, filesSubdir+"/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// font is a rule's size and weight; what it leaves out it inherits
+	// from the body (14px, 400) in every element checked here.
+	font := func(selector string) string {
+		rule := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(selector) + `\s*\{([^}]*)\}`).FindSubmatch(css)
+		if rule == nil {
+			t.Fatalf("app.css has no rule %s", selector)
+		}
+		size, weight := "14px", "400"
+		if m := regexp.MustCompile(`font-size:\s*([\d.]+px)`).FindSubmatch(rule[1]); m != nil {
+			size = string(m[1])
+		}
+		if m := regexp.MustCompile(`font-weight:\s*(\d+)`).FindSubmatch(rule[1]); m != nil {
+			weight = string(m[1])
+		}
+		return size + " " + weight
+	}
+	before := map[string]string{}
+	for _, selector := range []string{".loading-logo", ".loading-note", ".landing-brand", ".landing-text ol", ".landing-note", ".chat-unread"} {
+		before[font(selector)] = selector
+	}
+	for _, selector := range []string{".avatar", ".conn", `.conn[data-status="connecting"], .conn[data-status="reconnecting"]`,
+		".no-chats", ".chat-name", ".chat-time", ".chat-last", ".intro-title", ".intro-lock"} {
+		if f := font(selector); before[f] == "" {
+			t.Errorf("%s is in %s, which no screen before the main screen uses: %v", selector, f, before)
 		}
 	}
 }
