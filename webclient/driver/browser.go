@@ -71,6 +71,12 @@ type Config struct {
 	// does both). Profiling slows pages: compare profiles with profiles.
 	// "" uses $LINKSIM_BROWSER_PROFILE, which is "" unless set.
 	ProfileDir string
+	// TraceDir, when set, makes the browser record a Chromium trace of all
+	// its pages (rendering, frames, font look-ups and the pages' marks)
+	// from Launch until Close and write it there as trace-<random>.json
+	// (DevTools' Performance panel and Perfetto open it). "" uses
+	// $LINKSIM_BROWSER_TRACE, which is "" unless set.
+	TraceDir string
 }
 
 func (c Config) withDefaults() Config {
@@ -101,6 +107,9 @@ func (c Config) withDefaults() Config {
 	if c.ProfileDir == "" {
 		c.ProfileDir = os.Getenv(ProfileEnv)
 	}
+	if c.TraceDir == "" {
+		c.TraceDir = os.Getenv(TraceEnv)
+	}
 	return c
 }
 
@@ -121,6 +130,8 @@ type Browser struct {
 	sharedMu sync.Mutex
 	shared   context.Context // LayoutTabs: a blank tab owning the pages' browser context
 	opened   atomic.Int64    // pages opened, to name each tab's database
+
+	trace *tracer // nil unless Config.TraceDir
 }
 
 // ErrNoChromium is returned by Launch when the Chromium binary is missing.
@@ -169,6 +180,14 @@ func Launch(ctx context.Context, cfg Config) (*Browser, error) {
 		cancel()
 		allocCancel()
 		return nil, fmt.Errorf("driver: start Chromium %s: %w", cfg.ExecPath, err)
+	}
+	if cfg.TraceDir != "" {
+		var err error
+		if b.trace, err = startTrace(bctx, cfg.TraceDir); err != nil {
+			cancel()
+			allocCancel()
+			return nil, fmt.Errorf("driver: start a trace in %s: %w", cfg.TraceDir, err)
+		}
 	}
 	if c := chromedp.FromContext(bctx); c != nil && c.Browser != nil && c.Browser.Process() != nil {
 		b.pid = c.Browser.Process().Pid
@@ -250,6 +269,12 @@ func (b *Browser) sharedContext(ctx context.Context) (context.Context, error) {
 // Close stops Chromium and removes its profile directory; pages still open
 // die with it. It waits up to 10s for a graceful exit, then kills it.
 func (b *Browser) Close() error {
+	if b.trace != nil {
+		if err := b.trace.stop(b.ctx); err != nil {
+			b.cfg.Logf("%v", err)
+		}
+		b.trace = nil
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
 	err := chromedp.Cancel(ctx)

@@ -451,3 +451,47 @@ func TestProfiledPageWritesItsCPUProfile(t *testing.T) {
 		}
 	}
 }
+
+// A traced browser writes, on Close, one trace of all its pages that DevTools
+// can open: a JSON array of events holding each page's performance marks.
+func TestTracedBrowserWritesItsPagesMarks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	b, err := Launch(ctx, Config{TraceDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mark := range []string{"linksim.first", "linksim.second"} {
+		p, err := b.NewPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Open(ctx, "data:text/html,<script>performance.mark('"+mark+"')</script>"); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+	}
+	b.Close()
+	files, _ := filepath.Glob(filepath.Join(dir, "trace-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("traces written: %q, want one for the browser", files)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []struct{ Name string }
+	if err := json.Unmarshal(raw, &events); err != nil {
+		t.Fatalf("%s is not a JSON array of events: %v", files[0], err)
+	}
+	names := map[string]bool{}
+	for _, e := range events {
+		names[e.Name] = true
+	}
+	for _, mark := range []string{"linksim.first", "linksim.second"} {
+		if !names[mark] {
+			t.Errorf("the trace's %d events hold no mark %s", len(events), mark)
+		}
+	}
+}
