@@ -62,6 +62,11 @@ func startTrace(ctx context.Context, dir string) (*tracer, error) {
 				t.events++
 			}
 		case *tracing.EventTracingComplete:
+			if e.DataLossOccurred {
+				t.mu.Lock()
+				t.err = errors.Join(t.err, errors.New("the browser's trace buffer overflowed: the trace misses events"))
+				t.mu.Unlock()
+			}
 			close(t.done)
 		}
 	})
